@@ -1,0 +1,201 @@
+"""The YAML configuration: one validated, frozen model shared by every stage.
+
+Keys and defaults follow ``shared/SPEC.md``. :func:`load_config` is the only place that
+reads the file; validation errors become :class:`~churnlens.errors.ConfigError` naming the
+file, the key path, what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from churnlens.errors import ConfigError
+
+GROUPS = ("customer", "product", "behaviour", "channel", "other")
+CHANNELS = ("relationship_manager", "phone", "app_push", "sms", "branch", "email")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Text(_Frozen):
+    """A text in both report languages."""
+
+    en: str
+    zh: str
+
+    def get(self, lang: str) -> str:
+        return self.zh if lang == "zh" else self.en
+
+
+class FeatureSpec(_Frozen):
+    """Data-dictionary entry: business words and role of one model feature."""
+
+    label: Text
+    group: Literal["customer", "product", "behaviour", "channel", "other"] = "other"
+    actionable: bool = True
+    protected: bool = False
+    unit: Optional[str] = None
+
+
+class ChurnerSelection(_Frozen):
+    """Which customers count as churners to segment and target.
+
+    ``score``: predicted probability >= threshold (default 0.5); ``top_fraction``: the
+    riskiest ``fraction`` of the book; ``label``: observed churners (needs label_column);
+    ``value_at_risk``: the top ``fraction`` by score x value (needs value_column).
+    """
+
+    by: Literal["score", "top_fraction", "label", "value_at_risk"] = "score"
+    threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    fraction: float = Field(0.1, gt=0.0, le=1.0)
+
+
+class SegmentationConfig(_Frozen):
+    """HDBSCAN on churners' attribution profiles.
+
+    ``min_cluster_size`` below 1 is a share of the churners, otherwise a count.
+    ``noise``: ``mixed`` keeps unclustered churners in a visible "mixed reasons" group;
+    ``assign`` gives them their most likely segment when membership strength is at least
+    ``assign_min_strength``.
+    """
+
+    min_cluster_size: float = Field(0.02, gt=0.0)
+    min_samples: Optional[int] = Field(None, ge=1)
+    sample: int = Field(50_000, ge=100)
+    seed: int = 0
+    noise: Literal["mixed", "assign"] = "mixed"
+    assign_min_strength: float = Field(0.5, ge=0.0, le=1.0)
+    max_dims: int = Field(20, ge=2)
+    stability_runs: int = Field(5, ge=0)
+    stability_fraction: float = Field(0.8, gt=0.0, lt=1.0)
+
+
+class ValueCondition(_Frozen):
+    """Optional condition on the customer's own value of the rule's driver."""
+
+    op: Literal["<", "<=", ">", ">=", "==", "!="]
+    value: float | str
+
+
+class RuleWhen(_Frozen):
+    driver: str
+    direction: Literal["up", "down"] = "up"
+    condition: Optional[ValueCondition] = None
+
+
+class PlaybookRule(_Frozen):
+    """Driver (+ optional value condition) -> retention action."""
+
+    when: RuleWhen
+    action: Text
+    channel: Literal["relationship_manager", "phone", "app_push", "sms", "branch", "email"] = "phone"
+    cost: float = Field(0.0, ge=0.0)
+    uplift: float = Field(0.0, ge=0.0, le=1.0)
+    priority: int = Field(100, ge=0)
+
+
+class ReportConfig(_Frozen):
+    title: Optional[str] = None
+    institution: str = "churnlens demo bank"
+    period: Optional[str] = None
+    mask_ids: bool = True
+    hash_ids: bool = False
+    control_share: float = Field(0.1, ge=0.0, lt=1.0)
+    rank_by: Literal["value_at_risk", "score"] = "value_at_risk"
+    logo: Optional[str] = None
+    accent: str = "#0072B2"
+    do_not_contact: Optional[str] = None
+
+    @field_validator("accent")
+    @classmethod
+    def _hex_colour(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"#[0-9A-Fa-f]{6}", v):
+            raise ValueError(f"expected a colour like '#0072B2', found {v!r}")
+        return v
+
+
+class Config(_Frozen):
+    """Everything a run needs beyond the model and the data."""
+
+    id_column: str = "customer_id"
+    label_column: Optional[str] = None
+    value_column: Optional[str] = None
+    churners: ChurnerSelection = ChurnerSelection()
+    features: dict[str, FeatureSpec] = Field(default_factory=dict)
+    reason_codes: int = Field(3, ge=1, le=10)
+    output_space: Literal["log_odds", "probability"] = "log_odds"
+    segmentation: SegmentationConfig = SegmentationConfig()
+    playbook: tuple[PlaybookRule, ...] = ()
+    report: ReportConfig = ReportConfig()
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _label_needed(self) -> "Config":
+        if self.churners.by == "label" and not self.label_column:
+            raise ValueError("churners.by is 'label' but label_column is not set")
+        if self.churners.by == "value_at_risk" and not self.value_column:
+            raise ValueError("churners.by is 'value_at_risk' but value_column is not set")
+        return self
+
+    def label(self, feature: str, lang: str = "en") -> str:
+        """Business label of ``feature`` in ``lang``; the raw name when not in the dictionary."""
+        spec = self.features.get(feature)
+        return spec.label.get(lang) if spec else feature
+
+    def group(self, feature: str) -> str:
+        spec = self.features.get(feature)
+        return spec.group if spec else "other"
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"Invalid configuration in {source}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        found = e.get("input")
+        found_txt = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
+        lines.append(f"  - {key}: {e['msg']}{found_txt}")
+    lines.append("Fix these keys (see SPEC.md, 'Config') and run again.")
+    return "\n".join(lines)
+
+
+def parse_config(data: object, *, source: str = "<config>") -> Config:
+    """Validate an already-parsed YAML mapping into a :class:`Config`."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{source} must hold a YAML mapping of keys (id_column, features, ...); "
+            f"found a {type(data).__name__}."
+        )
+    try:
+        return Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a YAML config file; ``None`` gives the defaults.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not valid YAML, or has an invalid key.
+    """
+    if path is None:
+        return Config()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {path} does not exist. Pass --config with the path of a YAML file.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"Config file {path} is not readable YAML: {err}. Fix the syntax and run again.") from None
+    return parse_config(data, source=str(path))

@@ -1,0 +1,40 @@
+"""Typed errors raised by the library.
+
+Only ``cli.py`` turns them into messages and exit codes: every subclass of
+:class:`UserInputError` means "the user can fix this" and exits with code 2.
+Messages must say what was found, what was expected, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class ChurnlensError(Exception):
+    """Base class of every error churnlens raises on purpose."""
+
+
+class UserInputError(ChurnlensError):
+    """Bad input or configuration: the CLI exits with code 2."""
+
+
+class InputFileError(UserInputError):
+    """An input file is missing, unreadable or of an unsupported kind."""
+
+
+class ConfigError(UserInputError):
+    """The YAML configuration is unreadable or has an invalid key or value."""
+
+
+class DataError(UserInputError):
+    """The customer table does not fit the model or the configuration."""
+
+
+class ModelError(UserInputError):
+    """The model file cannot be loaded, is unsupported, or is untrusted."""
+
+
+class PlaybookError(ConfigError):
+    """A retention playbook rule is invalid."""
+
+
+class AdditivityError(ChurnlensError):
+    """Attributions do not add up to the model's raw output (exit code 1: never silenced)."""

@@ -1,0 +1,159 @@
+"""Result objects of the segmentation stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from churnlens.frozen import array_eq
+
+MIXED = -1  # label of churners HDBSCAN leaves unclustered ("mixed reasons")
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class ChurnerSet:
+    """Which customers were selected as churners, and by which rule.
+
+    Attributes
+    ----------
+    mask : ndarray of bool, shape (n,)
+        Aligned with the rows of :class:`attribution.results.Attributions`.
+    by : str
+        "score" | "top_fraction" | "label" | "value_at_risk".
+    rule_en, rule_zh : str
+        The rule in words, e.g. "predicted churn probability >= 0.50".
+    """
+
+    mask: np.ndarray
+    by: str
+    rule_en: str
+    rule_zh: str
+
+    @property
+    def count(self) -> int:
+        return int(self.mask.sum())
+
+
+@dataclass(frozen=True)
+class Stability:
+    """Agreement of re-clusterings on subsamples with the reported clustering."""
+
+    runs: int
+    overall_ari: Optional[float]  # mean ARI over runs (None when not computed)
+    segment_jaccard: tuple[float, ...]  # per segment id 0..k-1, mean best-match Jaccard
+    unstable: tuple[int, ...]  # segment ids with Jaccard below 0.6 (the report warns)
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """Churners' segment labels.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (m,)
+        Row positions of the churners in the attributions.
+    customer_ids : ndarray, shape (m,)
+    labels : ndarray of int, shape (m,)
+        Segment id ``0..n_segments-1``, ordered by size descending; ``MIXED`` (-1) for
+        churners with mixed reasons.
+    strength : ndarray of float, shape (m,)
+        HDBSCAN membership strength in [0, 1].
+    n_segments : int
+    representation : str
+        The profile used for clustering, in words (for the method appendix).
+    min_cluster_size : int
+        Absolute size used.
+    n_fitted : int
+        Churners in the deterministic fitting sample (rest assigned by approximate_predict).
+    seed : int
+    stability : Stability
+    note : str
+        Empty, or an explanation of a degenerate case ("no churners", "all mixed", ...).
+    """
+
+    rows: np.ndarray
+    customer_ids: np.ndarray
+    labels: np.ndarray
+    strength: np.ndarray
+    n_segments: int
+    representation: str
+    min_cluster_size: int
+    n_fitted: int
+    seed: int
+    stability: Stability
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Effect:
+    """How one feature differs between a segment and a comparison group."""
+
+    feature: str
+    segment_mean: float
+    other_mean: float
+    effect_size: float  # standardised mean difference (Cohen's d with pooled sd)
+
+
+@dataclass(frozen=True)
+class SignatureItem:
+    feature: str
+    mean_attribution: float  # mean signed attribution within the segment
+    share: float  # share of the segment's mean |attribution|
+
+
+@dataclass(frozen=True)
+class GroupSignatureItem:
+    group: str
+    mean_attribution: float
+    share: float
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    """Description of one segment (or of the mixed-reasons group, ``segment_id == MIXED``).
+
+    ``key`` is the stable id shown to users ("S1", "S2", ... ; "MIX"), kept across months
+    when ``--previous`` matches signatures.
+    """
+
+    segment_id: int
+    key: str
+    name_en: str
+    name_zh: str
+    size: int
+    share: float  # of all churners
+    mean_score: float
+    value_at_risk: float  # sum of score x value (0 when no value column)
+    signature: tuple[SignatureItem, ...]  # top drivers by mean |attribution|
+    group_signature: tuple[GroupSignatureItem, ...]
+    top_drivers: tuple[str, ...]  # the distinguishing drivers the name is built from
+    drivers_vs_churners: tuple[Effect, ...]  # attribution effects vs other churners
+    traits_vs_churners: tuple[Effect, ...]  # feature-value effects vs other churners
+    traits_vs_retained: tuple[Effect, ...]  # feature-value effects vs non-churners
+    stability: Optional[float]  # Jaccard; None for MIXED
+
+
+@dataclass(frozen=True)
+class SegmentMatch:
+    key: str  # this month's key (inherited from previous when matched)
+    previous_key: Optional[str]
+    similarity: float  # cosine similarity of signatures (0 when new)
+
+
+@dataclass(frozen=True)
+class Flow:
+    from_key: str  # previous segment key, "NEW" for customers not churners last month
+    to_key: str  # this month's key, "GONE" for last month's churners not churners now
+    count: int
+
+
+@dataclass(frozen=True)
+class Migration:
+    matches: tuple[SegmentMatch, ...]
+    flows: tuple[Flow, ...]
+    new_segments: tuple[str, ...]
+    vanished_segments: tuple[str, ...]
