@@ -1,0 +1,102 @@
+"""What the report templates and charts receive: one frozen :class:`ReportContext`.
+
+The pipeline assembles it from the stages' result objects; ``reports`` only formats and
+draws. Anything a template shows is either a field here or derived by a registered filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from attribution.results import Attributions, GlobalDrivers, ModelInfo
+from churnlens.config import Config
+from churnlens.frozen import array_eq
+from churnlens.results import CampaignEffect, ModelQuality, Monitoring, SegmentPlan
+from segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
+
+
+@dataclass(frozen=True)
+class PackageVersion:
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class InputFile:
+    role: str  # "model" | "data" | "config" | "previous" | "campaign" | "do_not_contact"
+    path: str
+    sha256: str
+    rows: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class CrossCheckResult:
+    """Sample recomputed with shap's reference TreeExplainer (auditor's cross-check)."""
+
+    n_rows: int
+    max_abs_diff: float
+    reference: str
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """Who/what/when of a run, for the cover, the manifest and the dossier."""
+
+    generated_at: str  # ISO 8601, passed in (reproducible outputs)
+    period: str
+    title: str
+    institution: str
+    command: str  # exact command line to reproduce
+    seed: int
+    model: ModelInfo
+    inputs: tuple[InputFile, ...]
+    n_customers: int
+    packages: tuple[PackageVersion, ...]
+    timings: tuple[tuple[str, float], ...]  # (stage, seconds)
+    attributed: str  # what was attributed, in words ("all 50,000 customers")
+
+
+@dataclass(frozen=True)
+class CustomerExample:
+    """An example churner for a segment page: masked id and reason codes (report language)."""
+
+    segment_key: str
+    customer: str  # masked unless report.mask_ids is false
+    score: float
+    reasons: tuple[str, ...]
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class ReportContext:
+    """Everything both documents (retention report and auditor dossier) show.
+
+    ``X`` holds the aligned feature values of all scored customers (rows as in
+    ``attributions``); charts draw from it and from result objects, never recompute
+    statistics beyond selecting rows/columns.
+    """
+
+    lang: str  # "en" | "zh"
+    facts: RunFacts
+    config: Config
+    attributions: Attributions
+    X: pd.DataFrame
+    value: Optional[np.ndarray]  # (n,) money at risk per customer, None without value column
+    churners: ChurnerSet
+    drivers: GlobalDrivers
+    segmentation: Segmentation
+    segments: tuple[SegmentSummary, ...]
+    plans: tuple[SegmentPlan, ...]
+    examples: tuple[CustomerExample, ...]
+    cross_check: CrossCheckResult
+    quality: Optional[ModelQuality]  # None without a label column
+    monitoring: Optional[Monitoring]  # None without --previous
+    migration: Optional[Migration]
+    campaign: Optional[CampaignEffect]
+    excluded_do_not_contact: int
+    control_count: int
+    omitted: tuple[tuple[str, str], ...]  # (section id, one-line reason in report language)
