@@ -85,6 +85,7 @@ class ReportContext:
     config: Config
     attributions: Attributions
     X: pd.DataFrame
+    display_rows: np.ndarray  # (<= 5000,) deterministic sample of rows for point charts (beeswarm, dependence)
     value: Optional[np.ndarray]  # (n,) money at risk per customer, None without value column
     churners: ChurnerSet
     drivers: GlobalDrivers
