@@ -1,0 +1,121 @@
+"""Reading the customer table (CSV or Parquet) and checking the columns the config names."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from churnlens.config import Config
+from churnlens.errors import DataError, InputFileError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_table(path: str | Path, *, id_column: Optional[str] = None) -> pd.DataFrame:
+    """Read a CSV or Parquet customer table.
+
+    The id column is read as text so ids like ``"000123"`` keep their leading zeros.
+
+    Raises
+    ------
+    InputFileError
+        Missing file, unsupported suffix, unreadable or empty table.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"Data file {path} does not exist. Pass --data with the path of a CSV or Parquet file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            dtype = {id_column: str} if id_column else None
+            frame = pd.read_csv(path, dtype=dtype, low_memory=False)
+        elif suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            raise InputFileError(
+                f"Data file {path} has suffix {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}. "
+                "Export the customer table as CSV or Parquet."
+            )
+    except InputFileError:
+        raise
+    except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
+        raise InputFileError(f"Data file {path} could not be read as {suffix[1:].upper()}: {err}") from None
+    if frame.shape[0] == 0:
+        raise InputFileError(f"Data file {path} has no rows. Export at least one customer.")
+    if id_column and id_column in frame.columns:
+        frame[id_column] = frame[id_column].astype(str)
+    return frame
+
+
+def _missing(column: str, role: str, frame: pd.DataFrame, source: str) -> DataError:
+    cols = ", ".join(map(str, frame.columns[:40])) + (" ..." if frame.shape[1] > 40 else "")
+    return DataError(
+        f"Column {column!r} ({role}) is not in {source}; columns are: {cols}. "
+        f"Set {role} in the config to one of these columns, or add the column to the data."
+    )
+
+
+def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
+    """Check the id, value and label columns the config names.
+
+    Raises
+    ------
+    DataError
+        A named column is absent, ids are duplicated, values are not numeric or labels not 0/1.
+    """
+    if config.id_column not in frame.columns:
+        raise _missing(config.id_column, "id_column", frame, source)
+    ids = frame[config.id_column]
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise DataError(
+            f"Column {config.id_column!r} (id_column) in {source} has {len(dup)} duplicated ids "
+            f"(e.g. {', '.join(map(str, dup.unique()[:3]))}); each customer must appear once."
+        )
+    if config.value_column:
+        if config.value_column not in frame.columns:
+            raise _missing(config.value_column, "value_column", frame, source)
+        if not pd.api.types.is_numeric_dtype(frame[config.value_column]):
+            raise DataError(
+                f"Column {config.value_column!r} (value_column) in {source} must be numeric money amounts; "
+                f"found dtype {frame[config.value_column].dtype}."
+            )
+    if config.label_column:
+        if config.label_column not in frame.columns:
+            raise _missing(config.label_column, "label_column", frame, source)
+        labels = frame[config.label_column]
+        bad = ~labels.isin([0, 1])
+        if bad.any():
+            examples = ", ".join(map(repr, labels[bad].unique()[:3]))
+            raise DataError(
+                f"Column {config.label_column!r} (label_column) in {source} must hold 0/1 churn outcomes; "
+                f"found {int(bad.sum())} other values (e.g. {examples})."
+            )
+
+
+def value_array(frame: pd.DataFrame, config: Config) -> Optional[np.ndarray]:
+    """Money at risk per customer (float64, NaN -> 0), or None without a value column."""
+    if not config.value_column:
+        return None
+    return frame[config.value_column].astype("float64").fillna(0.0).to_numpy()
+
+
+def mask_id(customer_id: str) -> str:
+    """Mask an id for reports: keep the first two and last two characters."""
+    s = str(customer_id)
+    if len(s) <= 4:
+        return "*" * len(s)
+    return s[:2] + "*" * (len(s) - 4) + s[-2:]

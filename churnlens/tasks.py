@@ -1,0 +1,116 @@
+"""The single-step commands (`explain`, `segment`, `evaluate`, `validate`) as library calls.
+
+Each validates its inputs first and writes its outputs atomically.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+import attribution
+import segmentation
+from churnlens.config import Config, load_config
+from churnlens.data import check_columns, read_table, sha256_file, value_array
+from churnlens.errors import DataError, InputFileError
+from churnlens.output import atomic_write_file, staged_folder
+
+
+def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
+          model_format: Optional[str]):
+    config = load_config(config_path)
+    for role, p in (("Model", model_path), ("Data", data_path)):
+        if not Path(p).is_file():
+            raise InputFileError(f"{role} file {p} does not exist. Pass --{role.lower()} with an existing file.")
+    model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
+    frame = read_table(data_path, id_column=config.id_column)
+    check_columns(frame, config, source=Path(data_path).name)
+    aligned = attribution.align(model, frame, source=Path(data_path).name)
+    return config, model, frame, aligned
+
+
+def explain_to_parquet(model_path: Path, data_path: Path, config_path: Optional[Path], out: Path, *,
+                       trust_model: bool = False, model_format: Optional[str] = None) -> int:
+    """Compute exact attributions of every customer and write ``out`` (Parquet). Returns rows written."""
+    if Path(out).suffix.lower() not in (".parquet", ".pq"):
+        raise InputFileError(f"--out {out} must end in .parquet")
+    config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
+                                          model_format=model_format)
+    attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
+                               output_space=config.output_space)
+    atomic_write_file(Path(out), lambda tmp: attribution.write_attributions(tmp, attr))
+    return attr.n
+
+
+@dataclass(frozen=True)
+class SegmentOutcome:
+    n_churners: int
+    n_segments: int
+
+
+def segment_attributions(attributions_path: Path, config_path: Optional[Path], out: Path) -> SegmentOutcome:
+    """Select churners by score from an attributions file and segment them (no feature values needed)."""
+    config = load_config(config_path)
+    if config.churners.by in ("label", "value_at_risk"):
+        raise DataError(
+            f"churners.by is {config.churners.by!r}, but `churnlens segment` only has the attributions file "
+            "(scores, no labels or values). Use churners.by 'score' or 'top_fraction', or run `churnlens report`."
+        )
+    attr = attribution.read_attributions(attributions_path)
+    churners = segmentation.select_churners(attr.score, selection=config.churners)
+    seg = segmentation.segment(attr, churners, config=config.segmentation)
+    summaries = segmentation.describe(seg, attr, None, config)
+    with staged_folder(out) as staging:
+        segmentation.write_segments_csv(staging / "segments.csv", seg, summaries)
+        segmentation.write_segment_signatures(staging / "segment_signatures.json", summaries)
+    return SegmentOutcome(churners.count, seg.n_segments)
+
+
+def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool = False,
+                    model_format: Optional[str] = None) -> str:
+    """Check that model, data and config fit together; returns a short report of what was found."""
+    config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
+                                          model_format=model_format)
+    info = model.info
+    undocumented = [f for f in info.feature_names if f not in config.features]
+    lines = [
+        f"OK: {Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
+        f"fits {Path(data_path).name} ({len(frame):,} rows).",
+        f"  id column: {config.id_column}; value column: {config.value_column or '-'}; "
+        f"label column: {config.label_column or '-'}",
+    ]
+    if undocumented:
+        lines.append(f"  note: {len(undocumented)} model feature(s) have no dictionary entry in the config "
+                     f"(shown by their column names): {', '.join(undocumented[:10])}")
+    lines += [f"  warning: {w}" for w in aligned.warnings]
+    return "\n".join(lines)
+
+
+def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: Optional[Path], out: Path, *,
+                    trust_model: bool = False, model_format: Optional[str] = None) -> str:
+    """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
+    from churnlens.evaluation import compare_models, evaluate
+    from reports.evaluation import write_evaluation
+
+    config = load_config(config_path)
+    if not config.label_column:
+        raise DataError("`churnlens evaluate` needs observed outcomes: set label_column in the config (--config).")
+    frame = None
+    names, hashes, scores, qualities = [], [], [], []
+    for p in model_paths:
+        _, model, frame, aligned = _load(p, data_path, config_path, trust_model=trust_model,
+                                         model_format=model_format)
+        score = model.predict_proba(aligned.X)
+        label = frame[config.label_column].to_numpy().astype(int)
+        names.append(Path(p).name)
+        hashes.append(sha256_file(Path(p)))
+        scores.append(score)
+        qualities.append(evaluate(label, score, threshold=config.churners.threshold))
+    comparison = compare_models(names, hashes, label, scores)
+    with staged_folder(out) as staging:
+        write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang="en")
+    return comparison.verdict_en

@@ -1,0 +1,160 @@
+"""CLI contract: every command's --help, exit codes and messages for bad input, nothing half-written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("demo", "report", "explain", "segment", "evaluate", "validate")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: churnlens {command}")
+
+
+def test_top_level_help_lists_commands(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_python_cli_py_runs_as_script():
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "validate", "--help"], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "--model" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def small_inputs(tmp_path_factory):
+    """A tiny real LightGBM model, its customer table and a config."""
+    d = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame({
+        "customer_id": [f"C{i:05d}" for i in range(n)],
+        "logins": rng.poisson(5, n).astype(float),
+        "complaints": rng.poisson(0.3, n).astype(float),
+        "aum": rng.lognormal(10, 1, n),
+    })
+    y = ((frame.logins < 3) | (frame.complaints > 1)).astype(int)
+    frame["churned"] = y
+    booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4, "deterministic": True,
+                         "num_threads": 1, "seed": 0},
+                        lgb.Dataset(frame[["logins", "complaints", "aum"]], y), num_boost_round=10)
+    booster.save_model(d / "model.txt")
+    frame.to_csv(d / "customers.csv", index=False)
+    (d / "config.yaml").write_text("id_column: customer_id\nlabel_column: churned\nvalue_column: aum\n")
+    return d
+
+
+def _run(argv, capsys):
+    code = cli.main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_missing_model_file_exits_2_and_writes_nothing(small_inputs, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, err = _run(["report", "--model", tmp_path / "nope.txt", "--data", small_inputs / "customers.csv",
+                      "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "nope.txt does not exist" in err and "--model" in err
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_file_exits_2(small_inputs, tmp_path, capsys):
+    out = tmp_path / "report"
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", tmp_path / "missing.csv",
+                      "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "missing.csv does not exist" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_config_exits_2(small_inputs, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("features: [unclosed\n")
+    out = tmp_path / "report"
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", bad, "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "bad.yaml is not readable YAML" in err
+    assert not out.exists()
+
+
+def test_invalid_config_key_names_the_key(small_inputs, tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("churners: {by: score, threshold: 7}\n")
+    code, err = _run(["validate", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", bad], capsys)
+    assert code == 2
+    assert "churners.threshold" in err and "7" in err
+
+
+def test_model_features_absent_from_data_exits_2(small_inputs, tmp_path, capsys):
+    frame = pd.read_csv(small_inputs / "customers.csv").drop(columns=["logins"])
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "report"
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", data,
+                      "--config", small_inputs / "config.yaml", "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "logins" in err and "customers.csv" in err
+    assert not out.exists()
+
+
+def test_value_column_absent_names_role_and_columns(small_inputs, tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("value_column: aum_avg_3m\n")
+    code, err = _run(["validate", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", cfg], capsys)
+    assert code == 2
+    assert "Column 'aum_avg_3m' (value_column) is not in customers.csv; columns are: customer_id" in err
+
+
+def test_validate_reports_fit(small_inputs, capsys):
+    code = cli.main(["validate", "--model", str(small_inputs / "model.txt"), "--data",
+                     str(small_inputs / "customers.csv"), "--config", str(small_inputs / "config.yaml")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("OK: model.txt (lightgbm, 10 trees, 3 features) fits customers.csv (400 rows).")
+
+
+def test_out_folder_with_foreign_files_is_refused(small_inputs, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.docx").write_text("precious")
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", small_inputs / "config.yaml", "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "not a churnlens report folder" in err
+    assert (out / "thesis.docx").read_text() == "precious"
+
+
+def test_pickle_model_refused_without_trust(small_inputs, tmp_path, capsys):
+    import joblib
+
+    clf = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(
+        pd.read_csv(small_inputs / "customers.csv")[["logins", "complaints", "aum"]],
+        pd.read_csv(small_inputs / "customers.csv")["churned"])
+    path = tmp_path / "model.joblib"
+    joblib.dump(clf, path)
+    code, err = _run(["validate", "--model", path, "--data", small_inputs / "customers.csv"], capsys)
+    assert code == 2
+    assert "--trust-model" in err
