@@ -167,7 +167,7 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, command: str) -> int:
-    from churnlens.demo import run_demo
+    from churnlens.pipeline import run_demo
     from churnlens.progress import Progress
 
     with Progress(quiet=args.quiet) as progress:
