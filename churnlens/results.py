@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 from churnlens.frozen import array_eq
 
@@ -152,6 +153,7 @@ class ArmEffect:
     ci_high: float
     p_value: Optional[float]
     retained_value: float
+    test: str = ""  # which test gave p_value: "two-proportion z-test" | "Fisher exact" | ...
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class PlannedAction:
     cost: float
     uplift: float
     priority: int
+    customers: int = 0  # targets of the segment whose own action is this rule
+    segment_level: bool = True  # matches the segment's signature (else only customer-level)
 
 
 @dataclass(frozen=True)
@@ -185,3 +189,42 @@ class SegmentPlan:
     expected_retained_value: float  # sum over targets of score x value x best uplift
     cost: float
     no_rule: bool  # no playbook rule matched: flagged in the report
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class Targeting:
+    """Who is on this month's retention list.
+
+    Attributes
+    ----------
+    listed : ndarray of bool, shape (n,)
+        Churners on the list (do-not-contact customers removed), control group included.
+    control : ndarray of bool, shape (n,)
+        Held-out control group (subset of ``listed``): on the list, flagged, not contacted.
+    excluded : ndarray of bool, shape (n,)
+        Churners removed because they are on the do-not-contact list.
+    """
+
+    listed: np.ndarray
+    control: np.ndarray
+    excluded: np.ndarray
+
+    @property
+    def target(self) -> np.ndarray:
+        """Customers to contact: listed and not in the control group."""
+        return self.listed & ~self.control
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class RetentionList:
+    """The retention list table plus the counts the report states next to it.
+
+    ``frame`` columns: customer_id, segment, score, value, expected_value_at_risk,
+    reason_1..reason_k (k >= 3), action, channel, control_group.
+    """
+
+    frame: "pd.DataFrame"
+    excluded_do_not_contact: int
+    control_count: int

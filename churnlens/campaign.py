@@ -1,0 +1,230 @@
+"""Measured effect of last month's retention campaign: treatment vs control churn.
+
+Input: a campaign outcome file (CSV or Parquet) with one row per customer of last month's
+retention list: the id column, ``arm`` (``treatment`` or ``control``, any case) and the
+observed outcome ``churned`` (0/1; ``churn`` is accepted as an alias).
+
+Statistics (per population: all customers, then each segment)
+-------------------------------------------------------------
+* ``absolute_reduction = control churn rate - treated churn rate``;
+  ``relative_reduction = absolute_reduction / control churn rate`` (None when the control
+  rate is 0).
+* 95% CI of the absolute reduction: **Newcombe's hybrid score interval** (Newcombe 1998,
+  method 10) built from the two arms' Wilson score intervals
+  (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``). Unlike the Wald interval
+  it stays inside [-1, 1] and keeps its coverage for small arms and rates near 0.
+* p-value (two-sided): the pooled two-proportion z-test (computed as
+  ``scipy.stats.chi2_contingency(..., correction=False)``, whose statistic is z squared) when
+  every expected cell count is at least 5, otherwise Fisher's exact test
+  (``scipy.stats.fisher_exact``). ``ArmEffect.test`` names the test used.
+* ``retained_value = absolute_reduction x (sum of treated customers' value)``, i.e. the
+  absolute reduction x the number treated x their mean value: the money kept by the
+  campaign versus no contact. 0 when no value is known.
+
+Populations whose treatment or control arm is empty have no measurable effect and are left
+out of ``by_segment``; the overall comparison needs both arms.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest, chi2_contingency, fisher_exact
+
+from churnlens.errors import DataError, InputFileError
+from churnlens.results import ArmEffect, CampaignEffect
+
+__all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD"]
+
+ARMS = ("treatment", "control")
+_OUTCOME = ("churned", "churn")
+METHOD = (
+    "Churn rate difference control - treatment; 95% CI: Newcombe hybrid score interval (Wilson); "
+    "p-value: two-sided pooled two-proportion z-test, or Fisher's exact test when an expected count is below 5."
+)
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise InputFileError(f"Campaign file {path} does not exist. Pass --campaign with last month's campaign outcome file.")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt", ".gz"):
+            return pd.read_csv(path)
+    except Exception as err:  # noqa: BLE001 - any parser failure is a bad input file
+        raise InputFileError(f"Campaign file {path} could not be read as {suffix[1:]}: {err}") from None
+    raise InputFileError(f"Campaign file {path} has suffix {suffix!r}; expected .csv or .parquet.")
+
+
+def read_campaign(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame:
+    """Read and check a campaign outcome file.
+
+    Returns
+    -------
+    DataFrame with columns ``customer_id`` (ids as in the file), ``arm`` (``"treatment"`` /
+    ``"control"``) and ``churned`` (int 0/1), one row per customer.
+
+    Raises
+    ------
+    InputFileError
+        Missing or unreadable file.
+    DataError
+        Missing columns, unknown arm labels, outcomes other than 0/1, missing or duplicated ids.
+    """
+    path = Path(path)
+    df = _read_table(path)
+    cols = list(map(str, df.columns))
+    outcome = next((c for c in _OUTCOME if c in cols), None)
+    missing = [c for c in (id_column, "arm") if c not in cols] + ([] if outcome else ["churned"])
+    if missing:
+        raise DataError(
+            f"Campaign file {path} lacks the column(s) {missing}; columns are: {', '.join(cols)}. "
+            f"It needs {id_column!r} (customer id; set id_column in the config), 'arm' (treatment/control) "
+            "and 'churned' (observed churn 0/1)."
+        )
+    ids = df[id_column]
+    if ids.isna().any():
+        raise DataError(f"Campaign file {path}: {int(ids.isna().sum())} row(s) have no {id_column!r}.")
+    dup = ids[ids.duplicated()]
+    if len(dup):
+        raise DataError(
+            f"Campaign file {path}: {len(dup)} duplicated {id_column!r} value(s), e.g. {dup.astype(str).head(3).tolist()}; "
+            "each customer must appear once."
+        )
+    arm = df["arm"].astype(str).str.strip().str.lower()
+    bad = sorted(set(df["arm"][~arm.isin(ARMS) | df["arm"].isna()].astype(str)))
+    if bad:
+        raise DataError(
+            f"Campaign file {path}: column 'arm' has unknown label(s) {bad[:10]}; accepted are "
+            f"'treatment' and 'control' (any letter case)."
+        )
+    y = df[outcome]
+    yn = pd.to_numeric(y.astype("object").replace({True: 1, False: 0}), errors="coerce")
+    ok = yn.isin([0, 1])
+    if not ok.all():
+        raise DataError(
+            f"Campaign file {path}: column {outcome!r} must hold 0 (stayed) or 1 (churned); found "
+            f"{sorted(set(y[~ok].astype(str)))[:5]} in {int((~ok).sum())} row(s)."
+        )
+    return pd.DataFrame({"customer_id": ids.to_numpy(), "arm": arm.to_numpy(), "churned": yn.to_numpy().astype(np.int64)})
+
+
+def _newcombe(x1: int, n1: int, x0: int, n0: int) -> tuple[float, float]:
+    """95% CI of p0 - p1 (control minus treated), Newcombe's hybrid score method."""
+    p1, p0 = x1 / n1, x0 / n0
+    l1, u1 = binomtest(x1, n1).proportion_ci(confidence_level=0.95, method="wilson")
+    l0, u0 = binomtest(x0, n0).proportion_ci(confidence_level=0.95, method="wilson")
+    d = p0 - p1
+    return d - math.hypot(p0 - l0, u1 - p1), d + math.hypot(u0 - p0, p1 - l1)
+
+
+def _p_value(x1: int, n1: int, x0: int, n0: int) -> tuple[Optional[float], str]:
+    table = np.array([[x1, n1 - x1], [x0, n0 - x0]])
+    if table[:, 0].sum() == 0 or table[:, 1].sum() == 0:
+        # Nobody (or everybody) churned in both arms: no evidence of any difference.
+        return 1.0, "none (no variation in outcome)"
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    if (expected >= 5).all():
+        return float(chi2_contingency(table, correction=False).pvalue), "two-proportion z-test"
+    return float(fisher_exact(table).pvalue), "Fisher exact"
+
+
+def arm_effect(population: str, churned: np.ndarray, treated: np.ndarray, value: Optional[np.ndarray] = None) -> ArmEffect:
+    """Treatment-vs-control effect in one population.
+
+    Parameters
+    ----------
+    population : str
+        ``"all"`` or a segment key.
+    churned : ndarray of 0/1, shape (m,)
+    treated : ndarray of bool, shape (m,)
+        True for treatment, False for control.
+    value : ndarray of float, shape (m,), optional
+        Customer value (NaN counts as 0).
+    """
+    churned = np.asarray(churned, dtype=np.int64)
+    treated = np.asarray(treated, dtype=bool)
+    n1, n0 = int(treated.sum()), int((~treated).sum())
+    if n1 == 0 or n0 == 0:
+        raise DataError(
+            f"Campaign population {population!r} has {n1} treated and {n0} control customers; "
+            "both arms need at least one customer to measure an effect."
+        )
+    x1, x0 = int(churned[treated].sum()), int(churned[~treated].sum())
+    p1, p0 = x1 / n1, x0 / n0
+    d = p0 - p1
+    lo, hi = _newcombe(x1, n1, x0, n0)
+    p, test = _p_value(x1, n1, x0, n0)
+    retained = 0.0
+    if value is not None:
+        retained = float(d * np.nansum(np.asarray(value, dtype=np.float64)[treated]))
+    return ArmEffect(
+        population=population, treated=n1, control=n0, treated_churn_rate=p1, control_churn_rate=p0,
+        absolute_reduction=d, relative_reduction=(d / p0 if p0 > 0 else None),
+        ci_low=float(lo), ci_high=float(hi), p_value=p, retained_value=retained, test=test,
+    )
+
+
+def _lookup(series: pd.Series, ids: np.ndarray) -> np.ndarray:
+    s = series.copy()
+    s.index = s.index.astype(str)
+    if s.index.has_duplicates:
+        raise DataError("The per-customer series given to campaign_effect has duplicated customer ids.")
+    return s.reindex(pd.Index(ids.astype(str))).to_numpy()
+
+
+def campaign_effect(
+    campaign: pd.DataFrame,
+    *,
+    known_ids: np.ndarray,
+    value: Optional[pd.Series] = None,
+    segments: Optional[pd.Series] = None,
+) -> CampaignEffect:
+    """Churn reduction of treated vs control customers, overall and per segment.
+
+    Parameters
+    ----------
+    campaign : DataFrame
+        Output of :func:`read_campaign` (``customer_id``, ``arm``, ``churned``).
+    known_ids : ndarray, shape (n,)
+        Customer ids of the current data; every campaign id must be among them
+        (ids are compared as text, so 42 and "42" match).
+    value : Series, optional
+        Customer value indexed by customer id (e.g. the value column of the current data).
+    segments : Series, optional
+        Segment key indexed by customer id (e.g. last month's segments); customers without a
+        key are only counted overall.
+
+    Raises
+    ------
+    DataError
+        Campaign ids not in the data (count and examples), or an empty arm overall.
+    """
+    ids = campaign["customer_id"].to_numpy()
+    ids_txt = ids.astype(str)
+    known = set(np.asarray(known_ids).astype(str).tolist())
+    unknown = [i for i in ids_txt.tolist() if i not in known]
+    if unknown:
+        raise DataError(
+            f"{len(unknown)} of {len(ids)} campaign customer id(s) are not in the data, e.g. {unknown[:5]}. "
+            "The campaign file must list customers of this data set (same id_column and id format)."
+        )
+    churned = campaign["churned"].to_numpy()
+    treated = (campaign["arm"] == "treatment").to_numpy()
+    vals = None if value is None else _lookup(value, ids).astype(np.float64)
+    overall = arm_effect("all", churned, treated, vals)
+    by_segment = []
+    if segments is not None:
+        seg = _lookup(segments, ids)
+        known_seg = pd.notna(seg)
+        for key in sorted({str(k) for k in seg[known_seg]}):
+            m = known_seg & (seg.astype(str) == key)
+            if treated[m].any() and (~treated[m]).any():
+                by_segment.append(arm_effect(key, churned[m], treated[m], None if vals is None else vals[m]))
+    return CampaignEffect(overall=overall, by_segment=tuple(by_segment), method=METHOD)

@@ -1,0 +1,670 @@
+"""Retention playbook: rules (driver, direction, optional value condition -> action), their
+validation against the model and the data dictionary, per-customer and per-segment
+matching, the control group, and the retention list.
+
+Matching
+--------
+Customer level
+    A rule matches a customer when the customer's attribution for the rule's driver has the
+    rule's direction (``up``: > 0, the driver raises the customer's risk; ``down``: < 0) and
+    the rule's optional value condition holds on the customer's own value of the driver
+    (missing values never satisfy a condition). Among matching rules the best is the lowest
+    ``priority`` number, then the largest |attribution|, then the earlier rule.
+Segment level
+    A rule matches a segment when its driver is one of the segment's signature drivers
+    (``SegmentSummary.signature``) with the same sign of mean attribution, and - for a rule
+    with a value condition - the condition holds for at least half of the segment's members.
+Effective action of a customer
+    The customer-level best rule; when none matches, the segment's first segment-level
+    action (by priority, then rule order); otherwise none (-1).
+
+Control group
+-------------
+Customer ``i`` gets the key ``SHA-256("churnlens-control:<seed>:<id>")`` (first 8 bytes as
+an unsigned integer); the ``round(share * n)`` customers with the smallest keys (ties by id
+text) form the control group. The choice depends only on the ids and the seed: it is exact in
+size, identical on every run and under any row order, and it lets next month's ``--campaign``
+measurement compare treated with control customers.
+
+Hashed ids
+----------
+With ``hash_ids`` the list shows ``SHA-256("<salt>:<id>")`` as 16 hex characters (64 bits;
+collisions are negligible below billions of customers). Keep the salt secret: ids are easy
+to enumerate, so an unsalted hash could be reversed by trying every id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import math
+import operator
+from pathlib import Path
+from typing import Collection, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from churnlens.config import Config, PlaybookRule
+from churnlens.errors import DataError, InputFileError, PlaybookError
+from churnlens.results import PlannedAction, RetentionList, SegmentPlan, Targeting
+from segmentation.results import SegmentSummary
+
+__all__ = [
+    "load_playbook",
+    "validate_playbook",
+    "condition_masks",
+    "match_customer_rules",
+    "segment_actions",
+    "effective_rules",
+    "plan_segments",
+    "control_group",
+    "select_targets",
+    "read_id_list",
+    "hash_id",
+    "retention_list",
+    "write_retention_list",
+    "LIST_COLUMNS",
+]
+
+LIST_COLUMNS = (
+    "customer_id", "segment", "score", "value", "expected_value_at_risk",
+    "reason_1", "reason_2", "reason_3", "action", "channel", "control_group",
+)
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
+
+
+# --- loading and validation ------------------------------------------------------------------
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"Invalid playbook in {source}:"]
+    for e in err.errors():
+        key = ".".join(["playbook", *(str(p) for p in e["loc"])])
+        found = e.get("input")
+        found_txt = "" if isinstance(found, (dict, list, tuple)) else f" (found {found!r})"
+        lines.append(f"  - {key}: {e['msg']}{found_txt}")
+    lines.append("Each rule needs when.driver, when.direction (up/down), action.en and action.zh.")
+    return "\n".join(lines)
+
+
+def load_playbook(path: str | Path) -> tuple[PlaybookRule, ...]:
+    """Read playbook rules from a YAML file (a list of rules, or a mapping with ``playbook:``).
+
+    Raises
+    ------
+    PlaybookError
+        Missing or unreadable file, or a rule that does not fit the rule schema; the message
+        gives the key path, e.g. ``playbook.2.action.zh: Field required``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PlaybookError(f"Playbook file {path} does not exist.")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise PlaybookError(f"Playbook file {path} is not readable YAML: {err}") from None
+    if isinstance(data, dict) and "playbook" in data:
+        data = data["playbook"]
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        raise PlaybookError(
+            f"Playbook file {path} must hold a list of rules (or a 'playbook:' key with one); found a {type(data).__name__}."
+        )
+    try:
+        return TypeAdapter(tuple[PlaybookRule, ...]).validate_python(data)
+    except ValidationError as err:
+        raise PlaybookError(_format_errors(err, str(path))) from None
+
+
+def _as_number(v: float | str) -> Optional[float]:
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return float(v)
+
+
+def validate_playbook(
+    rules: Sequence[PlaybookRule],
+    *,
+    features: Sequence[str],
+    config: Config,
+    categorical: Collection[str] = (),
+) -> None:
+    """Check playbook rules against the model's features and the data dictionary.
+
+    Parameters
+    ----------
+    rules : sequence of PlaybookRule
+    features : sequence of str
+        The model's source features.
+    config : Config
+        Its data dictionary (``features``): when the dictionary is not empty every driver
+        needs an entry; protected features cannot drive actions.
+    categorical : collection of str
+        Features with a non-numeric dtype (conditions on them must be ``==``/``!=`` a text).
+
+    Raises
+    ------
+    PlaybookError
+        Listing every problem as ``playbook.<i>.<key> (rule <i+1>): found ..., expected ...``.
+    """
+    feats = list(map(str, features))
+    known = set(feats)
+    cats = set(categorical)
+    problems = []
+    for i, rule in enumerate(rules):
+        where = f"playbook.{i}.when"
+        d = rule.when.driver
+        if d not in known:
+            close = difflib.get_close_matches(d, feats, n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            problems.append(
+                f"{where}.driver (rule {i + 1}): unknown feature {d!r}; expected one of the model's features "
+                f"({', '.join(feats[:20])}{', ...' if len(feats) > 20 else ''}).{hint}"
+            )
+            continue
+        if config.features and d not in config.features:
+            problems.append(
+                f"{where}.driver (rule {i + 1}): feature {d!r} has no entry in the data dictionary (features:); "
+                f"add features.{d}.label.en/zh so the report can name the driver."
+            )
+        spec = config.features.get(d)
+        if spec is not None and spec.protected:
+            problems.append(
+                f"{where}.driver (rule {i + 1}): feature {d!r} is marked protected; protected features "
+                "cannot trigger retention actions. Use an actionable driver instead."
+            )
+        c = rule.when.condition
+        if c is None:
+            continue
+        if d in cats:
+            if c.op not in ("==", "!="):
+                problems.append(
+                    f"{where}.condition.op (rule {i + 1}): found {c.op!r} on categorical feature {d!r}; "
+                    "expected '==' or '!='."
+                )
+            if not isinstance(c.value, str):
+                problems.append(
+                    f"{where}.condition.value (rule {i + 1}): found the number {c.value!r} for categorical feature "
+                    f"{d!r}; expected a category text (write it in quotes)."
+                )
+        elif _as_number(c.value) is None:
+            problems.append(
+                f"{where}.condition.value (rule {i + 1}): found the text {c.value!r} for numeric feature {d!r}; "
+                "expected a number."
+            )
+    if problems:
+        raise PlaybookError("Invalid playbook:\n  - " + "\n  - ".join(problems))
+
+
+# --- matching ---------------------------------------------------------------------------------
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def _condition(rule: PlaybookRule, X: pd.DataFrame, index: int) -> np.ndarray:
+    c = rule.when.condition
+    n = X.shape[0]
+    if c is None:
+        return np.ones(n, dtype=bool)
+    col = X[rule.when.driver]
+    miss = col.isna().to_numpy()
+    if _is_numeric(col):
+        v = _as_number(c.value)
+        if v is None:
+            raise PlaybookError(
+                f"playbook.{index}.when.condition.value: found the text {c.value!r} for numeric feature "
+                f"{rule.when.driver!r}; expected a number."
+            )
+        x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            out = _OPS[c.op](x, v)
+    else:
+        if c.op not in ("==", "!="):
+            raise PlaybookError(
+                f"playbook.{index}.when.condition.op: found {c.op!r} on categorical feature {rule.when.driver!r}; "
+                "expected '==' or '!='."
+            )
+        x = col.astype(str).to_numpy()
+        out = _OPS[c.op](x, c.value if isinstance(c.value, str) else _num_text(c.value))
+    return np.asarray(out, dtype=bool) & ~miss
+
+
+def _num_text(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def condition_masks(rules: Sequence[PlaybookRule], X: pd.DataFrame) -> np.ndarray:
+    """Whether each rule's value condition holds per customer, shape (n, R) (True without condition)."""
+    missing = sorted({r.when.driver for r in rules if r.when.condition is not None and r.when.driver not in X.columns})
+    if missing:
+        raise DataError(f"Playbook conditions use column(s) {missing} that are not in the data.")
+    if not rules:
+        return np.ones((X.shape[0], 0), dtype=bool)
+    return np.column_stack([_condition(r, X, i) for i, r in enumerate(rules)])
+
+
+def _driver_columns(rules: Sequence[PlaybookRule], features: Sequence[str]) -> np.ndarray:
+    pos = {f: j for j, f in enumerate(map(str, features))}
+    bad = [r.when.driver for r in rules if r.when.driver not in pos]
+    if bad:
+        raise PlaybookError(f"Playbook drivers {sorted(set(bad))} are not model features; run validate_playbook first.")
+    return np.array([pos[r.when.driver] for r in rules], dtype=np.int64)
+
+
+def match_customer_rules(
+    rules: Sequence[PlaybookRule],
+    attributions_values: np.ndarray,
+    X: pd.DataFrame,
+    features: Sequence[str],
+) -> np.ndarray:
+    """Best matching rule per customer (see "Matching" in the module docstring).
+
+    Parameters
+    ----------
+    rules : sequence of PlaybookRule, length R
+    attributions_values : ndarray, shape (n, f)
+        Signed attributions, columns ``features``.
+    X : DataFrame, n rows
+        Customers' feature values (for value conditions), same row order.
+    features : sequence of str, length f
+
+    Returns
+    -------
+    ndarray of int64, shape (n,)
+        Rule index, -1 where no rule matches.
+    """
+    values = np.asarray(attributions_values, dtype=np.float64)
+    n = values.shape[0]
+    if values.ndim != 2 or values.shape[1] != len(features):
+        raise DataError(f"Attributions must have shape (customers, {len(features)}); found {values.shape}.")
+    if X.shape[0] != n:
+        raise DataError(f"Attributions have {n} rows but the feature table has {X.shape[0]}.")
+    if not rules:
+        return np.full(n, -1, dtype=np.int64)
+    a = values[:, _driver_columns(rules, features)]  # (n, R)
+    up = np.array([r.when.direction == "up" for r in rules])
+    matched = np.where(up, a > 0, a < 0) & condition_masks(rules, X)
+    priority = np.array([r.priority for r in rules], dtype=np.float64)
+    pkey = np.where(matched, priority, np.inf)
+    cand = matched & (pkey == pkey.min(axis=1, keepdims=True))
+    strength = np.where(cand, np.abs(a), -1.0)
+    cand &= strength == strength.max(axis=1, keepdims=True)
+    best = np.argmax(cand, axis=1)  # first True = earliest rule among the remaining ties
+    return np.where(matched.any(axis=1), best, -1).astype(np.int64)
+
+
+def _planned(i: int, rule: PlaybookRule, *, customers: int = 0, segment_level: bool = True) -> PlannedAction:
+    return PlannedAction(
+        rule_index=i, driver=rule.when.driver, action_en=rule.action.en, action_zh=rule.action.zh,
+        channel=rule.channel, cost=float(rule.cost), uplift=float(rule.uplift), priority=int(rule.priority),
+        customers=customers, segment_level=segment_level,
+    )
+
+
+def segment_actions(
+    summary: SegmentSummary,
+    rules: Sequence[PlaybookRule],
+    *,
+    condition_share: Optional[np.ndarray] = None,
+) -> tuple[PlannedAction, ...]:
+    """Segment-level actions: rules whose driver is a signature driver with the same sign.
+
+    Parameters
+    ----------
+    summary : SegmentSummary
+    rules : sequence of PlaybookRule, length R
+    condition_share : ndarray, shape (R,), optional
+        Share of the segment's members satisfying each rule's value condition; rules with a
+        condition need at least 0.5. Without it, rules with a condition never match at
+        segment level.
+
+    Returns
+    -------
+    tuple of PlannedAction, sorted by priority then rule order (``customers`` = 0).
+    """
+    sign = {s.feature: np.sign(s.mean_attribution) for s in summary.signature}
+    out = []
+    for i, r in enumerate(rules):
+        if r.when.driver not in sign or sign[r.when.driver] != (1.0 if r.when.direction == "up" else -1.0):
+            continue
+        if r.when.condition is not None and (condition_share is None or condition_share[i] < 0.5):
+            continue
+        out.append(_planned(i, r))
+    return tuple(sorted(out, key=lambda p: (p.priority, p.rule_index)))
+
+
+def effective_rules(
+    customer_rule: np.ndarray,
+    segment_keys: np.ndarray,
+    plans: Sequence[SegmentPlan],
+) -> np.ndarray:
+    """Each customer's own best rule, else their segment's first segment-level action, else -1.
+
+    Parameters
+    ----------
+    customer_rule : ndarray of int, shape (n,)
+        From :func:`match_customer_rules`.
+    segment_keys : ndarray of str, shape (n,)
+        Segment key per customer (``""`` for customers in no segment).
+    plans : sequence of SegmentPlan
+    """
+    out = np.asarray(customer_rule, dtype=np.int64).copy()
+    keys = np.asarray(segment_keys).astype(str)
+    for p in plans:
+        seg_level = [a for a in p.actions if a.segment_level]
+        if seg_level:
+            out[(out == -1) & (keys == p.segment_key)] = seg_level[0].rule_index
+    return out
+
+
+def plan_segments(
+    summaries: Sequence[SegmentSummary],
+    rules: Sequence[PlaybookRule],
+    *,
+    segment_keys: np.ndarray,
+    X: pd.DataFrame,
+    score: np.ndarray,
+    value: Optional[np.ndarray],
+    targeting: Targeting,
+    customer_rule: np.ndarray,
+) -> tuple[SegmentPlan, ...]:
+    """Retention plan per segment.
+
+    Parameters
+    ----------
+    summaries : sequence of SegmentSummary
+        The segments (and the mixed-reasons group), in report order.
+    rules : sequence of PlaybookRule, length R
+    segment_keys : ndarray of str, shape (n,)
+        Segment key of every customer of the book (``""`` for customers in no segment).
+    X : DataFrame, n rows
+        Feature values (for segment-level value conditions).
+    score : ndarray, shape (n,)
+    value : ndarray, shape (n,), optional
+        Customer value (NaN counts as 0); None when there is no value column.
+    targeting : Targeting
+        From :func:`select_targets`.
+    customer_rule : ndarray of int, shape (n,)
+        From :func:`match_customer_rules` (the customer-level best rule).
+
+    Returns
+    -------
+    tuple of SegmentPlan, in the order of ``summaries``:
+
+    * ``actions``: segment-level actions plus every rule that is some target's effective
+      action (see :func:`effective_rules`), each with ``customers`` = targets whose effective
+      action it is; sorted by priority then rule order;
+    * ``target_count``: members to contact (listed, not control, not do-not-contact);
+      ``control_count``: members in the control group;
+    * ``value_at_risk``: sum over all members of score x value;
+    * ``expected_retained_value``: sum over targets of score x value x their action's uplift;
+    * ``cost``: sum over targets of their action's cost per contact;
+    * ``no_rule``: no playbook rule applies to the segment at all.
+    """
+    keys = np.asarray(segment_keys).astype(str)
+    score = np.asarray(score, dtype=np.float64)
+    n = score.shape[0]
+    for name, arr in (("segment_keys", keys), ("X", X), ("customer_rule", customer_rule), ("targeting", targeting.listed)):
+        if len(arr) != n:
+            raise DataError(f"plan_segments: {name} has {len(arr)} rows, expected {n} (one per customer).")
+    v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
+    cond = condition_masks(rules, X)
+    uplift = np.array([r.uplift for r in rules] + [0.0])  # index -1 -> no action
+    cost = np.array([r.cost for r in rules] + [0.0])
+    first = []
+    for s in summaries:
+        member = keys == s.key
+        share = cond[member].mean(axis=0) if member.any() else np.zeros(len(rules))
+        first.append(segment_actions(s, rules, condition_share=share))
+    provisional = tuple(
+        SegmentPlan(segment_key=s.key, actions=a, target_count=0, control_count=0, value_at_risk=0.0,
+                    expected_retained_value=0.0, cost=0.0, no_rule=not a)
+        for s, a in zip(summaries, first)
+    )
+    eff = effective_rules(customer_rule, keys, provisional)
+    target = targeting.target
+    plans = []
+    for s, seg_actions in zip(summaries, first):
+        member = keys == s.key
+        tgt = member & target
+        used = np.bincount(eff[tgt][eff[tgt] >= 0], minlength=len(rules))
+        seg_idx = {a.rule_index for a in seg_actions}
+        actions = [
+            _planned(i, rules[i], customers=int(used[i]), segment_level=i in seg_idx)
+            for i in range(len(rules)) if i in seg_idx or used[i] > 0
+        ]
+        actions.sort(key=lambda p: (p.priority, p.rule_index))
+        plans.append(
+            SegmentPlan(
+                segment_key=s.key,
+                actions=tuple(actions),
+                target_count=int(tgt.sum()),
+                control_count=int((member & targeting.control).sum()),
+                value_at_risk=float((score[member] * v[member]).sum()),
+                expected_retained_value=float((score[tgt] * v[tgt] * uplift[eff[tgt]]).sum()),
+                cost=float(cost[eff[tgt]].sum()),
+                no_rule=not actions,
+            )
+        )
+    return tuple(plans)
+
+
+# --- control group and list -------------------------------------------------------------------
+
+def _id_text(ids: np.ndarray) -> list[str]:
+    return [str(i) for i in np.asarray(ids).tolist()]
+
+
+def control_group(customer_ids: np.ndarray, *, share: float, seed: int) -> np.ndarray:
+    """Seeded control group of exactly ``round(share * n)`` customers (half up).
+
+    Parameters
+    ----------
+    customer_ids : ndarray, shape (n,)
+        Unique ids (compared as text).
+    share : float in [0, 1)
+    seed : int
+
+    Returns
+    -------
+    ndarray of bool, shape (n,)
+        True for control customers; depends only on the set of ids and the seed.
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"control share must be in [0, 1), not {share}")
+    ids = _id_text(customer_ids)
+    n = len(ids)
+    if len(set(ids)) != n:
+        raise DataError("Customer ids must be unique to draw a control group; found duplicated ids.")
+    k = int(math.floor(share * n + 0.5))
+    mask = np.zeros(n, dtype=bool)
+    if k == 0:
+        return mask
+    keys = np.array(
+        [int.from_bytes(hashlib.sha256(f"churnlens-control:{seed}:{i}".encode()).digest()[:8], "big") for i in ids],
+        dtype=np.uint64,
+    )
+    order = np.lexsort((np.array(ids), keys))
+    mask[order[:k]] = True
+    return mask
+
+
+def select_targets(
+    customer_ids: np.ndarray,
+    churners: np.ndarray,
+    *,
+    control_share: float,
+    seed: int,
+    do_not_contact: Optional[Collection] = None,
+) -> Targeting:
+    """Remove do-not-contact customers from the churners, then draw the control group.
+
+    Parameters
+    ----------
+    customer_ids : ndarray, shape (n,)
+    churners : ndarray of bool, shape (n,)
+    control_share : float
+        Share of the remaining churners held out (``report.control_share``).
+    seed : int
+    do_not_contact : collection of ids, optional
+        Compared as text with ``customer_ids``.
+    """
+    ids = np.asarray(customer_ids)
+    churners = np.asarray(churners, dtype=bool)
+    if churners.shape != ids.shape:
+        raise DataError(f"select_targets: {churners.shape[0]} churner flags for {ids.shape[0]} customers.")
+    dnc = set() if do_not_contact is None else {str(i) for i in do_not_contact}
+    blocked = np.array([t in dnc for t in _id_text(ids)], dtype=bool) if dnc else np.zeros(ids.shape[0], dtype=bool)
+    excluded = churners & blocked
+    listed = churners & ~blocked
+    control = np.zeros(ids.shape[0], dtype=bool)
+    control[listed] = control_group(ids[listed], share=control_share, seed=seed)
+    return Targeting(listed=listed, control=control, excluded=excluded)
+
+
+def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozenset[str]:
+    """Read a do-not-contact list: a CSV/Parquet with ``id_column`` (or with a single column),
+    or a text file with one id per line. Ids are returned as text (compared as text).
+
+    Raises
+    ------
+    InputFileError
+        Missing or unreadable file.
+    DataError
+        A table with several columns but no ``id_column``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".txt":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return frozenset(t.strip() for t in lines if t.strip())
+        df = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputFileError(f"Do-not-contact file {path} could not be read: {err}") from None
+    if id_column in df.columns:
+        col = df[id_column]
+    elif df.shape[1] == 1:
+        col = df.iloc[:, 0]
+    else:
+        raise DataError(
+            f"Do-not-contact file {path} has no column {id_column!r}; columns are: {', '.join(map(str, df.columns))}. "
+            "Name the id column like id_column, or keep a single column."
+        )
+    return frozenset(str(v) for v in col.dropna().tolist())
+
+
+def hash_id(customer_id: object, *, salt: str) -> str:
+    """Salted SHA-256 of the id text, first 16 hex characters."""
+    return hashlib.sha256(f"{salt}:{customer_id}".encode()).hexdigest()[:16]
+
+
+def retention_list(
+    customer_ids: np.ndarray,
+    targeting: Targeting,
+    *,
+    segment: np.ndarray,
+    score: np.ndarray,
+    value: Optional[np.ndarray],
+    reasons: np.ndarray,
+    rule_index: np.ndarray,
+    rules: Sequence[PlaybookRule],
+    lang: str = "en",
+    rank_by: str = "value_at_risk",
+    hash_ids: bool = False,
+    salt: str = "",
+) -> RetentionList:
+    """One row per listed customer, riskiest first.
+
+    Parameters
+    ----------
+    customer_ids : ndarray, shape (n,)
+    targeting : Targeting
+        From :func:`select_targets`; rows ``targeting.listed`` are listed (control flagged).
+    segment : ndarray of str, shape (n,)
+        What to show in the ``segment`` column (e.g. "S1 Maturing deposits").
+    score : ndarray, shape (n,)
+    value : ndarray, shape (n,), optional
+        None when there is no value column: ``value``/``expected_value_at_risk`` are empty
+        and the list is ranked by score.
+    reasons : ndarray of str, shape (n, k)
+        Reason texts in the report language (``ReasonCodes.texts``); padded to 3 columns.
+    rule_index : ndarray of int, shape (n,)
+        Each customer's action (:func:`effective_rules`), -1 for none (empty action/channel).
+    rules : sequence of PlaybookRule
+    lang : {"en", "zh"}
+    rank_by : {"value_at_risk", "score"}
+        Sort key, descending; ties by customer id ascending (the original id, before hashing).
+    hash_ids, salt
+        Replace ids by :func:`hash_id` (see the module docstring).
+
+    Returns
+    -------
+    RetentionList
+        ``frame`` with ``LIST_COLUMNS`` (more reason columns when k > 3).
+    """
+    ids = np.asarray(customer_ids)
+    n = ids.shape[0]
+    reasons = np.asarray(reasons, dtype=object)
+    if reasons.ndim != 2 or reasons.shape[0] != n:
+        raise DataError(f"retention_list: reasons must have shape ({n}, k); found {reasons.shape}.")
+    for name, arr in (("segment", segment), ("score", score), ("rule_index", rule_index), ("targeting", targeting.listed)):
+        if len(arr) != n:
+            raise DataError(f"retention_list: {name} has {len(arr)} rows, expected {n}.")
+    if rank_by not in ("value_at_risk", "score"):
+        raise ValueError(f"rank_by must be 'value_at_risk' or 'score', not {rank_by!r}")
+    rows = np.flatnonzero(targeting.listed)
+    score = np.asarray(score, dtype=np.float64)
+    val = np.full(n, np.nan) if value is None else np.asarray(value, dtype=np.float64)
+    evar = score * val
+    k = max(3, reasons.shape[1])
+    padded = np.full((n, k), "", dtype=object)
+    padded[:, : reasons.shape[1]] = np.where(pd.isna(reasons), "", reasons)
+    ridx = np.asarray(rule_index, dtype=np.int64)
+    actions = np.array([r.action.get(lang) for r in rules] + [""], dtype=object)
+    channels = np.array([r.channel for r in rules] + [""], dtype=object)
+    key = evar if (rank_by == "value_at_risk" and value is not None) else score
+    sub_key = np.where(np.isnan(key[rows]), -np.inf, key[rows])
+    sub_ids = ids[rows]
+    id_sort = sub_ids if np.issubdtype(sub_ids.dtype, np.number) else np.array(_id_text(sub_ids))
+    order = rows[np.lexsort((id_sort, -sub_key))]
+    shown = [hash_id(i, salt=salt) for i in _id_text(ids[order])] if hash_ids else ids[order]
+    frame = pd.DataFrame({
+        "customer_id": shown,
+        "segment": np.asarray(segment, dtype=object)[order],
+        "score": score[order],
+        "value": val[order],
+        "expected_value_at_risk": evar[order],
+        **{f"reason_{j + 1}": padded[order, j] for j in range(k)},
+        "action": actions[ridx[order]],
+        "channel": channels[ridx[order]],
+        "control_group": targeting.control[order],
+    })
+    return RetentionList(frame=frame, excluded_do_not_contact=int(targeting.excluded.sum()),
+                         control_count=int(targeting.control.sum()))
+
+
+def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx: bool) -> tuple[Path, ...]:
+    """Write ``retention_list.csv`` (UTF-8) and, when asked and openpyxl is installed, the same
+    table as ``.xlsx`` next to it. Returns the paths written."""
+    path_csv = Path(path_csv)
+    retention.frame.to_csv(path_csv, index=False, encoding="utf-8")
+    written = [path_csv]
+    if xlsx:
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError:
+            return tuple(written)
+        path_x = path_csv.with_suffix(".xlsx")
+        retention.frame.to_excel(path_x, index=False, sheet_name="retention_list", engine="openpyxl")
+        written.append(path_x)
+    return tuple(written)
