@@ -7,6 +7,7 @@ validated before anything is written; outputs are staged and moved into place at
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,7 +25,11 @@ import segmentation
 from churnlens import __version__
 from churnlens.config import Config, load_config
 from churnlens.data import check_columns, mask_id, read_table, sha256_file, value_array
-from churnlens.errors import InputFileError
+from churnlens import playbook
+from churnlens.campaign import campaign_effect, read_campaign
+from churnlens.errors import ConfigError, InputFileError
+from churnlens.evaluation import evaluate
+from churnlens.monitoring import ReferenceProfile, monitor, reference_profile
 from churnlens.output import staged_folder
 from churnlens.progress import Progress
 from reports.context import (
@@ -164,6 +169,16 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
     ids = frame[config.id_column].to_numpy()
     value = value_array(frame, config)
     label = frame[config.label_column].to_numpy().astype(int) if config.label_column else None
+    # Everything the user can get wrong is checked before the expensive attribution step.
+    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    playbook.validate_playbook(config.playbook, features=model.info.feature_names, config=config,
+                               categorical=categorical)
+    do_not_contact = None
+    if config.report.do_not_contact:
+        do_not_contact = playbook.read_id_list(_beside_config(req, config.report.do_not_contact),
+                                               id_column=config.id_column)
+    salt = _id_salt(config)
+    campaign_table = read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None
 
     with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         attr = timer("attributions", attribution.explain, model, X, customer_ids=ids,
@@ -185,14 +200,44 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
         previous = segmentation.load_previous(req.previous)
         summaries, migration = segmentation.match_previous(summaries, seg, previous)
 
-    # ... evaluation / monitoring / campaign / playbook are wired in below as they land
-    quality = None
     omitted: list[tuple[str, str]] = []
+    quality = None
+    if label is not None:
+        quality = timer("model quality", evaluate, label, attr.score, threshold=config.churners.threshold)
+    else:
+        omitted.append(("performance", "no_label_column"))
+    profile = reference_profile(X, attr.score, label=_period(config, req))
+    monitoring = None
+    if req.previous is not None:
+        monitoring = timer("monitoring", _monitor, req.previous, profile_of=X, attr=attr, seed=seed)
+    else:
+        omitted.append(("monitoring", "no_previous"))
+
+    seg_keys = np.full(len(X), "", dtype=object)
+    for s in summaries:
+        seg_keys[seg.rows[seg.labels == s.segment_id]] = s.key
+    targeting = playbook.select_targets(ids, churners.mask, control_share=config.report.control_share, seed=seed,
+                                        do_not_contact=do_not_contact)
+    customer_rule = playbook.match_customer_rules(config.playbook, attr.values, X, attr.features)
+    plans = playbook.plan_segments(summaries, config.playbook, segment_keys=seg_keys, X=X, score=attr.score,
+                                   value=value, targeting=targeting, customer_rule=customer_rule)
+    retention = timer("retention list", playbook.retention_list, ids, targeting, segment=seg_keys, score=attr.score,
+                      value=value, reasons=codes.texts,
+                      rule_index=playbook.effective_rules(customer_rule, seg_keys, plans), rules=config.playbook,
+                      lang=req.lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=salt)
+
+    campaign = None
+    if campaign_table is not None:
+        campaign = timer("campaign effect", campaign_effect, campaign_table, known_ids=ids,
+                         value=pd.Series(value, index=ids) if value is not None else None,
+                         segments=_previous_segments(req.previous))
+    else:
+        omitted.append(("campaign", "no_campaign"))
 
     examples = _examples(seg, summaries, attr, codes, config)
     facts = RunFacts(
         generated_at=_now_iso(req.generated_at),
-        period=config.report.period or _now_iso(req.generated_at)[:7],
+        period=_period(config, req),
         title=config.report.title or "",
         institution=config.report.institution,
         command=req.command,
@@ -207,18 +252,70 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
     context = ReportContext(
         lang=req.lang, facts=facts, config=config, attributions=attr, X=X,
         display_rows=_display_rows(len(X), seed), value=value, churners=churners, drivers=drivers,
-        segmentation=seg, segments=summaries, plans=(), examples=examples,
+        segmentation=seg, segments=summaries, plans=plans, examples=examples,
         cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
-        quality=quality, monitoring=None, migration=migration, campaign=None,
-        excluded_do_not_contact=0, control_count=0, omitted=tuple(omitted),
+        quality=quality, monitoring=monitoring, migration=migration, campaign=campaign,
+        excluded_do_not_contact=retention.excluded_do_not_contact, control_count=retention.control_count,
+        omitted=tuple(omitted),
     )
     written = list(reports.render_documents(context, out, formats=req.formats))
+    playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=False)
     attribution.write_attributions(out / "attributions.parquet", attr)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
+    (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     _write_manifest(out, req, context)
     return ReportOutcome(Path(req.out), len(frame), churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), aligned.warnings)
+
+
+def _beside_config(req: ReportRequest, path: str) -> Path:
+    """Paths in the config are relative to the config file's folder."""
+    p = Path(path)
+    if p.is_absolute() or req.config is None:
+        return p
+    return Path(req.config).parent / p
+
+
+def _id_salt(config: Config) -> str:
+    """Secret salt for ``report.hash_ids``: without one, hashed ids can be reversed by hashing every id."""
+    if not config.report.hash_ids:
+        return ""
+    salt = os.environ.get("CHURNLENS_ID_SALT", "")
+    if len(salt) < 8:
+        raise ConfigError("report.hash_ids is true but the environment variable CHURNLENS_ID_SALT is not set "
+                          "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
+                          "month, so hashed ids stay comparable and cannot be reversed by hashing every id.")
+    return salt
+
+
+def _previous_segments(previous: Optional[Path]) -> Optional[pd.Series]:
+    """Last month's segment key per customer id (the campaign targeted last month's list)."""
+    if previous is None or not (Path(previous) / "segments.csv").is_file():
+        return None
+    frame = pd.read_csv(Path(previous) / "segments.csv", dtype={"customer_id": str, "segment": str})
+    return pd.Series(frame["segment"].to_numpy(), index=frame["customer_id"].to_numpy())
+
+
+def _period(config: Config, req: ReportRequest) -> str:
+    return config.report.period or _now_iso(req.generated_at)[:7]
+
+
+def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
+    """Stability against last month's report folder: PSI from its reference profile, driver drift
+    from its attributions."""
+    profile_path = Path(previous) / "reference_profile.json"
+    if not profile_path.is_file():
+        raise InputFileError(f"--previous {previous} has no reference_profile.json; pass a report folder written "
+                             "by churnlens report (0.1 or later).")
+    profile = ReferenceProfile.from_json(profile_path.read_text(encoding="utf-8"), source=str(profile_path))
+    prev_attr = attribution.read_attributions(Path(previous) / "attributions.parquet")
+    prev_values = None
+    if prev_attr.features == attr.features:
+        prev_values = prev_attr.values
+    return monitor(profile, profile_of, attr.score, prev_values, attr.values if prev_values is not None else None,
+                   attr.features, reference_label=f"{Path(previous).name} ({profile.label or 'previous run'})",
+                   seed=seed)
 
 
 def _input_files(req: ReportRequest, n_rows: int, *, staging: Path) -> tuple[InputFile, ...]:

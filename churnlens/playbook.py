@@ -8,8 +8,10 @@ Customer level
     A rule matches a customer when the customer's attribution for the rule's driver has the
     rule's direction (``up``: > 0, the driver raises the customer's risk; ``down``: < 0) and
     the rule's optional value condition holds on the customer's own value of the driver
-    (missing values never satisfy a condition). Among matching rules the best is the lowest
-    ``priority`` number, then the largest |attribution|, then the earlier rule.
+    (missing values never satisfy a condition). Among matching rules the best is the one whose
+    driver has the largest |attribution| (the action answers the customer's strongest reason),
+    then the lowest ``priority`` number, then the earlier rule. Ranking by priority first
+    would let a high-priority rule on a marginal driver override the customer's main reason.
 Segment level
     A rule matches a segment when its driver is one of the segment's signature drivers
     (``SegmentSummary.signature``) with the same sign of mean attribution, and - for a rule
@@ -291,11 +293,11 @@ def match_customer_rules(
     a = values[:, _driver_columns(rules, features)]  # (n, R)
     up = np.array([r.when.direction == "up" for r in rules])
     matched = np.where(up, a > 0, a < 0) & condition_masks(rules, X)
+    strength = np.where(matched, np.abs(a), -1.0)
+    cand = matched & (strength == strength.max(axis=1, keepdims=True))
     priority = np.array([r.priority for r in rules], dtype=np.float64)
-    pkey = np.where(matched, priority, np.inf)
-    cand = matched & (pkey == pkey.min(axis=1, keepdims=True))
-    strength = np.where(cand, np.abs(a), -1.0)
-    cand &= strength == strength.max(axis=1, keepdims=True)
+    pkey = np.where(cand, priority, np.inf)
+    cand &= pkey == pkey.min(axis=1, keepdims=True)
     best = np.argmax(cand, axis=1)  # first True = earliest rule among the remaining ties
     return np.where(matched.any(axis=1), best, -1).astype(np.int64)
 

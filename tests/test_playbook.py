@@ -52,8 +52,8 @@ def _X(c, region):
 
 def test_match_customer_rules_hand_cases():
     values = np.array([
-        [0.5, -0.7, 1.0, 0.0],   # c condition fails (c=3): r0, r1, r3 at priority 1 -> largest |attr| = r1
-        [0.9, -0.2, 0.1, 0.0],   # c=10 -> r2 (priority 0) despite the smaller attribution
+        [0.5, -0.7, 1.0, 0.0],   # c condition fails (c=3): r0, r1, r3 match -> largest |attr| = r1
+        [0.9, -0.2, 0.1, 0.0],   # c=10: r2 (priority 0) matches but its driver is weak -> r0/r3 tie, r0 earlier
         [-0.1, 0.3, -1.0, 0.0],  # nothing in the right direction -> -1
         [0.3, 0.0, 0.0, 0.0],    # r0 and r3 tie exactly -> earlier rule r0
         [0.0, 0.0, 2.0, 0.0],    # c missing: condition never holds -> -1
@@ -62,7 +62,7 @@ def test_match_customer_rules_hand_cases():
     ])
     X = _X([3, 10, 10, 0, np.nan, 0, 0], ["n", "n", "n", "n", "n", "north", "south"])
     got = match_customer_rules(RULES, values, X, FEATURES)
-    assert got.tolist() == [1, 2, -1, 0, -1, 4, -1]
+    assert got.tolist() == [1, 0, -1, 0, -1, 4, -1]
     assert match_customer_rules((), values, X, FEATURES).tolist() == [-1] * 7
 
 
@@ -79,7 +79,7 @@ def _brute(rules, values, X, features):
                 x = X[r.when.driver].iloc[i]
                 if pd.isna(x) or not eval(f"x {c.op} c.value"):  # noqa: S307 - test oracle on fixed ops
                     continue
-            k = (r.priority, -abs(a), r_i)
+            k = (-abs(a), r.priority, r_i)
             if key is None or k < key:
                 best, key = r_i, k
         out.append(best)
