@@ -1,0 +1,33 @@
+"""Attribution engine: load a trained churn model, align customer data, exact SHAP.
+
+Public API (used by the pipeline and the CLI)::
+
+    load_model(path, *, model_format=None, trust_model=False) -> LoadedModel
+    align(model, data, *, source="data") -> AlignedData
+    explain(model, X, *, customer_ids, chunk_rows=20_000, output_space="log_odds",
+            tolerance=1e-4, progress=None) -> Attributions
+    reason_codes(attributions, X, config, *, k=3, lang="en") -> ReasonCodes
+    global_drivers(attributions, X, config) -> GlobalDrivers
+    cross_check(model, X_sample, values, *, output_space="log_odds") -> CrossCheck
+    write_attributions(path, attributions); read_attributions(path) -> Attributions
+
+Library differences (LightGBM / XGBoost / scikit-learn / shap output shapes) are
+confined to :mod:`attribution._families`.
+"""
+
+from attribution.align import AlignedData, align
+from attribution.crosscheck import cross_check
+from attribution.drivers import global_drivers
+from attribution.explain import explain
+from attribution.io import read_attributions, write_attributions
+from attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
+from attribution.reasons import format_value, reason_codes
+from attribution.results import (
+    Attributions, CrossCheck, Driver, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
+)
+
+__all__ = [
+    "MODEL_FORMATS", "AlignedData", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
+    "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
+    "from_estimator", "global_drivers", "load_model", "read_attributions", "reason_codes", "write_attributions",
+]

@@ -134,3 +134,16 @@ class GlobalDrivers:
     drivers: tuple[Driver, ...]
     groups: tuple[GroupDriver, ...]
     n_customers: int
+
+
+@dataclass(frozen=True)
+class CrossCheck:
+    """Agreement of churnlens' attributions with shap's reference TreeExplainer on a sample.
+
+    ``reference`` names the implementation, e.g. "shap 0.51.0 TreeExplainer
+    (tree_path_dependent), shap's own C++ TreeSHAP on the parsed trees".
+    """
+
+    n_rows: int
+    max_abs_diff: float  # over all rows and source features, in the attributions' units
+    reference: str

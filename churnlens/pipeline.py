@@ -186,7 +186,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
     rng = np.random.default_rng(seed)
     check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
     cc = timer("cross-check", attribution.cross_check, model, X.iloc[check_rows],
-               attr.values[check_rows].astype(np.float64))
+               attr.values[check_rows].astype(np.float64), output_space=attr.output_space)
     drivers = timer("global drivers", attribution.global_drivers, attr, X, config)
     codes = timer("reason codes", attribution.reason_codes, attr, X, config, k=config.reason_codes, lang=req.lang)
 

@@ -1,0 +1,178 @@
+"""Match a customer table to the model's features: names, order, dtypes and categories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from attribution.model import LoadedModel, _Column
+from churnlens.errors import DataError
+
+_MAX_LISTED = 25
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedData:
+    """The customer table in model form.
+
+    Attributes
+    ----------
+    X : DataFrame, shape (n, f)
+        Model features in model order; numeric columns float64, categorical columns
+        ``category`` dtype with exactly the training categories.
+    ignored_columns : tuple of str
+        Columns of the input the model does not use.
+    warnings : tuple of str
+        Messages for the user (at most one about ignored columns).
+    """
+
+    X: pd.DataFrame
+    ignored_columns: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    def __eq__(self, other):
+        if not isinstance(other, AlignedData):
+            return NotImplemented
+        return (self.X.equals(other.X) and list(self.X.dtypes) == list(other.X.dtypes)
+                and self.ignored_columns == other.ignored_columns and self.warnings == other.warnings)
+
+    __hash__ = None
+
+
+def _listing(values, limit: int = _MAX_LISTED) -> str:
+    values = [str(v) for v in values]
+    more = f", ... ({len(values) - limit} more)" if len(values) > limit else ""
+    return ", ".join(values[:limit]) + more
+
+
+def _quoted(values, limit: int = 5) -> str:
+    return _listing([repr(v.item() if isinstance(v, np.generic) else v) for v in values], limit)
+
+
+def _as_category_values(s: pd.Series, cats: tuple) -> pd.Series:
+    """Values of ``s`` in the type of the training categories (text or numbers)."""
+    text_cats = all(isinstance(c, str) for c in cats)
+    if text_cats:
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            nn = s.dropna()
+            if len(nn) and np.all(np.mod(nn.to_numpy(dtype=np.float64), 1) == 0):
+                # CSV read "01"-less codes as numbers: 3.0 -> "3" to match training text
+                return s.map(lambda v: v if pd.isna(v) else str(int(v)), na_action="ignore").astype(object)
+        obj = s.astype(object).where(s.notna(), np.nan)
+        if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+            return obj  # the str dtype holds text only: no per-value conversion needed
+        if isinstance(s.dtype, pd.CategoricalDtype) and all(isinstance(c, str) for c in s.cat.categories):
+            return obj
+        return obj.map(lambda v: v if pd.isna(v) else str(v))
+    return pd.to_numeric(s.astype(object).where(s.notna(), np.nan), errors="coerce")
+
+
+def _align_categorical(s: pd.Series, col: _Column, problems: list[str], notes: list[str]) -> pd.Series:
+    cats = col.categories
+    vals = _as_category_values(s, cats)
+    bad_type = s.notna() & vals.isna()
+    if bad_type.any():
+        problems.append(f"column '{col.name}': expected category codes like {_quoted(cats, 3)}, found "
+                        f"{_quoted(pd.unique(s[bad_type]))} in {int(bad_type.sum())} row(s)")
+        return s
+    known = pd.Index(cats)
+    present = pd.unique(vals.dropna())
+    unseen = [v for v in present if v not in known]
+    if unseen and not col.unknown_ok:
+        problems.append(f"column '{col.name}': {len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} not seen "
+                        f"in training: {_quoted(sorted(unseen, key=str))} ({int(vals.isin(unseen).sum())} row(s)); "
+                        f"the model knows {_quoted(cats, 10)}")
+        return s
+    if unseen:
+        notes.append(f"column '{col.name}': {len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} not seen in "
+                     f"training ({_quoted(sorted(unseen, key=str))}); the model's encoder treats them as unknown")
+        cats = tuple(cats) + tuple(sorted(unseen, key=str))
+    return pd.Series(pd.Categorical(vals, categories=list(cats)), index=s.index, name=col.name)
+
+
+def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return s.astype(np.float64)
+    raw = s.astype(object).where(s.notna(), np.nan)
+    num = pd.to_numeric(raw, errors="coerce")
+    blank = raw.map(lambda v: isinstance(v, str) and v.strip() == "", na_action="ignore").fillna(False).astype(bool)
+    bad = raw.notna() & num.isna() & ~blank
+    if bad.any():
+        problems.append(f"column '{col.name}': expected numbers, found text such as "
+                        f"{_quoted(pd.unique(raw[bad]))} in {int(bad.sum())} row(s)")
+        return s
+    return num.astype(np.float64)
+
+
+def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data") -> AlignedData:
+    """Select, order and convert the model's features from a customer table.
+
+    Parameters
+    ----------
+    model : LoadedModel
+    data : DataFrame, shape (n, any)
+        Columns matched by name; order does not matter; extra columns are ignored.
+    source : str
+        Name of the file the table came from, used in messages.
+
+    Returns
+    -------
+    AlignedData
+
+    Raises
+    ------
+    DataError
+        Model features missing from the table; or, collected over all columns in one
+        message, text in numeric columns and categories the model never saw.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"{source}: expected a table (pandas DataFrame), got {type(data).__name__}.")
+    present = [str(c) for c in data.columns]
+    features = model.feature_names
+    missing = [f for f in features if f not in present]
+    if missing:
+        raise DataError(
+            f"{source} is missing {len(missing)} column(s) the model needs: {_listing(missing)}. "
+            f"Columns present: {_listing(present)}. Add the missing columns with the names used in training "
+            "(matching is by name and case-sensitive), or pass the right file."
+        )
+    if data.columns.duplicated().any():
+        dup = sorted({str(c) for c in data.columns[data.columns.duplicated()]})
+        raise DataError(f"{source} has duplicate column names: {_listing(dup)}. Rename them so each is unique.")
+    ignored = tuple(c for c in present if c not in set(features))
+    warns: list[str] = []
+    if ignored:
+        warns.append(f"{source}: {len(ignored)} column(s) not used by the model were ignored: {_listing(ignored)}")
+    problems: list[str] = []
+    out = {}
+    for col in model._backend.columns:
+        s = data[col.name]
+        out[col.name] = (_align_categorical(s, col, problems, warns) if col.categorical
+                         else _align_numeric(s, col, problems))
+    if problems:
+        raise DataError(f"{source} does not fit the model ({len(problems)} column(s)):\n  - " + "\n  - ".join(problems)
+                        + "\nFix these values (or retrain the model on them) and run again.")
+    X = pd.DataFrame(out, index=data.index)
+    return AlignedData(X, ignored, tuple(warns))
+
+
+def is_aligned(model: LoadedModel, X: pd.DataFrame) -> bool:
+    """True when ``X`` already has the model's columns, order, dtypes and categories."""
+    if list(X.columns) != list(model.feature_names):
+        return False
+    for col in model._backend.columns:
+        dt = X[col.name].dtype
+        if col.categorical:
+            if not isinstance(dt, pd.CategoricalDtype):
+                return False
+            if tuple(dt.categories[: len(col.categories)]) != tuple(col.categories):
+                return False
+        elif dt != np.float64:
+            return False
+    return True
+
+
+def ensure_aligned(model: LoadedModel, X: pd.DataFrame, *, source: str = "data") -> pd.DataFrame:
+    return X if is_aligned(model, X) else align(model, X, source=source).X

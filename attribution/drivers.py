@@ -1,0 +1,169 @@
+"""Book-level drivers: importance, direction and where each top driver raises risk."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange
+from churnlens.config import Config
+
+TOP_WITH_RANGE = 10  # drivers that get a risk range
+MAX_BINS = 20  # quantile bins for numeric risk ranges (one bin per value when fewer distinct values)
+DIRECTION_MIN_RHO = 0.2  # |Spearman rho| below this -> "mixed"
+SAMPLE_ROWS = 200_000  # direction and ranges use evenly spaced rows beyond this (deterministic)
+
+
+def _sample_rows(n: int) -> np.ndarray:
+    return np.arange(n) if n <= SAMPLE_ROWS else np.linspace(0, n - 1, SAMPLE_ROWS).round().astype(np.int64)
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def _direction(x: np.ndarray, phi: np.ndarray) -> str:
+    """Sign of the Spearman correlation between the feature's value and its attribution."""
+    ok = ~np.isnan(x)
+    x, phi = x[ok], phi[ok]
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(phi) == 0:
+        return "mixed"
+    rx = pd.Series(x).rank().to_numpy()
+    rp = pd.Series(phi).rank().to_numpy()
+    rho = float(np.corrcoef(rx, rp)[0, 1])
+    if rho >= DIRECTION_MIN_RHO:
+        return "up"
+    if rho <= -DIRECTION_MIN_RHO:
+        return "down"
+    return "mixed"
+
+
+def _numeric_range(x: np.ndarray, phi: np.ndarray) -> Optional[RiskRange]:
+    """Value range whose (binned) mean attribution is positive.
+
+    Bins: one per distinct value when there are at most ``MAX_BINS``, else quantile bins.
+    The positive run of consecutive bins with the most positive attribution mass is
+    reported; its edges are observed values, so "x < high" holds exactly on the data.
+    """
+    ok = ~np.isnan(x)
+    x, phi = x[ok], phi[ok]
+    if len(x) == 0:
+        return None
+    uniq = np.unique(x)
+    if len(uniq) <= MAX_BINS:
+        bins = np.searchsorted(uniq, x)
+    else:
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
+        bins = np.searchsorted(edges, x, side="right")
+    nb = int(bins.max()) + 1
+    count = np.bincount(bins, minlength=nb)
+    keep = count > 0
+    total = np.bincount(bins, weights=phi, minlength=nb)[keep]
+    count = count[keep]
+    lo = np.full(nb, np.inf)
+    hi = np.full(nb, -np.inf)
+    np.minimum.at(lo, bins, x)
+    np.maximum.at(hi, bins, x)
+    lo, hi = lo[keep], hi[keep]
+    positive = total / count > 0
+    if not positive.any() or positive.all():
+        return None
+    # runs of consecutive positive bins; pick the one with the largest positive mass
+    best, best_mass, i = None, -np.inf, 0
+    while i < len(positive):
+        if positive[i]:
+            j = i
+            while j + 1 < len(positive) and positive[j + 1]:
+                j += 1
+            mass = float(total[i:j + 1].sum())
+            if mass > best_mass:
+                best, best_mass = (i, j), mass
+            i = j + 1
+        else:
+            i += 1
+    i, j = best
+    if i == 0:
+        return RiskRange(op="<", low=None, high=float(lo[j + 1]))
+    if j == len(positive) - 1:
+        return RiskRange(op=">", low=float(hi[i - 1]), high=None)
+    return RiskRange(op="between", low=float(lo[i]), high=float(hi[j]))
+
+
+def _categorical_range(x: pd.Series, phi: np.ndarray) -> Optional[RiskRange]:
+    frame = pd.DataFrame({"c": x.astype(object).to_numpy(), "phi": phi}).dropna(subset=["c"])
+    if frame.empty:
+        return None
+    means = frame.groupby("c", sort=True)["phi"].mean()
+    pos = means[means > 0]
+    if pos.empty:
+        return None
+    cats = sorted(pos.index, key=lambda c: (-pos[c], str(c)))
+    return RiskRange(op="in", low=None, high=None, categories=tuple(str(c) for c in cats))
+
+
+def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) -> GlobalDrivers:
+    """Mean |attribution|, mean signed attribution, share, direction and risk range per
+    feature, and the same per data-dictionary group.
+
+    Parameters
+    ----------
+    attributions : Attributions, n x f
+    X : DataFrame, shape (n, f)
+        Feature values of the same customers (aligned data).
+    config : Config
+        Feature groups (``features[name].group``; "other" when absent).
+
+    Returns
+    -------
+    GlobalDrivers
+        Drivers sorted by ``mean_abs`` descending, ties by name. ``direction``: sign of the
+        Spearman correlation between value and attribution ("mixed" below |0.2|, and for
+        categorical features, which have no order). Group attribution per customer is the
+        signed sum of its features' attributions; the group's ``mean_abs`` is the mean of
+        its absolute value. The top 10 drivers get a :class:`RiskRange`. Beyond 200,000
+        customers, direction and ranges use 200,000 evenly spaced rows (deterministic).
+    """
+    V = attributions.values
+    feats = attributions.features
+    n, f = V.shape
+    if len(X) != n:
+        raise ValueError(f"X has {len(X)} rows but the attributions have {n}")
+    rows = _sample_rows(n)
+    mean_abs = np.zeros(f)
+    mean_signed = np.zeros(f)
+    for j in range(f):
+        col = V[:, j].astype(np.float64)
+        mean_abs[j] = np.abs(col).mean() if n else 0.0
+        mean_signed[j] = col.mean() if n else 0.0
+    total_abs = mean_abs.sum()
+    order = sorted(range(f), key=lambda j: (-mean_abs[j], feats[j]))
+    drivers = []
+    for rank, j in enumerate(order):
+        name = feats[j]
+        s = X[name]
+        phi = V[rows, j].astype(np.float64)
+        numeric = _is_numeric(s)
+        x_num = s.to_numpy(dtype=np.float64, na_value=np.nan)[rows] if numeric else None
+        direction = _direction(x_num, phi) if numeric else "mixed"
+        risk = None
+        if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
+            risk = _numeric_range(x_num, phi) if numeric else _categorical_range(s.iloc[rows], phi)
+        drivers.append(Driver(
+            feature=name, group=config.group(name), mean_abs=float(mean_abs[j]),
+            mean_signed=float(mean_signed[j]), share=float(mean_abs[j] / total_abs) if total_abs > 0 else 0.0,
+            direction=direction, risk_range=risk,
+        ))
+    groups = []
+    names = sorted({config.group(n_) for n_ in feats})
+    for g in names:
+        idx = [j for j, n_ in enumerate(feats) if config.group(n_) == g]
+        s = V[:, idx].sum(axis=1, dtype=np.float64)
+        groups.append((g, float(np.abs(s).mean()) if n else 0.0, float(s.mean()) if n else 0.0))
+    g_total = sum(m for _, m, _ in groups)
+    group_drivers = tuple(
+        GroupDriver(group=g, mean_abs=m, mean_signed=ms, share=m / g_total if g_total > 0 else 0.0)
+        for g, m, ms in sorted(groups, key=lambda t: (-t[1], t[0]))
+    )
+    return GlobalDrivers(drivers=tuple(drivers), groups=group_drivers, n_customers=n)

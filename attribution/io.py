@@ -1,0 +1,112 @@
+"""``attributions.parquet``: customer_id, score, base_value, one ``shap__<feature>`` per feature.
+
+The parquet schema metadata carries what the columns do not (raw scores, output space,
+method, additivity error, feature order), so :func:`read_attributions` returns exactly the
+:class:`Attributions` that was written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from attribution.results import Attributions
+from churnlens.errors import InputFileError
+
+PREFIX = "shap__"
+_META = b"churnlens.attributions"
+_RAW = b"churnlens.raw_score"  # float64 little-endian bytes, one per row
+REQUIRED = ("customer_id", "score", "base_value")
+
+
+def write_attributions(path: str | Path, attributions: Attributions) -> None:
+    """Write ``attributions`` to a parquet file (atomically: temp file, then rename)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a = attributions
+    path = Path(path)
+    cols = {
+        "customer_id": pa.array(a.customer_ids),
+        "score": pa.array(np.asarray(a.score, dtype=np.float64)),
+        "base_value": pa.array(np.full(a.n, a.base_value, dtype=np.float64)),
+    }
+    for j, name in enumerate(a.features):
+        cols[PREFIX + name] = pa.array(np.ascontiguousarray(a.values[:, j], dtype=np.float32))
+    meta = {
+        "version": 1,
+        "features": list(a.features),
+        "base_value": a.base_value,  # JSON floats round-trip exactly (repr)
+        "output_space": a.output_space,
+        "additivity_max_error": a.additivity_max_error,
+        "method": a.method,
+    }
+    table = pa.table(cols).replace_schema_metadata({
+        _META: json.dumps(meta).encode("utf-8"),
+        _RAW: np.asarray(a.raw_score, dtype="<f8").tobytes(),
+    })
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def read_attributions(path: str | Path) -> Attributions:
+    """Read a file written by :func:`write_attributions` (or any file with the SPEC columns).
+
+    Files without churnlens metadata get ``raw_score = base_value + sum(values)``,
+    ``output_space`` "log_odds", NaN additivity error and a method saying so.
+
+    Raises
+    ------
+    InputFileError
+        Missing or unreadable file, or missing columns (named in the message).
+    """
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"Attributions file {path} does not exist. Create it with 'churnlens explain ... --out {path.name}'.")
+    try:
+        table = pq.read_table(path)
+    except Exception as err:
+        raise InputFileError(f"Attributions file {path} is not a readable parquet file: {err}") from None
+    names = table.column_names
+    meta_raw = (table.schema.metadata or {})
+    meta = json.loads(meta_raw[_META].decode("utf-8")) if _META in meta_raw else None
+    features = list(meta["features"]) if meta else [c[len(PREFIX):] for c in names if c.startswith(PREFIX)]
+    missing = [c for c in REQUIRED if c not in names] + [PREFIX + f for f in features if PREFIX + f not in names]
+    if missing or not features:
+        what = ", ".join(missing) if missing else f"any '{PREFIX}<feature>' column"
+        raise InputFileError(
+            f"Attributions file {path} lacks {what}. Expected columns: customer_id, score, base_value and one "
+            f"'{PREFIX}<feature>' per feature; found: {', '.join(names)}. Recreate it with 'churnlens explain'."
+        )
+    n = table.num_rows
+    ids = table.column("customer_id").to_numpy()
+    if ids.dtype.kind in "OUT":
+        ids = pd.Index(ids).to_numpy(copy=True)  # same representation as explain() produces
+    values = np.empty((n, len(features)), dtype=np.float32)
+    for j, f in enumerate(features):
+        values[:, j] = table.column(PREFIX + f).to_numpy()
+    score = np.asarray(table.column("score").to_numpy(), dtype=np.float64)
+    if meta:
+        base = float(meta["base_value"])
+        raw = np.frombuffer(meta_raw[_RAW], dtype="<f8").astype(np.float64) if _RAW in meta_raw else None
+        if raw is None or raw.shape != (n,):
+            raw = base + values.sum(axis=1, dtype=np.float64)
+        return Attributions(
+            customer_ids=ids, features=tuple(features), values=values, base_value=base, raw_score=raw,
+            score=score, output_space=str(meta["output_space"]),
+            additivity_max_error=float(meta["additivity_max_error"]), method=str(meta["method"]),
+        )
+    base = float(table.column("base_value").to_numpy()[0]) if n else 0.0
+    return Attributions(
+        customer_ids=ids, features=tuple(features), values=values, base_value=base,
+        raw_score=base + values.sum(axis=1, dtype=np.float64), score=score, output_space="log_odds",
+        additivity_max_error=float("nan"),
+        method=f"read from {path.name} (no churnlens metadata; raw score reconstructed from the attributions)",
+    )

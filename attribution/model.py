@@ -1,0 +1,471 @@
+"""Loading a trained churn model from disk, safely, into one uniform :class:`LoadedModel`.
+
+Formats: LightGBM text model and JSON dump, XGBoost JSON/UBJ, skops (scikit-learn
+estimators and pipelines, ``LGBMClassifier``, ``XGBClassifier``) and — only when the user
+says the file is trusted — joblib/pickle. Family differences live in
+:mod:`attribution._families`; pipeline preprocessing (ColumnTransformer + encoders) and the
+map from encoded columns back to source columns live here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _Family, family_of
+from attribution.results import ModelInfo
+from churnlens.errors import InputFileError, ModelError
+
+MODEL_FORMATS = ("lightgbm", "xgboost", "skops", "pickle")
+
+# Types a skops file may contain beyond skops' own default-trusted scikit-learn/numpy types.
+# Reviewed: each is restored from plain data (arrays, model strings/bytes) by skops'
+# object loader; none executes code from the file.
+SKOPS_TRUSTED_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.dummy.DummyClassifier",
+    "collections.OrderedDict",
+    "numpy.dtype",  # encoders' dtype= parameter; rebuilt from its name
+    "numpy.float64",
+    "numpy.float32",
+    "numpy.int64",
+    "numpy.int32",
+    "lightgbm.basic.Booster",
+    "lightgbm.sklearn.LGBMClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """How one source column is fed to the model."""
+
+    name: str
+    categories: Optional[tuple] = None  # training categories; None for numeric columns
+    unknown_ok: bool = False  # the model itself handles unseen categories (encoder setting)
+
+    @property
+    def categorical(self) -> bool:
+        return self.categories is not None
+
+
+@dataclass(frozen=True, eq=False)
+class _Backend:
+    """Everything needed to compute; private to ``attribution/``."""
+
+    family: _Family
+    estimator: Any  # the final estimator, unwrapped (Booster for LightGBM/XGBoost)
+    preprocess: Any  # fitted transformer chain (sklearn Pipeline slice) or None
+    columns: tuple[_Column, ...]  # per source feature, model order
+    source_of: np.ndarray  # (f_encoded,) index of each encoded column's source feature
+    encoded_names: tuple[str, ...]
+    raw_scale: float
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A loaded binary churn classifier with a uniform interface.
+
+    Attributes
+    ----------
+    info : ModelInfo
+        Model card facts (family, format, sha256, trees, depth, objective, raw output space).
+    feature_names : tuple of str
+        Source features in model order (before any pipeline encoding).
+    """
+
+    info: ModelInfo
+    _backend: _Backend = field(repr=False, compare=False)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.info.feature_names
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Raw model output, shape (n,): log-odds (boosted models) or probability (forests)."""
+        from attribution.align import ensure_aligned
+
+        return raw_output(self, encode(self, ensure_aligned(self, X)))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Predicted churn probability, shape (n,)."""
+        return to_probability(self, self.predict_raw(X))
+
+
+# --- computations on the encoded matrix (used by explain / cross_check) --------------------------
+
+def encode(model: LoadedModel, X: pd.DataFrame) -> np.ndarray:
+    """Aligned source frame -> float64 matrix in the estimator's input column order."""
+    b = model._backend
+    if b.preprocess is None:
+        M = np.empty((len(X), len(b.columns)), dtype=np.float64)
+        for j, col in enumerate(b.columns):
+            s = X[col.name]
+            if col.categorical and isinstance(s.dtype, pd.CategoricalDtype):
+                codes = s.cat.codes.to_numpy()
+                M[:, j] = np.where(codes < 0, np.nan, codes)  # LightGBM reads NaN as missing
+            else:
+                M[:, j] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return M
+    frame = {}
+    for col in b.columns:
+        s = X[col.name]
+        if col.categorical:
+            # encoders were fitted on plain values: hand them objects with NaN for missing
+            frame[col.name] = s.astype(object).where(s.notna(), np.nan).to_numpy(dtype=object)
+        else:
+            frame[col.name] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    df = pd.DataFrame(frame, index=X.index)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = b.preprocess.transform(df)
+    if hasattr(out, "toarray"):
+        out = out.toarray()
+    return np.ascontiguousarray(np.asarray(out, dtype=np.float64))
+
+
+def raw_output(model: LoadedModel, M: np.ndarray) -> np.ndarray:
+    b = model._backend
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "X does not have valid feature names"
+        return b.family.raw(b.estimator, M) * b.raw_scale
+
+
+def to_probability(model: LoadedModel, raw: np.ndarray) -> np.ndarray:
+    if model.info.raw_output == "probability":
+        return np.asarray(raw, dtype=np.float64)
+    from scipy.special import expit
+
+    return expit(np.asarray(raw, dtype=np.float64))
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _sniff(path: Path) -> str:
+    """Detailed format ("lightgbm_text", "lightgbm_json", "xgboost_json", "xgboost_ubj", "skops", "pickle")."""
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    ext = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return "skops"
+    if head[:1] == b"\x80" or ext in (".pkl", ".pickle", ".joblib"):
+        return "pickle"
+    if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):
+        return "lightgbm_text"
+    stripped = head.lstrip()
+    if stripped.startswith(b"{"):
+        try:
+            with path.open("rb") as fh:
+                # only the first keys are needed, but a JSON document must be parsed whole
+                doc = json.loads(fh.read().decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return "xgboost_ubj"
+        if isinstance(doc, dict) and "tree_info" in doc:
+            return "lightgbm_json"
+        if isinstance(doc, dict) and "learner" in doc:
+            return "xgboost_json"
+        return "unknown_json"
+    if ext == ".ubj":
+        return "xgboost_ubj"
+    return "unknown"
+
+
+def _unsupported_format(path: Path, found: str) -> ModelError:
+    return ModelError(
+        f"Model file {path} is not in a supported format (found: {found}). Supported: LightGBM text model "
+        "(.txt) or JSON dump (.json), XGBoost model (.json/.ubj), skops (.skops), or joblib/pickle "
+        "(.joblib/.pkl, only with --trust-model). Pass --model-format to override detection."
+    )
+
+
+def _pickle_refused(path: Path) -> ModelError:
+    return ModelError(
+        f"Model file {path} is a joblib/pickle file. Loading a pickle runs arbitrary code stored in the file, "
+        "so churnlens refuses it by default. Safer alternatives: save LightGBM models as text "
+        "(booster.save_model('model.txt')), XGBoost models as JSON (model.save_model('model.json')), or "
+        "scikit-learn models with skops (skops.io.dump(model, 'model.skops')). If this file comes from a "
+        "source you trust, pass --trust-model (trust_model=True) to load it anyway."
+    )
+
+
+def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
+    if fmt == "lightgbm_text":
+        import lightgbm as lgb
+
+        try:
+            return lgb.Booster(model_file=str(path)), fmt
+        except Exception as err:  # LightGBMError
+            raise ModelError(f"Model file {path} looks like a LightGBM text model but LightGBM cannot read it: {err}") from None
+    if fmt == "lightgbm_json":
+        import lightgbm as lgb
+
+        from attribution._lgb_json import dump_to_model_string
+
+        try:
+            dump = json.loads(path.read_text(encoding="utf-8"))
+            return lgb.Booster(model_str=dump_to_model_string(dump)), fmt
+        except (ValueError, KeyError, TypeError) as err:
+            raise ModelError(f"Model file {path} is a LightGBM JSON dump churnlens cannot rebuild ({err}). "
+                             "Save the model as text instead: booster.save_model('model.txt').") from None
+        except Exception as err:  # LightGBMError
+            raise ModelError(f"Model file {path}: LightGBM rejected the rebuilt JSON dump: {err}") from None
+    if fmt in ("xgboost_json", "xgboost_ubj"):
+        try:
+            import xgboost as xgb
+        except ImportError:
+            raise ModelError(f"Model file {path} is an XGBoost model but xgboost is not installed "
+                             "(pip install 'churnlens[xgboost]').") from None
+        bst = xgb.Booster()
+        try:
+            bst.load_model(str(path))
+        except Exception as err:  # XGBoostError
+            raise ModelError(f"Model file {path} is not a readable XGBoost model: {err}") from None
+        return bst, fmt
+    if fmt == "skops":
+        return _load_skops(path, trust_model), fmt
+    if fmt == "pickle":
+        if not trust_model:
+            raise _pickle_refused(path)
+        import joblib
+
+        try:
+            return joblib.load(path), fmt
+        except Exception as err:
+            raise ModelError(f"Model file {path} could not be unpickled: {type(err).__name__}: {err}") from None
+    raise _unsupported_format(path, fmt)
+
+
+def _load_skops(path: Path, trust_model: bool) -> Any:
+    try:
+        import skops.io as sio
+    except ImportError:
+        raise ModelError(f"Model file {path} is a skops file but skops is not installed (pip install skops).") from None
+    try:
+        untrusted = sio.get_untrusted_types(file=str(path))
+    except Exception as err:
+        raise ModelError(f"Model file {path} is not a readable skops file: {err}") from None
+    unexpected = sorted(t for t in untrusted if t not in SKOPS_TRUSTED_TYPES)
+    if unexpected and not trust_model:
+        raise ModelError(
+            f"Model file {path} (skops) contains types churnlens has not reviewed as safe: {', '.join(unexpected)}. "
+            "Loading them could run code from the file. If the file comes from a source you trust, pass "
+            "--trust-model (trust_model=True) to allow exactly these types."
+        )
+    # Trust only the reviewed types actually present, plus (with --trust-model) the listed extras.
+    trusted = [t for t in untrusted if t in SKOPS_TRUSTED_TYPES] + (unexpected if trust_model else [])
+    try:
+        return sio.load(str(path), trusted=trusted)
+    except Exception as err:
+        raise ModelError(f"Model file {path} could not be loaded by skops: {type(err).__name__}: {err}") from None
+
+
+# --- pipelines: encoded column -> source column ------------------------------------------------
+
+def _block_map(trans: Any, in_names: list[str], where: str) -> list[int]:
+    """For each output column of a fitted transformer, the index of its input column."""
+    if trans == "passthrough":
+        return list(range(len(in_names)))
+    try:
+        out_names = [str(n) for n in trans.get_feature_names_out(np.asarray(in_names, dtype=object))]
+    except Exception as err:
+        raise ModelError(f"{where}: cannot tell which input column each output of {type(trans).__name__} "
+                         f"comes from ({err}).") from None
+    if len(out_names) == len(in_names):
+        return list(range(len(in_names)))
+    by_len = sorted(range(len(in_names)), key=lambda i: -len(in_names[i]))
+    mapping = []
+    for name in out_names:
+        hit = next((i for i in by_len if name == in_names[i] or name.startswith(in_names[i] + "_")
+                    or name == "missingindicator_" + in_names[i]), None)
+        if hit is None:
+            raise ModelError(f"{where}: output column '{name}' of {type(trans).__name__} cannot be traced back "
+                             f"to one of its input columns {in_names}; churnlens supports one-hot, ordinal, "
+                             "imputer, scaler and passthrough steps.")
+        mapping.append(hit)
+    return mapping
+
+
+def _encoder_columns(trans: Any, in_names: list[str]) -> dict[str, _Column]:
+    """Categorical source columns of a ColumnTransformer block (found via its encoder)."""
+    steps = [s for _, s in trans.steps] if hasattr(trans, "steps") else [trans]
+    out: dict[str, _Column] = {}
+    for step in steps:
+        cats = getattr(step, "categories_", None)
+        if cats is None or len(cats) != len(in_names):
+            continue
+        unknown_ok = getattr(step, "handle_unknown", "error") != "error"
+        for name, c in zip(in_names, cats):
+            known = tuple(v for v in c.tolist() if not (isinstance(v, float) and np.isnan(v)) and v is not None)
+            out[name] = _Column(name, known, unknown_ok)
+        break
+    return out
+
+
+def _input_indices(ct: Any, tname: str, cols: Any, names: list[str]) -> list[int]:
+    """Positions of a ColumnTransformer block's input columns."""
+    known = getattr(ct, "_transformer_to_input_indices", None)  # sklearn >= 1.2
+    if known is not None and tname in known:
+        return [int(i) for i in known[tname]]
+    cols = [cols] if isinstance(cols, (str, int)) else list(cols)
+    if cols and all(isinstance(c, (bool, np.bool_)) for c in cols):
+        return [i for i, c in enumerate(cols) if c]
+    return [names.index(c) if isinstance(c, str) else int(c) for c in cols]
+
+
+def _pipeline(pipe: Any, path: Path) -> tuple[Any, Any, tuple[_Column, ...], np.ndarray, tuple[str, ...]]:
+    from sklearn.compose import ColumnTransformer
+
+    where = f"Model file {path}"
+    steps = [s for _, s in pipe.steps if s not in (None, "passthrough")]
+    final, transformers = steps[-1], steps[:-1]
+    first = transformers[0] if transformers else final
+    src = [str(c) for c in getattr(first, "feature_names_in_", [])] or [f"x{i}" for i in range(first.n_features_in_)]
+    columns = {name: _Column(name) for name in src}
+    mapping = np.arange(len(src))  # current column -> source index
+    names = list(src)
+    for pos, step in enumerate(transformers):
+        if isinstance(step, ColumnTransformer):
+            n_out = sum(sl.stop - sl.start for sl in step.output_indices_.values())
+            new_map = np.full(n_out, -1)
+            new_names = [""] * n_out
+            try:
+                out_names = [str(n) for n in step.get_feature_names_out()]
+            except Exception:
+                out_names = [f"x{k}" for k in range(n_out)]
+            for tname, trans, cols in step.transformers_:
+                sl = step.output_indices_[tname]
+                if trans == "drop" or sl.stop == sl.start:
+                    continue
+                in_idx = _input_indices(step, tname, cols, names)
+                block_in = [names[i] for i in in_idx]
+                for k, li in enumerate(_block_map(trans, block_in, where)):
+                    new_map[sl.start + k] = mapping[in_idx[li]]
+                new_names[sl] = out_names[sl]
+                if pos == 0 and trans != "passthrough":  # encoders of source columns know their categories
+                    columns.update(_encoder_columns(trans, block_in))
+            mapping, names = new_map, new_names
+        else:
+            local = _block_map(step, names, where)
+            mapping = mapping[np.asarray(local, dtype=int)]
+            try:
+                names = [str(n) for n in step.get_feature_names_out(np.asarray(names, dtype=object))]
+            except Exception:
+                names = [names[i] for i in local]
+    if (mapping < 0).any():
+        raise ModelError(f"{where}: some pipeline outputs cannot be traced back to a source column.")
+    preprocess = pipe[:-1] if transformers else None  # the fitted steps before the estimator
+    return final, preprocess, tuple(columns[n] for n in src), mapping, tuple(names)
+
+
+def load_model(path: str | Path, *, model_format: str | None = None, trust_model: bool = False) -> LoadedModel:
+    """Load a binary churn classifier.
+
+    Parameters
+    ----------
+    path : str or Path
+        Model file: LightGBM text (.txt) or JSON dump (.json), XGBoost JSON/UBJ, skops, or
+        joblib/pickle (only with ``trust_model=True``).
+    model_format : {"lightgbm", "xgboost", "skops", "pickle"}, optional
+        Overrides detection from the extension and content.
+    trust_model : bool
+        Allow pickle/joblib (unpickling runs code from the file) and skops types outside the
+        reviewed list. Only for files from a trusted source.
+
+    Raises
+    ------
+    InputFileError
+        The file does not exist.
+    ModelError
+        Unsupported format or estimator, not a binary classifier, or untrusted content.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"Model file {path} does not exist. Pass --model with the path of a trained model file.")
+    if model_format is not None and model_format not in MODEL_FORMATS:
+        raise ModelError(f"Unknown model format '{model_format}' for {path}; expected one of {', '.join(MODEL_FORMATS)}.")
+    fmt = _sniff(path)
+    if model_format == "skops":
+        fmt = "skops"
+    elif model_format == "pickle":
+        fmt = "pickle"
+    elif model_format == "lightgbm" and not fmt.startswith("lightgbm"):
+        fmt = "lightgbm_text"
+    elif model_format == "xgboost" and not fmt.startswith("xgboost"):
+        fmt = "xgboost_ubj" if path.suffix.lower() == ".ubj" else "xgboost_json"
+    obj, fmt = _load_object(path, fmt, trust_model)
+    return _from_object(obj, path=path, fmt=fmt)
+
+
+def from_estimator(obj: Any, *, path: str | Path = "<memory>", fmt: str = "memory", sha256: str = "") -> LoadedModel:
+    """Wrap an in-memory fitted estimator (used by the demo and tests)."""
+    return _from_object(obj, path=Path(path), fmt=fmt, sha256=sha256)
+
+
+def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None) -> LoadedModel:
+    steps: tuple[str, ...] = ()
+    preprocess = None
+    if hasattr(obj, "steps") and hasattr(obj, "named_steps"):  # sklearn Pipeline
+        steps = tuple(type(s).__name__ for _, s in obj.steps if s not in (None, "passthrough"))
+        final, preprocess, columns, source_of, enc_names = _pipeline(obj, path)
+    else:
+        final = obj
+    fam_name = family_of(final)
+    if fam_name is None:
+        raise ModelError(
+            f"Model file {path} holds a {type(final).__module__}.{type(final).__name__}, which churnlens cannot "
+            f"explain exactly. Supported: {SUPPORTED_ESTIMATORS}."
+        )
+    family = FAMILIES[fam_name]
+    est = family.unwrap(final)
+    family.check(est, str(path))
+    facts: Facts = family.facts(est)
+    if preprocess is None:
+        cats = family.categories(est)
+        columns = tuple(
+            _Column(n, None if c is None or c == () else c) for n, c in zip(facts.feature_names, cats)
+        )
+        source_of = np.arange(facts.n_features)
+        enc_names = facts.feature_names
+    elif len(enc_names) != facts.n_features:
+        raise ModelError(f"Model file {path}: the pipeline produces {len(enc_names)} columns but its "
+                         f"{type(final).__name__} expects {facts.n_features}.")
+    names = tuple(c.name for c in columns)
+    if len(set(names)) != len(names):
+        raise ModelError(f"Model file {path} has duplicate feature names; each feature needs a unique name.")
+    info = ModelInfo(
+        family=fam_name,
+        format=fmt,
+        path=str(path),
+        sha256=sha256 if sha256 is not None else _sha256(path),
+        n_trees=facts.n_trees,
+        max_depth=facts.max_depth,
+        n_features=len(names),
+        feature_names=names,
+        objective=facts.objective,
+        raw_output=family.raw_output,
+        pipeline_steps=steps,
+    )
+    backend = _Backend(family, est, preprocess, columns, np.asarray(source_of, dtype=np.int64),
+                       tuple(enc_names), facts.raw_scale)
+    return LoadedModel(info, backend)

@@ -1,0 +1,168 @@
+"""Attribution outputs: probability space, chunking, parquet, reason codes, global drivers."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from scipy.special import expit
+
+from attribution import (
+    Attributions, RiskRange, explain, from_estimator, global_drivers, read_attributions, reason_codes,
+    write_attributions,
+)
+from churnlens.config import parse_config
+from churnlens.errors import AdditivityError, InputFileError
+
+N = 1500
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Churn rises when logins < 3 and in region 'east'; age protected, tenure not actionable."""
+    rng = np.random.default_rng(1)
+    X = pd.DataFrame({
+        "logins": rng.integers(0, 12, N).astype(float),
+        "region": pd.Categorical(rng.choice(["north", "south", "east"], N)),
+        "age": rng.integers(18, 80, N).astype(float),
+        "tenure": rng.integers(1, 200, N).astype(float),
+    })
+    logit = -2.0 + 3.0 * (X.logins < 3) + 1.5 * (X.region == "east") + 0.01 * (X.age - 50) + 0.004 * X.tenure
+    y = (rng.random(N) < expit(logit)).astype(int)
+    booster = lgb.train({"objective": "binary", "num_leaves": 8, "min_data_per_group": 10, "verbose": -1,
+                         "seed": 0, "deterministic": True}, lgb.Dataset(X, y), 40)
+    model = from_estimator(booster)
+    return model, X, booster
+
+
+CONFIG = parse_config({"features": {
+    "logins": {"label": {"en": "Mobile logins, last 30 days", "zh": "近30天手机登录次数"}, "group": "channel"},
+    "region": {"label": {"en": "Region", "zh": "地区"}, "group": "customer"},
+    "age": {"label": {"en": "Age", "zh": "年龄"}, "group": "customer", "protected": True},
+    "tenure": {"label": {"en": "Months as customer", "zh": "客户月数"}, "group": "customer", "actionable": False,
+               "unit": "months"},
+}})
+
+
+def test_probability_space_adds_up_to_probability(planted):
+    model, X, booster = planted
+    lo = explain(model, X, customer_ids=np.arange(N))
+    pr = explain(model, X, customer_ids=np.arange(N), output_space="probability")
+    assert pr.output_space == "probability" and "proportional rescaling" in pr.method
+    assert pr.base_value == pytest.approx(expit(lo.base_value), abs=1e-15)
+    np.testing.assert_allclose(pr.score, booster.predict(X), atol=1e-12)
+    np.testing.assert_allclose(pr.base_value + pr.values.astype(np.float64).sum(1), pr.score, atol=1e-6)
+    # same signs and same within-customer proportions as the log-odds attributions
+    big = np.abs(lo.values) > 1e-3
+    assert np.array_equal(np.sign(pr.values[big]), np.sign(lo.values[big]))
+    np.testing.assert_array_equal(pr.raw_score, lo.raw_score)
+
+
+def test_chunking_gives_identical_results_and_reports_progress(planted):
+    model, X, _ = planted
+    seen = []
+    chunked = explain(model, X, customer_ids=np.arange(N), chunk_rows=97, progress=seen.append)
+    whole = explain(model, X, customer_ids=np.arange(N), chunk_rows=10_000)
+    assert chunked == whole
+    assert sum(seen) == N and len(seen) == -(-N // 97)
+
+
+def test_additivity_failure_is_raised_with_causes(planted, monkeypatch):
+    model, X, _ = planted
+    fam = model._backend.family
+    original = type(fam).raw
+    # simulate a model whose outputs disagree with its trees (e.g. shuffled columns)
+    monkeypatch.setattr(type(fam), "raw", lambda self, est, M: original(self, est, M[:, ::-1]))
+    with pytest.raises(AdditivityError, match=r"(?s)do not add up.*column.*order.*dtypes"):
+        explain(model, X, customer_ids=np.arange(N))
+
+
+@pytest.mark.parametrize("ids", [np.arange(N) * 10, np.array([f"C{i:05d}" for i in range(N)], dtype=object)])
+def test_parquet_round_trip(planted, tmp_path, ids):
+    model, X, _ = planted
+    a = explain(model, X, customer_ids=ids, output_space="probability")
+    write_attributions(tmp_path / "attributions.parquet", a)
+    cols = pq.read_schema(tmp_path / "attributions.parquet").names
+    assert cols == ["customer_id", "score", "base_value", "shap__logins", "shap__region", "shap__age", "shap__tenure"]
+    back = read_attributions(tmp_path / "attributions.parquet")
+    assert back == a
+
+
+def test_read_attributions_errors(tmp_path):
+    with pytest.raises(InputFileError, match=r"missing\.parquet does not exist"):
+        read_attributions(tmp_path / "missing.parquet")
+    pd.DataFrame({"customer_id": [1], "shap__x": [0.1]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputFileError, match=r"bad\.parquet lacks score, base_value"):
+        read_attributions(tmp_path / "bad.parquet")
+
+
+def _attr(values, features):
+    values = np.asarray(values, dtype=np.float32)
+    n = values.shape[0]
+    return Attributions(np.arange(n), tuple(features), values, 0.0, values.sum(1).astype(float),
+                        expit(values.sum(1).astype(float)), "log_odds", 0.0, "test")
+
+
+def test_reason_codes_exclude_protected_and_break_ties_by_feature_order():
+    feats = ("logins", "region", "age", "tenure")
+    X = pd.DataFrame({"logins": [1.0, 12345.0, 2.5, np.nan], "region": pd.Categorical(["east", "north", "east", "south"]),
+                      "age": [30.0, 40.0, 50.0, 60.0], "tenure": [10.0, 20.0, 30.0, 40.0]})
+    values = [[0.5, 0.8, 2.0, 3.0],   # age (protected) and tenure (not actionable) never reasons
+              [0.4, 0.4, 0.0, 0.0],   # tie: feature order decides (logins before region)
+              [-0.1, 0.2, 0.0, 0.0],  # only one risk-raising reason
+              [0.3, -0.2, 0.1, 0.1]]
+    rc = reason_codes(_attr(values, feats), X, CONFIG, k=3)
+    assert rc.features.tolist() == [["region", "logins", ""], ["logins", "region", ""], ["region", "", ""],
+                                    ["logins", "", ""]]
+    assert rc.texts.tolist() == [["Region: east", "Mobile logins, last 30 days: 1", ""],
+                                 ["Mobile logins, last 30 days: 12,345", "Region: north", ""],
+                                 ["Region: east", "", ""],
+                                 ["Mobile logins, last 30 days: missing", "", ""]]
+    np.testing.assert_allclose(rc.contributions, np.float32([[0.8, 0.5, 0], [0.4, 0.4, 0], [0.2, 0, 0], [0.3, 0, 0]]))
+    zh = reason_codes(_attr(values, feats), X, CONFIG, k=1, lang="zh")
+    assert zh.texts[:, 0].tolist() == ["地区：east", "近30天手机登录次数：12,345", "地区：east", "近30天手机登录次数：缺失"]
+    assert zh.lang == "zh"
+
+
+def test_reason_codes_on_model_match_a_per_customer_loop(planted):
+    model, X, _ = planted
+    a = explain(model, X, customer_ids=np.arange(N))
+    rc = reason_codes(a, X, CONFIG, k=2)
+    allowed = [0, 1]  # logins, region (age protected, tenure not actionable)
+    for i in range(0, N, 50):
+        pairs = sorted(((-float(a.values[i, j]), j) for j in allowed if a.values[i, j] > 0))[:2]
+        expected = [a.features[j] for _, j in pairs] + [""] * (2 - len(pairs))
+        assert rc.features[i].tolist() == expected
+
+
+def test_global_drivers_on_planted_relationship(planted):
+    model, X, _ = planted
+    a = explain(model, X, customer_ids=np.arange(N))
+    gd = global_drivers(a, X, CONFIG)
+    assert gd.n_customers == N
+    top = gd.drivers[0]
+    assert top.feature == "logins" and top.group == "channel" and top.direction == "down"
+    assert top.risk_range == RiskRange(op="<", low=None, high=3.0)
+    region = next(d for d in gd.drivers if d.feature == "region")
+    assert region.risk_range == RiskRange(op="in", low=None, high=None, categories=("east",))
+    assert region.direction == "mixed"
+    v = a.values.astype(np.float64)
+    np.testing.assert_allclose([d.mean_abs for d in gd.drivers], np.sort(np.abs(v).mean(0))[::-1], rtol=1e-12)
+    assert sum(d.share for d in gd.drivers) == pytest.approx(1.0)
+    groups = {g.group: g for g in gd.groups}
+    assert set(groups) == {"channel", "customer"}
+    assert groups["customer"].mean_abs == pytest.approx(np.abs(v[:, 1:].sum(1)).mean(), rel=1e-12)
+    assert groups["customer"].mean_signed == pytest.approx(v[:, 1:].sum(1).mean(), rel=1e-9)
+    assert global_drivers(a, X, CONFIG) == gd  # deterministic
+
+
+def test_cross_check_in_probability_space(planted):
+    from attribution import cross_check
+
+    model, X, _ = planted
+    pr = explain(model, X, customer_ids=np.arange(N), output_space="probability")
+    check = cross_check(model, X.iloc[:200], pr.values[:200], output_space="probability")
+    assert check.n_rows == 200 and check.max_abs_diff < 1e-6
+    assert "categorical splits" in check.reference  # the planted model has a categorical feature
