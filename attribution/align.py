@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,7 +107,7 @@ def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series
     return num.astype(np.float64)
 
 
-def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data") -> AlignedData:
+def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known: Sequence[str] = ()) -> AlignedData:
     """Select, order and convert the model's features from a customer table.
 
     Parameters
@@ -116,6 +117,8 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data") -> Al
         Columns matched by name; order does not matter; extra columns are ignored.
     source : str
         Name of the file the table came from, used in messages.
+    known : sequence of str
+        Columns the caller uses for something else (id, label, value): not warned about.
 
     Returns
     -------
@@ -143,8 +146,9 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data") -> Al
         raise DataError(f"{source} has duplicate column names: {_listing(dup)}. Rename them so each is unique.")
     ignored = tuple(c for c in present if c not in set(features))
     warns: list[str] = []
-    if ignored:
-        warns.append(f"{source}: {len(ignored)} column(s) not used by the model were ignored: {_listing(ignored)}")
+    unexpected = tuple(c for c in ignored if c not in set(known))
+    if unexpected:
+        warns.append(f"{source}: {len(unexpected)} column(s) not used by the model were ignored: {_listing(unexpected)}")
     problems: list[str] = []
     out = {}
     for col in model._backend.columns:

@@ -145,6 +145,10 @@ class Config(_Frozen):
             raise ValueError("churners.by is 'value_at_risk' but value_column is not set")
         return self
 
+    def data_columns(self) -> tuple[str, ...]:
+        """Columns the config itself uses (id, label, value), whether or not the model does."""
+        return tuple(c for c in (self.id_column, self.label_column, self.value_column) if c)
+
     def label(self, feature: str, lang: str = "en") -> str:
         """Business label of ``feature`` in ``lang``; the raw name when not in the dictionary."""
         spec = self.features.get(feature)

@@ -164,7 +164,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
     frame = timer("read data", read_table, req.data, id_column=config.id_column)
     source = Path(req.data).name
     check_columns(frame, config, source=source)
-    aligned = timer("align", attribution.align, model, frame, source=source)
+    aligned = timer("align", attribution.align, model, frame, source=source, known=config.data_columns())
     X = aligned.X
     ids = frame[config.id_column].to_numpy()
     value = value_array(frame, config)

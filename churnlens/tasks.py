@@ -29,7 +29,8 @@ def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, tru
     model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
     frame = read_table(data_path, id_column=config.id_column)
     check_columns(frame, config, source=Path(data_path).name)
-    aligned = attribution.align(model, frame, source=Path(data_path).name)
+    aligned = attribution.align(model, frame, source=Path(data_path).name,
+                                known=config.data_columns())
     return config, model, frame, aligned
 
 

@@ -1,0 +1,49 @@
+"""Churner segmentation: select churners, cluster their attribution profiles, describe segments.
+
+Pipeline: :func:`select_churners` -> :func:`segment` (which calls :func:`build_profiles`)
+-> :func:`describe` -> optionally :func:`match_previous` with :func:`load_previous`; files
+via :func:`write_segments_csv` and :func:`write_segment_signatures`.
+"""
+
+from segmentation.clustering import absolute_min_cluster_size, segment
+from segmentation.describe import describe
+from segmentation.history import (
+    SEGMENTS_CSV,
+    SIGNATURES_JSON,
+    load_previous,
+    match_previous,
+    write_segment_signatures,
+    write_segments_csv,
+)
+from segmentation.profiles import build_profiles
+from segmentation.results import (
+    MIXED,
+    ChurnerSet,
+    Migration,
+    PreviousSegments,
+    Profiles,
+    Segmentation,
+    SegmentSummary,
+)
+from segmentation.selection import select_churners
+
+__all__ = [
+    "MIXED",
+    "SEGMENTS_CSV",
+    "SIGNATURES_JSON",
+    "ChurnerSet",
+    "Migration",
+    "PreviousSegments",
+    "Profiles",
+    "SegmentSummary",
+    "Segmentation",
+    "absolute_min_cluster_size",
+    "build_profiles",
+    "describe",
+    "load_previous",
+    "match_previous",
+    "segment",
+    "select_churners",
+    "write_segment_signatures",
+    "write_segments_csv",
+]

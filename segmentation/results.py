@@ -86,6 +86,12 @@ class Segmentation:
     seed: int
     stability: Stability
     note: str = ""
+    # Added by the segmentation engineer (defaults keep older constructors valid):
+    note_zh: str = ""  # ``note`` in Simplified Chinese
+    fit_min_cluster_size: int = 0  # min_cluster_size passed to HDBSCAN on the fitting sample
+    min_samples: int = 0  # HDBSCAN min_samples used
+    noise: str = "mixed"  # SegmentationConfig.noise used
+    n_assigned: int = 0  # unclustered churners given a segment (noise == "assign")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ class Effect:
     segment_mean: float
     other_mean: float
     effect_size: float  # standardised mean difference (Cohen's d with pooled sd)
+    level: str = ""  # categorical features: the category whose share is compared ("" otherwise)
 
 
 @dataclass(frozen=True)
@@ -135,6 +142,10 @@ class SegmentSummary:
     traits_vs_churners: tuple[Effect, ...]  # feature-value effects vs other churners
     traits_vs_retained: tuple[Effect, ...]  # feature-value effects vs non-churners
     stability: Optional[float]  # Jaccard; None for MIXED
+    # Added: the full clustering profile (mean risk-raising share per feature, all features,
+    # model order) -- the signature vector matched month over month.
+    profile_features: tuple[str, ...] = ()
+    profile: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,3 +168,66 @@ class Migration:
     flows: tuple[Flow, ...]
     new_segments: tuple[str, ...]
     vanished_segments: tuple[str, ...]
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class Profiles:
+    """The representation of churners that is clustered.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (m,)
+        Row positions in the attributions.
+    features : tuple of str, length f
+    shares : ndarray of float64, shape (m, f)
+        Risk-raising attribution shares (positive attributions / their sum; 0 rows stay 0).
+    embedding : ndarray of float64, shape (m, d)
+        ``shares`` projected on ``d <= max_dims`` principal components (``shares`` itself
+        when ``f <= max_dims``).
+    explained_variance : float
+        Share of the variance of ``shares`` kept by ``embedding`` (1.0 without PCA).
+    n_zero : int
+        Rows with no risk-raising attribution (profile of zeros).
+    representation : str
+        The above in words, for the method appendix.
+    """
+
+    rows: np.ndarray
+    features: tuple[str, ...]
+    shares: np.ndarray
+    embedding: np.ndarray
+    explained_variance: float
+    n_zero: int
+    representation: str
+
+
+@dataclass(frozen=True)
+class PreviousSignature:
+    """Last month's signature of one segment (from ``segment_signatures.json``)."""
+
+    key: str
+    name_en: str
+    name_zh: str
+    features: tuple[str, ...]
+    vector: tuple[float, ...]
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class PreviousSegments:
+    """Last month's segmentation, read by :func:`segmentation.load_previous`.
+
+    Attributes
+    ----------
+    directory : str
+    customer_ids : ndarray of str, shape (p,)
+    keys : ndarray of str, shape (p,)
+        Segment key of each previous churner ("S1", ..., "MIX").
+    signatures : tuple of PreviousSignature
+    """
+
+    directory: str
+    customer_ids: np.ndarray
+    keys: np.ndarray
+    signatures: tuple[PreviousSignature, ...]

@@ -1,0 +1,352 @@
+"""What each segment is: size, money at risk, drivers, traits and a bilingual name."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from attribution.results import Attributions
+from churnlens.config import GROUPS, Config
+from churnlens.errors import DataError
+from segmentation.profiles import risk_shares
+from segmentation.results import (
+    MIXED,
+    Effect,
+    GroupSignatureItem,
+    Segmentation,
+    SegmentSummary,
+    SignatureItem,
+)
+
+SIGNATURE_TOP = 8  # features listed in a segment's signature
+EFFECTS_TOP = 10  # effects kept per comparison (largest |effect size| first)
+NAME_DRIVERS = 2  # distinguishing drivers a name is built from
+MIN_NAME_EFFECT = 0.2  # a driver must stand out at least this much (Cohen's d) to name a segment
+MIN_NAME_SHARE = 0.05  # ... and carry at least this share of the segment's risk-raising attribution
+MIN_COMPARISON = 20  # fewer other churners than this: name from the segment's own largest drivers
+MAX_LEVELS = 20  # text columns with more distinct values are skipped as traits
+MIXED_KEY = "MIX"
+MIXED_NAME = ("Mixed reasons", "混合原因")
+
+
+def cohens_d(n1, mean1, var1, n2, mean2, var2) -> np.ndarray:
+    """Standardised mean difference with the pooled (ddof=1) standard deviation; 0 when it is 0.
+
+    All arguments broadcast; ``var`` are unbiased (ddof=1) variances.
+    """
+    n1 = np.asarray(n1, dtype=np.float64)
+    n2 = np.asarray(n2, dtype=np.float64)
+    dof = n1 + n2 - 2.0
+    pooled = np.sqrt(np.maximum(((n1 - 1) * var1 + (n2 - 1) * var2) / np.where(dof > 0, dof, 1.0), 0.0))
+    diff = np.asarray(mean1, dtype=np.float64) - np.asarray(mean2, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(pooled > 1e-12, diff / np.where(pooled > 1e-12, pooled, 1.0), 0.0)
+    return np.where(dof > 0, d, 0.0)
+
+
+def _stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-column count of non-missing values, mean and unbiased variance (NaN ignored)."""
+    ok = ~np.isnan(a)
+    n = ok.sum(axis=0).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(a, axis=0) / np.where(n > 0, n, 1), np.nan)
+        dev = np.where(ok, a - mean, 0.0)
+        var = np.where(n > 1, (dev**2).sum(axis=0) / np.where(n > 1, n - 1, 1), 0.0)
+    return n, mean, var
+
+
+def _effects(names, levels, seg: np.ndarray, other: np.ndarray) -> tuple[Effect, ...]:
+    """Effects of the columns of ``seg`` (segment rows) vs ``other`` rows, largest |d| first."""
+    if seg.shape[0] == 0 or other.shape[0] == 0 or seg.shape[1] == 0:
+        return ()
+    n1, m1, v1 = _stats(seg)
+    n2, m2, v2 = _stats(other)
+    d = cohens_d(n1, m1, v1, n2, m2, v2)
+    valid = (n1 > 0) & (n2 > 0)
+    idx = [i for i in np.argsort(-np.abs(d), kind="stable") if valid[i]][:EFFECTS_TOP]
+    return tuple(
+        Effect(feature=names[i], segment_mean=float(m1[i]), other_mean=float(m2[i]), effect_size=float(d[i]), level=levels[i])
+        for i in idx
+    )
+
+
+def trait_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
+    """Numeric view of the feature frame for trait comparisons.
+
+    Numeric and boolean columns as floats (NaN kept as missing); categorical and text columns
+    (at most 20 levels) as one 0/1 column per level, so their effects compare the share of
+    customers at that level. Text columns with more levels are skipped.
+
+    Returns
+    -------
+    values : ndarray of float64, shape (n, c)
+    features : list of str, length c
+    levels : list of str, length c   ("" for numeric columns)
+    """
+    cols, names, levels = [], [], []
+    for col in X.columns:
+        s = X[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        ):
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                cats = [c for c in s.cat.categories if (s == c).any()]
+            else:
+                cats = sorted(s.dropna().astype("str").unique().tolist())
+                s = s.astype("str").where(s.notna())
+            if len(cats) > MAX_LEVELS:
+                continue
+            missing = s.isna().to_numpy()
+            for c in cats:
+                ind = (s == c).to_numpy(dtype=bool, na_value=False).astype(np.float64)
+                ind[missing] = np.nan
+                cols.append(ind)
+                names.append(str(col))
+                levels.append(str(c))
+        else:
+            cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+            names.append(str(col))
+            levels.append("")
+    values = np.column_stack(cols) if cols else np.zeros((len(X), 0))
+    return values, names, levels
+
+
+def _lower_first(text: str) -> str:
+    """'Mobile logins' -> 'mobile logins', but keep acronyms ('AUM ...')."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _driver_phrase(feature: str, direction: Optional[str], config: Config) -> tuple[str, str]:
+    en, zh = config.label(feature, "en"), config.label(feature, "zh")
+    if direction == "low":
+        return f"Low {_lower_first(en)}", f"{zh}偏低"
+    if direction == "high":
+        return f"High {_lower_first(en)}", f"{zh}偏高"
+    return en, zh
+
+
+def _join(phrases: list[tuple[str, str]]) -> tuple[str, str]:
+    if not phrases:
+        return "", ""
+    first_en = phrases[0][0]
+    rest_en = [_lower_first(p[0]) if p[0].startswith(("Low ", "High ")) else p[0] for p in phrases[1:]]
+    return " & ".join([first_en, *rest_en]), " 与 ".join(p[1] for p in phrases)
+
+
+def describe(
+    segmentation: Segmentation,
+    attributions: Attributions,
+    X: Optional[pd.DataFrame],
+    config: Config,
+    *,
+    value: Optional[np.ndarray] = None,
+) -> tuple[SegmentSummary, ...]:
+    """Summarise every segment, then the mixed-reasons group (when not empty).
+
+    For each group of churners: size and share of churners, mean score, value at risk
+    (sum of score x value), signature (top features by mean |attribution|, with mean signed
+    attribution and share of the total), group signature (per config group: mean |sum of
+    the group's signed attributions|), the drivers that distinguish it from the other
+    churners (Cohen's d on signed attributions), its traits vs the other churners and vs the
+    retained customers (Cohen's d on feature values; categoricals as the share of each
+    level), and a bilingual name.
+
+    Names are built from the segment's distinguishing drivers: features whose attribution is
+    risk-raising in the segment, carries >= 5% of its risk-raising attribution and is clearly
+    higher than in other churners (d >= 0.2), the two largest d; with fewer than 20 other
+    churners (or none standing out), the segment's two largest risk-raising drivers. A direction word comes from the feature values: "Low"/"偏低" when the segment's
+    mean value is below the retained customers' (other churners' when nobody was retained),
+    "High"/"偏高" when above. Names are made unique by adding the next driver, then the key.
+
+    Parameters
+    ----------
+    segmentation : Segmentation
+    attributions : Attributions
+        ``values`` of shape (n, f), rows aligned with ``X``.
+    X : DataFrame, shape (n, >= f), or None
+        The model's feature frame (same rows). ``None`` (only attributions at hand):
+        traits are empty and names carry no "Low"/"High" words.
+    config : Config
+        Business labels and groups from ``config.features``.
+    value : ndarray of float, shape (n,), optional
+        Money at risk per customer.
+
+    Returns
+    -------
+    tuple of SegmentSummary
+        Keys "S1".."Sk" in segment-id (size) order, then "MIX".
+    """
+    n = attributions.n
+    if X is not None and len(X) != n:
+        raise DataError(f"The feature frame has {len(X)} rows but the attributions have {n}; they must be aligned.")
+    if value is not None:
+        value = np.asarray(value, dtype=np.float64).reshape(-1)
+        if value.shape[0] != n:
+            raise DataError(f"The value column has {value.shape[0]} rows but the attributions have {n}.")
+        value = np.nan_to_num(value, nan=0.0)
+    features = tuple(attributions.features)
+    rows = np.asarray(segmentation.rows, dtype=np.int64)
+    labels = np.asarray(segmentation.labels)
+    m = rows.size
+    if m == 0:
+        return ()
+
+    A = np.asarray(attributions.values, dtype=np.float64)
+    A_ch = A[rows]
+    shares, _ = risk_shares(A_ch)
+    score = np.asarray(attributions.score, dtype=np.float64)
+    group_of = [config.group(f) for f in features]
+    groups = [g for g in GROUPS if g in group_of]
+    G_ch = np.column_stack([A_ch[:, [i for i, g in enumerate(group_of) if g == grp]].sum(axis=1) for grp in groups])
+
+    if X is None:  # attributions only (``churnlens segment``): no traits, no direction words
+        T, t_names, t_levels = np.zeros((n, 0)), [], []
+    else:
+        trait_cols = [c for c in features if c in X.columns] or list(X.columns)
+        T, t_names, t_levels = trait_matrix(X.loc[:, trait_cols])
+    retained = np.ones(n, dtype=bool)
+    retained[rows] = False
+    T_ret = T[retained]
+    T_ch = T[rows]
+    f_pos = {f: i for i, f in enumerate(features)}
+    numeric_trait = {nm: j for j, (nm, lv) in enumerate(zip(t_names, t_levels)) if lv == ""}
+
+    ids = sorted(set(int(x) for x in labels[labels >= 0]))
+    order = ids + ([MIXED] if (labels == MIXED).any() else [])
+    jac = segmentation.stability.segment_jaccard
+    summaries = []
+    drafts = []
+    for sid in order:
+        inseg = labels == sid
+        r = rows[inseg]
+        size = int(inseg.sum())
+        a = A_ch[inseg]
+        mean_abs = np.abs(a).mean(axis=0)
+        mean_signed = a.mean(axis=0)
+        total = mean_abs.sum()
+        share = mean_abs / total if total > 0 else np.zeros_like(mean_abs)
+        sig_idx = np.lexsort((np.arange(len(features)), -mean_abs))[:SIGNATURE_TOP]
+        signature = tuple(
+            SignatureItem(feature=features[i], mean_attribution=float(mean_signed[i]), share=float(share[i])) for i in sig_idx
+        )
+        g = G_ch[inseg]
+        g_abs = np.abs(g).mean(axis=0)
+        g_tot = g_abs.sum()
+        g_order = np.lexsort((np.arange(len(groups)), -g_abs))
+        group_signature = tuple(
+            GroupSignatureItem(group=groups[i], mean_attribution=float(g[:, i].mean()), share=float(g_abs[i] / g_tot) if g_tot > 0 else 0.0)
+            for i in g_order
+        )
+        drivers = _effects(list(features), [""] * len(features), a, A_ch[~inseg])
+        traits_ch = _effects(t_names, t_levels, T_ch[inseg], T_ch[~inseg])
+        traits_ret = _effects(t_names, t_levels, T_ch[inseg], T_ret)
+        # Distinguishing drivers (all features, not just the kept top effects): material
+        # reasons of this segment (>= 5% of its risk-raising attribution) that stand out
+        # against the other churners -- when there are enough of them to compare with.
+        pos_share = shares[inseg].mean(axis=0)
+        if int((~inseg).sum()) >= MIN_COMPARISON:
+            n1, m1, v1 = _stats(a)
+            n2, m2, v2 = _stats(A_ch[~inseg])
+            d_all = cohens_d(n1, m1, v1, n2, m2, v2)
+            cand = [
+                i for i in np.lexsort((np.arange(len(features)), -d_all))
+                if d_all[i] >= MIN_NAME_EFFECT and m1[i] > 0 and pos_share[i] >= MIN_NAME_SHARE
+            ]
+        else:
+            cand = []
+        if not cand:  # one segment, or nothing stands out: its largest risk-raising drivers
+            cand = [i for i in np.lexsort((np.arange(len(features)), -pos_share)) if pos_share[i] > 0]
+        name_drivers = [features[i] for i in cand]
+        # Direction word from feature values vs retained customers (or other churners).
+        comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
+        directions = []
+        for feat in name_drivers:
+            j = numeric_trait.get(feat)
+            if j is None or comp.shape[0] == 0:
+                directions.append(None)
+                continue
+            seg_mean = np.nanmean(T_ch[inseg, j]) if np.isfinite(T_ch[inseg, j]).any() else np.nan
+            com_mean = np.nanmean(comp[:, j]) if np.isfinite(comp[:, j]).any() else np.nan
+            if not (np.isfinite(seg_mean) and np.isfinite(com_mean)) or seg_mean == com_mean:
+                directions.append(None)
+            else:
+                directions.append("low" if seg_mean < com_mean else "high")
+        val = float(np.sum(score[r] * value[r])) if value is not None else 0.0
+        drafts.append(
+            dict(
+                segment_id=sid,
+                key=f"S{sid + 1}" if sid >= 0 else MIXED_KEY,
+                size=size,
+                share=size / m,
+                mean_score=float(score[r].mean()),
+                value_at_risk=val,
+                signature=signature,
+                group_signature=group_signature,
+                drivers_vs_churners=drivers,
+                traits_vs_churners=traits_ch,
+                traits_vs_retained=traits_ret,
+                stability=(float(jac[sid]) if sid >= 0 and sid < len(jac) else None),
+                profile_features=features,
+                profile=tuple(float(x) for x in shares[inseg].mean(axis=0)),
+                _drivers=name_drivers,
+                _directions=directions,
+            )
+        )
+
+    _name_all(drafts, config)
+    for d in drafts:
+        d.pop("_drivers")
+        d.pop("_directions")
+        summaries.append(SegmentSummary(**d))
+    return tuple(summaries)
+
+
+def _name_all(drafts: list[dict], config: Config) -> None:
+    """Give each draft ``name_en``/``name_zh``/``top_drivers``; names unique within the run."""
+    used = {d["segment_id"]: NAME_DRIVERS for d in drafts}
+
+    def build(d: dict) -> None:
+        if d["segment_id"] == MIXED:
+            d["name_en"], d["name_zh"] = MIXED_NAME
+            d["top_drivers"] = ()
+            return
+        k = used[d["segment_id"]]
+        feats = d["_drivers"][:k]
+        phrases = [_driver_phrase(f, dirn, config) for f, dirn in zip(feats, d["_directions"][:k])]
+        en, zh = _join(phrases) if phrases else (f"Segment {d['key']}", f"细分群体 {d['key']}")
+        d["name_en"], d["name_zh"], d["top_drivers"] = en, zh, tuple(feats)
+
+    for d in drafts:
+        build(d)
+    for _ in range(3):  # lengthen clashing names with their next driver
+        clash = _clashing(drafts)
+        if not clash:
+            return
+        grown = False
+        for d in drafts:
+            if d["segment_id"] in clash and used[d["segment_id"]] < len(d["_drivers"]):
+                used[d["segment_id"]] += 1
+                build(d)
+                grown = True
+        if not grown:
+            break
+    for d in drafts:  # last resort: the key tells them apart
+        if d["segment_id"] in _clashing(drafts) and d["segment_id"] != MIXED:
+            d["name_en"] = f"{d['name_en']} ({d['key']})"
+            d["name_zh"] = f"{d['name_zh']}（{d['key']}）"
+
+
+def _clashing(drafts: list[dict]) -> set[int]:
+    out: set[int] = set()
+    for lang in ("name_en", "name_zh"):
+        seen: dict[str, list[int]] = {}
+        for d in drafts:
+            seen.setdefault(d[lang], []).append(d["segment_id"])
+        for ids in seen.values():
+            if len(ids) > 1:
+                out.update(ids)
+    return out

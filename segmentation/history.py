@@ -1,0 +1,249 @@
+"""Segment files and month-over-month matching: stable keys and names, customer migration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from churnlens.errors import InputFileError
+from segmentation.describe import MIXED_KEY
+from segmentation.results import (
+    MIXED,
+    Flow,
+    Migration,
+    PreviousSegments,
+    PreviousSignature,
+    SegmentMatch,
+    Segmentation,
+    SegmentSummary,
+)
+
+SEGMENTS_CSV = "segments.csv"
+SIGNATURES_JSON = "segment_signatures.json"
+# SPEC's four columns first, then the Chinese name.
+SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh")
+MIN_SIMILARITY = 0.8  # cosine similarity below which two months' segments are different segments
+NEW, GONE = "NEW", "GONE"
+SIGNATURES_VERSION = 1
+
+
+def _key_of(summaries: tuple[SegmentSummary, ...]) -> dict[int, SegmentSummary]:
+    return {s.segment_id: s for s in summaries}
+
+
+def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[SegmentSummary, ...]) -> None:
+    """Write ``segments.csv``: one row per churner, in the segmentation's row order.
+
+    Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name (English),
+    membership_strength (HDBSCAN membership strength in [0, 1]), segment_name_zh.
+    """
+    by_id = _key_of(summaries)
+    labels = np.asarray(segmentation.labels)
+    missing = sorted(set(int(x) for x in np.unique(labels)) - set(by_id))
+    if missing:
+        raise ValueError(f"summaries lack segment ids {missing}; pass the output of describe() for this segmentation")
+    frame = pd.DataFrame(
+        {
+            "customer_id": segmentation.customer_ids,
+            "segment": [by_id[int(x)].key for x in labels],
+            "segment_name": [by_id[int(x)].name_en for x in labels],
+            "membership_strength": np.round(np.asarray(segmentation.strength, dtype=np.float64), 6),
+            "segment_name_zh": [by_id[int(x)].name_zh for x in labels],
+        },
+        columns=list(SEGMENTS_COLUMNS),
+    )
+    frame.to_csv(Path(path), index=False, encoding="utf-8")
+
+
+def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...]) -> None:
+    """Write ``segment_signatures.json``: each segment's key, names and signature vector.
+
+    The signature vector is the segment's mean risk-raising attribution share per feature
+    (``SegmentSummary.profile``); next month :func:`match_previous` compares it by cosine
+    similarity.
+    """
+    doc = {
+        "version": SIGNATURES_VERSION,
+        "signature": "mean risk-raising attribution share per feature",
+        "segments": [
+            {
+                "key": s.key,
+                "segment_id": s.segment_id,
+                "name_en": s.name_en,
+                "name_zh": s.name_zh,
+                "size": s.size,
+                "features": list(s.profile_features),
+                "signature": [float(x) for x in s.profile],
+            }
+            for s in summaries
+        ],
+    }
+    Path(path).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def load_previous(directory: Path) -> PreviousSegments:
+    """Read last month's ``segments.csv`` and ``segment_signatures.json`` from a report folder.
+
+    Raises
+    ------
+    InputFileError
+        The folder or a file is missing, unreadable, or lacks a column or key.
+    """
+    directory = Path(directory)
+    fix = (
+        "Pass --previous with last month's churnlens report folder, which holds "
+        f"{SEGMENTS_CSV} and {SIGNATURES_JSON}."
+    )
+    if not directory.is_dir():
+        raise InputFileError(f"Previous report folder {directory} does not exist or is not a folder. {fix}")
+    csv_path, json_path = directory / SEGMENTS_CSV, directory / SIGNATURES_JSON
+    for p in (csv_path, json_path):
+        if not p.is_file():
+            raise InputFileError(f"{p} is missing from the previous report folder. {fix}")
+    try:
+        frame = pd.read_csv(csv_path, dtype={"customer_id": "str", "segment": "str"}, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
+        raise InputFileError(f"{csv_path} is not a readable CSV file ({err}). {fix}") from None
+    need = ("customer_id", "segment")
+    lacking = [c for c in need if c not in frame.columns]
+    if lacking:
+        raise InputFileError(
+            f"{csv_path} lacks the column(s) {lacking}; columns are: {list(frame.columns)}. "
+            f"Expected {list(SEGMENTS_COLUMNS)}. {fix}"
+        )
+    try:
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputFileError(f"{json_path} is not valid JSON ({err}). {fix}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
+        raise InputFileError(f"{json_path} has no 'segments' list; it must be written by churnlens. {fix}")
+    sigs = []
+    for i, item in enumerate(doc["segments"]):
+        keys = ("key", "name_en", "name_zh", "features", "signature")
+        if not isinstance(item, dict) or any(k not in item for k in keys):
+            raise InputFileError(f"{json_path}: segments[{i}] lacks one of the keys {list(keys)}. {fix}")
+        feats, vec = item["features"], item["signature"]
+        if not isinstance(feats, list) or not isinstance(vec, list) or len(feats) != len(vec):
+            raise InputFileError(
+                f"{json_path}: segments[{i}] ('{item['key']}') has {len(feats) if isinstance(feats, list) else '?'} "
+                f"features but {len(vec) if isinstance(vec, list) else '?'} signature values; expected equal lists. {fix}"
+            )
+        try:
+            vector = tuple(float(x) for x in vec)
+        except (TypeError, ValueError):
+            raise InputFileError(f"{json_path}: segments[{i}] ('{item['key']}') has non-numeric signature values. {fix}") from None
+        sigs.append(
+            PreviousSignature(
+                key=str(item["key"]), name_en=str(item["name_en"]), name_zh=str(item["name_zh"]),
+                features=tuple(str(f) for f in feats), vector=vector,
+            )
+        )
+    unknown = sorted(set(frame["segment"]) - {s.key for s in sigs})
+    if unknown:
+        raise InputFileError(
+            f"{csv_path} uses segment keys {unknown[:10]} that {json_path.name} does not describe; "
+            f"the two files must come from the same run. {fix}"
+        )
+    return PreviousSegments(
+        directory=str(directory),
+        customer_ids=frame["customer_id"].to_numpy(dtype=object),
+        keys=frame["segment"].to_numpy(dtype=object),
+        signatures=tuple(sigs),
+    )
+
+
+def _cosine(a: tuple[str, ...], va: tuple[float, ...], b: tuple[str, ...], vb: tuple[float, ...]) -> float:
+    feats = sorted(set(a) | set(b))
+    pos = {f: i for i, f in enumerate(feats)}
+    x, y = np.zeros(len(feats)), np.zeros(len(feats))
+    x[[pos[f] for f in a]] = va
+    y[[pos[f] for f in b]] = vb
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    return float(np.clip(x @ y / (nx * ny), -1.0, 1.0)) if nx > 0 and ny > 0 else 0.0
+
+
+def match_previous(
+    summaries: tuple[SegmentSummary, ...],
+    segmentation: Segmentation,
+    previous: PreviousSegments,
+) -> tuple[tuple[SegmentSummary, ...], Migration]:
+    """Carry last month's segment keys and names over to this month's matching segments.
+
+    Segments are matched one to one by the cosine similarity of their signature vectors
+    (mean risk-raising attribution share per feature) with the Hungarian algorithm
+    (``scipy.optimize.linear_sum_assignment``, maximising total similarity); a pair counts
+    only when its similarity is at least 0.8. Matched segments inherit the previous key and
+    names; unmatched ones are new and get the next unused key ("S<k+1>", ...). The mixed
+    group keeps "MIX". Customer flows count previous key -> current key per customer, with
+    "NEW" for customers who were not churners last month and "GONE" for last month's
+    churners who are not churners now.
+
+    Returns
+    -------
+    summaries : tuple of SegmentSummary
+        Same order, keys and names updated.
+    migration : Migration
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    current = [s for s in summaries if s.segment_id != MIXED]
+    prev = [p for p in previous.signatures if p.key != MIXED_KEY]
+    sim = np.zeros((len(current), len(prev)))
+    for i, s in enumerate(current):
+        for j, p in enumerate(prev):
+            sim[i, j] = _cosine(s.profile_features, s.profile, p.features, p.vector)
+    pairs: dict[int, int] = {}
+    if sim.size:
+        ri, ci = linear_sum_assignment(sim, maximize=True)
+        pairs = {int(i): int(j) for i, j in zip(ri, ci) if sim[i, j] >= MIN_SIMILARITY - 1e-12}
+
+    def key_number(key: str) -> int:
+        return int(key[1:]) if key[:1] == "S" and key[1:].isdigit() else 0
+
+    next_no = max([key_number(p.key) for p in previous.signatures] + [0]) + 1
+    renamed: dict[int, SegmentSummary] = {}
+    matches = []
+    for i, s in enumerate(current):
+        if i in pairs:
+            p = prev[pairs[i]]
+            renamed[s.segment_id] = dataclasses.replace(s, key=p.key, name_en=p.name_en, name_zh=p.name_zh)
+            matches.append(SegmentMatch(key=p.key, previous_key=p.key, similarity=float(sim[i, pairs[i]])))
+        else:
+            key = f"S{next_no}"
+            next_no += 1
+            renamed[s.segment_id] = dataclasses.replace(s, key=key)
+            matches.append(SegmentMatch(key=key, previous_key=None, similarity=0.0))
+    # A new segment's fresh name may equal an inherited one: tell them apart by key.
+    taken_en = {renamed[s.segment_id].name_en for i, s in enumerate(current) if i in pairs}
+    taken_zh = {renamed[s.segment_id].name_zh for i, s in enumerate(current) if i in pairs}
+    for i, s in enumerate(current):
+        r = renamed[s.segment_id]
+        if i not in pairs and (r.name_en in taken_en or r.name_zh in taken_zh):
+            renamed[s.segment_id] = dataclasses.replace(r, name_en=f"{r.name_en} ({r.key})", name_zh=f"{r.name_zh}（{r.key}）")
+    out = tuple(renamed.get(s.segment_id, s) for s in summaries)
+
+    key_by_id = {s.segment_id: s.key for s in out}
+    cur_ids = np.asarray(segmentation.customer_ids).astype("str")
+    cur_keys = np.array([key_by_id.get(int(x), MIXED_KEY) for x in np.asarray(segmentation.labels)], dtype=object)
+    prev_map = dict(zip(np.asarray(previous.customer_ids).astype("str"), previous.keys))
+    cur_map = dict(zip(cur_ids, cur_keys))
+    counts: dict[tuple[str, str], int] = {}
+    for cid, k in cur_map.items():
+        pair = (str(prev_map.get(cid, NEW)), str(k))
+        counts[pair] = counts.get(pair, 0) + 1
+    for cid, k in prev_map.items():
+        if cid not in cur_map:
+            pair = (str(k), GONE)
+            counts[pair] = counts.get(pair, 0) + 1
+    flows = tuple(Flow(from_key=a, to_key=b, count=c) for (a, b), c in sorted(counts.items()))
+    matched_prev = {prev[j].key for j in pairs.values()}
+    return out, Migration(
+        matches=tuple(matches),
+        flows=flows,
+        new_segments=tuple(m.key for m in matches if m.previous_key is None),
+        vanished_segments=tuple(p.key for p in prev if p.key not in matched_prev),
+    )
