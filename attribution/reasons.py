@@ -15,15 +15,22 @@ _SEP = {"en": ": ", "zh": "："}
 _BLOCK = 100_000  # rows ranked at once: bounds the (rows x features) temporaries
 
 
+# Units the data dictionary may name; "percent" means the value is a fraction shown as %.
+_UNITS_ZH = {"days": "天", "months": "个月", "years": "年", "pp": "个百分点", "CNY": "元", "times": "次"}
+
+
 def format_value(value: object, *, unit: str | None = None, lang: str = "en") -> str:
     """A customer's value for a reason code: integers with thousands separators, other
-    numbers to 2 decimals (3 significant digits below 1), categories as text."""
+    numbers to 2 decimals (3 significant digits below 1), fractions with ``unit: percent``
+    as percentages, categories as text; known units translated for ``lang="zh"``."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return _MISSING.get(lang, "missing")
     if isinstance(value, (bool, np.bool_)):
         text = str(bool(value)).lower()
     elif isinstance(value, (int, float, np.integer, np.floating)):
         v = float(value)
+        if unit == "percent":
+            return f"{v * 100:.0f}%"
         if v.is_integer() and abs(v) < 1e15:
             text = f"{int(v):,}"
         elif abs(v) >= 1000:
@@ -34,7 +41,11 @@ def format_value(value: object, *, unit: str | None = None, lang: str = "en") ->
             text = f"{v:.3g}"
     else:
         text = str(value)
-    return f"{text} {unit}" if unit else text
+    if not unit or unit == "percent":
+        return text
+    if lang == "zh":
+        return f"{text}{_UNITS_ZH.get(unit, unit)}" if unit in _UNITS_ZH else f"{text} {unit}"
+    return f"{text} {unit}"
 
 
 def reportable(features: tuple[str, ...], config: Config) -> np.ndarray:

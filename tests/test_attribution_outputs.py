@@ -166,3 +166,20 @@ def test_cross_check_in_probability_space(planted):
     check = cross_check(model, X.iloc[:200], pr.values[:200], output_space="probability")
     assert check.n_rows == 200 and check.max_abs_diff < 1e-6
     assert "categorical splits" in check.reference  # the planted model has a categorical feature
+
+
+@pytest.mark.parametrize("value, unit, lang, expected", [
+    (-0.634, "percent", "en", "-63%"),
+    (0.25, "percent", "zh", "25%"),
+    (21.0, "days", "en", "21 days"),
+    (21.0, "days", "zh", "21天"),
+    (1.36, "pp", "zh", "1.36个百分点"),
+    (2389283.42, "CNY", "en", "2,389,283 CNY"),
+    (3.0, None, "en", "3"),
+    (float("nan"), "days", "zh", "缺失"),
+    ("gold", None, "en", "gold"),
+])
+def test_format_value_units_and_languages(value, unit, lang, expected):
+    from attribution import format_value
+
+    assert format_value(value, unit=unit, lang=lang) == expected
