@@ -1,0 +1,46 @@
+"""Fixed texts of the documents and charts, one YAML catalogue per language.
+
+``reports/i18n/en.yaml`` and ``reports/i18n/zh.yaml`` hold the same keys (a test checks
+it); placeholders use :meth:`str.format` names, e.g. ``"{n} customers"``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import yaml
+
+from churnlens.errors import ConfigError
+
+LANGS = ("en", "zh")
+_DIR = Path(__file__).resolve().parent / "i18n"
+
+
+def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        else:
+            out[name] = str(value)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict[str, str]:
+    """All texts of ``lang`` as flat dotted keys ("summary.title")."""
+    if lang not in LANGS:
+        raise ConfigError(f"Report language {lang!r} is not supported; expected one of {LANGS} (--lang en|zh).")
+    path = _DIR / f"{lang}.yaml"
+    return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def text(lang: str, key: str, /, **params: object) -> str:
+    """The text of ``key`` in ``lang``, formatted with ``params``.
+
+    Raises ``KeyError`` for an unknown key: a missing text is a bug, not a fallback.
+    """
+    s = catalogue(lang)[key]
+    return s.format(**params) if params else s

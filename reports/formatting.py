@@ -1,0 +1,110 @@
+"""Value formatting shared by the templates (registered as Jinja filters) and chart captions.
+
+Locale-aware where banks expect it: Chinese amounts use 万 / 亿, English ones k / M / bn.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Optional
+
+from churnlens.data import mask_id
+
+DASH = "–"
+
+
+def _missing(x: object) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def num(x: Optional[float], digits: int = 0) -> str:
+    """Thousands-grouped number: ``12,345`` / ``0.12``."""
+    if _missing(x):
+        return DASH
+    return f"{float(x):,.{digits}f}" if digits else f"{int(round(float(x))):,}"
+
+
+def money(x: Optional[float], lang: str = "en") -> str:
+    """An amount, shortened: ``12.3 M`` (en) or ``1,234.5 万`` (zh)."""
+    if _missing(x):
+        return DASH
+    v = float(x)
+    a = abs(v)
+    if lang == "zh":
+        if a >= 1e8:
+            return f"{v / 1e8:,.2f} 亿"
+        if a >= 1e4:
+            return f"{v / 1e4:,.1f} 万"
+        return f"{v:,.0f}"
+    if a >= 1e9:
+        return f"{v / 1e9:,.2f} bn"
+    if a >= 1e6:
+        return f"{v / 1e6:,.1f} M"
+    if a >= 1e4:
+        return f"{v / 1e3:,.0f} k"
+    return f"{v:,.0f}"
+
+
+def pct(x: Optional[float], digits: int = 1) -> str:
+    """A share as a percentage: ``0.123 -> 12.3%``."""
+    if _missing(x):
+        return DASH
+    return f"{100.0 * float(x):.{digits}f}%"
+
+
+def signed(x: Optional[float], digits: int = 3) -> str:
+    if _missing(x):
+        return DASH
+    return f"{float(x):+.{digits}f}"
+
+
+def fixed(x: Optional[float], digits: int = 3) -> str:
+    if _missing(x):
+        return DASH
+    return f"{float(x):.{digits}f}"
+
+
+def sci(x: Optional[float]) -> str:
+    """Small magnitudes (errors, tolerances): ``3.1e-07``."""
+    if _missing(x):
+        return DASH
+    return f"{float(x):.1e}"
+
+
+def date(iso: str, lang: str = "en") -> str:
+    """An ISO 8601 timestamp for people: ``25 Nov 2026, 02:08 UTC`` / ``2026年11月25日 02:08 UTC``."""
+    try:
+        d = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    tz = d.strftime("%Z") if d.tzinfo is not None else ""
+    tz = "UTC" if tz in ("UTC", "UTC+00:00") else tz
+    if lang == "zh":
+        return f"{d.year}年{d.month}月{d.day}日 {d:%H:%M} {tz}".strip()
+    return f"{d.day} {d:%b %Y, %H:%M} {tz}".strip()
+
+
+def masked(customer: object, enabled: bool = True) -> str:
+    """A customer id as printed: masked (first two and last two characters kept) unless disabled.
+
+    Idempotent, so an id the pipeline already masked prints unchanged.
+    """
+    return mask_id(str(customer)) if enabled else str(customer)
+
+
+def css_string(s: str):
+    """``s`` as a quoted CSS string (for ``content:`` in page margins); no way out of it.
+
+    Returned as ``Markup``: every character that could end the string, the rule or the
+    ``<style>`` element is hex-escaped, so HTML-escaping it again would only corrupt it.
+    """
+    from markupsafe import Markup
+
+    out = []
+    for ch in str(s):
+        if ch in ('"', "\\", "<", ">", "&") or ord(ch) < 0x20:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return Markup('"' + "".join(out) + '"')

@@ -1,0 +1,325 @@
+"""Retention report and explainability dossier: content, languages, fonts, safety, structure.
+
+Each document is rendered once per language (module-scoped fixtures): PDF printing is the
+slow part on two cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from markupsafe import escape
+from pypdf import PdfReader
+
+import reports
+from churnlens.errors import ConfigError, UserInputError
+from reports import render
+from reports.catalogue import catalogue, text
+from reports.fonts import cjk_font_path
+from tests.report_fixture import EVIL, build_context, demo_config, relabel
+
+REPORT_TITLE_KEYS = ("summary.title", "traits.customer_title", "traits.product_title", "drivers.title",
+                     "segments.title", "plan.title", "performance.title", "monitoring.title", "appendix.title")
+DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.data_title", "dossier.method_title",
+                      "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
+                      "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
+                      "dossier.reproduce_title", "dossier.signoff_title")
+# golden structure: section ids in document order ({segments} = one page per segment)
+GOLDEN_REPORT = ("cover", "toc", "summary", "customer-traits", "product-traits", "drivers", "segments",
+                 "{segments}", "plan", "performance", "monitoring", "appendix")
+GOLDEN_DOSSIER = ("cover", "toc", "model-card", "data", "method", "additivity", "cross-check", "segmentation",
+                  "psi", "limitations", "versions", "reproduce", "signoff")
+
+
+@pytest.fixture(scope="module")
+def ctx_en():
+    return build_context(1500)
+
+
+@pytest.fixture(scope="module")
+def ctx_zh(ctx_en):
+    return relabel(ctx_en, "zh")
+
+
+@pytest.fixture(scope="module")
+def rendered(ctx_en, ctx_zh, tmp_path_factory):
+    out = {}
+    for ctx in (ctx_en, ctx_zh):
+        d = tmp_path_factory.mktemp(f"report_{ctx.lang}")
+        files = reports.render_documents(ctx, d)
+        out[ctx.lang] = {p.name: p for p in files}
+    return out
+
+
+def _pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
+
+
+def _squash(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def _section_ids(html: str) -> list[str]:
+    ids: list[str] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                ids.append(dict(attrs).get("id", ""))
+
+    P().feed(html)
+    return ids
+
+
+# --- catalogue --------------------------------------------------------------------------
+
+def test_catalogues_have_identical_keys():
+    en, zh = set(catalogue("en")), set(catalogue("zh"))
+    assert en == zh, f"only in en: {sorted(en - zh)}; only in zh: {sorted(zh - en)}"
+    # same placeholders in both languages, so a formatted text never raises in one of them
+    for k in en:
+        assert set(re.findall(r"{(\w+)}", catalogue("en")[k])) == set(re.findall(r"{(\w+)}", catalogue("zh")[k])), k
+
+
+def test_every_template_key_is_in_the_catalogue():
+    used = set()
+    for p in (Path(render.__file__).parent / "templates").rglob("*.*"):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z_.]+)["']""", p.read_text(encoding="utf-8")))
+    assert used and used <= set(catalogue("en"))
+
+
+def test_unknown_language_is_refused():
+    with pytest.raises(ConfigError, match="not supported"):
+        catalogue("fr")
+
+
+# --- documents: sections, language, fonts ---------------------------------------------------
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_report_pdf_contains_every_section_and_segment(rendered, lang, ctx_en):
+    txt = _squash(_pdf_text(rendered[lang]["report.pdf"]))
+    for key in REPORT_TITLE_KEYS:
+        assert _squash(text(lang, key)) in txt, key
+    for s in ctx_en.segments:
+        name = s.name_zh if lang == "zh" else s.name_en
+        assert _squash(f"{s.key}·{name}")[:20] in txt
+    assert _squash(text(lang, "meta.confidential")) in txt  # running header / cover mark
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dossier_pdf_contains_every_section(rendered, lang, ctx_en):
+    txt = _squash(_pdf_text(rendered[lang]["dossier.pdf"]))
+    for key in DOSSIER_TITLE_KEYS + ("dossier.prepared_by", "dossier.reviewed_by", "dossier.approved_by",
+                                     "limits.causal_title", "limits.path_title"):
+        assert _squash(text(lang, key)) in txt, key
+    assert ctx_en.facts.model.sha256 in txt  # model card file hash
+    assert _squash(ctx_en.facts.command)[:40] in txt  # exact command to reproduce
+
+
+def _font_names(path: Path) -> set[str]:
+    names = set()
+    for page in PdfReader(str(path)).pages:
+        fonts = page.get("/Resources", {}).get("/Font", {})
+        for ref in fonts.values():
+            f = ref.get_object()
+            names.add(str(f.get("/BaseFont", "")))
+            for d in f.get("/DescendantFonts", []) or []:
+                names.add(str(d.get_object().get("/BaseFont", "")))
+    return names
+
+
+@pytest.mark.parametrize("doc", ["report.pdf", "dossier.pdf"])
+def test_chinese_pdf_embeds_the_cjk_font_and_extracts_chinese(rendered, doc):
+    names = _font_names(rendered["zh"][doc])
+    assert any("NotoSansSC" in n.replace("-", "") or "CJK" in n for n in names), names
+    txt = _pdf_text(rendered["zh"][doc])
+    assert "机密" in txt and "仅限内部使用" in txt
+    keys = REPORT_TITLE_KEYS if doc == "report.pdf" else DOSSIER_TITLE_KEYS
+    assert all(_squash(text("zh", k)) in _squash(txt) for k in keys)
+    assert "\ufffd" not in txt  # no replacement characters
+
+
+def test_page_count_is_sane(rendered, ctx_en):
+    n_seg = len(ctx_en.segments)
+    for lang in ("en", "zh"):
+        pages = len(PdfReader(str(rendered[lang]["report.pdf"])).pages)
+        # cover + contents + summary + traits + drivers + segments overview + one per segment + plan ...
+        assert 2 + 6 + n_seg <= pages <= 12 + 2 * n_seg, pages
+        assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 20
+
+
+def test_pdf_has_a_table_of_contents_with_page_numbers(rendered):
+    first_pages = PdfReader(str(rendered["en"]["report.pdf"])).pages
+    toc = first_pages[1].extract_text()
+    assert text("en", "meta.contents") in toc
+    # leader dots then the target page number, e.g. "Churn drivers ........ 6"
+    m = re.search(re.escape(text("en", "drivers.title")) + r"[ .]*?(\d+)\s*$", toc, re.M)
+    assert m, toc
+    page = int(m.group(1))
+    assert text("en", "drivers.title") in first_pages[page - 1].extract_text()
+
+
+# --- HTML: structure, self-contained, safety ------------------------------------------------
+
+def _expected_ids(golden, ctx):
+    out = []
+    for sid in golden:
+        out += [f"segment-{s.key}" for s in ctx.segments] if sid == "{segments}" else [sid]
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_structure_matches_golden(rendered, lang, ctx_en):
+    report = rendered[lang]["report.html"].read_text(encoding="utf-8")
+    dossier = rendered[lang]["dossier.html"].read_text(encoding="utf-8")
+    assert _section_ids(report) == _expected_ids(GOLDEN_REPORT, ctx_en)
+    assert _section_ids(dossier) == list(GOLDEN_DOSSIER)
+    assert ('lang="zh-CN"' if lang == "zh" else 'lang="en"') in report
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_html_is_self_contained(rendered, lang):
+    for doc in ("report.html", "dossier.html"):
+        html = rendered[lang][doc].read_text(encoding="utf-8")
+        assert not re.search(r"https?://|file://|ftp://", html, re.I), doc
+        assert not re.search(r"""(src|href)\s*=\s*["']?//""", html, re.I), doc
+        for m in re.finditer(r"""\b(src|href)\s*=\s*["']([^"']*)["']""", html):
+            assert m.group(2).startswith(("data:", "#")), m.group(0)[:80]
+        assert "url(" not in html  # no fonts or images by URL in the CSS
+        assert "<link" not in html and "<script" not in html
+        assert "@media print" in html
+
+
+def test_charts_are_svg_data_uris_with_glyphs_as_paths(rendered):
+    html = rendered["zh"]["report.html"].read_text(encoding="utf-8")
+    uris = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)
+    assert len(uris) >= 10
+    svg = base64.b64decode(uris[0]).decode("utf-8")
+    assert "<text" not in svg and "<path" in svg  # svg.fonttype = path: no font needed to view
+
+
+def test_no_raw_customer_id_is_printed(rendered, ctx_en):
+    ids = {str(c) for c in ctx_en.attributions.customer_ids}
+    for lang in ("en", "zh"):
+        for doc in ("report.html", "dossier.html"):
+            html = rendered[lang][doc].read_text(encoding="utf-8")
+            found = set(re.findall(r"C\d{7}", html))
+            assert not (found & ids), sorted(found & ids)[:3]
+        txt = _pdf_text(rendered[lang]["report.pdf"])
+        assert re.search(r"C0\*+\d\d", txt)  # masked example ids are shown
+
+
+def test_config_texts_are_escaped_and_svg_logo_is_inert(ctx_en, tmp_path):
+    """A dictionary label with markup prints as text; an SVG logo with a script is only an <img>."""
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script>'
+                   '<rect width="10" height="10"/></svg>')
+    cfg = demo_config(evil_feature=ctx_en.drivers.drivers[0].feature, logo=str(svg))
+    ctx = dataclasses.replace(ctx_en, config=cfg)
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    for doc in ("report.html", "dossier.html"):
+        html = (tmp_path / doc).read_text(encoding="utf-8")
+        assert EVIL not in html and "<script" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+        assert '<img class="logo" src="data:image/svg+xml;base64,' in html
+
+
+def test_render_is_deterministic_and_honours_formats(ctx_en, rendered, tmp_path):
+    written = reports.render_documents(ctx_en, tmp_path, formats=("html",))
+    assert [p.name for p in written] == ["report.html", "dossier.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dossier.html", "report.html"]
+    assert (tmp_path / "report.html").read_bytes() == rendered["en"]["report.html"].read_bytes()
+    with pytest.raises(UserInputError, match="unsupported format"):
+        reports.render_documents(ctx_en, tmp_path, formats=("docx",))
+
+
+def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
+    """Absent inputs leave their section with a one-line reason; unstable / unmatched segments are flagged."""
+    reason = "Model performance is not shown: the data has no label column 'churned'."
+    s0 = ctx_en.segments[0]
+    stab = dataclasses.replace(ctx_en.segmentation.stability, unstable=(s0.segment_id,))
+    seg = dataclasses.replace(ctx_en.segmentation, stability=stab)
+    plans = tuple(dataclasses.replace(p, actions=(), no_rule=True) if p.segment_key == s0.key else p
+                  for p in ctx_en.plans)
+    ctx = dataclasses.replace(ctx_en, quality=None, monitoring=None, migration=None, campaign=None,
+                              omitted=(("performance", reason), ("monitoring", "no_previous")),
+                              segmentation=seg, plans=plans)
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert str(escape(reason)) in html
+    for key in ("omitted.no_previous", "omitted.no_campaign"):
+        assert text("en", key) in html
+    assert ">no_previous<" not in html  # a reason code from the pipeline is worded from the catalogue
+    assert _section_ids(html) == _expected_ids(GOLDEN_REPORT, ctx)  # sections stay, with their reason
+    assert "AUC" not in html
+    page = html.split(f'id="segment-{s0.key}"')[1].split("<section")[0]
+    assert text("en", "segment.unstable_tag") in page
+    assert str(escape(text("en", "segment.unstable_warning", j=f"{s0.stability:.2f}"))) in page
+    assert str(escape(text("en", "plan.no_rule_warning"))) in page
+    assert str(escape(text("en", "plan.no_rule_list", keys=s0.key))) in html
+    assert str(escape(text("en", "plan.no_rule_warning"))) not in html.split(f'id="segment-{ctx.segments[1].key}"')[1]
+    dossier = (tmp_path / "dossier.html").read_text(encoding="utf-8")
+    assert text("en", "omitted.no_previous") in dossier  # PSI section of the dossier
+
+
+# --- URL fetcher and logo -----------------------------------------------------------------
+
+def test_url_fetcher_serves_only_own_assets(tmp_path):
+    font = cjk_font_path()
+    fetcher = render.AssetFetcher((font,))
+    for url in ("file:///etc/passwd", "http://example.com/logo.png", "https://example.com/x.css",
+                (tmp_path / "other.otf").as_uri(), "ftp://example.com/x"):
+        with pytest.raises(ValueError, match="refused"):
+            fetcher.fetch(url)
+    assert fetcher.fetch("data:text/plain;base64,aGk=").read() == b"hi"
+    assert fetcher.fetch(font.as_uri()).read(4) == font.read_bytes()[:4]
+
+
+def test_pdf_rendering_refuses_local_files_and_network(tmp_path):
+    html = ('<html><body><p>x</p><img src="file:///etc/passwd"><img src="http://127.0.0.1:9/a.png">'
+            '<style>@import url("https://example.com/x.css");</style></body></html>')
+    fetcher = render.write_pdf(html, tmp_path / "x.pdf")
+    assert "file:///etc/passwd" in fetcher.refused
+    assert "http://127.0.0.1:9/a.png" in fetcher.refused
+    assert (tmp_path / "x.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_logo_is_validated(tmp_path):
+    from matplotlib.figure import Figure
+
+    png = tmp_path / "logo.png"
+    Figure(figsize=(1, 0.4)).savefig(png, format="png")
+    svg = tmp_path / "logo.svg"
+    svg.write_text('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script>'
+                   '<rect width="10" height="10"/></svg>')
+    assert render.logo_data_uri(png).startswith("data:image/png;base64,")
+    assert render.logo_data_uri(svg).startswith("data:image/svg+xml;base64,")
+    bad = tmp_path / "logo.gif"
+    bad.write_bytes(b"GIF89a....")
+    with pytest.raises(ConfigError, match=r"report\.logo.*not a PNG, JPEG or SVG"):
+        render.logo_data_uri(bad)
+    with pytest.raises(ConfigError, match=r"report\.logo: cannot read"):
+        render.logo_data_uri(tmp_path / "missing.png")
+
+
+def test_run_without_churners_or_value_still_renders(ctx_en, tmp_path):
+    from segmentation.results import Stability
+
+    note = "No churners were selected: nothing to segment."
+    seg = dataclasses.replace(ctx_en.segmentation, rows=np.zeros(0, int), customer_ids=np.zeros(0, object),
+                              labels=np.zeros(0, int), strength=np.zeros(0), n_segments=0,
+                              stability=Stability(0, None, (), ()), note=note)
+    quality = dataclasses.replace(ctx_en.quality, auc=None, ks=None, ks_threshold=None, note="Only one class.")
+    ctx = dataclasses.replace(ctx_en, segmentation=seg, segments=(), plans=(), examples=(), value=None,
+                              quality=quality)
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert note in html and "Only one class." in html
+    assert text("en", "summary.value_at_risk") not in html  # no value column: no money shown
+    assert [i for i in _section_ids(html) if i.startswith("segment-")] == []
