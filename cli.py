@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="model quality (ROC, KS, lift, confusion); compare models and name a champion")
     _add_model_data(p, many_models=True)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the comparison")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the page (default en)")
+    p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
     _add_common(p)
 
     p = sub.add_parser("validate", help="check that model, data and config fit together; writes nothing")
@@ -199,7 +201,8 @@ def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     from churnlens.tasks import evaluate_models
 
     verdict = evaluate_models(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                              model_format=args.model_format)
+                              model_format=args.model_format, lang=args.lang,
+                              generated_at=_generated_at(args.generated_at))
     print(verdict)
     return EXIT_OK
 

@@ -92,7 +92,8 @@ def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Pat
 
 
 def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: Optional[Path], out: Path, *,
-                    trust_model: bool = False, model_format: Optional[str] = None) -> str:
+                    trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
+                    generated_at: str = "") -> str:
     """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
     from churnlens.evaluation import compare_models, evaluate
     from reports.evaluation import write_evaluation
@@ -100,18 +101,23 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     config = load_config(config_path)
     if not config.label_column:
         raise DataError("`churnlens evaluate` needs observed outcomes: set label_column in the config (--config).")
-    frame = None
+    missing = [str(p) for p in model_paths if not Path(p).is_file()]
+    if missing:
+        raise InputFileError(f"Model file(s) {', '.join(missing)} do not exist. Pass --model with existing files.")
+    frame = read_table(data_path, id_column=config.id_column)
+    source = Path(data_path).name
+    check_columns(frame, config, source=source)
+    label = frame[config.label_column].to_numpy().astype(int)
     names, hashes, scores, qualities = [], [], [], []
     for p in model_paths:
-        _, model, frame, aligned = _load(p, data_path, config_path, trust_model=trust_model,
-                                         model_format=model_format)
+        model = attribution.load_model(p, model_format=model_format, trust_model=trust_model)
+        aligned = attribution.align(model, frame, source=source, known=config.data_columns())
         score = model.predict_proba(aligned.X)
-        label = frame[config.label_column].to_numpy().astype(int)
         names.append(Path(p).name)
-        hashes.append(sha256_file(Path(p)))
+        hashes.append(model.info.sha256)
         scores.append(score)
         qualities.append(evaluate(label, score, threshold=config.churners.threshold))
     comparison = compare_models(names, hashes, label, scores)
     with staged_folder(out) as staging:
-        write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang="en")
-    return comparison.verdict_en
+        write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at)
+    return comparison.verdict_zh if lang == "zh" else comparison.verdict_en
