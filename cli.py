@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
+    p.add_argument("--attribute", choices=("targeted", "all"),
+                   help="exact attributions for the selected churners plus a uniform sample (targeted, default), "
+                        "or for every customer (all); overrides attribution.mode in the config")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="run scoring and attributions here (local) or over partitions on Dask distributed")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786); without it --engine dask starts a local cluster")
     _add_report_options(p)
     _add_common(p)
 
@@ -161,6 +168,7 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
         previous=args.previous, campaign=args.campaign, trust_model=args.trust_model,
         model_format=args.model_format, formats=_formats(args.format), command=command,
         generated_at=_generated_at(args.generated_at), quiet=args.quiet,
+        attribute=args.attribute, engine=args.engine, scheduler=args.scheduler,
     )
     with Progress(quiet=args.quiet) as progress:
         outcome = run_report(req, progress=progress)

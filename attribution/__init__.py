@@ -16,6 +16,7 @@ confined to :mod:`attribution._families`.
 """
 
 from attribution.align import AlignedData, align
+from attribution.combine import concat, concat_reasons, take
 from attribution.crosscheck import cross_check
 from attribution.drivers import global_drivers
 from attribution.explain import explain
@@ -29,5 +30,5 @@ from attribution.results import (
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
     "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
-    "from_estimator", "global_drivers", "load_model", "read_attributions", "reason_codes", "write_attributions",
+    "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

@@ -37,6 +37,8 @@ def write_attributions(path: str | Path, attributions: Attributions) -> None:
     }
     for j, name in enumerate(a.features):
         cols[PREFIX + name] = pa.array(np.ascontiguousarray(a.values[:, j], dtype=np.float32))
+    if a.weight is not None:
+        cols["weight"] = pa.array(np.asarray(a.weight, dtype=np.float64))
     meta = {
         "version": 1,
         "features": list(a.features),
@@ -93,6 +95,7 @@ def read_attributions(path: str | Path) -> Attributions:
     for j, f in enumerate(features):
         values[:, j] = table.column(PREFIX + f).to_numpy()
     score = np.asarray(table.column("score").to_numpy(), dtype=np.float64)
+    weight = np.asarray(table.column("weight").to_numpy(), dtype=np.float64) if "weight" in names else None
     if meta:
         base = float(meta["base_value"])
         raw = np.frombuffer(meta_raw[_RAW], dtype="<f8").astype(np.float64) if _RAW in meta_raw else None
@@ -101,7 +104,7 @@ def read_attributions(path: str | Path) -> Attributions:
         return Attributions(
             customer_ids=ids, features=tuple(features), values=values, base_value=base, raw_score=raw,
             score=score, output_space=str(meta["output_space"]),
-            additivity_max_error=float(meta["additivity_max_error"]), method=str(meta["method"]),
+            additivity_max_error=float(meta["additivity_max_error"]), method=str(meta["method"]), weight=weight,
         )
     base = float(table.column("base_value").to_numpy()[0]) if n else 0.0
     return Attributions(
@@ -109,4 +112,5 @@ def read_attributions(path: str | Path) -> Attributions:
         raw_score=base + values.sum(axis=1, dtype=np.float64), score=score, output_space="log_odds",
         additivity_max_error=float("nan"),
         method=f"read from {path.name} (no churnlens metadata; raw score reconstructed from the attributions)",
+        weight=weight,
     )

@@ -56,6 +56,8 @@ class Attributions:
         Largest ``|base + sum(values) - output|`` over all rows, in float64.
     method : str
         One line naming the algorithm, e.g. "TreeSHAP (path-dependent) via LightGBM pred_contrib".
+    weight : ndarray of float64, shape (n,), optional
+        See :attr:`weights`; set by the pipeline when only part of the book is attributed.
     """
 
     customer_ids: np.ndarray
@@ -67,10 +69,18 @@ class Attributions:
     output_space: str
     additivity_max_error: float
     method: str
+    weight: Optional[np.ndarray] = None
 
     @property
     def n(self) -> int:
         return int(self.values.shape[0])
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Population weight per row, shape (n,): how many customers of the book the row
+        stands for in global statistics (0 for rows attributed only because they are
+        targeted). ``None`` in ``weight`` means every row stands for itself (1)."""
+        return np.ones(self.n) if self.weight is None else self.weight
 
 
 @array_eq

@@ -76,6 +76,20 @@ class SegmentationConfig(_Frozen):
     stability_fraction: float = Field(0.8, gt=0.0, lt=1.0)
 
 
+class AttributionConfig(_Frozen):
+    """What gets exact attributions.
+
+    ``targeted`` (default): every selected churner, plus a deterministic uniform sample of
+    ``sample`` customers of the whole book for the global views (drivers, traits, drift),
+    each sampled customer standing for n / sample customers. ``all``: every customer
+    (auditors may ask; about 100x slower than scoring). Scores are always computed for all.
+    """
+
+    mode: Literal["targeted", "all"] = "targeted"
+    sample: int = Field(20_000, ge=100)
+    chunk_rows: int = Field(50_000, ge=100)
+
+
 class ValueCondition(_Frozen):
     """Optional condition on the customer's own value of the rule's driver."""
 
@@ -132,8 +146,10 @@ class Config(_Frozen):
     features: dict[str, FeatureSpec] = Field(default_factory=dict)
     reason_codes: int = Field(3, ge=1, le=10)
     output_space: Literal["log_odds", "probability"] = "log_odds"
+    attribution: AttributionConfig = AttributionConfig()
     segmentation: SegmentationConfig = SegmentationConfig()
     playbook: tuple[PlaybookRule, ...] = ()
+    playbook_file: Optional[str] = None  # YAML file of more rules, relative to the config file
     report: ReportConfig = ReportConfig()
     seed: int = 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -78,13 +78,7 @@ def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
     """
     if config.id_column not in frame.columns:
         raise _missing(config.id_column, "id_column", frame, source)
-    ids = frame[config.id_column]
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise DataError(
-            f"Column {config.id_column!r} (id_column) in {source} has {len(dup)} duplicated ids "
-            f"(e.g. {', '.join(map(str, dup.unique()[:3]))}); each customer must appear once."
-        )
+    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
     if config.value_column:
         if config.value_column not in frame.columns:
             raise _missing(config.value_column, "value_column", frame, source)
@@ -104,6 +98,68 @@ def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
                 f"Column {config.label_column!r} (label_column) in {source} must hold 0/1 churn outcomes; "
                 f"found {int(bad.sum())} other values (e.g. {examples})."
             )
+
+
+def check_unique_ids(ids: np.ndarray, config: Config, *, source: str) -> None:
+    """Each customer must appear once (checked over the whole table, across chunks)."""
+    s = pd.Series(ids)
+    dup = s[s.duplicated()]
+    if len(dup):
+        raise DataError(
+            f"Column {config.id_column!r} (id_column) in {source} has {len(dup)} duplicated ids "
+            f"(e.g. {', '.join(map(str, dup.unique()[:3]))}); each customer must appear once."
+        )
+
+
+def iter_table(path: str | Path, *, id_column: Optional[str] = None, chunk_rows: int = 100_000,
+               rows: Optional[np.ndarray] = None) -> Iterator[pd.DataFrame]:
+    """Stream a CSV or Parquet table in chunks of about ``chunk_rows`` rows.
+
+    Parameters
+    ----------
+    rows : ndarray of bool, shape (n,), optional
+        Keep only these rows (a second pass that gathers the customers to attribute);
+        chunks then hold the kept rows only, in table order.
+
+    Raises
+    ------
+    InputFileError
+        As :func:`read_table`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"Data file {path} does not exist. Pass --data with the path of a CSV or Parquet file.")
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputFileError(f"Data file {path} has suffix {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}. "
+                             "Export the customer table as CSV or Parquet.")
+    start = 0
+    try:
+        if suffix == ".csv":
+            reader = pd.read_csv(path, dtype={id_column: str} if id_column else None, chunksize=chunk_rows,
+                                 low_memory=False)
+        else:
+            import pyarrow.parquet as pq
+
+            reader = (b.to_pandas() for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
+        for chunk in reader:
+            n = len(chunk)
+            chunk.index = pd.RangeIndex(start, start + n)
+            if rows is not None:
+                chunk = chunk[rows[start:start + n]]
+            start += n
+            if len(chunk) == 0:
+                continue
+            if id_column and id_column in chunk.columns:
+                chunk[id_column] = chunk[id_column].astype(str)
+            yield chunk
+    except (InputFileError, GeneratorExit):
+        raise
+    except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
+        raise InputFileError(f"Data file {path} could not be read as {suffix[1:].upper()} "
+                             f"(near row {start:,}): {err}") from None
+    if start == 0 and rows is None:
+        raise InputFileError(f"Data file {path} has no rows. Export at least one customer.")
 
 
 def value_array(frame: pd.DataFrame, config: Config) -> Optional[np.ndarray]:

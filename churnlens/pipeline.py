@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +24,7 @@ import reports
 import segmentation
 from churnlens import __version__
 from churnlens.config import Config, load_config
-from churnlens.data import check_columns, mask_id, read_table, sha256_file, value_array
+from churnlens.data import check_columns, mask_id, sha256_file, value_array
 from churnlens import playbook
 from churnlens.campaign import campaign_effect, read_campaign
 from churnlens.errors import ConfigError, InputFileError
@@ -65,6 +65,9 @@ class ReportRequest:
     command: str = ""
     generated_at: str = ""  # ISO 8601; empty = now (UTC)
     quiet: bool = False
+    attribute: Optional[str] = None  # "targeted" | "all": overrides config attribution.mode
+    engine: str = "local"  # "local" | "dask"
+    scheduler: Optional[str] = None  # Dask scheduler address; None starts a local cluster
 
 
 @dataclass(frozen=True)
@@ -131,10 +134,20 @@ def _display_rows(n: int, seed: int) -> np.ndarray:
 
 def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> ReportOutcome:
     """Run the whole flow and publish the report folder atomically."""
+    from churnlens.engine import make_engine
+
     _check_inputs_exist(req)
-    config = load_config(req.config)
-    with staged_folder(req.out) as staging:
-        return _build(req, config, staging, progress or Progress(quiet=True))
+    config = _with_overrides(load_config(req.config), req)
+    engine = make_engine(req.engine, scheduler=req.scheduler)
+    with staged_folder(req.out) as staging, engine:
+        return _build(req, config, staging, progress or Progress(quiet=True), engine)
+
+
+def _with_overrides(config: Config, req: ReportRequest) -> Config:
+    """Command-line options that override config keys (``--attribute``)."""
+    if req.attribute is None:
+        return config
+    return config.model_copy(update={"attribution": config.attribution.model_copy(update={"mode": req.attribute})})
 
 
 def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", formats: tuple[str, ...] = ("html", "pdf"),
@@ -156,23 +169,158 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
         return _build(req, load_config(inputs.config), staging, progress or Progress(quiet=True))
 
 
-def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) -> ReportOutcome:
+@dataclass(frozen=True)
+class _Book:
+    """What the scan keeps of every customer: a few numbers each, never the feature matrix."""
+
+    ids: np.ndarray  # (n,)
+    score: np.ndarray  # (n,) predicted churn probability
+    value: Optional[np.ndarray]  # (n,) money at risk
+    label: Optional[np.ndarray]  # (n,) observed churn
+    kept: pd.DataFrame  # aligned features of the rows kept during the scan (index = book row)
+    warnings: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return int(self.ids.shape[0])
+
+
+def _score_chunk(X: pd.DataFrame, model) -> np.ndarray:
+    return model.predict_proba(X)
+
+
+def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
+    """Attributions and reason codes of one block of customers (row-wise: any split gives the same numbers)."""
+    X, ids = item
+    attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
+    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang)
+
+
+def _keep_during_scan(config: Config, chunk_score: np.ndarray, chunk_label: Optional[np.ndarray],
+                      chunk_sample: np.ndarray) -> np.ndarray:
+    """Rows whose features the scan keeps: the population sample and every row the churner rule
+    can already decide is a churner. Rules that need the whole book (top fraction, value at
+    risk) keep only the sample; a second pass gathers their churners."""
+    if config.attribution.mode == "all":
+        return np.ones(len(chunk_score), dtype=bool)
+    keep = chunk_sample.copy()
+    if config.churners.by == "score":
+        keep |= chunk_score >= config.churners.threshold
+    elif config.churners.by == "label" and chunk_label is not None:
+        keep |= chunk_label == 1
+    return keep
+
+
+def population_sample(ids: np.ndarray, *, size: int, seed: int) -> np.ndarray:
+    """Deterministic uniform sample of ``size`` customers (all when the book is smaller).
+
+    Each id gets the key SHA-256("churnlens-sample:<seed>:<id>"); the ``size`` smallest keys
+    are sampled. The choice depends only on ids and seed: the same customers on every run,
+    whatever the row order or chunking.
+    """
+    import hashlib
+
+    n = ids.shape[0]
+    if size >= n:
+        return np.ones(n, dtype=bool)
+    prefix = f"churnlens-sample:{seed}:".encode()
+    keys = np.fromiter((int.from_bytes(hashlib.sha256(prefix + str(i).encode()).digest()[:8], "big") for i in ids),
+                       dtype=np.uint64, count=n)
+    chosen = np.argpartition(keys, size - 1)[:size]
+    mask = np.zeros(n, dtype=bool)
+    mask[chosen] = True
+    return mask
+
+
+def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress, source: str) -> _Book:
+    """Pass 1 over the table: check columns, align, score every customer, keep what is needed."""
+    from churnlens.data import check_unique_ids, iter_table
+
+    chunk_rows = config.attribution.chunk_rows
+    ids_parts, value_parts, label_parts, X_parts = [], [], [], []
+    warnings: tuple[str, ...] = ()
+    first = True
+
+    def aligned_chunks():
+        nonlocal first, warnings
+        for chunk in iter_table(req.data, id_column=config.id_column, chunk_rows=chunk_rows):
+            check_columns(chunk, config, source=source)
+            aligned = attribution.align(model, chunk, source=source, known=config.data_columns())
+            if first:
+                warnings, first = aligned.warnings, False
+            ids_parts.append(chunk[config.id_column].to_numpy())
+            value_parts.append(value_array(chunk, config))
+            if config.label_column:
+                label_parts.append(chunk[config.label_column].to_numpy().astype(np.int8))
+            X_parts.append(aligned.X)
+            yield aligned.X
+
+    with progress.task("Reading and scoring customers", 1):
+        score_parts = list(engine.map(_score_chunk, aligned_chunks(), shared=(model,)))
+    ids = np.concatenate(ids_parts)
+    check_unique_ids(ids, config, source=source)
+    score = np.concatenate(score_parts)
+    value = np.concatenate(value_parts) if config.value_column else None
+    label = np.concatenate(label_parts).astype(int) if config.label_column else None
+    sample = population_sample(ids, size=config.attribution.sample, seed=config.seed)
+    kept, start = [], 0
+    for X in X_parts:  # keep only what later stages need, chunk by chunk
+        stop = start + len(X)
+        keep = _keep_during_scan(config, score[start:stop], None if label is None else label[start:stop],
+                                 sample[start:stop])
+        kept.append(X[keep])
+        start = stop
+    X_parts.clear()
+    return _Book(ids=ids, score=score, value=value, label=label, kept=pd.concat(kept), warnings=warnings)
+
+
+def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.ndarray, source: str) -> pd.DataFrame:
+    """Aligned features of ``rows`` (book positions, sorted): from the scan when it kept them,
+    else from a second pass over the table."""
+    if np.isin(rows, book.kept.index.to_numpy()).all():
+        return book.kept.loc[rows]
+    from churnlens.data import iter_table
+
+    mask = np.zeros(book.n, dtype=bool)
+    mask[rows] = True
+    parts = [attribution.align(model, chunk, source=source, known=config.data_columns()).X
+             for chunk in iter_table(req.data, id_column=config.id_column, chunk_rows=config.attribution.chunk_rows,
+                                     rows=mask)]
+    return pd.concat(parts)
+
+
+def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, config: Config, lang: str, progress: Progress):
+    """Exact attributions and reason codes of ``X``, block by block on the engine."""
+    step = config.attribution.chunk_rows
+    blocks = ((X.iloc[i:i + step], ids[i:i + step]) for i in range(0, len(X), step))
+    attrs, codes = [], []
+    with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
+        for a, c in engine.map(_explain_chunk, blocks,
+                               shared=(model, config.output_space, config, config.reason_codes, lang)):
+            attrs.append(a)
+            codes.append(c)
+            advance(a.n)
+    return attribution.concat(attrs), attribution.concat_reasons(codes)
+
+
+def _attributed_in_words(config: Config, n: int, n_attributed: int, n_sample: int, n_churners: int) -> str:
+    if config.attribution.mode == "all" or n_attributed == n:
+        return f"all {n:,} customers"
+    return (f"{n_attributed:,} of {n:,} customers: the {n_churners:,} selected churners and a deterministic uniform "
+            f"sample of {n_sample:,} customers for the global views (each sampled customer weighted {n / n_sample:,.1f})")
+
+
+def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, engine=None) -> ReportOutcome:
+    from churnlens.engine import LocalEngine
+
+    engine = engine or LocalEngine()
     timer = _Timer()
     seed = config.seed
+    source = Path(req.data).name
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
                   trust_model=req.trust_model)
-    frame = timer("read data", read_table, req.data, id_column=config.id_column)
-    source = Path(req.data).name
-    check_columns(frame, config, source=source)
-    aligned = timer("align", attribution.align, model, frame, source=source, known=config.data_columns())
-    X = aligned.X
-    ids = frame[config.id_column].to_numpy()
-    value = value_array(frame, config)
-    label = frame[config.label_column].to_numpy().astype(int) if config.label_column else None
-    # Everything the user can get wrong is checked before the expensive attribution step.
-    categorical = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    playbook.validate_playbook(config.playbook, features=model.info.feature_names, config=config,
-                               categorical=categorical)
+    # Everything the user can get wrong is checked before the expensive steps.
+    rules = _playbook_rules(req, config)
     do_not_contact = None
     if config.report.do_not_contact:
         do_not_contact = playbook.read_id_list(_beside_config(req, config.report.do_not_contact),
@@ -180,17 +328,35 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
     salt = _id_salt(config)
     campaign_table = read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None
 
-    with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
-        attr = timer("attributions", attribution.explain, model, X, customer_ids=ids,
-                     output_space=config.output_space, progress=advance)
+    book = timer("read and score", _scan, req, config, model, engine, progress, source)
+    categorical = [c for c in book.kept.columns if not pd.api.types.is_numeric_dtype(book.kept[c])]
+    playbook.validate_playbook(rules, features=model.info.feature_names, config=config, categorical=categorical)
+    if campaign_table is not None:  # ids, arms and outcomes checked before attributions are computed
+        campaign_effect(campaign_table, known_ids=book.ids)
+
+    book_churners = segmentation.select_churners(book.score, selection=config.churners, label=book.label,
+                                                 value=book.value)
+    in_sample = population_sample(book.ids, size=config.attribution.sample, seed=seed)
+    if config.attribution.mode == "all":
+        in_sample = np.ones(book.n, dtype=bool)
+    rows = np.flatnonzero(book_churners.mask | in_sample)
+    X = timer("gather", _gather, req, config, model, book, rows, source)
+    ids = book.ids[rows]
+    attr, codes = timer("attributions", _attribute, engine, model, X, ids, config, req.lang, progress)
+    n_sample = int(in_sample.sum())
+    weight = np.where(in_sample[rows], book.n / n_sample, 0.0)
+    attr = replace(attr, weight=weight)
+    value = None if book.value is None else book.value[rows]
+    sample_pos = np.flatnonzero(in_sample[rows])  # positions of the population sample among attributed rows
+    attr_sample, X_sample = attribution.take(attr, sample_pos), X.iloc[sample_pos]
+
     rng = np.random.default_rng(seed)
     check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
     cc = timer("cross-check", attribution.cross_check, model, X.iloc[check_rows],
                attr.values[check_rows].astype(np.float64), output_space=attr.output_space)
-    drivers = timer("global drivers", attribution.global_drivers, attr, X, config)
-    codes = timer("reason codes", attribution.reason_codes, attr, X, config, k=config.reason_codes, lang=req.lang)
+    drivers = timer("global drivers", attribution.global_drivers, attr_sample, X_sample, config)
 
-    churners = segmentation.select_churners(attr.score, selection=config.churners, label=label, value=value)
+    churners = replace(book_churners, mask=book_churners.mask[rows])
     with progress.task("Segmentation (HDBSCAN)", 1) as advance:
         seg = timer("segmentation", segmentation.segment, attr, churners, config=config.segmentation)
         advance(1)
@@ -202,14 +368,14 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
 
     omitted: list[tuple[str, str]] = []
     quality = None
-    if label is not None:
-        quality = timer("model quality", evaluate, label, attr.score, threshold=config.churners.threshold)
+    if book.label is not None:
+        quality = timer("model quality", evaluate, book.label, book.score, threshold=config.churners.threshold)
     else:
         omitted.append(("performance", "no_label_column"))
-    profile = reference_profile(X, attr.score, label=_period(config, req))
+    profile = reference_profile(X_sample, attr_sample.score, label=_period(config, req))
     monitoring = None
     if req.previous is not None:
-        monitoring = timer("monitoring", _monitor, req.previous, profile_of=X, attr=attr, seed=seed)
+        monitoring = timer("monitoring", _monitor, req.previous, profile_of=X_sample, attr=attr_sample, seed=seed)
     else:
         omitted.append(("monitoring", "no_previous"))
 
@@ -218,18 +384,18 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
         seg_keys[seg.rows[seg.labels == s.segment_id]] = s.key
     targeting = playbook.select_targets(ids, churners.mask, control_share=config.report.control_share, seed=seed,
                                         do_not_contact=do_not_contact)
-    customer_rule = playbook.match_customer_rules(config.playbook, attr.values, X, attr.features)
-    plans = playbook.plan_segments(summaries, config.playbook, segment_keys=seg_keys, X=X, score=attr.score,
+    customer_rule = playbook.match_customer_rules(rules, attr.values, X, attr.features)
+    plans = playbook.plan_segments(summaries, rules, segment_keys=seg_keys, X=X, score=attr.score,
                                    value=value, targeting=targeting, customer_rule=customer_rule)
     retention = timer("retention list", playbook.retention_list, ids, targeting, segment=seg_keys, score=attr.score,
                       value=value, reasons=codes.texts,
-                      rule_index=playbook.effective_rules(customer_rule, seg_keys, plans), rules=config.playbook,
+                      rule_index=playbook.effective_rules(customer_rule, seg_keys, plans), rules=rules,
                       lang=req.lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=salt)
 
     campaign = None
     if campaign_table is not None:
-        campaign = timer("campaign effect", campaign_effect, campaign_table, known_ids=ids,
-                         value=pd.Series(value, index=ids) if value is not None else None,
+        campaign = timer("campaign effect", campaign_effect, campaign_table, known_ids=book.ids,
+                         value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
                          segments=_previous_segments(req.previous))
     else:
         omitted.append(("campaign", "no_campaign"))
@@ -243,30 +409,40 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress) ->
         command=req.command,
         seed=seed,
         model=model.info,
-        inputs=_input_files(req, len(frame), staging=out),
-        n_customers=len(frame),
+        inputs=_input_files(req, book.n, staging=out),
+        n_customers=book.n,
         packages=package_versions(),
         timings=tuple(timer.timings),
-        attributed=f"all {len(frame):,} customers",
+        attributed=_attributed_in_words(config, book.n, len(rows), n_sample, book_churners.count),
     )
     context = ReportContext(
         lang=req.lang, facts=facts, config=config, attributions=attr, X=X,
-        display_rows=_display_rows(len(X), seed), value=value, churners=churners, drivers=drivers,
-        segmentation=seg, segments=summaries, plans=plans, examples=examples,
+        display_rows=sample_pos[_display_rows(len(sample_pos), seed)], value=value, churners=churners,
+        drivers=drivers, segmentation=seg, segments=summaries, plans=plans, examples=examples,
         cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
         quality=quality, monitoring=monitoring, migration=migration, campaign=campaign,
         excluded_do_not_contact=retention.excluded_do_not_contact, control_count=retention.control_count,
         omitted=tuple(omitted),
     )
-    written = list(reports.render_documents(context, out, formats=req.formats))
-    playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=False)
+    with progress.task("Reports (HTML, PDF)", 1) as advance:
+        timer("reports", reports.render_documents, context, out, formats=req.formats)
+        advance(1)
+    playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
     attribution.write_attributions(out / "attributions.parquet", attr)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
-    _write_manifest(out, req, context)
-    return ReportOutcome(Path(req.out), len(frame), churners.count, seg.n_segments,
-                         tuple(sorted(p.name for p in out.iterdir() if p.is_file())), aligned.warnings)
+    _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
+    return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
+                         tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
+
+
+def _playbook_rules(req: ReportRequest, config: Config) -> tuple:
+    """The config's rules, then those of ``playbook_file`` (relative to the config file)."""
+    rules = tuple(config.playbook)
+    if config.playbook_file:
+        rules += playbook.load_playbook(_beside_config(req, config.playbook_file))
+    return rules
 
 
 def _beside_config(req: ReportRequest, path: str) -> Path:
@@ -311,8 +487,8 @@ def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
     profile = ReferenceProfile.from_json(profile_path.read_text(encoding="utf-8"), source=str(profile_path))
     prev_attr = attribution.read_attributions(Path(previous) / "attributions.parquet")
     prev_values = None
-    if prev_attr.features == attr.features:
-        prev_values = prev_attr.values
+    if prev_attr.features == attr.features:  # drift compares last month's population sample with this month's
+        prev_values = prev_attr.values[prev_attr.weights > 0]
     return monitor(profile, profile_of, attr.score, prev_values, attr.values if prev_values is not None else None,
                    attr.features, reference_label=f"{Path(previous).name} ({profile.label or 'previous run'})",
                    seed=seed)
