@@ -196,82 +196,113 @@ def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang:
     return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang)
 
 
-def _keep_during_scan(config: Config, chunk_score: np.ndarray, chunk_label: Optional[np.ndarray],
-                      chunk_sample: np.ndarray) -> np.ndarray:
-    """Rows whose features the scan keeps: the population sample and every row the churner rule
-    can already decide is a churner. Rules that need the whole book (top fraction, value at
-    risk) keep only the sample; a second pass gathers their churners."""
+def _decided_churners(config: Config, score: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
+    """Rows of one chunk whose features the scan keeps besides the sample: every row the churner
+    rule can decide from the chunk alone (all rows with ``attribution.mode: all``). Rules that
+    need the whole book (top fraction, value at risk) keep none; a second pass gathers them."""
     if config.attribution.mode == "all":
-        return np.ones(len(chunk_score), dtype=bool)
-    keep = chunk_sample.copy()
+        return np.ones(len(score), dtype=bool)
     if config.churners.by == "score":
-        keep |= chunk_score >= config.churners.threshold
-    elif config.churners.by == "label" and chunk_label is not None:
-        keep |= chunk_label == 1
-    return keep
+        return score >= config.churners.threshold
+    if config.churners.by == "label" and label is not None:
+        return label == 1
+    return np.zeros(len(score), dtype=bool)
+
+
+def _sample_keys(ids: np.ndarray, seed: int) -> np.ndarray:
+    """Key of each customer for the population sample: first 8 bytes of SHA-256(seed, id)."""
+    import hashlib
+
+    prefix = f"churnlens-sample:{seed}:".encode()
+    return np.fromiter((int.from_bytes(hashlib.sha256(prefix + str(i).encode()).digest()[:8], "big") for i in ids),
+                       dtype=np.uint64, count=len(ids))
 
 
 def population_sample(ids: np.ndarray, *, size: int, seed: int) -> np.ndarray:
     """Deterministic uniform sample of ``size`` customers (all when the book is smaller).
 
-    Each id gets the key SHA-256("churnlens-sample:<seed>:<id>"); the ``size`` smallest keys
-    are sampled. The choice depends only on ids and seed: the same customers on every run,
-    whatever the row order or chunking.
+    The ``size`` customers with the smallest keys SHA-256("churnlens-sample:<seed>:<id>")
+    (ties by position) are sampled: the same customers on every run, whatever the row order
+    or chunking, and computable while streaming (see :class:`_BottomK`).
     """
-    import hashlib
-
     n = ids.shape[0]
     if size >= n:
         return np.ones(n, dtype=bool)
-    prefix = f"churnlens-sample:{seed}:".encode()
-    keys = np.fromiter((int.from_bytes(hashlib.sha256(prefix + str(i).encode()).digest()[:8], "big") for i in ids),
-                       dtype=np.uint64, count=n)
-    chosen = np.argpartition(keys, size - 1)[:size]
+    order = np.lexsort((np.arange(n), _sample_keys(ids, seed)))
     mask = np.zeros(n, dtype=bool)
-    mask[chosen] = True
+    mask[order[:size]] = True
     return mask
 
 
+class _BottomK:
+    """Streaming version of :func:`population_sample`: keeps the features of the ``k`` rows
+    with the smallest (key, position) seen so far, so memory stays bounded by ``k`` rows."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.X: Optional[pd.DataFrame] = None
+
+    def add(self, keys: np.ndarray, X: pd.DataFrame) -> None:
+        """``X`` is indexed by book position, in order; ``keys`` aligned with its rows."""
+        all_keys = np.concatenate([self.keys, keys])
+        X_all = X if self.X is None else pd.concat([self.X, X])
+        if len(all_keys) > self.k:
+            best = np.sort(np.lexsort((X_all.index.to_numpy(), all_keys))[:self.k])
+            all_keys, X_all = all_keys[best], X_all.iloc[best]
+        self.keys, self.X = all_keys, X_all
+
+
 def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress, source: str) -> _Book:
-    """Pass 1 over the table: check columns, align, score every customer, keep what is needed."""
+    """Pass 1 over the table: check columns, align, score every customer, and keep the features
+    of the population sample and of the churners decidable chunk by chunk. Memory holds a few
+    numbers per customer plus those rows, never the whole feature matrix."""
+    from collections import deque
+
     from churnlens.data import check_unique_ids, iter_table
 
-    chunk_rows = config.attribution.chunk_rows
-    ids_parts, value_parts, label_parts, X_parts = [], [], [], []
-    warnings: tuple[str, ...] = ()
-    first = True
+    ids_parts, value_parts, label_parts, score_parts, kept = [], [], [], [], []
+    pending: deque = deque()  # chunks sent to the engine, awaiting their scores
+    warnings: list[tuple[str, ...]] = []
+    start = 0
 
     def aligned_chunks():
-        nonlocal first, warnings
-        for chunk in iter_table(req.data, id_column=config.id_column, chunk_rows=chunk_rows):
+        nonlocal start
+        for chunk in iter_table(req.data, id_column=config.id_column, chunk_rows=config.attribution.chunk_rows):
             check_columns(chunk, config, source=source)
             aligned = attribution.align(model, chunk, source=source, known=config.data_columns())
-            if first:
-                warnings, first = aligned.warnings, False
-            ids_parts.append(chunk[config.id_column].to_numpy())
+            if not warnings:
+                warnings.append(aligned.warnings)
+            ids = chunk[config.id_column].to_numpy()
+            label = chunk[config.label_column].to_numpy().astype(np.int8) if config.label_column else None
+            X = aligned.X.set_axis(pd.RangeIndex(start, start + len(chunk)))
+            start += len(chunk)
+            ids_parts.append(ids)
             value_parts.append(value_array(chunk, config))
-            if config.label_column:
-                label_parts.append(chunk[config.label_column].to_numpy().astype(np.int8))
-            X_parts.append(aligned.X)
-            yield aligned.X
+            if label is not None:
+                label_parts.append(label)
+            pending.append((ids, X, label))
+            yield X
 
+    sample = _BottomK(config.attribution.sample)
     with progress.task("Reading and scoring customers", 1):
-        score_parts = list(engine.map(_score_chunk, aligned_chunks(), shared=(model,)))
+        for score in engine.map(_score_chunk, aligned_chunks(), shared=(model,)):
+            ids, X, label = pending.popleft()
+            score_parts.append(score)
+            sample.add(_sample_keys(ids, config.seed), X)
+            kept.append(X[_decided_churners(config, score, label)])
     ids = np.concatenate(ids_parts)
     check_unique_ids(ids, config, source=source)
-    score = np.concatenate(score_parts)
-    value = np.concatenate(value_parts) if config.value_column else None
-    label = np.concatenate(label_parts).astype(int) if config.label_column else None
-    sample = population_sample(ids, size=config.attribution.sample, seed=config.seed)
-    kept, start = [], 0
-    for X in X_parts:  # keep only what later stages need, chunk by chunk
-        stop = start + len(X)
-        keep = _keep_during_scan(config, score[start:stop], None if label is None else label[start:stop],
-                                 sample[start:stop])
-        kept.append(X[keep])
-        start = stop
-    X_parts.clear()
-    return _Book(ids=ids, score=score, value=value, label=label, kept=pd.concat(kept), warnings=warnings)
+    kept_all = pd.concat(kept + ([sample.X] if sample.X is not None else []))
+    kept_all = kept_all[~kept_all.index.duplicated()].sort_index()
+    return _Book(
+        ids=ids,
+        score=np.concatenate(score_parts),
+        value=np.concatenate(value_parts) if config.value_column else None,
+        label=np.concatenate(label_parts).astype(int) if config.label_column else None,
+        kept=kept_all,
+        warnings=warnings[0] if warnings else (),
+    )
 
 
 def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.ndarray, source: str) -> pd.DataFrame:
