@@ -174,10 +174,11 @@ def _deciles(label: np.ndarray, score: np.ndarray, n_bins: int) -> tuple[DecileR
     return tuple(rows)
 
 
-def _confusion(label: np.ndarray, pred: np.ndarray, rule: str, threshold: float) -> Confusion:
+def _confusion(label: np.ndarray, pred: np.ndarray, rule: str, threshold: float, rule_zh: str = "") -> Confusion:
     tn, fp, fn, tp = confusion_matrix(label, pred, labels=[0, 1]).ravel()
     return Confusion(
         rule=rule,
+        rule_zh=rule_zh,
         threshold=float(threshold),
         tp=int(tp),
         fp=int(fp),
@@ -255,7 +256,7 @@ def evaluate(
         raise ValueError(f"n_bins must be at least 1, not {n_bins}")
     n = int(label.shape[0])
     n_churners = int(label.sum())
-    notes = []
+    notes, notes_zh = [], []
     empty = Curve(x=np.empty(0), y=np.empty(0), thresholds=np.empty(0))
     if 0 < n_churners < n:
         fpr, tpr, thr = roc_curve(label, score)
@@ -270,12 +271,15 @@ def evaluate(
         ks_threshold: Optional[float] = float(fthr[1:][best])
         if np.ptp(score) == 0:
             notes.append("All scores are equal: the model does not rank customers (AUC 0.5, KS 0).")
+            notes_zh.append("所有评分均相同：模型无法对客户排序（AUC 0.5，KS 0）。")
     else:
         only = "churners" if n_churners == n else "non-churners"
         notes.append(f"Only {only} in the labelled data: AUC and KS are undefined.")
+        notes_zh.append(f"标注数据中只有{'流失客户' if n_churners == n else '未流失客户'}：AUC 与 KS 无定义。")
         roc, ks_curve, auc, ks, ks_threshold = empty, empty, None, None, None
         if n_churners == 0:
             notes.append("No churners: lift and capture are undefined (NaN).")
+            notes_zh.append("没有流失客户：提升度与捕获率无定义（NaN）。")
 
     deciles = _deciles(label, score, n_bins)
     order = _rank(score)
@@ -283,8 +287,10 @@ def evaluate(
     top = np.zeros(n, dtype=bool)
     top[order[:k]] = True
     confusion = (
-        _confusion(label, (score >= threshold).astype(np.int8), f"score >= {threshold:.2f}", threshold),
-        _confusion(label, top.astype(np.int8), f"top {_pct(top_fraction)}", float(score[order[k - 1]])),
+        _confusion(label, (score >= threshold).astype(np.int8), f"score >= {threshold:.2f}", threshold,
+                   f"评分 ≥ {threshold:.2f}"),
+        _confusion(label, top.astype(np.int8), f"top {_pct(top_fraction)}", float(score[order[k - 1]]),
+                   f"评分最高的 {_pct(top_fraction)}"),
     )
     calibration = _calibration(label, score, n_bins, calibration_strategy)
     brier = float(brier_score_loss(label, score, labels=[0, 1]))
@@ -301,6 +307,7 @@ def evaluate(
         calibration=calibration,
         brier=brier,
         note=" ".join(notes),
+        note_zh="".join(notes_zh),
     )
 
 

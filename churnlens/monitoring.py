@@ -436,6 +436,7 @@ def monitor(
     features: Sequence[str],
     *,
     reference_label: str,
+    reference_label_zh: str = "",
     n_boot: int = 200,
     seed: int = 0,
 ) -> Monitoring:
@@ -444,7 +445,8 @@ def monitor(
     ``previous_values``/``current_values`` are the two months' attribution matrices
     (shapes (n_prev, f), (n_cur, f), columns ``features``); pass None for either to skip
     driver drift (``driver_drift`` is then empty). ``feature_psi`` is sorted by PSI
-    descending (ties by name).
+    descending (ties by name). ``reference_label_zh`` is ``reference_label`` in Simplified
+    Chinese (empty: Chinese documents show ``reference_label``).
     """
     score_psi, feats = psi_from_profile(profile, X, score)
     drift: tuple[DriverDrift, ...] = ()
@@ -455,4 +457,5 @@ def monitor(
         score_psi=score_psi,
         feature_psi=tuple(sorted(feats, key=lambda r: (-r.psi, r.name))),
         driver_drift=drift,
+        reference_zh=reference_label_zh,
     )

@@ -52,6 +52,7 @@ class Confusion:
     tn: int
     precision: float
     recall: float
+    rule_zh: str = ""  # ``rule`` in Simplified Chinese (added by the reports engineer)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ class ModelQuality:
     calibration: tuple[CalibrationRow, ...]
     brier: float
     note: str = ""
+    note_zh: str = ""  # ``note`` in Simplified Chinese
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ class Monitoring:
     score_psi: PSIResult
     feature_psi: tuple[PSIResult, ...]  # sorted by psi descending
     driver_drift: tuple[DriverDrift, ...]  # sorted by |change| descending
+    reference_zh: str = ""  # ``reference`` in Simplified Chinese (empty: ``reference`` is shown)
 
 
 # --- campaign -------------------------------------------------------------------------------
@@ -161,6 +164,7 @@ class CampaignEffect:
     overall: ArmEffect
     by_segment: tuple[ArmEffect, ...]
     method: str
+    method_zh: str = ""  # ``method`` in Simplified Chinese
 
 
 # --- playbook -------------------------------------------------------------------------------

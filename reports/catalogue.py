@@ -1,7 +1,8 @@
 """Fixed texts of the documents and charts, one YAML catalogue per language.
 
 ``reports/i18n/en.yaml`` and ``reports/i18n/zh.yaml`` hold the same keys (a test checks
-it); placeholders use :meth:`str.format` names, e.g. ``"{n} customers"``.
+it); placeholders use :meth:`str.format` names, e.g. ``"{n} customers"``. A key may have a
+singular form ``<key>_one`` (``"{n} customer"``), used when the count ``n`` is 1.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ def catalogue(lang: str) -> dict[str, str]:
 def text(lang: str, key: str, /, **params: object) -> str:
     """The text of ``key`` in ``lang``, formatted with ``params``.
 
-    Raises ``KeyError`` for an unknown key: a missing text is a bug, not a fallback.
+    When ``params["n"]`` is 1 (a number, or the text "1" from a formatting filter) and
+    ``<key>_one`` exists, the singular form is used. Raises ``KeyError`` for an unknown key:
+    a missing text is a bug, not a fallback.
     """
-    s = catalogue(lang)[key]
+    texts = catalogue(lang)
+    n = params.get("n")
+    if f"{key}_one" in texts and (n == 1 or (isinstance(n, str) and n.strip() == "1")) and not isinstance(n, bool):
+        key = f"{key}_one"
+    s = texts[key]
     return s.format(**params) if params else s

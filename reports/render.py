@@ -18,7 +18,11 @@ from typing import Callable, Optional
 from urllib.parse import unquote, urlsplit
 
 
+import numpy as np
+
+from attribution.reasons import format_value
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.monitoring import EPSILON as PSI_EPSILON
 from reports import charts, formatting
 from reports.catalogue import text
 from reports.context import ReportContext
@@ -151,26 +155,109 @@ def _chart(timings: Timings, name: str, lang: str, draw: Callable, figsize, ncol
 
 
 def _risk_text(ctx: ReportContext, driver) -> str:
+    """The driver's risk range in words, thresholds in the feature's unit from the dictionary."""
     lang = ctx.lang
     rr = driver.risk_range
     label = ctx.config.label(driver.feature, lang)
     if rr is None:
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)
+    spec = ctx.config.features.get(driver.feature)
+    unit = spec.unit if spec is not None else None
+
+    def g(x: Optional[float]) -> str:
+        return formatting.DASH if x is None else format_value(_round3(float(x)), unit=unit, lang=lang)
+
     if rr.op == "in":
         return text(lang, "drivers.range_in", feature=label, values=", ".join(rr.categories))
     if rr.op == "between":
-        return text(lang, "drivers.range_between", feature=label, low=_g(rr.low), high=_g(rr.high))
+        return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":
-        return text(lang, "drivers.range_below", feature=label, value=_g(rr.high if rr.high is not None else rr.low))
-    return text(lang, "drivers.range_above", feature=label, value=_g(rr.low if rr.low is not None else rr.high))
+        return text(lang, "drivers.range_below", feature=label, value=g(rr.high if rr.high is not None else rr.low))
+    return text(lang, "drivers.range_above", feature=label, value=g(rr.low if rr.low is not None else rr.high))
 
 
-def _g(x: Optional[float]) -> str:
-    if x is None:
-        return formatting.DASH
-    x = float(x)
-    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+def _round3(x: float) -> float:
+    """Three significant digits (a threshold between two observed values is no more precise)."""
+    if x == 0 or not np.isfinite(x):
+        return x
+    r = float(f"{x:.3g}")
+    return float(round(r)) if abs(r) >= 100 else r
+
+
+def _localise(s: str, lang: str) -> str:
+    """``s`` with the catalogue's technical phrases (``phrase.*``) translated into ``lang``.
+
+    Method and reference descriptions come from the computing libraries in English; the
+    catalogue pairs each fixed fragment with its translation, so Chinese documents show none
+    of the English sentences while library names and versions stay as they are.
+    """
+    if lang == "en" or not s:
+        return s
+    from reports.catalogue import catalogue
+
+    en, out = catalogue("en"), catalogue(lang)
+    for k in sorted((k for k in en if k.startswith("phrase.")), key=lambda k: -len(en[k])):
+        s = s.replace(en[k], out[k])
+    return s
+
+
+_REPR_PCA = re.compile(r"The (\d+) shares are reduced to (\d+) principal components \(exact, ([\d.]+%) of their variance kept\)")
+_REPR_DIRECT = re.compile(r"All (\d+) shares are used directly")
+_REPR_ZERO = re.compile(r"([\d,]+) churner\(s\) had no risk-raising attribution")
+
+
+def _representation(seg, lang: str) -> str:
+    """The clustering profile in words, in ``lang``, rebuilt from the catalogue and the numbers
+    of the segmentation's English description (the segmentation result has no Chinese field)."""
+    own = getattr(seg, f"representation_{lang}", "") if lang != "en" else ""
+    if lang == "en" or own:
+        return own or seg.representation
+    r = seg.representation
+    if r.startswith("No churners"):
+        return text(lang, "appendix.repr_none")
+    parts = [text(lang, "appendix.repr_base")]
+    m = _REPR_PCA.search(r)
+    d = _REPR_DIRECT.search(r)
+    if m:
+        parts.append(text(lang, "appendix.repr_pca", f=m.group(1), d=m.group(2), explained=m.group(3)))
+    elif d:
+        parts.append(text(lang, "appendix.repr_direct", f=d.group(1)))
+    else:
+        return _localise(r, lang)
+    z = _REPR_ZERO.search(r)
+    if z:
+        parts.append(text(lang, "appendix.repr_zero", n=z.group(1)))
+    return "".join(parts)
+
+
+_ATTR_ALL = re.compile(r"^all ([\d,]+) customers$")
+_ATTR_SAMPLE = re.compile(r"^([\d,]+) of ([\d,]+) customers: the ([\d,]+) selected churners and a deterministic "
+                          r"uniform sample of ([\d,]+) customers for the global views \(each sampled customer "
+                          r"weighted ([\d,.]+)\)$")
+
+
+def _attributed(s: str, lang: str) -> str:
+    """Which customers were attributed (``RunFacts.attributed``, worded by the pipeline in English),
+    in ``lang``: the pipeline's two phrasings are re-worded from the catalogue."""
+    if lang == "en":
+        return s
+    m = _ATTR_ALL.match(s)
+    if m:
+        return text(lang, "dossier.attributed_all", n=m.group(1))
+    m = _ATTR_SAMPLE.match(s)
+    if m:
+        return text(lang, "dossier.attributed_sample", k=m.group(1), n=m.group(2), churners=m.group(3),
+                    sample=m.group(4), weight=m.group(5))
+    return s
+
+
+def _stage(name: str, lang: str) -> str:
+    """A pipeline stage's name in ``lang`` (``stage.<name>`` in the catalogue, else as given)."""
+    from reports.catalogue import catalogue
+
+    key = "stage." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return catalogue(lang).get(key, name)
 
 
 def _seg_name(seg, lang: str) -> str:
@@ -322,7 +409,7 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         s = next((x for x in segs if x.key == p.segment_key), None)
         plan_rows.append(_View(
             key=p.segment_key, name=_seg_name(s, lang) if s else p.segment_key,
-            actions=[(a.action_zh if lang == "zh" else a.action_en) + " · " + text(lang, f"channel.{a.channel}")
+            actions=[_View(text=a.action_zh if lang == "zh" else a.action_en, channel=text(lang, f"channel.{a.channel}"))
                      for a in p.actions],
             targets=p.target_count, control=p.control_count, value_at_risk=p.value_at_risk if ctx.value is not None else None,
             retained=p.expected_retained_value if ctx.value is not None else None, cost=p.cost, no_rule=p.no_rule))
@@ -340,7 +427,10 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
     else:
         perf = _View(
             n=q.n, n_churners=q.n_churners, auc=q.auc, ks=q.ks, ks_threshold=q.ks_threshold, brier=q.brier,
-            note=q.note, deciles=q.deciles, confusion=q.confusion, calibration=q.calibration,
+            note=(q.note_zh or q.note) if lang == "zh" else q.note, deciles=q.deciles, calibration=q.calibration,
+            confusion=[_View(rule=(c.rule_zh or c.rule) if lang == "zh" else c.rule, tp=c.tp, fp=c.fp, fn=c.fn,
+                             tn=c.tn, precision=c.precision, recall=c.recall, threshold=c.threshold)
+                       for c in q.confusion],
             roc=_chart(timings, "roc", lang, lambda ax: charts.plot_roc(q, ax=ax, lang=lang), (3.2, 2.7)),
             ks_uri=_chart(timings, "ks", lang, lambda ax: charts.plot_ks(q, ax=ax, lang=lang), (3.2, 2.7)),
             gains=_chart(timings, "gains", lang, lambda ax: charts.plot_gains(q, ax=ax, lang=lang), (3.2, 2.7)),
@@ -360,13 +450,16 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         if m.driver_drift:
             drift_uri = _chart(timings, "driver drift", lang, lambda ax: charts.plot_driver_drift(
                 m, ax=ax, lang=lang, labels=labels), (6.6, 0.24 * min(10, len(m.driver_drift)) + 1.0))
-        mon = _View(reference=m.reference, score_psi=m.score_psi.psi, score_band=text(lang, f"band.{m.score_psi.band}"),
+        mon = _View(reference=(m.reference_zh or _localise(m.reference, lang)) if lang == "zh" else m.reference,
+                    score_psi=m.score_psi.psi, score_band=text(lang, f"band.{m.score_psi.band}"),
                     psi_uri=psi_uri, drift_uri=drift_uri,
-                    psi_rows=[_View(label=labels.get(r.name, r.name), psi=r.psi, band=text(lang, f"band.{r.band}"))
-                              for r in m.feature_psi[:10]],
+                    psi_rows=[_View(label=labels.get(r.name, r.name), psi=r.psi, band=text(lang, f"band.{r.band}"),
+                                    bins=len(r.bins)) for r in m.feature_psi],
                     drift_rows=[_View(label=labels.get(d.feature, d.feature), before=d.previous_share,
                                       after=d.current_share, change=d.change, lo=d.ci_low, hi=d.ci_high)
-                                for d in m.driver_drift[:10]])
+                                for d in m.driver_drift[:10]],
+                    score_bins=[_View(label=b.label, ref=b.reference_share, cur=b.current_share, contribution=b.contribution)
+                                for b in m.score_psi.bins])
     else:
         mon_reason = _omitted(ctx, "monitoring", "omitted.no_previous")
     mig, mig_reason = None, ""
@@ -383,7 +476,8 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         c = ctx.campaign
         camp = _View(uri=_chart(timings, "campaign", lang, lambda ax: charts.plot_campaign(c, ax=ax, lang=lang),
                                 (6.6, 0.3 * (len(c.by_segment) + 1) + 1.0)),
-                     method=c.method, arms=[_View(population=text(lang, "chart.all_customers") if a.population == "all"
+                     method=(c.method_zh or _localise(c.method, lang)) if lang == "zh" else c.method,
+                     with_value=ctx.value is not None, arms=[_View(population=text(lang, "chart.all_customers") if a.population == "all"
                                                   else a.population, a=a) for a in (c.overall,) + tuple(c.by_segment)])
     else:
         camp_reason = _omitted(ctx, "campaign", "omitted.no_campaign")
@@ -400,9 +494,9 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
     seg_note = (getattr(ctx.segmentation, "note_zh", "") or ctx.segmentation.note) if lang == "zh" else ctx.segmentation.note
     noise = getattr(ctx.segmentation, "noise", segcfg.noise)
     appendix = _View(
-        method=attr.method, space=text(lang, f"chart.space_{space}"), base_value=attr.base_value,
+        method=_localise(attr.method, lang), space=text(lang, f"chart.space_{space}"), base_value=attr.base_value,
         rule=ctx.churners.rule_zh if lang == "zh" else ctx.churners.rule_en, by=ctx.churners.by,
-        representation=ctx.segmentation.representation, min_cluster_size=ctx.segmentation.min_cluster_size,
+        representation=_representation(ctx.segmentation, lang).rstrip(".。"), min_cluster_size=ctx.segmentation.min_cluster_size,
         min_cluster_cfg=segcfg.min_cluster_size, min_samples=getattr(ctx.segmentation, "min_samples", 0) or segcfg.min_samples, n_fitted=ctx.segmentation.n_fitted,
         seed=ctx.segmentation.seed, noise=text(lang, f"appendix.noise_{noise}"),
         max_dims=segcfg.max_dims, runs=stab.runs, fraction=segcfg.stability_fraction,
@@ -420,9 +514,10 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
                   for f in model.feature_names],
         inputs=[_View(role=text(lang, f"role.{i.role}") if f"role.{i.role}" in _roles(lang) else i.role,
                       file=Path(i.path).name, sha256=i.sha256, rows=i.rows) for i in ctx.facts.inputs],
-        timings=list(ctx.facts.timings), attributed=ctx.facts.attributed,
+        timings=[(_stage(st, lang), sec) for st, sec in ctx.facts.timings],
+        attributed=_attributed(ctx.facts.attributed, lang),
         additivity=attr.additivity_max_error, tolerance=ADDITIVITY_TOLERANCE, additivity_ok=add_ok,
-        cc=cc, cc_ok=cc.max_abs_diff <= ADDITIVITY_TOLERANCE,
+        cc=cc, cc_reference=_localise(cc.reference, lang), cc_reference_short=cc.reference.split(",")[0], cc_ok=cc.max_abs_diff <= ADDITIVITY_TOLERANCE,
         groups=[_View(group=text(lang, f"group.{g.group}"), share=g.share, mean_abs=g.mean_abs)
                 for g in ctx.drivers.groups],
         protected=[labels.get(f, f) for f, s in cfg.features.items() if s.protected],
@@ -453,12 +548,13 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         mixed_size=dossier.mixed_size, pages=pages, plan=plan, plan_reason=plan_reason, perf=perf,
         perf_reason=perf_reason, mon=mon, mon_reason=mon_reason, mig=mig, mig_reason=mig_reason, camp=camp,
         camp_reason=camp_reason, appendix=appendix, dossier=dossier,
+        psi_epsilon=f"{PSI_EPSILON:g}",
         report_toc=[_View(id=a, title=b, level=c) for a, b, c in report_toc],
         dossier_toc=[_View(id=a, title=b, level=c) for a, b, c in dossier_toc],
     )
 
 
-DOSSIER_SECTIONS = ("model-card", "data", "method", "additivity", "cross-check", "segmentation", "psi",
+DOSSIER_SECTIONS = ("model-card", "quality", "data", "method", "additivity", "cross-check", "segmentation", "psi",
                     "limitations", "versions", "reproduce", "signoff")
 REPORT_SECTIONS = ("summary", "customer-traits", "product-traits", "drivers", "segments", "plan", "performance",
                    "monitoring", "appendix")

@@ -195,7 +195,8 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
             feature_psi.append(monitoring.psi(a, b, categorical=cat, name=f))
         feature_psi.sort(key=lambda r: (-r.psi, r.name))
         drift = monitoring.driver_drift(prev.attr.values, attr.values, attr.features, n_boot=50, seed=seed)
-        mon = Monitoring("the previous month (demo book, another seed)", score_psi, tuple(feature_psi), drift)
+        mon = Monitoring("the previous month (demo book, another seed)", score_psi, tuple(feature_psi), drift,
+                         reference_zh="上个月（演示客户簿，另一随机种子）")
         # flows by customer id between the two months' segment keys
         prev_key = {str(prev.attr.customer_ids[r]): (f"S{l + 1}" if l != MIXED else "MIX")
                     for r, l in zip(prev.seg.rows, prev.seg.labels)}
@@ -223,7 +224,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
             seg_keys[seg.rows[seg.labels == s.segment_id]] = s.key
         by_seg = tuple(campaign_mod.arm_effect(s.key, churned[seg_keys == s.key], treated[seg_keys == s.key],
                                                value[seg_keys == s.key]) for s in summaries if s.size >= 20)
-        camp = CampaignEffect(overall, by_seg, "Treated vs control churn, Newcombe 95% interval (demo, planted effect)")
+        camp = CampaignEffect(overall, by_seg, campaign_mod.METHOD, campaign_mod.METHOD_ZH)
 
     rows = np.arange(0, min(200, attr.n))
     cc = attribution.cross_check(cur.model, X.iloc[rows], attr.values[rows].astype(np.float64))

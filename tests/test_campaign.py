@@ -59,6 +59,7 @@ def test_small_counts_fisher_and_segments():
     assert s1.treated_churn_rate == pytest.approx(2 / 6) and s1.control_churn_rate == pytest.approx(4 / 4)
     assert o.retained_value == 0.0
     assert "Newcombe" in eff.method and "Fisher" in eff.method
+    assert "Newcombe" in eff.method_zh and "Fisher 精确检验" in eff.method_zh
 
 
 def test_no_churn_anywhere():

@@ -89,7 +89,7 @@ def test_decile_ties_follow_input_order():
     q = evaluate(y, np.full(20, 0.5))
     assert [r.churners for r in q.deciles] == [2] + [0] * 9
     assert q.auc == 0.5 and q.ks == 0.0
-    assert "equal" in q.note
+    assert "equal" in q.note and "相同" in q.note_zh
 
 
 def test_calibration_matches_calibration_curve():
@@ -113,8 +113,12 @@ def test_single_class_no_crash():
     assert all(math.isnan(r.lift) for r in q.deciles)
     assert q.brier == pytest.approx(brier_score_loss(np.zeros(50), s, labels=[0, 1]))
     assert q.confusion[0].precision == 0.0 and q.confusion[0].recall == 0.0
+    assert "AUC" in q.note_zh and "未流失客户" in q.note_zh and "没有流失客户" in q.note_zh
+    assert [c.rule for c in q.confusion] == ["score >= 0.50", "top 10%"]
+    assert [c.rule_zh for c in q.confusion] == ["评分 ≥ 0.50", "评分最高的 10%"]
     q1 = evaluate(np.ones(50, int), s)
     assert q1.auc is None and "Only churners" in q1.note
+    assert "只有流失客户" in q1.note_zh and "没有流失客户" not in q1.note_zh
     assert q1.deciles[-1].cumulative_capture == pytest.approx(1.0)
 
 

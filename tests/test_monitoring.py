@@ -159,7 +159,10 @@ def test_monitor_sorted():
     X2, s2 = _frame(400, 2, shift=1.0)
     prev, cur = _planted(300, [1, 1, 2, 1], 0), _planted(300, [1, 3, 2, 1], 1)
     m = monitor(reference_profile(X, s), X2, s2, prev, cur, list(X.columns), reference_label="2026-10", n_boot=50)
-    assert m.reference == "2026-10"
+    assert m.reference == "2026-10" and m.reference_zh == ""
+    m_zh = monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference_label="2026-10 (previous run)",
+                   reference_label_zh="2026-10（上一期）")
+    assert m_zh.reference_zh == "2026-10（上一期）" and m_zh.score_psi == m.score_psi
     assert [r.psi for r in m.feature_psi] == sorted((r.psi for r in m.feature_psi), reverse=True)
     assert m.feature_psi[0].name == "balance" and m.driver_drift[0].feature == "logins"
     assert monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference_label="x").driver_drift == ()

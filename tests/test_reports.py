@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,14 +27,14 @@ from tests.report_fixture import EVIL, build_context, demo_config, relabel
 
 REPORT_TITLE_KEYS = ("summary.title", "traits.customer_title", "traits.product_title", "drivers.title",
                      "segments.title", "plan.title", "performance.title", "monitoring.title", "appendix.title")
-DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.data_title", "dossier.method_title",
+DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "dossier.data_title", "dossier.method_title",
                       "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
                       "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
                       "dossier.reproduce_title", "dossier.signoff_title")
 # golden structure: section ids in document order ({segments} = one page per segment)
 GOLDEN_REPORT = ("cover", "toc", "summary", "customer-traits", "product-traits", "drivers", "segments",
                  "{segments}", "plan", "performance", "monitoring", "appendix")
-GOLDEN_DOSSIER = ("cover", "toc", "model-card", "data", "method", "additivity", "cross-check", "segmentation",
+GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "data", "method", "additivity", "cross-check", "segmentation",
                   "psi", "limitations", "versions", "reproduce", "signoff")
 
 
@@ -57,6 +58,7 @@ def rendered(ctx_en, ctx_zh, tmp_path_factory):
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def _pdf_text(path: Path) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(str(path)).pages)
 
@@ -163,6 +165,19 @@ def test_pdf_has_a_table_of_contents_with_page_numbers(rendered):
     assert m, toc
     page = int(m.group(1))
     assert text("en", "drivers.title") in first_pages[page - 1].extract_text()
+
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_page_after_the_cover_has_running_header_and_page_number(rendered, lang):
+    for doc in ("report.pdf", "dossier.pdf"):
+        pages = PdfReader(str(rendered[lang][doc])).pages
+        n = len(pages)
+        assert f"1 / {n}" not in _squash(pages[0].extract_text())  # the cover has no margin boxes
+        for i, page in enumerate(pages[1:], start=2):
+            t = _squash(page.extract_text())
+            assert f"{i}/{n}" in t, (doc, i)
+            assert "2026-11" in t and _squash(text(lang, "meta.confidential")) in t, (doc, i)
 
 
 # --- HTML: structure, self-contained, safety ------------------------------------------------
@@ -323,3 +338,118 @@ def test_run_without_churners_or_value_still_renders(ctx_en, tmp_path):
     assert note in html and "Only one class." in html
     assert text("en", "summary.value_at_risk") not in html  # no value column: no money shown
     assert [i for i in _section_ids(html) if i.startswith("segment-")] == []
+
+
+# --- language of computed texts, units, plurals ---------------------------------------------
+
+def _visible_text(html: str) -> str:
+    """Text a reader sees in an HTML document (no CSS, no chart data, no code blocks)."""
+    import html as html_mod
+
+    html = re.sub(r"<style.*?</style>|<pre.*?</pre>|<code.*?</code>|<[^>]+>", " ", html, flags=re.S)
+    return html_mod.unescape(html)
+
+
+def _section(html: str, sid: str) -> str:
+    part = html[html.index(f'<section id="{sid}"'):]
+    return part[:part.index("</section>")]
+
+
+def test_chinese_documents_show_no_english_from_result_objects(rendered, ctx_en):
+    """Texts that stages write in English (method, reference, rules, representation, risk ranges)
+    appear in Chinese documents only in Chinese."""
+    q, m, c = ctx_en.quality, ctx_en.monitoring, ctx_en.campaign
+    english = [ctx_en.segmentation.representation[:40], "distances are Euclidean", c.method[:40], m.reference,
+               "re-run on the sample", "pred_contrib (shap's own parser", " via ", "risk rises when",
+               "customers to contact", "Do NOT contact", ctx_en.facts.attributed] + [x.rule for x in q.confusion]
+    chinese = [c.method_zh[:30], m.reference_zh] + [x.rule_zh for x in q.confusion]
+    en_report = _visible_text(rendered["en"]["report.html"].read_text(encoding="utf-8"))
+    for phrase in (ctx_en.segmentation.representation[:40], c.method[:40], m.reference, q.confusion[0].rule):
+        assert phrase in en_report  # the English report does show them: the check below can fail
+    for doc in ("report", "dossier"):
+        html = _visible_text(rendered["zh"][f"{doc}.html"].read_text(encoding="utf-8"))
+        pdf = _squash(_pdf_text(rendered["zh"][f"{doc}.pdf"]))
+        for phrase in english:
+            assert phrase not in html, (doc, phrase)
+            assert _squash(phrase) not in pdf, (doc, phrase)
+        # no run of four English words anywhere a reader looks (column heads TP FP FN TN aside)
+        runs = set(re.findall(r"[A-Za-z][A-Za-z'\-]*(?:[ ,;:()]+[A-Za-z][A-Za-z'\-]*){3,}", html))
+        assert {re.sub(r"\s+", " ", r) for r in runs} <= {"TP FP FN TN"}, (doc, runs)
+    zh_report = _visible_text(rendered["zh"]["report.html"].read_text(encoding="utf-8"))
+    for phrase in chinese:
+        assert phrase in zh_report, phrase
+    assert text("zh", "dossier.attributed_all", n=f"{ctx_en.attributions.n:,}") in _visible_text(
+        rendered["zh"]["dossier.html"].read_text(encoding="utf-8"))
+
+
+def test_risk_ranges_use_the_units_of_the_data_dictionary(ctx_en):
+    from attribution.results import Driver, RiskRange
+
+    def risk(feature, rr, lang):
+        d = Driver(feature, "behaviour", 0.1, 0.0, 0.1, "up", rr)
+        return render._risk_text(dataclasses.replace(ctx_en, lang=lang), d)
+
+    assert ctx_en.config.features["aum_change_3m"].unit == "percent"
+    label = ctx_en.config.label("aum_change_3m", "en")
+    assert risk("aum_change_3m", RiskRange("<", None, -0.4), "en") == f"risk rises when {label} < -40%"
+    assert "< -40%" in risk("aum_change_3m", RiskRange("<", None, -0.4), "zh")
+    assert risk("fd_maturity_days", RiskRange(">", 72.0, None), "en").endswith("> 72 days")
+    assert risk("fd_maturity_days", RiskRange(">", 72.0, None), "zh").startswith(
+        "当" + ctx_en.config.label("fd_maturity_days", "zh") + " > 72天")
+    # a threshold between two observed values is shown to three significant digits
+    assert risk("aum_change_3m", RiskRange("between", -0.12345, 0.0567, ()), "en").endswith(
+        "is between -12% and 6%")
+
+
+def test_counts_of_one_are_singular_in_english():
+    line = dict(key="S1", action="Call", channel="phone")
+    assert text("en", "summary.action_line", n="1", **line).endswith("— 1 customer to contact")
+    assert text("en", "summary.action_line", n=1, **line).endswith("— 1 customer to contact")
+    assert text("en", "summary.action_line", n="12", **line).endswith("— 12 customers to contact")
+    assert text("en", "segment.targets", n="1", c="0").startswith("1 customer to contact;")
+    assert text("en", "plan.excluded_note", n="1").startswith("1 churner on the do-not-contact list was")
+    assert text("zh", "summary.action_line", n="1", **line) == text("zh", "summary.action_line_one", n="1", **line)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_retention_plan_says_control_group_is_not_contacted(rendered, ctx_en, lang):
+    assert ctx_en.control_count > 1 and ctx_en.excluded_do_not_contact == 7
+    plan = _section(rendered[lang]["report.html"].read_text(encoding="utf-8"), "plan")
+    warn = text(lang, "plan.control_do_not_contact", n=f"{ctx_en.control_count:,}")
+    assert str(escape(warn)) in plan
+    assert str(escape(text(lang, "plan.excluded_note", n="7"))) in plan
+    if lang == "en":
+        assert f"Do NOT contact the {ctx_en.control_count} control-group customers" in warn
+    assert _squash(warn)[:30] in _squash(_pdf_text(rendered[lang]["report.pdf"]))
+
+
+def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rendered, ctx_en):
+    from reports import formatting
+
+    m, c, q = ctx_en.monitoring, ctx_en.campaign, ctx_en.quality
+    report = rendered["en"]["report.html"].read_text(encoding="utf-8")
+    dossier = rendered["en"]["dossier.html"].read_text(encoding="utf-8")
+    mon = _section(report, "monitoring")
+    psi = _section(dossier, "psi")
+    for part in (mon, psi):
+        for col in ("col.relative_reduction", "col.retained_value", "col.ci95"):
+            assert text("en", col) in part
+        for arm in (c.overall,) + c.by_segment:  # effect per segment, with its CI and retained value
+            assert f"{formatting.pct(arm.ci_low)} – {formatting.pct(arm.ci_high)}" in part
+            assert formatting.money(arm.retained_value) in part
+        d = m.driver_drift[0]  # drift with its bootstrap CI
+        assert f"{formatting.pct(d.ci_low, 2)} – {formatting.pct(d.ci_high, 2)}" in part
+        assert part.count("<img") >= 3  # PSI, drift, migration, campaign charts
+    # the dossier lists PSI for the score's bins and for every feature, and the segment matches
+    assert psi.count("<tr>") >= 1 + len(m.score_psi.bins) + 1 + len(m.feature_psi)
+    for r in m.feature_psi:
+        assert str(escape(ctx_en.config.label(r.name, "en"))) in psi
+    for x in ctx_en.migration.matches:
+        assert f"<td>{x.key}</td>" in psi
+    # model quality in the dossier: AUC, KS, Brier, lift, confusion and calibration tables
+    quality = _section(dossier, "quality")
+    for s in (formatting.fixed(q.auc, 3), formatting.fixed(q.ks, 3), formatting.fixed(q.brier, 4),
+              text("en", "performance.calibration_title"), q.confusion[1].rule,
+              text("en", "performance.ks_at", score=formatting.fixed(q.ks_threshold, 3))):
+        assert str(escape(s)) in quality
+    assert quality.count("<tr>") >= 1 + len(q.deciles) + 1 + len(q.confusion) + 1 + len(q.calibration)
