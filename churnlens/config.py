@@ -114,9 +114,16 @@ class PlaybookRule(_Frozen):
     priority: int = Field(100, ge=0)
 
 
+def _both_languages(v: object) -> object:
+    """A plain string stands for both languages (``title: "Churn review"``)."""
+    return {"en": v, "zh": v} if isinstance(v, str) else v
+
+
 class ReportConfig(_Frozen):
-    title: Optional[str] = None
-    institution: str = "churnlens demo bank"
+    """Branding and list options. ``title`` and ``institution`` take ``{en, zh}`` or one string."""
+
+    title: Optional[Text] = None
+    institution: Text = Text(en="churnlens demo bank", zh="churnlens 演示银行")
     period: Optional[str] = None
     mask_ids: bool = True
     hash_ids: bool = False
@@ -125,6 +132,11 @@ class ReportConfig(_Frozen):
     logo: Optional[str] = None
     accent: str = "#0072B2"
     do_not_contact: Optional[str] = None
+
+    @field_validator("title", "institution", mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        return _both_languages(v)
 
     @field_validator("accent")
     @classmethod

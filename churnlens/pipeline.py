@@ -32,6 +32,7 @@ from churnlens.evaluation import evaluate
 from churnlens.monitoring import ReferenceProfile, monitor, reference_profile
 from churnlens.output import staged_folder
 from churnlens.progress import Progress
+from reports.render import attributed_text
 from reports.context import (
     CrossCheckResult,
     CustomerExample,
@@ -334,13 +335,6 @@ def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, config: Config, 
     return attribution.concat(attrs), attribution.concat_reasons(codes)
 
 
-def _attributed_in_words(config: Config, n: int, n_attributed: int, n_sample: int, n_churners: int) -> str:
-    if config.attribution.mode == "all" or n_attributed == n:
-        return f"all {n:,} customers"
-    return (f"{n_attributed:,} of {n:,} customers: the {n_churners:,} selected churners and a deterministic uniform "
-            f"sample of {n_sample:,} customers for the global views (each sampled customer weighted {n / n_sample:,.1f})")
-
-
 def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, engine=None) -> ReportOutcome:
     from churnlens.engine import LocalEngine
 
@@ -435,8 +429,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     facts = RunFacts(
         generated_at=_now_iso(req.generated_at),
         period=_period(config, req),
-        title=config.report.title or "",
-        institution=config.report.institution,
+        title=config.report.title.get(req.lang) if config.report.title else "",
+        institution=config.report.institution.get(req.lang),
         command=req.command,
         seed=seed,
         model=model.info,
@@ -444,8 +438,12 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         n_customers=book.n,
         packages=package_versions(),
         timings=tuple(timer.timings),
-        attributed=_attributed_in_words(config, book.n, len(rows), n_sample, book_churners.count),
+        attributed="",
+        n_attributed=len(rows),
+        n_targeted=book_churners.count,
+        n_sampled=n_sample,
     )
+    facts = replace(facts, attributed=attributed_text(facts, "en"))
     context = ReportContext(
         lang=req.lang, facts=facts, config=config, attributions=attr, X=X,
         display_rows=sample_pos[_display_rows(len(sample_pos), seed)], value=value, churners=churners,
@@ -522,7 +520,7 @@ def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
         prev_values = prev_attr.values[prev_attr.weights > 0]
     return monitor(profile, profile_of, attr.score, prev_values, attr.values if prev_values is not None else None,
                    attr.features, reference_label=f"{Path(previous).name} ({profile.label or 'previous run'})",
-                   seed=seed)
+                   reference_label_zh=f"{Path(previous).name}（{profile.label or '上一期'}）", seed=seed)
 
 
 def _input_files(req: ReportRequest, n_rows: int, *, staging: Path) -> tuple[InputFile, ...]:

@@ -57,7 +57,10 @@ class RunFacts:
     n_customers: int
     packages: tuple[PackageVersion, ...]
     timings: tuple[tuple[str, float], ...]  # (stage, seconds)
-    attributed: str  # what was attributed, in words ("all 50,000 customers")
+    attributed: str  # what was attributed, in English words (for the manifest)
+    n_attributed: int = 0  # customers with exact attributions (0: unknown, show ``attributed``)
+    n_targeted: int = 0  # selected churners among them
+    n_sampled: int = 0  # population sample for the global views (each weighted n_customers / n_sampled)
 
 
 @dataclass(frozen=True)

@@ -231,25 +231,16 @@ def _representation(seg, lang: str) -> str:
     return "".join(parts)
 
 
-_ATTR_ALL = re.compile(r"^all ([\d,]+) customers$")
-_ATTR_SAMPLE = re.compile(r"^([\d,]+) of ([\d,]+) customers: the ([\d,]+) selected churners and a deterministic "
-                          r"uniform sample of ([\d,]+) customers for the global views \(each sampled customer "
-                          r"weighted ([\d,.]+)\)$")
-
-
-def _attributed(s: str, lang: str) -> str:
-    """Which customers were attributed (``RunFacts.attributed``, worded by the pipeline in English),
-    in ``lang``: the pipeline's two phrasings are re-worded from the catalogue."""
-    if lang == "en":
-        return s
-    m = _ATTR_ALL.match(s)
-    if m:
-        return text(lang, "dossier.attributed_all", n=m.group(1))
-    m = _ATTR_SAMPLE.match(s)
-    if m:
-        return text(lang, "dossier.attributed_sample", k=m.group(1), n=m.group(2), churners=m.group(3),
-                    sample=m.group(4), weight=m.group(5))
-    return s
+def attributed_text(facts, lang: str) -> str:
+    """Which customers were attributed and how the sample is weighted, in ``lang``."""
+    if not facts.n_attributed:
+        return facts.attributed
+    if facts.n_attributed == facts.n_customers:
+        return text(lang, "dossier.attributed_all", n=formatting.num(facts.n_customers))
+    return text(lang, "dossier.attributed_sample", k=formatting.num(facts.n_attributed),
+                n=formatting.num(facts.n_customers), churners=formatting.num(facts.n_targeted),
+                sample=formatting.num(facts.n_sampled),
+                weight=f"{facts.n_customers / max(facts.n_sampled, 1):,.1f}")
 
 
 def _stage(name: str, lang: str) -> str:
@@ -494,6 +485,7 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
     seg_note = (getattr(ctx.segmentation, "note_zh", "") or ctx.segmentation.note) if lang == "zh" else ctx.segmentation.note
     noise = getattr(ctx.segmentation, "noise", segcfg.noise)
     appendix = _View(
+        attributed=attributed_text(ctx.facts, lang),
         method=_localise(attr.method, lang), space=text(lang, f"chart.space_{space}"), base_value=attr.base_value,
         rule=ctx.churners.rule_zh if lang == "zh" else ctx.churners.rule_en, by=ctx.churners.by,
         representation=_representation(ctx.segmentation, lang).rstrip(".。"), min_cluster_size=ctx.segmentation.min_cluster_size,
@@ -515,7 +507,7 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         inputs=[_View(role=text(lang, f"role.{i.role}") if f"role.{i.role}" in _roles(lang) else i.role,
                       file=Path(i.path).name, sha256=i.sha256, rows=i.rows) for i in ctx.facts.inputs],
         timings=[(_stage(st, lang), sec) for st, sec in ctx.facts.timings],
-        attributed=_attributed(ctx.facts.attributed, lang),
+        attributed=attributed_text(ctx.facts, lang),
         additivity=attr.additivity_max_error, tolerance=ADDITIVITY_TOLERANCE, additivity_ok=add_ok,
         cc=cc, cc_reference=_localise(cc.reference, lang), cc_reference_short=cc.reference.split(",")[0], cc_ok=cc.max_abs_diff <= ADDITIVITY_TOLERANCE,
         groups=[_View(group=text(lang, f"group.{g.group}"), share=g.share, mean_abs=g.mean_abs)

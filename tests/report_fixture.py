@@ -230,8 +230,8 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     cc = attribution.cross_check(cur.model, X.iloc[rows], attr.values[rows].astype(np.float64))
     info = dataclasses.replace(cur.model.info, path="/data/bank/model.txt", sha256="ab" * 32)
     facts = RunFacts(
-        generated_at="2026-11-25T02:30:00+00:00", period="2026-11", title=config.report.title or "",
-        institution=config.report.institution,
+        generated_at="2026-11-25T02:30:00+00:00", period="2026-11", title=config.report.title.get("en") if config.report.title else "",
+        institution=config.report.institution.get("en"),
         command="churnlens report --model model.txt --data customers.csv --config config.yaml --out report",
         seed=config.seed, model=info,
         inputs=(InputFile("model", "/data/bank/model.txt", "ab" * 32),
@@ -239,7 +239,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
                 InputFile("config", "/data/bank/config.yaml", "ef" * 32)),
         n_customers=n, packages=(PackageVersion("lightgbm", "4.7.0"), PackageVersion("shap", "0.51.0"),
                                  PackageVersion("hdbscan", "0.8.44")),
-        timings=(("attributions", 1.2), ("segmentation", 0.8)), attributed=f"all {n:,} customers",
+        timings=(("attributions", 1.2), ("segmentation", 0.8)), attributed=f"all {n:,} customers", n_attributed=n,
     )
     omitted = []
     if not with_label:
