@@ -187,15 +187,28 @@ class Config(_Frozen):
         return spec.group if spec else "other"
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"Invalid configuration in {source}:"]
+def format_validation_error(err: ValidationError, source: str, *, what: str = "configuration",
+                            prefix: tuple[str, ...] = (),
+                            hint: str = "Fix these keys (see SPEC.md, 'Config') and run again.") -> str:
+    """One line per invalid key: its path, what was wrong, and the value found."""
+    lines = [f"Invalid {what} in {source}:"]
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        key = ".".join([*prefix, *(str(p) for p in e["loc"])]) or "(top level)"
         found = e.get("input")
-        found_txt = "" if isinstance(found, (dict, list)) else f" (found {found!r})"
+        found_txt = "" if isinstance(found, (dict, list, tuple)) else f" (found {found!r})"
         lines.append(f"  - {key}: {e['msg']}{found_txt}")
-    lines.append("Fix these keys (see SPEC.md, 'Config') and run again.")
+    lines.append(hint)
     return "\n".join(lines)
+
+
+def read_yaml(path: Path, *, what: str, error: type[ConfigError] = ConfigError, hint: str = "") -> object:
+    """Parse a YAML file, raising ``error`` that names the file when it is missing or malformed."""
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist.{' ' + hint if hint else ''}")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise error(f"{what} {path} is not readable YAML: {err}. Fix the syntax and run again.") from None
 
 
 def parse_config(data: object, *, source: str = "<config>") -> Config:
@@ -210,7 +223,15 @@ def parse_config(data: object, *, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def beside_config(config_path: Optional[Path], path: str) -> Path:
+    """Paths inside a config file are relative to the config file's folder."""
+    p = Path(path)
+    if p.is_absolute() or config_path is None:
+        return p
+    return Path(config_path).parent / p
 
 
 def load_config(path: str | Path | None) -> Config:
@@ -224,10 +245,5 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Config file {path} does not exist. Pass --config with the path of a YAML file.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"Config file {path} is not readable YAML: {err}. Fix the syntax and run again.") from None
+    data = read_yaml(path, what="Config file", hint="Pass --config with the path of a YAML file.")
     return parse_config(data, source=str(path))

@@ -23,7 +23,7 @@ import attribution
 import reports
 import segmentation
 from churnlens import __version__
-from churnlens.config import Config, load_config
+from churnlens.config import Config, beside_config, load_config
 from churnlens.data import check_columns, mask_id, sha256_file, value_array
 from churnlens import playbook
 from churnlens.campaign import campaign_effect, read_campaign
@@ -145,10 +145,15 @@ def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> Re
 
 
 def _with_overrides(config: Config, req: ReportRequest) -> Config:
-    """Command-line options that override config keys (``--attribute``)."""
-    if req.attribute is None:
-        return config
-    return config.model_copy(update={"attribution": config.attribution.model_copy(update={"mode": req.attribute})})
+    """Command-line options that override config keys (``--attribute``), and file paths in the
+    config (logo, do-not-contact list) made relative to the config file's folder."""
+    report = config.report
+    files = {k: str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact")
+             if getattr(report, k)}
+    update: dict = {"report": report.model_copy(update=files)} if files else {}
+    if req.attribute is not None:
+        update["attribution"] = config.attribution.model_copy(update={"mode": req.attribute})
+    return config.model_copy(update=update) if update else config
 
 
 def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", formats: tuple[str, ...] = ("html", "pdf"),
@@ -167,7 +172,7 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
         req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=out, lang=lang,
                             formats=formats, command=command, generated_at=generated_at)
         _check_inputs_exist(req)
-        return _build(req, load_config(inputs.config), staging, progress or Progress(quiet=True))
+        return _build(req, _with_overrides(load_config(inputs.config), req), staging, progress or Progress(quiet=True))
 
 
 @dataclass(frozen=True)
@@ -345,10 +350,10 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
                   trust_model=req.trust_model)
     # Everything the user can get wrong is checked before the expensive steps.
-    rules = _playbook_rules(req, config)
+    rules = playbook.config_rules(config, req.config)
     do_not_contact = None
     if config.report.do_not_contact:
-        do_not_contact = playbook.read_id_list(_beside_config(req, config.report.do_not_contact),
+        do_not_contact = playbook.read_id_list(config.report.do_not_contact,
                                                id_column=config.id_column)
     salt = _id_salt(config)
     campaign_table = read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None
@@ -464,22 +469,6 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
-
-
-def _playbook_rules(req: ReportRequest, config: Config) -> tuple:
-    """The config's rules, then those of ``playbook_file`` (relative to the config file)."""
-    rules = tuple(config.playbook)
-    if config.playbook_file:
-        rules += playbook.load_playbook(_beside_config(req, config.playbook_file))
-    return rules
-
-
-def _beside_config(req: ReportRequest, path: str) -> Path:
-    """Paths in the config are relative to the config file's folder."""
-    p = Path(path)
-    if p.is_absolute() or req.config is None:
-        return p
-    return Path(req.config).parent / p
 
 
 def _id_salt(config: Config) -> str:

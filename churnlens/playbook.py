@@ -46,10 +46,9 @@ from typing import Collection, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from churnlens.config import Config, PlaybookRule
+from churnlens.config import Config, PlaybookRule, beside_config, format_validation_error, read_yaml
 from churnlens.errors import DataError, InputFileError, PlaybookError
 from churnlens.results import PlannedAction, RetentionList, SegmentPlan, Targeting
 from segmentation.results import SegmentSummary
@@ -80,17 +79,6 @@ _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 
 # --- loading and validation ------------------------------------------------------------------
 
-def _format_errors(err: ValidationError, source: str) -> str:
-    lines = [f"Invalid playbook in {source}:"]
-    for e in err.errors():
-        key = ".".join(["playbook", *(str(p) for p in e["loc"])])
-        found = e.get("input")
-        found_txt = "" if isinstance(found, (dict, list, tuple)) else f" (found {found!r})"
-        lines.append(f"  - {key}: {e['msg']}{found_txt}")
-    lines.append("Each rule needs when.driver, when.direction (up/down), action.en and action.zh.")
-    return "\n".join(lines)
-
-
 def load_playbook(path: str | Path) -> tuple[PlaybookRule, ...]:
     """Read playbook rules from a YAML file (a list of rules, or a mapping with ``playbook:``).
 
@@ -101,12 +89,7 @@ def load_playbook(path: str | Path) -> tuple[PlaybookRule, ...]:
         gives the key path, e.g. ``playbook.2.action.zh: Field required``.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PlaybookError(f"Playbook file {path} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise PlaybookError(f"Playbook file {path} is not readable YAML: {err}") from None
+    data = read_yaml(path, what="Playbook file", error=PlaybookError)
     if isinstance(data, dict) and "playbook" in data:
         data = data["playbook"]
     if data is None:
@@ -118,7 +101,17 @@ def load_playbook(path: str | Path) -> tuple[PlaybookRule, ...]:
     try:
         return TypeAdapter(tuple[PlaybookRule, ...]).validate_python(data)
     except ValidationError as err:
-        raise PlaybookError(_format_errors(err, str(path))) from None
+        raise PlaybookError(format_validation_error(
+            err, str(path), what="playbook", prefix=("playbook",),
+            hint="Each rule needs when.driver, when.direction (up/down), action.en and action.zh.")) from None
+
+
+def config_rules(config: Config, config_path: Optional[Path]) -> tuple[PlaybookRule, ...]:
+    """The config's own rules, then those of ``playbook_file`` (relative to the config file)."""
+    rules = tuple(config.playbook)
+    if config.playbook_file:
+        rules += load_playbook(beside_config(config_path, config.playbook_file))
+    return rules
 
 
 def _as_number(v: float | str) -> Optional[float]:

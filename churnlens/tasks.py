@@ -14,6 +14,7 @@ import pandas as pd
 
 import attribution
 import segmentation
+from churnlens import playbook
 from churnlens.config import Config, load_config
 from churnlens.data import check_columns, read_table, sha256_file, value_array
 from churnlens.errors import DataError, InputFileError
@@ -77,12 +78,15 @@ def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Pat
     config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
                                           model_format=model_format)
     info = model.info
+    categorical = [c for c in aligned.X.columns if not pd.api.types.is_numeric_dtype(aligned.X[c])]
+    rules = playbook.config_rules(config, config_path)
+    playbook.validate_playbook(rules, features=info.feature_names, config=config, categorical=categorical)
     undocumented = [f for f in info.feature_names if f not in config.features]
     lines = [
         f"OK: {Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
         f"fits {Path(data_path).name} ({len(frame):,} rows).",
         f"  id column: {config.id_column}; value column: {config.value_column or '-'}; "
-        f"label column: {config.label_column or '-'}",
+        f"label column: {config.label_column or '-'}; playbook: {len(rules)} rule(s)",
     ]
     if undocumented:
         lines.append(f"  note: {len(undocumented)} model feature(s) have no dictionary entry in the config "

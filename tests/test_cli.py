@@ -158,3 +158,87 @@ def test_pickle_model_refused_without_trust(small_inputs, tmp_path, capsys):
     code, err = _run(["validate", "--model", path, "--data", small_inputs / "customers.csv"], capsys)
     assert code == 2
     assert "--trust-model" in err
+
+
+def _playbook_config(d: Path, tmp_path: Path, rules: str) -> Path:
+    (tmp_path / "rules.yaml").write_text(rules, encoding="utf-8")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text((d / "config.yaml").read_text() + "playbook_file: rules.yaml\nreport: {control_share: 0.0}\n")
+    return cfg
+
+
+def test_playbook_file_beside_the_config_is_used(small_inputs, tmp_path, capsys):
+    cfg = _playbook_config(small_inputs, tmp_path, (
+        "- when: {driver: logins, direction: up, condition: {op: '<', value: 3}}\n"
+        "  action: {en: 'Call about the app', zh: '致电介绍手机银行'}\n"
+        "  channel: phone\n"))
+    out = tmp_path / "report"
+    code = cli.main(["report", "--model", str(small_inputs / "model.txt"), "--data", str(small_inputs / "customers.csv"),
+                     "--config", str(cfg), "--out", str(out), "--format", "html", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    rl = pd.read_csv(out / "retention_list.csv")
+    assert (rl["action"] == "Call about the app").any()
+    assert (out / "retention_list.xlsx").is_file()
+
+
+def test_playbook_file_with_unknown_driver_exits_2(small_inputs, tmp_path, capsys):
+    cfg = _playbook_config(small_inputs, tmp_path, (
+        "- when: {driver: login, direction: up}\n"
+        "  action: {en: 'Call', zh: '致电'}\n"))
+    out = tmp_path / "report"
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", cfg, "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert "login" in err and "logins" in err
+    assert not out.exists()
+
+
+def test_playbook_file_missing_translation_exits_2(small_inputs, tmp_path, capsys):
+    cfg = _playbook_config(small_inputs, tmp_path, "- when: {driver: logins}\n  action: {en: 'Call'}\n")
+    code, err = _run(["validate", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", cfg], capsys)
+    assert code == 2
+    assert "playbook.0.action.zh: Field required" in err
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    from matplotlib.figure import Figure
+
+    buf = io.BytesIO()
+    Figure(figsize=(0.5, 0.5)).savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_config_files_resolve_beside_the_config_and_ids_are_hashed(small_inputs, tmp_path, monkeypatch, capsys):
+    frame = pd.read_csv(small_inputs / "customers.csv", dtype={"customer_id": str})
+    (tmp_path / "logo.png").write_bytes(_png_bytes())
+    blocked = frame.loc[frame["churned"] == 1, "customer_id"].head(5)
+    blocked.to_frame().to_csv(tmp_path / "dnc.csv", index=False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text((small_inputs / "config.yaml").read_text()
+                   + "report: {do_not_contact: dnc.csv, logo: logo.png, hash_ids: true, control_share: 0.0}\n"
+                   + "churners: {by: label}\n")
+    monkeypatch.chdir(small_inputs)  # paths must not depend on the working directory
+    monkeypatch.setenv("CHURNLENS_ID_SALT", "a-team-secret-salt")
+    out = tmp_path / "report"
+    code = cli.main(["report", "--model", "model.txt", "--data", "customers.csv", "--config", str(cfg),
+                     "--out", str(out), "--format", "html", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    rl = pd.read_csv(out / "retention_list.csv", dtype={"customer_id": str})
+    assert len(rl) == int(frame["churned"].sum()) - 5
+    assert rl["customer_id"].str.fullmatch(r"[0-9a-f]{16}").all()
+    assert not set(rl["customer_id"]) & set(frame["customer_id"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert 'src="data:image/png;base64,' in html
+
+
+def test_hash_ids_without_salt_exits_2(small_inputs, tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CHURNLENS_ID_SALT", raising=False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text((small_inputs / "config.yaml").read_text() + "report: {hash_ids: true}\n")
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", small_inputs / "customers.csv",
+                      "--config", cfg, "--out", tmp_path / "out", "--quiet"], capsys)
+    assert code == 2
+    assert "CHURNLENS_ID_SALT" in err
