@@ -25,11 +25,13 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if self.enabled:
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeElapsedColumn
 
+            # stderr, so stdout stays clean for what commands print (validate, evaluate)
             self._rich = RichProgress(
                 TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                transient=False,
+                transient=False, console=Console(file=sys.stderr),
             )
             self._rich.__enter__()
         return self
