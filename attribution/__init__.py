@@ -20,7 +20,7 @@ from attribution.combine import concat, concat_reasons, take
 from attribution.crosscheck import cross_check
 from attribution.drivers import global_drivers
 from attribution.explain import explain
-from attribution.io import read_attributions, write_attributions
+from attribution.io import AttributionsWriter, read_attributions, write_attributions
 from attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
 from attribution.reasons import format_value, reason_codes
 from attribution.results import (
@@ -28,7 +28,7 @@ from attribution.results import (
 )
 
 __all__ = [
-    "MODEL_FORMATS", "AlignedData", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
+    "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
     "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

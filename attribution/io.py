@@ -1,7 +1,8 @@
-"""``attributions.parquet``: customer_id, score, base_value, one ``shap__<feature>`` per feature.
+"""``attributions.parquet``: customer_id, score, base_value, one ``shap__<feature>`` per feature,
+then raw_score (the model's raw output) and, when only part of the book is attributed, weight.
 
-The parquet schema metadata carries what the columns do not (raw scores, output space,
-method, additivity error, feature order), so :func:`read_attributions` returns exactly the
+The parquet schema metadata carries what the columns do not (output space, method,
+additivity error, feature order), so :func:`read_attributions` returns exactly the
 :class:`Attributions` that was written.
 """
 
@@ -23,13 +24,9 @@ _RAW = b"churnlens.raw_score"  # float64 little-endian bytes, one per row
 REQUIRED = ("customer_id", "score", "base_value")
 
 
-def write_attributions(path: str | Path, attributions: Attributions) -> None:
-    """Write ``attributions`` to a parquet file (atomically: temp file, then rename)."""
+def _block_table(a: Attributions):
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    a = attributions
-    path = Path(path)
     cols = {
         "customer_id": pa.array(a.customer_ids),
         "score": pa.array(np.asarray(a.score, dtype=np.float64)),
@@ -37,23 +34,60 @@ def write_attributions(path: str | Path, attributions: Attributions) -> None:
     }
     for j, name in enumerate(a.features):
         cols[PREFIX + name] = pa.array(np.ascontiguousarray(a.values[:, j], dtype=np.float32))
+    cols["raw_score"] = pa.array(np.asarray(a.raw_score, dtype=np.float64))
     if a.weight is not None:
         cols["weight"] = pa.array(np.asarray(a.weight, dtype=np.float64))
-    meta = {
-        "version": 1,
+    return pa.table(cols)
+
+
+def _meta(a: Attributions, additivity_max_error: float) -> dict:
+    return {_META: json.dumps({
+        "version": 2,
         "features": list(a.features),
         "base_value": a.base_value,  # JSON floats round-trip exactly (repr)
         "output_space": a.output_space,
-        "additivity_max_error": a.additivity_max_error,
+        "additivity_max_error": additivity_max_error,
         "method": a.method,
-    }
-    table = pa.table(cols).replace_schema_metadata({
-        _META: json.dumps(meta).encode("utf-8"),
-        _RAW: np.asarray(a.raw_score, dtype="<f8").tobytes(),
-    })
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    }).encode("utf-8")}
+
+
+class AttributionsWriter:
+    """Write ``attributions.parquet`` block by block as attributions are computed, so the file
+    never needs the whole matrix at once; the metadata (max additivity error over all blocks)
+    is added when the writer closes. The file appears under ``path`` only after ``close``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._writer = None
+        self._first: Attributions | None = None
+        self._max_err = 0.0
+
+    def write(self, block: Attributions) -> None:
+        import pyarrow.parquet as pq
+
+        table = _block_table(block)
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema)
+            self._first = block
+        elif block.features != self._first.features or (block.weight is None) != (self._first.weight is None):
+            raise ValueError("attribution blocks of one file must share features and weighting")
+        self._writer.write_table(table)
+        self._max_err = max(self._max_err, block.additivity_max_error)
+
+    def close(self) -> None:
+        if self._writer is None:
+            raise ValueError("no attributions were written")
+        self._writer.add_key_value_metadata(_meta(self._first, self._max_err))
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+
+
+def write_attributions(path: str | Path, attributions: Attributions) -> None:
+    """Write ``attributions`` to a parquet file (atomically: temp file, then rename)."""
+    writer = AttributionsWriter(path)
+    writer.write(attributions)
+    writer.close()
 
 
 def read_attributions(path: str | Path) -> Attributions:
@@ -77,7 +111,8 @@ def read_attributions(path: str | Path) -> Attributions:
     except Exception as err:
         raise InputFileError(f"Attributions file {path} is not a readable parquet file: {err}") from None
     names = table.column_names
-    meta_raw = (table.schema.metadata or {})
+    # key-values added at close by AttributionsWriter live in the file footer, not the schema
+    meta_raw = {**(table.schema.metadata or {}), **(pq.read_metadata(path).metadata or {})}
     meta = json.loads(meta_raw[_META].decode("utf-8")) if _META in meta_raw else None
     features = list(meta["features"]) if meta else [c[len(PREFIX):] for c in names if c.startswith(PREFIX)]
     missing = [c for c in REQUIRED if c not in names] + [PREFIX + f for f in features if PREFIX + f not in names]
@@ -98,7 +133,12 @@ def read_attributions(path: str | Path) -> Attributions:
     weight = np.asarray(table.column("weight").to_numpy(), dtype=np.float64) if "weight" in names else None
     if meta:
         base = float(meta["base_value"])
-        raw = np.frombuffer(meta_raw[_RAW], dtype="<f8").astype(np.float64) if _RAW in meta_raw else None
+        if "raw_score" in names:
+            raw = np.asarray(table.column("raw_score").to_numpy(), dtype=np.float64)
+        elif _RAW in meta_raw:  # files of version 1 kept raw scores in the metadata
+            raw = np.frombuffer(meta_raw[_RAW], dtype="<f8").astype(np.float64)
+        else:
+            raw = None
         if raw is None or raw.shape != (n,):
             raw = base + values.sum(axis=1, dtype=np.float64)
         return Attributions(

@@ -326,17 +326,24 @@ def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.nda
     return pd.concat(parts)
 
 
-def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, config: Config, lang: str, progress: Progress):
-    """Exact attributions and reason codes of ``X``, block by block on the engine."""
+def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarray, config: Config, lang: str,
+               progress: Progress, path: Path):
+    """Exact attributions and reason codes of ``X``, block by block on the engine; each block is
+    appended to ``attributions.parquet`` as it arrives."""
     step = config.attribution.chunk_rows
     blocks = ((X.iloc[i:i + step], ids[i:i + step]) for i in range(0, len(X), step))
-    attrs, codes = [], []
+    attrs, codes, start = [], [], 0
+    writer = attribution.AttributionsWriter(path)
     with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c in engine.map(_explain_chunk, blocks,
                                shared=(model, config.output_space, config, config.reason_codes, lang)):
+            a = replace(a, weight=weight[start:start + a.n])
+            start += a.n
+            writer.write(a)
             attrs.append(a)
             codes.append(c)
             advance(a.n)
+    writer.close()
     return attribution.concat(attrs), attribution.concat_reasons(codes)
 
 
@@ -372,10 +379,10 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     rows = np.flatnonzero(book_churners.mask | in_sample)
     X = timer("gather", _gather, req, config, model, book, rows, source)
     ids = book.ids[rows]
-    attr, codes = timer("attributions", _attribute, engine, model, X, ids, config, req.lang, progress)
     n_sample = int(in_sample.sum())
     weight = np.where(in_sample[rows], book.n / n_sample, 0.0)
-    attr = replace(attr, weight=weight)
+    attr, codes = timer("attributions", _attribute, engine, model, X, ids, weight, config, req.lang, progress,
+                        out / "attributions.parquet")
     value = None if book.value is None else book.value[rows]
     sample_pos = np.flatnonzero(in_sample[rows])  # positions of the population sample among attributed rows
     attr_sample, X_sample = attribution.take(attr, sample_pos), X.iloc[sample_pos]
@@ -462,7 +469,6 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         timer("reports", reports.render_documents, context, out, formats=req.formats)
         advance(1)
     playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
-    attribution.write_attributions(out / "attributions.parquet", attr)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")

@@ -85,9 +85,29 @@ def test_parquet_round_trip(planted, tmp_path, ids):
     a = explain(model, X, customer_ids=ids, output_space="probability")
     write_attributions(tmp_path / "attributions.parquet", a)
     cols = pq.read_schema(tmp_path / "attributions.parquet").names
-    assert cols == ["customer_id", "score", "base_value", "shap__logins", "shap__region", "shap__age", "shap__tenure"]
+    assert cols == ["customer_id", "score", "base_value", "shap__logins", "shap__region", "shap__age", "shap__tenure",
+                    "raw_score"]
     back = read_attributions(tmp_path / "attributions.parquet")
     assert back == a
+
+
+def test_parquet_written_block_by_block_equals_one_write(planted, tmp_path):
+    from dataclasses import replace
+
+    from attribution import AttributionsWriter, concat, take
+
+    model, X, _ = planted
+    a = explain(model, X, customer_ids=np.arange(len(X)))
+    a = replace(a, weight=np.linspace(0.0, 2.0, a.n))
+    writer = AttributionsWriter(tmp_path / "blocks.parquet")
+    bounds = [0, 7, 100, a.n]
+    for lo, hi in zip(bounds, bounds[1:]):
+        writer.write(take(a, np.arange(lo, hi)))
+    assert not (tmp_path / "blocks.parquet").exists()  # only complete files appear
+    writer.close()
+    back = read_attributions(tmp_path / "blocks.parquet")
+    assert back == a
+    assert back == concat([take(a, np.arange(lo, hi)) for lo, hi in zip(bounds, bounds[1:])])
 
 
 def test_read_attributions_errors(tmp_path):
