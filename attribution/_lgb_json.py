@@ -1,4 +1,7 @@
-"""Rebuild LightGBM's text model format from its JSON dump (``Booster.dump_model()``).
+"""LightGBM's text model format: rebuilt from a JSON dump, and checked before use.
+
+``dump_to_model_string`` rebuilds the text model from ``Booster.dump_model()``;
+``tree_problem`` finds structural defects LightGBM itself would crash on.
 
 LightGBM writes JSON dumps but cannot read them back. The dump holds every number the
 text format needs (splits, thresholds, default directions, leaf values and the
@@ -150,3 +153,73 @@ def dump_to_model_string(dump: dict) -> str:
     cats = dump.get("pandas_categorical")
     text += f"\npandas_categorical:{json.dumps(cats)}\n"
     return text
+
+
+def tree_problem(lines: list[str]) -> str:
+    """First structural defect of a LightGBM text model's trees, or "".
+
+    LightGBM trusts the indices in the file: a split on a feature beyond
+    ``max_feature_idx`` or a child index out of range crashes the process at prediction
+    time (segmentation fault), so they are checked here. Each tree must be a proper
+    binary tree: from the root every internal node and every leaf is reached exactly once.
+    """
+    header = dict(line.split("=", 1) for line in lines[:40] if "=" in line and not line.startswith("Tree="))
+    try:
+        n_features = int(header["max_feature_idx"]) + 1
+    except (KeyError, ValueError):
+        return "the header has no valid max_feature_idx line"
+    trees: list[dict[str, str]] = []
+    for line in lines:
+        if line.startswith("Tree="):
+            trees.append({})
+        elif line.strip() == "end of trees":
+            break
+        elif trees and "=" in line:
+            key, value = line.split("=", 1)
+            trees[-1][key] = value
+    for t, tree in enumerate(trees):
+        try:
+            n_leaves = int(tree["num_leaves"])
+            if n_leaves <= 1:
+                continue
+            split = [int(v) for v in tree["split_feature"].split()]
+            left = [int(v) for v in tree["left_child"].split()]
+            right = [int(v) for v in tree["right_child"].split()]
+            decision = [int(v) for v in tree["decision_type"].split()]
+            threshold = tree["threshold"].split()
+            n_cat = int(tree.get("num_cat", "0"))
+        except (KeyError, ValueError) as err:
+            return f"tree {t} lacks or garbles the field {err}"
+        n_int = n_leaves - 1
+        if not len(split) == len(left) == len(right) == len(decision) == len(threshold) == n_int:
+            return f"tree {t} has {n_leaves} leaves but its node fields do not all hold {n_int} values"
+        bad = [f for f in split if not 0 <= f < n_features]
+        if bad:
+            return f"tree {t} splits on feature index {bad[0]}, but the model has {n_features} features"
+        seen_nodes, seen_leaves, stack = {0}, set(), [0]
+        while stack:
+            node = stack.pop()
+            for child in (left[node], right[node]):
+                if child < 0:
+                    leaf = ~child
+                    if leaf >= n_leaves or leaf in seen_leaves:
+                        return f"tree {t} has an invalid or repeated leaf reference {child}"
+                    seen_leaves.add(leaf)
+                elif child >= n_int or child in seen_nodes:
+                    return f"tree {t} has an invalid or repeated child node {child}"
+                else:
+                    seen_nodes.add(child)
+                    stack.append(child)
+        if len(seen_nodes) != n_int or len(seen_leaves) != n_leaves:
+            return f"tree {t} has nodes or leaves not reachable from its root"
+        if any(d & 1 for d in decision):
+            try:
+                bounds = [int(v) for v in tree["cat_boundaries"].split()]
+                n_words = len(tree["cat_threshold"].split())
+                cats = [int(threshold[i]) for i, d in enumerate(decision) if d & 1]
+            except (KeyError, ValueError) as err:
+                return f"tree {t} has categorical splits but lacks or garbles {err}"
+            if (len(bounds) != n_cat + 1 or bounds[0] != 0 or bounds[-1] != n_words
+                    or any(b > c for b, c in zip(bounds, bounds[1:])) or any(not 0 <= c < n_cat for c in cats)):
+                return f"tree {t} has inconsistent categorical split tables (num_cat, cat_boundaries, cat_threshold)"
+    return ""

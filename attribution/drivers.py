@@ -11,8 +11,8 @@ from attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver
 from churnlens.config import Config
 
 TOP_WITH_RANGE = 10  # drivers that get a risk range
-MAX_BINS = 20  # quantile bins for numeric risk ranges (one bin per value when fewer distinct values)
-DIRECTION_MIN_RHO = 0.2  # |Spearman rho| below this -> "mixed"
+MAX_BINS = 20  # bins for numeric risk ranges (one bin per value when fewer distinct values)
+DIRECTION_MIN_RHO = 0.2  # |correlation of value rank with attribution| below this -> "mixed"
 SAMPLE_ROWS = 200_000  # direction and ranges use evenly spaced rows beyond this (deterministic)
 
 
@@ -25,14 +25,20 @@ def _is_numeric(s: pd.Series) -> bool:
 
 
 def _direction(x: np.ndarray, phi: np.ndarray) -> str:
-    """Sign of the Spearman correlation between the feature's value and its attribution."""
+    """Sign of the correlation between the feature value's rank and its attribution.
+
+    Values enter as ranks (robust to skewed amounts and sentinel codes such as 999 days
+    for "no deposit"); attributions enter as values, so the few large risk-raising
+    attributions of the customers the driver matters for weigh more than the many small
+    ones near zero. (A rank correlation of the attributions too gives a competitor-rate or
+    complaints driver, whose risk sits in a 10% tail, a correlation near 0.)
+    """
     ok = ~np.isnan(x)
     x, phi = x[ok], phi[ok]
     if len(x) < 3 or np.ptp(x) == 0 or np.ptp(phi) == 0:
         return "mixed"
     rx = pd.Series(x).rank().to_numpy()
-    rp = pd.Series(phi).rank().to_numpy()
-    rho = float(np.corrcoef(rx, rp)[0, 1])
+    rho = float(np.corrcoef(rx, phi)[0, 1])
     if rho >= DIRECTION_MIN_RHO:
         return "up"
     if rho <= -DIRECTION_MIN_RHO:
@@ -40,23 +46,43 @@ def _direction(x: np.ndarray, phi: np.ndarray) -> str:
     return "mixed"
 
 
-def _numeric_range(x: np.ndarray, phi: np.ndarray) -> Optional[RiskRange]:
-    """Value range whose (binned) mean attribution is positive.
+def _bins(x: np.ndarray) -> np.ndarray:
+    """Bin index per value, ordered by value.
 
-    Bins: one per distinct value when there are at most ``MAX_BINS``, else quantile bins.
-    The positive run of consecutive bins with the most positive attribution mass is
-    reported; its edges are observed values, so "x < high" holds exactly on the data.
+    One bin per distinct value when there are at most ``MAX_BINS``. Otherwise values held
+    by at least 1/``MAX_BINS`` of the customers (e.g. 0 complaints, 999 = no deposit) get a
+    bin of their own and the other values share quantile bins, so a heavy value does not
+    swallow the bins where the risk changes.
+    """
+    uniq, counts = np.unique(x, return_counts=True)
+    if len(uniq) <= MAX_BINS:
+        return np.searchsorted(uniq, x)
+    heavy = np.flatnonzero(counts * MAX_BINS >= len(x))
+    rest = x[~np.isin(x, uniq[heavy])]
+    k = max(MAX_BINS - len(heavy), 2)
+    edges = [np.quantile(rest, np.linspace(0, 1, k + 1)[1:-1])] if len(rest) else []
+    # [v, next observed value) holds v alone
+    edges += [uniq[heavy], uniq[np.minimum(heavy + 1, len(uniq) - 1)]]
+    edges = np.unique(np.concatenate(edges))
+    return np.searchsorted(edges, x, side="right")
+
+
+def _numeric_range(x: np.ndarray, phi: np.ndarray, direction: str) -> Optional[RiskRange]:
+    """Value range where the driver raises risk, from its binned mean attribution.
+
+    Bins: see :func:`_bins`. No range when the mean attribution is positive in every bin
+    or in none. A monotone driver (``direction`` "up"/"down") gets a one-sided range: the
+    observed value beyond which its attributions add up to the most risk (largest sum over
+    ``x > low`` for "up", over ``x < high`` for "down"); a few wiggles of the model inside
+    that side do not split it. A driver with mixed direction gets the run of consecutive bins
+    with positive mean attribution that carries the most attribution. Edges are observed
+    values, so "x < high" / "x > low" hold exactly on the data.
     """
     ok = ~np.isnan(x)
     x, phi = x[ok], phi[ok]
     if len(x) == 0:
         return None
-    uniq = np.unique(x)
-    if len(uniq) <= MAX_BINS:
-        bins = np.searchsorted(uniq, x)
-    else:
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, MAX_BINS + 1)[1:-1]))
-        bins = np.searchsorted(edges, x, side="right")
+    bins = _bins(x)
     nb = int(bins.max()) + 1
     count = np.bincount(bins, minlength=nb)
     keep = count > 0
@@ -70,6 +96,21 @@ def _numeric_range(x: np.ndarray, phi: np.ndarray) -> Optional[RiskRange]:
     positive = total / count > 0
     if not positive.any() or positive.all():
         return None
+    if direction in ("up", "down"):
+        # one-sided cut at the resolution of the observed values (cumulative sums average
+        # the noise out, so no binning is needed here)
+        uniq, inverse = np.unique(x, return_inverse=True)
+        per_value = np.bincount(inverse, weights=phi, minlength=len(uniq))
+        if direction == "up":
+            tail = np.cumsum(per_value[::-1])[::-1][1:]  # tail[j - 1] = total over values uniq[j:], j >= 1
+            j = int(np.argmax(tail)) + 1
+            if tail[j - 1] > 0:
+                return RiskRange(op=">", low=float(uniq[j - 1]), high=None)
+        else:
+            head = np.cumsum(per_value)[:-1]  # head[j] = total over values uniq[:j + 1]
+            j = int(np.argmax(head))
+            if head[j] > 0:
+                return RiskRange(op="<", low=None, high=float(uniq[j + 1]))
     # runs of consecutive positive bins; pick the one with the largest positive mass
     best, best_mass, i = None, -np.inf, 0
     while i < len(positive):
@@ -119,10 +160,11 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) 
     -------
     GlobalDrivers
         Drivers sorted by ``mean_abs`` descending, ties by name. ``direction``: sign of the
-        Spearman correlation between value and attribution ("mixed" below |0.2|, and for
-        categorical features, which have no order). Group attribution per customer is the
-        signed sum of its features' attributions; the group's ``mean_abs`` is the mean of
-        its absolute value. The top 10 drivers get a :class:`RiskRange`. Beyond 200,000
+        correlation between the value's rank and the attribution ("mixed" below |0.2|, and
+        for categorical features, which have no order); see :func:`_direction`. Risk
+        ranges: see :func:`_numeric_range` (one-sided for "up"/"down" drivers). Group
+        attribution per customer is the signed sum of its features' attributions; the
+        group's ``mean_abs`` is the mean of its absolute value. The top 10 drivers get a :class:`RiskRange`. Beyond 200,000
         customers, direction and ranges use 200,000 evenly spaced rows (deterministic).
     """
     V = attributions.values
@@ -149,7 +191,7 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) 
         direction = _direction(x_num, phi) if numeric else "mixed"
         risk = None
         if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
-            risk = _numeric_range(x_num, phi) if numeric else _categorical_range(s.iloc[rows], phi)
+            risk = _numeric_range(x_num, phi, direction) if numeric else _categorical_range(s.iloc[rows], phi)
         drivers.append(Driver(
             feature=name, group=config.group(name), mean_abs=float(mean_abs[j]),
             mean_signed=float(mean_signed[j]), share=float(mean_abs[j] / total_abs) if total_abs > 0 else 0.0,

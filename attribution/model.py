@@ -19,7 +19,8 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _Family, family_of
+from attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of
+from attribution._lgb_json import tree_problem
 from attribution.results import ModelInfo
 from churnlens.errors import InputFileError, ModelError
 
@@ -211,12 +212,7 @@ def _pickle_refused(path: Path) -> ModelError:
 
 def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
     if fmt == "lightgbm_text":
-        import lightgbm as lgb
-
-        try:
-            return lgb.Booster(model_file=str(path)), fmt
-        except Exception as err:  # LightGBMError
-            raise ModelError(f"Model file {path} looks like a LightGBM text model but LightGBM cannot read it: {err}") from None
+        return _load_lightgbm_text(path), fmt
     if fmt == "lightgbm_json":
         import lightgbm as lgb
 
@@ -224,7 +220,11 @@ def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
 
         try:
             dump = json.loads(path.read_text(encoding="utf-8"))
-            return lgb.Booster(model_str=dump_to_model_string(dump)), fmt
+            text = dump_to_model_string(dump)
+            problem = tree_problem(text.split("\n"))
+            if problem:
+                raise ValueError(problem)
+            return lgb.Booster(model_str=text), fmt
         except (ValueError, KeyError, TypeError) as err:
             raise ModelError(f"Model file {path} is a LightGBM JSON dump churnlens cannot rebuild ({err}). "
                              "Save the model as text instead: booster.save_model('model.txt').") from None
@@ -240,7 +240,8 @@ def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
         try:
             bst.load_model(str(path))
         except Exception as err:  # XGBoostError
-            raise ModelError(f"Model file {path} is not a readable XGBoost model: {err}") from None
+            raise ModelError(f"Model file {path} is not a readable XGBoost model (or, for a .json file, not valid "
+                             f"JSON: it may be truncated): {_first_line(err)}") from None
         return bst, fmt
     if fmt == "skops":
         return _load_skops(path, trust_model), fmt
@@ -254,6 +255,56 @@ def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
         except Exception as err:
             raise ModelError(f"Model file {path} could not be unpickled: {type(err).__name__}: {err}") from None
     raise _unsupported_format(path, fmt)
+
+
+def _load_lightgbm_text(path: Path) -> Any:
+    """A LightGBM text model, checked for truncation before LightGBM parses it.
+
+    LightGBM parses the trees of a file with a ``tree_sizes`` header line in parallel, and
+    a format error inside that parallel region aborts the whole process (C++ ``terminate``)
+    instead of raising. So the text is read here, checked for completeness ("end of
+    trees", as many trees as ``tree_sizes`` announces), and handed to LightGBM without
+    that line: its sequential parser raises a normal error on anything malformed.
+    """
+    import lightgbm as lgb
+
+    def unreadable(why: str) -> ModelError:
+        return ModelError(f"Model file {path} looks like a LightGBM text model but cannot be read: {why}. "
+                          "The file may be truncated or edited; save the model again with booster.save_model().")
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise unreadable(f"it is not UTF-8 text ({err.reason} at byte {err.start})") from None
+    lines = text.split("\n")
+    announced = None
+    kept = []
+    for line in lines:
+        if line.startswith("tree_sizes="):
+            announced = len(line[len("tree_sizes="):].split())
+            continue
+        kept.append(line)
+    n_trees = sum(1 for line in lines if line.startswith("Tree="))
+    if not any(line.strip() == "end of trees" for line in lines):
+        raise unreadable(f"the line 'end of trees' is missing ({n_trees} complete or partial tree(s) found)")
+    if announced is not None and announced != n_trees:
+        raise unreadable(f"its header announces {announced} trees but the file holds {n_trees}")
+    problem = tree_problem(lines)
+    if problem:
+        raise unreadable(problem)
+    try:
+        booster = lgb.Booster(model_str="\n".join(kept))
+    except Exception as err:  # LightGBMError
+        raise unreadable(str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__) from None
+    if booster.num_trees() != n_trees:
+        raise unreadable(f"LightGBM read {booster.num_trees()} trees but the file holds {n_trees}")
+    return booster
+
+
+def _first_line(err: Exception) -> str:
+    """An error's first line (XGBoost appends a C++ stack trace to its messages)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _load_skops(path: Path, trust_model: bool) -> Any:
@@ -417,6 +468,15 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     return _from_object(obj, path=path, fmt=fmt)
 
 
+def _is_regressor(est: Any) -> bool:
+    try:
+        from sklearn.base import is_regressor
+
+        return bool(is_regressor(est))
+    except Exception:  # not a scikit-learn-style estimator at all
+        return False
+
+
 def from_estimator(obj: Any, *, path: str | Path = "<memory>", fmt: str = "memory", sha256: str = "") -> LoadedModel:
     """Wrap an in-memory fitted estimator (used by the demo and tests)."""
     return _from_object(obj, path=Path(path), fmt=fmt, sha256=sha256)
@@ -431,6 +491,8 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
     else:
         final = obj
     fam_name = family_of(final)
+    if fam_name is None and _is_regressor(final):
+        raise _binary_only(str(path), f"a {type(final).__name__}, a regression model")
     if fam_name is None:
         raise ModelError(
             f"Model file {path} holds a {type(final).__module__}.{type(final).__name__}, which churnlens cannot "

@@ -82,7 +82,7 @@ def _jaccard_best(reference: np.ndarray, labels: np.ndarray, k: int) -> np.ndarr
     return out
 
 
-def _stability(points, reference, k, *, config, mcs_fit, ms, progress) -> Stability:
+def _stability(points, shares, reference, k, *, config, mcs_fit, ms, progress) -> Stability:
     from sklearn.metrics import adjusted_rand_score
 
     n_fit = points.shape[0]
@@ -98,6 +98,7 @@ def _stability(points, reference, k, *, config, mcs_fit, ms, progress) -> Stabil
             rng = np.random.default_rng([config.seed, r + 1])
             sub = np.sort(rng.choice(n_fit, size=n_sub, replace=False))
             labels = _hdbscan(points[sub], mcs=mcs_sub, ms=ms_sub, single=False, prediction_data=False).labels_
+            labels, _, _ = _settle(labels, shares[sub])  # the same post-processing as the reported clustering
             aris.append(float(adjusted_rand_score(reference[sub], labels)))
             jaccards.append(_jaccard_best(reference[sub], labels, k))
             advance(1)
@@ -124,6 +125,58 @@ def _coherence(shares: np.ndarray) -> float:
     norms = np.linalg.norm(shares, axis=1) * np.linalg.norm(centre)
     cos = np.divide(shares @ centre, norms, out=np.zeros(shares.shape[0]), where=norms > 0)
     return float(cos.mean())
+
+
+SAME_REASONS = 0.8  # cosine of two clusters' mean profiles at or above which they are one segment
+
+
+def _settle(
+    raw: np.ndarray, shares: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, int, float]], list[tuple[int, int, float]]]:
+    """HDBSCAN's clusters -> segments: demote diffuse clusters, merge clusters with the same reasons.
+
+    A cluster whose members' mean cosine to its mean profile is below ``COHERENCE_MIN`` does
+    not share reasons and becomes ``MIXED``. Clusters whose mean profiles have cosine
+    similarity >= ``SAME_REASONS`` (the rule that makes two months' segments the same
+    segment) are merged, most similar pair first, into the lower id: HDBSCAN splits one
+    mechanism by the mix of its drivers when segments are small, which would give two
+    segments with the same reasons and the same name.
+
+    Returns
+    -------
+    labels : ndarray of int, shape (m,)
+        Raw ids, merged clusters relabelled to their representative, diffuse ones MIXED.
+    diffuse : list of (raw id, size, coherence)
+    merged : list of (raw id, representative raw id, cosine)
+    """
+    labels = np.asarray(raw, dtype=np.int64).copy()
+    diffuse: list[tuple[int, int, float]] = []
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for c in (int(x) for x in np.unique(labels[labels >= 0])):
+        members = labels == c
+        coherence = _coherence(shares[members])
+        if coherence < COHERENCE_MIN:
+            diffuse.append((c, int(members.sum()), coherence))
+            labels[members] = MIXED
+        else:
+            sums[c], counts[c] = shares[members].sum(axis=0), int(members.sum())
+    merged: list[tuple[int, int, float]] = []
+    while len(sums) > 1:
+        ids = sorted(sums)
+        means = np.array([sums[c] / counts[c] for c in ids])
+        norms = np.linalg.norm(means, axis=1)
+        unit = np.divide(means, norms[:, None], out=np.zeros_like(means), where=norms[:, None] > 0)
+        cos = np.triu(unit @ unit.T, k=1)  # pairs (i < j) only; the rest 0
+        i, j = np.unravel_index(int(np.argmax(cos)), cos.shape)  # first maximum: deterministic
+        if cos[i, j] < SAME_REASONS - 1e-12:
+            break
+        a, b = ids[i], ids[j]
+        sums[a] = sums[a] + sums.pop(b)
+        counts[a] += counts.pop(b)
+        labels[labels == b] = a
+        merged.append((b, a, float(cos[i, j])))
+    return labels, diffuse, merged
 
 
 def _one_or_none(shares, mcs, base, representation, n_fit, mcs_fit, ms) -> Segmentation:
@@ -233,7 +286,11 @@ def segment(
 
     A segment must share reasons: a cluster whose members' share profiles have a mean cosine
     similarity below 0.7 with the cluster's mean profile (seen for scattered profiles that
-    the PCA projection packs together) is moved to MIXED, and ``note`` says so.
+    the PCA projection packs together) is moved to MIXED, and ``note`` says so. Segments
+    must differ in reasons: clusters whose mean profiles have cosine similarity >= 0.8 (the
+    rule that makes two months' segments the same) are merged, most similar pair first
+    (HDBSCAN splits one mechanism by its drivers' mix when segments are small); ``note``
+    says so. Stability re-clusterings get the same two steps.
 
     Stability: ``config.stability_runs`` re-clusterings of random subsamples
     (``stability_fraction`` of the fitting sample, at most 10,000 points, seeds
@@ -359,24 +416,15 @@ def segment(
             # Duplicate profiles can give inf/inf lambdas: a clustered duplicate is a full member.
             strength[chunk] = np.clip(np.where(np.isnan(prob), (lab >= 0).astype(float), prob), 0.0, 1.0)
             advance(int(chunk.size))
-    fit_raw = raw[fit_idx].copy()  # before noise assignment: the stability reference
-
-    # A segment must share reasons: demote diffuse clusters (e.g. scattered profiles that the
-    # PCA projection packs together) to MIXED.
+    # A segment must share reasons (diffuse clusters, e.g. scattered profiles that the PCA
+    # projection packs together, become MIXED) and segments must differ in reasons.
     k_raw = int(model.labels_.max()) + 1
-    diffuse: list[tuple[int, int, float]] = []
-    for c in range(k_raw):
-        members = raw == c
-        if members.any():
-            coherence = _coherence(profiles.shares[members])
-            if coherence < COHERENCE_MIN:
-                diffuse.append((c, int(members.sum()), coherence))
+    hdb = raw.copy()
+    noise_before = hdb < 0  # HDBSCAN's own noise: the only churners assign mode may move
+    raw, diffuse, merged = _settle(hdb, profiles.shares)
     diffuse_ids = np.array([c for c, _, _ in diffuse], dtype=np.int64)
-    for c in diffuse_ids:
-        strength[raw == c] = 0.0
-        fit_raw[fit_raw == c] = MIXED
-    noise_before = raw < 0  # HDBSCAN's own noise: the only churners assign mode may move
-    raw[np.isin(raw, diffuse_ids)] = MIXED
+    strength[np.isin(hdb, diffuse_ids)] = 0.0
+    fit_raw = raw[fit_idx].copy()  # before noise assignment: the stability reference
 
     n_assigned = 0
     if config.noise == "assign" and k_raw >= 2 and noise_before.any():
@@ -389,6 +437,13 @@ def segment(
             # they say how clearly one segment dominates for this churner.
             tot = mv.sum(axis=1, keepdims=True)
             mv = np.divide(mv, tot, out=np.zeros_like(mv), where=tot > 0)
+            # merged clusters pool their memberships in their representative's column
+            into = np.arange(k_raw)
+            for c, rep, _ in merged:
+                into[into == c] = rep
+            pooled = np.zeros_like(mv)
+            np.add.at(pooled.T, into, mv.T)
+            mv = pooled
             best = mv.argmax(axis=1)
             best_p = mv[np.arange(noise.size), best]
             take = (best_p >= config.assign_min_strength) & ~np.isin(best, diffuse_ids)
@@ -412,6 +467,20 @@ def segment(
             f"HDBSCAN 找到的 {len(diffuse)} 个群体成员流失原因并不一致，已列为“混合原因”：{sizes_zh}；"
             f"细分群体成员的原因构成与群体平均构成的平均余弦相似度须不低于 {COHERENCE_MIN}。"
         )
+    if merged:
+        note = (note + " " if note else "") + (
+            f"{len(merged)} group(s) found by HDBSCAN had the same reasons as another one (cosine similarity of "
+            f"their mean reason profiles >= {SAME_REASONS}, the rule that also matches segments month over month) "
+            "and were merged with it."
+        )
+        note_zh += (
+            f"HDBSCAN 找到的 {len(merged)} 个群体与另一群体流失原因相同（平均原因构成的余弦相似度 ≥ {SAME_REASONS}，"
+            "与跨月匹配细分群体的规则一致），已合并。"
+        )
+    if k == 1 and merged:
+        note += (" The churners form a single segment: once groups with the same reasons are merged, one reason "
+                 "profile remains, so segment-level actions add little beyond the overall drivers.")
+        note_zh += "流失客户构成单一细分群体：合并原因相同的群体后仅剩一种原因构成，按细分制定措施与按整体驱动因素差别不大。"
     if k == 0:
         return Segmentation(
             labels=labels, strength=strength, n_segments=0, representation=profiles.representation,
@@ -424,7 +493,8 @@ def segment(
     lut[raw[raw >= 0]] = labels[raw >= 0]
     reference = np.where(fit_raw >= 0, lut[np.maximum(fit_raw, 0)], MIXED)
 
-    stability = _stability(points[fit_idx], reference, k, config=config, mcs_fit=mcs_fit, ms=ms, progress=progress)
+    stability = _stability(points[fit_idx], profiles.shares[fit_idx], reference, k, config=config, mcs_fit=mcs_fit,
+                           ms=ms, progress=progress)
 
     return Segmentation(
         labels=labels,

@@ -203,3 +203,34 @@ def test_format_value_units_and_languages(value, unit, lang, expected):
     from attribution import format_value
 
     assert format_value(value, unit=unit, lang=lang) == expected
+
+
+def test_risk_ranges_of_tail_drivers_with_sentinels_and_wiggles():
+    # Drivers whose risk sits in a tail of the book (as competitor rates, deposit maturity and
+    # service gaps in the demo): most customers get a small negative attribution.
+    rng = np.random.default_rng(4)
+    n = 20_000
+    has_fd = rng.random(n) < 0.35
+    maturity = np.where(has_fd, rng.integers(1, 366, n), 999).astype(float)  # 999 = no deposit
+    gap = rng.normal(0.2, 0.3, n)
+    rm_days = rng.integers(0, 400, n).astype(float)
+    phi_maturity = np.where(maturity < 50, 1.0, -0.1)
+    # below the cut: a slight downward slope and noise
+    phi_gap = np.where(gap > 0.7, 3.0, -0.1 - 0.05 * gap + rng.normal(0, 0.05, n))
+    # risk rises beyond 120 days, with a dip of the model between 200 and 240
+    phi_rm = np.where(rm_days > 120, 0.1, -0.08) - 0.25 * ((rm_days >= 200) & (rm_days < 240))
+    X = pd.DataFrame({"maturity": maturity, "gap": gap, "rm_days": rm_days})
+    values = np.column_stack([phi_maturity, phi_gap, phi_rm]).astype(np.float32)
+    gd = global_drivers(_attr(values, X.columns), X, parse_config({}))
+    by = {d.feature: d for d in gd.drivers}
+    assert by["gap"].direction == "up" and by["gap"].risk_range.op == ">"
+    assert 0.69 <= by["gap"].risk_range.low <= 0.7  # the last observed value below the cut
+    assert by["maturity"].direction == "down" and by["maturity"].risk_range.op == "<"
+    assert by["maturity"].risk_range.high == 50
+    # a monotone driver gets a one-sided range despite the dip
+    assert by["rm_days"].direction == "up" and by["rm_days"].risk_range.op == ">"
+    assert by["rm_days"].risk_range.low == 120
+    # a rank correlation of both value and attribution would call the rate gap "mixed"
+    from scipy.stats import spearmanr
+
+    assert abs(spearmanr(gap, phi_gap)[0]) < 0.2

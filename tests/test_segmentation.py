@@ -465,3 +465,44 @@ def test_describe_without_feature_values(book, seg):
         assert b.traits_vs_churners == () and b.traits_vs_retained == ()
         assert (a.signature, a.drivers_vs_churners, a.top_drivers) == (b.signature, b.drivers_vs_churners, b.top_drivers)
         assert not b.name_en.startswith(("High ", "Low "))
+
+
+def test_clusters_with_the_same_reasons_are_merged():
+    # One mechanism (f00, f01) in two tight mixes, 70/30 and 50/50: HDBSCAN separates the mixes,
+    # but their mean profiles have cosine 0.93 >= 0.8, i.e. the same reasons -> one segment.
+    # A second mechanism (f04, f05) stays its own segment.
+    rng = np.random.default_rng(2)
+    blocks = []
+    # (the last 40: the first mechanism with a looser mix, partly left unclustered by HDBSCAN)
+    for size, feats, mix, conc in ((300, (0, 1), (0.7, 0.3), 400), (300, (0, 1), (0.5, 0.5), 400),
+                                   (300, (4, 5), (0.5, 0.5), 400), (40, (0, 1), (0.6, 0.4), 3)):
+        v = rng.normal(0.0, 0.005, (size, F))
+        v[:, list(feats)] += rng.dirichlet(np.array(mix) * conc, size) * rng.uniform(1, 3, (size, 1))
+        blocks.append(v)
+    values = np.vstack(blocks).astype(np.float32)
+    n = values.shape[0]
+    raw = -2.0 + values.astype(np.float64).sum(1)
+    a = Attributions(np.arange(n), FEATURES, values, -2.0, raw, 1 / (1 + np.exp(-raw)), "log_odds", 0.0, "planted")
+    truth = np.repeat([0, 0, 1, 0], [300, 300, 300, 40])
+    cfg = SegmentationConfig(min_cluster_size=0.05, **FAST)
+    s = segment(a, churner_set(np.ones(n, bool)), config=cfg)
+    kept = s.labels != MIXED
+    assert s.n_segments == 2 and adjusted_rand_score(truth[kept], s.labels[kept]) > 0.95
+    assert "1 group(s) found by HDBSCAN had the same reasons" in s.note and "已合并" in s.note_zh
+    # assign mode pools the memberships of merged clusters: unclustered churners join a segment
+    assigned = segment(a, churner_set(np.ones(n, bool)), config=cfg.model_copy(update={"noise": "assign",
+                                                                                  "assign_min_strength": 0.0}))
+    assert assigned.n_segments == 2 and assigned.n_assigned == int((s.labels == MIXED).sum()) > 0
+    assert (assigned.labels != MIXED).all() and adjusted_rand_score(truth, assigned.labels) > 0.95
+    # the stability re-clusterings are merged the same way, so the merged segment is stable
+    assert s.stability.overall_ari > 0.9 and min(s.stability.segment_jaccard) > 0.9
+    # without the merge HDBSCAN's own clusters are the two mixes
+    import hdbscan
+
+    hdb = hdbscan.HDBSCAN(min_cluster_size=s.fit_min_cluster_size, min_samples=s.min_samples).fit(
+        build_profiles(a, s.rows, max_dims=20).embedding)
+    clustered = hdb.labels_[:900] >= 0
+    assert adjusted_rand_score(np.repeat([0, 1, 2], 300)[clustered], hdb.labels_[:900][clustered]) > 0.9
+    summaries = describe(s, a, None, CONFIG)
+    assert len({x.name_en for x in summaries}) == len(summaries)
+    assert not any("(S" in x.name_en for x in summaries)  # no clash that needed the key
