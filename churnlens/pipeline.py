@@ -27,7 +27,7 @@ from churnlens.config import Config, beside_config, load_config
 from churnlens.data import check_columns, mask_id, sha256_file, value_array
 from churnlens import playbook
 from churnlens.campaign import campaign_effect, read_campaign
-from churnlens.errors import ConfigError, InputFileError
+from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.evaluation import evaluate
 from churnlens.monitoring import ReferenceProfile, monitor, reference_profile
 from churnlens.output import staged_folder
@@ -269,16 +269,21 @@ def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress,
 
     ids_parts, value_parts, label_parts, score_parts, kept = [], [], [], [], []
     pending: deque = deque()  # chunks sent to the engine, awaiting their scores
-    warnings: list[tuple[str, ...]] = []
+    warnings: list[str] = []
     start = 0
 
     def aligned_chunks():
         nonlocal start
         for chunk in iter_table(req.data, id_column=config.id_column, chunk_rows=config.attribution.chunk_rows):
-            check_columns(chunk, config, source=source)
-            aligned = attribution.align(model, chunk, source=source, known=config.data_columns())
-            if not warnings:
-                warnings.append(aligned.warnings)
+            try:
+                check_columns(chunk, config, source=source)
+                aligned = attribution.align(model, chunk, source=source, known=config.data_columns())
+            except DataError as err:
+                if start == 0:
+                    raise
+                # problems found in a later chunk: say where, since counts in the message are per chunk
+                raise DataError(f"{err} (found in rows {start + 1:,}-{start + len(chunk):,} of {source})") from None
+            warnings.extend(w for w in aligned.warnings if w not in warnings)
             ids = chunk[config.id_column].to_numpy()
             label = chunk[config.label_column].to_numpy().astype(np.int8) if config.label_column else None
             X = aligned.X.set_axis(pd.RangeIndex(start, start + len(chunk)))
@@ -307,7 +312,7 @@ def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress,
         value=np.concatenate(value_parts) if config.value_column else None,
         label=np.concatenate(label_parts).astype(int) if config.label_column else None,
         kept=kept_all,
-        warnings=warnings[0] if warnings else (),
+        warnings=tuple(warnings),
     )
 
 
@@ -579,8 +584,13 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "seed": seg.seed,
             "note": seg.note,
             "stability": asdict(seg.stability),
-            "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size}
-                         for s in ctx.segments],
+            "note_zh": seg.note_zh,
+            "noise": seg.noise,
+            "n_assigned": seg.n_assigned,
+            "min_samples": seg.min_samples,
+            "fit_min_cluster_size": seg.fit_min_cluster_size,
+            "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
+                          "stability_jaccard": s.stability} for s in ctx.segments],
         },
         "timings_seconds": dict(facts.timings),
         "outputs": {},

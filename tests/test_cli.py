@@ -242,3 +242,19 @@ def test_hash_ids_without_salt_exits_2(small_inputs, tmp_path, monkeypatch, caps
                       "--config", cfg, "--out", tmp_path / "out", "--quiet"], capsys)
     assert code == 2
     assert "CHURNLENS_ID_SALT" in err
+
+
+def test_bad_value_in_a_later_chunk_names_the_rows(small_inputs, tmp_path, capsys):
+    frame = pd.read_csv(small_inputs / "customers.csv", dtype={"customer_id": str})
+    frame["logins"] = frame["logins"].astype(object)
+    frame.loc[250, "logins"] = "abc"
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text((small_inputs / "config.yaml").read_text() + "attribution: {chunk_rows: 100}\n")
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", data, "--config", cfg,
+                      "--out", tmp_path / "out", "--quiet"], capsys)
+    assert code == 2
+    assert "logins" in err and "abc" in err
+    assert "rows 201-300 of customers.csv" in err
+    assert not (tmp_path / "out").exists()
