@@ -25,39 +25,11 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
 
 
 def read_table(path: str | Path, *, id_column: Optional[str] = None) -> pd.DataFrame:
-    """Read a CSV or Parquet customer table.
+    """Read a whole CSV or Parquet customer table (see :func:`iter_table` for the checks).
 
     The id column is read as text so ids like ``"000123"`` keep their leading zeros.
-
-    Raises
-    ------
-    InputFileError
-        Missing file, unsupported suffix, unreadable or empty table.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"Data file {path} does not exist. Pass --data with the path of a CSV or Parquet file.")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            dtype = {id_column: str} if id_column else None
-            frame = pd.read_csv(path, dtype=dtype, low_memory=False)
-        elif suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            raise InputFileError(
-                f"Data file {path} has suffix {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}. "
-                "Export the customer table as CSV or Parquet."
-            )
-    except InputFileError:
-        raise
-    except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
-        raise InputFileError(f"Data file {path} could not be read as {suffix[1:].upper()}: {err}") from None
-    if frame.shape[0] == 0:
-        raise InputFileError(f"Data file {path} has no rows. Export at least one customer.")
-    if id_column and id_column in frame.columns:
-        frame[id_column] = frame[id_column].astype(str)
-    return frame
+    return pd.concat(list(iter_table(path, id_column=id_column, chunk_rows=1_000_000)), ignore_index=True)
 
 
 def _missing(column: str, role: str, frame: pd.DataFrame, source: str) -> DataError:
