@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
 import pandas as pd
 
 import attribution
 import segmentation
 from churnlens import playbook
-from churnlens.config import Config, load_config
-from churnlens.data import check_columns, read_table, sha256_file, value_array
+from churnlens.config import load_config
+from churnlens.data import check_columns, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.output import atomic_write_file, staged_folder
 

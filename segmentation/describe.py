@@ -212,7 +212,6 @@ def describe(
     retained[rows] = False
     T_ret = T[retained]
     T_ch = T[rows]
-    f_pos = {f: i for i, f in enumerate(features)}
     numeric_trait = {nm: j for j, (nm, lv) in enumerate(zip(t_names, t_levels)) if lv == ""}
 
     ids = sorted(set(int(x) for x in labels[labels >= 0]))

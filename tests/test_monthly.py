@@ -4,7 +4,6 @@ migration) and --campaign (treatment vs control), plus `churnlens evaluate`."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

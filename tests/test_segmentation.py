@@ -349,8 +349,9 @@ def test_describe_numbers_match_numpy(book, seg):
 
 def test_cohens_d_closed_form():
     x1, x2 = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 6.0, 8.0])
-    sp = np.sqrt((2 * 1.0 + 3 * x2.var(ddof=1)) / 5)
-    assert float(cohens_d(3, 2.0, 1.0, 4, 5.0, x2.var(ddof=1))) == pytest.approx(-3.0 / sp)
+    sp = np.sqrt((2 * x1.var(ddof=1) + 3 * x2.var(ddof=1)) / 5)
+    assert float(cohens_d(3, x1.mean(), x1.var(ddof=1), 4, x2.mean(), x2.var(ddof=1))) == pytest.approx(
+        (x1.mean() - x2.mean()) / sp)
     assert float(cohens_d(3, 1.0, 0.0, 3, 1.0, 0.0)) == 0.0
 
 
