@@ -184,6 +184,7 @@ class _Book:
     value: Optional[np.ndarray]  # (n,) money at risk
     label: Optional[np.ndarray]  # (n,) observed churn
     kept: pd.DataFrame  # aligned features of the rows kept during the scan (index = book row)
+    sample: np.ndarray  # (n,) bool: the population sample (see population_sample)
     warnings: tuple[str, ...]
 
     @property
@@ -306,8 +307,12 @@ def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress,
     check_unique_ids(ids, config, source=source)
     kept_all = pd.concat(kept + ([sample.X] if sample.X is not None else []))
     kept_all = kept_all[~kept_all.index.duplicated()].sort_index()
+    in_sample = np.zeros(len(ids), dtype=bool)
+    if sample.X is not None:
+        in_sample[sample.X.index.to_numpy()] = True
     return _Book(
         ids=ids,
+        sample=in_sample,
         score=np.concatenate(score_parts),
         value=np.concatenate(value_parts) if config.value_column else None,
         label=np.concatenate(label_parts).astype(int) if config.label_column else None,
@@ -378,9 +383,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
 
     book_churners = segmentation.select_churners(book.score, selection=config.churners, label=book.label,
                                                  value=book.value)
-    in_sample = population_sample(book.ids, size=config.attribution.sample, seed=seed)
-    if config.attribution.mode == "all":
-        in_sample = np.ones(book.n, dtype=bool)
+    in_sample = np.ones(book.n, dtype=bool) if config.attribution.mode == "all" else book.sample
     rows = np.flatnonzero(book_churners.mask | in_sample)
     X = timer("gather", _gather, req, config, model, book, rows, source)
     ids = book.ids[rows]

@@ -120,3 +120,11 @@ def test_scheduler_without_dask_engine_exits_2(inputs, tmp_path, capsys):
                      str(inputs.config), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1", "--quiet"])
     assert code == 2
     assert "--scheduler is only used with --engine dask" in capsys.readouterr().err
+
+
+def test_streaming_sample_equals_the_batch_definition(inputs, targeted):
+    """The scan's bottom-k sample (chunk by chunk) is exactly population_sample over all ids."""
+    ids = pd.read_csv(inputs.customers, dtype={"customer_id": str})["customer_id"].to_numpy()
+    attr = pd.read_parquet(targeted / "attributions.parquet")
+    sampled = set(attr.loc[attr["weight"] > 0, "customer_id"])
+    assert sampled == set(ids[population_sample(ids, size=SAMPLE, seed=0)])
