@@ -18,7 +18,7 @@ confined to :mod:`attribution._families`.
 from attribution.align import AlignedData, align
 from attribution.combine import concat, concat_reasons, take
 from attribution.crosscheck import cross_check
-from attribution.drivers import global_drivers
+from attribution.drivers import DriverSums, driver_sums, global_drivers
 from attribution.explain import explain
 from attribution.io import AttributionsWriter, read_attributions, write_attributions
 from attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
@@ -28,7 +28,7 @@ from attribution.results import (
 )
 
 __all__ = [
-    "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
+    "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
     "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

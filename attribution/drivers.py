@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -144,7 +145,48 @@ def _categorical_range(x: pd.Series, phi: np.ndarray) -> Optional[RiskRange]:
     return RiskRange(op="in", low=None, high=None, categories=tuple(str(c) for c in cats))
 
 
-def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) -> GlobalDrivers:
+@dataclass(frozen=True, eq=False)
+class DriverSums:
+    """Weighted sums behind the global means, mergeable across blocks of customers (so they can
+    be computed where the attributions are, e.g. on Dask workers, and added up in order).
+
+    ``weight`` is the total population weight; ``abs_sum``/``signed_sum`` (f,) are weighted
+    sums of |phi| and phi per feature; ``group_abs``/``group_signed`` (g,) the same for the
+    per-customer signed group sums, groups in ``groups`` order.
+    """
+
+    weight: float
+    abs_sum: np.ndarray
+    signed_sum: np.ndarray
+    groups: tuple[str, ...]
+    group_abs: np.ndarray
+    group_signed: np.ndarray
+
+    def __add__(self, other: "DriverSums") -> "DriverSums":
+        if self.groups != other.groups or self.abs_sum.shape != other.abs_sum.shape:
+            raise ValueError("cannot add driver sums of different features or groups")
+        return DriverSums(self.weight + other.weight, self.abs_sum + other.abs_sum,
+                          self.signed_sum + other.signed_sum, self.groups,
+                          self.group_abs + other.group_abs, self.group_signed + other.group_signed)
+
+
+def _group_names(features: tuple[str, ...], config: Config) -> tuple[str, ...]:
+    return tuple(sorted({config.group(n_) for n_ in features}))
+
+
+def driver_sums(attributions: Attributions, config: Config) -> DriverSums:
+    """Weighted sums of one block of customers (weights: ``attributions.weights``)."""
+    V = attributions.values.astype(np.float64)
+    w = attributions.weights
+    feats = attributions.features
+    groups = _group_names(feats, config)
+    G = np.column_stack([V[:, [j for j, n_ in enumerate(feats) if config.group(n_) == g]].sum(axis=1)
+                         for g in groups]) if len(V) else np.zeros((0, len(groups)))
+    return DriverSums(float(w.sum()), w @ np.abs(V), w @ V, groups, w @ np.abs(G), w @ G)
+
+
+def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, *,
+                   sums: Optional[DriverSums] = None) -> GlobalDrivers:
     """Mean |attribution|, mean signed attribution, share, direction and risk range per
     feature, and the same per data-dictionary group.
 
@@ -155,6 +197,10 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) 
         Feature values of the same customers (aligned data).
     config : Config
         Feature groups (``features[name].group``; "other" when absent).
+    sums : DriverSums, optional
+        Weighted sums over the whole population of interest, computed block by block where
+        the attributions were (see :func:`driver_sums`); default: from ``attributions``.
+        Means are weighted by the population weights (``Attributions.weights``).
 
     Returns
     -------
@@ -173,12 +219,10 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) 
     if len(X) != n:
         raise ValueError(f"X has {len(X)} rows but the attributions have {n}")
     rows = _sample_rows(n)
-    mean_abs = np.zeros(f)
-    mean_signed = np.zeros(f)
-    for j in range(f):
-        col = V[:, j].astype(np.float64)
-        mean_abs[j] = np.abs(col).mean() if n else 0.0
-        mean_signed[j] = col.mean() if n else 0.0
+    sums = sums if sums is not None else driver_sums(attributions, config)
+    total_w = sums.weight if sums.weight > 0 else 1.0
+    mean_abs = sums.abs_sum / total_w
+    mean_signed = sums.signed_sum / total_w
     total_abs = mean_abs.sum()
     order = sorted(range(f), key=lambda j: (-mean_abs[j], feats[j]))
     drivers = []
@@ -197,12 +241,8 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config) 
             mean_signed=float(mean_signed[j]), share=float(mean_abs[j] / total_abs) if total_abs > 0 else 0.0,
             direction=direction, risk_range=risk,
         ))
-    groups = []
-    names = sorted({config.group(n_) for n_ in feats})
-    for g in names:
-        idx = [j for j, n_ in enumerate(feats) if config.group(n_) == g]
-        s = V[:, idx].sum(axis=1, dtype=np.float64)
-        groups.append((g, float(np.abs(s).mean()) if n else 0.0, float(s.mean()) if n else 0.0))
+    groups = [(g, float(sums.group_abs[k] / total_w), float(sums.group_signed[k] / total_w))
+              for k, g in enumerate(sums.groups)]
     g_total = sum(m for _, m, _ in groups)
     group_drivers = tuple(
         GroupDriver(group=g, mean_abs=m, mean_signed=ms, share=m / g_total if g_total > 0 else 0.0)

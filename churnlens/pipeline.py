@@ -197,10 +197,12 @@ def _score_chunk(X: pd.DataFrame, model) -> np.ndarray:
 
 
 def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
-    """Attributions and reason codes of one block of customers (row-wise: any split gives the same numbers)."""
-    X, ids = item
+    """Attributions, reason codes and global-driver sums of one block of customers (row-wise
+    or additive: any split into blocks gives the same numbers)."""
+    X, ids, weight = item
     attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
-    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang)
+    attr = replace(attr, weight=weight)
+    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
 
 
 def _decided_churners(config: Config, score: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
@@ -338,23 +340,22 @@ def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.nda
 
 def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarray, config: Config, lang: str,
                progress: Progress, path: Path):
-    """Exact attributions and reason codes of ``X``, block by block on the engine; each block is
-    appended to ``attributions.parquet`` as it arrives."""
+    """Exact attributions, reason codes and global-driver sums of ``X``, block by block on the
+    engine; each block is appended to ``attributions.parquet`` as it arrives."""
     step = config.attribution.chunk_rows
-    blocks = ((X.iloc[i:i + step], ids[i:i + step]) for i in range(0, len(X), step))
-    attrs, codes, start = [], [], 0
+    blocks = ((X.iloc[i:i + step], ids[i:i + step], weight[i:i + step]) for i in range(0, len(X), step))
+    attrs, codes, sums = [], [], None
     writer = attribution.AttributionsWriter(path)
     with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
-        for a, c in engine.map(_explain_chunk, blocks,
-                               shared=(model, config.output_space, config, config.reason_codes, lang)):
-            a = replace(a, weight=weight[start:start + a.n])
-            start += a.n
+        for a, c, s in engine.map(_explain_chunk, blocks,
+                                  shared=(model, config.output_space, config, config.reason_codes, lang)):
             writer.write(a)
             attrs.append(a)
             codes.append(c)
+            sums = s if sums is None else sums + s
             advance(a.n)
     writer.close()
-    return attribution.concat(attrs), attribution.concat_reasons(codes)
+    return attribution.concat(attrs), attribution.concat_reasons(codes), sums
 
 
 def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, engine=None) -> ReportOutcome:
@@ -389,8 +390,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     ids = book.ids[rows]
     n_sample = int(in_sample.sum())
     weight = np.where(in_sample[rows], book.n / n_sample, 0.0)
-    attr, codes = timer("attributions", _attribute, engine, model, X, ids, weight, config, req.lang, progress,
-                        out / "attributions.parquet")
+    attr, codes, sums = timer("attributions", _attribute, engine, model, X, ids, weight, config, req.lang,
+                              progress, out / "attributions.parquet")
     value = None if book.value is None else book.value[rows]
     sample_pos = np.flatnonzero(in_sample[rows])  # positions of the population sample among attributed rows
     attr_sample, X_sample = attribution.take(attr, sample_pos), X.iloc[sample_pos]
@@ -399,7 +400,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
     cc = timer("cross-check", attribution.cross_check, model, X.iloc[check_rows],
                attr.values[check_rows].astype(np.float64), output_space=attr.output_space)
-    drivers = timer("global drivers", attribution.global_drivers, attr_sample, X_sample, config)
+    # means from the weighted sums of every block; direction and risk ranges from the sample
+    drivers = timer("global drivers", attribution.global_drivers, attr_sample, X_sample, config, sums=sums)
 
     churners = replace(book_churners, mask=book_churners.mask[rows])
     with progress.task("Segmentation (HDBSCAN)", 1) as advance:
