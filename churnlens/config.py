@@ -41,6 +41,10 @@ class FeatureSpec(_Frozen):
     actionable: bool = True
     protected: bool = False
     unit: Optional[str] = None
+    # Wording for segment names when a segment's values are low / high, e.g. for
+    # mobile_logins_change: low: {en: "Collapsing mobile-banking use", zh: "手机银行使用骤降"}.
+    low: Optional[Text] = None
+    high: Optional[Text] = None
 
 
 class ChurnerSelection(_Frozen):

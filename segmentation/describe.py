@@ -120,21 +120,27 @@ def _lower_first(text: str) -> str:
     return text
 
 
-def _driver_phrase(feature: str, direction: Optional[str], config: Config) -> tuple[str, str]:
+def _driver_phrase(feature: str, direction: Optional[str], config: Config) -> tuple[str, str, bool]:
+    """(English, Chinese, directional) phrase for a segment name: the dictionary's own ``low`` /
+    ``high`` wording when it has one ("Collapsing mobile-banking logins"), else "Low"/"High" +
+    the label; just the label without a direction."""
     en, zh = config.label(feature, "en"), config.label(feature, "zh")
-    if direction == "low":
-        return f"Low {_lower_first(en)}", f"{zh}偏低"
-    if direction == "high":
-        return f"High {_lower_first(en)}", f"{zh}偏高"
-    return en, zh
+    spec = config.features.get(feature)
+    if direction in ("low", "high"):
+        own = getattr(spec, direction, None) if spec is not None else None
+        if own is not None:
+            return own.en, own.zh, True
+        if direction == "low":
+            return f"Low {_lower_first(en)}", f"{zh}偏低", True
+        return f"High {_lower_first(en)}", f"{zh}偏高", True
+    return en, zh, False
 
 
-def _join(phrases: list[tuple[str, str]]) -> tuple[str, str]:
+def _join(phrases: list[tuple[str, str, bool]]) -> tuple[str, str]:
     if not phrases:
         return "", ""
-    first_en = phrases[0][0]
-    rest_en = [_lower_first(p[0]) if p[0].startswith(("Low ", "High ")) else p[0] for p in phrases[1:]]
-    return " & ".join([first_en, *rest_en]), " 与 ".join(p[1] for p in phrases)
+    rest_en = [_lower_first(en) if directional else en for en, _, directional in phrases[1:]]
+    return " & ".join([phrases[0][0], *rest_en]), " 与 ".join(p[1] for p in phrases)
 
 
 def describe(

@@ -507,3 +507,19 @@ def test_clusters_with_the_same_reasons_are_merged():
     summaries = describe(s, a, None, CONFIG)
     assert len({x.name_en for x in summaries}) == len(summaries)
     assert not any("(S" in x.name_en for x in summaries)  # no clash that needed the key
+
+
+def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
+    from churnlens.config import parse_config
+    from segmentation.describe import _driver_phrase, _join
+
+    cfg = parse_config({"features": {
+        "logins_change": {"label": {"en": "Change in logins", "zh": "登录变动"},
+                          "low": {"en": "Collapsing app use", "zh": "手机银行使用骤降"}},
+        "complaints": {"label": {"en": "Complaints", "zh": "投诉次数"}},
+    }})
+    assert _driver_phrase("logins_change", "low", cfg) == ("Collapsing app use", "手机银行使用骤降", True)
+    assert _driver_phrase("logins_change", "high", cfg) == ("High change in logins", "登录变动偏高", True)
+    assert _driver_phrase("complaints", None, cfg) == ("Complaints", "投诉次数", False)
+    phrases = [_driver_phrase("complaints", "high", cfg), _driver_phrase("logins_change", "low", cfg)]
+    assert _join(phrases) == ("High complaints & collapsing app use", "投诉次数偏高 与 手机银行使用骤降")
