@@ -41,16 +41,17 @@ def _missing(column: str, role: str, frame: pd.DataFrame, source: str) -> DataEr
 
 
 def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
-    """Check the id, value and label columns the config names.
+    """Check the id, value and label columns the config names (row by row, so it also serves
+    one chunk of a streamed table; duplicated ids are checked over the whole table by
+    :func:`check_unique_ids`).
 
     Raises
     ------
     DataError
-        A named column is absent, ids are duplicated, values are not numeric or labels not 0/1.
+        A named column is absent, values are not numeric or labels not 0/1.
     """
     if config.id_column not in frame.columns:
         raise _missing(config.id_column, "id_column", frame, source)
-    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
     if config.value_column:
         if config.value_column not in frame.columns:
             raise _missing(config.value_column, "value_column", frame, source)

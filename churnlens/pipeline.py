@@ -408,7 +408,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         seg = timer("segmentation", segmentation.segment, attr, churners, config=config.segmentation)
         advance(1)
     summaries = timer("describe segments", segmentation.describe, seg, attr, X, config, value=value)
-    migration = None
+    migration, previous = None, None
     if req.previous is not None:
         previous = segmentation.load_previous(req.previous)
         summaries, migration = segmentation.match_previous(summaries, seg, previous)
@@ -443,7 +443,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     if campaign_table is not None:
         campaign = timer("campaign effect", campaign_effect, campaign_table, known_ids=book.ids,
                          value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
-                         segments=_previous_segments(req.previous))
+                         # the campaign targeted last month's list: its segments are last month's
+                         segments=None if previous is None else pd.Series(previous.keys, index=previous.customer_ids))
     else:
         omitted.append(("campaign", "no_campaign"))
 
@@ -497,14 +498,6 @@ def _id_salt(config: Config) -> str:
                           "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
                           "month, so hashed ids stay comparable and cannot be reversed by hashing every id.")
     return salt
-
-
-def _previous_segments(previous: Optional[Path]) -> Optional[pd.Series]:
-    """Last month's segment key per customer id (the campaign targeted last month's list)."""
-    if previous is None or not (Path(previous) / "segments.csv").is_file():
-        return None
-    frame = pd.read_csv(Path(previous) / "segments.csv", dtype={"customer_id": str, "segment": str})
-    return pd.Series(frame["segment"].to_numpy(), index=frame["customer_id"].to_numpy())
 
 
 def _period(config: Config, req: ReportRequest) -> str:

@@ -15,7 +15,7 @@ import attribution
 import segmentation
 from churnlens import playbook
 from churnlens.config import load_config
-from churnlens.data import check_columns, read_table
+from churnlens.data import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.output import atomic_write_file, staged_folder
 
@@ -29,6 +29,7 @@ def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, tru
     model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
     frame = read_table(data_path, id_column=config.id_column)
     check_columns(frame, config, source=Path(data_path).name)
+    check_unique_ids(frame[config.id_column].to_numpy(), config, source=Path(data_path).name)
     aligned = attribution.align(model, frame, source=Path(data_path).name,
                                 known=config.data_columns())
     return config, model, frame, aligned
@@ -110,6 +111,7 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     frame = read_table(data_path, id_column=config.id_column)
     source = Path(data_path).name
     check_columns(frame, config, source=source)
+    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
     label = frame[config.label_column].to_numpy().astype(int)
     names, hashes, scores, qualities = [], [], [], []
     for p in model_paths:

@@ -258,3 +258,20 @@ def test_bad_value_in_a_later_chunk_names_the_rows(small_inputs, tmp_path, capsy
     assert "logins" in err and "abc" in err
     assert "rows 201-300 of customers.csv" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_duplicated_ids_across_chunks_exit_2(small_inputs, tmp_path, capsys):
+    frame = pd.read_csv(small_inputs / "customers.csv", dtype={"customer_id": str})
+    frame.loc[350, "customer_id"] = frame.loc[10, "customer_id"]  # same id in two different chunks
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text((small_inputs / "config.yaml").read_text() + "attribution: {chunk_rows: 100}\n")
+    out = tmp_path / "out"
+    code, err = _run(["report", "--model", small_inputs / "model.txt", "--data", data, "--config", cfg,
+                      "--out", out, "--quiet"], capsys)
+    assert code == 2
+    assert f"1 duplicated ids (e.g. {frame.loc[10, 'customer_id']})" in err
+    assert not out.exists()
+    code, err = _run(["validate", "--model", small_inputs / "model.txt", "--data", data], capsys)
+    assert code == 2 and "duplicated ids" in err
