@@ -112,6 +112,12 @@ class _Family:
         return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
 
 
+def _sklearn_feature_names(est: Any) -> tuple[str, ...]:
+    """Training column names of a scikit-learn estimator; x0, x1, ... when fitted on an array."""
+    return tuple(str(c) for c in getattr(est, "feature_names_in_", ())) or tuple(
+        f"x{i}" for i in range(est.n_features_in_))
+
+
 def _binary_only(path: str, what: str) -> ModelError:
     return ModelError(
         f"Model {path} is {what}; churnlens explains binary churn classifiers (one output: "
@@ -306,8 +312,7 @@ class _SklearnTrees(_Family):
 
     def facts(self, est):
         trees = self._trees(est)
-        names = tuple(str(c) for c in getattr(est, "feature_names_in_", ())) or tuple(
-            f"x{i}" for i in range(est.n_features_in_))
+        names = _sklearn_feature_names(est)
         return Facts(
             n_trees=len(trees),
             max_depth=max((t.tree_.max_depth for t in trees), default=0),
@@ -358,8 +363,7 @@ class _SklearnHistGBM(_SklearnTrees):
 
     def facts(self, est):
         trees = self._trees(est)
-        names = tuple(str(c) for c in getattr(est, "feature_names_in_", ())) or tuple(
-            f"x{i}" for i in range(est.n_features_in_))
+        names = _sklearn_feature_names(est)
         return Facts(
             n_trees=len(trees),
             max_depth=max((int(p.nodes["depth"].max()) for p in trees), default=0),
