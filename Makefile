@@ -17,4 +17,4 @@ demo: install
 	$(VENV)/bin/churnlens demo --out demo-report
 
 test: install
-	MPLBACKEND=Agg $(PY) -m pytest -q
+	MPLBACKEND=Agg $(VENV)/bin/pytest -q

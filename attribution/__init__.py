@@ -15,15 +15,15 @@ Library differences (LightGBM / XGBoost / scikit-learn / shap output shapes) are
 confined to :mod:`attribution._families`.
 """
 
-from attribution.align import AlignedData, align
-from attribution.combine import concat, concat_reasons, take
-from attribution.crosscheck import cross_check
-from attribution.drivers import DriverSums, driver_sums, global_drivers
-from attribution.explain import explain
-from attribution.io import AttributionsWriter, read_attributions, write_attributions
-from attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
-from attribution.reasons import format_value, reason_codes
-from attribution.results import (
+from churnlens.attribution.align import AlignedData, align
+from churnlens.attribution.combine import concat, concat_reasons, take
+from churnlens.attribution.crosscheck import cross_check
+from churnlens.attribution.drivers import DriverSums, driver_sums, global_drivers
+from churnlens.attribution.explain import explain
+from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
+from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
+from churnlens.attribution.reasons import format_value, reason_codes
+from churnlens.attribution.results import (
     Attributions, CrossCheck, Driver, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
 )
 

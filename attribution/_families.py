@@ -164,7 +164,7 @@ class _LightGBM(_Family):
         if "is_linear=1" in est.model_to_string(num_iteration=1):
             raise ModelError(f"Model {path} uses LightGBM linear trees, which TreeSHAP does not explain exactly. "
                              "Retrain with linear_tree=false.")
-        from attribution._lgb_json import tree_problem
+        from churnlens.attribution._lgb_json import tree_problem
 
         # boosters restored from skops/pickle bypass the text-file check; a bad index would
         # crash the process inside LightGBM's prediction code

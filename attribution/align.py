@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from attribution.model import LoadedModel, _Column
+from churnlens.attribution.model import LoadedModel, _Column
 from churnlens.errors import DataError
 
 _MAX_LISTED = 25

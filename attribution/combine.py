@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from attribution.results import Attributions, ReasonCodes
+from churnlens.attribution.results import Attributions, ReasonCodes
 
 
 def take(attributions: Attributions, rows: np.ndarray) -> Attributions:

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from attribution.align import ensure_aligned
-from attribution.explain import _source_sum
-from attribution.model import LoadedModel, encode, raw_output
-from attribution.results import CrossCheck
+from churnlens.attribution.align import ensure_aligned
+from churnlens.attribution.explain import _source_sum
+from churnlens.attribution.model import LoadedModel, encode, raw_output
+from churnlens.attribution.results import CrossCheck
 
 
 def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, *,

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange
+from churnlens.attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange
 from churnlens.config import Config
 
 TOP_WITH_RANGE = 10  # drivers that get a risk range

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from attribution.align import ensure_aligned
-from attribution.model import LoadedModel, encode, raw_output, to_probability
-from attribution.results import Attributions
+from churnlens.attribution.align import ensure_aligned
+from churnlens.attribution.model import LoadedModel, encode, raw_output, to_probability
+from churnlens.attribution.results import Attributions
 from churnlens.errors import AdditivityError, DataError
 
 OUTPUT_SPACES = ("log_odds", "probability")

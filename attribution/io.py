@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.errors import InputFileError
 
 PREFIX = "shap__"

@@ -19,9 +19,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of
-from attribution._lgb_json import tree_problem
-from attribution.results import ModelInfo
+from churnlens.attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of
+from churnlens.attribution._lgb_json import tree_problem
+from churnlens.attribution.results import ModelInfo
 from churnlens.errors import InputFileError, ModelError
 
 MODEL_FORMATS = ("lightgbm", "xgboost", "skops", "pickle")
@@ -97,7 +97,7 @@ class LoadedModel:
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Raw model output, shape (n,): log-odds (boosted models) or probability (forests)."""
-        from attribution.align import ensure_aligned
+        from churnlens.attribution.align import ensure_aligned
 
         return raw_output(self, encode(self, ensure_aligned(self, X)))
 
@@ -216,7 +216,7 @@ def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
     if fmt == "lightgbm_json":
         import lightgbm as lgb
 
-        from attribution._lgb_json import dump_to_model_string
+        from churnlens.attribution._lgb_json import dump_to_model_string
 
         try:
             dump = json.loads(path.read_text(encoding="utf-8"))

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions, ReasonCodes
+from churnlens.attribution.results import Attributions, ReasonCodes
 from churnlens.config import Config
 
 _MISSING = {"en": "missing", "zh": "缺失"}

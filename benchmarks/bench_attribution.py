@@ -66,7 +66,7 @@ def worker(kind: str, rows: int, d: Path) -> dict:
     tracemalloc.start()
     t0 = time.perf_counter()
     if kind == "churnlens":
-        from attribution import align, explain, load_model
+        from churnlens.attribution import align, explain, load_model
 
         model = load_model(d / f"model_{rows}.txt")
         aligned = align(model, data, source="book.parquet")

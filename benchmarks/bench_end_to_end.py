@@ -72,7 +72,7 @@ def reference_rows_per_second(model_path: Path, data_path: Path, rows: int = 20_
 def child(args) -> None:
     """Run one `churnlens report` in this process; print wall time and peak RSS as JSON."""
     sys.path.insert(0, str(ROOT))
-    import cli
+    from churnlens import cli
 
     t0 = time.perf_counter()
     code = cli.main(["report", "--model", args.model, "--data", args.data, "--config", args.config,

@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from churnlens.config import PlaybookRule
-from churnlens.evaluation import evaluate
-from churnlens.monitoring import driver_drift, psi_from_profile, reference_profile
-from churnlens.playbook import control_group, match_customer_rules, retention_list, select_targets
+from churnlens.evaluation.quality import evaluate
+from churnlens.monitoring.stability import driver_drift, psi_from_profile, reference_profile
+from churnlens.actions.playbook import control_group, match_customer_rules, retention_list, select_targets
 
 
 def timed(name, fn):

@@ -22,10 +22,10 @@ import time
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.config import ChurnerSelection, Config, SegmentationConfig
-from segmentation import describe, segment, select_churners
-from segmentation.profiles import risk_shares
+from churnlens.segmentation import describe, segment, select_churners
+from churnlens.segmentation.profiles import risk_shares
 
 
 class TimingProgress:

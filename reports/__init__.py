@@ -1,9 +1,9 @@
 """Retention report and explainability dossier (HTML + PDF, English and Simplified Chinese).
 
 The pipeline calls :func:`render_documents` with a :class:`~reports.context.ReportContext`;
-``reports.charts`` holds one drawing function per chart.
+``churnlens.reports.charts`` holds one drawing function per chart.
 """
 
-from reports.render import AssetFetcher, Timings, render_documents
+from churnlens.reports.render import AssetFetcher, Timings, render_documents
 
 __all__ = ["render_documents", "AssetFetcher", "Timings"]

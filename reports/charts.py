@@ -21,11 +21,13 @@ from typing import Iterator, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions, Driver, GlobalDrivers
-from churnlens.results import CampaignEffect, ModelQuality, Monitoring
-from reports.catalogue import text
-from reports.fonts import CJK_FAMILY, LATIN_FAMILY, register_matplotlib_cjk
-from segmentation.results import Migration, SegmentSummary, Stability
+from churnlens.attribution.results import Attributions, Driver, GlobalDrivers
+from churnlens.campaign.results import CampaignEffect
+from churnlens.evaluation.results import ModelQuality
+from churnlens.monitoring.results import Monitoring
+from churnlens.reports.catalogue import text
+from churnlens.reports.fonts import CJK_FAMILY, LATIN_FAMILY, register_matplotlib_cjk
+from churnlens.segmentation.results import Migration, SegmentSummary, Stability
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -286,7 +288,7 @@ def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str
     """
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    from reports.formatting import money, num
+    from churnlens.reports.formatting import money, num
 
     with chart_style(lang):
         ax = _ax(ax, (3.2, 0.3 * max(len(segments), 1) + 1.0))

@@ -12,11 +12,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions, GlobalDrivers, ModelInfo
+from churnlens.attribution.results import Attributions, GlobalDrivers, ModelInfo
 from churnlens.config import Config
 from churnlens.frozen import array_eq
-from churnlens.results import CampaignEffect, ModelQuality, Monitoring, SegmentPlan
-from segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
+from churnlens.campaign.results import CampaignEffect
+from churnlens.evaluation.results import ModelQuality
+from churnlens.monitoring.results import Monitoring
+from churnlens.actions.results import SegmentPlan
+from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
 
 
 @dataclass(frozen=True)

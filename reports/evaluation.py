@@ -1,7 +1,7 @@
 """Output of ``churnlens evaluate``: champion/challenger comparison as CSV, JSON and one
 self-contained HTML page with each model's ROC, KS and lift charts.
 
-Draws and formats result objects from :mod:`churnlens.evaluation`; computes nothing.
+Draws and formats result objects from :mod:`churnlens.evaluation.quality`; computes nothing.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Sequence
 
-from churnlens.results import ModelComparison, ModelQuality
-from reports import charts
-from reports.render import Timings, _chart, make_environment
+from churnlens.evaluation.results import ModelComparison, ModelQuality
+from churnlens.reports import charts
+from churnlens.reports.render import Timings, _chart, make_environment
 
 
 class _View:

@@ -9,7 +9,7 @@ import math
 from datetime import datetime
 from typing import Optional
 
-from churnlens.data import mask_id
+from churnlens.io.tables import mask_id
 
 DASH = "–"
 

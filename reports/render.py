@@ -20,14 +20,14 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 
-from attribution.reasons import format_value
+from churnlens.attribution.reasons import format_value
 from churnlens.errors import ConfigError, UserInputError
-from churnlens.monitoring import EPSILON as PSI_EPSILON
-from reports import charts, formatting
-from reports.catalogue import text
-from reports.context import ReportContext
-from reports.fonts import cjk_font_path
-from segmentation.results import MIXED
+from churnlens.monitoring.stability import EPSILON as PSI_EPSILON
+from churnlens.reports import charts, formatting
+from churnlens.reports.catalogue import text
+from churnlens.reports.context import ReportContext
+from churnlens.reports.fonts import cjk_font_path
+from churnlens.segmentation.results import MIXED
 
 FORMATS = ("html", "pdf")
 DOCUMENTS = ("report", "dossier")
@@ -194,7 +194,7 @@ def _localise(s: str, lang: str) -> str:
     """
     if lang == "en" or not s:
         return s
-    from reports.catalogue import catalogue
+    from churnlens.reports.catalogue import catalogue
 
     en, out = catalogue("en"), catalogue(lang)
     for k in sorted((k for k in en if k.startswith("phrase.")), key=lambda k: -len(en[k])):
@@ -245,7 +245,7 @@ def attributed_text(facts, lang: str) -> str:
 
 def _stage(name: str, lang: str) -> str:
     """A pipeline stage's name in ``lang`` (``stage.<name>`` in the catalogue, else as given)."""
-    from reports.catalogue import catalogue
+    from churnlens.reports.catalogue import catalogue
 
     key = "stage." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
     return catalogue(lang).get(key, name)
@@ -261,7 +261,7 @@ def _omitted(ctx: ReportContext, section: str, default_key: str) -> str:
     A reason may be a catalogue code ("no_previous" -> ``omitted.no_previous``, in the report
     language) or a ready sentence, printed as given.
     """
-    from reports.catalogue import catalogue
+    from churnlens.reports.catalogue import catalogue
 
     for sid, reason in ctx.omitted:
         if sid == section:
@@ -553,7 +553,7 @@ REPORT_SECTIONS = ("summary", "customer-traits", "product-traits", "drivers", "s
 
 
 def _roles(lang: str) -> set[str]:
-    from reports.catalogue import catalogue
+    from churnlens.reports.catalogue import catalogue
 
     return {k for k in catalogue(lang) if k.startswith("role.")}
 

@@ -5,9 +5,9 @@ Pipeline: :func:`select_churners` -> :func:`segment` (which calls :func:`build_p
 via :func:`write_segments_csv` and :func:`write_segment_signatures`.
 """
 
-from segmentation.clustering import absolute_min_cluster_size, segment
-from segmentation.describe import describe
-from segmentation.history import (
+from churnlens.segmentation.clustering import absolute_min_cluster_size, segment
+from churnlens.segmentation.describe import describe
+from churnlens.segmentation.history import (
     SEGMENTS_CSV,
     SIGNATURES_JSON,
     load_previous,
@@ -15,8 +15,8 @@ from segmentation.history import (
     write_segment_signatures,
     write_segments_csv,
 )
-from segmentation.profiles import build_profiles
-from segmentation.results import (
+from churnlens.segmentation.profiles import build_profiles
+from churnlens.segmentation.results import (
     MIXED,
     ChurnerSet,
     Migration,
@@ -25,7 +25,7 @@ from segmentation.results import (
     Segmentation,
     SegmentSummary,
 )
-from segmentation.selection import select_churners
+from churnlens.segmentation.selection import select_churners
 
 __all__ = [
     "MIXED",

@@ -7,11 +7,11 @@ import warnings
 
 import numpy as np
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.config import SegmentationConfig
 from churnlens.errors import DataError
-from segmentation.profiles import build_profiles, step
-from segmentation.results import MIXED, ChurnerSet, Segmentation, Stability
+from churnlens.segmentation.profiles import build_profiles, step
+from churnlens.segmentation.results import MIXED, ChurnerSet, Segmentation, Stability
 
 MIN_CLUSTER_FLOOR = 5  # smallest segment worth a retention action, whatever the share says
 DEFAULT_MIN_SAMPLES = 10  # when config.min_samples is unset (see segment's docstring)

@@ -7,11 +7,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.config import GROUPS, Config
 from churnlens.errors import DataError
-from segmentation.profiles import risk_shares
-from segmentation.results import (
+from churnlens.segmentation.profiles import risk_shares
+from churnlens.segmentation.results import (
     MIXED,
     Effect,
     GroupSignatureItem,

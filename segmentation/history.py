@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from churnlens.errors import InputFileError
-from segmentation.describe import MIXED_KEY
-from segmentation.results import (
+from churnlens.segmentation.describe import MIXED_KEY
+from churnlens.segmentation.results import (
     MIXED,
     Flow,
     Migration,

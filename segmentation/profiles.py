@@ -7,8 +7,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from attribution.results import Attributions
-from segmentation.results import Profiles
+from churnlens.attribution.results import Attributions
+from churnlens.segmentation.results import Profiles
 
 
 @contextlib.contextmanager

@@ -9,7 +9,7 @@ import numpy as np
 
 from churnlens.config import ChurnerSelection
 from churnlens.errors import ConfigError, DataError
-from segmentation.results import ChurnerSet
+from churnlens.segmentation.results import ChurnerSet
 
 
 def _top(key: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:

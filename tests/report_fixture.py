@@ -18,17 +18,20 @@ import numpy as np
 import pandas as pd
 import yaml
 
-import attribution
-from churnlens import campaign as campaign_mod
-from churnlens import demo, monitoring
+from churnlens import attribution
+from churnlens.campaign import effect as campaign_mod
+from churnlens.demo import book as demo
+from churnlens.monitoring import stability as monitoring
 from churnlens.config import Config, parse_config
-from churnlens.data import mask_id
-from churnlens.evaluation import evaluate
-from churnlens.results import CampaignEffect, Monitoring, PlannedAction, SegmentPlan
-from reports.context import CrossCheckResult, CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
-from segmentation.clustering import segment
-from segmentation.results import MIXED, Effect, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
-from segmentation.selection import select_churners
+from churnlens.io.tables import mask_id
+from churnlens.evaluation.quality import evaluate
+from churnlens.campaign.results import CampaignEffect
+from churnlens.monitoring.results import Monitoring
+from churnlens.actions.results import PlannedAction, SegmentPlan
+from churnlens.reports.context import CrossCheckResult, CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
+from churnlens.segmentation.clustering import segment
+from churnlens.segmentation.results import MIXED, Effect, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
+from churnlens.segmentation.selection import select_churners
 
 EVIL = "<script>alert(1)</script>"
 

@@ -12,7 +12,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 
-from attribution import align, explain, load_model
+from churnlens.attribution import align, explain, load_model
 from churnlens.errors import DataError
 
 N = 600

@@ -13,8 +13,8 @@ import pytest
 import skops.io as sio
 from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
 
-import cli
-from attribution import explain, from_estimator
+from churnlens import cli
+from churnlens.attribution import explain, from_estimator
 from churnlens.errors import AdditivityError
 
 N = 300
@@ -214,7 +214,7 @@ def test_csv_category_strings_explain_like_the_training_frame(inputs, tmp_path, 
 
 
 def test_additivity_failure_exits_1_and_writes_nothing(inputs, tmp_path, capsys, monkeypatch):
-    from attribution._families import _LightGBM
+    from churnlens.attribution._families import _LightGBM
 
     original = _LightGBM.contribs
     # a wrong base value (as from a model file whose trees do not match its header)

@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from attribution import align, cross_check, explain, from_estimator, load_model
+from churnlens.attribution import align, cross_check, explain, from_estimator, load_model
 from churnlens.errors import InputFileError, ModelError
 
 N = 400

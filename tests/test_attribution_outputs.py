@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.special import expit
 
-from attribution import (
+from churnlens.attribution import (
     Attributions, RiskRange, explain, from_estimator, global_drivers, read_attributions, reason_codes,
     write_attributions,
 )
@@ -94,7 +94,7 @@ def test_parquet_round_trip(planted, tmp_path, ids):
 def test_parquet_written_block_by_block_equals_one_write(planted, tmp_path):
     from dataclasses import replace
 
-    from attribution import AttributionsWriter, concat, take
+    from churnlens.attribution import AttributionsWriter, concat, take
 
     model, X, _ = planted
     a = explain(model, X, customer_ids=np.arange(len(X)))
@@ -179,7 +179,7 @@ def test_global_drivers_on_planted_relationship(planted):
 
 
 def test_cross_check_in_probability_space(planted):
-    from attribution import cross_check
+    from churnlens.attribution import cross_check
 
     model, X, _ = planted
     pr = explain(model, X, customer_ids=np.arange(N), output_space="probability")
@@ -200,7 +200,7 @@ def test_cross_check_in_probability_space(planted):
     ("gold", None, "en", "gold"),
 ])
 def test_format_value_units_and_languages(value, unit, lang, expected):
-    from attribution import format_value
+    from churnlens.attribution import format_value
 
     assert format_value(value, unit=unit, lang=lang) == expected
 
@@ -240,7 +240,7 @@ def test_driver_sums_over_blocks_equal_the_weighted_means(planted):
     """Global means computed block by block (as on Dask workers) equal the weighted means."""
     from dataclasses import replace
 
-    from attribution import driver_sums, take
+    from churnlens.attribution import driver_sums, take
 
     model, X, _ = planted
     a = explain(model, X, customer_ids=np.arange(len(X)))

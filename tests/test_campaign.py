@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact, norm
 
-from churnlens.campaign import arm_effect, campaign_effect, read_campaign
+from churnlens.campaign.effect import arm_effect, campaign_effect, read_campaign
 from churnlens.errors import DataError, InputFileError
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cli
+from churnlens import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("demo", "report", "explain", "segment", "evaluate", "validate")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score, roc_auc_score
 
-from churnlens import demo
+from churnlens.demo import book as demo
 from churnlens.config import load_config
 from churnlens.errors import UserInputError
 

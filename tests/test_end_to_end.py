@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-import cli
+from churnlens import cli
 
 N_CUSTOMERS = 4000
 GENERATED_AT = "2026-11-30T08:00:00+00:00"

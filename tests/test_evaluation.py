@@ -11,7 +11,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, precision_score, recall_score, roc_auc_score, roc_curve
 
 from churnlens.errors import DataError
-from churnlens.evaluation import compare_models, evaluate
+from churnlens.evaluation.quality import compare_models, evaluate
 
 
 def _data(n=2000, seed=0, ties=False):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from churnlens.errors import DataError
-from churnlens.monitoring import (
+from churnlens.monitoring.stability import (
     EPSILON,
     ReferenceProfile,
     band,

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cli
-from churnlens.demo import generate_book
+from churnlens import cli
+from churnlens.demo.book import generate_book
 
 N = 3000
 WHEN = "2026-12-31T08:00:00+00:00"

@@ -8,7 +8,7 @@ import pytest
 
 from churnlens.config import Config, PlaybookRule, parse_config
 from churnlens.errors import ConfigError, DataError, PlaybookError
-from churnlens.playbook import (
+from churnlens.actions.playbook import (
     LIST_COLUMNS,
     control_group,
     effective_rules,
@@ -21,7 +21,7 @@ from churnlens.playbook import (
     validate_playbook,
     write_retention_list,
 )
-from segmentation.results import SegmentSummary, SignatureItem
+from churnlens.segmentation.results import SegmentSummary, SignatureItem
 
 FEATURES = ["a", "b", "c", "region"]
 

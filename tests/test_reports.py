@@ -18,11 +18,11 @@ import pytest
 from markupsafe import escape
 from pypdf import PdfReader
 
-import reports
+from churnlens import reports
 from churnlens.errors import ConfigError, UserInputError
-from reports import render
-from reports.catalogue import catalogue, text
-from reports.fonts import cjk_font_path
+from churnlens.reports import render
+from churnlens.reports.catalogue import catalogue, text
+from churnlens.reports.fonts import cjk_font_path
 from tests.report_fixture import EVIL, build_context, demo_config, relabel
 
 REPORT_TITLE_KEYS = ("summary.title", "traits.customer_title", "traits.product_title", "drivers.title",
@@ -324,7 +324,7 @@ def test_logo_is_validated(tmp_path):
 
 
 def test_run_without_churners_or_value_still_renders(ctx_en, tmp_path):
-    from segmentation.results import Stability
+    from churnlens.segmentation.results import Stability
 
     note = "No churners were selected: nothing to segment."
     seg = dataclasses.replace(ctx_en.segmentation, rows=np.zeros(0, int), customer_ids=np.zeros(0, object),
@@ -383,7 +383,7 @@ def test_chinese_documents_show_no_english_from_result_objects(rendered, ctx_en)
 
 
 def test_risk_ranges_use_the_units_of_the_data_dictionary(ctx_en):
-    from attribution.results import Driver, RiskRange
+    from churnlens.attribution.results import Driver, RiskRange
 
     def risk(feature, rr, lang):
         d = Driver(feature, "behaviour", 0.1, 0.0, 0.1, "up", rr)
@@ -424,7 +424,7 @@ def test_retention_plan_says_control_group_is_not_contacted(rendered, ctx_en, la
 
 
 def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rendered, ctx_en):
-    from reports import formatting
+    from churnlens.reports import formatting
 
     m, c, q = ctx_en.monitoring, ctx_en.campaign, ctx_en.quality
     report = rendered["en"]["report.html"].read_text(encoding="utf-8")

@@ -7,8 +7,8 @@ import warnings
 import matplotlib as mpl
 import pytest
 
-from reports import charts, formatting
-from reports.catalogue import text
+from churnlens.reports import charts, formatting
+from churnlens.reports.catalogue import text
 from tests.report_fixture import build_context
 
 

@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import cli
-from churnlens.demo import write_demo_inputs
-from churnlens.pipeline import population_sample
+from churnlens import cli
+from churnlens.demo.book import write_demo_inputs
+from churnlens.run.pipeline import population_sample
 
 N = 3000
 SAMPLE = 400

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.config import ChurnerSelection, SegmentationConfig, parse_config
 from churnlens.errors import ConfigError, DataError, InputFileError
-from segmentation import (
+from churnlens.segmentation import (
     MIXED,
     build_profiles,
     describe,
@@ -24,7 +24,7 @@ from segmentation import (
     write_segment_signatures,
     write_segments_csv,
 )
-from segmentation.describe import cohens_d
+from churnlens.segmentation.describe import cohens_d
 
 F = 12
 FEATURES = tuple(f"f{i:02d}" for i in range(F))
@@ -511,7 +511,7 @@ def test_clusters_with_the_same_reasons_are_merged():
 
 def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
     from churnlens.config import parse_config
-    from segmentation.describe import _driver_phrase, _join
+    from churnlens.segmentation.describe import _driver_phrase, _join
 
     cfg = parse_config({"features": {
         "logins_change": {"label": {"en": "Change in logins", "zh": "登录变动"},

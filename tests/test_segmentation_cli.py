@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import cli
+from churnlens import cli
 
 N = 1500
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from attribution.results import Attributions
+from churnlens.attribution.results import Attributions
 from churnlens.config import load_config
-from churnlens.demo import DEMO_CONFIG_PATH, FEATURES, MECHANISMS, generate_book, model_frame, train_demo_model
-from segmentation import describe, load_previous, match_previous, segment, select_churners, write_segment_signatures, write_segments_csv
+from churnlens.demo.book import DEMO_CONFIG_PATH, FEATURES, MECHANISMS, generate_book, model_frame, train_demo_model
+from churnlens.segmentation import describe, load_previous, match_previous, segment, select_churners, write_segment_signatures, write_segments_csv
 
 SEEDS = (0, 1, 2)
 SIZES = (6_000, 12_000)

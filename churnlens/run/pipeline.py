@@ -19,21 +19,21 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-import attribution
-import reports
-import segmentation
+from churnlens import attribution
+from churnlens import reports
+from churnlens import segmentation
 from churnlens import __version__
 from churnlens.config import Config, beside_config, load_config
-from churnlens.data import check_columns, mask_id, sha256_file, value_array
-from churnlens import playbook
-from churnlens.campaign import campaign_effect, read_campaign
+from churnlens.io.tables import check_columns, mask_id, sha256_file, value_array
+from churnlens.actions import playbook
+from churnlens.campaign.effect import campaign_effect, read_campaign
 from churnlens.errors import ConfigError, DataError, InputFileError
-from churnlens.evaluation import evaluate
-from churnlens.monitoring import ReferenceProfile, monitor, reference_profile
-from churnlens.output import staged_folder
+from churnlens.evaluation.quality import evaluate
+from churnlens.monitoring.stability import ReferenceProfile, monitor, reference_profile
+from churnlens.io.atomic import staged_folder
 from churnlens.progress import Progress
-from reports.render import attributed_text
-from reports.context import (
+from churnlens.reports.render import attributed_text
+from churnlens.reports.context import (
     CrossCheckResult,
     CustomerExample,
     InputFile,
@@ -135,7 +135,7 @@ def _display_rows(n: int, seed: int) -> np.ndarray:
 
 def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> ReportOutcome:
     """Run the whole flow and publish the report folder atomically."""
-    from churnlens.engine import make_engine
+    from churnlens.run.engine import make_engine
 
     _check_inputs_exist(req)
     config = _with_overrides(load_config(req.config), req)
@@ -162,7 +162,7 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
 
     Inputs and report are staged together, so a failed demo leaves ``out`` as it was.
     """
-    from churnlens.demo import write_demo_inputs
+    from churnlens.demo.book import write_demo_inputs
 
     if n_customers < 500:
         raise InputFileError(f"--customers {n_customers} is too small for a meaningful demo; use at least 500.")
@@ -207,7 +207,7 @@ def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang:
 
 def _decided_churners(config: Config, score: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
     """Rows of one chunk whose features the scan keeps besides the sample: every row the churner
-    rule can decide from the chunk alone (all rows with ``attribution.mode: all``). Rules that
+    rule can decide from the chunk alone (all rows with ``churnlens.attribution.mode: all``). Rules that
     need the whole book (top fraction, value at risk) keep none; a second pass gathers them."""
     if config.attribution.mode == "all":
         return np.ones(len(score), dtype=bool)
@@ -268,7 +268,7 @@ def _scan(req: ReportRequest, config: Config, model, engine, progress: Progress,
     numbers per customer plus those rows, never the whole feature matrix."""
     from collections import deque
 
-    from churnlens.data import check_unique_ids, iter_table
+    from churnlens.io.tables import check_unique_ids, iter_table
 
     ids_parts, value_parts, label_parts, score_parts, kept = [], [], [], [], []
     pending: deque = deque()  # chunks sent to the engine, awaiting their scores
@@ -328,7 +328,7 @@ def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.nda
     else from a second pass over the table."""
     if np.isin(rows, book.kept.index.to_numpy()).all():
         return book.kept.loc[rows]
-    from churnlens.data import iter_table
+    from churnlens.io.tables import iter_table
 
     mask = np.zeros(book.n, dtype=bool)
     mask[rows] = True
@@ -359,7 +359,7 @@ def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarr
 
 
 def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, engine=None) -> ReportOutcome:
-    from churnlens.engine import LocalEngine
+    from churnlens.run.engine import LocalEngine
 
     engine = engine or LocalEngine()
     timer = _Timer()

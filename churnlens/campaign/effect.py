@@ -36,7 +36,7 @@ import pandas as pd
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
 
 from churnlens.errors import DataError, InputFileError
-from churnlens.results import ArmEffect, CampaignEffect
+from churnlens.campaign.results import ArmEffect, CampaignEffect
 
 __all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD", "METHOD_ZH"]
 

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from churnlens.errors import DataError
-from churnlens.results import DriverDrift, Monitoring, PSIBin, PSIResult
+from churnlens.monitoring.results import DriverDrift, Monitoring, PSIBin, PSIResult
 
 __all__ = [
     "EPSILON",

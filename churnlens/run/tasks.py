@@ -11,13 +11,13 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-import attribution
-import segmentation
-from churnlens import playbook
+from churnlens import attribution
+from churnlens import segmentation
+from churnlens.actions import playbook
 from churnlens.config import load_config
-from churnlens.data import check_columns, check_unique_ids, read_table
+from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
-from churnlens.output import atomic_write_file, staged_folder
+from churnlens.io.atomic import atomic_write_file, staged_folder
 
 
 def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
@@ -99,8 +99,8 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
                     trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
                     generated_at: str = "") -> str:
     """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
-    from churnlens.evaluation import compare_models, evaluate
-    from reports.evaluation import write_evaluation
+    from churnlens.evaluation.quality import compare_models, evaluate
+    from churnlens.reports.evaluation import write_evaluation
 
     config = load_config(config_path)
     if not config.label_column:

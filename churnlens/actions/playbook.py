@@ -50,8 +50,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from churnlens.config import Config, PlaybookRule, beside_config, format_validation_error, read_yaml
 from churnlens.errors import DataError, InputFileError, PlaybookError
-from churnlens.results import PlannedAction, RetentionList, SegmentPlan, Targeting
-from segmentation.results import SegmentSummary
+from churnlens.actions.results import PlannedAction, RetentionList, SegmentPlan, Targeting
+from churnlens.segmentation.results import SegmentSummary
 
 __all__ = [
     "load_playbook",

@@ -54,15 +54,7 @@ from sklearn.metrics import (
 )
 
 from churnlens.errors import DataError
-from churnlens.results import (
-    CalibrationRow,
-    Confusion,
-    Curve,
-    DecileRow,
-    ModelComparison,
-    ModelComparisonRow,
-    ModelQuality,
-)
+from churnlens.evaluation.results import CalibrationRow, Confusion, Curve, DecileRow, ModelComparison, ModelComparisonRow, ModelQuality
 
 __all__ = ["evaluate", "compare_models", "validate_labels_scores"]
 

@@ -1,0 +1,227 @@
+"""churnlens command line: the only place that turns library errors into messages and exit codes.
+
+Exit codes: 0 success; 2 bad input or configuration; 1 unexpected internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_model_data(p: argparse.ArgumentParser, *, many_models: bool = False) -> None:
+    if many_models:
+        p.add_argument("--model", required=True, action="append", type=Path, metavar="PATH",
+                       help="model file; repeat to compare several models")
+    else:
+        p.add_argument("--model", required=True, type=Path, metavar="PATH",
+                       help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl (with --trust-model)")
+    p.add_argument("--data", required=True, type=Path, metavar="PATH", help="customer table, CSV or Parquet")
+    p.add_argument("--config", type=Path, metavar="YAML", help="configuration (SPEC.md, 'Config')")
+    p.add_argument("--trust-model", action="store_true",
+                   help="allow unpickling joblib/pickle models (runs code from the file: only for files you trust)")
+    p.add_argument("--model-format", choices=("lightgbm", "xgboost", "skops", "pickle"),
+                   help="override the format detected from the model file")
+
+
+def _add_report_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="report language (default en)")
+    p.add_argument("--format", default="html,pdf", metavar="html,pdf", help="documents to write (default html,pdf)")
+    p.add_argument("--generated-at", metavar="ISO8601",
+                   help="timestamp printed in the reports (default: SOURCE_DATE_EPOCH or now); fix it for reproducible output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="churnlens",
+        description="Explain a trained churn model: exact SHAP attributions, churner segments, retention actions, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="build the demo customer book and model, then run the report on them",
+                       description="Generate the synthetic demo bank (customers, model, config) and run exactly "
+                                   "the `report` code path on it. The inputs are kept in DIR/inputs.")
+    p.add_argument("--out", type=Path, default=Path("demo-report"), metavar="DIR", help="report folder (default demo-report)")
+    p.add_argument("--customers", type=int, default=50_000, metavar="N", help="customers in the demo book (default 50000)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    _add_report_options(p)
+    _add_common(p)
+
+    p = sub.add_parser("report", help="write the monthly report folder (SPEC.md)",
+                       description="Score, explain and segment customers; write report, dossier, retention list and artifacts.")
+    _add_model_data(p)
+    p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
+    p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
+    p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
+    p.add_argument("--attribute", choices=("targeted", "all"),
+                   help="exact attributions for the selected churners plus a uniform sample (targeted, default), "
+                        "or for every customer (all); overrides attribution.mode in the config")
+    p.add_argument("--engine", choices=("local", "dask"), default="local",
+                   help="run scoring and attributions here (local) or over partitions on Dask distributed")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786); without it --engine dask starts a local cluster")
+    _add_report_options(p)
+    _add_common(p)
+
+    p = sub.add_parser("explain", help="write exact SHAP attributions to Parquet")
+    _add_model_data(p)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.parquet", help="attributions file to write")
+    _add_common(p)
+
+    p = sub.add_parser("segment", help="segment churners from an attributions file")
+    p.add_argument("--attributions", type=Path, required=True, metavar="FILE.parquet", help="from `churnlens explain`")
+    p.add_argument("--config", type=Path, metavar="YAML")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for segments.csv")
+    _add_common(p)
+
+    p = sub.add_parser("evaluate", help="model quality (ROC, KS, lift, confusion); compare models and name a champion")
+    _add_model_data(p, many_models=True)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the comparison")
+    p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the page (default en)")
+    p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
+    _add_common(p)
+
+    p = sub.add_parser("validate", help="check that model, data and config fit together; writes nothing")
+    _add_model_data(p)
+    _add_common(p)
+    return parser
+
+
+def _command_line(argv: Sequence[str]) -> str:
+    return "churnlens " + " ".join(shlex.quote(a) for a in argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    # Imports after parsing so `--help` stays fast and never depends on heavy libraries.
+    from churnlens.errors import AdditivityError, UserInputError
+
+    try:
+        return _dispatch(args, argv)
+    except UserInputError as err:
+        print(f"churnlens: error: {err}", file=sys.stderr)
+        return EXIT_USER
+    except AdditivityError as err:
+        print(f"churnlens: attribution check failed: {err}", file=sys.stderr)
+        return EXIT_INTERNAL
+    except KeyboardInterrupt:
+        print("churnlens: interrupted; nothing was written to the output folder.", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    handler = {"demo": cmd_demo, "report": cmd_report, "explain": cmd_explain, "segment": cmd_segment,
+               "evaluate": cmd_evaluate, "validate": cmd_validate}[args.command]
+    return handler(args, _command_line(argv))
+
+
+def _generated_at(value: Optional[str]) -> str:
+    """Timestamp printed in the reports: --generated-at, else SOURCE_DATE_EPOCH, else now (UTC)."""
+    from churnlens.errors import UserInputError
+
+    if value:
+        try:
+            return datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            raise UserInputError(f"--generated-at {value!r} is not an ISO 8601 time like 2026-11-30T08:00:00+00:00") from None
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat()
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _formats(value: str) -> tuple[str, ...]:
+    return tuple(f.strip().lower() for f in value.split(",") if f.strip())
+
+
+def _say(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _report_summary(outcome) -> str:
+    lines = [f"Report written to {outcome.out}: {outcome.n_customers:,} customers, "
+             f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s)."]
+    lines += [f"  {name}" for name in outcome.files]
+    lines += [f"warning: {w}" for w in outcome.warnings]
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.pipeline import ReportRequest, run_report
+    from churnlens.progress import Progress
+
+    req = ReportRequest(
+        model=args.model, data=args.data, out=args.out, config=args.config, lang=args.lang,
+        previous=args.previous, campaign=args.campaign, trust_model=args.trust_model,
+        model_format=args.model_format, formats=_formats(args.format), command=command,
+        generated_at=_generated_at(args.generated_at), quiet=args.quiet,
+        attribute=args.attribute, engine=args.engine, scheduler=args.scheduler,
+    )
+    with Progress(quiet=args.quiet) as progress:
+        outcome = run_report(req, progress=progress)
+    _say(args, _report_summary(outcome))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.pipeline import run_demo
+    from churnlens.progress import Progress
+
+    with Progress(quiet=args.quiet) as progress:
+        outcome = run_demo(args.out, n_customers=args.customers, seed=args.seed, lang=args.lang,
+                           formats=_formats(args.format), command=command,
+                           generated_at=_generated_at(args.generated_at), progress=progress)
+    _say(args, _report_summary(outcome))
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.tasks import explain_to_parquet
+
+    n = explain_to_parquet(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
+                           model_format=args.model_format)
+    _say(args, f"Attributions of {n:,} customers written to {args.out}.")
+    return EXIT_OK
+
+
+def cmd_segment(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.tasks import segment_attributions
+
+    outcome = segment_attributions(args.attributions, args.config, args.out)
+    _say(args, f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s) written to {args.out}/segments.csv.")
+    return EXIT_OK
+
+
+def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.tasks import evaluate_models
+
+    verdict = evaluate_models(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
+                              model_format=args.model_format, lang=args.lang,
+                              generated_at=_generated_at(args.generated_at))
+    print(verdict)
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, command: str) -> int:
+    from churnlens.run.tasks import validate_inputs
+
+    print(validate_inputs(args.model, args.data, args.config, trust_model=args.trust_model,
+                          model_format=args.model_format))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
