@@ -8,7 +8,7 @@ Public API (used by the pipeline and the CLI)::
             tolerance=1e-4, progress=None) -> Attributions
     reason_codes(attributions, X, config, *, k=3, lang="en") -> ReasonCodes
     global_drivers(attributions, X, config) -> GlobalDrivers
-    cross_check(model, X_sample, values, *, output_space="log_odds") -> CrossCheck
+    cross_check(model, X_sample, values, *, output_space="log_odds", tolerance=1e-4) -> CrossCheck (with its verdict, passed)
     write_attributions(path, attributions); read_attributions(path) -> Attributions
 
 Library differences (LightGBM / XGBoost / scikit-learn / shap output shapes) are

@@ -175,4 +175,5 @@ def explain(
         output_space=space,
         additivity_max_error=max_err,
         method=method,
+        additivity_tolerance=tolerance,
     )

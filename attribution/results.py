@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.frozen import array_eq
 
 
@@ -70,6 +71,12 @@ class Attributions:
     additivity_max_error: float
     method: str
     weight: Optional[np.ndarray] = None
+    additivity_tolerance: float = ADDITIVITY_TOLERANCE  # the check ``explain`` enforced
+
+    @property
+    def additivity_ok(self) -> bool:
+        """Verdict of the additivity check (``explain`` refuses to return a failing one)."""
+        return bool(self.additivity_max_error <= self.additivity_tolerance)
 
     @property
     def n(self) -> int:
@@ -157,3 +164,5 @@ class CrossCheck:
     n_rows: int
     max_abs_diff: float  # over all rows and source features, in the attributions' units
     reference: str
+    tolerance: float  # largest difference that passes
+    passed: bool  # max_abs_diff <= tolerance

@@ -28,7 +28,7 @@ from churnlens.evaluation.quality import evaluate
 from churnlens.campaign.results import CampaignEffect
 from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import PlannedAction, SegmentPlan
-from churnlens.reports.context import CrossCheckResult, CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
+from churnlens.reports.context import CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
 from churnlens.segmentation.clustering import segment
 from churnlens.segmentation.results import MIXED, Effect, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
 from churnlens.segmentation.selection import select_churners
@@ -255,7 +255,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     return ReportContext(
         lang=lang, facts=facts, config=config, attributions=attr, X=X, display_rows=disp, value=value,
         churners=churners, drivers=drivers, segmentation=seg, segments=summaries, plans=plans,
-        examples=examples, cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
+        examples=examples, cross_check=cc,
         quality=quality, monitoring=mon, migration=migration, campaign=camp,
         excluded_do_not_contact=7, control_count=sum(p.control_count for p in plans), omitted=tuple(omitted),
     )

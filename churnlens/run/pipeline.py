@@ -34,7 +34,6 @@ from churnlens.io.atomic import staged_folder
 from churnlens.progress import Progress
 from churnlens.reports.render import attributed_text
 from churnlens.reports.context import (
-    CrossCheckResult,
     CustomerExample,
     InputFile,
     PackageVersion,
@@ -471,7 +470,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         lang=req.lang, facts=facts, config=config, attributions=attr, X=X,
         display_rows=sample_pos[_display_rows(len(sample_pos), seed)], value=value, churners=churners,
         drivers=drivers, segmentation=seg, segments=summaries, plans=plans, examples=examples,
-        cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
+        cross_check=cc,
         quality=quality, monitoring=monitoring, migration=migration, campaign=campaign,
         excluded_do_not_contact=retention.excluded_do_not_contact, control_count=retention.control_count,
         omitted=tuple(omitted),
@@ -570,7 +569,7 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "output_space": ctx.attributions.output_space,
             "attributed": facts.attributed,
             "additivity_max_error": ctx.attributions.additivity_max_error,
-            "additivity_tolerance": 1e-4,
+            "additivity_tolerance": ctx.attributions.additivity_tolerance,
             "cross_check": asdict(ctx.cross_check),
         },
         "churners": {"by": ctx.churners.by, "rule": ctx.churners.rule_en, "count": ctx.churners.count},

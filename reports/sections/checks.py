@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.reports import words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -27,14 +26,14 @@ class CrossCheckView:
 
 
 def build_additivity(ctx: ReportContext, kit: Kit) -> AdditivityView:
-    err = ctx.attributions.additivity_max_error
-    return AdditivityView(err, ADDITIVITY_TOLERANCE, err <= ADDITIVITY_TOLERANCE)
+    a = ctx.attributions
+    return AdditivityView(a.additivity_max_error, a.additivity_tolerance, a.additivity_ok)
 
 
 def build_cross_check(ctx: ReportContext, kit: Kit) -> CrossCheckView:
     cc = ctx.cross_check
-    return CrossCheckView(cc, words.localise(cc.reference, kit.lang), cc.reference.split(",")[0], ADDITIVITY_TOLERANCE,
-                          cc.max_abs_diff <= ADDITIVITY_TOLERANCE)
+    return CrossCheckView(cc, words.localise(cc.reference, kit.lang), cc.reference.split(",")[0], cc.tolerance,
+                          cc.passed)
 
 
 ADDITIVITY = Section("additivity", "dossier.additivity_title", build_additivity, "d_additivity.html")

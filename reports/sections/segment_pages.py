@@ -14,7 +14,6 @@ from churnlens.reports.sections import plan as plan_section
 from churnlens.reports.sections.base import Kit, Section, TocEntry
 from churnlens.reports.sections.traits import trait_label
 from churnlens.segmentation.results import MIXED
-from churnlens.constants import UNSTABLE_JACCARD
 
 TRAITS = 5
 EXAMPLES = 3
@@ -77,8 +76,7 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
     sig_uri = kit.chart(f"signature {s.key}", lambda ax: charts.plot_segment_signature(
         s, ax=ax, lang=lang, labels=kit.labels, output_space=ctx.attributions.output_space),
         (5.6, 0.2 * max(min(len(s.signature), 6), 1) + 0.75))
-    unstable = s.segment_id != MIXED and (s.segment_id in unstable_ids or
-                                           (s.stability is not None and s.stability < UNSTABLE_JACCARD))
+    unstable = s.segment_id != MIXED and s.segment_id in unstable_ids  # the segmentation's verdict
     return SegmentPage(
         key=s.key, anchor=f"segment-{s.key}", name=words.segment_name(s, lang), size=s.size, share=s.share,
         mean_score=s.mean_score, value_at_risk=s.value_at_risk if ctx.value is not None else None,

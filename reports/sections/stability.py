@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from churnlens.constants import UNSTABLE_JACCARD
 from churnlens.reports import charts
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import appendix
@@ -42,7 +41,7 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentationView:
     return SegmentationView(
         appendix=appendix.build(ctx, kit), mixed_size=sum(s.size for s in ctx.segments if s.segment_id == MIXED),
         ari=stab.overall_ari, stab_uri=stab_uri,
-        jaccard=tuple(JaccardRow(keys_by_id.get(i, f"#{i}"), j, i in unstable_ids or j < UNSTABLE_JACCARD)
+        jaccard=tuple(JaccardRow(keys_by_id.get(i, f"#{i}"), j, i in unstable_ids)
                       for i, j in enumerate(stab.segment_jaccard)),
         unstable=tuple(keys_by_id.get(i, f"#{i}") for i in stab.unstable))
 
