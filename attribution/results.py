@@ -93,23 +93,22 @@ class Attributions:
 @array_eq
 @dataclass(frozen=True, eq=False)
 class ReasonCodes:
-    """Top-k risk-raising drivers per customer, in business words of one language.
+    """Top-k risk-raising drivers per customer and the customer's value of each (no words:
+    ``churnlens.reports.words.reason_texts`` writes "Mobile logins, last 30 days: 1").
 
-    ``features``/``texts`` hold ``""`` where a customer has fewer than k risk-raising,
-    reportable drivers.
+    ``features`` holds ``""`` (and ``values`` None) where a customer has fewer than k
+    risk-raising, reportable drivers.
 
     Attributes
     ----------
     features : ndarray of object, shape (n, k)
-    texts : ndarray of object, shape (n, k)   e.g. "Mobile logins, last 30 days: 1"
+    values : ndarray of object, shape (n, k)   the customer's feature value (number, category, NaN)
     contributions : ndarray of float64, shape (n, k)   (0.0 where empty)
-    lang : str
     """
 
     features: np.ndarray
-    texts: np.ndarray
+    values: np.ndarray
     contributions: np.ndarray
-    lang: str
 
 
 @dataclass(frozen=True)

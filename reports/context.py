@@ -59,12 +59,12 @@ class RunFacts:
 
 @dataclass(frozen=True)
 class CustomerExample:
-    """An example churner for a segment page: masked id and reason codes (report language)."""
+    """An example churner for a segment page: masked id and reason codes (feature, value)."""
 
     segment_key: str
     customer: str  # masked unless report.mask_ids is false
     score: float
-    reasons: tuple[str, ...]
+    reasons: tuple[tuple[str, object], ...]  # (feature, the customer's value), strongest first
 
 
 @array_eq

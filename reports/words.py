@@ -3,14 +3,74 @@ names and labels, from the language catalogues (``reports/i18n/<lang>.yaml``).""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
-from churnlens.attribution.reasons import format_value
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import catalogue, text
+
+# Language of the words in machine-readable outputs (CSV, JSON): the same whatever --lang.
+MACHINE_LANG = "en"
+
+
+def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en") -> str:
+    """A customer's value of a feature: integers with thousands separators, other numbers to
+    2 decimals (3 significant digits below 1), fractions with ``unit: percent`` as
+    percentages, categories as text; the unit worded by the catalogue (``unit.<name>``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return text(lang, "reason.missing")
+    if isinstance(value, (bool, np.bool_)):
+        shown = str(bool(value)).lower()
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        v = float(value)
+        if unit == "percent":
+            return f"{v * 100:.0f}%"
+        if v.is_integer() and abs(v) < 1e15:
+            shown = f"{int(v):,}"
+        elif abs(v) >= 1000:
+            shown = f"{v:,.0f}"
+        elif abs(v) >= 1:
+            shown = f"{v:,.2f}".rstrip("0").rstrip(".")
+        else:
+            shown = f"{v:.3g}"
+    else:
+        shown = str(value)
+    if not unit or unit == "percent":
+        return shown
+    key = f"unit.{unit}"
+    return text(lang, key, v=shown) if key in catalogue(lang) else text(lang, "unit.other", v=shown, unit=unit)
+
+
+def reason_text(feature: str, value: object, config, lang: str) -> str:
+    """One reason code in words: "label: value"."""
+    spec = config.features.get(feature)
+    return text(lang, "reason.line", label=config.label(feature, lang),
+                value=feature_value(value, unit=spec.unit if spec is not None else None, lang=lang))
+
+
+def reason_texts(codes, config, lang: str) -> np.ndarray:
+    """Reason codes in words, shape (n, k): "label: value" ("" in empty slots).
+
+    Each distinct value of a feature is worded once (a million customers share few).
+    """
+    out = np.full(codes.features.shape, "", dtype=object)
+    for name in pd.unique(codes.features.ravel()):
+        if not name:
+            continue
+        hit = codes.features == name
+        spec = config.features.get(name)
+        unit = spec.unit if spec is not None else None
+        label = config.label(name, lang)
+        ids, uniq = pd.factorize(pd.Series(codes.values[hit], dtype=object), use_na_sentinel=True)
+        worded = np.array([text(lang, "reason.line", label=label, value=feature_value(u, unit=unit, lang=lang))
+                           for u in uniq] + [text(lang, "reason.line", label=label, value=text(lang, "reason.missing"))],
+                          dtype=object)
+        out[hit] = worded[ids]  # id -1 (missing) picks the last entry
+    return out
 
 
 def round3(x: float) -> float:
@@ -32,7 +92,7 @@ def risk_text(config, driver, lang: str) -> str:
     unit = spec.unit if spec is not None else None
 
     def g(x: Optional[float]) -> str:
-        return formatting.DASH if x is None else format_value(round3(float(x)), unit=unit, lang=lang)
+        return formatting.DASH if x is None else feature_value(round3(float(x)), unit=unit, lang=lang)
 
     if rr.op == "in":
         return text(lang, "drivers.range_in", feature=label, values=", ".join(rr.categories))

@@ -132,7 +132,7 @@ def _examples(seg, summaries, attr, codes, config) -> tuple[CustomerExample, ...
         for r in members[np.lexsort((members, -attr.score[members]))][:3]:
             cid = str(attr.customer_ids[r])
             out.append(CustomerExample(s.key, mask_id(cid) if config.report.mask_ids else cid,
-                                       float(attr.score[r]), tuple(t for t in codes.texts[r] if t)))
+                                       float(attr.score[r]), tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f)))
     return tuple(out)
 
 
@@ -178,7 +178,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     value = book.customers[demo.VALUE_COLUMN].to_numpy(dtype=np.float64)
     label = book.customers[demo.LABEL_COLUMN].to_numpy()
     drivers = attribution.global_drivers(attr, X, config)
-    codes = attribution.reason_codes(attr, X, config, k=config.reason_codes, lang=lang)
+    codes = attribution.reason_codes(attr, X, config, k=config.reason_codes)
     summaries = _summaries(seg, attr, X, churners.mask, value, config)
     plans = _plans(summaries, config, attr, value, config.report.control_share)
 
@@ -262,8 +262,6 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
 
 
 def relabel(ctx: ReportContext, lang: str) -> ReportContext:
-    """The same run reported in another language (reason codes re-worded)."""
-    codes = attribution.reason_codes(ctx.attributions, ctx.X, ctx.config, k=ctx.config.reason_codes, lang=lang)
-    examples = _examples(ctx.segmentation, ctx.segments, ctx.attributions, codes, ctx.config)
+    """The same run reported in another language."""
     omitted = tuple((sid, "未展示模型表现：数据中没有标签列 “churned”。" if lang == "zh" else r) for sid, r in ctx.omitted)
-    return dataclasses.replace(ctx, lang=lang, examples=examples, omitted=omitted)
+    return dataclasses.replace(ctx, lang=lang, omitted=omitted)

@@ -32,7 +32,8 @@ from churnlens.evaluation.quality import evaluate
 from churnlens.monitoring.stability import ReferenceProfile, monitor, reference_profile
 from churnlens.io.atomic import staged_folder
 from churnlens.progress import Progress
-from churnlens.reports.render import attributed_text
+from churnlens.reports import words
+from churnlens.reports.words import attributed_text
 from churnlens.reports.context import (
     CustomerExample,
     InputFile,
@@ -195,13 +196,13 @@ def _score_chunk(X: pd.DataFrame, model) -> np.ndarray:
     return model.predict_proba(X)
 
 
-def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
+def _explain_chunk(item, model, output_space: str, config: Config, k: int):
     """Attributions, reason codes and global-driver sums of one block of customers (row-wise
     or additive: any split into blocks gives the same numbers)."""
     X, ids, weight = item
     attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
     attr = replace(attr, weight=weight)
-    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
+    return attr, attribution.reason_codes(attr, X, config, k=k), attribution.driver_sums(attr, config)
 
 
 def _decided_churners(config: Config, score: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
@@ -337,7 +338,7 @@ def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.nda
     return pd.concat(parts)
 
 
-def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarray, config: Config, lang: str,
+def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarray, config: Config,
                progress: Progress, path: Path):
     """Exact attributions, reason codes and global-driver sums of ``X``, block by block on the
     engine; each block is appended to ``attributions.parquet`` as it arrives."""
@@ -347,7 +348,7 @@ def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarr
     writer = attribution.AttributionsWriter(path)
     with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c, s in engine.map(_explain_chunk, blocks,
-                                  shared=(model, config.output_space, config, config.reason_codes, lang)):
+                                  shared=(model, config.output_space, config, config.reason_codes)):
             writer.write(a)
             attrs.append(a)
             codes.append(c)
@@ -389,7 +390,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     ids = book.ids[rows]
     n_sample = int(in_sample.sum())
     weight = np.where(in_sample[rows], book.n / n_sample, 0.0)
-    attr, codes, sums = timer("attributions", _attribute, engine, model, X, ids, weight, config, req.lang,
+    attr, codes, sums = timer("attributions", _attribute, engine, model, X, ids, weight, config,
                               progress, out / "attributions.parquet")
     value = None if book.value is None else book.value[rows]
     sample_pos = np.flatnonzero(in_sample[rows])  # positions of the population sample among attributed rows
@@ -434,9 +435,9 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     plans = playbook.plan_segments(summaries, rules, segment_keys=seg_keys, X=X, score=attr.score,
                                    value=value, targeting=targeting, customer_rule=customer_rule)
     retention = timer("retention list", playbook.retention_list, ids, targeting, segment=seg_keys, score=attr.score,
-                      value=value, reasons=codes.texts,
+                      value=value, reasons=words.reason_texts(codes, config, words.MACHINE_LANG),
                       rule_index=playbook.effective_rules(customer_rule, seg_keys, plans), rules=rules,
-                      lang=req.lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=salt)
+                      rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=salt)
 
     campaign = None
     if campaign_table is not None:
@@ -546,7 +547,7 @@ def _examples(seg, summaries, attr, codes, config: Config) -> tuple[CustomerExam
                 segment_key=s.key,
                 customer=mask_id(cid) if config.report.mask_ids else cid,
                 score=float(attr.score[r]),
-                reasons=tuple(t for t in codes.texts[r] if t),
+                reasons=tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f),
             ))
     return tuple(out)
 

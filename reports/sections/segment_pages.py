@@ -88,7 +88,8 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
                       for a in (plan.actions if plan else ())),
         no_rule=bool(plan.no_rule) if plan else False, has_plan=plan is not None,
         targets=plan.target_count if plan else None, control=plan.control_count if plan else None,
-        examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score, tuple(e.reasons))
+        examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score,
+                               tuple(words.reason_text(f, v, ctx.config, lang) for f, v in e.reasons))
                        for e in examples[:EXAMPLES]),
     )
 
