@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import unquote, urlsplit
 
+from churnlens import constants
 from churnlens.errors import ConfigError, UserInputError
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import text
@@ -160,6 +161,7 @@ def make_environment(lang: str, *, mask_ids: bool = True):
         lstrip_blocks=True,
     )
     env.globals["t"] = lambda key, /, **kw: text(lang, key, **kw)
+    env.globals["limits"] = constants  # thresholds quoted in texts, from their one place
     env.filters.update(
         num=formatting.num,
         money=lambda x: formatting.money(x, lang),

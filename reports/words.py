@@ -165,8 +165,45 @@ def stage_name(name: str, lang: str) -> str:
     return catalogue(lang).get(key, name)
 
 
-def segment_name(seg, lang: str) -> str:
-    return seg.name_zh if lang == "zh" else seg.name_en
+def _lower_first(s: str, lang: str) -> str:
+    """'Mobile logins' -> 'mobile logins' where the language lower-cases inside names; acronyms
+    ('AUM ...') kept."""
+    if text(lang, "segment.name_lower_first") == "yes" and len(s) > 1 and s[0].isupper() and not s[1].isupper():
+        return s[0].lower() + s[1:]
+    return s
+
+
+def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
+    """(phrase, directional) for one name part: the dictionary's own ``low`` / ``high`` wording
+    when it has one ("Collapsing mobile-banking logins"), else the catalogue's "Low"/"High" +
+    the label; the label alone without a direction."""
+    label = config.label(part.feature, lang)
+    if part.direction in ("low", "high"):
+        spec = config.features.get(part.feature)
+        own = getattr(spec, part.direction, None) if spec is not None else None
+        if own is not None:
+            return own.get(lang), True
+        return text(lang, f"segment.name_{part.direction}", label=_lower_first(label, lang)), True
+    return label, False
+
+
+def segment_name(seg, config, lang: str) -> str:
+    """A segment's name from its parts (distinguishing drivers and directions), in ``lang``."""
+    from churnlens.segmentation.results import MIXED
+
+    if seg.segment_id == MIXED:
+        return text(lang, "segment.mixed_name")
+    if not seg.name:
+        return text(lang, "segment.fallback_name", key=seg.key)
+    phrases = [_name_phrase(p, config, lang) for p in seg.name]
+    rest = [_lower_first(ph, lang) if directional else ph for ph, directional in phrases[1:]]
+    name = text(lang, "segment.name_join").join([phrases[0][0], *rest])
+    return text(lang, "segment.name_with_key", name=name, key=seg.key) if seg.name_with_key else name
+
+
+def segment_names(segments, config, lang: str) -> dict[str, str]:
+    """Every segment's name by key."""
+    return {s.key: segment_name(s, config, lang) for s in segments}
 
 
 def churner_rule(churners, lang: str) -> str:

@@ -30,7 +30,7 @@ from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import PlannedAction, SegmentPlan
 from churnlens.reports.context import CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
 from churnlens.segmentation.clustering import segment
-from churnlens.segmentation.results import MIXED, Effect, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
+from churnlens.segmentation.results import MIXED, Effect, NamePart, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
 from churnlens.segmentation.selection import select_churners
 
 EVIL = "<script>alert(1)</script>"
@@ -88,16 +88,11 @@ def _summaries(seg, attr, X, churner_mask, value, config) -> tuple[SegmentSummar
                                         float(sum(mabs[j] for j, f in enumerate(feats) if config.group(f) == g) / mabs.sum()))
                      for g in groups)
         top = tuple(feats[j] for j in order[:2] if mean[j] > 0)
-        if sid == MIXED:
-            key, en, zh = "MIX", "Mixed reasons", "混合原因"
-        else:
-            key = f"S{sid + 1}"
-            en = " & ".join(config.label(f, "en") for f in top) or "Other reasons"
-            zh = "、".join(config.label(f, "zh") for f in top) or "其他原因"
+        key = "MIX" if sid == MIXED else f"S{sid + 1}"
         var = float((attr.score[members] * value[members]).sum()) if value is not None else 0.0
         jac = seg.stability.segment_jaccard[sid] if sid != MIXED and sid < len(seg.stability.segment_jaccard) else None
         out.append(SegmentSummary(
-            segment_id=sid, key=key, name_en=en, name_zh=zh, size=int(len(members)),
+            segment_id=sid, key=key, name=tuple(NamePart(f) for f in top), size=int(len(members)),
             share=len(members) / max(int(churner_mask.sum()), 1), mean_score=float(attr.score[members].mean()),
             value_at_risk=var, signature=sig, group_signature=gsig, top_drivers=top, drivers_vs_churners=(),
             traits_vs_churners=_effects(X, in_seg, others, feats)[:8],

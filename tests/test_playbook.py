@@ -97,7 +97,7 @@ def test_match_customer_rules_vs_brute_force():
 
 def _summary(key, seg_id, signature):
     return SegmentSummary(
-        segment_id=seg_id, key=key, name_en=key, name_zh=key, size=0, share=0.0, mean_score=0.0, value_at_risk=0.0,
+        segment_id=seg_id, key=key, name=(), size=0, share=0.0, mean_score=0.0, value_at_risk=0.0,
         signature=tuple(SignatureItem(feature=f, mean_attribution=m, share=0.5) for f, m in signature),
         group_signature=(), top_drivers=tuple(f for f, _ in signature), drivers_vs_churners=(),
         traits_vs_churners=(), traits_vs_retained=(), stability=None,

@@ -128,7 +128,7 @@ def test_report_pdf_contains_every_section_and_segment(rendered, lang, ctx_en):
     for key in REPORT_TITLE_KEYS:
         assert _squash(text(lang, key)) in txt, key
     for s in ctx_en.segments:
-        name = s.name_zh if lang == "zh" else s.name_en
+        name = words.segment_name(s, ctx_en.config, lang)
         assert _squash(f"{s.key}·{name}")[:20] in txt
     assert _squash(text(lang, "meta.confidential")) in txt  # running header / cover mark
 
@@ -294,7 +294,7 @@ def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
     assert "AUC" not in html
     page = html.split(f'id="segment-{s0.key}"')[1].split("<section")[0]
     assert text("en", "segment.unstable_tag") in page
-    assert str(escape(text("en", "segment.unstable_warning", j=f"{s0.stability:.2f}"))) in page
+    assert str(escape(text("en", "segment.unstable_warning", j=f"{s0.stability:.2f}", threshold="0.60"))) in page
     assert str(escape(text("en", "plan.no_rule_warning"))) in page
     assert str(escape(text("en", "plan.no_rule_list", keys=s0.key))) in html
     assert str(escape(text("en", "plan.no_rule_warning"))) not in html.split(f'id="segment-{ctx.segments[1].key}"')[1]

@@ -480,8 +480,9 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         timer("reports", reports.render_documents, context, out, formats=req.formats)
         advance(1)
     playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
-    segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
-    segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
+    machine_names = words.segment_names(summaries, config, words.MACHINE_LANG)
+    segmentation.write_segments_csv(out / "segments.csv", seg, summaries, names=machine_names)
+    segmentation.write_segment_signatures(out / "segment_signatures.json", summaries, names=machine_names)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
@@ -587,7 +588,7 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "n_assigned": seg.n_assigned,
             "min_samples": seg.min_samples,
             "fit_min_cluster_size": seg.fit_min_cluster_size,
-            "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
+            "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG), "size": s.size,
                           "stability_jaccard": s.stability} for s in ctx.segments],
         },
         "timings_seconds": dict(facts.timings),

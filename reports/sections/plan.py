@@ -58,7 +58,7 @@ def build(ctx: ReportContext, kit: Kit) -> PlanView:
     lang, with_value = kit.lang, ctx.value is not None
     by_key = {s.key: s for s in ctx.segments}
     rows = tuple(PlanRow(
-        key=p.segment_key, name=words.segment_name(by_key[p.segment_key], lang) if p.segment_key in by_key else p.segment_key,
+        key=p.segment_key, name=words.segment_name(by_key[p.segment_key], ctx.config, lang) if p.segment_key in by_key else p.segment_key,
         actions=tuple(PlanAction(words.action_text(a, lang), kit.text(f"channel.{a.channel}")) for a in p.actions),
         targets=p.target_count, control=p.control_count, value_at_risk=p.value_at_risk if with_value else None,
         retained=p.expected_retained_value if with_value else None, cost=p.cost, no_rule=p.no_rule) for p in ctx.plans)

@@ -78,7 +78,7 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
         (5.6, 0.2 * max(min(len(s.signature), 6), 1) + 0.75))
     unstable = s.segment_id != MIXED and s.segment_id in unstable_ids  # the segmentation's verdict
     return SegmentPage(
-        key=s.key, anchor=f"segment-{s.key}", name=words.segment_name(s, lang), size=s.size, share=s.share,
+        key=s.key, anchor=f"segment-{s.key}", name=words.segment_name(s, ctx.config, lang), size=s.size, share=s.share,
         mean_score=s.mean_score, value_at_risk=s.value_at_risk if ctx.value is not None else None,
         mixed=s.segment_id == MIXED, unstable=unstable, stability=s.stability, signature_uri=sig_uri,
         drivers=tuple(kit.label(f) for f in s.top_drivers),

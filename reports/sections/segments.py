@@ -26,8 +26,9 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentsView:
     segs, lang = tuple(ctx.segments), kit.lang
     sizes = heatmap = None
     if segs:
+        names = words.segment_names(segs, ctx.config, lang)
         sizes = kit.chart("segment sizes", lambda axes: (  # one figure, two panels
-            charts.plot_segment_sizes(segs, ax=axes[0], lang=lang, measure="size"),
+            charts.plot_segment_sizes(segs, ax=axes[0], lang=lang, measure="size", names=names),
             charts.plot_segment_sizes(segs, ax=axes[1], lang=lang, measure="value_at_risk", ticklabels=False)
             if ctx.value is not None else axes[1].set_axis_off()), (6.6, 0.3 * len(segs) + 1.1), ncols=2)
         feats = [d.feature for d in ctx.drivers.drivers[:HEATMAP_FEATURES]]
