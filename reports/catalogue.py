@@ -14,8 +14,9 @@ import yaml
 
 from churnlens.errors import ConfigError
 
-LANGS = ("en", "zh")
 _DIR = Path(__file__).resolve().parent / "i18n"
+# One catalogue file per language: adding ``i18n/<lang>.yaml`` (same keys) adds the language.
+LANGS = tuple(sorted(p.stem for p in _DIR.glob("*.yaml")))
 
 
 def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
@@ -33,7 +34,7 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
 def catalogue(lang: str) -> dict[str, str]:
     """All texts of ``lang`` as flat dotted keys ("summary.title")."""
     if lang not in LANGS:
-        raise ConfigError(f"Report language {lang!r} is not supported; expected one of {LANGS} (--lang en|zh).")
+        raise ConfigError(f"Report language {lang!r} is not supported; expected one of {LANGS} (--lang {'|'.join(LANGS)}).")
     path = _DIR / f"{lang}.yaml"
     return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")))
 

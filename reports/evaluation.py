@@ -15,6 +15,7 @@ from typing import Sequence
 from churnlens.evaluation.results import ModelComparison, ModelQuality
 from churnlens.reports import charts
 from churnlens.reports.render import make_environment
+from churnlens.reports.words import note_text
 from churnlens.reports.sections.base import Timings, draw_chart as _chart
 
 
@@ -44,7 +45,9 @@ def write_evaluation(out_dir: Path, comparison: ModelComparison, qualities: Sequ
                         "" if r.auc is None else f"{r.auc:.6f}", "" if r.ks is None else f"{r.ks:.6f}", int(r.champion)])
     json_path = out_dir / "comparison.json"
     json_path.write_text(json.dumps({"generated_at": generated_at, "rows": [asdict(r) for r in comparison.rows],
-                                     "verdict_en": comparison.verdict_en, "verdict_zh": comparison.verdict_zh},
+                                     # both languages whatever --lang: the file is machine-readable
+                                     "verdict_en": note_text(comparison.verdict, "en"),
+                                     "verdict_zh": note_text(comparison.verdict, "zh")},
                                     indent=2, ensure_ascii=False), encoding="utf-8")
     timings = Timings()
     models = []
@@ -58,7 +61,7 @@ def write_evaluation(out_dir: Path, comparison: ModelComparison, qualities: Sequ
         ))
     env = make_environment(lang)
     view = _View(lang=lang, accent="#0072B2", institution="", period=generated_at[:10], generated_at=generated_at,
-                 rows=comparison.rows, verdict=comparison.verdict_zh if lang == "zh" else comparison.verdict_en,
+                 rows=comparison.rows, verdict=note_text(comparison.verdict, lang),
                  models=models)
     css = env.get_template("base.css").render(v=view, font_url="", for_pdf=False, doc_title="churnlens evaluate")
     html = env.get_template("evaluation.html").render(v=view, css=css, for_pdf=False)

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from churnlens import constants
 from churnlens.errors import ConfigError, UserInputError
 from churnlens.reports import formatting
-from churnlens.reports.catalogue import text
+from churnlens.reports.catalogue import LANGS, text
 from churnlens.reports.context import ReportContext
 from churnlens.reports.fonts import cjk_font_path
 from churnlens.reports.sections import DOCUMENTS, Kit, Placed, TocEntry, assemble
@@ -228,8 +228,8 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
     if bad or not formats:
         raise UserInputError(f"--format {','.join(formats)!s}: unsupported format(s) {bad}; expected a "
                              f"comma-separated subset of {', '.join(FORMATS)}.")
-    if context.lang not in ("en", "zh"):
-        raise UserInputError(f"--lang {context.lang!r} is not supported; expected 'en' or 'zh'.")
+    if context.lang not in LANGS:
+        raise UserInputError(f"--lang {context.lang!r} is not supported; expected one of {', '.join(LANGS)}.")
     out_dir = Path(out_dir)
     timings = timings if timings is not None else Timings()
     views = build_documents(context, timings)

@@ -10,6 +10,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.notes import Note
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import catalogue, text
 
@@ -118,32 +119,50 @@ def localise(s: str, lang: str) -> str:
     return s
 
 
-_REPR_PCA = re.compile(r"The (\d+) shares are reduced to (\d+) principal components \(exact, ([\d.]+%) of their variance kept\)")
-_REPR_DIRECT = re.compile(r"All (\d+) shares are used directly")
-_REPR_ZERO = re.compile(r"([\d,]+) churner\(s\) had no risk-raising attribution")
+def note_text(note, lang: str) -> str:
+    """A stage's :class:`~churnlens.notes.Note` in words (``note.<code>`` of the catalogue);
+    parameters that are notes, or tuples of notes, are worded first."""
+    params = {}
+    for name, value in note.params:
+        if isinstance(value, Note):
+            params[name] = note_text(value, lang)
+        elif isinstance(value, tuple) and value and all(isinstance(v, Note) for v in value):
+            params[name] = text(lang, "note.list_sep").join(note_text(v, lang) for v in value)
+        elif value is None:
+            params[name] = _Undefined(lang)
+        else:
+            params[name] = value
+    return text(lang, f"note.{note.code}", **params)
+
+
+class _Undefined:
+    """An undefined number in a note (e.g. AUC with one class): printed "n/a" whatever the format."""
+
+    def __init__(self, lang: str):
+        self._lang = lang
+
+    def __format__(self, spec: str) -> str:
+        return text(self._lang, "note.na")
+
+
+def notes_text(notes, lang: str) -> str:
+    """Several notes as one paragraph ("" for none)."""
+    return text(lang, "note.sep").join(note_text(n, lang) for n in notes)
 
 
 def representation(seg, lang: str) -> str:
-    """The clustering profile in words, in ``lang``, rebuilt from the catalogue and the numbers
-    of the segmentation's English description (the segmentation result has no Chinese field)."""
-    own = getattr(seg, f"representation_{lang}", "") if lang != "en" else ""
-    if lang == "en" or own:
-        return own or seg.representation
+    """The clustering profile (``Segmentation.representation``) in words, in ``lang``."""
     r = seg.representation
-    if r.startswith("No churners"):
+    if r.code == "profile.none":
         return text(lang, "appendix.repr_none")
     parts = [text(lang, "appendix.repr_base")]
-    m = _REPR_PCA.search(r)
-    d = _REPR_DIRECT.search(r)
-    if m:
-        parts.append(text(lang, "appendix.repr_pca", f=m.group(1), d=m.group(2), explained=m.group(3)))
-    elif d:
-        parts.append(text(lang, "appendix.repr_direct", f=d.group(1)))
+    if r.code == "profile.pca":
+        parts.append(text(lang, "appendix.repr_pca", f=r.get("f"), d=r.get("d"),
+                          explained=formatting.pct(r.get("explained"))))
     else:
-        return localise(r, lang)
-    z = _REPR_ZERO.search(r)
-    if z:
-        parts.append(text(lang, "appendix.repr_zero", n=z.group(1)))
+        parts.append(text(lang, "appendix.repr_direct", f=r.get("f")))
+    if r.get("n_zero"):
+        parts.append(text(lang, "appendix.repr_zero", n=formatting.num(r.get("n_zero"))))
     return "".join(parts)
 
 
@@ -207,15 +226,15 @@ def segment_names(segments, config, lang: str) -> dict[str, str]:
 
 
 def churner_rule(churners, lang: str) -> str:
-    return churners.rule_zh if lang == "zh" else churners.rule_en
+    return note_text(churners.rule, lang)
 
 
 def segmentation_note(seg, lang: str) -> str:
-    return (getattr(seg, "note_zh", "") or seg.note) if lang == "zh" else seg.note
+    return notes_text(seg.notes, lang)
 
 
 def action_text(action, lang: str) -> str:
-    return action.action_zh if lang == "zh" else action.action_en
+    return action.action.get(lang)
 
 
 def input_role(role: str, lang: str) -> str:

@@ -11,6 +11,7 @@ from churnlens.constants import ONE_SEGMENT_SIMILARITY, SAME_REASONS, UNSTABLE_J
 from churnlens.attribution.results import Attributions
 from churnlens.config import SegmentationConfig
 from churnlens.errors import DataError
+from churnlens.notes import Note
 from churnlens.segmentation.profiles import build_profiles, step
 from churnlens.segmentation.results import MIXED, ChurnerSet, Segmentation, Stability
 
@@ -193,53 +194,24 @@ def _one_or_none(shares, mcs, base, representation, n_fit, mcs_fit, ms) -> Segme
             labels=np.full(m, MIXED, dtype=np.int64),
             strength=np.zeros(m),
             n_segments=0,
-            note=(
-                f"None of the {m:,} churners has a risk-raising attribution (their risk comes from the model's "
-                "base rate, not from their own data), so there are no reasons to group: all are shown as 'mixed "
-                "reasons'. Check the churner rule and the model's base value."
-            ),
-            note_zh=(
-                f"全部 {m:,} 名流失客户均无推高风险的归因（风险来自模型基准值而非其自身数据），无法按原因分组，"
-                "全部列为“混合原因”。请检查流失客户规则与模型基准值。"
-            ),
+            notes=(Note.of("segmentation.no_attribution", m=m),),
             **common,
         )
     if int(inside.sum()) >= mcs:
         share = float(inside.mean())
-        rest_en = " The others are shown as 'mixed reasons'." if share < 1 else ""
-        rest_zh = "其余列为“混合原因”。" if share < 1 else ""
+        single = Note.of("segmentation.single", mcs=mcs, share=share, similarity=ONE_SEGMENT_SIMILARITY)
         return Segmentation(
             labels=np.where(inside, 0, MIXED).astype(np.int64),
             strength=np.where(inside, np.clip(cos, 0.0, 1.0), 0.0),
             n_segments=1,
-            note=(
-                f"The churners form a single segment: HDBSCAN found no split into groups of at least {mcs:,} "
-                f"churners with different reasons, and {share:.0%} of churners have a reason profile close to the "
-                f"average one (cosine similarity >= {ONE_SEGMENT_SIMILARITY}). Segment-level actions add little "
-                f"beyond the overall drivers; stability was not re-estimated.{rest_en}"
-            ),
-            note_zh=(
-                f"流失客户构成单一细分群体：HDBSCAN 未发现至少 {mcs:,} 人、流失原因不同的分组，且 {share:.0%} 的流失客户"
-                f"原因构成与平均构成相近（余弦相似度 ≥ {ONE_SEGMENT_SIMILARITY}）。按细分制定措施与按整体驱动因素差别不大；"
-                f"未重新估计稳定性。{rest_zh}"
-            ),
+            notes=(single, Note.of("segmentation.others_mixed")) if share < 1 else (single,),
             **common,
         )
     return Segmentation(
         labels=np.full(m, MIXED, dtype=np.int64),
         strength=np.zeros(m),
         n_segments=0,
-        note=(
-            f"HDBSCAN found no group of at least {mcs:,} churners sharing the same reasons, and their reason "
-            f"profiles are too scattered to form one segment: all {m:,} churners are shown as one 'mixed reasons' "
-            "group and the report relies on their individual reason codes. Lower segmentation.min_cluster_size "
-            "to look for smaller segments."
-        ),
-        note_zh=(
-            f"HDBSCAN 未找到至少 {mcs:,} 名具有相同流失原因的客户群体，且流失原因过于分散，无法构成单一群体："
-            f"全部 {m:,} 名流失客户列为一个“混合原因”组，报告依据个人原因代码。可降低 segmentation.min_cluster_size "
-            "以寻找更小的细分群体。"
-        ),
+        notes=(Note.of("segmentation.scattered", mcs=mcs, m=m),),
         **common,
     )
 
@@ -280,14 +252,14 @@ def segment(
     profile (the threshold that also makes two months' segments "the same") form ONE
     segment, with that similarity as membership strength, when they number at least
     ``min_cluster_size``; otherwise the reasons are too scattered and everyone is MIXED.
-    Both cases say so in ``note``.
+    Both cases say so in ``notes``.
 
     A segment must share reasons: a cluster whose members' share profiles have a mean cosine
     similarity below 0.7 with the cluster's mean profile (seen for scattered profiles that
-    the PCA projection packs together) is moved to MIXED, and ``note`` says so. Segments
+    the PCA projection packs together) is moved to MIXED, and ``notes`` says so. Segments
     must differ in reasons: clusters whose mean profiles have cosine similarity >= 0.8 (the
     rule that makes two months' segments the same) are merged, most similar pair first
-    (HDBSCAN splits one mechanism by its drivers' mix when segments are small); ``note``
+    (HDBSCAN splits one mechanism by its drivers' mix when segments are small); ``notes``
     says so. Stability re-clusterings get the same two steps.
 
     Stability: ``config.stability_runs`` re-clusterings of random subsamples
@@ -311,7 +283,7 @@ def segment(
     Segmentation
         Labels of the m churners (in row order); degenerate cases (no churners, fewer
         churners than a segment, one segment, everyone mixed) explain themselves in
-        ``note`` / ``note_zh``.
+        ``notes`` (codes and numbers; the reports word them).
 
     Raises
     ------
@@ -335,24 +307,17 @@ def segment(
             labels=np.zeros(0, dtype=np.int64),
             strength=np.zeros(0),
             n_segments=0,
-            representation="No churners, so no profiles were built.",
+            representation=Note.of("profile.none"),
             n_fitted=0,
             stability=_empty_stability(),
-            note=(
-                f"No customer was selected as a churner (rule: {churners.rule_en}), so there is nothing to "
-                "segment. Lower churners.threshold or use churners.by: top_fraction to target the riskiest customers."
-            ),
-            note_zh=(
-                f"没有客户被选为流失客户（规则：{churners.rule_zh}），因此无可细分。"
-                "可降低 churners.threshold，或使用 churners.by: top_fraction 选取风险最高的客户。"
-            ),
+            notes=(Note.of("segmentation.no_churners", rule=churners.rule),),
             **base,
         )
 
     profiles = build_profiles(attributions, rows, max_dims=config.max_dims, progress=progress)
     points = profiles.embedding
 
-    def all_mixed(note: str, note_zh: str, *, n_fitted: int, mcs_fit: int = 0, ms: int = 0) -> Segmentation:
+    def all_mixed(note: Note, *, n_fitted: int, mcs_fit: int = 0, ms: int = 0) -> Segmentation:
         return Segmentation(
             labels=np.full(m, MIXED, dtype=np.int64),
             strength=np.zeros(m),
@@ -360,8 +325,7 @@ def segment(
             representation=profiles.representation,
             n_fitted=n_fitted,
             stability=_empty_stability(),
-            note=note,
-            note_zh=note_zh,
+            notes=(note,),
             fit_min_cluster_size=mcs_fit,
             min_samples=ms,
             **base,
@@ -369,11 +333,7 @@ def segment(
 
     if m < mcs:
         return all_mixed(
-            f"Only {m:,} churners were selected, fewer than the minimum segment size of {mcs:,} "
-            "(segmentation.min_cluster_size), so no segment can be formed: all are shown as one "
-            "'mixed reasons' group. Select more churners or lower segmentation.min_cluster_size.",
-            f"仅选出 {m:,} 名流失客户，少于最小细分规模 {mcs:,}（segmentation.min_cluster_size），无法形成细分群体，"
-            "全部列为一个“混合原因”组。可扩大流失客户范围或降低 segmentation.min_cluster_size。",
+            Note.of("segmentation.too_few", m=m, mcs=mcs),
             n_fitted=0,
         )
 
@@ -452,38 +412,20 @@ def segment(
 
     labels = _order_clusters(raw)
     k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    note = note_zh = ""
+    notes: list[Note] = []
     if diffuse:
-        sizes = ", ".join(f"{size:,} churners (similarity {coh:.2f})" for _, size, coh in diffuse)
-        note = (
-            f"{len(diffuse)} group(s) found by HDBSCAN did not share reasons and are shown as 'mixed reasons': "
-            f"{sizes}; a segment's members need a mean cosine similarity of at least {COHERENCE_MIN} between "
-            "their reason profile and the segment's mean profile."
-        )
-        sizes_zh = "，".join(f"{size:,} 人（相似度 {coh:.2f}）" for _, size, coh in diffuse)
-        note_zh = (
-            f"HDBSCAN 找到的 {len(diffuse)} 个群体成员流失原因并不一致，已列为“混合原因”：{sizes_zh}；"
-            f"细分群体成员的原因构成与群体平均构成的平均余弦相似度须不低于 {COHERENCE_MIN}。"
-        )
+        notes.append(Note.of("segmentation.diffuse", count=len(diffuse), coherence=COHERENCE_MIN,
+                             groups=tuple(Note.of("segmentation.diffuse_group", size=size, similarity=coh)
+                                          for _, size, coh in diffuse)))
     if merged:
-        note = (note + " " if note else "") + (
-            f"{len(merged)} group(s) found by HDBSCAN had the same reasons as another one (cosine similarity of "
-            f"their mean reason profiles >= {SAME_REASONS}, the rule that also matches segments month over month) "
-            "and were merged with it."
-        )
-        note_zh += (
-            f"HDBSCAN 找到的 {len(merged)} 个群体与另一群体流失原因相同（平均原因构成的余弦相似度 ≥ {SAME_REASONS}，"
-            "与跨月匹配细分群体的规则一致），已合并。"
-        )
+        notes.append(Note.of("segmentation.merged", count=len(merged), similarity=SAME_REASONS))
     if k == 1 and merged:
-        note += (" The churners form a single segment: once groups with the same reasons are merged, one reason "
-                 "profile remains, so segment-level actions add little beyond the overall drivers.")
-        note_zh += "流失客户构成单一细分群体：合并原因相同的群体后仅剩一种原因构成，按细分制定措施与按整体驱动因素差别不大。"
+        notes.append(Note.of("segmentation.merged_single"))
     if k == 0:
         return Segmentation(
             labels=labels, strength=strength, n_segments=0, representation=profiles.representation,
-            n_fitted=n_fit, stability=_empty_stability(), note=note + " No segment remains.",
-            note_zh=note_zh + "无剩余细分群体。", fit_min_cluster_size=mcs_fit, min_samples=ms,
+            n_fitted=n_fit, stability=_empty_stability(), notes=(*notes, Note.of("segmentation.none_remains")),
+            fit_min_cluster_size=mcs_fit, min_samples=ms,
             n_assigned=n_assigned, **base,
         )
     # Same id mapping for the pre-assignment labels of the fitting sample.
@@ -501,8 +443,7 @@ def segment(
         representation=profiles.representation,
         n_fitted=n_fit,
         stability=stability,
-        note=note,
-        note_zh=note_zh,
+        notes=tuple(notes),
         fit_min_cluster_size=mcs_fit,
         min_samples=ms,
         n_assigned=n_assigned,

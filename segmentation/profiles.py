@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from churnlens.notes import Note
 from churnlens.attribution.results import Attributions
 from churnlens.segmentation.results import Profiles
 
@@ -78,17 +79,6 @@ def build_profiles(attributions: Attributions, rows: np.ndarray, *, max_dims: in
         shares, n_zero = risk_shares(attributions.values[rows])
         advance(1)
     m, f = shares.shape
-    base = (
-        "Risk-raising attribution shares: for every churner, the positive SHAP attributions "
-        "(risk-lowering ones set to 0) divided by their sum, so each profile adds up to 1. "
-        "Segments therefore group churners by WHY they are at risk (which drivers and in what "
-        "proportion), not by how risky they are."
-    )
-    zero_txt = (
-        f" {n_zero:,} churner(s) had no risk-raising attribution and get a profile of zeros."
-        if n_zero
-        else ""
-    )
     if f > max_dims and m >= 2:
         from sklearn.decomposition import PCA
 
@@ -100,15 +90,11 @@ def build_profiles(attributions: Attributions, rows: np.ndarray, *, max_dims: in
             embedding = pca.fit_transform(shares)
             advance(1)
         explained = float(np.sum(pca.explained_variance_ratio_)) if np.isfinite(pca.explained_variance_ratio_).all() else 1.0
-        text = (
-            f"{base} The {f} shares are reduced to {d} principal components (exact, "
-            f"{explained:.1%} of their variance kept) because HDBSCAN's tree indexes lose their "
-            f"speed in many dimensions; distances are Euclidean.{zero_txt}"
-        )
+        note = Note.of("profile.pca", f=f, d=d, explained=explained, n_zero=int(n_zero))
     else:
         embedding = shares.copy()
         explained = 1.0
-        text = f"{base} All {f} shares are used directly (no PCA needed); distances are Euclidean.{zero_txt}"
+        note = Note.of("profile.direct", f=f, n_zero=int(n_zero))
     return Profiles(
         rows=rows,
         features=tuple(attributions.features),
@@ -116,5 +102,5 @@ def build_profiles(attributions: Attributions, rows: np.ndarray, *, max_dims: in
         embedding=np.ascontiguousarray(embedding, dtype=np.float64),
         explained_variance=explained,
         n_zero=n_zero,
-        representation=text,
+        representation=note,
     )

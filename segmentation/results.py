@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 
 from churnlens.frozen import array_eq
+from churnlens.notes import Note
 
 MIXED = -1  # label of churners HDBSCAN leaves unclustered ("mixed reasons")
 
@@ -23,14 +24,14 @@ class ChurnerSet:
         Aligned with the rows of :class:`attribution.results.Attributions`.
     by : str
         "score" | "top_fraction" | "label" | "value_at_risk".
-    rule_en, rule_zh : str
-        The rule in words, e.g. "predicted churn probability >= 0.50".
+    rule : Note
+        The rule as a code and its numbers, e.g. ``churners.score`` with threshold 0.5
+        (the reports word it: "predicted churn probability >= 0.50").
     """
 
     mask: np.ndarray
     by: str
-    rule_en: str
-    rule_zh: str
+    rule: Note
 
     @property
     def count(self) -> int:
@@ -63,16 +64,18 @@ class Segmentation:
     strength : ndarray of float, shape (m,)
         HDBSCAN membership strength in [0, 1].
     n_segments : int
-    representation : str
-        The profile used for clustering, in words (for the method appendix).
+    representation : Note
+        The profile used for clustering (``profile.pca`` / ``profile.direct`` / ``profile.none``
+        with the numbers of features, dimensions, variance kept, zero profiles).
     min_cluster_size : int
         Absolute size used.
     n_fitted : int
         Churners in the deterministic fitting sample (rest assigned by approximate_predict).
     seed : int
     stability : Stability
-    note : str
-        Empty, or an explanation of a degenerate case ("no churners", "all mixed", ...).
+    notes : tuple of Note
+        Empty, or what the documents must explain: degenerate cases ("no churners", "all
+        mixed", ...), groups shown as mixed or merged.
     """
 
     rows: np.ndarray
@@ -80,14 +83,12 @@ class Segmentation:
     labels: np.ndarray
     strength: np.ndarray
     n_segments: int
-    representation: str
+    representation: Note
     min_cluster_size: int
     n_fitted: int
     seed: int
     stability: Stability
-    note: str = ""
-    # Added by the segmentation engineer (defaults keep older constructors valid):
-    note_zh: str = ""  # ``note`` in Simplified Chinese
+    notes: tuple[Note, ...] = ()
     fit_min_cluster_size: int = 0  # min_cluster_size passed to HDBSCAN on the fitting sample
     min_samples: int = 0  # HDBSCAN min_samples used
     noise: str = "mixed"  # SegmentationConfig.noise used
@@ -201,8 +202,8 @@ class Profiles:
         Share of the variance of ``shares`` kept by ``embedding`` (1.0 without PCA).
     n_zero : int
         Rows with no risk-raising attribution (profile of zeros).
-    representation : str
-        The above in words, for the method appendix.
+    representation : Note
+        The above as a code and its numbers, for the method appendix.
     """
 
     rows: np.ndarray
@@ -211,7 +212,7 @@ class Profiles:
     embedding: np.ndarray
     explained_variance: float
     n_zero: int
-    representation: str
+    representation: Note
 
 
 @dataclass(frozen=True)

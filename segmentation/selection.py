@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from churnlens.notes import Note
 from churnlens.config import ChurnerSelection
 from churnlens.errors import ConfigError, DataError
 from churnlens.segmentation.results import ChurnerSet
@@ -21,10 +22,6 @@ def _top(key: np.ndarray, fraction: float) -> tuple[np.ndarray, int]:
     mask = np.zeros(n, dtype=bool)
     mask[order[:k]] = True
     return mask, k
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.4g}%"
 
 
 def select_churners(
@@ -87,10 +84,7 @@ def select_churners(
         return ChurnerSet(
             mask=mask,
             by=by,
-            rule_en=f"predicted churn probability >= {t:.2f} (the model finds leaving more likely than staying)"
-            if t == 0.5
-            else f"predicted churn probability >= {t:.2f}",
-            rule_zh=f"预测流失概率 ≥ {t:.2f}（模型判断流失可能性大于留存）" if t == 0.5 else f"预测流失概率 ≥ {t:.2f}",
+            rule=Note.of("churners.score_even" if t == 0.5 else "churners.score", threshold=float(t)),
         )
 
     if by == "top_fraction":
@@ -98,8 +92,7 @@ def select_churners(
         return ChurnerSet(
             mask=mask,
             by=by,
-            rule_en=f"riskiest {_pct(selection.fraction)} of customers by predicted churn probability ({k:,} of {n:,})",
-            rule_zh=f"预测流失概率最高的 {_pct(selection.fraction)} 客户（{n:,} 人中的 {k:,} 人）",
+            rule=Note.of("churners.top_fraction", percent=selection.fraction * 100, k=int(k), n=n),
         )
 
     if by == "label":
@@ -127,7 +120,7 @@ def select_churners(
                     f"(e.g. {np.unique(num[bad])[:5].tolist()}); expected 0 (stayed) or 1 (churned)."
                 )
             mask = num == 1.0
-        return ChurnerSet(mask=mask, by=by, rule_en="observed churners (label = 1)", rule_zh="实际已流失客户（标签 = 1）")
+        return ChurnerSet(mask=mask, by=by, rule=Note.of("churners.label"))
 
     if by == "value_at_risk":
         if value is None:
@@ -147,9 +140,7 @@ def select_churners(
         return ChurnerSet(
             mask=mask,
             by=by,
-            rule_en=f"top {_pct(selection.fraction)} of customers by expected value at risk "
-            f"(churn probability x value; {k:,} of {n:,})",
-            rule_zh=f"预期风险价值（流失概率 × 价值）最高的 {_pct(selection.fraction)} 客户（{n:,} 人中的 {k:,} 人）",
+            rule=Note.of("churners.value_at_risk", percent=selection.fraction * 100, k=int(k), n=n),
         )
 
     raise ConfigError(f"churners.by is {by!r}; expected one of score, top_fraction, label, value_at_risk.")

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import fisher_exact, norm
 
+from churnlens.notes import Note
+from churnlens.reports.words import note_text
 from churnlens.campaign.effect import arm_effect, campaign_effect, read_campaign
 from churnlens.errors import DataError, InputFileError
 
@@ -58,8 +60,8 @@ def test_small_counts_fisher_and_segments():
     assert (s1.treated, s1.control) == (6, 4)
     assert s1.treated_churn_rate == pytest.approx(2 / 6) and s1.control_churn_rate == pytest.approx(4 / 4)
     assert o.retained_value == 0.0
-    assert "Newcombe" in eff.method and "Fisher" in eff.method
-    assert "Newcombe" in eff.method_zh and "Fisher 精确检验" in eff.method_zh
+    assert eff.method == Note.of("campaign.method")  # a code: the documents word it
+    assert "Newcombe" in note_text(eff.method, "en") and "Fisher 精确检验" in note_text(eff.method, "zh")
 
 
 def test_no_churn_anywhere():

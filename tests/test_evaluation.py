@@ -12,6 +12,8 @@ from sklearn.metrics import brier_score_loss, precision_score, recall_score, roc
 
 from churnlens.errors import DataError
 from churnlens.evaluation.quality import compare_models, evaluate
+from churnlens.notes import Note
+from churnlens.reports.words import note_text, notes_text
 
 
 def _data(n=2000, seed=0, ties=False):
@@ -47,8 +49,8 @@ def test_matches_sklearn_and_scipy(seed, ties):
         int(((pred == 0) & (y == 1)).sum()), int(((pred == 0) & (y == 0)).sum()))
     assert c0.precision == pytest.approx(precision_score(y, pred))
     assert c0.recall == pytest.approx(recall_score(y, pred))
-    assert c0.rule == "score >= 0.30"
-    assert c1.tp + c1.fp == 200 and c1.rule == "top 10%"
+    assert c0.rule == Note.of("quality.rule_score", threshold=0.3) and note_text(c0.rule, "en") == "score >= 0.30"
+    assert c1.tp + c1.fp == 200 and note_text(c1.rule, "en") == "top 10%"
     assert c1.tp == q.deciles[0].churners  # top 10% = decile 1 (same stable ranking)
 
 
@@ -89,7 +91,8 @@ def test_decile_ties_follow_input_order():
     q = evaluate(y, np.full(20, 0.5))
     assert [r.churners for r in q.deciles] == [2] + [0] * 9
     assert q.auc == 0.5 and q.ks == 0.0
-    assert "equal" in q.note and "相同" in q.note_zh
+    assert q.notes == (Note.of("quality.equal_scores"),)
+    assert "equal" in notes_text(q.notes, "en") and "相同" in notes_text(q.notes, "zh")
 
 
 def test_calibration_matches_calibration_curve():
@@ -109,16 +112,18 @@ def test_single_class_no_crash():
     s = np.linspace(0, 0.9, 50)
     q = evaluate(np.zeros(50, int), s)
     assert q.auc is None and q.ks is None and q.ks_threshold is None
-    assert q.roc.x.size == 0 and "Only non-churners" in q.note
+    assert q.roc.x.size == 0 and [n.code for n in q.notes] == ["quality.only_non_churners", "quality.no_churners"]
+    assert "Only non-churners" in notes_text(q.notes, "en")
     assert all(math.isnan(r.lift) for r in q.deciles)
     assert q.brier == pytest.approx(brier_score_loss(np.zeros(50), s, labels=[0, 1]))
     assert q.confusion[0].precision == 0.0 and q.confusion[0].recall == 0.0
-    assert "AUC" in q.note_zh and "未流失客户" in q.note_zh and "没有流失客户" in q.note_zh
-    assert [c.rule for c in q.confusion] == ["score >= 0.50", "top 10%"]
-    assert [c.rule_zh for c in q.confusion] == ["评分 ≥ 0.50", "评分最高的 10%"]
+    zh = notes_text(q.notes, "zh")
+    assert "AUC" in zh and "未流失客户" in zh and "没有流失客户" in zh
+    assert [note_text(c.rule, "en") for c in q.confusion] == ["score >= 0.50", "top 10%"]
+    assert [note_text(c.rule, "zh") for c in q.confusion] == ["评分 ≥ 0.50", "评分最高的 10%"]
     q1 = evaluate(np.ones(50, int), s)
-    assert q1.auc is None and "Only churners" in q1.note
-    assert "只有流失客户" in q1.note_zh and "没有流失客户" not in q1.note_zh
+    assert q1.auc is None and q1.notes == (Note.of("quality.only_churners"),)
+    assert "Only churners" in notes_text(q1.notes, "en") and "只有流失客户" in notes_text(q1.notes, "zh")
     assert q1.deciles[-1].cumulative_capture == pytest.approx(1.0)
 
 
@@ -157,8 +162,12 @@ def test_compare_models_champion_and_tie_rule():
     assert [r.model for r in cmp.rows] == ["b.txt", "a.txt"]
     assert cmp.rows[0].champion and not cmp.rows[1].champion
     assert cmp.rows[0].top_decile_lift == evaluate(y, s).deciles[0].lift
-    assert "b.txt" in cmp.verdict_en and "top-decile lift" in cmp.verdict_en
-    assert "b.txt" in cmp.verdict_zh and "提升度" in cmp.verdict_zh
+    why = cmp.verdict.get("why")
+    assert cmp.verdict.code == "compare.champion" and cmp.verdict.get("model") == "b.txt"
+    assert why.code == "compare.higher" and why.get("metric") == Note.of("compare.metric_lift")
+    assert why.get("champion") == cmp.rows[0].top_decile_lift and why.get("runner") == "a.txt"
+    en, zh = note_text(cmp.verdict, "en"), note_text(cmp.verdict, "zh")
+    assert "b.txt" in en and "top-decile lift" in en and "b.txt" in zh and "提升度" in zh
     # Same top decile (same ranking of the top 10%), different AUC: AUC decides.
     order = np.argsort(-s, kind="stable")
     worse = s.copy()
@@ -166,10 +175,13 @@ def test_compare_models_champion_and_tie_rule():
     worse[rest] = rng.permutation(s[rest])  # scramble below the top decile
     cmp2 = compare_models(["x", "y"], ["1", "2"], y, [worse, s])
     assert cmp2.rows[0].top_decile_lift == cmp2.rows[1].top_decile_lift
-    assert cmp2.rows[0].model == "y" and "equal top-decile lift" in cmp2.verdict_en and "AUC" in cmp2.verdict_en
+    assert cmp2.rows[0].model == "y" and cmp2.verdict.get("why").code == "compare.higher_after_1"
+    assert "equal top-decile lift, then highest AUC" in note_text(cmp2.verdict, "en")
     # Complete tie: first listed wins.
     cmp3 = compare_models(["p", "q"], ["1", "2"], y, [s, s.copy()])
-    assert cmp3.rows[0].model == "p" and "listed first" in cmp3.verdict_en
+    assert cmp3.rows[0].model == "p" and "listed first" in note_text(cmp3.verdict, "en")
+    one = compare_models(["m"], ["1"], np.zeros(20, int), [np.linspace(0, 1, 20)])  # AUC undefined
+    assert one.verdict.get("auc") is None and "AUC n/a" in note_text(one.verdict, "en")
 
 
 def test_compare_models_length_mismatch():

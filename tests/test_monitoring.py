@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnlens.notes import Note
+from churnlens.reports.words import note_text
 from churnlens.errors import DataError
 from churnlens.monitoring.stability import (
     EPSILON,
@@ -158,11 +160,13 @@ def test_monitor_sorted():
     X, s = _frame(400, 0)
     X2, s2 = _frame(400, 2, shift=1.0)
     prev, cur = _planted(300, [1, 1, 2, 1], 0), _planted(300, [1, 3, 2, 1], 1)
-    m = monitor(reference_profile(X, s), X2, s2, prev, cur, list(X.columns), reference_label="2026-10", n_boot=50)
-    assert m.reference == "2026-10" and m.reference_zh == ""
-    m_zh = monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference_label="2026-10 (previous run)",
-                   reference_label_zh="2026-10（上一期）")
-    assert m_zh.reference_zh == "2026-10（上一期）" and m_zh.score_psi == m.score_psi
+    ref = Note.of("monitoring.reference", folder="report-2026-10", period="2026-10")
+    m = monitor(reference_profile(X, s), X2, s2, prev, cur, list(X.columns), reference=ref, n_boot=50)
+    assert m.reference == ref  # a code and parameters; the documents word it
+    assert note_text(m.reference, "en") == "report-2026-10 (2026-10)" and note_text(m.reference, "zh") == "report-2026-10（2026-10）"
+    unlabelled = Note.of("monitoring.reference_unlabelled", folder="prev")
+    m2 = monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference=unlabelled)
+    assert note_text(m2.reference, "zh") == "prev（上一期）" and m2.score_psi == m.score_psi
     assert [r.psi for r in m.feature_psi] == sorted((r.psi for r in m.feature_psi), reverse=True)
     assert m.feature_psi[0].name == "balance" and m.driver_drift[0].feature == "logins"
-    assert monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference_label="x").driver_drift == ()
+    assert monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference=ref).driver_drift == ()

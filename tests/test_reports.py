@@ -20,6 +20,7 @@ from pypdf import PdfReader
 
 from churnlens import reports
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.notes import Note
 from churnlens.reports import render, sections, words
 from churnlens.reports.catalogue import catalogue, text
 from churnlens.reports.fonts import cjk_font_path
@@ -105,7 +106,8 @@ def test_catalogues_have_identical_keys():
     assert en == zh, f"only in en: {sorted(en - zh)}; only in zh: {sorted(zh - en)}"
     # same placeholders in both languages, so a formatted text never raises in one of them
     for k in en:
-        assert set(re.findall(r"{(\w+)}", catalogue("en")[k])) == set(re.findall(r"{(\w+)}", catalogue("zh")[k])), k
+        fields = r"{(\w+)(?:[:!][^}]*)?}"  # "{n}", "{m:,}", "{share:.0%}"
+        assert set(re.findall(fields, catalogue("en")[k])) == set(re.findall(fields, catalogue("zh")[k])), k
 
 
 def test_every_template_key_is_in_the_catalogue():
@@ -345,16 +347,19 @@ def test_logo_is_validated(tmp_path):
 def test_run_without_churners_or_value_still_renders(ctx_en, tmp_path):
     from churnlens.segmentation.results import Stability
 
-    note = "No churners were selected: nothing to segment."
     seg = dataclasses.replace(ctx_en.segmentation, rows=np.zeros(0, int), customer_ids=np.zeros(0, object),
                               labels=np.zeros(0, int), strength=np.zeros(0), n_segments=0,
-                              stability=Stability(0, None, (), ()), note=note)
-    quality = dataclasses.replace(ctx_en.quality, auc=None, ks=None, ks_threshold=None, note="Only one class.")
+                              stability=Stability(0, None, (), ()),
+                              notes=(Note.of("segmentation.no_churners", rule=ctx_en.churners.rule),))
+    quality = dataclasses.replace(ctx_en.quality, auc=None, ks=None, ks_threshold=None,
+                                  notes=(Note.of("quality.only_non_churners"),))
+    note = str(escape(words.segmentation_note(seg, "en")))
     ctx = dataclasses.replace(ctx_en, segmentation=seg, segments=(), plans=(), examples=(), value=None,
                               quality=quality)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
-    assert note in html and "Only one class." in html
+    assert note.startswith("No customer was selected as a churner (rule: predicted churn probability &gt;= 0.50")
+    assert note in html and text("en", "note.quality.only_non_churners") in html
     assert text("en", "summary.value_at_risk") not in html  # no value column: no money shown
     assert [i for i in _section_ids(html) if i.startswith("segment-")] == []
 
@@ -378,12 +383,19 @@ def test_chinese_documents_show_no_english_from_result_objects(rendered, ctx_en)
     """Texts that stages write in English (method, reference, rules, representation, risk ranges)
     appear in Chinese documents only in Chinese."""
     q, m, c = ctx_en.quality, ctx_en.monitoring, ctx_en.campaign
-    english = [ctx_en.segmentation.representation[:40], "distances are Euclidean", c.method[:40], m.reference,
+    def en(note):
+        return words.note_text(note, "en")
+
+    def zh(note):
+        return words.note_text(note, "zh")
+
+    representation = words.representation(ctx_en.segmentation, "en")
+    english = [representation[:40], "distances are Euclidean", en(c.method)[:40], en(m.reference),
                "re-run on the sample", "pred_contrib (shap's own parser", " via ", "risk rises when",
-               "customers to contact", "Do NOT contact", ctx_en.facts.attributed] + [x.rule for x in q.confusion]
-    chinese = [c.method_zh[:30], m.reference_zh] + [x.rule_zh for x in q.confusion]
+               "customers to contact", "Do NOT contact", ctx_en.facts.attributed] + [en(x.rule) for x in q.confusion]
+    chinese = [zh(c.method)[:30], zh(m.reference)] + [zh(x.rule) for x in q.confusion]
     en_report = _visible_text(rendered["en"]["report.html"].read_text(encoding="utf-8"))
-    for phrase in (ctx_en.segmentation.representation[:40], c.method[:40], m.reference, q.confusion[0].rule):
+    for phrase in (representation[:40], en(c.method)[:40], en(m.reference), en(q.confusion[0].rule)):
         assert phrase in en_report  # the English report does show them: the check below can fail
     for doc in ("report", "dossier"):
         html = _visible_text(rendered["zh"][f"{doc}.html"].read_text(encoding="utf-8"))
@@ -468,7 +480,7 @@ def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rend
     # model quality in the dossier: AUC, KS, Brier, lift, confusion and calibration tables
     quality = _section(dossier, "quality")
     for s in (formatting.fixed(q.auc, 3), formatting.fixed(q.ks, 3), formatting.fixed(q.brier, 4),
-              text("en", "performance.calibration_title"), q.confusion[1].rule,
+              text("en", "performance.calibration_title"), words.note_text(q.confusion[1].rule, "en"),
               text("en", "performance.ks_at", score=formatting.fixed(q.ks_threshold, 3))):
         assert str(escape(s)) in quality
     assert quality.count("<tr>") >= 1 + len(q.deciles) + 1 + len(q.confusion) + 1 + len(q.calibration)

@@ -25,6 +25,7 @@ from churnlens.segmentation import (
     write_segments_csv,
 )
 from churnlens.segmentation.describe import cohens_d
+from churnlens.notes import Note
 from churnlens.reports import words
 
 F = 12
@@ -87,6 +88,10 @@ CONFIG = parse_config(
 )
 
 
+def codes(seg) -> list[str]:
+    return [n.code for n in seg.notes]
+
+
 def name(summary, lang: str = "en") -> str:
     """A segment's name as the documents word it (the stage gives parts)."""
     return words.segment_name(summary, CONFIG, lang)
@@ -110,8 +115,8 @@ def test_select_by_score_threshold_default_half():
     score = np.array([0.2, 0.5, 0.49999, 0.9])
     cs = select_churners(score, selection=ChurnerSelection())
     assert cs.mask.tolist() == [False, True, False, True]
-    assert cs.by == "score" and "0.50" in cs.rule_en and "0.50" in cs.rule_zh
-    assert "more likely than staying" in cs.rule_en
+    assert cs.by == "score" and cs.rule == Note.of("churners.score_even", threshold=0.5)
+    assert "more likely than staying" in words.churner_rule(cs, "en") and "0.50" in words.churner_rule(cs, "zh")
     cs = select_churners(score, selection=ChurnerSelection(threshold=0.3))
     assert cs.mask.tolist() == [False, True, True, True]
 
@@ -121,14 +126,15 @@ def test_select_top_fraction_breaks_ties_by_row_order():
     cs = select_churners(score, selection=ChurnerSelection(by="top_fraction", fraction=0.3))
     # ceil(0.3 * 10) = 3: 0.9 (row 8), then the first two of the tied 0.8s (rows 1, 3).
     assert np.flatnonzero(cs.mask).tolist() == [1, 3, 8]
-    assert "30%" in cs.rule_en and "3 of 10" in cs.rule_en
+    assert cs.rule == Note.of("churners.top_fraction", percent=30.0, k=3, n=10)
+    assert "30%" in words.churner_rule(cs, "en") and "3 of 10" in words.churner_rule(cs, "en")
     cs = select_churners(score, selection=ChurnerSelection(by="top_fraction", fraction=0.25))
     assert cs.count == 3  # ceil(2.5)
 
 
 def test_select_by_label_and_errors():
     cs = select_churners(np.zeros(4), selection=ChurnerSelection(by="label"), label=np.array([1, 0, 1, 0]))
-    assert cs.mask.tolist() == [True, False, True, False] and cs.rule_zh.startswith("实际")
+    assert cs.mask.tolist() == [True, False, True, False] and words.churner_rule(cs, "zh").startswith("实际")
     with pytest.raises(ConfigError, match="label_column"):
         select_churners(np.zeros(4), selection=ChurnerSelection(by="label"))
     with pytest.raises(DataError, match="other than 0/1"):
@@ -143,7 +149,8 @@ def test_select_by_value_at_risk():
     cs = select_churners(score, selection=ChurnerSelection(by="value_at_risk", fraction=0.4), value=value)
     # score x value = 9, 100, 50, 50, 1 -> top 2: row 1 (100), row 2 (first of the tied 50s).
     assert np.flatnonzero(cs.mask).tolist() == [1, 2]
-    assert "value at risk" in cs.rule_en and "预期风险价值" in cs.rule_zh
+    assert cs.rule.code == "churners.value_at_risk" and (cs.rule.get("k"), cs.rule.get("n")) == (2, 5)
+    assert "value at risk" in words.churner_rule(cs, "en") and "预期风险价值" in words.churner_rule(cs, "zh")
     with pytest.raises(ConfigError, match="value_column"):
         select_churners(score, selection=ChurnerSelection(by="value_at_risk"))
 
@@ -162,7 +169,8 @@ def test_profiles_are_risk_shares_and_pca(book):
 
     expected = PCA(5, svd_solver="full").fit_transform(prof.shares)
     np.testing.assert_allclose(prof.embedding, expected, atol=1e-8)
-    assert "WHY" in prof.representation and "5 principal components" in prof.representation
+    assert prof.representation.code == "profile.pca" and prof.representation.get("d") == 5
+    assert prof.representation.get("explained") == pytest.approx(prof.explained_variance)
     assert build_profiles(attributions, rows, max_dims=20).embedding.shape == (rows.size, F)
 
 
@@ -178,7 +186,7 @@ def test_planted_clusters_recovered(book, seg):
         assert np.bincount(seg.labels[t == k][seg.labels[t == k] >= 0]).argmax() == k
     assert seg.stability.runs == 2 and seg.stability.overall_ari > 0.9
     assert len(seg.stability.segment_jaccard) == 4 and seg.stability.unstable == ()
-    assert seg.note == "" and seg.n_fitted == seg.rows.size
+    assert seg.notes == () and seg.n_fitted == seg.rows.size
     assert ((seg.strength >= 0) & (seg.strength <= 1)).all()
 
 
@@ -248,7 +256,9 @@ def test_noise_mixed_versus_assign():
 def test_no_churners(book):
     attributions, X, _ = book
     s = segment(attributions, churner_set(np.zeros(attributions.n, bool)), config=SegmentationConfig(**FAST))
-    assert s.n_segments == 0 and s.rows.size == 0 and "No customer was selected" in s.note and s.note_zh
+    assert s.n_segments == 0 and s.rows.size == 0 and codes(s) == ["segmentation.no_churners"]
+    assert s.notes[0].get("rule") == Note.of("churners.label")
+    assert "No customer was selected" in words.segmentation_note(s, "en") and "没有客户" in words.segmentation_note(s, "zh")
     assert describe(s, attributions, X, CONFIG) == ()
 
 
@@ -258,7 +268,8 @@ def test_fewer_churners_than_a_segment(book):
     mask[:20] = True
     s = segment(attributions, churner_set(mask), config=SegmentationConfig(min_cluster_size=50, **FAST))
     assert s.n_segments == 0 and (s.labels == MIXED).all() and s.min_cluster_size == 50
-    assert "fewer than the minimum segment size of 50" in s.note
+    assert s.notes == (Note.of("segmentation.too_few", m=20, mcs=50),)
+    assert "fewer than the minimum segment size of 50" in words.segmentation_note(s, "en")
     (mix,) = describe(s, attributions, X, CONFIG)
     assert mix.key == "MIX" and mix.size == 20 and name(mix) == "Mixed reasons" and mix.stability is None
 
@@ -266,7 +277,8 @@ def test_fewer_churners_than_a_segment(book):
 def test_one_segment():
     a, X, truth = planted(sizes=(500,), mech=((2, 3),), n_retained=200)
     s = segment(a, churner_set(truth >= 0), config=SegmentationConfig(min_cluster_size=0.05, **FAST))
-    assert s.n_segments == 1 and "single segment" in s.note and "单一细分群体" in s.note_zh
+    assert s.n_segments == 1 and codes(s)[0] == "segmentation.single" and s.notes[0].get("mcs") == s.min_cluster_size
+    assert "single segment" in words.segmentation_note(s, "en") and "单一细分群体" in words.segmentation_note(s, "zh")
     inside = s.labels == 0
     assert inside.mean() > 0.95 and (s.strength[inside] >= 0.8).all() and (s.strength[~inside] == 0).all()
     # membership strength = cosine similarity of the share profile with the mean profile
@@ -293,7 +305,8 @@ def test_all_mixed_when_reasons_are_scattered():
     X = pd.DataFrame(values, columns=list(FEATURES))
     s = segment(a, churner_set(np.ones(m, bool)), config=SegmentationConfig(min_cluster_size=0.3, **FAST))
     assert s.n_segments == 0 and (s.labels == MIXED).all()
-    assert "too scattered" in s.note and s.note_zh
+    assert s.notes == (Note.of("segmentation.scattered", mcs=s.min_cluster_size, m=m),)
+    assert "too scattered" in words.segmentation_note(s, "en")
     (mix,) = describe(s, a, X, CONFIG)
     assert mix.size == m and mix.traits_vs_retained == ()  # nobody retained
 
@@ -436,7 +449,7 @@ def test_no_risk_raising_attribution_is_explained(book):
     values = -np.abs(attributions.values)  # every attribution lowers risk
     a = dataclasses.replace(attributions, values=values)
     s = segment(a, churner_set(truth >= 0), config=SegmentationConfig(**FAST))
-    assert s.n_segments == 0 and (s.labels == MIXED).all() and "risk-raising" in s.note
+    assert s.n_segments == 0 and (s.labels == MIXED).all() and codes(s) == ["segmentation.no_attribution"]
     (mix,) = describe(s, a, X, CONFIG)
     assert mix.size == int((truth >= 0).sum())
 
@@ -452,7 +465,10 @@ def test_diffuse_cluster_is_moved_to_mixed():
     raw = -2.0 + values.astype(np.float64).sum(1)
     a = dataclasses.replace(a, values=values, customer_ids=np.arange(n), raw_score=raw, score=1 / (1 + np.exp(-raw)))
     s = segment(a, churner_set(np.ones(n, bool)), config=SegmentationConfig(max_dims=3, **FAST))
-    assert s.n_segments == 2 and "did not share reasons" in s.note and s.note_zh
+    assert s.n_segments == 2 and codes(s) == ["segmentation.diffuse"] and s.notes[0].get("count") == 1
+    (group,) = s.notes[0].get("groups")
+    assert group.get("size") > 0 and group.get("similarity") < s.notes[0].get("coherence") == 0.7
+    assert "did not share reasons" in words.segmentation_note(s, "en") and "已列为" in words.segmentation_note(s, "zh")
     assert adjusted_rand_score(np.repeat([0, 1], 400), s.labels[:800]) == 1.0
     assert np.mean(s.labels[800:] == MIXED) > 0.9
     # every reported segment is coherent: mean cosine to its mean share profile >= 0.7
@@ -496,7 +512,9 @@ def test_clusters_with_the_same_reasons_are_merged():
     s = segment(a, churner_set(np.ones(n, bool)), config=cfg)
     kept = s.labels != MIXED
     assert s.n_segments == 2 and adjusted_rand_score(truth[kept], s.labels[kept]) > 0.95
-    assert "1 group(s) found by HDBSCAN had the same reasons" in s.note and "已合并" in s.note_zh
+    assert s.notes == (Note.of("segmentation.merged", count=1, similarity=0.8),)
+    assert "1 group(s) found by HDBSCAN had the same reasons" in words.segmentation_note(s, "en")
+    assert "已合并" in words.segmentation_note(s, "zh")
     # assign mode pools the memberships of merged clusters: unclustered churners join a segment
     assigned = segment(a, churner_set(np.ones(n, bool)), config=cfg.model_copy(update={"noise": "assign",
                                                                                   "assign_min_strength": 0.0}))

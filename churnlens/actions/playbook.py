@@ -297,7 +297,7 @@ def match_customer_rules(
 
 def _planned(i: int, rule: PlaybookRule, *, customers: int = 0, segment_level: bool = True) -> PlannedAction:
     return PlannedAction(
-        rule_index=i, driver=rule.when.driver, action_en=rule.action.en, action_zh=rule.action.zh,
+        rule_index=i, driver=rule.when.driver, action=rule.action,
         channel=rule.channel, cost=float(rule.cost), uplift=float(rule.uplift), priority=int(rule.priority),
         customers=customers, segment_level=segment_level,
     )

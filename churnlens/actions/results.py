@@ -8,14 +8,14 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.config import Text
 from churnlens.frozen import array_eq
 
 @dataclass(frozen=True)
 class PlannedAction:
     rule_index: int  # position in the playbook
     driver: str
-    action_en: str
-    action_zh: str
+    action: Text  # the playbook's own wording of the action, per language (the user's words, from the config)
     channel: str
     cost: float
     uplift: float

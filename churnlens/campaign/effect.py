@@ -35,22 +35,16 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
 
+from churnlens.notes import Note
 from churnlens.errors import DataError, InputFileError
 from churnlens.campaign.results import ArmEffect, CampaignEffect
 
-__all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD", "METHOD_ZH"]
+__all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD"]
 
 ARMS = ("treatment", "control")
 _OUTCOME = ("churned", "churn")
-METHOD = (
-    "Churn rate difference control - treatment; 95% CI: Newcombe hybrid score interval (Wilson); "
-    "p-value: two-sided pooled two-proportion z-test, or Fisher's exact test when an expected count is below 5."
-)
-
-METHOD_ZH = (
-    "流失率差异 = 对照组 − 干预组；95% 置信区间：Newcombe 混合得分区间（Wilson）；"
-    "p 值：双侧合并两比例 z 检验，任一期望频数低于 5 时改用 Fisher 精确检验。"
-)
+# How the effect is estimated (a code: the reports word it, ``note.campaign.method``).
+METHOD = Note.of("campaign.method")
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -232,4 +226,4 @@ def campaign_effect(
             m = known_seg & (seg.astype(str) == key)
             if treated[m].any() and (~treated[m]).any():
                 by_segment.append(arm_effect(key, churned[m], treated[m], None if vals is None else vals[m]))
-    return CampaignEffect(overall=overall, by_segment=tuple(by_segment), method=METHOD, method_zh=METHOD_ZH)
+    return CampaignEffect(overall=overall, by_segment=tuple(by_segment), method=METHOD)

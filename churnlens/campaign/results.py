@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.notes import Note
 from churnlens.frozen import array_eq
 
 @dataclass(frozen=True)
@@ -32,5 +33,4 @@ class ArmEffect:
 class CampaignEffect:
     overall: ArmEffect
     by_segment: tuple[ArmEffect, ...]
-    method: str
-    method_zh: str = ""  # ``method`` in Simplified Chinese
+    method: Note  # how the effect was estimated (campaign.method: Newcombe interval, z / Fisher test)

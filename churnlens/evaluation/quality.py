@@ -53,6 +53,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+from churnlens.notes import Note
 from churnlens.errors import DataError
 from churnlens.evaluation.results import CalibrationRow, Confusion, Curve, DecileRow, ModelComparison, ModelComparisonRow, ModelQuality
 
@@ -166,11 +167,10 @@ def _deciles(label: np.ndarray, score: np.ndarray, n_bins: int) -> tuple[DecileR
     return tuple(rows)
 
 
-def _confusion(label: np.ndarray, pred: np.ndarray, rule: str, threshold: float, rule_zh: str = "") -> Confusion:
+def _confusion(label: np.ndarray, pred: np.ndarray, rule: Note, threshold: float) -> Confusion:
     tn, fp, fn, tp = confusion_matrix(label, pred, labels=[0, 1]).ravel()
     return Confusion(
         rule=rule,
-        rule_zh=rule_zh,
         threshold=float(threshold),
         tp=int(tp),
         fp=int(fp),
@@ -198,10 +198,6 @@ def _calibration(label: np.ndarray, score: np.ndarray, n_bins: int, strategy: st
                        observed_rate=float(trues[b] / totals[b]))
         for b in np.flatnonzero(totals)
     )
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.4g}%"
 
 
 def evaluate(
@@ -248,7 +244,7 @@ def evaluate(
         raise ValueError(f"n_bins must be at least 1, not {n_bins}")
     n = int(label.shape[0])
     n_churners = int(label.sum())
-    notes, notes_zh = [], []
+    notes: list[Note] = []
     empty = Curve(x=np.empty(0), y=np.empty(0), thresholds=np.empty(0))
     if 0 < n_churners < n:
         fpr, tpr, thr = roc_curve(label, score)
@@ -262,16 +258,12 @@ def evaluate(
         ks: Optional[float] = float(max(diff[best], 0.0))
         ks_threshold: Optional[float] = float(fthr[1:][best])
         if np.ptp(score) == 0:
-            notes.append("All scores are equal: the model does not rank customers (AUC 0.5, KS 0).")
-            notes_zh.append("所有评分均相同：模型无法对客户排序（AUC 0.5，KS 0）。")
+            notes.append(Note.of("quality.equal_scores"))
     else:
-        only = "churners" if n_churners == n else "non-churners"
-        notes.append(f"Only {only} in the labelled data: AUC and KS are undefined.")
-        notes_zh.append(f"标注数据中只有{'流失客户' if n_churners == n else '未流失客户'}：AUC 与 KS 无定义。")
+        notes.append(Note.of("quality.only_churners" if n_churners == n else "quality.only_non_churners"))
         roc, ks_curve, auc, ks, ks_threshold = empty, empty, None, None, None
         if n_churners == 0:
-            notes.append("No churners: lift and capture are undefined (NaN).")
-            notes_zh.append("没有流失客户：提升度与捕获率无定义（NaN）。")
+            notes.append(Note.of("quality.no_churners"))
 
     deciles = _deciles(label, score, n_bins)
     order = _rank(score)
@@ -279,10 +271,10 @@ def evaluate(
     top = np.zeros(n, dtype=bool)
     top[order[:k]] = True
     confusion = (
-        _confusion(label, (score >= threshold).astype(np.int8), f"score >= {threshold:.2f}", threshold,
-                   f"评分 ≥ {threshold:.2f}"),
-        _confusion(label, top.astype(np.int8), f"top {_pct(top_fraction)}", float(score[order[k - 1]]),
-                   f"评分最高的 {_pct(top_fraction)}"),
+        _confusion(label, (score >= threshold).astype(np.int8), Note.of("quality.rule_score", threshold=float(threshold)),
+                   threshold),
+        _confusion(label, top.astype(np.int8), Note.of("quality.rule_top", percent=top_fraction * 100),
+                   float(score[order[k - 1]])),
     )
     calibration = _calibration(label, score, n_bins, calibration_strategy)
     brier = float(brier_score_loss(label, score, labels=[0, 1]))
@@ -298,8 +290,7 @@ def evaluate(
         confusion=confusion,
         calibration=calibration,
         brier=brier,
-        note=" ".join(notes),
-        note_zh="".join(notes_zh),
+        notes=tuple(notes),
     )
 
 
@@ -307,8 +298,9 @@ def _key(v: Optional[float]) -> float:
     return -math.inf if v is None or math.isnan(v) else v
 
 
-def _fmt(v: Optional[float]) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{v:.3f}"
+def _num(v: Optional[float]) -> Optional[float]:
+    """A metric for a note: None when undefined (the reports print "n/a")."""
+    return None if v is None or math.isnan(v) else float(v)
 
 
 def compare_models(
@@ -336,7 +328,7 @@ def compare_models(
     Returns
     -------
     ModelComparison
-        Rows champion first, then by the same ordering; bilingual verdict.
+        Rows champion first, then by the same ordering; the verdict as a note (codes and numbers).
     """
     if not (len(names) == len(sha256s) == len(scores)):
         raise DataError(
@@ -357,37 +349,19 @@ def compare_models(
     )
     champ = rows[0]
     if len(rows) == 1:
-        return ModelComparison(
-            rows=rows,
-            verdict_en=f"Only one model ({champ.model}): top-decile lift {_fmt(champ.top_decile_lift)}, "
-            f"AUC {_fmt(champ.auc)}, KS {_fmt(champ.ks)}.",
-            verdict_zh=f"仅有一个模型（{champ.model}）：前10%客户提升度 {_fmt(champ.top_decile_lift)}，"
-            f"AUC {_fmt(champ.auc)}，KS {_fmt(champ.ks)}。",
-        )
+        return ModelComparison(rows=rows, verdict=Note.of(
+            "compare.only_one", model=champ.model, lift=_num(champ.top_decile_lift), auc=_num(champ.auc),
+            ks=_num(champ.ks)))
     runner = rows[1]
-    metrics = [
-        ("top-decile lift", "前10%客户提升度", champ.top_decile_lift, runner.top_decile_lift),
-        ("AUC", "AUC", champ.auc, runner.auc),
-        ("KS", "KS", champ.ks, runner.ks),
-    ]
-    decided = None
-    for m in metrics:
-        if _key(m[2]) != _key(m[3]):
-            decided = m
-            break
+    metrics = [("lift", champ.top_decile_lift, runner.top_decile_lift), ("auc", champ.auc, runner.auc),
+               ("ks", champ.ks, runner.ks)]
+    decided = next((m for m in metrics if _key(m[1]) != _key(m[2])), None)
     if decided is None:
-        en_why = (f"it ties with {runner.model} on top-decile lift, AUC and KS, and is listed first")
-        zh_why = f"与 {runner.model} 的前10%客户提升度、AUC 和 KS 完全相同，按输入顺序排在前面"
+        why = Note.of("compare.tie", runner=runner.model)
     else:
-        tied_en = [m[0] for m in metrics[: metrics.index(decided)]]
-        tied_zh = [m[1] for m in metrics[: metrics.index(decided)]]
-        en_why = f"highest {decided[0]} ({_fmt(decided[2])} vs {_fmt(decided[3])} for {runner.model})"
-        zh_why = f"{decided[1]}最高（{_fmt(decided[2])}，{runner.model} 为 {_fmt(decided[3])}）"
-        if tied_en:
-            en_why = f"equal {' and '.join(tied_en)}, then " + en_why
-            zh_why = f"{'和'.join(tied_zh)}相同，" + zh_why
-    return ModelComparison(
-        rows=rows,
-        verdict_en=f"Champion: {champ.model} — {en_why}. Ranking rule: top-decile lift, then AUC, then KS.",
-        verdict_zh=f"冠军模型：{champ.model}——{zh_why}。排序规则：先比前10%客户提升度，再比 AUC，最后比 KS。",
-    )
+        tied = tuple(Note.of(f"compare.metric_{m[0]}") for m in metrics[: metrics.index(decided)])
+        why = Note.of("compare.higher" if not tied else f"compare.higher_after_{len(tied)}",
+                      metric=Note.of(f"compare.metric_{decided[0]}"), champion=_num(decided[1]),
+                      runner_up=_num(decided[2]), runner=runner.model,
+                      **{f"tied_{i + 1}": t for i, t in enumerate(tied)})
+    return ModelComparison(rows=rows, verdict=Note.of("compare.champion", model=champ.model, why=why))

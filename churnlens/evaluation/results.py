@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.notes import Note
 from churnlens.frozen import array_eq
 
 @array_eq
@@ -37,7 +38,7 @@ class DecileRow:
 class Confusion:
     """Confusion matrix at one operating point."""
 
-    rule: str  # e.g. "score >= 0.50" or "top 10%"
+    rule: Note  # quality.rule_score (threshold) or quality.rule_top (percent): "score >= 0.50", "top 10%"
     threshold: float
     tp: int
     fp: int
@@ -45,7 +46,6 @@ class Confusion:
     tn: int
     precision: float
     recall: float
-    rule_zh: str = ""  # ``rule`` in Simplified Chinese (added by the reports engineer)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ class CalibrationRow:
 class ModelQuality:
     """Bank-style model performance on labelled data.
 
-    ``auc``/``ks`` are None (with ``note``) when only one class is present.
+    ``auc``/``ks`` are None (with a note) when only one class is present.
     """
 
     n: int
@@ -74,8 +74,7 @@ class ModelQuality:
     confusion: tuple[Confusion, ...]  # at the operating threshold, then at top k%
     calibration: tuple[CalibrationRow, ...]
     brier: float
-    note: str = ""
-    note_zh: str = ""  # ``note`` in Simplified Chinese
+    notes: tuple[Note, ...] = ()  # quality.equal_scores, quality.only_churners, quality.only_non_churners, quality.no_churners
 
 
 @dataclass(frozen=True)
@@ -91,5 +90,4 @@ class ModelComparisonRow:
 @dataclass(frozen=True)
 class ModelComparison:
     rows: tuple[ModelComparisonRow, ...]  # champion first
-    verdict_en: str
-    verdict_zh: str
+    verdict: Note  # compare.only_one or compare.champion (with why: compare.higher / compare.tie)

@@ -8,6 +8,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.notes import Note
 from churnlens.frozen import array_eq
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ class DriverDrift:
 
 @dataclass(frozen=True)
 class Monitoring:
-    reference: str  # what was compared against, in words
+    reference: Note  # what was compared against: monitoring.reference (folder, period) / monitoring.reference_unlabelled (folder)
     score_psi: PSIResult
     feature_psi: tuple[PSIResult, ...]  # sorted by psi descending
     driver_drift: tuple[DriverDrift, ...]  # sorted by |change| descending
-    reference_zh: str = ""  # ``reference`` in Simplified Chinese (empty: ``reference`` is shown)

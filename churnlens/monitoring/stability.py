@@ -45,6 +45,7 @@ import pandas as pd
 
 from churnlens.constants import PSI_EPSILON, PSI_MODERATE, PSI_SHIFT
 from churnlens.errors import DataError
+from churnlens.notes import Note
 from churnlens.monitoring.results import DriverDrift, Monitoring, PSIBin, PSIResult
 
 __all__ = [
@@ -436,8 +437,7 @@ def monitor(
     current_values: Optional[np.ndarray],
     features: Sequence[str],
     *,
-    reference_label: str,
-    reference_label_zh: str = "",
+    reference: Note,
     n_boot: int = 200,
     seed: int = 0,
 ) -> Monitoring:
@@ -446,17 +446,16 @@ def monitor(
     ``previous_values``/``current_values`` are the two months' attribution matrices
     (shapes (n_prev, f), (n_cur, f), columns ``features``); pass None for either to skip
     driver drift (``driver_drift`` is then empty). ``feature_psi`` is sorted by PSI
-    descending (ties by name). ``reference_label_zh`` is ``reference_label`` in Simplified
-    Chinese (empty: Chinese documents show ``reference_label``).
+    descending (ties by name). ``reference`` says what was compared against (a code and its
+    parameters, e.g. the previous folder and period; the reports word it).
     """
     score_psi, feats = psi_from_profile(profile, X, score)
     drift: tuple[DriverDrift, ...] = ()
     if previous_values is not None and current_values is not None:
         drift = driver_drift(previous_values, current_values, features, n_boot=n_boot, seed=seed)
     return Monitoring(
-        reference=reference_label,
+        reference=reference,
         score_psi=score_psi,
         feature_psi=tuple(sorted(feats, key=lambda r: (-r.psi, r.name))),
         driver_drift=drift,
-        reference_zh=reference_label_zh,
     )

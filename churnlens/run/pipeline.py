@@ -31,6 +31,7 @@ from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
 from churnlens.monitoring.stability import ReferenceProfile, monitor, reference_profile
 from churnlens.io.atomic import staged_folder
+from churnlens.notes import Note
 from churnlens.progress import Progress
 from churnlens.reports import words
 from churnlens.reports.words import attributed_text
@@ -518,8 +519,8 @@ def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
     if prev_attr.features == attr.features:  # drift compares last month's population sample with this month's
         prev_values = prev_attr.values[prev_attr.weights > 0]
     return monitor(profile, profile_of, attr.score, prev_values, attr.values if prev_values is not None else None,
-                   attr.features, reference_label=f"{Path(previous).name} ({profile.label or 'previous run'})",
-                   reference_label_zh=f"{Path(previous).name}（{profile.label or '上一期'}）", seed=seed)
+                   attr.features, reference=Note.of("monitoring.reference", folder=Path(previous).name, period=profile.label)
+                   if profile.label else Note.of("monitoring.reference_unlabelled", folder=Path(previous).name), seed=seed)
 
 
 def _input_files(req: ReportRequest, n_rows: int, *, staging: Path) -> tuple[InputFile, ...]:
@@ -574,16 +575,16 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "additivity_tolerance": ctx.attributions.additivity_tolerance,
             "cross_check": asdict(ctx.cross_check),
         },
-        "churners": {"by": ctx.churners.by, "rule": ctx.churners.rule_en, "count": ctx.churners.count},
+        "churners": {"by": ctx.churners.by, "rule": words.churner_rule(ctx.churners, words.MACHINE_LANG), "count": ctx.churners.count},
         "segmentation": {
             "n_segments": seg.n_segments,
-            "representation": seg.representation,
+            "representation": words.representation(seg, words.MACHINE_LANG),
             "min_cluster_size": seg.min_cluster_size,
             "n_fitted": seg.n_fitted,
             "seed": seg.seed,
-            "note": seg.note,
+            "note": words.segmentation_note(seg, words.MACHINE_LANG),
+            "note_codes": [n.code for n in seg.notes],
             "stability": asdict(seg.stability),
-            "note_zh": seg.note_zh,
             "noise": seg.noise,
             "n_assigned": seg.n_assigned,
             "min_samples": seg.min_samples,

@@ -127,4 +127,4 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     comparison = compare_models(names, hashes, label, scores)
     with staged_folder(out) as staging:
         write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at)
-    return comparison.verdict_zh if lang == "zh" else comparison.verdict_en
+    return words.note_text(comparison.verdict, lang)

@@ -112,7 +112,7 @@ def _monitoring(ctx: ReportContext, kit: Kit) -> Optional[MonitoringBody]:
         drift_uri = kit.chart("driver drift", lambda ax: charts.plot_driver_drift(m, ax=ax, lang=lang, labels=labels),
                               (6.6, 0.24 * min(DRIFT_ROWS, len(m.driver_drift)) + 1.0))
     return MonitoringBody(
-        reference=(m.reference_zh or words.localise(m.reference, lang)) if lang == "zh" else m.reference,
+        reference=words.note_text(m.reference, lang),
         score_psi=m.score_psi.psi, score_band=kit.text(f"band.{m.score_psi.band}"), psi_uri=psi_uri,
         drift_uri=drift_uri,
         psi_rows=tuple(PSIRow(kit.label(r.name), r.psi, kit.text(f"band.{r.band}"), len(r.bins)) for r in m.feature_psi),
@@ -139,7 +139,7 @@ def _campaign(ctx: ReportContext, kit: Kit) -> Optional[CampaignBody]:
                     (6.6, 0.3 * (len(c.by_segment) + 1) + 1.0))
     arms = tuple(Arm(kit.text("chart.all_customers") if a.population == "all" else a.population, a)
                  for a in (c.overall,) + tuple(c.by_segment))
-    return CampaignBody(uri, (c.method_zh or words.localise(c.method, lang)) if lang == "zh" else c.method,
+    return CampaignBody(uri, words.note_text(c.method, lang),
                         ctx.value is not None, arms)
 
 

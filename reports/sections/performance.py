@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from churnlens.reports import charts
+from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
 
@@ -53,11 +53,10 @@ def build(ctx: ReportContext, kit: Kit) -> PerformanceView:
     q, lang = ctx.quality, kit.lang
     if q is None:
         return PerformanceView(None, kit.omitted("performance", "omitted.no_label"))
-    zh = lang == "zh"
     return PerformanceView(PerformanceBody(
         n=q.n, n_churners=q.n_churners, auc=q.auc, ks=q.ks, ks_threshold=q.ks_threshold, brier=q.brier,
-        note=(q.note_zh or q.note) if zh else q.note, deciles=tuple(q.deciles), calibration=tuple(q.calibration),
-        confusion=tuple(ConfusionRow((c.rule_zh or c.rule) if zh else c.rule, c.tp, c.fp, c.fn, c.tn, c.precision,
+        note=words.notes_text(q.notes, lang), deciles=tuple(q.deciles), calibration=tuple(q.calibration),
+        confusion=tuple(ConfusionRow(words.note_text(c.rule, lang), c.tp, c.fp, c.fn, c.tn, c.precision,
                                      c.recall, c.threshold) for c in q.confusion),
         roc=kit.chart("roc", lambda ax: charts.plot_roc(q, ax=ax, lang=lang), (3.2, 2.7)),
         ks_uri=kit.chart("ks", lambda ax: charts.plot_ks(q, ax=ax, lang=lang), (3.2, 2.7)),

@@ -1,0 +1,114 @@
+"""Numbers and words apart: stages return codes and numbers, only reports/ writes words, and
+machine-readable outputs do not change with --lang."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from churnlens import cli
+from churnlens.notes import Note
+from churnlens.reports import words
+from churnlens.reports.catalogue import catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+# compute modules: every stage and the orchestration (config holds the user's bilingual texts)
+STAGES = [ROOT / "attribution", ROOT / "segmentation"] + [ROOT / "churnlens" / d for d in
+                                                          ("actions", "evaluation", "monitoring", "campaign", "run")]
+CJK = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")
+
+
+def test_compute_modules_hold_no_words_of_a_language():
+    found = []
+    for folder in STAGES:
+        for path in folder.rglob("*.py"):
+            for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                # the orchestration hands --lang to the reports; stages never see it
+                speaks = folder.name != "run" and re.search(r"\blang\b", line)
+                if CJK.search(line) or re.search(r"\b\w+_(zh|en)\b", line) or speaks:
+                    found.append(f"{path.relative_to(ROOT)}:{no}: {line.strip()[:80]}")
+    assert not found, "\n".join(found)
+
+
+def test_every_note_code_a_stage_writes_is_worded_in_every_language():
+    codes = set()
+    for folder in STAGES:
+        for path in folder.rglob("*.py"):
+            codes |= set(re.findall(r'"((?:churners|segmentation|quality|compare|campaign|monitoring)\.[a-z_]+)"',
+                                    path.read_text(encoding="utf-8")))
+    # built with f-strings by compare_models
+    codes |= {"compare.higher_after_1", "compare.higher_after_2", "compare.metric_lift", "compare.metric_auc",
+              "compare.metric_ks"}
+    assert len(codes) > 25 and "segmentation.too_few" in codes
+    for lang in ("en", "zh"):
+        assert not sorted(c for c in codes if f"note.{c}" not in catalogue(lang)), lang
+    # the clustering profile (profile.pca / direct / none) is worded by words.representation
+    from types import SimpleNamespace
+
+    for note in (Note.of("profile.pca", f=30, d=20, explained=0.931, n_zero=3), Note.of("profile.direct", f=8, n_zero=0),
+                 Note.of("profile.none")):
+        en, zh = (words.representation(SimpleNamespace(representation=note), lang) for lang in ("en", "zh"))
+        assert en and zh and not CJK.search(en) and CJK.search(zh), note
+    en = words.representation(SimpleNamespace(representation=Note.of("profile.pca", f=30, d=20, explained=0.931,
+                                                                            n_zero=1234)), "en")
+    assert "30 shares are reduced to 20 principal components (exact, 93.1% of their variance kept)" in en
+    assert "1,234 churner(s) had no risk-raising attribution" in en
+
+
+def test_note_wording_nests_and_prints_undefined_numbers():
+    rule = Note.of("churners.score", threshold=0.3)
+    note = Note.of("segmentation.no_churners", rule=rule)
+    assert words.note_text(note, "en").startswith("No customer was selected as a churner (rule: "
+                                                   "predicted churn probability >= 0.30)")
+    assert "预测流失概率 ≥ 0.30" in words.note_text(note, "zh")
+    groups = (Note.of("segmentation.diffuse_group", size=1200, similarity=0.41),
+              Note.of("segmentation.diffuse_group", size=30, similarity=0.5))
+    diffuse = Note.of("segmentation.diffuse", count=2, coherence=0.7, groups=groups)
+    assert "1,200 churners (similarity 0.41), 30 churners (similarity 0.50)" in words.note_text(diffuse, "en")
+    assert "1,200 人（相似度 0.41），30 人（相似度 0.50）" in words.note_text(diffuse, "zh")
+    one = Note.of("compare.only_one", model="m.txt", lift=2.5, auc=None, ks=None)
+    assert words.note_text(one, "en") == "Only one model (m.txt): top-decile lift 2.500, AUC n/a, KS n/a."
+    assert words.notes_text((Note.of("segmentation.single", mcs=5, share=0.9, similarity=0.8),
+                             Note.of("segmentation.others_mixed")), "en").endswith(
+        "re-estimated. The others are shown as 'mixed reasons'.")
+
+
+def _run(out: Path, lang: str) -> None:
+    code = cli.main(["demo", "--customers", "600", "--out", str(out), "--lang", lang, "--format", "html",
+                     "--generated-at", "2026-11-30T08:00:00+00:00", "--quiet"])
+    assert code == 0
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    root = tmp_path_factory.mktemp("langs")
+    for lang in ("en", "zh"):
+        _run(root / lang, lang)
+    return root / "en", root / "zh"
+
+
+def test_machine_readable_outputs_do_not_change_with_lang(both):
+    en, zh = both
+    machine = sorted(p.relative_to(en) for p in en.rglob("*")
+                     if p.is_file() and p.suffix in (".csv", ".json", ".parquet") and p.name != "manifest.json")
+    assert {str(p) for p in machine} >= {"segments.csv", "retention_list.csv", "attributions.parquet",
+                                         "segment_signatures.json", "reference_profile.json"}
+    for rel in machine:
+        assert (en / rel).read_bytes() == (zh / rel).read_bytes(), rel
+    # the manifest differs only where it records the run: language, command line, output folder, timings
+    a, b = (json.loads((d / "manifest.json").read_text(encoding="utf-8")) for d in both)
+    for m, d in ((a, en), (b, zh)):
+        m.pop("lang"), m.pop("command"), m.pop("timings_seconds")
+        for k in ("report.html", "dossier.html"):  # the documents do change with --lang
+            m["outputs"].pop(k)
+        m["outputs"].pop("retention_list.xlsx", None)  # openpyxl stamps the creation time (not a --lang matter)
+    def folders_out(m: dict) -> str:  # the output and staging folders are named after the language here
+        return re.sub(r"/\.?(en|zh)(\.partial-[a-z0-9_]+)?/", "/OUT/", json.dumps(m, sort_keys=True))
+
+    assert folders_out(a) == folders_out(b)
+    # while the documents are in their language
+    assert "执行摘要" in (zh / "report.html").read_text(encoding="utf-8")
+    assert CJK.search(",".join((en / "segments.csv").read_text(encoding="utf-8").splitlines()[:50])) is None
