@@ -48,16 +48,13 @@ def concat(parts: Sequence[Attributions]) -> Attributions:
 
 
 def concat_reasons(parts: Sequence[ReasonCodes]) -> ReasonCodes:
-    """Join row blocks of reason codes (one language), in order."""
+    """Join row blocks of reason codes, in order."""
     if not parts:
         raise ValueError("concat_reasons needs at least one block")
-    if len({p.lang for p in parts}) != 1:
-        raise ValueError("reason-code blocks are in different languages")
     if len(parts) == 1:
         return parts[0]
     return ReasonCodes(
         features=np.concatenate([p.features for p in parts]),
-        texts=np.concatenate([p.texts for p in parts]),
+        values=np.concatenate([p.values for p in parts]),
         contributions=np.concatenate([p.contributions for p in parts]),
-        lang=parts[0].lang,
     )

@@ -311,16 +311,16 @@ class Run:
         return frame(self.state.attributions)
 
     def segments_frame(self) -> pd.DataFrame:
-        """The rows of ``segments.csv``: one per churner (customer_id, segment, ...)."""
+        """The rows of ``segments.csv``: one per churner (customer_id, segment, segment_name,
+        membership_strength)."""
+        from churnlens.run.write import machine_names
         from churnlens.segmentation.history import segments_frame
 
-        return segments_frame(self.state.segmentation, self.state.segments)
+        return segments_frame(self.state.segmentation, self.state.segments, names=machine_names(self.state))
 
-    def retention_frame(self, *, lang: str = "en") -> pd.DataFrame:
-        """The rows of ``retention_list.csv`` (reasons and actions in ``lang``)."""
-        from churnlens.run.write import in_language
-
-        return in_language(self.state, lang).retention.frame.copy()
+    def retention_frame(self) -> pd.DataFrame:
+        """The rows of ``retention_list.csv`` (machine words: the same in every report language)."""
+        return self.state.retention.frame.copy()
 
     def drivers_frame(self) -> pd.DataFrame:
         """One row per feature, strongest first: feature, group, mean_abs, mean_signed, share,

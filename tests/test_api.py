@@ -73,7 +73,7 @@ def test_write_equals_the_cli_report_byte_for_byte(inputs, result, tmp_path):
 
 
 def test_write_in_another_language_equals_a_run_computed_in_it(inputs, result, tmp_path):
-    """Words recomputed for Run.write(lang="zh") equal a run whose workers worded them in zh."""
+    """One computed run written in Chinese equals a run asked for Chinese from the start."""
     req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=tmp_path / "direct",
                         lang="zh", formats=("html",), generated_at=AT, command="c")
     run_report(req)

@@ -136,14 +136,18 @@ def test_reason_codes_exclude_protected_and_break_ties_by_feature_order():
     rc = reason_codes(_attr(values, feats), X, CONFIG, k=3)
     assert rc.features.tolist() == [["region", "logins", ""], ["logins", "region", ""], ["region", "", ""],
                                     ["logins", "", ""]]
-    assert rc.texts.tolist() == [["Region: east", "Mobile logins, last 30 days: 1", ""],
-                                 ["Mobile logins, last 30 days: 12,345", "Region: north", ""],
-                                 ["Region: east", "", ""],
-                                 ["Mobile logins, last 30 days: missing", "", ""]]
+    assert rc.values[:, :2].tolist() == [["east", 1.0], [12345.0, "north"], ["east", None], [rc.values[3, 0], None]]
+    assert np.isnan(rc.values[3, 0]) and rc.values[0, 2] is None  # missing value; empty slot
     np.testing.assert_allclose(rc.contributions, np.float32([[0.8, 0.5, 0], [0.4, 0.4, 0], [0.2, 0, 0], [0.3, 0, 0]]))
-    zh = reason_codes(_attr(values, feats), X, CONFIG, k=1, lang="zh")
-    assert zh.texts[:, 0].tolist() == ["地区：east", "近30天手机登录次数：12,345", "地区：east", "近30天手机登录次数：缺失"]
-    assert zh.lang == "zh"
+    # numbers and codes only; the documents word them in their language
+    from churnlens.reports.words import reason_texts
+
+    assert reason_texts(rc, CONFIG, "en").tolist() == [["Region: east", "Mobile logins, last 30 days: 1", ""],
+                                                       ["Mobile logins, last 30 days: 12,345", "Region: north", ""],
+                                                       ["Region: east", "", ""],
+                                                       ["Mobile logins, last 30 days: missing", "", ""]]
+    zh = reason_texts(reason_codes(_attr(values, feats), X, CONFIG, k=1), CONFIG, "zh")
+    assert zh[:, 0].tolist() == ["地区：east", "近30天手机登录次数：12,345", "地区：east", "近30天手机登录次数：缺失"]
 
 
 def test_reason_codes_on_model_match_a_per_customer_loop(planted):
@@ -200,9 +204,9 @@ def test_cross_check_in_probability_space(planted):
     ("gold", None, "en", "gold"),
 ])
 def test_format_value_units_and_languages(value, unit, lang, expected):
-    from churnlens.attribution import format_value
+    from churnlens.reports.words import feature_value
 
-    assert format_value(value, unit=unit, lang=lang) == expected
+    assert feature_value(value, unit=unit, lang=lang) == expected
 
 
 def test_risk_ranges_of_tail_drivers_with_sentinels_and_wiggles():

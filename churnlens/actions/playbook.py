@@ -573,7 +573,6 @@ def retention_list(
     reasons: np.ndarray,
     rule_index: np.ndarray,
     rules: Sequence[PlaybookRule],
-    lang: str = "en",
     rank_by: str = "value_at_risk",
     hash_ids: bool = False,
     salt: str = "",
@@ -592,11 +591,12 @@ def retention_list(
         None when there is no value column: ``value``/``expected_value_at_risk`` are empty
         and the list is ranked by score.
     reasons : ndarray of str, shape (n, k)
-        Reason texts in the report language (``ReasonCodes.texts``); padded to 3 columns.
+        Reason texts in machine words (English, whatever the report language: the list is
+        a machine-readable output); padded to 3 columns.
     rule_index : ndarray of int, shape (n,)
         Each customer's action (:func:`effective_rules`), -1 for none (empty action/channel).
     rules : sequence of PlaybookRule
-    lang : {"en", "zh"}
+        The ``action`` column shows each rule's English text (machine words).
     rank_by : {"value_at_risk", "score"}
         Sort key, descending; ties by customer id ascending (the original id, before hashing).
     hash_ids, salt
@@ -625,7 +625,7 @@ def retention_list(
     padded = np.full((n, k), "", dtype=object)
     padded[:, : reasons.shape[1]] = np.where(pd.isna(reasons), "", reasons)
     ridx = np.asarray(rule_index, dtype=np.int64)
-    actions = np.array([r.action.get(lang) for r in rules] + [""], dtype=object)
+    actions = np.array([r.action.en for r in rules] + [""], dtype=object)
     channels = np.array([r.channel for r in rules] + [""], dtype=object)
     key = evar if (rank_by == "value_at_risk" and value is not None) else score
     sub_key = np.where(np.isnan(key[rows]), -np.inf, key[rows])

@@ -24,6 +24,7 @@ from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.stability import ReferenceProfile, monitor
+from churnlens.reports import words
 from churnlens.run.pipeline import Book, Env, RunState
 from churnlens.sampling import BottomK, hash_keys
 
@@ -194,13 +195,13 @@ def gather(state: RunState, env: Env) -> RunState:
     return replace(state, rows=rows, X=pd.concat(parts))
 
 
-def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
+def _explain_chunk(item, model, output_space: str, config: Config, k: int):
     """Attributions, reason codes and global-driver sums of one block of customers (row-wise
     or additive: any split into blocks gives the same numbers)."""
     X, ids, weight = item
     attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
     attr = replace(attr, weight=weight)
-    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
+    return attr, attribution.reason_codes(attr, X, config, k=k), attribution.driver_sums(attr, config)
 
 
 def attribute(state: RunState, env: Env) -> RunState:
@@ -212,7 +213,7 @@ def attribute(state: RunState, env: Env) -> RunState:
     step = config.attribution.chunk_rows
     blocks = ((X.iloc[i:i + step], ids[i:i + step], weight[i:i + step]) for i in range(0, len(X), step))
     attrs, codes, sums = [], [], None
-    shared = (state.model, config.output_space, config, config.reason_codes, state.request.lang)
+    shared = (state.model, config.output_space, config, config.reason_codes)
     with env.progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c, s in env.engine.map(_explain_chunk, blocks, shared=shared):
             attrs.append(a)
@@ -310,18 +311,13 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     plans = playbook.plan_segments(state.segments, state.rules, segment_keys=state.segment_keys, X=state.X,
                                    score=attr.score, value=state.value, targeting=targeting,
                                    customer_rule=customer_rule)
-    state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans))
-    return replace(state, retention=retention_list(state, state.reasons, state.request.lang))
-
-
-def retention_list(state: RunState, reasons, lang: str):
-    """The retention list with ``reasons`` (ReasonCodes) and actions in ``lang``."""
-    config, attr = state.config, state.attributions
-    rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
-    return playbook.retention_list(attr.customer_ids, state.targeting, segment=state.segment_keys, score=attr.score,
-                                   value=state.value, reasons=reasons.texts, rule_index=rule_index, rules=state.rules,
-                                   lang=lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids,
-                                   salt=state.salt)
+    rule_index = playbook.effective_rules(customer_rule, state.segment_keys, plans)
+    retention = playbook.retention_list(
+        attr.customer_ids, targeting, segment=state.segment_keys, score=attr.score, value=state.value,
+        # a machine-readable file: reasons in machine words, whatever the report language
+        reasons=words.reason_texts(state.reasons, config, words.MACHINE_LANG), rule_index=rule_index,
+        rules=state.rules, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
+    return replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans), retention=retention)
 
 
 def campaign(state: RunState, env: Env) -> RunState:
