@@ -30,7 +30,7 @@ from churnlens.monitoring.stability import monitor, reference_profile
 from churnlens.notes import Note
 from churnlens.reports import words
 from churnlens.reports.context import InputFile, PackageVersion, ReportContext, RunFacts
-from churnlens.run.pipeline import _examples
+from churnlens.run.write import pick_examples
 
 EVIL = "<script>alert(1)</script>"
 DO_NOT_CONTACT = 7  # churners on the do-not-contact list
@@ -143,7 +143,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     customer_rule = playbook.match_customer_rules(rules, attr.values, X, attr.features)
     plans = playbook.plan_segments(summaries, rules, segment_keys=seg_keys, X=X, score=attr.score, value=cur.value,
                                    targeting=targeting, customer_rule=customer_rule)
-    examples = _examples(cur.seg, summaries, attr, codes, config)
+    examples = pick_examples(cur.seg, summaries, attr, codes, config)
 
     quality = evaluate(cur.label, attr.score, threshold=config.churners.threshold) if with_label else None
     if not with_label:
