@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from churnlens.attribution.results import Attributions, ReasonCodes
 from churnlens.config import Config
@@ -19,12 +20,17 @@ _BLOCK = 100_000  # rows ranked at once: bounds the (rows x features) temporarie
 _UNITS_ZH = {"days": "天", "months": "个月", "years": "年", "pp": "个百分点", "CNY": "元", "times": "次"}
 
 
-def format_value(value: object, *, unit: str | None = None, lang: str = "en") -> str:
-    """A customer's value for a reason code: integers with thousands separators, other
+def format_value(value: object, *, unit: str | None = None, lang: str = "en", labels=None) -> str:
+    """A customer's value for a reason code: the dictionary's words for it when ``labels``
+    (a ``FeatureSpec``) has them (``values:``), else integers with thousands separators, other
     numbers to 2 decimals (3 significant digits below 1), fractions with ``unit: percent``
     as percentages, categories as text; known units translated for ``lang="zh"``."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return _MISSING.get(lang, "missing")
+    if labels is not None:
+        own = labels.value_label(value, lang)
+        if own is not None:
+            return own
     if isinstance(value, (bool, np.bool_)):
         text = str(bool(value)).lower()
     elif isinstance(value, (int, float, np.integer, np.floating)):
@@ -48,64 +54,74 @@ def format_value(value: object, *, unit: str | None = None, lang: str = "en") ->
     return f"{text} {unit}"
 
 
+EXCLUDED_PROTECTED = "protected"
+EXCLUDED_NON_ACTIONABLE = "non_actionable"
+
+
 def reportable(features: tuple[str, ...], config: Config) -> np.ndarray:
     """Boolean mask (f,): features allowed as reason codes (not protected, actionable)."""
-    out = np.ones(len(features), dtype=bool)
-    for j, name in enumerate(features):
-        spec = config.features.get(name)
-        if spec is not None and (spec.protected or not spec.actionable):
-            out[j] = False
-    return out
+    return np.array([not excluded_cause(name, config) for name in features], dtype=bool)
 
 
-def _rank(values: np.ndarray, allowed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k positive, allowed attributions per row; ties by feature order."""
-    idx = np.empty((values.shape[0], k), dtype=np.int64)
-    contrib = np.empty((values.shape[0], k), dtype=np.float64)
-    for start in range(0, values.shape[0], _BLOCK):
-        v = values[start:start + _BLOCK]
-        masked = np.where(allowed[None, :] & (v > 0), v, -np.inf)
-        # stable sort of the negated values: largest first, equal values in feature order
-        order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
-        idx[start:start + _BLOCK] = order
-        contrib[start:start + _BLOCK] = np.take_along_axis(masked, order, axis=1)
-    return idx, contrib
+def excluded_cause(feature: str, config: Config) -> str:
+    """Why ``feature`` is never an actionable reason: "protected", "non_actionable" or ""."""
+    spec = config.features.get(feature)
+    if spec is None:
+        return ""
+    if spec.protected:
+        return EXCLUDED_PROTECTED
+    return "" if spec.actionable else EXCLUDED_NON_ACTIONABLE
 
 
-def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *, k: int = 3,
-                 lang: str = "en") -> ReasonCodes:
-    """Top-k risk-raising drivers per customer, in business words with the customer's value.
+def excluded_features(features: tuple[str, ...], config: Config) -> tuple[tuple[str, str], ...]:
+    """(feature, cause) of every feature excluded from actionable reasons, model order."""
+    return tuple((f, c) for f in features if (c := excluded_cause(f, config)))
 
-    Parameters
-    ----------
-    attributions : Attributions, n customers x f features
-    X : DataFrame, shape (n, f)
-        The customers' feature values (aligned data, same row order).
-    config : Config
-        Labels (``features[name].label``), units; ``protected`` or non-``actionable``
-        features are never reason codes (they stay in the explanation).
-    k : int
-    lang : {"en", "zh"}
 
-    Returns
-    -------
-    ReasonCodes
-        Only positive attributions are reasons; ranking by contribution descending, ties
-        by feature order. ``""`` and 0.0 fill slots beyond a customer's reasons.
+def probability_points(attributions: Attributions, rows: slice = slice(None)) -> np.ndarray:
+    """Size of each attribution in probability points, shape (n, f).
+
+    Log-odds attributions: ``100 * (p - expit(raw - phi_j))``, how many points the churn
+    probability would fall if feature j's contribution were removed (same sign as phi_j,
+    monotone in it within a customer). Probability-space attributions: ``100 * phi_j``.
     """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    feats = attributions.features
-    n, f = attributions.values.shape
-    if len(X) != n:
-        raise ValueError(f"X has {len(X)} rows but the attributions have {n}")
-    k_eff = min(k, f)
-    idx, contrib = _rank(attributions.values, reportable(feats, config), k_eff)
-    valid = np.isfinite(contrib)
-    features = np.full((n, k), "", dtype=object)
+    v = np.asarray(attributions.values[rows], dtype=np.float64)
+    if attributions.output_space == "probability":
+        return 100.0 * v
+    raw = attributions.base_value + v.sum(axis=1, keepdims=True)
+    return 100.0 * (expit(raw) - expit(raw - v))
+
+
+def _rank(values: np.ndarray, allowed: np.ndarray, k: int, min_pp: float,
+          sign: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k allowed entries per row with ``sign * value >= max(min_pp, >0)``; largest
+    ``sign * value`` first, ties by feature order. Returns (index, value or NaN)."""
+    s = sign * values
+    masked = np.where(allowed[None, :] & (s > 0) & (s >= min_pp), s, -np.inf)
+    # stable sort of the negated values: largest first, equal values in feature order
+    order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
+    got = np.take_along_axis(masked, order, axis=1)
+    return order, np.where(np.isfinite(got), sign * got, np.nan)
+
+
+def _pp_suffix(pp: np.ndarray, lang: str) -> np.ndarray:
+    """" (+12 pp)" / "（+12个百分点）" per entry: whole points from 1, tenths below."""
+    tenths = np.clip(np.round(pp * 10).astype(np.int64), -1000, 1000)
+    table = {}
+    for t in np.unique(tenths):
+        x = t / 10
+        num = f"{x:+.0f}" if abs(x) >= 1 else f"{x:+.1f}"
+        table[t] = f"（{num}个百分点）" if lang == "zh" else f" ({num} pp)"
+    return np.array([table[t] for t in tenths.ravel()], dtype=object).reshape(pp.shape)
+
+
+def _words(idx: np.ndarray, pp: np.ndarray, feats: tuple[str, ...], X: pd.DataFrame, config: Config,
+           lang: str) -> tuple[np.ndarray, np.ndarray]:
+    """Feature names and texts "Label: value (+12 pp)" of ranked entries (NaN pp = empty)."""
+    n, k = idx.shape
+    names = np.full((n, k), "", dtype=object)
     texts = np.full((n, k), "", dtype=object)
-    contributions = np.zeros((n, k), dtype=np.float64)
-    contributions[:, :k_eff] = np.where(valid, contrib, 0.0)
+    valid = ~np.isnan(pp)
     sep = _SEP.get(lang, ": ")
     for j, name in enumerate(feats):
         hit = valid & (idx == j)
@@ -119,8 +135,72 @@ def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *,
         vals = col.to_numpy(dtype=object)[rows]
         # format each distinct value once (1M customers share few distinct values per feature)
         codes, uniq = pd.factorize(pd.Series(vals, dtype=object), use_na_sentinel=True)
-        words = np.array([f"{label}{sep}{format_value(u, unit=unit, lang=lang)}" for u in uniq] +
+        words = np.array([f"{label}{sep}{format_value(u, unit=unit, lang=lang, labels=spec)}" for u in uniq] +
                          [f"{label}{sep}{_MISSING.get(lang, 'missing')}"], dtype=object)
-        texts[rows, slots] = words[codes]  # code -1 (missing) picks the last entry
-        features[rows, slots] = name
-    return ReasonCodes(features=features, texts=texts, contributions=contributions, lang=lang)
+        texts[rows, slots] = words[codes] + _pp_suffix(pp[rows, slots], lang)  # code -1 (missing) -> last
+        names[rows, slots] = name
+    return names, texts
+
+
+def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *, k: int | None = None,
+                 lang: str = "en", min_pp: float | None = None, protective: int | None = None) -> ReasonCodes:
+    """Per customer: the top-k actionable reasons, the top-k drivers overall and the strongest
+    risk-lowering factors, each with its size in probability points.
+
+    Parameters
+    ----------
+    attributions : Attributions, n customers x f features
+    X : DataFrame, shape (n, f)
+        The customers' feature values (aligned data, same row order).
+    config : Config
+        Labels, units and value words (``features``); ``reasons`` (defaults of ``k``,
+        ``min_pp``, ``protective``). Protected features are never listed; non-``actionable``
+        ones are drivers but never reasons.
+    k : int, optional
+        Reasons (and drivers) per customer; default ``config.k_reasons``.
+    lang : {"en", "zh"}
+    min_pp : float, optional
+        Smallest size listed, in probability points (``reasons.min_contribution_pp``).
+    protective : int, optional
+        Risk-lowering factors per customer (``reasons.protective``).
+
+    Returns
+    -------
+    ReasonCodes
+        Ranked by size descending, ties by feature order; ``""`` and 0.0 fill empty slots.
+        ``contributions`` holds the reasons' attributions; ``pp`` their sizes.
+    """
+    k = config.k_reasons if k is None else k
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    min_pp = config.reasons.min_contribution_pp if min_pp is None else float(min_pp)
+    n_prot = config.reasons.protective if protective is None else int(protective)
+    feats = attributions.features
+    n, f = attributions.values.shape
+    if len(X) != n:
+        raise ValueError(f"X has {len(X)} rows but the attributions have {n}")
+    k_eff, p_eff = min(k, f), min(n_prot, f)
+    allowed = reportable(feats, config)
+    unprotected = np.array([excluded_cause(nm, config) != EXCLUDED_PROTECTED for nm in feats], dtype=bool)
+    parts = {key: [] for key in ("r", "d", "p")}
+    for start in range(0, n, _BLOCK):
+        pp = probability_points(attributions, slice(start, start + _BLOCK))
+        parts["r"].append(_rank(pp, allowed, k_eff, min_pp))
+        parts["d"].append(_rank(pp, unprotected, k_eff, min_pp))
+        parts["p"].append(_rank(pp, unprotected, p_eff, min_pp, sign=-1))
+    out = {}
+    for key, width in (("r", k), ("d", k), ("p", n_prot)):
+        idx = np.concatenate([a for a, _ in parts[key]]) if n else np.zeros((0, width), dtype=np.int64)
+        got = np.concatenate([b for _, b in parts[key]]) if n else np.zeros((0, width))
+        pad = width - idx.shape[1]
+        idx = np.pad(idx, ((0, 0), (0, pad)))
+        got = np.pad(got, ((0, 0), (0, pad)), constant_values=np.nan)
+        out[key] = (idx, got, *_words(idx, got, feats, X, config, lang))
+    idx, pp, features, texts = out["r"]
+    contributions = np.where(np.isnan(pp), 0.0, np.take_along_axis(
+        attributions.values.astype(np.float64), idx, axis=1) if n else np.zeros((0, k)))
+    return ReasonCodes(
+        features=features, texts=texts, contributions=contributions, lang=lang, pp=np.nan_to_num(pp),
+        driver_features=out["d"][2], driver_texts=out["d"][3], driver_pp=np.nan_to_num(out["d"][1]),
+        protective_features=out["p"][2], protective_texts=out["p"][3], protective_pp=np.nan_to_num(out["p"][1]),
+    )

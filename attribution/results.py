@@ -94,15 +94,25 @@ class ReasonCodes:
     Attributes
     ----------
     features : ndarray of object, shape (n, k)
-    texts : ndarray of object, shape (n, k)   e.g. "Mobile logins, last 30 days: 1"
-    contributions : ndarray of float64, shape (n, k)   (0.0 where empty)
+    texts : ndarray of object, shape (n, k)   e.g. "Mobile logins, last 30 days: 1 (+12 pp)"
+    contributions : ndarray of float64, shape (n, k)   (0.0 where empty), attribution units
     lang : str
+    pp, driver_*, protective_* : see the field comments; None when not computed
     """
 
     features: np.ndarray
     texts: np.ndarray
     contributions: np.ndarray
     lang: str
+    # Sizes in probability points (see attribution.reasons.probability_points), the top
+    # drivers overall (actionable or not, never protected) and the risk-lowering factors.
+    pp: Optional[np.ndarray] = None  # (n, k) size of each reason, 0.0 where empty
+    driver_features: Optional[np.ndarray] = None  # (n, k)
+    driver_texts: Optional[np.ndarray] = None  # (n, k)
+    driver_pp: Optional[np.ndarray] = None  # (n, k)
+    protective_features: Optional[np.ndarray] = None  # (n, p)
+    protective_texts: Optional[np.ndarray] = None  # (n, p)
+    protective_pp: Optional[np.ndarray] = None  # (n, p), negative
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,24 @@ class RiskRange:
 
 
 @dataclass(frozen=True)
+class RiskZone:
+    """One value range (or category level) where a driver's binned mean attribution is clearly
+    positive (see :func:`churnlens.attribution.drivers.risk_zones`).
+
+    ``low``/``high`` are the smallest/largest observed values in the zone (inclusive);
+    ``low`` is None when the zone starts at the smallest observed value, ``high`` None when
+    it reaches the largest. Categorical zones have one level in ``categories`` and no bounds.
+    """
+
+    low: Optional[float]
+    high: Optional[float]
+    mean_attribution: float  # mean attribution of the zone's customers (attribution units)
+    n: int  # customers of the (sampled) population in the zone
+    share: float  # of the customers with a known value
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Driver:
     feature: str
     group: str
@@ -127,6 +155,8 @@ class Driver:
     share: float  # mean_abs / sum of mean_abs over features
     direction: str  # "up": higher values raise risk; "down": higher values lower it; "mixed"
     risk_range: Optional[RiskRange]
+    # where risk rises, from the binned dependence itself: strongest zone first (top drivers)
+    zones: tuple[RiskZone, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -133,23 +133,27 @@ def test_reason_codes_exclude_protected_and_break_ties_by_feature_order():
               [0.4, 0.4, 0.0, 0.0],   # tie: feature order decides (logins before region)
               [-0.1, 0.2, 0.0, 0.0],  # only one risk-raising reason
               [0.3, -0.2, 0.1, 0.1]]
-    rc = reason_codes(_attr(values, feats), X, CONFIG, k=3)
+    rc = reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=0.0)
     assert rc.features.tolist() == [["region", "logins", ""], ["logins", "region", ""], ["region", "", ""],
                                     ["logins", "", ""]]
-    assert rc.texts.tolist() == [["Region: east", "Mobile logins, last 30 days: 1", ""],
-                                 ["Mobile logins, last 30 days: 12,345", "Region: north", ""],
-                                 ["Region: east", "", ""],
-                                 ["Mobile logins, last 30 days: missing", "", ""]]
-    np.testing.assert_allclose(rc.contributions, np.float32([[0.8, 0.5, 0], [0.4, 0.4, 0], [0.2, 0, 0], [0.3, 0, 0]]))
-    zh = reason_codes(_attr(values, feats), X, CONFIG, k=1, lang="zh")
-    assert zh.texts[:, 0].tolist() == ["地区：east", "近30天手机登录次数：12,345", "地区：east", "近30天手机登录次数：缺失"]
+    # sizes in probability points: 100 * (expit(raw) - expit(raw - phi)), e.g. 9.13 for 0.4 at raw 0.8
+    np.testing.assert_allclose(rc.pp[1, :2], 100 * (expit(0.8) - expit(0.4)), atol=1e-4)
+    assert rc.texts.tolist() == [["Region: east (+0.2 pp)", "Mobile logins, last 30 days: 1 (+0.1 pp)", ""],
+                                 ["Mobile logins, last 30 days: 12,345 (+9 pp)", "Region: north (+9 pp)", ""],
+                                 ["Region: east (+5 pp)", "", ""],
+                                 ["Mobile logins, last 30 days: missing (+7 pp)", "", ""]]
+    # a minimum size drops trivial reasons (row 1's 0.2 and 0.1 points)
+    assert reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=1.0).features[0].tolist() == ["", "", ""]
+    zh = reason_codes(_attr(values, feats), X, CONFIG, k=1, lang="zh", min_pp=0.0)
+    assert zh.texts[:, 0].tolist() == ["地区：east（+0.2个百分点）", "近30天手机登录次数：12,345（+9个百分点）",
+                                       "地区：east（+5个百分点）", "近30天手机登录次数：缺失（+7个百分点）"]
     assert zh.lang == "zh"
 
 
 def test_reason_codes_on_model_match_a_per_customer_loop(planted):
     model, X, _ = planted
     a = explain(model, X, customer_ids=np.arange(N))
-    rc = reason_codes(a, X, CONFIG, k=2)
+    rc = reason_codes(a, X, CONFIG, k=2, min_pp=0.0)
     allowed = [0, 1]  # logins, region (age protected, tenure not actionable)
     for i in range(0, N, 50):
         pairs = sorted(((-float(a.values[i, j]), j) for j in allowed if a.values[i, j] > 0))[:2]
