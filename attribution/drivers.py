@@ -322,3 +322,25 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         for g, m, ms in sorted(groups, key=lambda t: (-t[1], t[0]))
     )
     return GlobalDrivers(drivers=tuple(drivers), groups=group_drivers, n_customers=n)
+
+
+DRIVER_COLUMNS = ("rank", "feature", "group", "mean_abs", "mean_signed", "share", "direction", "zone", "low", "high",
+                  "level", "zone_mean_attribution", "zone_n", "zone_share")
+
+
+def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
+    """``tables/drivers.csv``: one row per (driver, risk zone), strongest zone first; a driver
+    without zones has one row with empty zone columns. ``low``/``high`` empty = open end."""
+    rows = []
+    for rank, d in enumerate(drivers.drivers, start=1):
+        base = dict(rank=rank, feature=d.feature, group=d.group, mean_abs=d.mean_abs, mean_signed=d.mean_signed,
+                    share=d.share, direction=d.direction)
+        if not d.zones:
+            rows.append(dict(base, zone=np.nan, low=np.nan, high=np.nan, level="", zone_mean_attribution=np.nan,
+                             zone_n=np.nan, zone_share=np.nan))
+        for z_i, z in enumerate(d.zones, start=1):
+            rows.append(dict(base, zone=z_i, low=np.nan if z.low is None else z.low,
+                             high=np.nan if z.high is None else z.high, level="|".join(z.categories),
+                             zone_mean_attribution=z.mean_attribution, zone_n=z.n, zone_share=z.share))
+    frame = pd.DataFrame(rows, columns=list(DRIVER_COLUMNS))
+    return frame.astype({"zone": "Int64", "zone_n": "Int64"})

@@ -187,3 +187,46 @@ class CrossCheck:
     n_rows: int
     max_abs_diff: float  # over all rows and source features, in the attributions' units
     reference: str
+
+
+@dataclass(frozen=True)
+class FeatureSources:
+    """Mapping of the model's columns to source features.
+
+    Attributes
+    ----------
+    columns : tuple of str, length c
+        The model's columns, model order.
+    sources : tuple of str, length f
+        Source features, in the order of their first column.
+    source_of : tuple of int, length c
+        Index into ``sources`` of each column.
+    levels : tuple of str, length c
+        The level a column encodes ("" for a column that is its own source).
+    mapped : tuple of (str, str, str)
+        (column, source, how) for every column mapped to another name; ``how`` is
+        "declared" (listed in ``columns:``) or "name" (``<feature><sep><level>``).
+    undeclared : tuple of str
+        Source features without a data-dictionary entry (labels fall back to the name).
+    """
+
+    columns: tuple[str, ...]
+    sources: tuple[str, ...]
+    source_of: tuple[int, ...]
+    levels: tuple[str, ...]
+    mapped: tuple[tuple[str, str, str], ...] = ()
+    undeclared: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        return self.sources == self.columns
+
+    def columns_of(self, source: str) -> tuple[str, ...]:
+        k = self.sources.index(source)
+        return tuple(c for c, s in zip(self.columns, self.source_of) if s == k)
+
+    def source(self, column: str) -> str:
+        """Source feature of a model column (the name itself for a source or unknown name)."""
+        if column in self.columns:
+            return self.sources[self.source_of[self.columns.index(column)]]
+        return column

@@ -196,12 +196,14 @@ def _score_chunk(X: pd.DataFrame, model) -> np.ndarray:
     return model.predict_proba(X)
 
 
-def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
-    """Attributions, reason codes and global-driver sums of one block of customers (row-wise
-    or additive: any split into blocks gives the same numbers)."""
+def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str, sources=None):
+    """Attributions (summed to the source features), reason codes and global-driver sums of one
+    block of customers (row-wise or additive: any split into blocks gives the same numbers)."""
     X, ids, weight = item
     attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
     attr = replace(attr, weight=weight)
+    if sources is not None:
+        attr, X = attribution.to_sources(attr, sources), attribution.source_frame(X, sources)
     return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
 
 
@@ -339,7 +341,7 @@ def _gather(req: ReportRequest, config: Config, model, book: _Book, rows: np.nda
 
 
 def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarray, config: Config, lang: str,
-               progress: Progress, path: Path):
+               progress: Progress, path: Path, sources=None):
     """Exact attributions, reason codes and global-driver sums of ``X``, block by block on the
     engine; each block is appended to ``attributions.parquet`` as it arrives."""
     step = config.attribution.chunk_rows
@@ -348,7 +350,7 @@ def _attribute(engine, model, X: pd.DataFrame, ids: np.ndarray, weight: np.ndarr
     writer = attribution.AttributionsWriter(path)
     with progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c, s in engine.map(_explain_chunk, blocks,
-                                  shared=(model, config.output_space, config, config.reason_codes, lang)):
+                                  shared=(model, config.output_space, config, config.k_reasons, lang, sources)):
             writer.write(a)
             attrs.append(a)
             codes.append(c)
@@ -367,6 +369,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     source = Path(req.data).name
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
                   trust_model=req.trust_model)
+    # encoded columns -> source features (and dictionary.require_all) before any work
+    sources = attribution.feature_sources(model.info.feature_names, config)
     # Everything the user can get wrong is checked before the expensive steps.
     rules = playbook.config_rules(config, req.config)
     do_not_contact = None
@@ -377,8 +381,11 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     campaign_table = read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None
 
     book = timer("read and score", _scan, req, config, model, engine, progress, source)
-    categorical = [c for c in book.kept.columns if not pd.api.types.is_numeric_dtype(book.kept[c])]
-    playbook.validate_playbook(rules, features=model.info.feature_names, config=config, categorical=categorical)
+    kept_src = attribution.source_frame(book.kept.iloc[:1000], sources)
+    categorical = [c for c in kept_src.columns if not pd.api.types.is_numeric_dtype(kept_src[c])
+                   or isinstance(kept_src[c].dtype, pd.CategoricalDtype)]
+    playbook.validate_playbook(rules, features=sources.sources, config=config, categorical=categorical,
+                               encoded={c: sources.source(c) for c in sources.columns})
     if campaign_table is not None:  # ids, arms and outcomes checked before attributions are computed
         campaign_effect(campaign_table, known_ids=book.ids)
 
@@ -391,15 +398,20 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     n_sample = int(in_sample.sum())
     weight = np.where(in_sample[rows], book.n / n_sample, 0.0)
     attr, codes, sums = timer("attributions", _attribute, engine, model, X, ids, weight, config, req.lang,
-                              progress, out / "attributions.parquet")
+                              progress, out / "attributions.parquet", sources)
+    X_model, X = X, attribution.source_frame(X, sources)
     value = None if book.value is None else book.value[rows]
     sample_pos = np.flatnonzero(in_sample[rows])  # positions of the population sample among attributed rows
     attr_sample, X_sample = attribution.take(attr, sample_pos), X.iloc[sample_pos]
 
     rng = np.random.default_rng(seed)
     check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
-    cc = timer("cross-check", attribution.cross_check, model, X.iloc[check_rows],
-               attr.values[check_rows].astype(np.float64), output_space=attr.output_space)
+    cc_values = attr.values[check_rows].astype(np.float64)
+    if not sources.identity:  # the reference attributes the model's own columns: compare those
+        cc_values = attribution.explain(model, X_model.iloc[check_rows], customer_ids=ids[check_rows],
+                                        output_space=attr.output_space).values.astype(np.float64)
+    cc = timer("cross-check", attribution.cross_check, model, X_model.iloc[check_rows], cc_values,
+               output_space=attr.output_space)
     # means from the weighted sums of every block; direction and risk ranges from the sample
     drivers = timer("global drivers", attribution.global_drivers, attr_sample, X_sample, config, sums=sums)
 
@@ -411,7 +423,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     migration, previous = None, None
     if req.previous is not None:
         previous = segmentation.load_previous(req.previous)
-        summaries, migration = segmentation.match_previous(summaries, seg, previous)
+        summaries, migration = segmentation.match_previous(summaries, seg, previous, book_ids=book.ids)
 
     omitted: list[tuple[str, str]] = []
     quality = None
@@ -434,10 +446,16 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     customer_rule = playbook.match_customer_rules(rules, attr.values, X, attr.features)
     plans = playbook.plan_segments(summaries, rules, segment_keys=seg_keys, X=X, score=attr.score,
                                    value=value, targeting=targeting, customer_rule=customer_rule)
+    seg_names = np.full(len(X), "", dtype=object)
+    for s in summaries:
+        seg_names[seg_keys == s.key] = s.name_zh if req.lang == "zh" else s.name_en
     retention = timer("retention list", playbook.retention_list, ids, targeting, segment=seg_keys, score=attr.score,
-                      value=value, reasons=codes.texts,
+                      value=value, reasons=codes.texts, drivers=codes.driver_texts, protective=codes.protective_texts,
+                      segment_name=seg_names,
                       rule_index=playbook.effective_rules(customer_rule, seg_keys, plans), rules=rules,
                       lang=req.lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=salt)
+    profiles = timer("segment profiles", segmentation.segment_profiles, X, seg_keys, churners=churners.mask,
+                     book=in_sample[rows], config=config, segments=[s.key for s in summaries])
 
     campaign = None
     if campaign_table is not None:
@@ -474,18 +492,29 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
         quality=quality, monitoring=monitoring, migration=migration, campaign=campaign,
         excluded_do_not_contact=retention.excluded_do_not_contact, control_count=retention.control_count,
-        omitted=tuple(omitted),
+        omitted=tuple(omitted), sources=sources, profiles=profiles,
+        excluded_reasons=attribution.excluded_features(sources.sources, config),
     )
     with progress.task("Reports (HTML, PDF)", 1) as advance:
         timer("reports", reports.render_documents, context, out, formats=req.formats)
         advance(1)
     playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
+    _write_tables(out / "tables", retention=retention, profiles=profiles, drivers=drivers)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
+
+
+def _write_tables(folder: Path, *, retention, profiles, drivers) -> None:
+    """``tables/*.csv``: the reports' tables in machine words for BI tools (same in every language
+    except the texts copied from the retention list)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    playbook.retention_plan(retention.frame).to_csv(folder / "retention_plan.csv", index=False, encoding="utf-8")
+    profiles.frame.to_csv(folder / "segment_profiles.csv", index=False, encoding="utf-8")
+    attribution.drivers_table(drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
 
 
 def _id_salt(config: Config) -> str:
@@ -590,12 +619,20 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
                           "stability_jaccard": s.stability} for s in ctx.segments],
         },
+        "dictionary": {
+            "mapped_columns": [{"column": c, "feature": f, "how": h} for c, f, h in ctx.sources.mapped]
+            if ctx.sources else [],
+            "undeclared_features": list(ctx.sources.undeclared) if ctx.sources else [],
+            "excluded_from_reasons": [{"feature": f, "cause": c} for f, c in ctx.excluded_reasons],
+        },
         "timings_seconds": dict(facts.timings),
         "outputs": {},
     }
     for p in sorted(out.iterdir()):
         if p.is_file():
             manifest["outputs"][p.name] = sha256_file(p)
+    for p in sorted((out / "tables").glob("*.csv")):
+        manifest["outputs"][f"tables/{p.name}"] = sha256_file(p)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default),
                                        encoding="utf-8")
 
