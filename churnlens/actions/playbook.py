@@ -377,7 +377,8 @@ def effective_rules(
     out = np.asarray(customer_rule, dtype=np.int64).copy()
     keys = np.asarray(segment_keys).astype(str)
     for p in plans:
-        seg_level = [a for a in p.actions if a.segment_level]
+        # the segment's first segment-level action by priority, whatever order plans list them in
+        seg_level = sorted((a for a in p.actions if a.segment_level), key=lambda a: (a.priority, a.rule_index))
         if seg_level:
             out[(out == -1) & (keys == p.segment_key)] = seg_level[0].rule_index
     return out
