@@ -159,6 +159,15 @@ def _clearly_positive(total: np.ndarray, sq: np.ndarray, count: np.ndarray) -> n
     return (mean > 0) & (mean >= ZONE_MIN_T * se) & (mean >= ZONE_MIN_RELATIVE * top) & (count >= 2)
 
 
+def _one_sided(risk: Optional[RiskRange], zones: tuple[RiskZone, ...]) -> bool:
+    """A one-sided range is honest only when the dependence has one zone reaching that end
+    (``Age > 39`` is not, when risk falls again from 75)."""
+    if risk is None or risk.op not in ("<", ">") or len(zones) != 1:
+        return risk is not None and risk.op == "between" and len(zones) == 1
+    z = zones[0]
+    return z.high is None if risk.op == ">" else z.low is None
+
+
 def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
     """Value ranges where risk rises, read off the binned dependence (bins: :func:`_bins`).
 
@@ -307,7 +316,7 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
             risk = _numeric_range(x_num, phi, direction) if numeric else _categorical_range(s.iloc[rows], phi)
             zones = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
-            if numeric and len(zones) > 1:
+            if numeric and not _one_sided(risk, zones):
                 risk = None  # non-monotone: the zones say where risk rises, no single threshold
         drivers.append(Driver(
             feature=name, group=config.group(name), mean_abs=float(mean_abs[j]),

@@ -231,9 +231,16 @@ def test_risk_ranges_of_tail_drivers_with_sentinels_and_wiggles():
     assert 0.69 <= by["gap"].risk_range.low <= 0.7  # the last observed value below the cut
     assert by["maturity"].direction == "down" and by["maturity"].risk_range.op == "<"
     assert by["maturity"].risk_range.high == 50
-    # a monotone driver gets a one-sided range despite the dip
-    assert by["rm_days"].direction == "up" and by["rm_days"].risk_range.op == ">"
-    assert by["rm_days"].risk_range.low == 120
+    # risk rises beyond 120 days but falls in the model's dip: no single threshold, two zones
+    # read off the binned dependence (issue 12)
+    assert by["rm_days"].direction == "up" and by["rm_days"].risk_range is None
+    zones = sorted(by["rm_days"].zones, key=lambda z: z.low)
+    assert len(zones) == 2 and 115 <= zones[0].low <= 140 and 180 <= zones[0].high < 200
+    assert 230 <= zones[1].low <= 260 and zones[1].high is None  # bin edges: within one bin of 240
+    assert all(z.mean_attribution == pytest.approx(0.1, abs=0.03) for z in zones)
+    # the one-sided drivers keep their range and have one zone reaching that end
+    assert [z.low for z in by["gap"].zones] == [by["gap"].zones[0].low] and by["gap"].zones[0].high is None
+    assert len(by["maturity"].zones) == 1 and by["maturity"].zones[0].low is None
     # a rank correlation of both value and attribution would call the rate gap "mixed"
     from scipy.stats import spearmanr
 
