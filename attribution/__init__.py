@@ -6,9 +6,9 @@ Public API (used by the pipeline and the CLI)::
     align(model, data, *, source="data") -> AlignedData
     explain(model, X, *, customer_ids, chunk_rows=20_000, output_space="log_odds",
             tolerance=1e-4, progress=None) -> Attributions
-    reason_codes(attributions, X, config, *, k=3, lang="en") -> ReasonCodes
+    reason_codes(attributions, X, config, *, k=3) -> ReasonCodes
     global_drivers(attributions, X, config) -> GlobalDrivers
-    cross_check(model, X_sample, values, *, output_space="log_odds") -> CrossCheck
+    cross_check(model, X_sample, values, *, output_space="log_odds", tolerance=1e-4) -> CrossCheck (with its verdict, passed)
     write_attributions(path, attributions); read_attributions(path) -> Attributions
 
 Library differences (LightGBM / XGBoost / scikit-learn / shap output shapes) are
@@ -22,7 +22,7 @@ from churnlens.attribution.drivers import DriverSums, driver_sums, drivers_table
 from churnlens.attribution.explain import explain
 from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
 from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
-from churnlens.attribution.reasons import excluded_features, format_value, probability_points, reason_codes
+from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
 from churnlens.attribution.sources import feature_sources, source_frame, to_sources
 from churnlens.attribution.results import (
     Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
@@ -31,7 +31,7 @@ from churnlens.attribution.results import (
 
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
-    "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
+    "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain",
     "FeatureSources", "RiskZone", "drivers_table", "excluded_features", "feature_sources", "probability_points",
     "source_frame", "to_sources",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",

@@ -49,16 +49,13 @@ def concat(parts: Sequence[Attributions]) -> Attributions:
 
 
 def concat_reasons(parts: Sequence[ReasonCodes]) -> ReasonCodes:
-    """Join row blocks of reason codes (one language), in order."""
+    """Join row blocks of reason codes, in order."""
     if not parts:
         raise ValueError("concat_reasons needs at least one block")
-    if len({p.lang for p in parts}) != 1:
-        raise ValueError("reason-code blocks are in different languages")
     if len(parts) == 1:
         return parts[0]
     def cat(name):
         arrays = [getattr(p, name) for p in parts]
         return None if any(a is None for a in arrays) else np.concatenate(arrays)
 
-    return ReasonCodes(**{f.name: cat(f.name) for f in dataclasses.fields(ReasonCodes) if f.name != "lang"},
-                       lang=parts[0].lang)
+    return ReasonCodes(**{f.name: cat(f.name) for f in dataclasses.fields(ReasonCodes)})

@@ -10,10 +10,11 @@ from churnlens.attribution.align import ensure_aligned
 from churnlens.attribution.explain import _source_sum
 from churnlens.attribution.model import LoadedModel, encode, raw_output
 from churnlens.attribution.results import CrossCheck
+from churnlens.constants import ADDITIVITY_TOLERANCE
 
 
 def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, *,
-                output_space: str = "log_odds") -> CrossCheck:
+                output_space: str = "log_odds", tolerance: float = ADDITIVITY_TOLERANCE) -> CrossCheck:
     """Compare attributions with shap's TreeExplainer (tree_path_dependent) on a sample.
 
     For LightGBM and XGBoost, shap's TreeExplainer would call the library's own
@@ -33,6 +34,8 @@ def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, 
         churnlens attributions of the same rows (e.g. ``attributions.values[rows]``).
     output_space : {"log_odds", "probability"}
         Space of ``values``; the reference is rescaled the same way as in :func:`explain`.
+    tolerance : float
+        Largest absolute difference that passes (``CrossCheck.passed``).
 
     Returns
     -------
@@ -67,4 +70,6 @@ def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, 
         n_rows=len(X_sample),
         max_abs_diff=diff,
         reference=f"shap {shap.__version__} TreeExplainer (tree_path_dependent), {where}",
+        tolerance=tolerance,
+        passed=bool(diff <= tolerance),
     )

@@ -1,8 +1,7 @@
-"""Per-customer reason codes: the top risk-raising drivers in business words."""
+"""Per-customer reason codes: the top risk-raising drivers and the customer's value of each
+(numbers and codes; ``churnlens.reports.words.reason_texts`` words them)."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -11,47 +10,7 @@ from scipy.special import expit
 from churnlens.attribution.results import Attributions, ReasonCodes
 from churnlens.config import Config
 
-_MISSING = {"en": "missing", "zh": "缺失"}
-_SEP = {"en": ": ", "zh": "："}
 _BLOCK = 100_000  # rows ranked at once: bounds the (rows x features) temporaries
-
-
-# Units the data dictionary may name; "percent" means the value is a fraction shown as %.
-_UNITS_ZH = {"days": "天", "months": "个月", "years": "年", "pp": "个百分点", "CNY": "元", "times": "次"}
-
-
-def format_value(value: object, *, unit: str | None = None, lang: str = "en", labels=None) -> str:
-    """A customer's value for a reason code: the dictionary's words for it when ``labels``
-    (a ``FeatureSpec``) has them (``values:``), else integers with thousands separators, other
-    numbers to 2 decimals (3 significant digits below 1), fractions with ``unit: percent``
-    as percentages, categories as text; known units translated for ``lang="zh"``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return _MISSING.get(lang, "missing")
-    if labels is not None:
-        own = labels.value_label(value, lang)
-        if own is not None:
-            return own
-    if isinstance(value, (bool, np.bool_)):
-        text = str(bool(value)).lower()
-    elif isinstance(value, (int, float, np.integer, np.floating)):
-        v = float(value)
-        if unit == "percent":
-            return f"{v * 100:.0f}%"
-        if v.is_integer() and abs(v) < 1e15:
-            text = f"{int(v):,}"
-        elif abs(v) >= 1000:
-            text = f"{v:,.0f}"
-        elif abs(v) >= 1:
-            text = f"{v:,.2f}".rstrip("0").rstrip(".")
-        else:
-            text = f"{v:.3g}"
-    else:
-        text = str(value)
-    if not unit or unit == "percent":
-        return text
-    if lang == "zh":
-        return f"{text}{_UNITS_ZH.get(unit, unit)}" if unit in _UNITS_ZH else f"{text} {unit}"
-    return f"{text} {unit}"
 
 
 EXCLUDED_PROTECTED = "protected"
@@ -104,48 +63,29 @@ def _rank(values: np.ndarray, allowed: np.ndarray, k: int, min_pp: float,
     return order, np.where(np.isfinite(got), sign * got, np.nan)
 
 
-def _pp_suffix(pp: np.ndarray, lang: str) -> np.ndarray:
-    """" (+12 pp)" / "（+12个百分点）" per entry: whole points from 1, tenths below."""
-    tenths = np.clip(np.round(pp * 10).astype(np.int64), -1000, 1000)
-    table = {}
-    for t in np.unique(tenths):
-        x = t / 10
-        num = f"{x:+.0f}" if abs(x) >= 1 else f"{x:+.1f}"
-        table[t] = f"（{num}个百分点）" if lang == "zh" else f" ({num} pp)"
-    return np.array([table[t] for t in tenths.ravel()], dtype=object).reshape(pp.shape)
-
-
-def _words(idx: np.ndarray, pp: np.ndarray, feats: tuple[str, ...], X: pd.DataFrame, config: Config,
-           lang: str) -> tuple[np.ndarray, np.ndarray]:
-    """Feature names and texts "Label: value (+12 pp)" of ranked entries (NaN pp = empty)."""
+def _values(idx: np.ndarray, pp: np.ndarray, feats: tuple[str, ...], X: pd.DataFrame
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Feature names and the customer's values of ranked entries (NaN pp = empty slot)."""
     n, k = idx.shape
     names = np.full((n, k), "", dtype=object)
-    texts = np.full((n, k), "", dtype=object)
+    values = np.full((n, k), None, dtype=object)
     valid = ~np.isnan(pp)
-    sep = _SEP.get(lang, ": ")
     for j, name in enumerate(feats):
         hit = valid & (idx == j)
         if not hit.any():
             continue
         rows, slots = np.nonzero(hit)
-        spec = config.features.get(name)
-        unit = spec.unit if spec is not None else None
-        label = config.label(name, lang)
         col = X[name] if name in X.columns else X.iloc[:, j]
-        vals = col.to_numpy(dtype=object)[rows]
-        # format each distinct value once (1M customers share few distinct values per feature)
-        codes, uniq = pd.factorize(pd.Series(vals, dtype=object), use_na_sentinel=True)
-        words = np.array([f"{label}{sep}{format_value(u, unit=unit, lang=lang, labels=spec)}" for u in uniq] +
-                         [f"{label}{sep}{_MISSING.get(lang, 'missing')}"], dtype=object)
-        texts[rows, slots] = words[codes] + _pp_suffix(pp[rows, slots], lang)  # code -1 (missing) -> last
+        values[rows, slots] = col.to_numpy(dtype=object)[rows]
         names[rows, slots] = name
-    return names, texts
+    return names, values
 
 
 def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *, k: int | None = None,
-                 lang: str = "en", min_pp: float | None = None, protective: int | None = None) -> ReasonCodes:
+                 min_pp: float | None = None, protective: int | None = None) -> ReasonCodes:
     """Per customer: the top-k actionable reasons, the top-k drivers overall and the strongest
-    risk-lowering factors, each with its size in probability points.
+    risk-lowering factors, each with the customer's value and its size in probability points
+    (numbers and codes; ``churnlens.reports.words.reason_texts`` words them).
 
     Parameters
     ----------
@@ -153,12 +93,11 @@ def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *,
     X : DataFrame, shape (n, f)
         The customers' feature values (aligned data, same row order).
     config : Config
-        Labels, units and value words (``features``); ``reasons`` (defaults of ``k``,
-        ``min_pp``, ``protective``). Protected features are never listed; non-``actionable``
-        ones are drivers but never reasons.
+        ``reasons`` (defaults of ``k``, ``min_pp``, ``protective``) and the dictionary's
+        roles: protected features are never listed; non-``actionable`` ones are drivers but
+        never reasons.
     k : int, optional
         Reasons (and drivers) per customer; default ``config.k_reasons``.
-    lang : {"en", "zh"}
     min_pp : float, optional
         Smallest size listed, in probability points (``reasons.min_contribution_pp``).
     protective : int, optional
@@ -168,7 +107,8 @@ def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *,
     -------
     ReasonCodes
         Ranked by size descending, ties by feature order; ``""`` and 0.0 fill empty slots.
-        ``contributions`` holds the reasons' attributions; ``pp`` their sizes.
+        ``contributions`` holds the reasons' attributions; ``pp`` their sizes; ``values``
+        (None in empty slots) the customer's values.
     """
     k = config.k_reasons if k is None else k
     if k < 1:
@@ -195,12 +135,12 @@ def reason_codes(attributions: Attributions, X: pd.DataFrame, config: Config, *,
         pad = width - idx.shape[1]
         idx = np.pad(idx, ((0, 0), (0, pad)))
         got = np.pad(got, ((0, 0), (0, pad)), constant_values=np.nan)
-        out[key] = (idx, got, *_words(idx, got, feats, X, config, lang))
-    idx, pp, features, texts = out["r"]
+        out[key] = (idx, got, *_values(idx, got, feats, X))
+    idx, pp, features, values = out["r"]
     contributions = np.where(np.isnan(pp), 0.0, np.take_along_axis(
         attributions.values.astype(np.float64), idx, axis=1) if n else np.zeros((0, k)))
     return ReasonCodes(
-        features=features, texts=texts, contributions=contributions, lang=lang, pp=np.nan_to_num(pp),
-        driver_features=out["d"][2], driver_texts=out["d"][3], driver_pp=np.nan_to_num(out["d"][1]),
-        protective_features=out["p"][2], protective_texts=out["p"][3], protective_pp=np.nan_to_num(out["p"][1]),
+        features=features, values=values, contributions=contributions, pp=np.nan_to_num(pp),
+        driver_features=out["d"][2], driver_values=out["d"][3], driver_pp=np.nan_to_num(out["d"][1]),
+        protective_features=out["p"][2], protective_values=out["p"][3], protective_pp=np.nan_to_num(out["p"][1]),
     )

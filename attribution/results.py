@@ -11,6 +11,7 @@ from typing import Optional
 
 import numpy as np
 
+from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.frozen import array_eq
 
 
@@ -70,6 +71,12 @@ class Attributions:
     additivity_max_error: float
     method: str
     weight: Optional[np.ndarray] = None
+    additivity_tolerance: float = ADDITIVITY_TOLERANCE  # the check ``explain`` enforced
+
+    @property
+    def additivity_ok(self) -> bool:
+        """Verdict of the additivity check (``explain`` refuses to return a failing one)."""
+        return bool(self.additivity_max_error <= self.additivity_tolerance)
 
     @property
     def n(self) -> int:
@@ -86,32 +93,32 @@ class Attributions:
 @array_eq
 @dataclass(frozen=True, eq=False)
 class ReasonCodes:
-    """Top-k risk-raising drivers per customer, in business words of one language.
+    """Top-k risk-raising drivers per customer and the customer's value of each (no words:
+    ``churnlens.reports.words.reason_texts`` writes "Mobile logins, last 30 days: 1").
 
-    ``features``/``texts`` hold ``""`` where a customer has fewer than k risk-raising,
-    reportable drivers.
+    ``features`` holds ``""`` (and ``values`` None) where a customer has fewer than k
+    risk-raising, reportable drivers.
 
     Attributes
     ----------
     features : ndarray of object, shape (n, k)
-    texts : ndarray of object, shape (n, k)   e.g. "Mobile logins, last 30 days: 1 (+12 pp)"
+    values : ndarray of object, shape (n, k)   the customer's feature value (number, category, NaN)
     contributions : ndarray of float64, shape (n, k)   (0.0 where empty), attribution units
-    lang : str
-    pp, driver_*, protective_* : see the field comments; None when not computed
+    pp, driver_*, protective_* : sizes in probability points, the top drivers overall and the
+        risk-lowering factors (same layout; None when not computed)
     """
 
     features: np.ndarray
-    texts: np.ndarray
+    values: np.ndarray
     contributions: np.ndarray
-    lang: str
     # Sizes in probability points (see attribution.reasons.probability_points), the top
     # drivers overall (actionable or not, never protected) and the risk-lowering factors.
     pp: Optional[np.ndarray] = None  # (n, k) size of each reason, 0.0 where empty
     driver_features: Optional[np.ndarray] = None  # (n, k)
-    driver_texts: Optional[np.ndarray] = None  # (n, k)
+    driver_values: Optional[np.ndarray] = None  # (n, k)
     driver_pp: Optional[np.ndarray] = None  # (n, k)
     protective_features: Optional[np.ndarray] = None  # (n, p)
-    protective_texts: Optional[np.ndarray] = None  # (n, p)
+    protective_values: Optional[np.ndarray] = None  # (n, p)
     protective_pp: Optional[np.ndarray] = None  # (n, p), negative
 
 
@@ -187,6 +194,8 @@ class CrossCheck:
     n_rows: int
     max_abs_diff: float  # over all rows and source features, in the attributions' units
     reference: str
+    tolerance: float  # largest difference that passes
+    passed: bool  # max_abs_diff <= tolerance
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import pandas as pd
 
 from churnlens.attribution.results import Attributions
 from churnlens.config import ChurnerSelection, Config, SegmentationConfig
+from churnlens.reports.words import segment_name
 from churnlens.segmentation import describe, segment, select_churners
 from churnlens.segmentation.profiles import risk_shares
 
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
     print(
         f"{seg.n_segments} segments (8 planted), MIXED {np.mean(seg.labels < 0):.1%}, ARI on planted churners {ari:.3f}, "
         f"stability ARI {seg.stability.overall_ari:.3f}, fitted on {seg.n_fitted:,}, assigned {seg.n_assigned:,}, names: "
-        + "; ".join(s.name_en for s in summaries[:3])
+        + "; ".join(segment_name(s, Config(), "en") for s in summaries[:3])
         + " ..."
     )
 

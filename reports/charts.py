@@ -25,6 +25,7 @@ from churnlens.attribution.results import Attributions, Driver, GlobalDrivers
 from churnlens.campaign.results import CampaignEffect
 from churnlens.evaluation.results import ModelQuality
 from churnlens.monitoring.results import Monitoring
+from churnlens.constants import PSI_MODERATE, PSI_SHIFT, UNSTABLE_JACCARD
 from churnlens.reports.catalogue import text
 from churnlens.reports.fonts import CJK_FAMILY, LATIN_FAMILY, register_matplotlib_cjk
 from churnlens.segmentation.results import Migration, SegmentSummary, Stability
@@ -275,16 +276,13 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
 
 # --- segments -----------------------------------------------------------------------------
 
-def _seg_name(seg: SegmentSummary, lang: str) -> str:
-    return seg.name_zh if lang == "zh" else seg.name_en
-
-
 def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str = "en",
                        labels: Optional[Mapping[str, str]] = None, measure: str = "size",
-                       ticklabels: bool = True):
+                       ticklabels: bool = True, names: Optional[Mapping[str, str]] = None):
     """Bars per segment of its size (``measure="size"``) or value at risk (``"value_at_risk"``).
 
-    ``ticklabels=False`` hides the segment names (for a panel next to one that shows them).
+    ``names`` maps segment keys to their names in ``lang`` (keys alone when absent);
+    ``ticklabels=False`` hides them (for a panel next to one that shows them).
     """
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -296,7 +294,7 @@ def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str
         vals = [getattr(s, measure) for s in segments]
         colour = OKABE_ITO["blue"] if measure == "size" else OKABE_ITO["vermillion"]
         ax.barh(y, vals, color=[OKABE_ITO["grey"] if s.segment_id < 0 else colour for s in segments], height=0.7)
-        ax.set_yticks(y, [_short(f"{s.key} · {_seg_name(s, lang)}", 30) for s in segments] if ticklabels
+        ax.set_yticks(y, [_short(f"{s.key} · {names[s.key]}" if names else s.key, 30) for s in segments] if ticklabels
                       else [""] * len(segments))
         ax.set_xlabel(text(lang, "chart.customers" if measure == "size" else "chart.value_at_risk"))
         ax.set_ylim(-0.6, len(segments) - 0.4)
@@ -372,7 +370,7 @@ def plot_segment_signature(segment: SegmentSummary, *, ax=None, lang: str = "en"
 
 
 def plot_stability(stability: Stability, keys: Sequence[str], *, ax=None, lang: str = "en",
-                   labels: Optional[Mapping[str, str]] = None, threshold: float = 0.6):
+                   labels: Optional[Mapping[str, str]] = None, threshold: float = UNSTABLE_JACCARD):
     """Per-segment Jaccard agreement across re-clusterings; the warning threshold as a line."""
     with chart_style(lang):
         vals = list(stability.segment_jaccard)
@@ -465,7 +463,7 @@ def plot_psi(monitoring: Monitoring, *, ax=None, lang: str = "en", labels: Optio
         ax.barh(y, [r.psi for r in items], color=[BAND_COLOURS.get(r.band, OKABE_ITO["grey"]) for r in items],
                 height=0.7)
         ax.set_yticks(y, names)
-        for x in (0.1, 0.25):
+        for x in (PSI_MODERATE, PSI_SHIFT):
             ax.axvline(x, color=INK, lw=0.6, ls="--")
         ax.set_xlabel("PSI")
         ax.set_ylim(-0.6, len(items) - 0.4)

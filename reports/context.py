@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from churnlens.attribution.results import Attributions, GlobalDrivers, ModelInfo
+from churnlens.attribution.results import Attributions, CrossCheck, GlobalDrivers, ModelInfo
 from churnlens.config import Config
 from churnlens.frozen import array_eq
 from churnlens.campaign.results import CampaignEffect
@@ -39,15 +39,6 @@ class InputFile:
 
 
 @dataclass(frozen=True)
-class CrossCheckResult:
-    """Sample recomputed with shap's reference TreeExplainer (auditor's cross-check)."""
-
-    n_rows: int
-    max_abs_diff: float
-    reference: str
-
-
-@dataclass(frozen=True)
 class RunFacts:
     """Who/what/when of a run, for the cover, the manifest and the dossier."""
 
@@ -70,12 +61,12 @@ class RunFacts:
 
 @dataclass(frozen=True)
 class CustomerExample:
-    """An example churner for a segment page: masked id and reason codes (report language)."""
+    """An example churner for a segment page: masked id and reason codes (feature, value)."""
 
     segment_key: str
     customer: str  # masked unless report.mask_ids is false
     score: float
-    reasons: tuple[str, ...]
+    reasons: tuple[tuple[str, object], ...]  # (feature, the customer's value), strongest first
 
 
 @array_eq
@@ -101,7 +92,7 @@ class ReportContext:
     segments: tuple[SegmentSummary, ...]
     plans: tuple[SegmentPlan, ...]
     examples: tuple[CustomerExample, ...]
-    cross_check: CrossCheckResult
+    cross_check: CrossCheck  # sample recomputed with shap's reference TreeExplainer
     quality: Optional[ModelQuality]  # None without a label column
     monitoring: Optional[Monitoring]  # None without --previous
     migration: Optional[Migration]

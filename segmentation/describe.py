@@ -1,4 +1,5 @@
-"""What each segment is: size, money at risk, drivers, traits and a bilingual name."""
+"""What each segment is: size, money at risk, drivers, traits and its name as parts
+(distinguishing feature + direction; ``churnlens.reports.words.segment_name`` words it)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from churnlens.segmentation.profiles import risk_shares
 from churnlens.segmentation.results import (
     MIXED,
     Effect,
+    NamePart,
     GroupSignatureItem,
     Segmentation,
     SegmentSummary,
@@ -28,7 +30,6 @@ MIN_NAME_SHARE = 0.05  # ... and carry at least this share of the segment's risk
 MIN_COMPARISON = 20  # fewer other churners than this: name from the segment's own largest drivers
 MAX_LEVELS = 20  # text columns with more distinct values are skipped as traits
 MIXED_KEY = "MIX"
-MIXED_NAME = ("Mixed reasons", "混合原因")
 
 
 def cohens_d(n1, mean1, var1, n2, mean2, var2) -> np.ndarray:
@@ -118,36 +119,6 @@ def _protected(feature: str, config: Config) -> bool:
     return bool(spec is not None and spec.protected)
 
 
-def _lower_first(text: str) -> str:
-    """'Mobile logins' -> 'mobile logins', but keep acronyms ('AUM ...')."""
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
-        return text[0].lower() + text[1:]
-    return text
-
-
-def _driver_phrase(feature: str, direction: Optional[str], config: Config) -> tuple[str, str, bool]:
-    """(English, Chinese, directional) phrase for a segment name: the dictionary's own ``low`` /
-    ``high`` wording when it has one ("Collapsing mobile-banking logins"), else "Low"/"High" +
-    the label; just the label without a direction."""
-    en, zh = config.label(feature, "en"), config.label(feature, "zh")
-    spec = config.features.get(feature)
-    if direction in ("low", "high"):
-        own = getattr(spec, direction, None) if spec is not None else None
-        if own is not None:
-            return own.en, own.zh, True
-        if direction == "low":
-            return f"Low {_lower_first(en)}", f"{zh}偏低", True
-        return f"High {_lower_first(en)}", f"{zh}偏高", True
-    return en, zh, False
-
-
-def _join(phrases: list[tuple[str, str, bool]]) -> tuple[str, str]:
-    if not phrases:
-        return "", ""
-    rest_en = [_lower_first(en) if directional else en for en, _, directional in phrases[1:]]
-    return " & ".join([phrases[0][0], *rest_en]), " 与 ".join(p[1] for p in phrases)
-
-
 def describe(
     segmentation: Segmentation,
     attributions: Attributions,
@@ -164,14 +135,15 @@ def describe(
     the group's signed attributions|), the drivers that distinguish it from the other
     churners (Cohen's d on signed attributions), its traits vs the other churners and vs the
     retained customers (Cohen's d on feature values; categoricals as the share of each
-    level), and a bilingual name.
+    level), and its name as parts (:class:`NamePart`: feature, direction).
 
     Names are built from the segment's distinguishing drivers: features whose attribution is
     risk-raising in the segment, carries >= 5% of its risk-raising attribution and is clearly
     higher than in other churners (d >= 0.2), the two largest d; with fewer than 20 other
-    churners (or none standing out), the segment's two largest risk-raising drivers. A direction word comes from the feature values: "Low"/"偏低" when the segment's
-    mean value is below the retained customers' (other churners' when nobody was retained),
-    "High"/"偏高" when above. Names are made unique by adding the next driver, then the key.
+    churners (or none standing out), the segment's two largest risk-raising drivers. A
+    direction comes from the feature values: "low" when the segment's mean value is below the
+    retained customers' (other churners' when nobody was retained), "high" when above. Names
+    are made unique by adding the next driver, then by ``name_with_key``.
 
     Parameters
     ----------
@@ -180,7 +152,7 @@ def describe(
         ``values`` of shape (n, f), rows aligned with ``X``.
     X : DataFrame, shape (n, >= f), or None
         The model's feature frame (same rows). ``None`` (only attributions at hand):
-        traits are empty and names carry no "Low"/"High" words.
+        traits are empty and name parts carry no direction.
     config : Config
         Business labels and groups from ``config.features``.
     value : ndarray of float, shape (n,), optional
@@ -310,7 +282,7 @@ def describe(
             )
         )
 
-    _name_all(drafts, config)
+    _name_all(drafts)
     for d in drafts:
         d.pop("_drivers")
         d.pop("_directions")
@@ -318,23 +290,23 @@ def describe(
     return tuple(summaries)
 
 
-def _name_all(drafts: list[dict], config: Config) -> None:
-    """Give each draft ``name_en``/``name_zh``/``top_drivers``; names unique within the run."""
+def _name_all(drafts: list[dict]) -> None:
+    """Give each draft its ``name`` parts, ``top_drivers`` and ``name_with_key``; names are
+    unique within the run (as parts: the documents word equal parts equally)."""
     used = {d["segment_id"]: NAME_DRIVERS for d in drafts}
 
     def build(d: dict) -> None:
         if d["segment_id"] == MIXED:
-            d["name_en"], d["name_zh"] = MIXED_NAME
-            d["top_drivers"] = ()
+            d["name"], d["top_drivers"] = (), ()
             return
         k = used[d["segment_id"]]
         feats = d["_drivers"][:k]
-        phrases = [_driver_phrase(f, dirn, config) for f, dirn in zip(feats, d["_directions"][:k])]
-        en, zh = _join(phrases) if phrases else (f"Segment {d['key']}", f"细分群体 {d['key']}")
-        d["name_en"], d["name_zh"], d["top_drivers"] = en, zh, tuple(feats)
+        d["name"] = tuple(NamePart(f, dirn or "") for f, dirn in zip(feats, d["_directions"][:k]))
+        d["top_drivers"] = tuple(feats)
 
     for d in drafts:
         build(d)
+        d["name_with_key"] = False
     for _ in range(3):  # lengthen clashing names with their next driver
         clash = _clashing(drafts)
         if not clash:
@@ -349,17 +321,12 @@ def _name_all(drafts: list[dict], config: Config) -> None:
             break
     for d in drafts:  # last resort: the key tells them apart
         if d["segment_id"] in _clashing(drafts) and d["segment_id"] != MIXED:
-            d["name_en"] = f"{d['name_en']} ({d['key']})"
-            d["name_zh"] = f"{d['name_zh']}（{d['key']}）"
+            d["name_with_key"] = True
 
 
 def _clashing(drafts: list[dict]) -> set[int]:
-    out: set[int] = set()
-    for lang in ("name_en", "name_zh"):
-        seen: dict[str, list[int]] = {}
-        for d in drafts:
-            seen.setdefault(d[lang], []).append(d["segment_id"])
-        for ids in seen.values():
-            if len(ids) > 1:
-                out.update(ids)
-    return out
+    seen: dict[tuple, list[int]] = {}
+    for d in drafts:
+        if d["segment_id"] != MIXED and d["name"]:  # no parts: worded with the key, unique already
+            seen.setdefault(d["name"], []).append(d["segment_id"])
+    return {i for ids in seen.values() if len(ids) > 1 for i in ids}

@@ -5,18 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Mapping, Optional
 
 from typing import Optional
 
 import numpy as np
 import pandas as pd
 
+from churnlens.constants import MIN_SIMILARITY
 from churnlens.errors import InputFileError
 from churnlens.segmentation.describe import MIXED_KEY
 from churnlens.segmentation.results import (
     MIXED,
     Flow,
     Migration,
+    NamePart,
     PreviousSegments,
     PreviousSignature,
     SegmentMatch,
@@ -26,9 +29,8 @@ from churnlens.segmentation.results import (
 
 SEGMENTS_CSV = "segments.csv"
 SIGNATURES_JSON = "segment_signatures.json"
-# SPEC's four columns first, then the Chinese name.
-SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh")
-MIN_SIMILARITY = 0.8  # cosine similarity below which two months' segments are different segments
+# SPEC's four columns; segment_name is in machine words (English), whatever the report language.
+SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength")
 NEW, GONE = "NEW", "GONE"
 LEFT = "LEFT"  # last month's churner no longer in the book (closed, sold, ...); GONE = still a customer, not selected
 SIGNATURES_VERSION = 1
@@ -38,11 +40,14 @@ def _key_of(summaries: tuple[SegmentSummary, ...]) -> dict[int, SegmentSummary]:
     return {s.segment_id: s for s in summaries}
 
 
-def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[SegmentSummary, ...]) -> None:
+def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
+                       names: Mapping[str, str]) -> None:
     """Write ``segments.csv``: one row per churner, in the segmentation's row order.
 
-    Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name (English),
-    membership_strength (HDBSCAN membership strength in [0, 1]), segment_name_zh.
+    Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name, membership_strength
+    (HDBSCAN membership strength in [0, 1]). ``names`` maps each key to its name in machine
+    words (the English wording of ``churnlens.reports.words.segment_name``): a machine-readable
+    file is the same whatever the report language.
     """
     by_id = _key_of(summaries)
     labels = np.asarray(segmentation.labels)
@@ -53,17 +58,18 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
         {
             "customer_id": segmentation.customer_ids,
             "segment": [by_id[int(x)].key for x in labels],
-            "segment_name": [by_id[int(x)].name_en for x in labels],
+            "segment_name": [names[by_id[int(x)].key] for x in labels],
             "membership_strength": np.round(np.asarray(segmentation.strength, dtype=np.float64), 6),
-            "segment_name_zh": [by_id[int(x)].name_zh for x in labels],
         },
         columns=list(SEGMENTS_COLUMNS),
     )
     frame.to_csv(Path(path), index=False, encoding="utf-8")
 
 
-def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...]) -> None:
-    """Write ``segment_signatures.json``: each segment's key, names and signature vector.
+def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...], *,
+                             names: Mapping[str, str]) -> None:
+    """Write ``segment_signatures.json``: each segment's key, name (``names[key]``, machine
+    words, for people reading the file), name parts (inherited next month) and signature vector.
 
     The signature vector is the segment's mean risk-raising attribution share per feature
     (``SegmentSummary.profile``); next month :func:`match_previous` compares it by cosine
@@ -76,8 +82,9 @@ def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...]) 
             {
                 "key": s.key,
                 "segment_id": s.segment_id,
-                "name_en": s.name_en,
-                "name_zh": s.name_zh,
+                "name": names[s.key],
+                "name_parts": [[p.feature, p.direction] for p in s.name],
+                "name_with_key": s.name_with_key,
                 "size": s.size,
                 "features": list(s.profile_features),
                 "signature": [float(x) for x in s.profile],
@@ -126,7 +133,7 @@ def load_previous(directory: Path) -> PreviousSegments:
         raise InputFileError(f"{json_path} has no 'segments' list; it must be written by churnlens. {fix}")
     sigs = []
     for i, item in enumerate(doc["segments"]):
-        keys = ("key", "name_en", "name_zh", "features", "signature")
+        keys = ("key", "features", "signature")
         if not isinstance(item, dict) or any(k not in item for k in keys):
             raise InputFileError(f"{json_path}: segments[{i}] lacks one of the keys {list(keys)}. {fix}")
         feats, vec = item["features"], item["signature"]
@@ -141,8 +148,8 @@ def load_previous(directory: Path) -> PreviousSegments:
             raise InputFileError(f"{json_path}: segments[{i}] ('{item['key']}') has non-numeric signature values. {fix}") from None
         sigs.append(
             PreviousSignature(
-                key=str(item["key"]), name_en=str(item["name_en"]), name_zh=str(item["name_zh"]),
-                features=tuple(str(f) for f in feats), vector=vector,
+                key=str(item["key"]), features=tuple(str(f) for f in feats), vector=vector,
+                name=_name_parts(item.get("name_parts")), name_with_key=bool(item.get("name_with_key", False)),
             )
         )
     unknown = sorted(set(frame["segment"]) - {s.key for s in sigs})
@@ -157,6 +164,14 @@ def load_previous(directory: Path) -> PreviousSegments:
         keys=frame["segment"].to_numpy(dtype=object),
         signatures=tuple(sigs),
     )
+
+
+def _name_parts(raw) -> Optional[tuple[NamePart, ...]]:
+    """Name parts as written by :func:`write_segment_signatures`; None when absent or malformed
+    (a file of an older churnlens: the segment keeps this month's name)."""
+    if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) == 2 for p in raw):
+        return None
+    return tuple(NamePart(str(f), str(d)) for f, d in raw)
 
 
 def _cosine(a: tuple[str, ...], va: tuple[float, ...], b: tuple[str, ...], vb: tuple[float, ...]) -> float:
@@ -217,7 +232,8 @@ def match_previous(
     for i, s in enumerate(current):
         if i in pairs:
             p = prev[pairs[i]]
-            renamed[s.segment_id] = dataclasses.replace(s, key=p.key, name_en=p.name_en, name_zh=p.name_zh)
+            inherited = {} if p.name is None else {"name": p.name, "name_with_key": p.name_with_key}
+            renamed[s.segment_id] = dataclasses.replace(s, key=p.key, **inherited)
             matches.append(SegmentMatch(key=p.key, previous_key=p.key, similarity=float(sim[i, pairs[i]])))
         else:
             key = f"S{next_no}"
@@ -225,12 +241,11 @@ def match_previous(
             renamed[s.segment_id] = dataclasses.replace(s, key=key)
             matches.append(SegmentMatch(key=key, previous_key=None, similarity=0.0))
     # A new segment's fresh name may equal an inherited one: tell them apart by key.
-    taken_en = {renamed[s.segment_id].name_en for i, s in enumerate(current) if i in pairs}
-    taken_zh = {renamed[s.segment_id].name_zh for i, s in enumerate(current) if i in pairs}
+    taken = {renamed[s.segment_id].name for i, s in enumerate(current) if i in pairs}
     for i, s in enumerate(current):
         r = renamed[s.segment_id]
-        if i not in pairs and (r.name_en in taken_en or r.name_zh in taken_zh):
-            renamed[s.segment_id] = dataclasses.replace(r, name_en=f"{r.name_en} ({r.key})", name_zh=f"{r.name_zh}（{r.key}）")
+        if i not in pairs and r.name and r.name in taken:
+            renamed[s.segment_id] = dataclasses.replace(r, name_with_key=True)
     out = tuple(renamed.get(s.segment_id, s) for s in summaries)
 
     key_by_id = {s.segment_id: s.key for s in out}

@@ -121,6 +121,18 @@ class GroupSignatureItem:
 
 
 @dataclass(frozen=True)
+class NamePart:
+    """One part of a segment's name: a distinguishing driver and where its values sit.
+
+    ``direction`` is "low" / "high" (the segment's mean value against retained customers')
+    or "" (no direction: categorical, or values unknown).
+    """
+
+    feature: str
+    direction: str = ""
+
+
+@dataclass(frozen=True)
 class SegmentSummary:
     """Description of one segment (or of the mixed-reasons group, ``segment_id == MIXED``).
 
@@ -130,8 +142,7 @@ class SegmentSummary:
 
     segment_id: int
     key: str
-    name_en: str
-    name_zh: str
+    name: tuple[NamePart, ...]  # the name as parts, () for MIXED (reports word it)
     size: int
     share: float  # of all churners
     mean_score: float
@@ -147,6 +158,7 @@ class SegmentSummary:
     # model order) -- the signature vector matched month over month.
     profile_features: tuple[str, ...] = ()
     profile: tuple[float, ...] = ()
+    name_with_key: bool = False  # another segment has the same name parts: the key is shown with it
 
 
 @dataclass(frozen=True)
@@ -208,10 +220,10 @@ class PreviousSignature:
     """Last month's signature of one segment (from ``segment_signatures.json``)."""
 
     key: str
-    name_en: str
-    name_zh: str
     features: tuple[str, ...]
     vector: tuple[float, ...]
+    name: Optional[tuple[NamePart, ...]] = None  # None: the file has no name parts (older churnlens)
+    name_with_key: bool = False
 
 
 @array_eq

@@ -28,9 +28,9 @@ from churnlens.evaluation.quality import evaluate
 from churnlens.campaign.results import CampaignEffect
 from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import PlannedAction, SegmentPlan
-from churnlens.reports.context import CrossCheckResult, CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
+from churnlens.reports.context import CustomerExample, InputFile, PackageVersion, ReportContext, RunFacts
 from churnlens.segmentation.clustering import segment
-from churnlens.segmentation.results import MIXED, Effect, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
+from churnlens.segmentation.results import MIXED, Effect, NamePart, Flow, GroupSignatureItem, Migration, SegmentMatch, SegmentSummary, SignatureItem
 from churnlens.segmentation.selection import select_churners
 
 EVIL = "<script>alert(1)</script>"
@@ -88,16 +88,11 @@ def _summaries(seg, attr, X, churner_mask, value, config) -> tuple[SegmentSummar
                                         float(sum(mabs[j] for j, f in enumerate(feats) if config.group(f) == g) / mabs.sum()))
                      for g in groups)
         top = tuple(feats[j] for j in order[:2] if mean[j] > 0)
-        if sid == MIXED:
-            key, en, zh = "MIX", "Mixed reasons", "混合原因"
-        else:
-            key = f"S{sid + 1}"
-            en = " & ".join(config.label(f, "en") for f in top) or "Other reasons"
-            zh = "、".join(config.label(f, "zh") for f in top) or "其他原因"
+        key = "MIX" if sid == MIXED else f"S{sid + 1}"
         var = float((attr.score[members] * value[members]).sum()) if value is not None else 0.0
         jac = seg.stability.segment_jaccard[sid] if sid != MIXED and sid < len(seg.stability.segment_jaccard) else None
         out.append(SegmentSummary(
-            segment_id=sid, key=key, name_en=en, name_zh=zh, size=int(len(members)),
+            segment_id=sid, key=key, name=tuple(NamePart(f) for f in top), size=int(len(members)),
             share=len(members) / max(int(churner_mask.sum()), 1), mean_score=float(attr.score[members].mean()),
             value_at_risk=var, signature=sig, group_signature=gsig, top_drivers=top, drivers_vs_churners=(),
             traits_vs_churners=_effects(X, in_seg, others, feats)[:8],
@@ -132,7 +127,7 @@ def _examples(seg, summaries, attr, codes, config) -> tuple[CustomerExample, ...
         for r in members[np.lexsort((members, -attr.score[members]))][:3]:
             cid = str(attr.customer_ids[r])
             out.append(CustomerExample(s.key, mask_id(cid) if config.report.mask_ids else cid,
-                                       float(attr.score[r]), tuple(t for t in codes.texts[r] if t)))
+                                       float(attr.score[r]), tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f)))
     return tuple(out)
 
 
@@ -178,7 +173,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     value = book.customers[demo.VALUE_COLUMN].to_numpy(dtype=np.float64)
     label = book.customers[demo.LABEL_COLUMN].to_numpy()
     drivers = attribution.global_drivers(attr, X, config)
-    codes = attribution.reason_codes(attr, X, config, k=config.reason_codes, lang=lang)
+    codes = attribution.reason_codes(attr, X, config, k=config.reason_codes)
     summaries = _summaries(seg, attr, X, churners.mask, value, config)
     plans = _plans(summaries, config, attr, value, config.report.control_share)
 
@@ -255,15 +250,13 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
     return ReportContext(
         lang=lang, facts=facts, config=config, attributions=attr, X=X, display_rows=disp, value=value,
         churners=churners, drivers=drivers, segmentation=seg, segments=summaries, plans=plans,
-        examples=examples, cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
+        examples=examples, cross_check=cc,
         quality=quality, monitoring=mon, migration=migration, campaign=camp,
         excluded_do_not_contact=7, control_count=sum(p.control_count for p in plans), omitted=tuple(omitted),
     )
 
 
 def relabel(ctx: ReportContext, lang: str) -> ReportContext:
-    """The same run reported in another language (reason codes re-worded)."""
-    codes = attribution.reason_codes(ctx.attributions, ctx.X, ctx.config, k=ctx.config.reason_codes, lang=lang)
-    examples = _examples(ctx.segmentation, ctx.segments, ctx.attributions, codes, ctx.config)
+    """The same run reported in another language."""
     omitted = tuple((sid, "未展示模型表现：数据中没有标签列 “churned”。" if lang == "zh" else r) for sid, r in ctx.omitted)
-    return dataclasses.replace(ctx, lang=lang, examples=examples, omitted=omitted)
+    return dataclasses.replace(ctx, lang=lang, omitted=omitted)

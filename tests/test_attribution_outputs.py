@@ -136,18 +136,24 @@ def test_reason_codes_exclude_protected_and_break_ties_by_feature_order():
     rc = reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=0.0)
     assert rc.features.tolist() == [["region", "logins", ""], ["logins", "region", ""], ["region", "", ""],
                                     ["logins", "", ""]]
+    assert rc.values[:, :2].tolist() == [["east", 1.0], [12345.0, "north"], ["east", None], [rc.values[3, 0], None]]
+    assert np.isnan(rc.values[3, 0]) and rc.values[0, 2] is None  # missing value; empty slot
+    np.testing.assert_allclose(rc.contributions, np.float32([[0.8, 0.5, 0], [0.4, 0.4, 0], [0.2, 0, 0], [0.3, 0, 0]]))
     # sizes in probability points: 100 * (expit(raw) - expit(raw - phi)), e.g. 9.13 for 0.4 at raw 0.8
     np.testing.assert_allclose(rc.pp[1, :2], 100 * (expit(0.8) - expit(0.4)), atol=1e-4)
-    assert rc.texts.tolist() == [["Region: east (+0.2 pp)", "Mobile logins, last 30 days: 1 (+0.1 pp)", ""],
-                                 ["Mobile logins, last 30 days: 12,345 (+9 pp)", "Region: north (+9 pp)", ""],
-                                 ["Region: east (+5 pp)", "", ""],
-                                 ["Mobile logins, last 30 days: missing (+7 pp)", "", ""]]
     # a minimum size drops trivial reasons (row 1's 0.2 and 0.1 points)
     assert reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=1.0).features[0].tolist() == ["", "", ""]
-    zh = reason_codes(_attr(values, feats), X, CONFIG, k=1, lang="zh", min_pp=0.0)
-    assert zh.texts[:, 0].tolist() == ["地区：east（+0.2个百分点）", "近30天手机登录次数：12,345（+9个百分点）",
-                                       "地区：east（+5个百分点）", "近30天手机登录次数：缺失（+7个百分点）"]
-    assert zh.lang == "zh"
+    # numbers and codes only; the documents word them in their language, with the size
+    from churnlens.reports.words import reason_texts
+
+    assert reason_texts(rc, CONFIG, "en").tolist() == [
+        ["Region: east (+0.2 pp)", "Mobile logins, last 30 days: 1 (+0.1 pp)", ""],
+        ["Mobile logins, last 30 days: 12,345 (+9 pp)", "Region: north (+9 pp)", ""],
+        ["Region: east (+5 pp)", "", ""],
+        ["Mobile logins, last 30 days: missing (+7 pp)", "", ""]]
+    zh = reason_texts(reason_codes(_attr(values, feats), X, CONFIG, k=1, min_pp=0.0), CONFIG, "zh")
+    assert zh[:, 0].tolist() == ["地区：east（+0.2个百分点）", "近30天手机登录次数：12,345（+9个百分点）",
+                                 "地区：east（+5个百分点）", "近30天手机登录次数：缺失（+7个百分点）"]
 
 
 def test_reason_codes_on_model_match_a_per_customer_loop(planted):
@@ -204,9 +210,9 @@ def test_cross_check_in_probability_space(planted):
     ("gold", None, "en", "gold"),
 ])
 def test_format_value_units_and_languages(value, unit, lang, expected):
-    from churnlens.attribution import format_value
+    from churnlens.reports.words import feature_value
 
-    assert format_value(value, unit=unit, lang=lang) == expected
+    assert feature_value(value, unit=unit, lang=lang) == expected
 
 
 def test_risk_ranges_of_tail_drivers_with_sentinels_and_wiggles():

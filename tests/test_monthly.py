@@ -49,8 +49,8 @@ def test_segments_keep_their_keys_and_names(months):
     _, oct_dir, dec_dir, _, _ = months
     a = json.loads((oct_dir / "manifest.json").read_text())["segmentation"]["segments"]
     b = json.loads((dec_dir / "manifest.json").read_text())["segmentation"]["segments"]
-    names_a = {s["key"]: s["name_en"] for s in a if s["key"] != "MIX"}
-    names_b = {s["key"]: s["name_en"] for s in b if s["key"] != "MIX"}
+    names_a = {s["key"]: s["name"] for s in a if s["key"] != "MIX"}
+    names_b = {s["key"]: s["name"] for s in b if s["key"] != "MIX"}
     shared = set(names_a) & set(names_b)
     assert len(shared) >= 3
     for key in shared:

@@ -97,7 +97,7 @@ def test_match_customer_rules_vs_brute_force():
 
 def _summary(key, seg_id, signature):
     return SegmentSummary(
-        segment_id=seg_id, key=key, name_en=key, name_zh=key, size=0, share=0.0, mean_score=0.0, value_at_risk=0.0,
+        segment_id=seg_id, key=key, name=(), size=0, share=0.0, mean_score=0.0, value_at_risk=0.0,
         signature=tuple(SignatureItem(feature=f, mean_attribution=m, share=0.5) for f, m in signature),
         group_signature=(), top_drivers=tuple(f for f, _ in signature), drivers_vs_churners=(),
         traits_vs_churners=(), traits_vs_retained=(), stability=None,
@@ -191,9 +191,9 @@ def test_retention_list_columns_ranking_dnc_and_control():
     assert rl.excluded_do_not_contact == 1 and rl.control_count == 1 and f["control_group"].sum() == 1
     assert f.loc[f["control_group"], "customer_id"].isin(ids[t.control]).all()
     by_score = retention_list(ids, t, segment=segment, score=score, value=value, reasons=reasons,
-                              rule_index=rule_index, rules=rules, rank_by="score", lang="zh")
+                              rule_index=rule_index, rules=rules, rank_by="score")
     assert by_score.frame["customer_id"].tolist() == [105, 102, 107, 101, 103, 104]
-    assert by_score.frame["action"].iloc[0] == "针对a"
+    assert by_score.frame["action"].iloc[0] == "Call"  # machine words: the English text, whatever --lang
     no_value = retention_list(ids, t, segment=segment, score=score, value=None, reasons=reasons[:, :1],
                               rule_index=rule_index, rules=rules)
     assert no_value.frame["customer_id"].tolist() == by_score.frame["customer_id"].tolist()

@@ -25,6 +25,7 @@ from churnlens.segmentation import (
     write_segments_csv,
 )
 from churnlens.segmentation.describe import cohens_d
+from churnlens.reports import words
 
 F = 12
 FEATURES = tuple(f"f{i:02d}" for i in range(F))
@@ -84,6 +85,11 @@ CONFIG = parse_config(
         }
     }
 )
+
+
+def name(summary, lang: str = "en") -> str:
+    """A segment's name as the documents word it (the stage gives parts)."""
+    return words.segment_name(summary, CONFIG, lang)
 
 
 @pytest.fixture(scope="module")
@@ -254,7 +260,7 @@ def test_fewer_churners_than_a_segment(book):
     assert s.n_segments == 0 and (s.labels == MIXED).all() and s.min_cluster_size == 50
     assert "fewer than the minimum segment size of 50" in s.note
     (mix,) = describe(s, attributions, X, CONFIG)
-    assert mix.key == "MIX" and mix.size == 20 and mix.name_en == "Mixed reasons" and mix.stability is None
+    assert mix.key == "MIX" and mix.size == 20 and name(mix) == "Mixed reasons" and mix.stability is None
 
 
 def test_one_segment():
@@ -271,8 +277,8 @@ def test_one_segment():
     summaries = describe(s, a, X, CONFIG)
     assert [x.key for x in summaries] == (["S1", "MIX"] if (~inside).any() else ["S1"])
     assert set(summaries[0].top_drivers) == {"f02", "f03"}
-    assert "high days to fixed-deposit maturity" in summaries[0].name_en.lower()  # value above retained
-    assert "定期存款到期天数偏高" in summaries[0].name_zh
+    assert "high days to fixed-deposit maturity" in name(summaries[0]).lower()  # value above retained
+    assert "定期存款到期天数偏高" in name(summaries[0], "zh")
 
 
 def test_all_mixed_when_reasons_are_scattered():
@@ -301,8 +307,8 @@ def test_describe_numbers_match_numpy(book, seg):
     summaries = describe(seg, attributions, X, CONFIG, value=value)
     keys = [s.key for s in summaries]
     assert keys[: seg.n_segments] == [f"S{i + 1}" for i in range(seg.n_segments)]
-    assert len({s.name_en for s in summaries}) == len(summaries)
-    assert len({s.name_zh for s in summaries}) == len(summaries)
+    assert len({name(s) for s in summaries}) == len(summaries)
+    assert len({name(s, "zh") for s in summaries}) == len(summaries)
     A = attributions.values.astype(np.float64)
     churn_rows = seg.rows
     retained = np.setdiff1d(np.arange(attributions.n), churn_rows)
@@ -340,8 +346,8 @@ def test_describe_numbers_match_numpy(book, seg):
         assert sum(s.profile) == pytest.approx(1.0)
     # the planted mechanism's features name the segment (business labels where known)
     s_mech0 = next(s for s in summaries if set(s.top_drivers) == {"f00", "f01"})
-    assert s_mech0.name_en in ("High mobile logins & high complaints", "High complaints & high mobile logins")
-    assert "手机银行登录偏高" in s_mech0.name_zh and " 与 " in s_mech0.name_zh
+    assert name(s_mech0) in ("High mobile logins & high complaints", "High complaints & high mobile logins")
+    assert "手机银行登录偏高" in name(s_mech0, "zh") and " 与 " in name(s_mech0, "zh")
     # categorical traits compare level shares
     region = [x for s in summaries for x in s.traits_vs_churners + s.traits_vs_retained if x.feature == "region"]
     assert all(x.level in ("North", "South") for x in region)
@@ -361,13 +367,13 @@ def test_cohens_d_closed_form():
 def test_segments_csv_and_previous_roundtrip(tmp_path, book, seg):
     attributions, X, _ = book
     summaries = describe(seg, attributions, X, CONFIG)
-    write_segments_csv(tmp_path / "segments.csv", seg, summaries)
-    write_segment_signatures(tmp_path / "segment_signatures.json", summaries)
+    names = words.segment_names(summaries, CONFIG, "en")
+    write_segments_csv(tmp_path / "segments.csv", seg, summaries, names=names)
+    write_segment_signatures(tmp_path / "segment_signatures.json", summaries, names=names)
     frame = pd.read_csv(tmp_path / "segments.csv")
-    assert list(frame.columns) == ["customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh"]
+    assert list(frame.columns) == ["customer_id", "segment", "segment_name", "membership_strength"]
     assert len(frame) == seg.rows.size and frame["customer_id"].tolist() == list(seg.customer_ids)
-    by_key = {s.key: s for s in summaries}
-    assert all(by_key[k].name_zh == z for k, z in zip(frame["segment"], frame["segment_name_zh"]))
+    assert all(names[k] == z for k, z in zip(frame["segment"], frame["segment_name"]))
     prev = load_previous(tmp_path)
     assert prev.keys.tolist() == frame["segment"].tolist()
     assert [p.key for p in prev.signatures] == [s.key for s in summaries]
@@ -386,8 +392,9 @@ def test_match_previous_detects_new_and_vanished_segments(tmp_path):
     a1, X1, t1 = planted(sizes=(400, 300, 200), mech=((0, 1), (2, 3), (4, 5, 6)), seed=1)
     s1 = segment(a1, churner_set(t1 >= 0), config=SegmentationConfig(**FAST))
     d1 = describe(s1, a1, X1, CONFIG)
-    write_segments_csv(tmp_path / "segments.csv", s1, d1)
-    write_segment_signatures(tmp_path / "segment_signatures.json", d1)
+    names = words.segment_names(d1, CONFIG, "en")
+    write_segments_csv(tmp_path / "segments.csv", s1, d1, names=names)
+    write_segment_signatures(tmp_path / "segment_signatures.json", d1, names=names)
     a2, X2, t2 = planted(sizes=(300, 400, 250), mech=((2, 3), (0, 1), (7, 8)), seed=2)
     s2 = segment(a2, churner_set(t2 >= 0), config=SegmentationConfig(**FAST))
     d2 = describe(s2, a2, X2, CONFIG)
@@ -398,7 +405,7 @@ def test_match_previous_detects_new_and_vanished_segments(tmp_path):
     now01 = next(s for s in out if set(s.top_drivers) == {"f00", "f01"})
     now23 = next(s for s in out if set(s.top_drivers) == {"f02", "f03"})
     now78 = next(s for s in out if set(s.top_drivers) == {"f07", "f08"})
-    assert now01.key == old01.key and now01.name_en == old01.name_en  # kept although now the largest
+    assert now01.key == old01.key and name(now01) == name(old01)  # kept although now the largest
     assert now23.key == old23.key
     assert now78.key == "S4" and migration.new_segments == ("S4",)
     assert migration.vanished_segments == (old456.key,) and set(old456.top_drivers) <= {"f04", "f05", "f06"}
@@ -465,7 +472,7 @@ def test_describe_without_feature_values(book, seg):
     for a, b in zip(with_x, without):
         assert b.traits_vs_churners == () and b.traits_vs_retained == ()
         assert (a.signature, a.drivers_vs_churners, a.top_drivers) == (b.signature, b.drivers_vs_churners, b.top_drivers)
-        assert not b.name_en.startswith(("High ", "Low "))
+        assert not name(b).startswith(("High ", "Low "))
 
 
 def test_clusters_with_the_same_reasons_are_merged():
@@ -505,21 +512,29 @@ def test_clusters_with_the_same_reasons_are_merged():
     clustered = hdb.labels_[:900] >= 0
     assert adjusted_rand_score(np.repeat([0, 1, 2], 300)[clustered], hdb.labels_[:900][clustered]) > 0.9
     summaries = describe(s, a, None, CONFIG)
-    assert len({x.name_en for x in summaries}) == len(summaries)
-    assert not any("(S" in x.name_en for x in summaries)  # no clash that needed the key
+    assert len({name(x) for x in summaries}) == len(summaries)
+    assert not any("(S" in name(x) for x in summaries)  # no clash that needed the key
 
 
 def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
     from churnlens.config import parse_config
-    from churnlens.segmentation.describe import _driver_phrase, _join
+    from churnlens.segmentation.results import NamePart, SegmentSummary
 
     cfg = parse_config({"features": {
         "logins_change": {"label": {"en": "Change in logins", "zh": "登录变动"},
                           "low": {"en": "Collapsing app use", "zh": "手机银行使用骤降"}},
         "complaints": {"label": {"en": "Complaints", "zh": "投诉次数"}},
     }})
-    assert _driver_phrase("logins_change", "low", cfg) == ("Collapsing app use", "手机银行使用骤降", True)
-    assert _driver_phrase("logins_change", "high", cfg) == ("High change in logins", "登录变动偏高", True)
-    assert _driver_phrase("complaints", None, cfg) == ("Complaints", "投诉次数", False)
-    phrases = [_driver_phrase("complaints", "high", cfg), _driver_phrase("logins_change", "low", cfg)]
-    assert _join(phrases) == ("High complaints & collapsing app use", "投诉次数偏高 与 手机银行使用骤降")
+
+    def named(*parts, with_key=False):
+        s = SegmentSummary(0, "S1", tuple(NamePart(*p) for p in parts), 1, 1.0, 0.5, 0.0, (), (), (), (), (), (), None,
+                           name_with_key=with_key)
+        return words.segment_name(s, cfg, "en"), words.segment_name(s, cfg, "zh")
+
+    assert named(("logins_change", "low")) == ("Collapsing app use", "手机银行使用骤降")
+    assert named(("logins_change", "high")) == ("High change in logins", "登录变动偏高")
+    assert named(("complaints",)) == ("Complaints", "投诉次数")
+    assert named(("complaints", "high"), ("logins_change", "low")) == ("High complaints & collapsing app use",
+                                                                        "投诉次数偏高 与 手机银行使用骤降")
+    assert named(("complaints",), with_key=True) == ("Complaints (S1)", "投诉次数（S1）")
+    assert named() == ("Segment S1", "细分群体 S1")

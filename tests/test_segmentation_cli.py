@@ -86,7 +86,7 @@ def test_two_reasons_give_two_named_segments(inputs, tmp_path):
     code, html, manifest = _report(inputs, "two", _config(tmp_path, "c"), tmp_path / "r")
     assert code == 0
     seg = manifest["segmentation"]
-    names = {s["name_en"] for s in seg["segments"] if s["key"] != "MIX"}
+    names = {s["name"] for s in seg["segments"] if s["key"] != "MIX"}
     assert seg["n_segments"] == 2 and names == {"High complaints", "Low logins"}, seg
     assert seg["stability"]["runs"] == 2 and len(seg["stability"]["segment_jaccard"]) == 2
     segments = pd.read_csv(tmp_path / "r" / "segments.csv")
@@ -124,7 +124,7 @@ def test_one_reason_gives_one_segment_and_says_so(inputs, tmp_path):
     seg = manifest["segmentation"]
     assert seg["n_segments"] == 1 and "The churners form a single segment" in seg["note"]
     assert "The churners form a single segment" in html
-    assert seg["segments"][0]["name_en"].startswith("Low logins")
+    assert seg["segments"][0]["name"].startswith("Low logins")
 
 
 def test_segment_command_selects_from_the_attributions_file(inputs, tmp_path, capsys):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from churnlens.reports import words
 from churnlens.attribution.results import Attributions
 from churnlens.config import load_config
 from churnlens.demo.book import DEMO_CONFIG_PATH, FEATURES, MECHANISMS, generate_book, model_frame, train_demo_model
@@ -80,8 +81,9 @@ def test_segment_names_come_from_the_mechanisms_drivers(config):
         first = s.top_drivers[0]
         spec = config.features[first]  # the name uses the label, or the dictionary's low/high wording
         wordings = [spec.label] + [t for t in (spec.low, spec.high) if t is not None]
-        assert any(t.zh in s.name_zh for t in wordings), (s.name_zh, wordings)
-        assert any(t.en.lower() in s.name_en.lower() for t in wordings), (s.name_en, wordings)
+        zh, en = words.segment_name(s, config, "zh"), words.segment_name(s, config, "en")
+        assert any(t.zh in zh for t in wordings), (zh, wordings)
+        assert any(t.en.lower() in en.lower() for t in wordings), (en, wordings)
     assert sum(s.size for s in summaries) == churners.count
 
 
@@ -90,8 +92,9 @@ def test_next_month_keeps_keys(tmp_path, config):
     last_book, last_X, last_attr = demo(0, 6_000)
     last_seg = segment(last_attr, select_churners(last_attr.score, selection=config.churners), config=config.segmentation)
     last = describe(last_seg, last_attr, last_X, config)
-    write_segments_csv(tmp_path / "segments.csv", last_seg, last)
-    write_segment_signatures(tmp_path / "segment_signatures.json", last)
+    names = words.segment_names(last, config, "en")
+    write_segments_csv(tmp_path / "segments.csv", last_seg, last, names=names)
+    write_segment_signatures(tmp_path / "segment_signatures.json", last, names=names)
     book, X, attr = demo(1, 6_000)
     seg = segment(attr, select_churners(attr.score, selection=config.churners), config=config.segmentation)
     now, migration = match_previous(describe(seg, attr, X, config), seg, load_previous(tmp_path))
@@ -101,4 +104,4 @@ def test_next_month_keeps_keys(tmp_path, config):
         new_sid = np.bincount(seg.labels[(book.truth.to_numpy()[seg.rows] == mech) & (seg.labels >= 0)]).argmax()
         old = next(s for s in last if s.segment_id == old_sid)
         new = next(s for s in now if s.segment_id == new_sid)
-        assert (new.key, new.name_en, new.name_zh) == (old.key, old.name_en, old.name_zh)
+        assert (new.key, new.name, new.name_with_key) == (old.key, old.name, old.name_with_key)

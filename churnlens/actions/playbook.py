@@ -613,7 +613,6 @@ def retention_list(
     segment_name: Optional[np.ndarray] = None,
     drivers: Optional[np.ndarray] = None,
     protective: Optional[np.ndarray] = None,
-    lang: str = "en",
     rank_by: str = "value_at_risk",
     hash_ids: bool = False,
     salt: str = "",
@@ -632,17 +631,18 @@ def retention_list(
         None when there is no value column: ``value``/``expected_value_at_risk`` are empty
         and the list is ranked by score.
     reasons : ndarray of str, shape (n, k)
-        Actionable reason texts in the report language (``ReasonCodes.texts``); padded to 3 columns.
+        Actionable reason texts in machine words (English, whatever the report language: the
+        list is a machine-readable output); padded to 3 columns.
     rule_index : ndarray of int, shape (n,)
         Each customer's action (:func:`effective_rules`), -1 for none (empty action/channel).
     rules : sequence of PlaybookRule
+        The ``action`` column shows each rule's English text (machine words).
     segment_name : ndarray of str, shape (n,), optional
-        The segment's name (``segment_name`` column; empty without it).
+        The segment's name in machine words (``segment_name`` column; empty without it).
     drivers : ndarray of str, shape (n, k), optional
-        Top drivers overall, actionable or not (``ReasonCodes.driver_texts``): ``driver_1..``.
+        Top drivers overall, actionable or not, in machine words: ``driver_1..``.
     protective : ndarray of str, shape (n, p), optional
-        Risk-lowering factors (``ReasonCodes.protective_texts``): ``protective_1..``.
-    lang : {"en", "zh"}
+        Risk-lowering factors in machine words: ``protective_1..``.
     rank_by : {"value_at_risk", "score"}
         Sort key, descending; ties by customer id ascending (the original id, before hashing).
     hash_ids, salt
@@ -679,7 +679,7 @@ def retention_list(
     uplift = np.array([r.uplift for r in rules] + [0.0])[ridx]
     retained_value = np.where(treated, score * np.nan_to_num(val, nan=0.0) * uplift, 0.0)
     names = np.full(n, "", dtype=object) if segment_name is None else np.asarray(segment_name, dtype=object)
-    actions = np.array([r.action.get(lang) for r in rules] + [""], dtype=object)
+    actions = np.array([r.action.en for r in rules] + [""], dtype=object)
     channels = np.array([r.channel for r in rules] + [""], dtype=object)
     key = evar if (rank_by == "value_at_risk" and value is not None) else score
     sub_key = np.where(np.isnan(key[rows]), -np.inf, key[rows])

@@ -24,6 +24,7 @@ from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.stability import ReferenceProfile, monitor
+from churnlens.reports import words
 from churnlens.run.pipeline import Book, Env, RunState
 from churnlens.sampling import BottomK, hash_keys
 
@@ -198,7 +199,7 @@ def gather(state: RunState, env: Env) -> RunState:
     return replace(state, rows=rows, X=pd.concat(parts))
 
 
-def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str, sources=None):
+def _explain_chunk(item, model, output_space: str, config: Config, k: int, sources=None):
     """Attributions (summed to the source features), reason codes and global-driver sums of one
     block of customers (row-wise or additive: any split into blocks gives the same numbers)."""
     X, ids, weight = item
@@ -206,7 +207,7 @@ def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang:
     attr = replace(attr, weight=weight)
     if sources is not None:
         attr, X = attribution.to_sources(attr, sources), attribution.source_frame(X, sources)
-    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
+    return attr, attribution.reason_codes(attr, X, config, k=k), attribution.driver_sums(attr, config)
 
 
 def attribute(state: RunState, env: Env) -> RunState:
@@ -220,7 +221,7 @@ def attribute(state: RunState, env: Env) -> RunState:
     step = config.attribution.chunk_rows
     blocks = ((X.iloc[i:i + step], ids[i:i + step], weight[i:i + step]) for i in range(0, len(X), step))
     attrs, codes, sums = [], [], None
-    shared = (state.model, config.output_space, config, config.k_reasons, state.request.lang, state.sources)
+    shared = (state.model, config.output_space, config, config.k_reasons, state.sources)
     with env.progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c, s in env.engine.map(_explain_chunk, blocks, shared=shared):
             attrs.append(a)
@@ -330,21 +331,24 @@ def plan_actions(state: RunState, env: Env) -> RunState:
                                    score=attr.score, value=state.value, targeting=targeting,
                                    customer_rule=customer_rule)
     state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans))
-    return replace(state, retention=retention_list(state, state.reasons, state.request.lang))
+    return replace(state, retention=retention_list(state, state.reasons))
 
 
-def retention_list(state: RunState, reasons, lang: str):
-    """The retention list with ``reasons`` (ReasonCodes) and actions in ``lang``."""
+def retention_list(state: RunState, reasons):
+    """The retention list: reasons (ReasonCodes), segment names and actions in machine words
+    (the same whatever the report language)."""
+    lang = words.MACHINE_LANG
     config, attr = state.config, state.attributions
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)
-    for s in state.segments:
-        names[state.segment_keys == s.key] = s.name_zh if lang == "zh" else s.name_en
+    for key, name in words.segment_names(state.segments, config, lang).items():
+        names[state.segment_keys == key] = name
     return playbook.retention_list(attr.customer_ids, state.targeting, segment=state.segment_keys, score=attr.score,
-                                   value=state.value, reasons=reasons.texts, rule_index=rule_index, rules=state.rules,
-                                   segment_name=names, drivers=reasons.driver_texts,
-                                   protective=reasons.protective_texts, lang=lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids,
-                                   salt=state.salt)
+                                   value=state.value, reasons=words.reason_texts(reasons, config, lang),
+                                   rule_index=rule_index, rules=state.rules, segment_name=names,
+                                   drivers=words.reason_texts(reasons, config, lang, family="driver"),
+                                   protective=words.reason_texts(reasons, config, lang, family="protective"),
+                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
 
 
 def campaign(state: RunState, env: Env) -> RunState:

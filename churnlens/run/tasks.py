@@ -18,6 +18,7 @@ from churnlens.config import load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, staged_folder
+from churnlens.reports import words
 
 
 def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
@@ -67,8 +68,9 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     seg = segmentation.segment(attr, churners, config=config.segmentation)
     summaries = segmentation.describe(seg, attr, None, config)
     with staged_folder(out) as staging:
-        segmentation.write_segments_csv(staging / "segments.csv", seg, summaries)
-        segmentation.write_segment_signatures(staging / "segment_signatures.json", summaries)
+        names = words.segment_names(summaries, config, words.MACHINE_LANG)  # machine words, no --lang
+        segmentation.write_segments_csv(staging / "segments.csv", seg, summaries, names=names)
+        segmentation.write_segment_signatures(staging / "segment_signatures.json", summaries, names=names)
     return SegmentOutcome(churners.count, seg.n_segments)
 
 

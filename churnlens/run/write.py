@@ -25,16 +25,15 @@ from churnlens.io.tables import mask_id, sha256_file
 from churnlens.monitoring.stability import reference_profile
 from churnlens.progress import Progress
 from churnlens.reports.context import (
-    CrossCheckResult,
     CustomerExample,
     InputFile,
     PackageVersion,
     ReportContext,
     RunFacts,
 )
-from churnlens.reports.render import attributed_text
+from churnlens.reports import words
+from churnlens.reports.words import attributed_text
 from churnlens.run.pipeline import ReportOutcome, RunState
-from churnlens.run.stages import retention_list
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
             "xgboost", "skops", "jinja2", "weasyprint", "matplotlib", "pyarrow", "pydantic")
@@ -71,16 +70,6 @@ def display_rows(n: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=DISPLAY_ROWS, replace=False))
 
 
-def in_language(state: RunState, lang: str) -> RunState:
-    """The state with reason codes and retention list worded in ``lang`` (recomputed only
-    when the run was computed for another language)."""
-    if state.reasons.lang == lang:
-        return state
-    reasons = attribution.reason_codes(state.attributions, state.X, state.config, k=state.config.k_reasons,
-                                       lang=lang)
-    return replace(state, reasons=reasons, retention=retention_list(state, reasons, lang))
-
-
 def examples(state: RunState) -> tuple[CustomerExample, ...]:
     """The riskiest few churners of each segment, ids masked unless ``mask_ids: false``."""
     seg, attr, codes, config = state.segmentation, state.attributions, state.reasons, state.config
@@ -96,7 +85,7 @@ def examples(state: RunState) -> tuple[CustomerExample, ...]:
                 segment_key=s.key,
                 customer=mask_id(cid) if config.report.mask_ids else cid,
                 score=float(attr.score[r]),
-                reasons=tuple(t for t in codes.texts[r] if t),
+                reasons=tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f),
             ))
     return tuple(out)
 
@@ -156,7 +145,7 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         lang=state.request.lang, facts=facts, config=state.config, attributions=state.attributions, X=state.X,
         display_rows=pos[display_rows(len(pos), state.config.seed)], value=state.value, churners=state.churners,
         drivers=state.drivers, segmentation=state.segmentation, segments=state.segments, plans=state.plans,
-        examples=examples(state), cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
+        examples=examples(state), cross_check=cc,
         quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
@@ -181,7 +170,6 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     """
     progress = progress or Progress(quiet=True)
     req = state.request
-    state = in_language(state, req.lang)
     t0 = time.perf_counter()
     write_attributions(state, staging / "attributions.parquet")
     facts = run_facts(state, out=Path(req.out), staging=staging)
@@ -190,8 +178,9 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
         reports.render_documents(context, staging, formats=req.formats)
         advance(1)
     playbook.write_retention_list(staging / "retention_list.csv", state.retention, xlsx=True)
-    segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments)
-    segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments)
+    machine_names = words.segment_names(state.segments, state.config, words.MACHINE_LANG)
+    segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=machine_names)
+    segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=machine_names)
     write_tables(state, staging / "tables")
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
@@ -229,7 +218,7 @@ def manifest(ctx: ReportContext) -> dict:
             "output_space": ctx.attributions.output_space,
             "attributed": facts.attributed,
             "additivity_max_error": ctx.attributions.additivity_max_error,
-            "additivity_tolerance": 1e-4,
+            "additivity_tolerance": ctx.attributions.additivity_tolerance,
             "cross_check": asdict(ctx.cross_check),
         },
         "churners": {"by": ctx.churners.by, "rule": ctx.churners.rule_en, "count": ctx.churners.count},
@@ -246,7 +235,7 @@ def manifest(ctx: ReportContext) -> dict:
             "n_assigned": seg.n_assigned,
             "min_samples": seg.min_samples,
             "fit_min_cluster_size": seg.fit_min_cluster_size,
-            "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
+            "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG), "size": s.size,
                           "stability_jaccard": s.stability} for s in ctx.segments],
         },
         "dictionary": {

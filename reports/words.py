@@ -1,0 +1,251 @@
+"""Results in words: the only place that turns numbers and codes of the stages into sentences,
+names and labels, from the language catalogues (``reports/i18n/<lang>.yaml``)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from churnlens.reports import formatting
+from churnlens.reports.catalogue import catalogue, text
+
+# Language of the words in machine-readable outputs (CSV, JSON): the same whatever --lang.
+MACHINE_LANG = "en"
+
+
+def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en", spec=None) -> str:
+    """A customer's value of a feature: the dictionary's words for it (``spec``, a
+    ``FeatureSpec`` with ``values:``) when it has them, else integers with thousands
+    separators, other numbers to 2 decimals (3 significant digits below 1), fractions with
+    ``unit: percent`` as percentages, categories as text; the unit worded by the catalogue
+    (``unit.<name>``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return text(lang, "reason.missing")
+    own = spec.value_label(value, lang) if spec is not None else None
+    if own is not None:
+        return own
+    if isinstance(value, (bool, np.bool_)):
+        shown = str(bool(value)).lower()
+    elif isinstance(value, (int, float, np.integer, np.floating)):
+        v = float(value)
+        if unit == "percent":
+            return f"{v * 100:.0f}%"
+        if v.is_integer() and abs(v) < 1e15:
+            shown = f"{int(v):,}"
+        elif abs(v) >= 1000:
+            shown = f"{v:,.0f}"
+        elif abs(v) >= 1:
+            shown = f"{v:,.2f}".rstrip("0").rstrip(".")
+        else:
+            shown = f"{v:.3g}"
+    else:
+        shown = str(value)
+    if not unit or unit == "percent":
+        return shown
+    key = f"unit.{unit}"
+    return text(lang, key, v=shown) if key in catalogue(lang) else text(lang, "unit.other", v=shown, unit=unit)
+
+
+def reason_text(feature: str, value: object, config, lang: str, pp: Optional[float] = None) -> str:
+    """One reason code in words: "label: value", with its size "(+12 pp)" when ``pp`` is given."""
+    spec = config.features.get(feature)
+    line = text(lang, "reason.line", label=config.label(feature, lang),
+                value=feature_value(value, unit=spec.unit if spec is not None else None, lang=lang, spec=spec))
+    return line if pp is None else text(lang, "reason.sized", line=line, pp=points(pp))
+
+
+def points(pp: float) -> str:
+    """A size in probability points with its sign: whole points from 1, tenths below."""
+    return f"{pp:+.0f}" if abs(pp) >= 0.95 else f"{pp:+.1f}"
+
+
+_FAMILIES = {"reason": ("features", "values", "pp"), "driver": ("driver_features", "driver_values", "driver_pp"),
+             "protective": ("protective_features", "protective_values", "protective_pp")}
+
+
+def reason_texts(codes, config, lang: str, *, family: str = "reason") -> np.ndarray:
+    """Reason codes in words, shape (n, k): "label: value (+12 pp)" ("" in empty slots).
+
+    ``family``: "reason" (actionable reasons), "driver" (top drivers overall) or
+    "protective" (risk-lowering factors). The size is shown when the codes carry it. Each
+    distinct value of a feature is worded once (a million customers share few).
+    """
+    f_name, v_name, p_name = _FAMILIES[family]
+    features, values, pp = getattr(codes, f_name), getattr(codes, v_name), getattr(codes, p_name, None)
+    out = np.full(features.shape, "", dtype=object)
+    for name in pd.unique(features.ravel()):
+        if not name:
+            continue
+        hit = features == name
+        spec = config.features.get(name)
+        unit = spec.unit if spec is not None else None
+        label = config.label(name, lang)
+        ids, uniq = pd.factorize(pd.Series(values[hit], dtype=object), use_na_sentinel=True)
+        worded = np.array([text(lang, "reason.line", label=label, value=feature_value(u, unit=unit, lang=lang, spec=spec))
+                           for u in uniq] + [text(lang, "reason.line", label=label, value=text(lang, "reason.missing"))],
+                          dtype=object)
+        if pp is None:
+            out[hit] = worded[ids]  # id -1 (missing) picks the last entry
+            continue
+        # word each distinct (value, size in tenths of a point) pair once
+        tenths, t_ids = np.unique(np.round(pp[hit] * 10).astype(np.int64), return_inverse=True)
+        pair = (ids % len(worded)) * len(tenths) + t_ids.reshape(-1)
+        codes_, uniq_pairs = pd.factorize(pair)
+        sized = np.array([text(lang, "reason.sized", line=worded[q // len(tenths)], pp=points(tenths[q % len(tenths)] / 10))
+                          for q in uniq_pairs], dtype=object)
+        out[hit] = sized[codes_]
+    return out
+
+
+def round3(x: float) -> float:
+    """Three significant digits (a threshold between two observed values is no more precise)."""
+    if x == 0 or not np.isfinite(x):
+        return x
+    r = float(f"{x:.3g}")
+    return float(round(r)) if abs(r) >= 100 else r
+
+
+def risk_text(config, driver, lang: str) -> str:
+    """The driver's risk range in words, thresholds in the feature's unit from the dictionary."""
+    rr = driver.risk_range
+    label = config.label(driver.feature, lang)
+    if rr is None:
+        key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
+        return text(lang, key, feature=label)
+    spec = config.features.get(driver.feature)
+    unit = spec.unit if spec is not None else None
+
+    def g(x: Optional[float]) -> str:
+        return formatting.DASH if x is None else feature_value(round3(float(x)), unit=unit, lang=lang)
+
+    if rr.op == "in":
+        return text(lang, "drivers.range_in", feature=label, values=", ".join(rr.categories))
+    if rr.op == "between":
+        return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
+    if rr.op == "<":
+        return text(lang, "drivers.range_below", feature=label, value=g(rr.high if rr.high is not None else rr.low))
+    return text(lang, "drivers.range_above", feature=label, value=g(rr.low if rr.low is not None else rr.high))
+
+
+def localise(s: str, lang: str) -> str:
+    """``s`` with the catalogue's technical phrases (``phrase.*``) translated into ``lang``.
+
+    Method and reference descriptions come from the computing libraries in English; the
+    catalogue pairs each fixed fragment with its translation, so Chinese documents show none
+    of the English sentences while library names and versions stay as they are.
+    """
+    if lang == "en" or not s:
+        return s
+    en, out = catalogue("en"), catalogue(lang)
+    for k in sorted((k for k in en if k.startswith("phrase.")), key=lambda k: -len(en[k])):
+        s = s.replace(en[k], out[k])
+    return s
+
+
+_REPR_PCA = re.compile(r"The (\d+) shares are reduced to (\d+) principal components \(exact, ([\d.]+%) of their variance kept\)")
+_REPR_DIRECT = re.compile(r"All (\d+) shares are used directly")
+_REPR_ZERO = re.compile(r"([\d,]+) churner\(s\) had no risk-raising attribution")
+
+
+def representation(seg, lang: str) -> str:
+    """The clustering profile in words, in ``lang``, rebuilt from the catalogue and the numbers
+    of the segmentation's English description (the segmentation result has no Chinese field)."""
+    own = getattr(seg, f"representation_{lang}", "") if lang != "en" else ""
+    if lang == "en" or own:
+        return own or seg.representation
+    r = seg.representation
+    if r.startswith("No churners"):
+        return text(lang, "appendix.repr_none")
+    parts = [text(lang, "appendix.repr_base")]
+    m = _REPR_PCA.search(r)
+    d = _REPR_DIRECT.search(r)
+    if m:
+        parts.append(text(lang, "appendix.repr_pca", f=m.group(1), d=m.group(2), explained=m.group(3)))
+    elif d:
+        parts.append(text(lang, "appendix.repr_direct", f=d.group(1)))
+    else:
+        return localise(r, lang)
+    z = _REPR_ZERO.search(r)
+    if z:
+        parts.append(text(lang, "appendix.repr_zero", n=z.group(1)))
+    return "".join(parts)
+
+
+def attributed_text(facts, lang: str) -> str:
+    """Which customers were attributed and how the sample is weighted, in ``lang``."""
+    if not facts.n_attributed:
+        return facts.attributed
+    if facts.n_attributed == facts.n_customers:
+        return text(lang, "dossier.attributed_all", n=formatting.num(facts.n_customers))
+    return text(lang, "dossier.attributed_sample", k=formatting.num(facts.n_attributed),
+                n=formatting.num(facts.n_customers), churners=formatting.num(facts.n_targeted),
+                sample=formatting.num(facts.n_sampled),
+                weight=f"{facts.n_customers / max(facts.n_sampled, 1):,.1f}")
+
+
+def stage_name(name: str, lang: str) -> str:
+    """A pipeline stage's name in ``lang`` (``stage.<name>`` in the catalogue, else as given)."""
+    key = "stage." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    return catalogue(lang).get(key, name)
+
+
+def _lower_first(s: str, lang: str) -> str:
+    """'Mobile logins' -> 'mobile logins' where the language lower-cases inside names; acronyms
+    ('AUM ...') kept."""
+    if text(lang, "segment.name_lower_first") == "yes" and len(s) > 1 and s[0].isupper() and not s[1].isupper():
+        return s[0].lower() + s[1:]
+    return s
+
+
+def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
+    """(phrase, directional) for one name part: the dictionary's own ``low`` / ``high`` wording
+    when it has one ("Collapsing mobile-banking logins"), else the catalogue's "Low"/"High" +
+    the label; the label alone without a direction."""
+    label = config.label(part.feature, lang)
+    if part.direction in ("low", "high"):
+        spec = config.features.get(part.feature)
+        own = getattr(spec, part.direction, None) if spec is not None else None
+        if own is not None:
+            return own.get(lang), True
+        return text(lang, f"segment.name_{part.direction}", label=_lower_first(label, lang)), True
+    return label, False
+
+
+def segment_name(seg, config, lang: str) -> str:
+    """A segment's name from its parts (distinguishing drivers and directions), in ``lang``."""
+    from churnlens.segmentation.results import MIXED
+
+    if seg.segment_id == MIXED:
+        return text(lang, "segment.mixed_name")
+    if not seg.name:
+        return text(lang, "segment.fallback_name", key=seg.key)
+    phrases = [_name_phrase(p, config, lang) for p in seg.name]
+    rest = [_lower_first(ph, lang) if directional else ph for ph, directional in phrases[1:]]
+    name = text(lang, "segment.name_join").join([phrases[0][0], *rest])
+    return text(lang, "segment.name_with_key", name=name, key=seg.key) if seg.name_with_key else name
+
+
+def segment_names(segments, config, lang: str) -> dict[str, str]:
+    """Every segment's name by key."""
+    return {s.key: segment_name(s, config, lang) for s in segments}
+
+
+def churner_rule(churners, lang: str) -> str:
+    return churners.rule_zh if lang == "zh" else churners.rule_en
+
+
+def segmentation_note(seg, lang: str) -> str:
+    return (getattr(seg, "note_zh", "") or seg.note) if lang == "zh" else seg.note
+
+
+def action_text(action, lang: str) -> str:
+    return action.action_zh if lang == "zh" else action.action_en
+
+
+def input_role(role: str, lang: str) -> str:
+    key = f"role.{role}"
+    return text(lang, key) if key in catalogue(lang) else role
