@@ -149,7 +149,7 @@ def test_retention_plan_is_the_group_by_of_the_retention_list(runs, lang):
     for col in ("value_at_risk", "cost", "expected_retained"):
         np.testing.assert_allclose(got[col].to_numpy(float), exp[col].to_numpy(float), rtol=1e-9)
     # per-customer cost and expected retained value from the playbook rule of the listed action
-    rules = {r["action"][lang]: r for r in config()["playbook"]}
+    rules = {r["action"]["en"]: r for r in config()["playbook"]}  # the list is in machine words
     contacted = lst[lst["contacted"] & (lst["action"] != "")]
     np.testing.assert_allclose(contacted["cost"], [rules[a]["cost"] for a in contacted["action"]])
     np.testing.assert_allclose(contacted["expected_retained"],
@@ -159,7 +159,7 @@ def test_retention_plan_is_the_group_by_of_the_retention_list(runs, lang):
     # the report's segment plans are the same rows: headline action = most customers
     for p in state.plans:
         rows = plan[(plan["segment"] == p.segment_key) & (plan["action"].fillna("") != "")]
-        listed = {(a.action_zh if lang == "zh" else a.action_en): a for a in p.actions if a.customers or a.control}
+        listed = {a.action_en: a for a in p.actions if a.customers or a.control}
         assert set(listed) == set(rows["action"])
         for _, r in rows.iterrows():
             a = listed[r["action"]]
@@ -280,16 +280,28 @@ def test_attributions_are_summed_to_source_features(runs, model_path, book):
     assert causes["Gender"] == "protected" and causes["Age"] == "non_actionable" and causes["Geo"] == "non_actionable"
 
 
+def _texts(state, lang: str) -> pd.Series:
+    """Every reason, driver and protective factor of the run worded in ``lang``."""
+    from churnlens.reports import words
+
+    fams = [words.reason_texts(state.reasons, state.config, lang, family=f) for f in ("reason", "driver", "protective")]
+    return pd.Series(np.concatenate([f.ravel() for f in fams]), dtype=str).replace("", np.nan).dropna()
+
+
 @pytest.mark.parametrize("lang,word", [("en", "Gender"), ("zh", "性别")])
 def test_protected_feature_never_in_reasons_names_or_actions(runs, lang, word):
+    from churnlens.reports import words
+
     state, out = runs[lang]
-    lst = _list(out)
+    lst = _list(out)  # machine words (English) in every language
     text_cols = [c for c in lst.columns if re.match(r"(reason|driver|protective)_\d", c)] + ["segment_name", "action"]
     for c in text_cols:
-        assert not lst[c].fillna("").str.contains(word).any(), c
+        assert not lst[c].fillna("").str.contains("Gender").any(), c
         assert not lst[c].fillna("").str.contains("Gender_|Geo_").any(), c
-    assert all(word not in (s.name_zh if lang == "zh" else s.name_en) for s in state.segments)
-    assert all("Gender" not in s.top_drivers for s in state.segments)
+    assert not _texts(state, lang).str.contains(word).any()
+    names = words.segment_names(state.segments, state.config, lang)
+    assert names and all(word not in n and "_" not in n for n in names.values())
+    assert all(p.feature != "Gender" for s in state.segments for p in s.name)
     # the model does use it: Gender is among the attributions, with a real effect
     g = state.attributions.features.index("Gender")
     assert np.abs(state.attributions.values[:, g]).mean() > 0.01
@@ -342,9 +354,14 @@ PP = {"en": re.compile(r" \(([+-]\d+(?:\.\d)?) pp\)$"), "zh": re.compile(r"（([
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_reasons_have_sizes_drivers_and_protective_factors(runs, lang):
+    from churnlens.reports import words
+
     state, out = runs[lang]
-    lst = _list(out)
     codes = state.reasons
+    lst = _list(out) if lang == "en" else pd.DataFrame({  # the list is in English; zh wording from the codes
+        f"{fam}_{j + 1}": pd.Series(col, dtype=str).replace("", np.nan)
+        for fam in ("reason", "driver", "protective")
+        for j, col in enumerate(words.reason_texts(codes, state.config, lang, family=fam).T)})
     for fam in ("reason", "driver"):
         for j in (1, 2, 3):
             texts = lst[f"{fam}_{j}"].dropna()
@@ -357,6 +374,7 @@ def test_reasons_have_sizes_drivers_and_protective_factors(runs, lang):
     age = "Age" if lang == "en" else "年龄"
     assert lst[["driver_1", "driver_2", "driver_3"]].fillna("").apply(lambda c: c.str.startswith(age)).any().any()
     assert not lst[["reason_1", "reason_2", "reason_3"]].fillna("").apply(lambda c: c.str.startswith(age)).any().any()
+    assert not (codes.features == "Age").any() and (codes.driver_features == "Age").any()
     # the numbers behind the texts: pp of reasons equal the closed form on the attributions
     from scipy.special import expit
     i = int(np.flatnonzero(codes.pp[:, 0] > 0)[0])
@@ -370,9 +388,8 @@ def test_reasons_have_sizes_drivers_and_protective_factors(runs, lang):
 @pytest.mark.parametrize("lang,germany,inactive", [("en", "Country: Germany", "Active member: inactive"),
                                                     ("zh", "所在国家：德国", "活跃客户：不活跃")])
 def test_value_labels_in_reasons(runs, lang, germany, inactive):
-    _, out = runs[lang]
-    lst = _list(out)
-    texts = pd.concat([lst[c] for c in lst.columns if re.match(r"(reason|driver)_\d", c)]).dropna()
+    state, _ = runs[lang]
+    texts = _texts(state, lang)
     assert texts.str.startswith(germany).any()
     assert texts.str.startswith(inactive).any()
     raw = inactive.split(": ")[0].split("：")[0]
@@ -381,12 +398,9 @@ def test_value_labels_in_reasons(runs, lang, germany, inactive):
 
 def test_machine_tables_do_not_change_with_language(runs):
     en, zh = runs["en"][1], runs["zh"][1]
-    for name in ("segment_profiles.csv", "drivers.csv"):
-        assert (en / "tables" / name).read_bytes() == (zh / "tables" / name).read_bytes(), name
-    a = pd.read_csv(en / "tables" / "retention_plan.csv")
-    b = pd.read_csv(zh / "tables" / "retention_plan.csv")
-    num = ["customers", "control", "value_at_risk", "cost", "expected_retained"]
-    pd.testing.assert_frame_equal(a[["segment", *num]], b[["segment", *num]])
+    for name in ("tables/segment_profiles.csv", "tables/drivers.csv", "tables/retention_plan.csv",
+                 "retention_list.csv", "segments.csv"):
+        assert (en / name).read_bytes() == (zh / name).read_bytes(), name
 
 
 # --- 7. migration -------------------------------------------------------------------------------
