@@ -24,6 +24,11 @@ _RAW = b"churnlens.raw_score"  # float64 little-endian bytes, one per row
 REQUIRED = ("customer_id", "score", "base_value")
 
 
+def frame(a: Attributions) -> pd.DataFrame:
+    """The columns of ``attributions.parquet`` as a DataFrame, shape (n, f + 4 or 5)."""
+    return _block_table(a).to_pandas()
+
+
 def _block_table(a: Attributions):
     import pyarrow as pa
 
@@ -105,7 +110,8 @@ def read_attributions(path: str | Path) -> Attributions:
 
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"Attributions file {path} does not exist. Create it with 'churnlens explain ... --out {path.name}'.")
+        raise InputFileError(f"attributions: file {path} does not exist. Write it first with churnlens.explain_to_file "
+                             f"(command `churnlens explain`), out={path.name}.", argument="attributions")
     try:
         table = pq.read_table(path)
     except Exception as err:

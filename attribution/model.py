@@ -196,7 +196,8 @@ def _unsupported_format(path: Path, found: str) -> ModelError:
     return ModelError(
         f"Model file {path} is not in a supported format (found: {found}). Supported: LightGBM text model "
         "(.txt) or JSON dump (.json), XGBoost model (.json/.ubj), skops (.skops), or joblib/pickle "
-        "(.joblib/.pkl, only with --trust-model). Pass --model-format to override detection."
+        "(.joblib/.pkl, only with trust_model). Set model_format to override detection.",
+        argument="model",
     )
 
 
@@ -206,7 +207,8 @@ def _pickle_refused(path: Path) -> ModelError:
         "so churnlens refuses it by default. Safer alternatives: save LightGBM models as text "
         "(booster.save_model('model.txt')), XGBoost models as JSON (model.save_model('model.json')), or "
         "scikit-learn models with skops (skops.io.dump(model, 'model.skops')). If this file comes from a "
-        "source you trust, pass --trust-model (trust_model=True) to load it anyway."
+        "source you trust, set trust_model to load it anyway.",
+        argument="model",
     )
 
 
@@ -320,8 +322,8 @@ def _load_skops(path: Path, trust_model: bool) -> Any:
     if unexpected and not trust_model:
         raise ModelError(
             f"Model file {path} (skops) contains types churnlens has not reviewed as safe: {', '.join(unexpected)}. "
-            "Loading them could run code from the file. If the file comes from a source you trust, pass "
-            "--trust-model (trust_model=True) to allow exactly these types."
+            "Loading them could run code from the file. If the file comes from a source you trust, set "
+            "trust_model to allow exactly these types.", argument="model",
         )
     # Trust only the reviewed types actually present, plus (with --trust-model) the listed extras.
     trusted = [t for t in untrusted if t in SKOPS_TRUSTED_TYPES] + (unexpected if trust_model else [])
@@ -452,9 +454,11 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     """
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"Model file {path} does not exist. Pass --model with the path of a trained model file.")
+        raise InputFileError(f"model: file {path} does not exist. Give the path of a trained model file.",
+                             argument="model")
     if model_format is not None and model_format not in MODEL_FORMATS:
-        raise ModelError(f"Unknown model format '{model_format}' for {path}; expected one of {', '.join(MODEL_FORMATS)}.")
+        raise ModelError(f"model_format: unknown format '{model_format}' for {path}; expected one of "
+                         f"{', '.join(MODEL_FORMATS)}.", argument="model_format")
     fmt = _sniff(path)
     if model_format == "skops":
         fmt = "skops"

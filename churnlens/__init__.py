@@ -1,7 +1,39 @@
-"""churnlens core: configuration, errors, data input, the demo book and the report pipeline.
+"""churnlens: exact SHAP explanations, churner segments, retention actions and bilingual
+reports from a trained churn model.
 
-The analysis stages live in the sibling packages ``attribution``, ``segmentation`` and
-``reports``; this package holds what they share and the flow that connects them.
+The public API (docs/api.md)::
+
+    import churnlens
+    r = churnlens.run(model, data, config)      # -> churnlens.Run
+    r.write("report-folder", lang="en")
+
+``run``, ``Run``, ``load_model``, ``explain``, ``Config`` and ``load_config`` are imported on
+first use, so ``import churnlens`` (and ``churnlens --help``) stays fast.
 """
 
 __version__ = "0.1.0"
+
+_API = ("Run", "load_model", "explain", "demo", "validate", "ReportOutcome")
+_CONFIG = ("Config", "load_config")
+
+__all__ = ["__version__", "run", *_API, *_CONFIG]
+
+
+def __getattr__(name: str):
+    if name == "run":  # the orchestration package, callable as churnlens.api.run (churnlens/run/__init__.py)
+        import importlib
+
+        return importlib.import_module("churnlens.run")
+    if name in _API:
+        from churnlens import api
+
+        return getattr(api, name)
+    if name in _CONFIG:
+        from churnlens import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'churnlens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -6,10 +6,8 @@ Exit codes: 0 success; 2 bad input or configuration; 1 unexpected internal error
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -37,7 +35,7 @@ def _add_model_data(p: argparse.ArgumentParser, *, many_models: bool = False) ->
         p.add_argument("--model", required=True, type=Path, metavar="PATH",
                        help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl (with --trust-model)")
     p.add_argument("--data", required=True, type=Path, metavar="PATH", help="customer table, CSV or Parquet")
-    p.add_argument("--config", type=Path, metavar="YAML", help="configuration (SPEC.md, 'Config')")
+    p.add_argument("--config", type=Path, metavar="YAML", help="configuration YAML (docs/config.md)")
     p.add_argument("--trust-model", action="store_true",
                    help="allow unpickling joblib/pickle models (runs code from the file: only for files you trust)")
     p.add_argument("--model-format", choices=("lightgbm", "xgboost", "skops", "pickle"),
@@ -67,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_options(p)
     _add_common(p)
 
-    p = sub.add_parser("report", help="write the monthly report folder (SPEC.md)",
+    p = sub.add_parser("report", help="write the monthly report folder (docs/report-folder.md)",
                        description="Score, explain and segment customers; write report, dossier, retention list and artifacts.")
     _add_model_data(p)
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
@@ -151,25 +149,6 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return handler(args, _command_line(argv))
 
 
-def _generated_at(value: Optional[str]) -> str:
-    """Timestamp printed in the reports: --generated-at, else SOURCE_DATE_EPOCH, else now (UTC)."""
-    from churnlens.errors import UserInputError
-
-    if value:
-        try:
-            return datetime.fromisoformat(value).isoformat()
-        except ValueError:
-            raise UserInputError(f"--generated-at {value!r} is not an ISO 8601 time like 2026-11-30T08:00:00+00:00") from None
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.isdigit():
-        return datetime.fromtimestamp(int(epoch), timezone.utc).isoformat()
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def _formats(value: str) -> tuple[str, ...]:
-    return tuple(f.strip().lower() for f in value.split(",") if f.strip())
-
-
 def _say(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
         print(message, file=sys.stderr)
@@ -184,66 +163,56 @@ def _report_summary(outcome) -> str:
 
 
 def cmd_report(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.pipeline import ReportRequest, run_report
-    from churnlens.progress import Progress
+    from churnlens import api
 
-    req = ReportRequest(
-        model=args.model, data=args.data, out=args.out, config=args.config, lang=args.lang,
-        previous=args.previous, campaign=args.campaign, trust_model=args.trust_model,
-        model_format=args.model_format, formats=_formats(args.format), command=command,
-        generated_at=_generated_at(args.generated_at), quiet=args.quiet,
-        attribute=args.attribute, engine=args.engine, scheduler=args.scheduler,
-    )
-    with Progress(quiet=args.quiet) as progress:
-        outcome = run_report(req, progress=progress)
+    result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
+                     attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
+                     engine=args.engine, scheduler=args.scheduler, progress=not args.quiet)
+    outcome = result.write(args.out, lang=args.lang, formats=args.format, generated_at=args.generated_at,
+                           command=command, progress=not args.quiet)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.pipeline import run_demo
-    from churnlens.progress import Progress
+    from churnlens import api
 
-    with Progress(quiet=args.quiet) as progress:
-        outcome = run_demo(args.out, n_customers=args.customers, seed=args.seed, lang=args.lang,
-                           formats=_formats(args.format), command=command,
-                           generated_at=_generated_at(args.generated_at), progress=progress)
+    outcome = api.demo(args.out, customers=args.customers, seed=args.seed, lang=args.lang, formats=args.format,
+                       generated_at=args.generated_at, command=command, progress=not args.quiet)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
 
 def cmd_explain(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.tasks import explain_to_parquet
+    from churnlens import api
 
-    n = explain_to_parquet(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                           model_format=args.model_format)
+    n = api.explain_to_file(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
+                            model_format=args.model_format)
     _say(args, f"Attributions of {n:,} customers written to {args.out}.")
     return EXIT_OK
 
 
 def cmd_segment(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.tasks import segment_attributions
+    from churnlens import api
 
-    outcome = segment_attributions(args.attributions, args.config, args.out)
+    outcome = api.segment_file(args.attributions, args.config, args.out)
     _say(args, f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s) written to {args.out}/segments.csv.")
     return EXIT_OK
 
 
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.tasks import evaluate_models
+    from churnlens import api
 
-    verdict = evaluate_models(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                              model_format=args.model_format, lang=args.lang,
-                              generated_at=_generated_at(args.generated_at))
-    print(verdict)
+    print(api.evaluate_files(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
+                             model_format=args.model_format, lang=args.lang, generated_at=args.generated_at))
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace, command: str) -> int:
-    from churnlens.run.tasks import validate_inputs
+    from churnlens import api
 
-    print(validate_inputs(args.model, args.data, args.config, trust_model=args.trust_model,
-                          model_format=args.model_format))
+    print(api.validate(args.model, args.data, args.config, trust_model=args.trust_model,
+                       model_format=args.model_format))
     return EXIT_OK
 
 

@@ -1,6 +1,6 @@
 """The YAML configuration: one validated, frozen model shared by every stage.
 
-Keys and defaults follow ``shared/SPEC.md``. :func:`load_config` is the only place that
+Keys and defaults are documented in ``docs/config.md``. :func:`load_config` is the only place that
 reads the file; validation errors become :class:`~churnlens.errors.ConfigError` naming the
 file, the key path, what was found and what was expected.
 """
@@ -262,7 +262,7 @@ class Config(_Frozen):
 
 def format_validation_error(err: ValidationError, source: str, *, what: str = "configuration",
                             prefix: tuple[str, ...] = (),
-                            hint: str = "Fix these keys (see SPEC.md, 'Config') and run again.") -> str:
+                            hint: str = "Fix these keys (see docs/config.md) and run again.") -> str:
     """One line per invalid key: its path, what was wrong, and the value found."""
     lines = [f"Invalid {what} in {source}:"]
     for e in err.errors():
@@ -274,14 +274,17 @@ def format_validation_error(err: ValidationError, source: str, *, what: str = "c
     return "\n".join(lines)
 
 
-def read_yaml(path: Path, *, what: str, error: type[ConfigError] = ConfigError, hint: str = "") -> object:
-    """Parse a YAML file, raising ``error`` that names the file when it is missing or malformed."""
+def read_yaml(path: Path, *, what: str, error: type[ConfigError] = ConfigError, hint: str = "",
+              argument: str | None = None, key: str | None = None) -> object:
+    """Parse a YAML file, raising ``error`` that names the file (and the argument or config key
+    that gave it) when it is missing or malformed."""
     if not path.is_file():
-        raise error(f"{what} {path} does not exist.{' ' + hint if hint else ''}")
+        raise error(f"{what} {path} does not exist.{' ' + hint if hint else ''}", argument=argument, key=key)
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise error(f"{what} {path} is not readable YAML: {err}. Fix the syntax and run again.") from None
+        raise error(f"{what} {path} is not readable YAML: {err}. Fix the syntax and run again.",
+                    argument=argument, key=key) from None
 
 
 def parse_config(data: object, *, source: str = "<config>") -> Config:
@@ -318,5 +321,5 @@ def load_config(path: str | Path | None) -> Config:
     if path is None:
         return Config()
     path = Path(path)
-    data = read_yaml(path, what="Config file", hint="Pass --config with the path of a YAML file.")
+    data = read_yaml(path, what="config: file", hint="Give the path of a YAML file.", argument="config")
     return parse_config(data, source=str(path))

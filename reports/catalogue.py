@@ -33,7 +33,8 @@ def _flatten(data: dict, prefix: str = "") -> dict[str, str]:
 def catalogue(lang: str) -> dict[str, str]:
     """All texts of ``lang`` as flat dotted keys ("summary.title")."""
     if lang not in LANGS:
-        raise ConfigError(f"Report language {lang!r} is not supported; expected one of {LANGS} (--lang en|zh).")
+        raise ConfigError(f"lang: report language {lang!r} is not supported; expected one of {LANGS}.",
+                          argument="lang")
     path = _DIR / f"{lang}.yaml"
     return _flatten(yaml.safe_load(path.read_text(encoding="utf-8")))
 

@@ -226,10 +226,10 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
     """
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UserInputError(f"--format {','.join(formats)!s}: unsupported format(s) {bad}; expected a "
-                             f"comma-separated subset of {', '.join(FORMATS)}.")
+        raise UserInputError(f"formats: {','.join(formats)!s} has unsupported format(s) {bad}; expected a "
+                             f"non-empty subset of {', '.join(FORMATS)}.", argument="formats")
     if context.lang not in ("en", "zh"):
-        raise UserInputError(f"--lang {context.lang!r} is not supported; expected 'en' or 'zh'.")
+        raise UserInputError(f"lang: {context.lang!r} is not supported; expected 'en' or 'zh'.", argument="lang")
     out_dir = Path(out_dir)
     timings = timings if timings is not None else Timings()
     views = build_documents(context, timings)

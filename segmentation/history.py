@@ -42,7 +42,13 @@ def _key_of(summaries: tuple[SegmentSummary, ...]) -> dict[int, SegmentSummary]:
 
 def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
                        names: Mapping[str, str]) -> None:
-    """Write ``segments.csv``: one row per churner, in the segmentation's row order.
+    """Write ``segments.csv`` (:func:`segments_frame`)."""
+    segments_frame(segmentation, summaries, names=names).to_csv(Path(path), index=False, encoding="utf-8")
+
+
+def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
+                   names: Mapping[str, str]) -> pd.DataFrame:
+    """The rows of ``segments.csv``: one per churner, in the segmentation's row order.
 
     Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name, membership_strength
     (HDBSCAN membership strength in [0, 1]). ``names`` maps each key to its name in machine
@@ -54,7 +60,7 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
     missing = sorted(set(int(x) for x in np.unique(labels)) - set(by_id))
     if missing:
         raise ValueError(f"summaries lack segment ids {missing}; pass the output of describe() for this segmentation")
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "customer_id": segmentation.customer_ids,
             "segment": [by_id[int(x)].key for x in labels],
@@ -63,7 +69,6 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
         },
         columns=list(SEGMENTS_COLUMNS),
     )
-    frame.to_csv(Path(path), index=False, encoding="utf-8")
 
 
 def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...], *,
@@ -105,7 +110,7 @@ def load_previous(directory: Path) -> PreviousSegments:
     """
     directory = Path(directory)
     fix = (
-        "Pass --previous with last month's churnlens report folder, which holds "
+        "Give (argument previous) last month's churnlens report folder, which holds "
         f"{SEGMENTS_CSV} and {SIGNATURES_JSON}."
     )
     if not directory.is_dir():

@@ -94,7 +94,7 @@ BAD_MODELS = {
     "corrupt skops": (_corrupt_skops, r"corrupt\.skops is not a readable skops file"),
     "pickle without --trust-model": (lambda d: d / "forest.joblib",
                                      r"(?s)joblib/pickle file\. Loading a pickle runs arbitrary code.*skops\.io\.dump"
-                                     r".*pass --trust-model"),
+                                     r".*set --trust-model"),
     "truncated LightGBM text": (_truncated, r"truncated\.txt looks like a LightGBM text model but cannot be read: "
                                            r"the line 'end of trees' is missing"),
     "edited LightGBM text": (_edited, r"tree 0 splits on feature index 7, but the model has 3 features"),

@@ -222,7 +222,7 @@ def test_pickle_requires_trust(numeric_data, tmp_path):
     X, y = numeric_data
     est = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
     joblib.dump(est, tmp_path / "m.joblib")
-    with pytest.raises(ModelError, match=r"(?s)arbitrary code.*skops.*--trust-model"):
+    with pytest.raises(ModelError, match=r"(?s)arbitrary code.*skops.*set trust_model"):
         load_model(tmp_path / "m.joblib")
     model = load_model(tmp_path / "m.joblib", trust_model=True)
     assert model.info.format == "pickle"
@@ -253,7 +253,7 @@ def test_model_errors(numeric_data, tmp_path):
     multi.save_model(tmp_path / "multi.txt")
     with pytest.raises(ModelError, match="binary churn classifiers"):
         load_model(tmp_path / "multi.txt")
-    with pytest.raises(ModelError, match="Unknown model format 'onnx'"):
+    with pytest.raises(ModelError, match="model_format: unknown format 'onnx'"):
         load_model(tmp_path / "multi.txt", model_format="onnx")
     hist = HistGradientBoostingClassifier(max_iter=3, categorical_features=[3]).fit(X.assign(products=X.products - 1), y)
     sio.dump(hist, tmp_path / "hcat.skops")

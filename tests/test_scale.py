@@ -120,7 +120,7 @@ def test_scheduler_without_dask_engine_exits_2(inputs, tmp_path, capsys):
     code = cli.main(["report", "--model", str(inputs.model), "--data", str(inputs.customers), "--config",
                      str(inputs.config), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1", "--quiet"])
     assert code == 2
-    assert "--scheduler is only used with --engine dask" in capsys.readouterr().err
+    assert "--scheduler: a scheduler address is only used with engine 'dask'" in capsys.readouterr().err
 
 
 def test_streaming_sample_equals_the_batch_definition(inputs, targeted):

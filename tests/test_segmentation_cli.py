@@ -142,7 +142,7 @@ def test_segment_command_selects_from_the_attributions_file(inputs, tmp_path, ca
     capsys.readouterr()
     code = cli.main(["segment", "--attributions", str(parquet), "--config", _config(tmp_path, "lab", "churners: {by: label}\n"),
                      "--out", str(tmp_path / "t"), "--quiet"])
-    assert code == 2 and "only has the attributions file" in capsys.readouterr().err
+    assert code == 2 and "only has its scores" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
 
 

@@ -55,7 +55,8 @@ METHOD_ZH = (
 
 def _read_table(path: Path) -> pd.DataFrame:
     if not path.is_file():
-        raise InputFileError(f"Campaign file {path} does not exist. Pass --campaign with last month's campaign outcome file.")
+        raise InputFileError(f"campaign: file {path} does not exist. Give last month's campaign outcome file.",
+                             argument="campaign")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

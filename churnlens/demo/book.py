@@ -141,10 +141,12 @@ def _check_args(n_customers: int, seed: int) -> None:
     if isinstance(n_customers, bool) or not isinstance(n_customers, (int, np.integer)) or n_customers < MIN_CUSTOMERS:
         raise UserInputError(
             f"The demo needs at least {MIN_CUSTOMERS:,} customers; found n_customers={n_customers!r}. "
-            f"Pass --customers with a whole number of {MIN_CUSTOMERS:,} or more (the demo default is 50000)."
+            f"Give n_customers a whole number of {MIN_CUSTOMERS:,} or more (the demo default is 50000).",
+            argument="n_customers",
         )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserInputError(f"The demo seed must be a whole number >= 0; found seed={seed!r}. Pass --seed 0, 1, 2, ...")
+        raise UserInputError(f"seed: the demo seed must be a whole number >= 0; found {seed!r}. Use 0, 1, 2, ...",
+                             argument="seed")
 
 
 def generate_book(n_customers: int, *, seed: int = 0) -> DemoBook:
@@ -386,7 +388,8 @@ def write_demo_inputs(directory: Path, *, n_customers: int, seed: int) -> DemoIn
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UserInputError(f"Cannot create the demo folder {directory}: {err}. Pass --out with a writable folder.") from None
+        raise UserInputError(f"out: cannot create the demo folder {directory}: {err}. Give a writable folder.",
+                             argument="out") from None
     book = generate_book(n_customers, seed=seed)
     booster = train_demo_model(book, seed=seed)
     paths = DemoInputs(

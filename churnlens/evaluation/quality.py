@@ -344,7 +344,7 @@ def compare_models(
             f"{len(names)} names, {len(sha256s)} hashes and {len(scores)} score vectors."
         )
     if len(names) == 0:
-        raise DataError("No models to compare: pass at least one --model.")
+        raise DataError("model: no models to compare; give at least one model.", argument="model")
     quals = [evaluate(label, s, top_fraction=top_fraction) for s in scores]
     stats = [(q.deciles[0].lift, q.auc, q.ks) for q in quals]
     order = sorted(range(len(names)), key=lambda i: (-_key(stats[i][0]), -_key(stats[i][1]), -_key(stats[i][2]), i))

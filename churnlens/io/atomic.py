@@ -20,11 +20,11 @@ def check_target(out: Path) -> None:
     """Refuse to replace a folder that is not a churnlens report (it may hold the user's files)."""
     if out.exists():
         if not out.is_dir():
-            raise InputFileError(f"--out {out} exists and is a file; give a folder path.")
+            raise InputFileError(f"out: {out} exists and is a file; give a folder path.", argument="out")
         if any(out.iterdir()) and not (out / MARKER).is_file():
             raise InputFileError(
-                f"--out {out} exists, is not empty and is not a churnlens report folder (no {MARKER}); "
-                "choose a new or empty folder so no file of yours is replaced."
+                f"out: {out} exists, is not empty and is not a churnlens report folder (no {MARKER}); "
+                "choose a new or empty folder so no file of yours is replaced.", argument="out",
             )
 
 

@@ -101,7 +101,8 @@ def iter_table(path: str | Path, *, id_column: Optional[str] = None, chunk_rows:
     """
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"Data file {path} does not exist. Pass --data with the path of a CSV or Parquet file.")
+        raise InputFileError(f"data: file {path} does not exist. Give the path of a CSV or Parquet file.",
+                             argument="data")
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
         raise InputFileError(f"Data file {path} has suffix {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}. "

@@ -50,7 +50,8 @@ class DaskEngine:
         try:
             import distributed  # noqa: F401
         except ImportError:
-            raise UserInputError("--engine dask needs the 'distributed' package: pip install 'churnlens[dask]'.") from None
+            raise UserInputError("engine: 'dask' needs the 'distributed' package: pip install 'churnlens[dask]'.",
+                                 argument="engine") from None
         self.scheduler = scheduler
         self.n_workers = n_workers
         self.max_in_flight = max_in_flight
@@ -64,8 +65,9 @@ class DaskEngine:
             try:
                 self._client = Client(self.scheduler, timeout="20s")
             except OSError as err:
-                raise UserInputError(f"Could not reach the Dask scheduler at {self.scheduler}: {err}. "
-                                     "Check the address (tcp://host:8786) and that the scheduler is running.") from None
+                raise UserInputError(f"scheduler: could not reach the Dask scheduler at {self.scheduler}: {err}. "
+                                     "Check the address (tcp://host:8786) and that the scheduler is running.",
+                                     argument="scheduler") from None
         else:
             self._cluster = LocalCluster(n_workers=self.n_workers, threads_per_worker=1, processes=True,
                                          dashboard_address=None)
@@ -100,8 +102,9 @@ def make_engine(name: str, *, scheduler: Optional[str] = None):
     """The engine for ``--engine``: "local" (default) or "dask"."""
     if name == "local":
         if scheduler:
-            raise UserInputError("--scheduler is only used with --engine dask.")
+            raise UserInputError("scheduler: a scheduler address is only used with engine 'dask'.",
+                                 argument="scheduler")
         return LocalEngine()
     if name == "dask":
         return DaskEngine(scheduler)
-    raise UserInputError(f"--engine {name!r} is unknown; use 'local' or 'dask'.")
+    raise UserInputError(f"engine: {name!r} is unknown; use 'local' or 'dask'.", argument="engine")

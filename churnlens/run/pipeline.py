@@ -112,7 +112,7 @@ class RunState:
     X_model: Optional[pd.DataFrame] = None  # (m, c) the model's own aligned columns (cross-check)
     # attributions
     attributions: Any = None  # Attributions (m, f)
-    reasons: Any = None  # ReasonCodes (m, k), in request.lang
+    reasons: Any = None  # ReasonCodes (m, k): features and values, worded by reports
     driver_sums: Any = None  # DriverSums over the weighted blocks
     # checks and summaries
     cross_check: Any = None  # CrossCheck
@@ -129,7 +129,7 @@ class RunState:
     targeting: Any = None  # Targeting
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
-    retention: Any = None  # RetentionList (request.lang)
+    retention: Any = None  # RetentionList (machine words)
     campaign: Any = None  # CampaignEffect
     omitted: tuple[tuple[str, str], ...] = ()  # (section id, reason code)
     timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds)

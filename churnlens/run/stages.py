@@ -331,14 +331,14 @@ def plan_actions(state: RunState, env: Env) -> RunState:
                                    score=attr.score, value=state.value, targeting=targeting,
                                    customer_rule=customer_rule)
     state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans))
-    return replace(state, retention=retention_list(state, state.reasons))
+    return replace(state, retention=retention_list(state))
 
 
-def retention_list(state: RunState, reasons):
-    """The retention list: reasons (ReasonCodes), segment names and actions in machine words
-    (the same whatever the report language)."""
+def retention_list(state: RunState):
+    """The retention list: reasons, drivers, protective factors, segment names and actions in
+    machine words (a machine-readable file: the same whatever the report language)."""
     lang = words.MACHINE_LANG
-    config, attr = state.config, state.attributions
+    config, attr, reasons = state.config, state.attributions, state.reasons
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)
     for key, name in words.segment_names(state.segments, config, lang).items():

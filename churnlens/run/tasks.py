@@ -14,23 +14,39 @@ import pandas as pd
 from churnlens import attribution
 from churnlens import segmentation
 from churnlens.actions import playbook
-from churnlens.config import load_config
+from churnlens.config import Config, load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, staged_folder
 from churnlens.reports import words
 
 
+def check_frame(frame: pd.DataFrame, config: Config, *, source: str) -> pd.DataFrame:
+    """``frame`` after checking the columns the config names and that ids are unique."""
+    check_columns(frame, config, source=source)
+    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
+    return frame
+
+
+def read_checked(data_path: Path, config: Config) -> pd.DataFrame:
+    """The whole customer table (ids as text), checked as :func:`check_frame`."""
+    if not Path(data_path).is_file():
+        raise InputFileError(f"data: file {data_path} does not exist. Give the path of a CSV or Parquet file.",
+                             argument="data")
+    return check_frame(read_table(data_path, id_column=config.id_column), config, source=Path(data_path).name)
+
+
 def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
           model_format: Optional[str]):
     config = load_config(config_path)
-    for role, p in (("Model", model_path), ("Data", data_path)):
-        if not Path(p).is_file():
-            raise InputFileError(f"{role} file {p} does not exist. Pass --{role.lower()} with an existing file.")
+    if not Path(model_path).is_file():
+        raise InputFileError(f"model: file {model_path} does not exist. Give the path of an existing model file.",
+                             argument="model")
+    if not Path(data_path).is_file():
+        raise InputFileError(f"data: file {data_path} does not exist. Give the path of a CSV or Parquet file.",
+                             argument="data")
     model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
-    frame = read_table(data_path, id_column=config.id_column)
-    check_columns(frame, config, source=Path(data_path).name)
-    check_unique_ids(frame[config.id_column].to_numpy(), config, source=Path(data_path).name)
+    frame = read_checked(data_path, config)
     aligned = attribution.align(model, frame, source=Path(data_path).name,
                                 known=config.data_columns())
     return config, model, frame, aligned
@@ -40,7 +56,7 @@ def explain_to_parquet(model_path: Path, data_path: Path, config_path: Optional[
                        trust_model: bool = False, model_format: Optional[str] = None) -> int:
     """Compute exact attributions of every customer and write ``out`` (Parquet). Returns rows written."""
     if Path(out).suffix.lower() not in (".parquet", ".pq"):
-        raise InputFileError(f"--out {out} must end in .parquet")
+        raise InputFileError(f"out: {out} must end in .parquet (the attributions file to write).", argument="out")
     config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
                                           model_format=model_format)
     attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
@@ -60,8 +76,9 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     config = load_config(config_path)
     if config.churners.by in ("label", "value_at_risk"):
         raise DataError(
-            f"churners.by is {config.churners.by!r}, but `churnlens segment` only has the attributions file "
-            "(scores, no labels or values). Use churners.by 'score' or 'top_fraction', or run `churnlens report`."
+            f"churners.by is {config.churners.by!r}, but segmenting an attributions file only has its scores "
+            "(no labels or values). Use churners.by 'score' or 'top_fraction', or run the whole report.",
+            key="churners.by"
         )
     attr = attribution.read_attributions(attributions_path)
     churners = segmentation.select_churners(attr.score, selection=config.churners)
@@ -106,14 +123,14 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
 
     config = load_config(config_path)
     if not config.label_column:
-        raise DataError("`churnlens evaluate` needs observed outcomes: set label_column in the config (--config).")
+        raise DataError("evaluating models needs observed outcomes: set label_column in the config.",
+                        key="label_column")
     missing = [str(p) for p in model_paths if not Path(p).is_file()]
     if missing:
-        raise InputFileError(f"Model file(s) {', '.join(missing)} do not exist. Pass --model with existing files.")
-    frame = read_table(data_path, id_column=config.id_column)
+        raise InputFileError(f"model: file(s) {', '.join(missing)} do not exist. Give existing model files.",
+                             argument="model")
+    frame = read_checked(data_path, config)
     source = Path(data_path).name
-    check_columns(frame, config, source=source)
-    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
     label = frame[config.label_column].to_numpy().astype(int)
     names, hashes, scores, qualities = [], [], [], []
     for p in model_paths:

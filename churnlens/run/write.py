@@ -140,18 +140,23 @@ def run_facts(state: RunState, *, out: Path, staging: Path) -> RunFacts:
 
 def report_context(state: RunState, facts: RunFacts) -> ReportContext:
     """What both documents show, assembled from the stages' results."""
-    cc, pos = state.cross_check, state.sample_pos
+    pos = state.sample_pos
     return ReportContext(
         lang=state.request.lang, facts=facts, config=state.config, attributions=state.attributions, X=state.X,
         display_rows=pos[display_rows(len(pos), state.config.seed)], value=state.value, churners=state.churners,
         drivers=state.drivers, segmentation=state.segmentation, segments=state.segments, plans=state.plans,
-        examples=examples(state), cross_check=cc,
+        examples=examples(state), cross_check=state.cross_check,
         quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
         sources=state.sources, profiles=state.profiles,
         excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
     )
+
+
+def machine_names(state: RunState) -> dict[str, str]:
+    """Segment names in machine words (the same in every report language)."""
+    return words.segment_names(state.segments, state.config, words.MACHINE_LANG)
 
 
 def write_attributions(state: RunState, path: Path) -> None:
@@ -178,9 +183,9 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
         reports.render_documents(context, staging, formats=req.formats)
         advance(1)
     playbook.write_retention_list(staging / "retention_list.csv", state.retention, xlsx=True)
-    machine_names = words.segment_names(state.segments, state.config, words.MACHINE_LANG)
-    segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=machine_names)
-    segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=machine_names)
+    names = machine_names(state)
+    segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
+    segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
     write_tables(state, staging / "tables")
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
@@ -235,8 +240,8 @@ def manifest(ctx: ReportContext) -> dict:
             "n_assigned": seg.n_assigned,
             "min_samples": seg.min_samples,
             "fit_min_cluster_size": seg.fit_min_cluster_size,
-            "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG), "size": s.size,
-                          "stability_jaccard": s.stability} for s in ctx.segments],
+            "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG),
+                          "size": s.size, "stability_jaccard": s.stability} for s in ctx.segments],
         },
         "dictionary": {
             "mapped_columns": [{"column": c, "feature": f, "how": h} for c, f, h in ctx.sources.mapped]

@@ -1,0 +1,202 @@
+"""The public Python API: churnlens.run -> Run; Run.write equals `churnlens report`; in-memory
+models and DataFrames; config as path, dict or Config; typed errors naming the argument;
+the runnable example of docs/api.md."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import churnlens
+from churnlens import cli
+from churnlens.demo.book import write_demo_inputs
+from churnlens.errors import ConfigError, ModelError, UserInputError
+from churnlens.run.pipeline import ReportRequest, run_report
+
+N = 1200
+AT = "2026-11-30T08:00:00+00:00"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return write_demo_inputs(tmp_path_factory.mktemp("api") / "inputs", n_customers=N, seed=3)
+
+
+@pytest.fixture(scope="module")
+def result(inputs):
+    return churnlens.run(inputs.model, inputs.customers, inputs.config)
+
+
+def _normalised(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes, except what legitimately differs between two runs: the dossier's and
+    the manifest's stage timings, the xlsx zip timestamps (compared by cell values instead)."""
+    out = {}
+    for p in sorted(folder.iterdir()):
+        data = p.read_bytes()
+        if p.name == "dossier.html":
+            data = re.sub(rb'(<td class="r">)[0-9.]+(</td>)', rb"\1T\2", data)
+        elif p.name == "manifest.json":
+            m = json.loads(data)
+            m.pop("timings_seconds")
+            for name in ("dossier.html", "retention_list.xlsx"):
+                m["outputs"].pop(name)
+            data = json.dumps(m, sort_keys=True).encode()
+        elif p.suffix == ".xlsx":
+            data = pd.read_excel(p, dtype=str).to_csv(index=False).encode()
+        out[p.name] = data
+    return out
+
+
+def _cli_report(inputs, out: Path, lang: str) -> str:
+    argv = ["report", "--model", str(inputs.model), "--data", str(inputs.customers), "--config", str(inputs.config),
+            "--out", str(out), "--format", "html", "--lang", lang, "--generated-at", AT, "--quiet"]
+    assert cli.main(argv) == 0
+    return cli._command_line(argv)
+
+
+def test_write_equals_the_cli_report_byte_for_byte(inputs, result, tmp_path):
+    command = _cli_report(inputs, tmp_path / "cli", "en")
+    outcome = result.write(tmp_path / "api", lang="en", formats=("html",), generated_at=AT, command=command)
+    assert outcome.n_customers == N and outcome.n_churners == result.n_churners
+    a, b = _normalised(tmp_path / "api"), _normalised(tmp_path / "cli")
+    assert sorted(a) == sorted(b) and "report.html" in a
+    for name in a:
+        assert a[name] == b[name], name
+
+
+def test_write_in_another_language_equals_a_run_computed_in_it(inputs, result, tmp_path):
+    """One computed run written in Chinese equals a run asked for Chinese from the start."""
+    req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=tmp_path / "direct",
+                        lang="zh", formats=("html",), generated_at=AT, command="c")
+    run_report(req)
+    result.write(tmp_path / "api", lang="zh", formats="html", generated_at=AT, command="c")
+    a, b = _normalised(tmp_path / "api"), _normalised(tmp_path / "direct")
+    for name in a:
+        assert a[name] == b[name], name
+    assert "流失" in (tmp_path / "api" / "report.html").read_text(encoding="utf-8")
+
+
+def test_frames_equal_the_files_written(result, tmp_path):
+    result.write(tmp_path / "r", formats=("html",), generated_at=AT)
+    seg = pd.read_csv(tmp_path / "r" / "segments.csv", dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(result.segments_frame().reset_index(drop=True), seg, check_dtype=False)
+    rl = pd.read_csv(tmp_path / "r" / "retention_list.csv", dtype={"customer_id": str})
+    assert list(result.retention_frame().columns) == list(rl.columns)
+    assert result.retention_frame()["customer_id"].tolist() == rl["customer_id"].tolist()
+    attr = pd.read_parquet(tmp_path / "r" / "attributions.parquet")
+    pd.testing.assert_frame_equal(result.attributions_frame(), attr)
+
+
+def test_explanation_is_shap_like_and_adds_up(result):
+    e = result.attributions
+    m, f = e.values.shape
+    assert m == len(result.state.rows) and f == len(e.feature_names) == result.model.info.n_features
+    assert list(e.instance_names) == list(result.state.attributions.customer_ids)
+    raw = e.base_values + e.values.astype(np.float64).sum(axis=1)
+    np.testing.assert_allclose(raw, result.state.attributions.raw_score, atol=1e-4)  # float32 storage
+    one = e[0]
+    assert one.values.shape == (f,)
+    col = e[:, "age"]
+    np.testing.assert_array_equal(col.values, e.values[:, e.feature_names.index("age")])
+    assert e[:10].values.shape == (10, f)
+
+
+def test_frames_and_objects_agree(result):
+    drivers = result.drivers_frame()
+    assert drivers["feature"].tolist() == [d.feature for d in result.drivers.drivers]
+    assert drivers["share"].sum() == pytest.approx(1.0)
+    prof = result.profiles_frame()
+    assert prof["segment"].tolist() == [s.key for s in result.segments]
+    assert prof["size"].sum() == result.n_churners
+    assert len(result.scores) == N and result.scores.index.name == "customer_id"
+    assert result.quality is not None and result.monitoring is None and result.campaign is None
+
+
+def test_repr_html_summarises_counts_segments_and_additivity(result):
+    html = result._repr_html_()
+    assert f"{N:,} customers" in html and f"{result.n_churners:,} churners" in html
+    for s in result.segments:
+        assert f"<td>{s.key}</td>" in html
+    assert f"{result.state.attributions.additivity_max_error:.1e}" in html
+    assert "segment(s)" in repr(result)
+
+
+def test_in_memory_model_data_and_config_give_the_same_run(inputs, result):
+    import lightgbm as lgb
+
+    frame = pd.read_csv(inputs.customers, dtype={"customer_id": str})
+    config = yaml.safe_load(inputs.config.read_text(encoding="utf-8"))
+    again = churnlens.run(lgb.Booster(model_file=str(inputs.model)), frame, config)
+    np.testing.assert_array_equal(again.attributions.values, result.attributions.values)
+    pd.testing.assert_frame_equal(again.segments_frame(), result.segments_frame())
+    typed = churnlens.run(inputs.model, frame, churnlens.Config.model_validate(config))
+    pd.testing.assert_frame_equal(typed.retention_frame(), result.retention_frame())
+
+
+def test_fitted_xgboost_classifier_in_memory(inputs):
+    xgb = pytest.importorskip("xgboost")
+    frame = pd.read_csv(inputs.customers, dtype={"customer_id": str})
+    numeric = [c for c in frame.columns if c not in ("customer_id", "churned")
+               and pd.api.types.is_numeric_dtype(frame[c])]
+    model = xgb.XGBClassifier(n_estimators=8, max_depth=3).fit(frame[numeric], frame["churned"])
+    e = churnlens.explain(model, frame.head(50), {"label_column": "churned"})
+    raw = model.predict(frame.head(50)[numeric], output_margin=True)
+    np.testing.assert_allclose(e.base_values + e.values.astype(np.float64).sum(axis=1), raw, atol=1e-4)
+
+
+def test_errors_name_the_argument(inputs, tmp_path):
+    with pytest.raises(UserInputError, match=r"^model: file .*nope\.txt does not exist") as err:
+        churnlens.run(tmp_path / "nope.txt", inputs.customers)
+    assert err.value.argument == "model"
+    with pytest.raises(UserInputError, match=r"^data: expected a path .* or a pandas DataFrame; found a list"):
+        churnlens.run(inputs.model, [1, 2, 3])
+    with pytest.raises(ConfigError, match=r"^config: expected a path to a YAML file, a dict"):
+        churnlens.run(inputs.model, inputs.customers, 42)
+    with pytest.raises(ModelError, match="cannot explain exactly"):
+        churnlens.load_model(object())
+    with pytest.raises(UserInputError, match=r"^data: the DataFrame has no rows"):
+        churnlens.run(inputs.model, pd.DataFrame({"customer_id": []}))
+    with pytest.raises(UserInputError, match=r"^formats: unknown format\(s\) docx"):
+        churnlens.run(inputs.model, inputs.customers, inputs.config).write(tmp_path / "o", formats=("docx",))
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_names_the_flag_for_the_argument(inputs, tmp_path, capsys):
+    code = cli.main(["report", "--model", str(tmp_path / "nope.txt"), "--data", str(inputs.customers),
+                     "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert capsys.readouterr().err.startswith("churnlens: error: --model: file ")
+    code = cli.main(["report", "--model", str(inputs.model), "--data", str(inputs.customers), "--out",
+                     str(tmp_path / "o"), "--generated-at", "yesterday", "--format", "html", "--quiet"])
+    assert code == 2
+    assert "--generated-at: 'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_public_names():
+    for name in ("run", "Run", "load_model", "explain", "Config", "load_config", "__version__"):
+        assert hasattr(churnlens, name), name
+    assert callable(churnlens.run)
+    import inspect
+
+    params = inspect.signature(churnlens.run).parameters
+    assert [p for p, v in params.items() if v.kind is not v.KEYWORD_ONLY] == ["model", "data", "config"]
+
+
+def test_docs_api_example_runs(inputs, tmp_path, monkeypatch):
+    """Every ```python block of docs/api.md, executed in order on a small demo book."""
+    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "api.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    shutil.copytree(inputs.model.parent, tmp_path / "demo" / "inputs")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, str(DOCS / "api.md"), "exec"), namespace)
+    assert (tmp_path / "report-en" / "report.html").is_file()
