@@ -109,8 +109,41 @@ def round3(x: float) -> float:
     return float(round(r)) if abs(r) >= 100 else r
 
 
-def risk_text(config, driver, lang: str) -> str:
-    """The driver's risk range in words, thresholds in the feature's unit from the dictionary."""
+def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+    """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
+    attribution, values in the dictionary's words and unit: "risk is highest with Number of
+    products held at 3 or more (+3.9 log-odds), and raised at 1 or less (+0.4 log-odds)"."""
+    spec = config.features.get(driver.feature)
+    unit = spec.unit if spec is not None else None
+
+    def g(x: float) -> str:
+        return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
+
+    parts = []
+    for z in driver.zones:
+        if z.categories:
+            zone = text(lang, "drivers.zone_level", level=", ".join(
+                feature_value(c, lang=lang, spec=spec) for c in z.categories))
+        elif z.low is None and z.high is not None:
+            zone = text(lang, "drivers.zone_below", high=g(z.high))
+        elif z.high is None and z.low is not None:
+            zone = text(lang, "drivers.zone_above", low=g(z.low))
+        elif z.low is not None and z.low == z.high:
+            zone = text(lang, "drivers.zone_single", low=g(z.low))
+        else:
+            zone = text(lang, "drivers.zone_between", low=g(z.low), high=g(z.high))
+        size = f"{z.mean_attribution:+.2g}" if output_space == "log_odds" else points(100 * z.mean_attribution)
+        parts.append(text(lang, f"drivers.zone_size_{output_space}", zone=zone, size=size))
+    return text(lang, "drivers.zones", feature=config.label(driver.feature, lang),
+                zones=text(lang, "drivers.zone_then").join(parts))
+
+
+def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+    """The driver's risk range in words, thresholds in the feature's unit from the dictionary:
+    its risk zones when the dependence has several (or the driver is categorical), else its
+    one-sided range."""
+    if driver.zones and (driver.risk_range is None or len(driver.zones) > 1 or driver.zones[0].categories):
+        return zones_text(config, driver, lang, output_space)
     rr = driver.risk_range
     label = config.label(driver.feature, lang)
     if rr is None:
