@@ -328,7 +328,10 @@ def plot_traits(segments: Sequence[SegmentSummary], features: Sequence[str], *, 
         for i, seg in enumerate(segments):
             effects = seg.traits_vs_retained if versus == "retained" else seg.traits_vs_churners
             for e in effects:
-                if e.feature in features:
+                # Cohen's d of numeric traits only: a categorical's levels would overwrite one
+                # cell (the last level winning) and d is undefined on category codes; level
+                # shares are on the profile pages
+                if e.feature in features and not getattr(e, "level", ""):
                     m[i, list(features).index(e.feature)] = e.effect_size
         _heat(ax, m, [s.key for s in segments], [_short(_label(labels, f), 22) for f in features], "{:+.1f}")
         ax.set_title(text(lang, f"chart.traits_title_{versus}"), loc="left")
