@@ -122,6 +122,7 @@ class ProfilesView:
     rows: tuple[ProfileRow, ...]  # empty: not shown, see ``reason``
     reason: str
     group: str
+    title: str
 
 
 def build_profiles(ctx: ReportContext, kit: Kit, *, group: str, section: str) -> ProfilesView:
@@ -129,12 +130,13 @@ def build_profiles(ctx: ReportContext, kit: Kit, *, group: str, section: str) ->
     (``tables/segment_profiles.csv`` holds every row), levels and bands in business words."""
     real = [s.key for s in ctx.segments if s.segment_id != MIXED]
     feats = [f for f in ctx.attributions.features if ctx.config.group(f) == group]
+    title = kit.text(f"traits.{group}_profile_title")
     if not real:
-        return ProfilesView((), kit.omitted(section, "omitted.no_segments"), group)
+        return ProfilesView((), kit.omitted(section, "omitted.no_segments"), group, title)
     if not feats or ctx.profiles is None:
-        return ProfilesView((), kit.omitted(section, f"omitted.no_{group}_features"), group)
+        return ProfilesView((), kit.omitted(section, f"omitted.no_{group}_features"), group, title)
     rows = _profile_rows(ctx, kit, feats, real)
-    return ProfilesView(rows, "" if rows else kit.omitted(section, f"omitted.no_{group}_features"), group)
+    return ProfilesView(rows, "" if rows else kit.omitted(section, f"omitted.no_{group}_features"), group, title)
 
 
 def build(ctx: ReportContext, kit: Kit, *, group: str, section: str) -> TraitsView:
