@@ -423,3 +423,23 @@ def test_migration_tells_left_the_book_from_no_longer_selected(runs, model_path,
     assert left == 40
     still = set(s2.attributions.customer_ids[s2.churners.mask].astype(str))
     assert gone == len(set(seg["customer_id"]) - gone_ids - still) and gone > 0
+
+
+# --- words in the documents ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("lang,products,germany,zone", [
+    ("en", "Number of products held", "Country: Germany", "risk is highest at"),
+    ("zh", "持有产品数", "所在国家：德国", "风险最高的区间")])
+def test_report_words_zones_profiles_and_value_labels(runs, lang, products, germany, zone):
+    import html as html_lib
+
+    _, out = runs[lang]
+    page = html_lib.unescape(re.sub(r"<[^>]+>", " ", (out / "report.html").read_text(encoding="utf-8")))
+    # the non-monotone driver is described by its zones, never one threshold
+    assert re.search(re.escape(products) + r".{0,8}" + re.escape(zone), page)
+    # three traits pages from the profiles, category levels in the dictionary's words
+    for title in (("Customer profile", "Product profile", "Behaviour profile") if lang == "en"
+                  else ("客户画像", "产品画像", "行为画像")):
+        assert title in page
+    assert germany in page
+    assert "Geo_" not in page and "Gender_" not in page
