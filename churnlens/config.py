@@ -184,7 +184,8 @@ class ReportConfig(_Frozen):
     """Branding and list options. ``title`` and ``institution`` take ``{en, zh}`` or one string."""
 
     title: Optional[Text] = None
-    institution: Text = Text(en="churnlens demo bank", zh="churnlens 演示银行")
+    # no default institution: a real bank's cover must not name a demo bank (the row is left out)
+    institution: Text = Text(en="", zh="")
     period: Optional[str] = None
     mask_ids: bool = True
     hash_ids: bool = False
