@@ -18,17 +18,21 @@ confined to :mod:`attribution._families`.
 from churnlens.attribution.align import AlignedData, align
 from churnlens.attribution.combine import concat, concat_reasons, take
 from churnlens.attribution.crosscheck import cross_check
-from churnlens.attribution.drivers import DriverSums, driver_sums, global_drivers
+from churnlens.attribution.drivers import DriverSums, driver_sums, drivers_table, global_drivers
 from churnlens.attribution.explain import explain
 from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
 from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
-from churnlens.attribution.reasons import reason_codes
+from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
+from churnlens.attribution.sources import feature_sources, source_frame, to_sources
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, Driver, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
+    Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
+    RiskZone,
 )
 
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
     "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain",
+    "FeatureSources", "RiskZone", "drivers_table", "excluded_features", "feature_sources", "probability_points",
+    "source_frame", "to_sources",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

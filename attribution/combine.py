@@ -3,6 +3,7 @@ possibly on other machines, are joined into the one object the later stages use)
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import replace
 from typing import Sequence
 
@@ -53,8 +54,8 @@ def concat_reasons(parts: Sequence[ReasonCodes]) -> ReasonCodes:
         raise ValueError("concat_reasons needs at least one block")
     if len(parts) == 1:
         return parts[0]
-    return ReasonCodes(
-        features=np.concatenate([p.features for p in parts]),
-        values=np.concatenate([p.values for p in parts]),
-        contributions=np.concatenate([p.contributions for p in parts]),
-    )
+    def cat(name):
+        arrays = [getattr(p, name) for p in parts]
+        return None if any(a is None for a in arrays) else np.concatenate(arrays)
+
+    return ReasonCodes(**{f.name: cat(f.name) for f in dataclasses.fields(ReasonCodes)})

@@ -8,12 +8,16 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from churnlens.attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange
+from churnlens.attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange, RiskZone
 from churnlens.config import Config
 
 TOP_WITH_RANGE = 10  # drivers that get a risk range
 MAX_BINS = 20  # bins for numeric risk ranges (one bin per value when fewer distinct values)
 DIRECTION_MIN_RHO = 0.2  # |correlation of value rank with attribution| below this -> "mixed"
+ZONE_MIN_T = 2.0  # a bin's mean attribution is "clearly positive" at >= 2 standard errors ...
+ZONE_MIN_RELATIVE = 0.1  # ... and >= 10% of the largest |bin mean| of the driver
+MAX_ZONES = 3  # numeric zones kept per driver (strongest first)
+MAX_LEVEL_ZONES = 5  # category levels kept per driver
 SAMPLE_ROWS = 200_000  # direction and ranges use evenly spaced rows beyond this (deterministic)
 
 
@@ -145,6 +149,79 @@ def _categorical_range(x: pd.Series, phi: np.ndarray) -> Optional[RiskRange]:
     return RiskRange(op="in", low=None, high=None, categories=tuple(str(c) for c in cats))
 
 
+def _clearly_positive(total: np.ndarray, sq: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Bins whose mean is > 0, at least ``ZONE_MIN_T`` standard errors above 0 and at least
+    ``ZONE_MIN_RELATIVE`` of the largest |bin mean|."""
+    mean = total / count
+    var = np.maximum(sq / count - mean**2, 0.0) * count / np.maximum(count - 1, 1)
+    se = np.sqrt(var / count)
+    top = np.abs(mean).max() if len(mean) else 0.0
+    return (mean > 0) & (mean >= ZONE_MIN_T * se) & (mean >= ZONE_MIN_RELATIVE * top) & (count >= 2)
+
+
+def _one_sided(risk: Optional[RiskRange], zones: tuple[RiskZone, ...]) -> bool:
+    """A one-sided range is honest only when the dependence has one zone reaching that end
+    (``Age > 39`` is not, when risk falls again from 75)."""
+    if risk is None or risk.op not in ("<", ">") or len(zones) != 1:
+        return risk is not None and risk.op == "between" and len(zones) == 1
+    z = zones[0]
+    return z.high is None if risk.op == ">" else z.low is None
+
+
+def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
+    """Value ranges where risk rises, read off the binned dependence (bins: :func:`_bins`).
+
+    Consecutive bins with a clearly positive mean attribution (:func:`_clearly_positive`)
+    form one zone; a non-monotone driver gets several zones (products: 1 and 3-4) instead of
+    one threshold. Zones are ordered by mean attribution, strongest first, at most
+    ``MAX_ZONES``; bounds are observed values.
+    """
+    ok = ~np.isnan(x)
+    x, phi = x[ok], phi[ok]
+    if len(x) < 2:
+        return ()
+    bins = _bins(x)
+    nb = int(bins.max()) + 1
+    count = np.bincount(bins, minlength=nb).astype(np.float64)
+    keep = count > 0
+    total = np.bincount(bins, weights=phi, minlength=nb)[keep]
+    sq = np.bincount(bins, weights=phi * phi, minlength=nb)[keep]
+    lo = np.full(nb, np.inf)
+    hi = np.full(nb, -np.inf)
+    np.minimum.at(lo, bins, x)
+    np.maximum.at(hi, bins, x)
+    lo, hi, count = lo[keep], hi[keep], count[keep]
+    pos = _clearly_positive(total, sq, count)
+    zones, i, last = [], 0, len(pos) - 1
+    while i <= last:
+        if not pos[i]:
+            i += 1
+            continue
+        j = i
+        while j < last and pos[j + 1]:
+            j += 1
+        c = float(count[i:j + 1].sum())
+        zones.append(RiskZone(low=None if i == 0 else float(lo[i]), high=None if j == last else float(hi[j]),
+                              mean_attribution=float(total[i:j + 1].sum() / c), n=int(c), share=c / len(x)))
+        i = j + 1
+    return tuple(sorted(zones, key=lambda z: -z.mean_attribution)[:MAX_ZONES])
+
+
+def categorical_zones(x: pd.Series, phi: np.ndarray) -> tuple[RiskZone, ...]:
+    """Category levels whose mean attribution is clearly positive, strongest first."""
+    frame = pd.DataFrame({"c": x.astype(object).to_numpy(), "phi": phi}).dropna(subset=["c"])
+    if frame.empty:
+        return ()
+    frame["c"] = frame["c"].astype(str)
+    frame["sq"] = frame["phi"] ** 2
+    g = frame.groupby("c", sort=True).agg(total=("phi", "sum"), sq=("sq", "sum"), count=("phi", "size"))
+    pos = _clearly_positive(g["total"].to_numpy(), g["sq"].to_numpy(), g["count"].to_numpy(dtype=np.float64))
+    n = float(g["count"].sum())
+    zones = [RiskZone(low=None, high=None, mean_attribution=float(t / c), n=int(c), share=c / n, categories=(lvl,))
+             for lvl, t, c, p in zip(g.index, g["total"], g["count"], pos) if p]
+    return tuple(sorted(zones, key=lambda z: (-z.mean_attribution, z.categories))[:MAX_LEVEL_ZONES])
+
+
 @dataclass(frozen=True, eq=False)
 class DriverSums:
     """Weighted sums behind the global means, mergeable across blocks of customers (so they can
@@ -210,7 +287,9 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         for categorical features, which have no order); see :func:`_direction`. Risk
         ranges: see :func:`_numeric_range` (one-sided for "up"/"down" drivers). Group
         attribution per customer is the signed sum of its features' attributions; the
-        group's ``mean_abs`` is the mean of its absolute value. The top 10 drivers get a :class:`RiskRange`. Beyond 200,000
+        group's ``mean_abs`` is the mean of its absolute value. The top 10 drivers get a
+        :class:`RiskRange` (None for a numeric driver with several zones) and their
+        :class:`RiskZone` s (:func:`numeric_zones`, :func:`categorical_zones`). Beyond 200,000
         customers, direction and ranges use 200,000 evenly spaced rows (deterministic).
     """
     V = attributions.values
@@ -233,13 +312,16 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         numeric = _is_numeric(s)
         x_num = s.to_numpy(dtype=np.float64, na_value=np.nan)[rows] if numeric else None
         direction = _direction(x_num, phi) if numeric else "mixed"
-        risk = None
+        risk, zones = None, ()
         if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
             risk = _numeric_range(x_num, phi, direction) if numeric else _categorical_range(s.iloc[rows], phi)
+            zones = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
+            if numeric and not _one_sided(risk, zones):
+                risk = None  # non-monotone: the zones say where risk rises, no single threshold
         drivers.append(Driver(
             feature=name, group=config.group(name), mean_abs=float(mean_abs[j]),
             mean_signed=float(mean_signed[j]), share=float(mean_abs[j] / total_abs) if total_abs > 0 else 0.0,
-            direction=direction, risk_range=risk,
+            direction=direction, risk_range=risk, zones=zones,
         ))
     groups = [(g, float(sums.group_abs[k] / total_w), float(sums.group_signed[k] / total_w))
               for k, g in enumerate(sums.groups)]
@@ -249,3 +331,25 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         for g, m, ms in sorted(groups, key=lambda t: (-t[1], t[0]))
     )
     return GlobalDrivers(drivers=tuple(drivers), groups=group_drivers, n_customers=n)
+
+
+DRIVER_COLUMNS = ("rank", "feature", "group", "mean_abs", "mean_signed", "share", "direction", "zone", "low", "high",
+                  "level", "zone_mean_attribution", "zone_n", "zone_share")
+
+
+def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
+    """``tables/drivers.csv``: one row per (driver, risk zone), strongest zone first; a driver
+    without zones has one row with empty zone columns. ``low``/``high`` empty = open end."""
+    rows = []
+    for rank, d in enumerate(drivers.drivers, start=1):
+        base = dict(rank=rank, feature=d.feature, group=d.group, mean_abs=d.mean_abs, mean_signed=d.mean_signed,
+                    share=d.share, direction=d.direction)
+        if not d.zones:
+            rows.append(dict(base, zone=np.nan, low=np.nan, high=np.nan, level="", zone_mean_attribution=np.nan,
+                             zone_n=np.nan, zone_share=np.nan))
+        for z_i, z in enumerate(d.zones, start=1):
+            rows.append(dict(base, zone=z_i, low=np.nan if z.low is None else z.low,
+                             high=np.nan if z.high is None else z.high, level="|".join(z.categories),
+                             zone_mean_attribution=z.mean_attribution, zone_n=z.n, zone_share=z.share))
+    frame = pd.DataFrame(rows, columns=list(DRIVER_COLUMNS))
+    return frame.astype({"zone": "Int64", "zone_n": "Int64"})

@@ -103,12 +103,23 @@ class ReasonCodes:
     ----------
     features : ndarray of object, shape (n, k)
     values : ndarray of object, shape (n, k)   the customer's feature value (number, category, NaN)
-    contributions : ndarray of float64, shape (n, k)   (0.0 where empty)
+    contributions : ndarray of float64, shape (n, k)   (0.0 where empty), attribution units
+    pp, driver_*, protective_* : sizes in probability points, the top drivers overall and the
+        risk-lowering factors (same layout; None when not computed)
     """
 
     features: np.ndarray
     values: np.ndarray
     contributions: np.ndarray
+    # Sizes in probability points (see attribution.reasons.probability_points), the top
+    # drivers overall (actionable or not, never protected) and the risk-lowering factors.
+    pp: Optional[np.ndarray] = None  # (n, k) size of each reason, 0.0 where empty
+    driver_features: Optional[np.ndarray] = None  # (n, k)
+    driver_values: Optional[np.ndarray] = None  # (n, k)
+    driver_pp: Optional[np.ndarray] = None  # (n, k)
+    protective_features: Optional[np.ndarray] = None  # (n, p)
+    protective_values: Optional[np.ndarray] = None  # (n, p)
+    protective_pp: Optional[np.ndarray] = None  # (n, p), negative
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,24 @@ class RiskRange:
 
 
 @dataclass(frozen=True)
+class RiskZone:
+    """One value range (or category level) where a driver's binned mean attribution is clearly
+    positive (see :func:`churnlens.attribution.drivers.risk_zones`).
+
+    ``low``/``high`` are the smallest/largest observed values in the zone (inclusive);
+    ``low`` is None when the zone starts at the smallest observed value, ``high`` None when
+    it reaches the largest. Categorical zones have one level in ``categories`` and no bounds.
+    """
+
+    low: Optional[float]
+    high: Optional[float]
+    mean_attribution: float  # mean attribution of the zone's customers (attribution units)
+    n: int  # customers of the (sampled) population in the zone
+    share: float  # of the customers with a known value
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Driver:
     feature: str
     group: str
@@ -133,6 +162,8 @@ class Driver:
     share: float  # mean_abs / sum of mean_abs over features
     direction: str  # "up": higher values raise risk; "down": higher values lower it; "mixed"
     risk_range: Optional[RiskRange]
+    # where risk rises, from the binned dependence itself: strongest zone first (top drivers)
+    zones: tuple[RiskZone, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,3 +196,46 @@ class CrossCheck:
     reference: str
     tolerance: float  # largest difference that passes
     passed: bool  # max_abs_diff <= tolerance
+
+
+@dataclass(frozen=True)
+class FeatureSources:
+    """Mapping of the model's columns to source features.
+
+    Attributes
+    ----------
+    columns : tuple of str, length c
+        The model's columns, model order.
+    sources : tuple of str, length f
+        Source features, in the order of their first column.
+    source_of : tuple of int, length c
+        Index into ``sources`` of each column.
+    levels : tuple of str, length c
+        The level a column encodes ("" for a column that is its own source).
+    mapped : tuple of (str, str, str)
+        (column, source, how) for every column mapped to another name; ``how`` is
+        "declared" (listed in ``columns:``) or "name" (``<feature><sep><level>``).
+    undeclared : tuple of str
+        Source features without a data-dictionary entry (labels fall back to the name).
+    """
+
+    columns: tuple[str, ...]
+    sources: tuple[str, ...]
+    source_of: tuple[int, ...]
+    levels: tuple[str, ...]
+    mapped: tuple[tuple[str, str, str], ...] = ()
+    undeclared: tuple[str, ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        return self.sources == self.columns
+
+    def columns_of(self, source: str) -> tuple[str, ...]:
+        k = self.sources.index(source)
+        return tuple(c for c, s in zip(self.columns, self.source_of) if s == k)
+
+    def source(self, column: str) -> str:
+        """Source feature of a model column (the name itself for a source or unknown name)."""
+        if column in self.columns:
+            return self.sources[self.source_of[self.columns.index(column)]]
+        return column

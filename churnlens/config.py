@@ -45,6 +45,63 @@ class FeatureSpec(_Frozen):
     # mobile_logins_change: low: {en: "Collapsing mobile-banking use", zh: "手机银行使用骤降"}.
     low: Optional[Text] = None
     high: Optional[Text] = None
+    # Business words for category levels and binary values, keyed by the value as text
+    # (``values: {Germany: {en: Germany, zh: 德国}, 0: {en: inactive, zh: 不活跃}}``).
+    values: dict[str, Text] = Field(default_factory=dict)
+    # The model's encoded columns of this source feature (``columns: [Gender_Male, Gender_Female]``);
+    # their attributions are summed (signed) to the feature.
+    columns: tuple[str, ...] = ()
+    # Band edges for the traits pages (``bands: [18, 30, 45, 60]`` -> <18, 18-30, ..., >=60);
+    # without them numeric traits get quantile bands of the whole book.
+    bands: tuple[float, ...] = ()
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _value_keys(cls, v: object) -> object:
+        if not isinstance(v, dict):
+            return v
+        return {value_key(k): _both_languages(t) for k, t in v.items()}
+
+    @field_validator("bands")
+    @classmethod
+    def _increasing(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in zip(v, v[1:])):
+            raise ValueError(f"band edges must be strictly increasing, found {list(v)}")
+        return v
+
+    def value_label(self, value: object, lang: str = "en") -> Optional[str]:
+        """The dictionary's words for ``value`` (``values:``), or None."""
+        t = self.values.get(value_key(value)) if self.values else None
+        return t.get(lang) if t is not None else None
+
+
+def value_key(value: object) -> str:
+    """Key of a value in ``values:``: text as is, integral numbers without decimals (0, 0.0 -> "0"),
+    booleans as 1/0."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)) or type(value).__module__ == "numpy":
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value)
+
+
+class DictionaryConfig(_Frozen):
+    """``require_all: true`` makes a model feature without a ``features:`` entry an error."""
+
+    require_all: bool = False
+
+
+class ReasonsConfig(_Frozen):
+    """Listed reasons: ``k`` risk-raising reasons per customer, each at least
+    ``min_contribution_pp`` probability points; ``protective``: risk-lowering factors listed."""
+
+    k: Optional[int] = Field(None, ge=1, le=10)  # None: ``reason_codes`` (default 3)
+    min_contribution_pp: float = Field(1.0, ge=0.0)
+    protective: int = Field(1, ge=0, le=3)
 
 
 class ChurnerSelection(_Frozen):
@@ -127,7 +184,8 @@ class ReportConfig(_Frozen):
     """Branding and list options. ``title`` and ``institution`` take ``{en, zh}`` or one string."""
 
     title: Optional[Text] = None
-    institution: Text = Text(en="churnlens demo bank", zh="churnlens 演示银行")
+    # no default institution: a real bank's cover must not name a demo bank (the row is left out)
+    institution: Text = Text(en="", zh="")
     period: Optional[str] = None
     mask_ids: bool = True
     hash_ids: bool = False
@@ -168,6 +226,8 @@ class Config(_Frozen):
     playbook_file: Optional[str] = None  # YAML file of more rules, relative to the config file
     report: ReportConfig = ReportConfig()
     seed: int = 0
+    dictionary: DictionaryConfig = DictionaryConfig()
+    reasons: ReasonsConfig = ReasonsConfig()
 
     @model_validator(mode="after")
     def _label_needed(self) -> "Config":
@@ -189,6 +249,16 @@ class Config(_Frozen):
     def group(self, feature: str) -> str:
         spec = self.features.get(feature)
         return spec.group if spec else "other"
+
+    @property
+    def k_reasons(self) -> int:
+        """Reasons listed per customer: ``reasons.k``, else ``reason_codes``."""
+        return self.reasons.k if self.reasons.k is not None else self.reason_codes
+
+    def value_label(self, feature: str, value: object, lang: str = "en") -> Optional[str]:
+        """Business words for one value of ``feature`` from ``features.<f>.values``, or None."""
+        spec = self.features.get(feature)
+        return spec.value_label(value, lang) if spec is not None else None
 
 
 def format_validation_error(err: ValidationError, source: str, *, what: str = "configuration",

@@ -328,7 +328,10 @@ def plot_traits(segments: Sequence[SegmentSummary], features: Sequence[str], *, 
         for i, seg in enumerate(segments):
             effects = seg.traits_vs_retained if versus == "retained" else seg.traits_vs_churners
             for e in effects:
-                if e.feature in features:
+                # Cohen's d of numeric traits only: a categorical's levels would overwrite one
+                # cell (the last level winning) and d is undefined on category codes; level
+                # shares are on the profile pages
+                if e.feature in features and not getattr(e, "level", ""):
                     m[i, list(features).index(e.feature)] = e.effect_size
         _heat(ax, m, [s.key for s in segments], [_short(_label(labels, f), 22) for f in features], "{:+.1f}")
         ax.set_title(text(lang, f"chart.traits_title_{versus}"), loc="left")
@@ -498,16 +501,16 @@ def plot_migration(migration: Migration, *, ax=None, lang: str = "en",
         ax = _ax(ax, (6.4, 3.4))
         flows = [f for f in migration.flows if f.count > 0]
 
-        def order(keys, last):
-            ks = sorted(set(keys) - {last}, key=lambda k: (k == "MIX", k))
-            return ks + ([last] if last in keys else [])
+        def order(keys, *last):
+            ks = sorted(set(keys) - set(last), key=lambda k: (k == "MIX", k))
+            return ks + [k for k in last if k in keys]
 
         left = order([f.from_key for f in flows], "NEW")
-        right = order([f.to_key for f in flows], "GONE")
+        right = order([f.to_key for f in flows], "GONE", "LEFT")
         total = float(sum(f.count for f in flows)) or 1.0
         gap = 0.02 * total
         palette = [OKABE_ITO[c] for c in ("blue", "orange", "green", "vermillion", "purple", "sky", "yellow")]
-        colour = {k: (OKABE_ITO["grey"] if k in ("GONE", "MIX") else palette[i % len(palette)])
+        colour = {k: (OKABE_ITO["grey"] if k in ("GONE", "LEFT", "MIX") else palette[i % len(palette)])
                   for i, k in enumerate(right)}
 
         def positions(keys, side):
@@ -534,7 +537,7 @@ def plot_migration(migration: Migration, *, ax=None, lang: str = "en",
         for side, pos, x in (("l", lp, 0.0), ("r", rp, 0.94)):
             for k, (y, h) in pos.items():
                 ax.bar(x + 0.03, h, bottom=y, width=0.06, color=INK if side == "l" else colour[k])
-                name = text(lang, f"chart.flow_{k.lower()}") if k in ("NEW", "GONE") else k
+                name = text(lang, f"chart.flow_{k.lower()}") if k in ("NEW", "GONE", "LEFT") else k
                 ax.text(-0.01 if side == "l" else 1.01, y + h / 2, f"{name}  {int(h):,}" if side == "l" else
                         f"{name}  {int(h):,}", ha="right" if side == "l" else "left", va="center", fontsize=7)
         ax.set_xlim(-0.22, 1.22)

@@ -19,6 +19,8 @@ from churnlens.campaign.results import CampaignEffect
 from churnlens.evaluation.results import ModelQuality
 from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import SegmentPlan
+from churnlens.attribution.results import FeatureSources
+from churnlens.segmentation.results import SegmentProfiles
 from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
 
 
@@ -98,3 +100,8 @@ class ReportContext:
     excluded_do_not_contact: int
     control_count: int
     omitted: tuple[tuple[str, str], ...]  # (section id, one-line reason in report language)
+    # data dictionary facts: encoded columns mapped to sources, undeclared features, and the
+    # features never listed as actionable reasons with their cause ("protected" | "non_actionable")
+    sources: Optional[FeatureSources] = None
+    excluded_reasons: tuple[tuple[str, str], ...] = ()
+    profiles: Optional[SegmentProfiles] = None

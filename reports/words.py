@@ -18,12 +18,17 @@ from churnlens.reports.catalogue import catalogue, text
 MACHINE_LANG = "en"
 
 
-def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en") -> str:
-    """A customer's value of a feature: integers with thousands separators, other numbers to
-    2 decimals (3 significant digits below 1), fractions with ``unit: percent`` as
-    percentages, categories as text; the unit worded by the catalogue (``unit.<name>``)."""
+def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en", spec=None) -> str:
+    """A customer's value of a feature: the dictionary's words for it (``spec``, a
+    ``FeatureSpec`` with ``values:``) when it has them, else integers with thousands
+    separators, other numbers to 2 decimals (3 significant digits below 1), fractions with
+    ``unit: percent`` as percentages, categories as text; the unit worded by the catalogue
+    (``unit.<name>``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return text(lang, "reason.missing")
+    own = spec.value_label(value, lang) if spec is not None else None
+    if own is not None:
+        return own
     if isinstance(value, (bool, np.bool_)):
         shown = str(bool(value)).lower()
     elif isinstance(value, (int, float, np.integer, np.floating)):
@@ -46,31 +51,54 @@ def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en"
     return text(lang, key, v=shown) if key in catalogue(lang) else text(lang, "unit.other", v=shown, unit=unit)
 
 
-def reason_text(feature: str, value: object, config, lang: str) -> str:
-    """One reason code in words: "label: value"."""
+def reason_text(feature: str, value: object, config, lang: str, pp: Optional[float] = None) -> str:
+    """One reason code in words: "label: value", with its size "(+12 pp)" when ``pp`` is given."""
     spec = config.features.get(feature)
-    return text(lang, "reason.line", label=config.label(feature, lang),
-                value=feature_value(value, unit=spec.unit if spec is not None else None, lang=lang))
+    line = text(lang, "reason.line", label=config.label(feature, lang),
+                value=feature_value(value, unit=spec.unit if spec is not None else None, lang=lang, spec=spec))
+    return line if pp is None else text(lang, "reason.sized", line=line, pp=points(pp))
 
 
-def reason_texts(codes, config, lang: str) -> np.ndarray:
-    """Reason codes in words, shape (n, k): "label: value" ("" in empty slots).
+def points(pp: float) -> str:
+    """A size in probability points with its sign: whole points from 1, tenths below."""
+    return f"{pp:+.0f}" if abs(pp) >= 0.95 else f"{pp:+.1f}"
 
-    Each distinct value of a feature is worded once (a million customers share few).
+
+_FAMILIES = {"reason": ("features", "values", "pp"), "driver": ("driver_features", "driver_values", "driver_pp"),
+             "protective": ("protective_features", "protective_values", "protective_pp")}
+
+
+def reason_texts(codes, config, lang: str, *, family: str = "reason") -> np.ndarray:
+    """Reason codes in words, shape (n, k): "label: value (+12 pp)" ("" in empty slots).
+
+    ``family``: "reason" (actionable reasons), "driver" (top drivers overall) or
+    "protective" (risk-lowering factors). The size is shown when the codes carry it. Each
+    distinct value of a feature is worded once (a million customers share few).
     """
-    out = np.full(codes.features.shape, "", dtype=object)
-    for name in pd.unique(codes.features.ravel()):
+    f_name, v_name, p_name = _FAMILIES[family]
+    features, values, pp = getattr(codes, f_name), getattr(codes, v_name), getattr(codes, p_name, None)
+    out = np.full(features.shape, "", dtype=object)
+    for name in pd.unique(features.ravel()):
         if not name:
             continue
-        hit = codes.features == name
+        hit = features == name
         spec = config.features.get(name)
         unit = spec.unit if spec is not None else None
         label = config.label(name, lang)
-        ids, uniq = pd.factorize(pd.Series(codes.values[hit], dtype=object), use_na_sentinel=True)
-        worded = np.array([text(lang, "reason.line", label=label, value=feature_value(u, unit=unit, lang=lang))
+        ids, uniq = pd.factorize(pd.Series(values[hit], dtype=object), use_na_sentinel=True)
+        worded = np.array([text(lang, "reason.line", label=label, value=feature_value(u, unit=unit, lang=lang, spec=spec))
                            for u in uniq] + [text(lang, "reason.line", label=label, value=text(lang, "reason.missing"))],
                           dtype=object)
-        out[hit] = worded[ids]  # id -1 (missing) picks the last entry
+        if pp is None:
+            out[hit] = worded[ids]  # id -1 (missing) picks the last entry
+            continue
+        # word each distinct (value, size in tenths of a point) pair once
+        tenths, t_ids = np.unique(np.round(pp[hit] * 10).astype(np.int64), return_inverse=True)
+        pair = (ids % len(worded)) * len(tenths) + t_ids.reshape(-1)
+        codes_, uniq_pairs = pd.factorize(pair)
+        sized = np.array([text(lang, "reason.sized", line=worded[q // len(tenths)], pp=points(tenths[q % len(tenths)] / 10))
+                          for q in uniq_pairs], dtype=object)
+        out[hit] = sized[codes_]
     return out
 
 
@@ -82,8 +110,41 @@ def round3(x: float) -> float:
     return float(round(r)) if abs(r) >= 100 else r
 
 
-def risk_text(config, driver, lang: str) -> str:
-    """The driver's risk range in words, thresholds in the feature's unit from the dictionary."""
+def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+    """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
+    attribution, values in the dictionary's words and unit: "risk is highest with Number of
+    products held at 3 or more (+3.9 log-odds), and raised at 1 or less (+0.4 log-odds)"."""
+    spec = config.features.get(driver.feature)
+    unit = spec.unit if spec is not None else None
+
+    def g(x: float) -> str:
+        return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
+
+    parts = []
+    for z in driver.zones:
+        if z.categories:
+            zone = text(lang, "drivers.zone_level", level=", ".join(
+                feature_value(c, lang=lang, spec=spec) for c in z.categories))
+        elif z.low is None and z.high is not None:
+            zone = text(lang, "drivers.zone_below", high=g(z.high))
+        elif z.high is None and z.low is not None:
+            zone = text(lang, "drivers.zone_above", low=g(z.low))
+        elif z.low is not None and z.low == z.high:
+            zone = text(lang, "drivers.zone_single", low=g(z.low))
+        else:
+            zone = text(lang, "drivers.zone_between", low=g(z.low), high=g(z.high))
+        size = f"{z.mean_attribution:+.2g}" if output_space == "log_odds" else points(100 * z.mean_attribution)
+        parts.append(text(lang, f"drivers.zone_size_{output_space}", zone=zone, size=size))
+    return text(lang, "drivers.zones", feature=config.label(driver.feature, lang),
+                zones=text(lang, "drivers.zone_then").join(parts))
+
+
+def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+    """The driver's risk range in words, thresholds in the feature's unit from the dictionary:
+    its risk zones when the dependence has several (or the driver is categorical), else its
+    one-sided range."""
+    if driver.zones and (driver.risk_range is None or len(driver.zones) > 1 or driver.zones[0].categories):
+        return zones_text(config, driver, lang, output_space)
     rr = driver.risk_range
     label = config.label(driver.feature, lang)
     if rr is None:

@@ -23,9 +23,11 @@ from churnlens.segmentation.results import (
     PreviousSegments,
     Profiles,
     Segmentation,
+    SegmentProfiles,
     SegmentSummary,
 )
 from churnlens.segmentation.selection import select_churners
+from churnlens.segmentation.traits import segment_profiles
 
 __all__ = [
     "MIXED",
@@ -35,7 +37,9 @@ __all__ = [
     "Migration",
     "PreviousSegments",
     "Profiles",
+    "SegmentProfiles",
     "SegmentSummary",
+    "segment_profiles",
     "Segmentation",
     "absolute_min_cluster_size",
     "build_profiles",

@@ -114,6 +114,11 @@ def trait_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
     return values, names, levels
 
 
+def _protected(feature: str, config: Config) -> bool:
+    spec = config.features.get(feature)
+    return bool(spec is not None and spec.protected)
+
+
 def describe(
     segmentation: Segmentation,
     attributions: Attributions,
@@ -235,8 +240,11 @@ def describe(
             ]
         else:
             cand = []
+        # protected features never name a segment, whichever way they were encoded
+        cand = [i for i in cand if not _protected(features[i], config)]
         if not cand:  # one segment, or nothing stands out: its largest risk-raising drivers
-            cand = [i for i in np.lexsort((np.arange(len(features)), -pos_share)) if pos_share[i] > 0]
+            cand = [i for i in np.lexsort((np.arange(len(features)), -pos_share))
+                    if pos_share[i] > 0 and not _protected(features[i], config)]
         name_drivers = [features[i] for i in cand]
         # Direction word from feature values vs retained customers (or other churners).
         comp = T_ret if T_ret.shape[0] else T_ch[~inseg]

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Mapping, Optional
 
+from typing import Optional
+
 import numpy as np
 import pandas as pd
 
@@ -30,6 +32,7 @@ SIGNATURES_JSON = "segment_signatures.json"
 # SPEC's four columns; segment_name is in machine words (English), whatever the report language.
 SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength")
 NEW, GONE = "NEW", "GONE"
+LEFT = "LEFT"  # last month's churner no longer in the book (closed, sold, ...); GONE = still a customer, not selected
 SIGNATURES_VERSION = 1
 
 
@@ -190,6 +193,8 @@ def match_previous(
     summaries: tuple[SegmentSummary, ...],
     segmentation: Segmentation,
     previous: PreviousSegments,
+    *,
+    book_ids: Optional[np.ndarray] = None,
 ) -> tuple[tuple[SegmentSummary, ...], Migration]:
     """Carry last month's segment keys and names over to this month's matching segments.
 
@@ -199,8 +204,10 @@ def match_previous(
     only when its similarity is at least 0.8. Matched segments inherit the previous key and
     names; unmatched ones are new and get the next unused key ("S<k+1>", ...). The mixed
     group keeps "MIX". Customer flows count previous key -> current key per customer, with
-    "NEW" for customers who were not churners last month and "GONE" for last month's
-    churners who are not churners now.
+    "NEW" for customers who were not churners last month, "GONE" for last month's churners
+    who are still in the book (``book_ids``) but not selected as churners now, and "LEFT" for
+    last month's churners who are no longer in the book. Without ``book_ids`` every previous
+    churner not selected now counts as "GONE".
 
     Returns
     -------
@@ -255,9 +262,10 @@ def match_previous(
     for cid, k in cur_map.items():
         pair = (str(prev_map.get(cid, NEW)), str(k))
         counts[pair] = counts.get(pair, 0) + 1
+    in_book = None if book_ids is None else set(np.asarray(book_ids).astype("str").tolist())
     for cid, k in prev_map.items():
         if cid not in cur_map:
-            pair = (str(k), GONE)
+            pair = (str(k), GONE if in_book is None or cid in in_book else LEFT)
             counts[pair] = counts.get(pair, 0) + 1
     flows = tuple(Flow(from_key=a, to_key=b, count=c) for (a, b), c in sorted(counts.items()))
     matched_prev = {prev[j].key for j in pairs.values()}

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
+import pandas as pd
 
 from churnlens.frozen import array_eq
 from churnlens.notes import Note
@@ -244,3 +245,12 @@ class PreviousSegments:
     customer_ids: np.ndarray
     keys: np.ndarray
     signatures: tuple[PreviousSignature, ...]
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class SegmentProfiles:
+    """``frame``: one row per (segment, feature, stat, level), columns ``COLUMNS``, segments in
+    the order given, features in model order, bands in value order."""
+
+    frame: pd.DataFrame

@@ -39,7 +39,7 @@ def _normalised(folder: Path) -> dict[str, bytes]:
     """Every file's bytes, except what legitimately differs between two runs: the dossier's and
     the manifest's stage timings, the xlsx zip timestamps (compared by cell values instead)."""
     out = {}
-    for p in sorted(folder.iterdir()):
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):  # tables/*.csv included
         data = p.read_bytes()
         if p.name == "dossier.html":
             data = re.sub(rb'(<td class="r">)[0-9.]+(</td>)', rb"\1T\2", data)
@@ -51,7 +51,7 @@ def _normalised(folder: Path) -> dict[str, bytes]:
             data = json.dumps(m, sort_keys=True).encode()
         elif p.suffix == ".xlsx":
             data = pd.read_excel(p, dtype=str).to_csv(index=False).encode()
-        out[p.name] = data
+        out[p.relative_to(folder).as_posix()] = data
     return out
 
 

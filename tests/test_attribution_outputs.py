@@ -133,27 +133,33 @@ def test_reason_codes_exclude_protected_and_break_ties_by_feature_order():
               [0.4, 0.4, 0.0, 0.0],   # tie: feature order decides (logins before region)
               [-0.1, 0.2, 0.0, 0.0],  # only one risk-raising reason
               [0.3, -0.2, 0.1, 0.1]]
-    rc = reason_codes(_attr(values, feats), X, CONFIG, k=3)
+    rc = reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=0.0)
     assert rc.features.tolist() == [["region", "logins", ""], ["logins", "region", ""], ["region", "", ""],
                                     ["logins", "", ""]]
     assert rc.values[:, :2].tolist() == [["east", 1.0], [12345.0, "north"], ["east", None], [rc.values[3, 0], None]]
     assert np.isnan(rc.values[3, 0]) and rc.values[0, 2] is None  # missing value; empty slot
     np.testing.assert_allclose(rc.contributions, np.float32([[0.8, 0.5, 0], [0.4, 0.4, 0], [0.2, 0, 0], [0.3, 0, 0]]))
-    # numbers and codes only; the documents word them in their language
+    # sizes in probability points: 100 * (expit(raw) - expit(raw - phi)), e.g. 9.13 for 0.4 at raw 0.8
+    np.testing.assert_allclose(rc.pp[1, :2], 100 * (expit(0.8) - expit(0.4)), atol=1e-4)
+    # a minimum size drops trivial reasons (row 1's 0.2 and 0.1 points)
+    assert reason_codes(_attr(values, feats), X, CONFIG, k=3, min_pp=1.0).features[0].tolist() == ["", "", ""]
+    # numbers and codes only; the documents word them in their language, with the size
     from churnlens.reports.words import reason_texts
 
-    assert reason_texts(rc, CONFIG, "en").tolist() == [["Region: east", "Mobile logins, last 30 days: 1", ""],
-                                                       ["Mobile logins, last 30 days: 12,345", "Region: north", ""],
-                                                       ["Region: east", "", ""],
-                                                       ["Mobile logins, last 30 days: missing", "", ""]]
-    zh = reason_texts(reason_codes(_attr(values, feats), X, CONFIG, k=1), CONFIG, "zh")
-    assert zh[:, 0].tolist() == ["地区：east", "近30天手机登录次数：12,345", "地区：east", "近30天手机登录次数：缺失"]
+    assert reason_texts(rc, CONFIG, "en").tolist() == [
+        ["Region: east (+0.2 pp)", "Mobile logins, last 30 days: 1 (+0.1 pp)", ""],
+        ["Mobile logins, last 30 days: 12,345 (+9 pp)", "Region: north (+9 pp)", ""],
+        ["Region: east (+5 pp)", "", ""],
+        ["Mobile logins, last 30 days: missing (+7 pp)", "", ""]]
+    zh = reason_texts(reason_codes(_attr(values, feats), X, CONFIG, k=1, min_pp=0.0), CONFIG, "zh")
+    assert zh[:, 0].tolist() == ["地区：east（+0.2个百分点）", "近30天手机登录次数：12,345（+9个百分点）",
+                                 "地区：east（+5个百分点）", "近30天手机登录次数：缺失（+7个百分点）"]
 
 
 def test_reason_codes_on_model_match_a_per_customer_loop(planted):
     model, X, _ = planted
     a = explain(model, X, customer_ids=np.arange(N))
-    rc = reason_codes(a, X, CONFIG, k=2)
+    rc = reason_codes(a, X, CONFIG, k=2, min_pp=0.0)
     allowed = [0, 1]  # logins, region (age protected, tenure not actionable)
     for i in range(0, N, 50):
         pairs = sorted(((-float(a.values[i, j]), j) for j in allowed if a.values[i, j] > 0))[:2]
@@ -231,9 +237,16 @@ def test_risk_ranges_of_tail_drivers_with_sentinels_and_wiggles():
     assert 0.69 <= by["gap"].risk_range.low <= 0.7  # the last observed value below the cut
     assert by["maturity"].direction == "down" and by["maturity"].risk_range.op == "<"
     assert by["maturity"].risk_range.high == 50
-    # a monotone driver gets a one-sided range despite the dip
-    assert by["rm_days"].direction == "up" and by["rm_days"].risk_range.op == ">"
-    assert by["rm_days"].risk_range.low == 120
+    # risk rises beyond 120 days but falls in the model's dip: no single threshold, two zones
+    # read off the binned dependence (issue 12)
+    assert by["rm_days"].direction == "up" and by["rm_days"].risk_range is None
+    zones = sorted(by["rm_days"].zones, key=lambda z: z.low)
+    assert len(zones) == 2 and 115 <= zones[0].low <= 140 and 180 <= zones[0].high < 200
+    assert 230 <= zones[1].low <= 260 and zones[1].high is None  # bin edges: within one bin of 240
+    assert all(z.mean_attribution == pytest.approx(0.1, abs=0.03) for z in zones)
+    # the one-sided drivers keep their range and have one zone reaching that end
+    assert [z.low for z in by["gap"].zones] == [by["gap"].zones[0].low] and by["gap"].zones[0].high is None
+    assert len(by["maturity"].zones) == 1 and by["maturity"].zones[0].low is None
     # a rank correlation of both value and attribution would call the rate gap "mixed"
     from scipy.stats import spearmanr
 

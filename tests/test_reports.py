@@ -33,7 +33,8 @@ DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "doss
                       "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
                       "dossier.reproduce_title", "dossier.signoff_title")
 # golden structure: section ids in document order ({segments} = one page per segment)
-GOLDEN_REPORT = ("cover", "toc", "summary", "customer-traits", "product-traits", "drivers", "segments",
+GOLDEN_REPORT = ("cover", "toc", "summary", "customer-traits", "product-traits",
+                 "customer-profile", "product-profile", "behaviour-profile", "drivers", "segments",
                  "{segments}", "plan", "performance", "monitoring", "appendix")
 GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "data", "method", "additivity", "cross-check", "segmentation",
                   "psi", "limitations", "versions", "reproduce", "signoff")
@@ -172,8 +173,9 @@ def test_page_count_is_sane(rendered, ctx_en):
     n_seg = len(ctx_en.segments)
     for lang in ("en", "zh"):
         pages = len(PdfReader(str(rendered[lang]["report.pdf"])).pages)
-        # cover + contents + summary + traits + drivers + segments overview + one per segment + plan ...
-        assert 2 + 6 + n_seg <= pages <= 12 + 2 * n_seg, pages
+        # cover + contents + summary + traits + three profile pages + drivers + segments overview
+        # + one per segment + plan ...
+        assert 2 + 6 + n_seg <= pages <= 15 + 2 * n_seg, pages
         assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 20
 
 

@@ -41,6 +41,7 @@ import difflib
 import hashlib
 import math
 import operator
+from dataclasses import replace
 from pathlib import Path
 from typing import Collection, Optional, Sequence
 
@@ -67,13 +68,18 @@ __all__ = [
     "hash_id",
     "retention_list",
     "write_retention_list",
+    "retention_plan",
     "LIST_COLUMNS",
+    "PLAN_COLUMNS",
 ]
 
 LIST_COLUMNS = (
-    "customer_id", "segment", "score", "value", "expected_value_at_risk",
-    "reason_1", "reason_2", "reason_3", "action", "channel", "control_group",
+    "customer_id", "segment", "segment_name", "score", "value", "expected_value_at_risk",
+    "reason_1", "reason_2", "reason_3", "driver_1", "driver_2", "driver_3", "protective_1",
+    "action", "channel", "cost", "expected_retained", "control_group",
 )
+PLAN_COLUMNS = ("segment", "segment_name", "action", "channel", "customers", "control", "value_at_risk", "cost",
+                "expected_retained")
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
@@ -129,6 +135,7 @@ def validate_playbook(
     features: Sequence[str],
     config: Config,
     categorical: Collection[str] = (),
+    encoded: Optional[dict[str, str]] = None,
 ) -> None:
     """Check playbook rules against the model's features and the data dictionary.
 
@@ -142,6 +149,9 @@ def validate_playbook(
         needs an entry; protected features cannot drive actions.
     categorical : collection of str
         Features with a non-numeric dtype (conditions on them must be ``==``/``!=`` a text).
+    encoded : dict of str to str, optional
+        Encoded model column -> its source feature (``FeatureSources``): a rule on an encoded
+        column is refused, naming the source (and the protected rule when it is protected).
 
     Raises
     ------
@@ -155,6 +165,20 @@ def validate_playbook(
     for i, rule in enumerate(rules):
         where = f"playbook.{i}.when"
         d = rule.when.driver
+        src = (encoded or {}).get(d)
+        if src is not None and src != d:
+            spec = config.features.get(src)
+            if spec is not None and spec.protected:
+                problems.append(
+                    f"{where}.driver (rule {i + 1}): column {d!r} encodes the protected feature {src!r} "
+                    f"(features.{src}.protected: true); protected features cannot trigger retention actions, "
+                    "whichever way they are encoded. Use an actionable driver instead.")
+            else:
+                problems.append(
+                    f"{where}.driver (rule {i + 1}): column {d!r} is an encoded column of feature {src!r}; "
+                    f"name the source feature (driver: {src}) and, for one level, add condition "
+                    f"{{op: '==', value: '{d[len(src) + 1:] if d.startswith(src) else d}'}}.")
+            continue
         if d not in known:
             close = difflib.get_close_matches(d, feats, n=3, cutoff=0.6)
             hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
@@ -171,8 +195,8 @@ def validate_playbook(
         spec = config.features.get(d)
         if spec is not None and spec.protected:
             problems.append(
-                f"{where}.driver (rule {i + 1}): feature {d!r} is marked protected; protected features "
-                "cannot trigger retention actions. Use an actionable driver instead."
+                f"{where}.driver (rule {i + 1}): feature {d!r} is marked protected (features.{d}.protected: true); "
+                "protected features cannot trigger retention actions. Use an actionable driver instead."
             )
         c = rule.when.condition
         if c is None:
@@ -353,7 +377,8 @@ def effective_rules(
     out = np.asarray(customer_rule, dtype=np.int64).copy()
     keys = np.asarray(segment_keys).astype(str)
     for p in plans:
-        seg_level = [a for a in p.actions if a.segment_level]
+        # the segment's first segment-level action by priority, whatever order plans list them in
+        seg_level = sorted((a for a in p.actions if a.segment_level), key=lambda a: (a.priority, a.rule_index))
         if seg_level:
             out[(out == -1) & (keys == p.segment_key)] = seg_level[0].rule_index
     return out
@@ -393,9 +418,12 @@ def plan_segments(
     -------
     tuple of SegmentPlan, in the order of ``summaries``:
 
-    * ``actions``: segment-level actions plus every rule that is some target's effective
-      action (see :func:`effective_rules`), each with ``customers`` = targets whose effective
-      action it is; sorted by priority then rule order;
+    * ``actions``: segment-level actions plus every rule that is some listed customer's
+      effective action (see :func:`effective_rules`), each with ``customers`` = targets whose
+      effective action it is, ``control``, ``value_at_risk``, ``total_cost`` and
+      ``expected_retained`` of those customers -- the rows of :func:`retention_plan`, from
+      the same assignment as the retention list; sorted by customers descending, then
+      priority and rule order (the first is the segment's headline action);
     * ``target_count``: members to contact (listed, not control, not do-not-contact);
       ``control_count``: members in the control group;
     * ``value_at_risk``: sum over all members of score x value;
@@ -429,13 +457,22 @@ def plan_segments(
     for s, seg_actions in zip(summaries, first):
         member = keys == s.key
         tgt = member & target
+        ctl = member & targeting.control
         used = np.bincount(eff[tgt][eff[tgt] >= 0], minlength=len(rules))
+        held = np.bincount(eff[ctl][eff[ctl] >= 0], minlength=len(rules))
         seg_idx = {a.rule_index for a in seg_actions}
-        actions = [
-            _planned(i, rules[i], customers=int(used[i]), segment_level=i in seg_idx)
-            for i in range(len(rules)) if i in seg_idx or used[i] > 0
-        ]
-        actions.sort(key=lambda p: (p.priority, p.rule_index))
+        evar = score * v
+        actions = []
+        for i in range(len(rules)):
+            if i not in seg_idx and used[i] == 0 and held[i] == 0:
+                continue
+            t, c = tgt & (eff == i), ctl & (eff == i)
+            actions.append(replace(
+                _planned(i, rules[i], customers=int(used[i]), segment_level=i in seg_idx),
+                control=int(held[i]), value_at_risk=float(evar[t | c].sum()),
+                total_cost=float(cost[i] * t.sum()), expected_retained=float((evar[t] * uplift[i]).sum())))
+        # the action most of the segment's customers get comes first (the headline), then priority
+        actions.sort(key=lambda p: (-p.customers, p.priority, p.rule_index))
         plans.append(
             SegmentPlan(
                 segment_key=s.key,
@@ -573,6 +610,9 @@ def retention_list(
     reasons: np.ndarray,
     rule_index: np.ndarray,
     rules: Sequence[PlaybookRule],
+    segment_name: Optional[np.ndarray] = None,
+    drivers: Optional[np.ndarray] = None,
+    protective: Optional[np.ndarray] = None,
     rank_by: str = "value_at_risk",
     hash_ids: bool = False,
     salt: str = "",
@@ -591,12 +631,18 @@ def retention_list(
         None when there is no value column: ``value``/``expected_value_at_risk`` are empty
         and the list is ranked by score.
     reasons : ndarray of str, shape (n, k)
-        Reason texts in machine words (English, whatever the report language: the list is
-        a machine-readable output); padded to 3 columns.
+        Actionable reason texts in machine words (English, whatever the report language: the
+        list is a machine-readable output); padded to 3 columns.
     rule_index : ndarray of int, shape (n,)
         Each customer's action (:func:`effective_rules`), -1 for none (empty action/channel).
     rules : sequence of PlaybookRule
         The ``action`` column shows each rule's English text (machine words).
+    segment_name : ndarray of str, shape (n,), optional
+        The segment's name in machine words (``segment_name`` column; empty without it).
+    drivers : ndarray of str, shape (n, k), optional
+        Top drivers overall, actionable or not, in machine words: ``driver_1..``.
+    protective : ndarray of str, shape (n, p), optional
+        Risk-lowering factors in machine words: ``protective_1..``.
     rank_by : {"value_at_risk", "score"}
         Sort key, descending; ties by customer id ascending (the original id, before hashing).
     hash_ids, salt
@@ -605,7 +651,9 @@ def retention_list(
     Returns
     -------
     RetentionList
-        ``frame`` with ``LIST_COLUMNS`` (more reason columns when k > 3).
+        ``frame`` with ``LIST_COLUMNS`` (more reason/driver columns when k > 3). ``cost`` is the
+        action's cost per contact and ``expected_retained`` score x value x uplift, both 0 for
+        control customers (not contacted): :func:`retention_plan` sums them.
     """
     ids = np.asarray(customer_ids)
     n = ids.shape[0]
@@ -622,9 +670,15 @@ def retention_list(
     val = np.full(n, np.nan) if value is None else np.asarray(value, dtype=np.float64)
     evar = score * val
     k = max(3, reasons.shape[1])
-    padded = np.full((n, k), "", dtype=object)
-    padded[:, : reasons.shape[1]] = np.where(pd.isna(reasons), "", reasons)
+    padded = _padded(reasons, n, k)
+    drv = _padded(drivers, n, k)
+    prot = _padded(protective, n, 1 if protective is None else max(1, np.asarray(protective).shape[1]))
     ridx = np.asarray(rule_index, dtype=np.int64)
+    treated = ~targeting.control
+    cost = np.where(treated, np.array([r.cost for r in rules] + [0.0])[ridx], 0.0)
+    uplift = np.array([r.uplift for r in rules] + [0.0])[ridx]
+    retained_value = np.where(treated, score * np.nan_to_num(val, nan=0.0) * uplift, 0.0)
+    names = np.full(n, "", dtype=object) if segment_name is None else np.asarray(segment_name, dtype=object)
     actions = np.array([r.action.en for r in rules] + [""], dtype=object)
     channels = np.array([r.channel for r in rules] + [""], dtype=object)
     key = evar if (rank_by == "value_at_risk" and value is not None) else score
@@ -636,16 +690,68 @@ def retention_list(
     frame = pd.DataFrame({
         "customer_id": shown,
         "segment": np.asarray(segment, dtype=object)[order],
+        "segment_name": names[order],
         "score": score[order],
         "value": val[order],
         "expected_value_at_risk": evar[order],
         **{f"reason_{j + 1}": padded[order, j] for j in range(k)},
+        **{f"driver_{j + 1}": drv[order, j] for j in range(k)},
+        **{f"protective_{j + 1}": prot[order, j] for j in range(prot.shape[1])},
         "action": actions[ridx[order]],
         "channel": channels[ridx[order]],
+        "cost": cost[order],
+        "expected_retained": retained_value[order],
         "control_group": targeting.control[order],
     })
     return RetentionList(frame=frame, excluded_do_not_contact=int(targeting.excluded.sum()),
                          control_count=int(targeting.control.sum()))
+
+
+def _padded(texts: Optional[np.ndarray], n: int, k: int) -> np.ndarray:
+    out = np.full((n, k), "", dtype=object)
+    if texts is None:
+        return out
+    texts = np.asarray(texts, dtype=object)
+    if texts.ndim != 2 or texts.shape[0] != n:
+        raise DataError(f"retention_list: reason texts must have shape ({n}, k); found {texts.shape}.")
+    out[:, : texts.shape[1]] = np.where(pd.isna(texts), "", texts)
+    return out
+
+
+def segment_order_key(key: object) -> tuple:
+    """S1, S2, ..., S10, then other keys (MIX) by text: the report's segment order."""
+    k = str(key)
+    return (0, int(k[1:]), "") if k[:1] == "S" and k[1:].isdigit() else (1, 0, k)
+
+
+def retention_plan(frame: pd.DataFrame) -> pd.DataFrame:
+    """The retention plan as the group-by of the retention list: one row per (segment, action).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        ``RetentionList.frame`` (or ``retention_list.csv`` read back).
+
+    Returns
+    -------
+    DataFrame with ``PLAN_COLUMNS``: ``customers`` listed customers to contact (not control),
+    ``control`` control customers, ``value_at_risk`` sum of expected_value_at_risk of both,
+    ``cost`` and ``expected_retained`` sums over the contacted customers; ordered by segment
+    (:func:`segment_order_key`), then customers descending, then action. An empty action is
+    "no rule applies".
+    """
+    f = frame.assign(action=frame["action"].fillna("").astype(str), channel=frame["channel"].fillna("").astype(str),
+                     segment_name=frame["segment_name"].fillna("").astype(str),
+                     control=frame["control_group"].astype(bool))
+    f = f.assign(customers=~f["control"], value_at_risk=f["expected_value_at_risk"].fillna(0.0))
+    keys = ["segment", "segment_name", "action", "channel"]
+    plan = f.groupby(keys, sort=False, dropna=False).agg(
+        customers=("customers", "sum"), control=("control", "sum"), value_at_risk=("value_at_risk", "sum"),
+        cost=("cost", "sum"), expected_retained=("expected_retained", "sum")).reset_index()
+    plan = plan.assign(_s=plan["segment"].map(segment_order_key)).sort_values(
+        ["_s", "customers", "action"], ascending=[True, False, True], kind="stable").drop(columns="_s")
+    plan[["customers", "control"]] = plan[["customers", "control"]].astype(np.int64)
+    return plan.loc[:, list(PLAN_COLUMNS)].reset_index(drop=True)
 
 
 def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx: bool) -> tuple[Path, ...]:

@@ -22,12 +22,17 @@ class PlannedAction:
     priority: int
     customers: int = 0  # targets of the segment whose own action is this rule
     segment_level: bool = True  # matches the segment's signature (else only customer-level)
+    # of the segment's listed customers whose effective action this is (retention_plan.csv):
+    control: int = 0  # in the control group
+    value_at_risk: float = 0.0  # sum of score x value, targets and control
+    total_cost: float = 0.0  # cost per contact x customers
+    expected_retained: float = 0.0  # sum over targets of score x value x uplift
 
 
 @dataclass(frozen=True)
 class SegmentPlan:
     segment_key: str
-    actions: tuple[PlannedAction, ...]  # by priority, then rule order
+    actions: tuple[PlannedAction, ...]  # by customers descending, then priority and rule order
     target_count: int  # customers to contact (excluding control and do-not-contact)
     control_count: int
     value_at_risk: float

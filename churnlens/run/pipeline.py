@@ -97,6 +97,7 @@ class RunState:
     config: Config
     # load model: the model and everything the user can get wrong, checked before the scan
     model: Any = None  # LoadedModel
+    sources: Any = None  # FeatureSources: model columns -> source features (data dictionary)
     rules: tuple = ()  # PlaybookRule
     do_not_contact: Optional[frozenset] = None
     salt: str = ""
@@ -107,7 +108,8 @@ class RunState:
     in_sample: Optional[np.ndarray] = None  # (n,) bool: the global views' sample
     # gather
     rows: Optional[np.ndarray] = None  # (m,) book positions attributed
-    X: Optional[pd.DataFrame] = None  # (m, f) aligned features
+    X: Optional[pd.DataFrame] = None  # (m, f) aligned features; source features once attributed
+    X_model: Optional[pd.DataFrame] = None  # (m, c) the model's own aligned columns (cross-check)
     # attributions
     attributions: Any = None  # Attributions (m, f)
     reasons: Any = None  # ReasonCodes (m, k): features and values, worded by reports
@@ -123,6 +125,7 @@ class RunState:
     quality: Any = None  # ModelQuality
     monitoring: Any = None  # Monitoring
     segment_keys: Optional[np.ndarray] = None  # (m,) segment key of each attributed row ("" = not a churner)
+    profiles: Any = None  # SegmentProfiles
     targeting: Any = None  # Targeting
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
@@ -175,6 +178,7 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("global drivers", s.global_drivers),
         ("segmentation", s.segment),
         ("describe segments", s.describe_segments),
+        ("segment profiles", s.segment_profiles),
         ("model quality", s.model_quality),
         ("monitoring", s.monitoring),
         ("retention list", s.plan_actions),

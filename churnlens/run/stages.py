@@ -46,7 +46,9 @@ def load_inputs(state: RunState, env: Env) -> RunState:
     if config.report.do_not_contact:
         dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
     return replace(
-        state, model=model, rules=playbook.config_rules(config, req.config), do_not_contact=dnc,
+        # encoded columns -> source features (and dictionary.require_all) before any work
+        state, model=model, sources=attribution.feature_sources(model.info.feature_names, config),
+        rules=playbook.config_rules(config, req.config), do_not_contact=dnc,
         salt=id_salt(config),
         campaign_table=read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None,
     )
@@ -168,9 +170,11 @@ def read_and_score(state: RunState, env: Env) -> RunState:
     """Scan the book, check the playbook and campaign against it, and select the churners."""
     config = state.config
     book = _scan(state, env)
-    categorical = [c for c in book.kept.columns if not pd.api.types.is_numeric_dtype(book.kept[c])]
-    playbook.validate_playbook(state.rules, features=state.model.info.feature_names, config=config,
-                               categorical=categorical)
+    kept = attribution.source_frame(book.kept.iloc[:1000], state.sources)
+    categorical = [c for c in kept.columns if not pd.api.types.is_numeric_dtype(kept[c])
+                   or isinstance(kept[c].dtype, pd.CategoricalDtype)]
+    playbook.validate_playbook(state.rules, features=state.sources.sources, config=config, categorical=categorical,
+                               encoded={c: state.sources.source(c) for c in state.sources.columns})
     if state.campaign_table is not None:  # ids, arms and outcomes checked before attributions are computed
         campaign_effect(state.campaign_table, known_ids=book.ids)
     churners = segmentation.select_churners(book.score, selection=config.churners, label=book.label,
@@ -196,25 +200,29 @@ def gather(state: RunState, env: Env) -> RunState:
     return replace(state, rows=rows, X=pd.concat(parts))
 
 
-def _explain_chunk(item, model, output_space: str, config: Config, k: int):
-    """Attributions, reason codes and global-driver sums of one block of customers (row-wise
-    or additive: any split into blocks gives the same numbers)."""
+def _explain_chunk(item, model, output_space: str, config: Config, k: int, sources=None):
+    """Attributions (summed to the source features), reason codes and global-driver sums of one
+    block of customers (row-wise or additive: any split into blocks gives the same numbers)."""
     X, ids, weight = item
     attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
     attr = replace(attr, weight=weight)
+    if sources is not None:
+        attr, X = attribution.to_sources(attr, sources), attribution.source_frame(X, sources)
     return attr, attribution.reason_codes(attr, X, config, k=k), attribution.driver_sums(attr, config)
 
 
 def attribute(state: RunState, env: Env) -> RunState:
     """Exact attributions, reason codes and global-driver sums, block by block on the engine.
-    Each customer of the population sample weighs ``n / n_sample`` in the global views."""
+    Each customer of the population sample weighs ``n / n_sample`` in the global views.
+    Encoded columns are summed to their source features; ``X`` becomes the source features'
+    values (one-hot columns decoded), ``X_model`` keeps the model's own columns."""
     config, X, rows = state.config, state.X, state.rows
     ids = state.book.ids[rows]
     weight = np.where(state.in_sample[rows], state.book.n / state.n_sample, 0.0)
     step = config.attribution.chunk_rows
     blocks = ((X.iloc[i:i + step], ids[i:i + step], weight[i:i + step]) for i in range(0, len(X), step))
     attrs, codes, sums = [], [], None
-    shared = (state.model, config.output_space, config, config.reason_codes)
+    shared = (state.model, config.output_space, config, config.k_reasons, state.sources)
     with env.progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
         for a, c, s in env.engine.map(_explain_chunk, blocks, shared=shared):
             attrs.append(a)
@@ -222,18 +230,21 @@ def attribute(state: RunState, env: Env) -> RunState:
             sums = s if sums is None else sums + s
             advance(a.n)
     return replace(state, attributions=attribution.concat(attrs), reasons=attribution.concat_reasons(codes),
-                   driver_sums=sums)
+                   driver_sums=sums, X_model=X, X=attribution.source_frame(X, state.sources))
 
 
 # --- checks and summaries -----------------------------------------------------------------------
 
 def cross_check(state: RunState, env: Env) -> RunState:
     """A seeded sample of rows recomputed with shap's reference TreeExplainer."""
-    X, attr = state.X, state.attributions
+    X, attr = state.X_model, state.attributions
     rng = np.random.default_rng(state.config.seed)
     check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
-    cc = attribution.cross_check(state.model, X.iloc[check_rows], attr.values[check_rows].astype(np.float64),
-                                 output_space=attr.output_space)
+    values = attr.values[check_rows].astype(np.float64)
+    if not state.sources.identity:  # the reference attributes the model's own columns: compare those
+        values = attribution.explain(state.model, X.iloc[check_rows], customer_ids=attr.customer_ids[check_rows],
+                                     output_space=attr.output_space).values.astype(np.float64)
+    cc = attribution.cross_check(state.model, X.iloc[check_rows], values, output_space=attr.output_space)
     return replace(state, cross_check=cc)
 
 
@@ -261,11 +272,19 @@ def describe_segments(state: RunState, env: Env) -> RunState:
     previous = migration = None
     if state.request.previous is not None:
         previous = segmentation.load_previous(state.request.previous)
-        summaries, migration = segmentation.match_previous(summaries, seg, previous)
+        summaries, migration = segmentation.match_previous(summaries, seg, previous, book_ids=state.book.ids)
     keys = np.full(len(state.X), "", dtype=object)
     for s in summaries:
         keys[seg.rows[seg.labels == s.segment_id]] = s.key
     return replace(state, segments=tuple(summaries), previous=previous, migration=migration, segment_keys=keys)
+
+
+def segment_profiles(state: RunState, env: Env) -> RunState:
+    """Each segment's traits against the retained customers and the book (population sample)."""
+    profiles = segmentation.segment_profiles(state.X, state.segment_keys, churners=state.churners.mask,
+                                             book=state.in_sample[state.rows], config=state.config,
+                                             segments=[s.key for s in state.segments])
+    return replace(state, profiles=profiles)
 
 
 def model_quality(state: RunState, env: Env) -> RunState:
@@ -313,13 +332,25 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     plans = playbook.plan_segments(state.segments, state.rules, segment_keys=state.segment_keys, X=state.X,
                                    score=attr.score, value=state.value, targeting=targeting,
                                    customer_rule=customer_rule)
-    rule_index = playbook.effective_rules(customer_rule, state.segment_keys, plans)
-    retention = playbook.retention_list(
-        attr.customer_ids, targeting, segment=state.segment_keys, score=attr.score, value=state.value,
-        # a machine-readable file: reasons in machine words, whatever the report language
-        reasons=words.reason_texts(state.reasons, config, words.MACHINE_LANG), rule_index=rule_index,
-        rules=state.rules, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
-    return replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans), retention=retention)
+    state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans))
+    return replace(state, retention=retention_list(state))
+
+
+def retention_list(state: RunState):
+    """The retention list: reasons, drivers, protective factors, segment names and actions in
+    machine words (a machine-readable file: the same whatever the report language)."""
+    lang = words.MACHINE_LANG
+    config, attr, reasons = state.config, state.attributions, state.reasons
+    rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
+    names = np.full(len(state.segment_keys), "", dtype=object)
+    for key, name in words.segment_names(state.segments, config, lang).items():
+        names[state.segment_keys == key] = name
+    return playbook.retention_list(attr.customer_ids, state.targeting, segment=state.segment_keys, score=attr.score,
+                                   value=state.value, reasons=words.reason_texts(reasons, config, lang),
+                                   rule_index=rule_index, rules=state.rules, segment_name=names,
+                                   drivers=words.reason_texts(reasons, config, lang, family="driver"),
+                                   protective=words.reason_texts(reasons, config, lang, family="protective"),
+                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
 
 
 def campaign(state: RunState, env: Env) -> RunState:

@@ -153,6 +153,8 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
+        sources=state.sources, profiles=state.profiles,
+        excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
     )
 
 
@@ -188,6 +190,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     names = machine_names(state)
     segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
     segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
+    write_tables(state, staging / "tables")
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
@@ -195,6 +198,15 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     write_manifest(staging, replace(context, facts=replace(facts, timings=timings)))
     return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
                          tuple(sorted(p.name for p in staging.iterdir() if p.is_file())), state.book.warnings)
+
+
+def write_tables(state: RunState, folder: Path) -> None:
+    """``tables/*.csv``: the reports' tables for BI tools. ``retention_plan.csv`` is the
+    group-by of ``retention_list.csv`` (:func:`churnlens.actions.playbook.retention_plan`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    playbook.retention_plan(state.retention.frame).to_csv(folder / "retention_plan.csv", index=False, encoding="utf-8")
+    state.profiles.frame.to_csv(folder / "segment_profiles.csv", index=False, encoding="utf-8")
+    attribution.drivers_table(state.drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
 
 
 def manifest(ctx: ReportContext) -> dict:
@@ -235,6 +247,12 @@ def manifest(ctx: ReportContext) -> dict:
             "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG),
                           "size": s.size, "stability_jaccard": s.stability} for s in ctx.segments],
         },
+        "dictionary": {
+            "mapped_columns": [{"column": c, "feature": f, "how": h} for c, f, h in ctx.sources.mapped]
+            if ctx.sources else [],
+            "undeclared_features": list(ctx.sources.undeclared) if ctx.sources else [],
+            "excluded_from_reasons": [{"feature": f, "cause": c} for f, c in ctx.excluded_reasons],
+        },
         "timings_seconds": dict(facts.timings),
         "outputs": {},
     }
@@ -245,6 +263,8 @@ def write_manifest(out: Path, ctx: ReportContext) -> None:
     for p in sorted(out.iterdir()):
         if p.is_file():
             data["outputs"][p.name] = sha256_file(p)
+    for p in sorted((out / "tables").glob("*.csv")):
+        data["outputs"][f"tables/{p.name}"] = sha256_file(p)
     (out / "manifest.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default),
                                        encoding="utf-8")
 

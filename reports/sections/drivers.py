@@ -51,9 +51,9 @@ def build(ctx: ReportContext, kit: Kit) -> DriversView:
     dependence = tuple(Dependence(
         kit.chart(f"dependence {d.feature}", lambda ax, d=d: charts.plot_dependence(
             attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels), (3.25, 2.4)),
-        kit.label(d.feature), words.risk_text(ctx.config, d, lang)) for d in drivers[:DEPENDENCE_PLOTS])
+        kit.label(d.feature), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
     rows = tuple(DriverRow(kit.label(d.feature), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
-                           words.risk_text(ctx.config, d, lang)) for d in drivers[:TABLE_ROWS])
+                           words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:TABLE_ROWS])
     return DriversView(bar, bee, rows, dependence)
 
 

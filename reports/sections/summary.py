@@ -68,7 +68,7 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
         value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
         rule=words.churner_rule(ctx.churners, lang),
-        drivers=tuple(words.risk_text(ctx.config, d, lang) for d in ctx.drivers.drivers[:3]),
+        drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         actions=headline, change=_change(ctx, kit),
         plan_reason=plan.reason(ctx, kit), mon_reason=monitoring.monitoring_reason(ctx, kit),
