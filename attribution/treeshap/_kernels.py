@@ -95,29 +95,58 @@ def _masks(s, e, par, side, pos, gl, mask):
     mask[0] = ALL
     for k in range(s + 1, e):
         p = par[k] - s
-        m = mask[p]
-        if gl[p] != (side[k] == 0):
-            m &= ~(np.uint64(1) << np.uint64(pos[k]))
-        mask[k - s] = m
+        off = np.uint64(gl[p] != (side[k] == 0))  # 1 when x leaves the path here (branch-free)
+        mask[k - s] = mask[p] & ~(off << np.uint64(pos[k]))
 
 
 @njit(cache=True)
-def _table_tree(r, out, s, e, l0, l1, par, side, pos, gl, mask, leaf_node, leaf_d, leaf_u0, leaf_a0, uf, ur, A):
-    _masks(s, e, par, side, pos, gl, mask)
+def _table_masks(XT, nb, s, e, l0, l1, left, feature, kind, thr, missing, dleft, words, cstart, clen, par, side,
+                 pos, glb, maskb, leaf_node, leaf_d, leaf_a0, A, hl, ahl):
+    """Hot set H of every leaf of one tree for the block's rows (and the table value A(H)).
+
+    Rows are the innermost loop everywhere (``XT`` is the block transposed, (f, block)):
+    fixed trip counts and independent, vectorisable work."""
+    for k in range(s, e):
+        if left[k] >= 0:
+            xs = XT[feature[k]]
+            kk = k - s
+            for rr in range(nb):
+                glb[kk, rr] = goes_left(xs[rr], kind[k], thr[k], missing[k], dleft[k], words, cstart[k], clen[k])
+    for rr in range(nb):
+        maskb[0, rr] = ALL
+    for k in range(s + 1, e):
+        p = par[k] - s
+        kk = k - s
+        lft = side[k] == 0
+        sh = np.uint64(pos[k])
+        for rr in range(nb):
+            off = np.uint64(glb[p, rr] != lft)  # 1 when x leaves the path here
+            maskb[kk, rr] = maskb[p, rr] & ~(off << sh)
     for li in range(l0, l1):
-        d = leaf_d[li]
-        if d == 0:
-            continue
-        H = mask[leaf_node[li] - s] & ((np.uint64(1) << np.uint64(d)) - np.uint64(1))
+        kk = leaf_node[li] - s
+        full = (np.uint64(1) << np.uint64(leaf_d[li])) - np.uint64(1)
         a0 = leaf_a0[li]
-        u0 = leaf_u0[li]
-        aH = A[a0 + H]
-        for p in range(d):
-            bit = np.uint64(1) << np.uint64(p)
-            if H & bit:
-                out[r, uf[u0 + p]] += ur[u0 + p] * A[a0 + (H ^ bit)]
-            else:
-                out[r, uf[u0 + p]] -= aH
+        j = li - l0
+        for rr in range(nb):
+            H = np.int64(maskb[kk, rr] & full)
+            hl[j, rr] = H
+            ahl[j, rr] = A[a0 + H]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _table_block(acc, nb, l0, l1, leaf_d, leaf_u0, leaf_a0, uf, ur, A, hl, ahl):
+    """Credit one tree's leaves to the block's rows; ``acc`` is (f, block) so that the
+    innermost loop runs over rows: independent updates, fixed trip count."""
+    for li in range(l0, l1):
+        a0, u0, j = leaf_a0[li], leaf_u0[li], li - l0
+        for p in range(leaf_d[li]):
+            f = uf[u0 + p]
+            rp = ur[u0 + p]
+            bit = np.int64(1) << p
+            for rr in range(nb):
+                H = hl[j, rr]
+                hot = rp * A[a0 + (H ^ bit)]
+                acc[f, rr] += hot if H & bit else -ahl[j, rr]
 
 
 @njit(cache=True)
@@ -164,7 +193,7 @@ def _linear_tree(r, out, s, e, left, feature, value, par, side, prev, zm, gl, om
 @njit(parallel=True, cache=True)
 def shap_kernel(X, out, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
                 par, side, pos, prev, zm, mode, leaf_start, leaf_node, leaf_d, leaf_u0, leaf_a0, uf, ur, A,
-                tq, tn, tw, max_nodes, max_q, block):
+                tq, tn, tw, max_nodes, max_leaves, max_q, block):
     """Add every tree's TreeSHAP values of the rows of ``X`` (n, f) into ``out`` (n, f)."""
     n = X.shape[0]
     n_trees = node_start.shape[0] - 1
@@ -172,24 +201,39 @@ def shap_kernel(X, out, node_start, left, feature, kind, thr, missing, dleft, wo
     for b in prange(n_blocks):
         r0 = b * block
         r1 = min(n, r0 + block)
+        nb = r1 - r0
         gl = np.zeros(max_nodes, np.bool_)
         mask = np.empty(max_nodes, np.uint64)
         om = np.empty(max_nodes, np.float64)
         P = np.empty((max_nodes, max_q), np.float64)
         S = np.empty((max_nodes, max_q), np.float64)
+        glb = np.zeros((max_nodes, block), np.bool_)
+        maskb = np.empty((max_nodes, block), np.uint64)
+        XT = np.empty((X.shape[1], block), np.float64)
+        hl = np.empty((max_leaves, block), np.int64)
+        ahl = np.empty((max_leaves, block), np.float64)
+        acc = np.zeros((out.shape[1], block), np.float64)
         # trees outside, rows inside: one tree's tables stay in cache for the whole block
+        for rr in range(nb):
+            for f in range(X.shape[1]):
+                XT[f, rr] = X[r0 + rr, f]
         for t in range(n_trees):
             s, e = node_start[t], node_start[t + 1]
             if e - s <= 1:
                 continue
-            for r in range(r0, r1):
-                _directions(X[r], s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl)
-                if mode[t] == MODE_TABLE:
-                    _table_tree(r, out, s, e, leaf_start[t], leaf_start[t + 1], par, side, pos, gl, mask,
-                                leaf_node, leaf_d, leaf_u0, leaf_a0, uf, ur, A)
-                else:
+            l0, l1 = leaf_start[t], leaf_start[t + 1]
+            if mode[t] == MODE_TABLE:
+                _table_masks(XT, nb, s, e, l0, l1, left, feature, kind, thr, missing, dleft, words, cstart, clen, par,
+                             side, pos, glb, maskb, leaf_node, leaf_d, leaf_a0, A, hl, ahl)
+                _table_block(acc, nb, l0, l1, leaf_d, leaf_u0, leaf_a0, uf, ur, A, hl, ahl)
+            else:
+                for r in range(r0, r1):
+                    _directions(X[r], s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl)
                     _linear_tree(r, out, s, e, left, feature, value, par, side, prev, zm, gl, om, P, S,
                                  tn[t], tw[t], tq[t])
+        for rr in range(nb):
+            for f in range(out.shape[1]):
+                out[r0 + rr, f] += acc[f, rr]
 
 
 @njit(parallel=True, cache=True)
@@ -269,6 +313,9 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
         cvals = np.empty(max_d + 1, np.float64)
         P = np.empty(max_d + 1, np.float64)
         s_ = np.empty(max_d + 1, np.float64)
+        for rr in range(nb):
+            for f in range(X.shape[1]):
+                XT[f, rr] = X[r0 + rr, f]
         for t in range(n_trees):
             s, e = node_start[t], node_start[t + 1]
             if e - s <= 1:

@@ -44,7 +44,7 @@ def shap_values(forest: Forest, M: np.ndarray) -> tuple[np.ndarray, float]:
     K.shap_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
                   fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos, pl.prev, pl.zm, pl.mode,
                   pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.leaf_a0, pl.uf, pl.ur, pl.A, pl.tq, pl.tn,
-                  pl.tw, pl.max_nodes, pl.tn.shape[1], ROW_BLOCK)
+                  pl.tw, pl.max_nodes, pl.max_leaves, pl.tn.shape[1], ROW_BLOCK)
     return out, pl.expected
 
 

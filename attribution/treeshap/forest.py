@@ -102,6 +102,7 @@ class Plan:
     gw: np.ndarray
     expected: float  # intercept + sum of the trees' cover-weighted mean leaf values
     max_nodes: int
+    max_leaves: int
     max_d: int
 
 
@@ -267,4 +268,5 @@ def _make_plan(fr: Forest) -> Plan:
     _leaf_mass(leaf_u0, leaf_d, uz, leaf_mass)
     expected = float(fr.intercept + np.sum(fr.value[leaf_node] * leaf_mass))
     return Plan(par, side, pos, prev, zm, mode, leaf_start, leaf_node, leaf_d, leaf_u0, leaf_a0, uf, uz, ur, A,
-                tq.astype(np.int64), tn, tw, gx, gw, expected, int(np.diff(fr.node_start).max(initial=1)), max_d)
+                tq.astype(np.int64), tn, tw, gx, gw, expected, int(np.diff(fr.node_start).max(initial=1)),
+                int(np.diff(leaf_start).max(initial=1)), max_d)
