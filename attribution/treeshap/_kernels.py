@@ -313,9 +313,6 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
         cvals = np.empty(max_d + 1, np.float64)
         P = np.empty(max_d + 1, np.float64)
         s_ = np.empty(max_d + 1, np.float64)
-        for rr in range(nb):
-            for f in range(X.shape[1]):
-                XT[f, rr] = X[r0 + rr, f]
         for t in range(n_trees):
             s, e = node_start[t], node_start[t + 1]
             if e - s <= 1:
