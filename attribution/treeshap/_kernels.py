@@ -1,0 +1,328 @@
+"""numba kernels: exact path-dependent TreeSHAP over the normalised trees of :mod:`.forest`.
+
+Notation (one leaf l): U = the distinct features on the root-to-l path, d = |U|; for
+j in U, z_j = product of the cover ratios of the path's edges on j ("zero fraction") and
+o_j(x) = 1 if x follows every edge on j, else 0 ("one fraction"). Path-dependent TreeSHAP
+is the Shapley value of the product game v(S) = v_l prod_{j in S} o_j prod_{j in U-S} z_j,
+summed over leaves:
+
+    phi_i = v_l (o_i - z_i) int_0^1 prod_{j in U, j != i} (z_j + t (o_j - z_j)) dt      (1)
+
+(the Shapley weight |S|!(d-|S|-1)!/d! is the Beta integral of t^|S| (1-t)^(d-1-|S|)).
+
+Two exact evaluations of (1), chosen per tree by :func:`plan`:
+
+- *table* (shallow trees; the idea of FastTreeSHAP v2): o is 0/1, so a leaf's
+  contribution depends on x only through the "hot" set H = {j: o_j = 1}. With
+  c(S) = v_l prod_{j in U-S} z_j and A(H) = sum_{S subset H} w(|S|, d) c(S), (1) becomes
+  phi_i = -A(H) for a cold i and phi_i = (1 - z_i)/z_i A(H - {i}) for a hot i. A is
+  precomputed once per leaf (2^d values, subset-sum transform); a row costs one pass over
+  the nodes to form every leaf's H as a bit mask, then d table reads per leaf.
+- *linear* (deep trees; the idea of Linear TreeSHAP, Yu et al. 2022): (1) integrates a
+  polynomial of degree d - 1, so Gauss-Legendre quadrature with ceil(D/2) nodes is exact.
+  One depth-first pass carries the path product P(t) at the nodes down the tree, sums
+  v_l P_l(t) back up, and credits each edge with its feature's term: O(nodes x D/2) per
+  tree and row. A feature met again deeper on the path replaces its earlier factor; the
+  earlier edge's credit for the leaves below is cancelled exactly (same quadrature nodes).
+
+Interaction values use the same hot set and per-leaf quadrature (see
+:func:`interactions_kernel`). Everything is float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# kind: 0 numeric (x <= thr goes left), 1 numeric (x < thr goes left), 2 categorical
+# (integer category in the node's set goes left, anything else right).
+# missing: 0 NaN is read as 0.0 (LightGBM missing_type None); 1 NaN or |x| <= 1e-35 takes
+# the default direction (LightGBM Zero); 2 NaN takes the default direction.
+KIND_LE, KIND_LT, KIND_CAT = 0, 1, 2
+MISS_AS_ZERO, MISS_ZERO, MISS_NAN = 0, 1, 2
+ZERO_FLOOR = 1e-100  # z = 0 (an empty child) would divide by zero; its terms vanish anyway
+MODE_TABLE, MODE_LINEAR = 0, 1
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@njit(cache=True, inline="always")
+def goes_left(x, kind, thr, missing, dleft, words, cstart, clen):
+    if np.isnan(x):
+        if missing == MISS_AS_ZERO:
+            x = 0.0
+        else:
+            return dleft
+    elif missing == MISS_ZERO and abs(x) <= 1e-35:
+        return dleft
+    if kind == KIND_LE:
+        return x <= thr
+    if kind == KIND_LT:
+        return x < thr
+    c = int(x)  # C-style truncation, as LightGBM and XGBoost cast categories
+    if c < 0 or c >= clen * 32:
+        return False
+    return (words[cstart + (c >> 5)] >> np.uint32(c & 31)) & np.uint32(1) == np.uint32(1)
+
+
+@njit(cache=True)
+def preorder(left, right, root, out):
+    """Write the preorder of the tree rooted at ``root`` into ``out``; return the count."""
+    stack = np.empty(left.shape[0] + 1, np.int64)
+    top, n = 0, 0
+    stack[0] = root
+    top = 1
+    while top > 0:
+        top -= 1
+        k = stack[top]
+        out[n] = k
+        n += 1
+        if left[k] >= 0:
+            stack[top] = right[k]
+            stack[top + 1] = left[k]
+            top += 2
+    return n
+
+
+@njit(cache=True)
+def _directions(x, s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl):
+    for k in range(s, e):
+        if left[k] >= 0:
+            gl[k - s] = goes_left(x[feature[k]], kind[k], thr[k], missing[k], dleft[k], words, cstart[k], clen[k])
+
+
+@njit(cache=True)
+def _masks(s, e, par, side, pos, gl, mask):
+    mask[0] = ALL
+    for k in range(s + 1, e):
+        p = par[k] - s
+        off = np.uint64(gl[p] != (side[k] == 0))  # 1 when x leaves the path here (branch-free)
+        mask[k - s] = mask[p] & ~(off << np.uint64(pos[k]))
+
+
+@njit(cache=True)
+def _table_masks(XT, nb, s, e, l0, l1, left, feature, kind, thr, missing, dleft, words, cstart, clen, par, side,
+                 pos, glb, maskb, leaf_node, leaf_d, leaf_a0, A, hl, ahl):
+    """Hot set H of every leaf of one tree for the block's rows (and the table value A(H)).
+
+    Rows are the innermost loop everywhere (``XT`` is the block transposed, (f, block)):
+    fixed trip counts and independent, vectorisable work."""
+    for k in range(s, e):
+        if left[k] >= 0:
+            xs = XT[feature[k]]
+            kk = k - s
+            for rr in range(nb):
+                glb[kk, rr] = goes_left(xs[rr], kind[k], thr[k], missing[k], dleft[k], words, cstart[k], clen[k])
+    for rr in range(nb):
+        maskb[0, rr] = ALL
+    for k in range(s + 1, e):
+        p = par[k] - s
+        kk = k - s
+        lft = side[k] == 0
+        sh = np.uint64(pos[k])
+        for rr in range(nb):
+            off = np.uint64(glb[p, rr] != lft)  # 1 when x leaves the path here
+            maskb[kk, rr] = maskb[p, rr] & ~(off << sh)
+    for li in range(l0, l1):
+        kk = leaf_node[li] - s
+        full = (np.uint64(1) << np.uint64(leaf_d[li])) - np.uint64(1)
+        a0 = leaf_a0[li]
+        j = li - l0
+        for rr in range(nb):
+            H = np.int64(maskb[kk, rr] & full)
+            hl[j, rr] = H
+            ahl[j, rr] = A[a0 + H]
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def _table_block(acc, nb, l0, l1, leaf_d, leaf_u0, leaf_a0, uf, ur, A, hl, ahl):
+    """Credit one tree's leaves to the block's rows; ``acc`` is (f, block) so that the
+    innermost loop runs over rows: independent updates, fixed trip count."""
+    for li in range(l0, l1):
+        a0, u0, j = leaf_a0[li], leaf_u0[li], li - l0
+        for p in range(leaf_d[li]):
+            f = uf[u0 + p]
+            rp = ur[u0 + p]
+            bit = np.int64(1) << p
+            for rr in range(nb):
+                H = hl[j, rr]
+                hot = rp * A[a0 + (H ^ bit)]
+                acc[f, rr] += hot if H & bit else -ahl[j, rr]
+
+
+@njit(cache=True)
+def _linear_tree(r, out, s, e, left, feature, value, par, side, prev, zm, gl, om, P, S, tn, tw, q):
+    for j in range(q):
+        P[0, j] = 1.0
+    for k in range(s + 1, e):
+        kk, pp = k - s, par[k] - s
+        o = 1.0 if gl[pp] == (side[k] == 0) else 0.0
+        z = zm[k]
+        pk = prev[k]
+        if pk < 0:
+            for j in range(q):
+                P[kk, j] = P[pp, j] * (z + tn[j] * (o - z))
+        else:
+            oo = om[pk - s]
+            o = o * oo
+            zo = zm[pk]
+            for j in range(q):
+                P[kk, j] = P[pp, j] * (z + tn[j] * (o - z)) / (zo + tn[j] * (oo - zo))
+        om[kk] = o
+        for j in range(q):
+            S[kk, j] = 0.0
+    for k in range(e - 1, s, -1):
+        kk, pp = k - s, par[k] - s
+        if left[k] < 0:
+            v = value[k]
+            for j in range(q):
+                S[kk, j] = v * P[kk, j]
+        o, z, pk = om[kk], zm[k], prev[k]
+        c = 0.0
+        if pk < 0:
+            for j in range(q):
+                S[pp, j] += S[kk, j]
+                c += tw[j] * S[kk, j] * (o - z) / (z + tn[j] * (o - z))
+        else:
+            oo, zo = om[pk - s], zm[pk]
+            for j in range(q):
+                S[pp, j] += S[kk, j]
+                c += tw[j] * S[kk, j] * ((o - z) / (z + tn[j] * (o - z)) - (oo - zo) / (zo + tn[j] * (oo - zo)))
+        out[r, feature[par[k]]] += c
+
+
+@njit(parallel=True, cache=True)
+def shap_kernel(X, out, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
+                par, side, pos, prev, zm, mode, leaf_start, leaf_node, leaf_d, leaf_u0, leaf_a0, uf, ur, A,
+                tq, tn, tw, max_nodes, max_leaves, max_q, block):
+    """Add every tree's TreeSHAP values of the rows of ``X`` (n, f) into ``out`` (n, f)."""
+    n = X.shape[0]
+    n_trees = node_start.shape[0] - 1
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        r0 = b * block
+        r1 = min(n, r0 + block)
+        nb = r1 - r0
+        gl = np.zeros(max_nodes, np.bool_)
+        mask = np.empty(max_nodes, np.uint64)
+        om = np.empty(max_nodes, np.float64)
+        P = np.empty((max_nodes, max_q), np.float64)
+        S = np.empty((max_nodes, max_q), np.float64)
+        glb = np.zeros((max_nodes, block), np.bool_)
+        maskb = np.empty((max_nodes, block), np.uint64)
+        XT = np.empty((X.shape[1], block), np.float64)
+        hl = np.empty((max_leaves, block), np.int64)
+        ahl = np.empty((max_leaves, block), np.float64)
+        acc = np.zeros((out.shape[1], block), np.float64)
+        # trees outside, rows inside: one tree's tables stay in cache for the whole block
+        for rr in range(nb):
+            for f in range(X.shape[1]):
+                XT[f, rr] = X[r0 + rr, f]
+        for t in range(n_trees):
+            s, e = node_start[t], node_start[t + 1]
+            if e - s <= 1:
+                continue
+            l0, l1 = leaf_start[t], leaf_start[t + 1]
+            if mode[t] == MODE_TABLE:
+                _table_masks(XT, nb, s, e, l0, l1, left, feature, kind, thr, missing, dleft, words, cstart, clen, par,
+                             side, pos, glb, maskb, leaf_node, leaf_d, leaf_a0, A, hl, ahl)
+                _table_block(acc, nb, l0, l1, leaf_d, leaf_u0, leaf_a0, uf, ur, A, hl, ahl)
+            else:
+                for r in range(r0, r1):
+                    _directions(X[r], s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl)
+                    _linear_tree(r, out, s, e, left, feature, value, par, side, prev, zm, gl, om, P, S,
+                                 tn[t], tw[t], tq[t])
+        for rr in range(nb):
+            for f in range(out.shape[1]):
+                out[r0 + rr, f] += acc[f, rr]
+
+
+@njit(parallel=True, cache=True)
+def predict_kernel(X, out, node_start, left, right, feature, kind, thr, missing, dleft, words, cstart, clen, value):
+    """Sum of the trees' leaf values per row (float64), added into ``out`` (n,)."""
+    n_trees = node_start.shape[0] - 1
+    for r in prange(X.shape[0]):
+        acc = 0.0
+        for t in range(n_trees):
+            k = node_start[t]
+            while left[k] >= 0:
+                if goes_left(X[r, feature[k]], kind[k], thr[k], missing[k], dleft[k], words, cstart[k], clen[k]):
+                    k = left[k]
+                else:
+                    k = right[k]
+            acc += value[k]
+        out[r] += acc
+
+
+@njit(cache=True)
+def _leaf_pairs(r, out, fmap, v, d, H, u0, uf, uz, gx, gw, fvals, cvals, P, s_):
+    """Interaction terms of one leaf; ``fmap`` maps a feature to its slot in ``out`` or -1."""
+    q = (d + 1) // 2
+    for p in range(d):
+        z = uz[u0 + p]
+        hot = (H >> np.uint64(p)) & np.uint64(1)
+        cvals[p] = (1.0 - z) if hot else -z
+    for j in range(q):
+        prod, ssum = 1.0, 0.0
+        for p in range(d):
+            z = uz[u0 + p]
+            f = z + gx[q, j] * cvals[p]  # z + t (o - z)
+            fvals[p, j] = f
+            prod *= f
+            ssum += cvals[p] / f
+        P[j] = prod
+        s_[j] = ssum
+    for a in range(d):
+        ia = fmap[uf[u0 + a]]
+        if ia < 0:
+            continue
+        ca = cvals[a]
+        phi, rows = 0.0, 0.0
+        for j in range(q):
+            pa = gw[q, j] * P[j] / fvals[a, j]
+            phi += pa
+            rows += pa * (s_[j] - ca / fvals[a, j])
+        out[r, ia, ia] += v * ca * (phi - 0.5 * rows)
+        for b in range(a + 1, d):
+            ib = fmap[uf[u0 + b]]
+            if ib < 0:
+                continue
+            acc = 0.0
+            for j in range(q):
+                acc += gw[q, j] * P[j] / (fvals[a, j] * fvals[b, j])
+            val = 0.5 * v * ca * cvals[b] * acc
+            out[r, ia, ib] += val
+            out[r, ib, ia] += val
+
+
+@njit(parallel=True, cache=True)
+def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen,
+                        value, par, side, pos, leaf_start, leaf_node, leaf_d, leaf_u0, uf, uz, gx, gw,
+                        max_nodes, max_d):
+    """Shapley interaction values among the features with ``fmap[f] >= 0``, added into
+    ``out`` (n, m, m); the diagonal holds phi_i - sum_{j != i} Phi_ij over ALL features j.
+
+    Per leaf, with c_j = o_j - z_j and f_j(t) = z_j + t c_j:
+    Phi_ij = v_l c_i c_j / 2 int prod_{k != i, j} f_k(t) dt  (a Beta-integral weight for
+    the d - 1 players other than j), exact by Gauss-Legendre with ceil(d/2) nodes.
+    """
+    n_trees = node_start.shape[0] - 1
+    for r in prange(X.shape[0]):
+        gl = np.zeros(max_nodes, np.bool_)
+        mask = np.empty(max_nodes, np.uint64)
+        fvals = np.empty((max_d + 1, max_d + 1), np.float64)
+        cvals = np.empty(max_d + 1, np.float64)
+        P = np.empty(max_d + 1, np.float64)
+        s_ = np.empty(max_d + 1, np.float64)
+        for t in range(n_trees):
+            s, e = node_start[t], node_start[t + 1]
+            if e - s <= 1:
+                continue
+            _directions(X[r], s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl)
+            _masks(s, e, par, side, pos, gl, mask)
+            for li in range(leaf_start[t], leaf_start[t + 1]):
+                d = leaf_d[li]
+                if d == 0:
+                    continue
+                k = leaf_node[li]
+                H = mask[k - s] & ((np.uint64(1) << np.uint64(d)) - np.uint64(1))
+                _leaf_pairs(r, out, fmap, value[k], d, H, leaf_u0[li], uf, uz, gx, gw, fvals, cvals, P, s_)

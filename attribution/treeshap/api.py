@@ -1,0 +1,83 @@
+"""Entry points over a :class:`~.forest.Forest`: predictions, SHAP values, interaction values."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from churnlens.attribution.treeshap import _kernels as K
+from churnlens.attribution.treeshap.forest import Forest
+
+ROW_BLOCK = 64  # rows per parallel task: a tree's tables are reused over the block
+
+
+def predict(forest: Forest, M: np.ndarray) -> np.ndarray:
+    """Raw output of the ensemble, shape (n,), float64: intercept + sum of leaf values."""
+    X = forest.prepare(M)
+    out = np.full(X.shape[0], forest.intercept, dtype=np.float64)
+    fr = forest
+    K.predict_kernel(X, out, fr.node_start, fr.left, fr.right, fr.feature, fr.kind, fr.threshold, fr.missing,
+                     fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value)
+    return out
+
+
+def shap_values(forest: Forest, M: np.ndarray) -> tuple[np.ndarray, float]:
+    """Exact path-dependent TreeSHAP values.
+
+    Parameters
+    ----------
+    forest : Forest
+    M : ndarray, shape (n, f)
+        The estimator's input matrix (its own column order and encoding).
+
+    Returns
+    -------
+    phi : ndarray of float64, shape (n, f)
+    base : float
+        Expected value; ``base + phi.sum(1) == predict(forest, M)`` up to rounding.
+    """
+    X = forest.prepare(M)
+    pl = forest.plan()
+    out = np.zeros(X.shape, dtype=np.float64)
+    fr = forest
+    K.shap_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
+                  fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos, pl.prev, pl.zm, pl.mode,
+                  pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.leaf_a0, pl.uf, pl.ur, pl.A, pl.tq, pl.tn,
+                  pl.tw, pl.max_nodes, pl.max_leaves, pl.tn.shape[1], ROW_BLOCK)
+    return out, pl.expected
+
+
+def interaction_values(forest: Forest, M: np.ndarray, *, features: Sequence[int]) -> np.ndarray:
+    """Exact SHAP interaction values among ``features`` (shap's definition).
+
+    Parameters
+    ----------
+    forest : Forest
+    M : ndarray, shape (n, f)
+    features : sequence of m distinct column indices
+
+    Returns
+    -------
+    ndarray of float64, shape (n, m, m)
+        ``out[:, a, b]`` (a != b) is Phi_ij for i = features[a], j = features[b]
+        (symmetric; half of the pair's joint effect each way, as in shap); the diagonal is
+        the main effect phi_i - sum over ALL other features j of Phi_ij, so with every
+        feature listed a row sums to the SHAP values.
+    """
+    idx = np.asarray(list(features), dtype=np.int64)
+    if idx.ndim != 1 or len(set(idx.tolist())) != len(idx) or np.any((idx < 0) | (idx >= forest.n_features)):
+        raise ValueError(f"features must be distinct column indices in [0, {forest.n_features}), got {list(features)}")
+    X = forest.prepare(M)
+    pl = forest.plan()
+    if pl.max_d > 63:
+        raise ValueError(f"a tree path uses {pl.max_d} distinct features; interaction values support at most 63")
+    fmap = np.full(forest.n_features, -1, np.int64)
+    fmap[idx] = np.arange(len(idx))
+    out = np.zeros((X.shape[0], len(idx), len(idx)), dtype=np.float64)
+    fr = forest
+    K.interactions_kernel(X, out, fmap, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
+                          fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos,
+                          pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.uf, pl.uz, pl.gx, pl.gw,
+                          pl.max_nodes, max(pl.max_d, 1))
+    return out
