@@ -159,7 +159,7 @@ def test_retention_plan_is_the_group_by_of_the_retention_list(runs, lang):
     # the report's segment plans are the same rows: headline action = most customers
     for p in state.plans:
         rows = plan[(plan["segment"] == p.segment_key) & (plan["action"].fillna("") != "")]
-        listed = {a.action_en: a for a in p.actions if a.customers or a.control}
+        listed = {a.action.en: a for a in p.actions if a.customers or a.control}
         assert set(listed) == set(rows["action"])
         for _, r in rows.iterrows():
             a = listed[r["action"]]
