@@ -47,6 +47,31 @@ class Stability:
     unstable: tuple[int, ...]  # segment ids with Jaccard below 0.6 (the report warns)
 
 
+@dataclass(frozen=True)
+class Combination:
+    """An HDBSCAN cluster whose reasons are a mix of simpler segments (counted as overlap, not a segment)."""
+
+    size: int  # churners of the fitting sample in the cluster
+    parts: tuple[int, ...]  # final segment ids it combines (-1: a part later dissolved)
+
+
+@dataclass(frozen=True)
+class MixedDriver:
+    feature: str
+    member_share: float  # share of the mixed group for whom the feature is a material driver
+    mean_material: float  # mean material attribution among those members
+
+
+@dataclass(frozen=True)
+class MixedReasons:
+    """The mixed-reasons group in numbers: why its members are not in a segment, and their drivers."""
+
+    size: int
+    share: float  # of all churners
+    counts: tuple[tuple[str, int], ...]  # ("no_material_driver" | "no_segment_driver", churners)
+    drivers: tuple[MixedDriver, ...]  # most frequent material drivers of its members
+
+
 @array_eq
 @dataclass(frozen=True, eq=False)
 class Segmentation:
@@ -92,6 +117,23 @@ class Segmentation:
     min_samples: int = 0  # HDBSCAN min_samples used
     noise: str = "mixed"  # SegmentationConfig.noise used
     n_assigned: int = 0  # unclustered churners given a segment (noise == "assign")
+    # Material-driver method (segmentation.material); empty defaults keep older constructors valid.
+    secondary: Optional[np.ndarray] = None  # (m,) secondary segment id, MIXED for none
+    overlap: Optional[np.ndarray] = None  # (k, k) churners with primary i and secondary j
+    materiality: float = 0.0  # relative materiality threshold used
+    material_floor: float = 0.0  # absolute materiality floor used (output-space units)
+    reference: Optional[np.ndarray] = None  # (f,) median attribution each feature is measured against
+    segment_drivers: tuple[tuple[str, ...], ...] = ()  # per segment id: the features it owns
+    flags: tuple[tuple[str, ...], ...] = ()  # per segment id: codes, e.g. ("unstable",)
+    codes: tuple[str, ...] = ()  # run-level codes: "single_segment", "all_mixed", "combinations_resolved", ...
+    n_material: int = 0  # churners with at least one material driver
+    combinations: tuple[Combination, ...] = ()  # clusters resolved to their parts
+    mixed: Optional["MixedReasons"] = None  # what the mixed-reasons group is made of
+
+    @property
+    def secondary_labels(self) -> np.ndarray:
+        """Secondary segment id per churner (MIXED for none), shape (m,)."""
+        return np.full(self.labels.shape, MIXED, dtype=np.int64) if self.secondary is None else self.secondary
 
 
 @dataclass(frozen=True)

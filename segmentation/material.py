@@ -1,0 +1,273 @@
+"""Material drivers: each churner's few risk-raising reasons, and segments defined by them.
+
+The method (what an auditor re-derives):
+
+1. **Reference.** Path-dependent TreeSHAP measures every feature against the average
+   customer: a binary effect ``c`` of prevalence ``pi`` shows as ``c (1 - pi)`` for the
+   exposed and ``-c pi`` for the others, so common mechanisms look weaker than rare ones.
+   Each feature's attribution is therefore re-measured against the *typical* customer:
+   ``corrected = attribution - median`` (median over the population rows: rows with a
+   population weight > 0, else all rows). For a binary effect of prevalence < 50% this
+   gives exactly ``c`` to the exposed and 0 to the others.
+2. **Material drivers.** A churner's risk-raising corrected attribution on a feature is
+   material when it is at least ``max(floor, materiality x the churner's largest one)``.
+   Only material drivers enter the clustering profile (their shares, summing to 1) and the
+   assignment; churners without one are "mixed reasons" (code ``no_material_driver``).
+3. **Candidate segments.** HDBSCAN on the material profiles of a fitting sample; clusters
+   whose members do not share reasons (mean cosine to the mean profile < 0.7) are dropped,
+   clusters with the same reasons (cosine of mean profiles >= 0.8) merged.
+4. **Combinations.** Clusters are examined from the simplest (fewest material drivers per
+   member) up. A cluster whose mean profile is reproduced (cosine >= 0.97) by a
+   non-negative mix (NNLS) of at least two simpler segments' profiles, each carrying >= 15%,
+   is a *combination* of them, not a segment of its own.
+5. **Ownership.** Each feature belongs to the segment whose mean profile gives it the
+   largest share, when that share is >= 5%; other features belong to no segment.
+6. **Assignment.** A churner's contribution to segment ``k`` is the sum of its material
+   drivers owned by ``k``. Its segment is the one with the largest contribution (ties: the
+   lower id), unless the material drivers that belong to no segment carry more (then
+   "mixed reasons", code ``no_segment_driver``). Membership strength = that contribution /
+   all its material attribution. Secondary segment = the second-largest contribution when
+   it is itself material (>= ``max(floor, materiality x primary contribution)``).
+   Segments with fewer primary members than ``min_cluster_size`` are dissolved (smallest
+   first, ownership recomputed) and their members re-assigned.
+
+Everything here returns numbers and codes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+MIXED = -1
+COHERENCE_MIN = 0.7  # members' mean cosine to their mean profile for a cluster to share reasons
+SAME_REASONS = 0.8  # cosine of mean profiles at or above which two clusters are one segment
+COMBINATION_COS = 0.97  # NNLS reconstruction cosine that makes a cluster a combination
+COMBINATION_PART = 0.15  # each part of a combination carries at least this share
+OWN_MIN = 0.05  # smallest mean-profile share through which a segment owns a feature
+FLOORS = {"log_odds": 0.5, "probability": 0.05}  # default absolute materiality floor per output space
+
+
+def floor_for(output_space: str, floor: float | None) -> float:
+    """The absolute materiality floor: ``floor`` when given, else the output space's default."""
+    if floor is not None:
+        return float(floor)
+    return FLOORS.get(output_space, FLOORS["log_odds"])
+
+
+def reference(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Median attribution per feature over the population rows (weight > 0; all rows if none).
+
+    Parameters
+    ----------
+    values : ndarray, shape (n, f)
+    weights : ndarray, shape (n,)
+
+    Returns
+    -------
+    ndarray of float64, shape (f,)
+    """
+    pop = np.asarray(weights) > 0
+    rows = values[pop] if pop.any() else values
+    if rows.shape[0] == 0:
+        return np.zeros(values.shape[1])
+    return np.median(np.asarray(rows, dtype=np.float64), axis=0)
+
+
+def material(values: np.ndarray, ref: np.ndarray, *, materiality: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Corrected risk-raising attributions and their material part.
+
+    Parameters
+    ----------
+    values : ndarray, shape (m, f)
+        The churners' attributions.
+    ref : ndarray, shape (f,)
+
+    Returns
+    -------
+    positive : ndarray of float64, shape (m, f)
+        ``max(values - ref, 0)``.
+    material : ndarray of float64, shape (m, f)
+        ``positive`` where it is >= ``max(floor, materiality x row maximum)``, else 0.
+    """
+    pos = np.clip(np.asarray(values, dtype=np.float64) - ref, 0.0, None)
+    cut = np.maximum(floor, materiality * pos.max(axis=1, keepdims=True)) if pos.shape[1] else pos
+    mat = np.where(pos >= cut - 1e-12, pos, 0.0)
+    mat[pos <= 0] = 0.0
+    return pos, mat
+
+
+def shares_of(mat: np.ndarray) -> np.ndarray:
+    """Rows divided by their sum (all-zero rows stay 0)."""
+    tot = mat.sum(axis=1, keepdims=True)
+    return np.divide(mat, tot, out=np.zeros_like(mat), where=tot > 0)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+
+
+def coherence(shares: np.ndarray) -> float:
+    """Mean cosine of the rows with their mean (1 = identical reasons)."""
+    return float((_unit(shares) @ _unit(shares.mean(axis=0))).mean()) if shares.shape[0] else 0.0
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """Segments found on a fitting sample, as mean material profiles."""
+
+    centroids: np.ndarray  # (k, f) mean material shares of each pure segment
+    combinations: tuple[tuple[int, tuple[int, ...]], ...]  # (cluster size, indices of its parts in centroids)
+    n_diffuse: int  # HDBSCAN clusters dropped because their members did not share reasons
+    n_merged: int  # clusters merged into another with the same reasons
+    n_raw: int  # HDBSCAN clusters before any of the above (0: HDBSCAN found no split)
+
+
+def hdbscan_labels(points: np.ndarray, *, mcs: int, ms: int) -> np.ndarray:
+    import hdbscan
+
+    if points.shape[0] < 2 or float(np.ptp(points, axis=0).max()) <= 1e-12:
+        return np.full(points.shape[0], MIXED, dtype=np.int64)  # identical profiles: no density structure
+    model = hdbscan.HDBSCAN(min_cluster_size=int(mcs), min_samples=int(ms), core_dist_n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=UserWarning)
+        return model.fit(points).labels_.astype(np.int64)
+
+
+def _clusters(shares: np.ndarray, raw: np.ndarray) -> tuple[list[np.ndarray], int, int]:
+    """Members of the coherent clusters after merging those with the same reasons."""
+    groups = [np.flatnonzero(raw == c) for c in np.unique(raw[raw >= 0])]
+    if not groups:  # no split: the whole sample is the one candidate
+        groups = [np.arange(shares.shape[0])]
+    kept = [g for g in groups if coherence(shares[g]) >= COHERENCE_MIN]
+    n_diffuse = len(groups) - len(kept)
+    n_merged = 0
+    while len(kept) > 1:
+        unit = _unit(np.array([shares[g].mean(axis=0) for g in kept]))
+        cos = np.triu(unit @ unit.T, k=1)
+        i, j = np.unravel_index(int(np.argmax(cos)), cos.shape)
+        if cos[i, j] < SAME_REASONS - 1e-12:
+            break
+        kept[i] = np.sort(np.r_[kept[i], kept[j]])
+        del kept[j]
+        n_merged += 1
+    return kept, n_diffuse, n_merged
+
+
+def resolve(shares: np.ndarray, groups: list[np.ndarray]) -> tuple[list[int], list[tuple[int, tuple[int, ...]]]]:
+    """Split candidate clusters into pure ones and combinations of simpler pure ones.
+
+    Returns the indices of pure groups (in examination order) and, for each combination,
+    (group index, indices into the pure list of its parts).
+    """
+    from scipy.optimize import nnls
+
+    centre = [shares[g].mean(axis=0) for g in groups]
+    n_drivers = [float((shares[g] > 0).sum(axis=1).mean()) for g in groups]
+    order = sorted(range(len(groups)), key=lambda i: (n_drivers[i], -groups[i].size, i))
+    pure: list[int] = []
+    combos: list[tuple[int, tuple[int, ...]]] = []
+    for i in order:
+        if len(pure) >= 2:
+            basis = np.array([centre[p] for p in pure]).T  # (f, k)
+            w, _ = nnls(basis, centre[i])
+            rec = basis @ w
+            part = w * basis.sum(axis=0)
+            cos = float(_unit(rec) @ _unit(centre[i]))
+            parts = np.flatnonzero(part >= COMBINATION_PART * max(part.sum(), 1e-12))
+            if cos >= COMBINATION_COS and parts.size >= 2:
+                combos.append((i, tuple(int(p) for p in parts)))
+                continue
+        pure.append(i)
+    return pure, combos
+
+
+def discover(shares: np.ndarray, embedding: np.ndarray, *, mcs: int, ms: int) -> Discovery:
+    """Steps 3-4 of the module docstring on one fitting sample (rows with a material driver)."""
+    raw = hdbscan_labels(embedding, mcs=mcs, ms=ms)
+    n_raw = int(raw.max()) + 1 if raw.size else 0
+    if shares.shape[0] < mcs:
+        return Discovery(np.zeros((0, shares.shape[1])), (), 0, 0, n_raw)
+    groups, n_diffuse, n_merged = _clusters(shares, raw)
+    groups = [g for g in groups if g.size >= 2]
+    pure, combos = resolve(shares, groups) if groups else ([], [])
+    centroids = np.array([shares[groups[i]].mean(axis=0) for i in pure]).reshape(len(pure), shares.shape[1])
+    return Discovery(
+        centroids=centroids,
+        combinations=tuple((int(groups[i].size), parts) for i, parts in combos),
+        n_diffuse=n_diffuse,
+        n_merged=n_merged,
+        n_raw=n_raw,
+    )
+
+
+def ownership(centroids: np.ndarray) -> np.ndarray:
+    """Feature -> segment index (the largest mean-profile share, when >= OWN_MIN), -1 none; shape (f,)."""
+    if centroids.shape[0] == 0:
+        return np.full(centroids.shape[1], MIXED, dtype=np.int64)
+    best = np.argmax(centroids, axis=0)  # first maximum: deterministic
+    return np.where(centroids.max(axis=0) >= OWN_MIN, best, MIXED).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    labels: np.ndarray  # (m,) primary segment index, MIXED
+    secondary: np.ndarray  # (m,) secondary segment index, MIXED
+    strength: np.ndarray  # (m,) primary contribution / material total (0 for mixed)
+    contributions: np.ndarray  # (m, k) material attribution owned by each segment
+    unowned: np.ndarray  # (m,) material attribution on features of no segment
+
+
+def assign(mat: np.ndarray, owner: np.ndarray, k: int, *, materiality: float, floor: float) -> Assignment:
+    """Step 6 of the module docstring for the material attributions ``mat`` (m, f)."""
+    m = mat.shape[0]
+    onehot = np.zeros((mat.shape[1], k))
+    owned = owner >= 0
+    onehot[np.flatnonzero(owned), owner[owned]] = 1.0
+    contrib = mat @ onehot  # (m, k)
+    unowned = mat[:, ~owned].sum(axis=1)
+    total = mat.sum(axis=1)
+    if k == 0:
+        z = np.full(m, MIXED, dtype=np.int64)
+        return Assignment(z, z.copy(), np.zeros(m), contrib, unowned)
+    order = np.argsort(-contrib, axis=1, kind="stable")
+    prim = order[:, 0]
+    pv = contrib[np.arange(m), prim]
+    ok = (pv > 0) & (pv >= unowned - 1e-12)
+    labels = np.where(ok, prim, MIXED).astype(np.int64)
+    strength = np.where(ok, np.divide(pv, total, out=np.zeros(m), where=total > 0), 0.0)
+    secondary = np.full(m, MIXED, dtype=np.int64)
+    if k > 1:
+        sec = order[:, 1]
+        sv = contrib[np.arange(m), sec]
+        has = ok & (sv > 0) & (sv >= np.maximum(floor, materiality * pv) - 1e-12)
+        secondary[has] = sec[has]
+    return Assignment(labels, secondary, np.clip(strength, 0.0, 1.0), contrib, unowned)
+
+
+def settle_segments(mat: np.ndarray, centroids: np.ndarray, *, mcs: int, materiality: float,
+                    floor: float) -> tuple[np.ndarray, Assignment, int]:
+    """Ownership and assignment, dissolving segments with fewer than ``mcs`` primary members.
+
+    Returns the kept centroids (k, f), the assignment, and how many segments were dissolved.
+    """
+    cents = centroids
+    dissolved = 0
+    while True:
+        owner = ownership(cents)
+        a = assign(mat, owner, cents.shape[0], materiality=materiality, floor=floor)
+        sizes = np.bincount(a.labels[a.labels >= 0], minlength=cents.shape[0])
+        small = np.flatnonzero(sizes < mcs)
+        if small.size == 0 or cents.shape[0] == 0:
+            return cents, a, dissolved
+        drop = small[np.lexsort((small, sizes[small]))[0]]  # the smallest first (ties: lower index)
+        cents = np.delete(cents, drop, axis=0)
+        dissolved += 1
+
+
+def scaled_mcs(mcs: int, n_sub: int, n: int) -> int:
+    return max(2, int(math.ceil(mcs * n_sub / max(n, 1) - 1e-9)))
