@@ -97,6 +97,8 @@ def _by_size(asg: mat_mod.Assignment, cents: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _relabel(x: np.ndarray, new_of: np.ndarray) -> np.ndarray:
+    if new_of.size == 0:
+        return np.full(x.shape, MIXED, dtype=np.int64)
     return np.where(x >= 0, new_of[np.maximum(x, 0)], MIXED).astype(np.int64)
 
 
@@ -268,7 +270,7 @@ def segment(
     base = dict(rows=rows, customer_ids=np.asarray(attributions.customer_ids)[rows], min_cluster_size=mcs,
                 seed=config.seed, noise=config.noise, materiality=config.materiality, material_floor=floor)
     with step(progress, "Segmentation: material drivers", 1) as advance:
-        ref = mat_mod.reference(attributions.values, attributions.weights)
+        ref = mat_mod.reference(attributions.values, attributions.weights, mask)
         pos, mat = mat_mod.material(attributions.values[rows], ref, materiality=config.materiality, floor=floor)
         advance(1)
     has = mat.sum(axis=1) > 0
@@ -340,6 +342,7 @@ def _segment_material(attributions, config, base, common, mat, pos, has, mcs, fl
     features = tuple(attributions.features)
     unstable = set(stability.unstable)
     codes, note, note_zh = _notes(k, m, int(has.sum()), mcs, len(combos))
+    codes += (("diffuse_clusters_dropped",) if disc.n_diffuse else ()) + (("clusters_merged",) if disc.n_merged else ())
     pca = "" if explained >= 1.0 else f", reduced by exact PCA to at most {config.max_dims} dimensions ({explained:.1%} of their variance kept)"
     rep = REPRESENTATION.format(rel=config.materiality, floor=floor, space=attributions.output_space.replace("_", "-"), pca=pca)
     return Segmentation(

@@ -6,8 +6,8 @@ The method (what an auditor re-derives):
    customer: a binary effect ``c`` of prevalence ``pi`` shows as ``c (1 - pi)`` for the
    exposed and ``-c pi`` for the others, so common mechanisms look weaker than rare ones.
    Each feature's attribution is therefore re-measured against the *typical* customer:
-   ``corrected = attribution - median`` (median over the population rows: rows with a
-   population weight > 0, else all rows). For a binary effect of prevalence < 50% this
+   ``corrected = attribution - median`` (median over the non-churners among the population
+   rows, i.e. rows with a population weight > 0; 0 when there are none). For a binary effect of prevalence < 50% this
    gives exactly ``c`` to the exposed and 0 to the others.
 2. **Material drivers.** A churner's risk-raising corrected attribution on a feature is
    material when it is at least ``max(floor, materiality x the churner's largest one)``.
@@ -20,7 +20,9 @@ The method (what an auditor re-derives):
    member) up. A cluster whose mean profile is reproduced (cosine >= 0.97) by a
    non-negative mix (NNLS) of at least two simpler segments' profiles, each carrying >= 15%,
    is a *combination* of them, not a segment of its own.
-5. **Ownership.** Each feature belongs to the segment whose mean profile gives it the
+5. **One mechanism, several features.** Segments whose drivers are material together for
+   at least half of the churners of the smaller one are merged (see :func:`merge_cooccurring`).
+   **Ownership.** Each feature belongs to the segment whose mean profile gives it the
    largest share, when that share is >= 5%; other features belong to no segment.
 6. **Assignment.** A churner's contribution to segment ``k`` is the sum of its material
    drivers owned by ``k``. Its segment is the one with the largest contribution (ties: the
@@ -47,6 +49,7 @@ COHERENCE_MIN = 0.7  # members' mean cosine to their mean profile for a cluster 
 SAME_REASONS = 0.8  # cosine of mean profiles at or above which two clusters are one segment
 COMBINATION_COS = 0.97  # NNLS reconstruction cosine that makes a cluster a combination
 COMBINATION_PART = 0.15  # each part of a combination carries at least this share
+COOCCURRENCE = 0.5  # share of the smaller segment's churners with both segments' drivers that makes them one
 OWN_MIN = 0.05  # smallest mean-profile share through which a segment owns a feature
 FLOORS = {"log_odds": 0.5, "probability": 0.05}  # default absolute materiality floor per output space
 
@@ -58,23 +61,24 @@ def floor_for(output_space: str, floor: float | None) -> float:
     return FLOORS.get(output_space, FLOORS["log_odds"])
 
 
-def reference(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Median attribution per feature over the population rows (weight > 0; all rows if none).
+def reference(values: np.ndarray, weights: np.ndarray, churner: np.ndarray) -> np.ndarray:
+    """Median attribution per feature over the typical customers: the population rows
+    (weight > 0) that are not churners; 0 (the model's average customer) when there are none.
 
     Parameters
     ----------
     values : ndarray, shape (n, f)
     weights : ndarray, shape (n,)
+    churner : ndarray of bool, shape (n,)
 
     Returns
     -------
     ndarray of float64, shape (f,)
     """
-    pop = np.asarray(weights) > 0
-    rows = values[pop] if pop.any() else values
-    if rows.shape[0] == 0:
+    typical = (np.asarray(weights) > 0) & ~np.asarray(churner, dtype=bool)
+    if not typical.any():
         return np.zeros(values.shape[1])
-    return np.median(np.asarray(rows, dtype=np.float64), axis=0)
+    return np.median(np.asarray(values[typical], dtype=np.float64), axis=0)
 
 
 def material(values: np.ndarray, ref: np.ndarray, *, materiality: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
@@ -249,13 +253,50 @@ def assign(mat: np.ndarray, owner: np.ndarray, k: int, *, materiality: float, fl
     return Assignment(labels, secondary, np.clip(strength, 0.0, 1.0), contrib, unowned)
 
 
+def _present(mat: np.ndarray, owner: np.ndarray, k: int) -> np.ndarray:
+    """(m, k) bool: the churner has a material driver owned by segment k."""
+    onehot = np.zeros((mat.shape[1], k))
+    owned = owner >= 0
+    onehot[np.flatnonzero(owned), owner[owned]] = 1.0
+    return (mat @ onehot) > 0
+
+
+def merge_cooccurring(mat: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, int]:
+    """Merge segments whose drivers are material together for most churners of the smaller one.
+
+    One mechanism acting through two features looks, to a density clusterer, like two
+    single-feature groups and their "combination"; two mechanisms co-occur only in the
+    churners who carry both. Segments ``i, j`` are one when the churners with a material
+    driver of both are at least ``COOCCURRENCE`` of the smaller of the two groups (the
+    most co-occurring pair first; merged mean profile weighted by the groups' sizes).
+    """
+    cents = centroids
+    merged = 0
+    while cents.shape[0] > 1:
+        z = _present(mat, ownership(cents), cents.shape[0]).astype(np.float64)
+        n = z.sum(axis=0)
+        both = z.T @ z
+        ratio = np.triu(np.divide(both, np.minimum.outer(n, n), out=np.zeros_like(both),
+                                  where=np.minimum.outer(n, n) > 0), k=1)
+        i, j = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
+        if ratio[i, j] < COOCCURRENCE - 1e-12:
+            break
+        w = np.array([max(n[i], 1.0), max(n[j], 1.0)])
+        cents = cents.copy()
+        cents[i] = (w[0] * cents[i] + w[1] * cents[j]) / w.sum()
+        cents = np.delete(cents, j, axis=0)
+        merged += 1
+    return cents, merged
+
+
 def settle_segments(mat: np.ndarray, centroids: np.ndarray, *, mcs: int, materiality: float,
                     floor: float) -> tuple[np.ndarray, Assignment, int]:
-    """Ownership and assignment, dissolving segments with fewer than ``mcs`` primary members.
+    """Co-occurring segments merged, then ownership and assignment, dissolving segments with
+    fewer than ``mcs`` primary members (smallest first).
 
     Returns the kept centroids (k, f), the assignment, and how many segments were dissolved.
     """
-    cents = centroids
+    cents, _ = merge_cooccurring(mat, centroids)
     dissolved = 0
     while True:
         owner = ownership(cents)
