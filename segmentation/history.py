@@ -25,7 +25,8 @@ from churnlens.segmentation.results import (
 SEGMENTS_CSV = "segments.csv"
 SIGNATURES_JSON = "segment_signatures.json"
 # SPEC's four columns first, then the Chinese name.
-SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh")
+SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh",
+                    "secondary_segment")
 MIN_SIMILARITY = 0.8  # cosine similarity below which two months' segments are different segments
 NEW, GONE = "NEW", "GONE"
 SIGNATURES_VERSION = 1
@@ -39,7 +40,9 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
     """Write ``segments.csv``: one row per churner, in the segmentation's row order.
 
     Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name (English),
-    membership_strength (HDBSCAN membership strength in [0, 1]), segment_name_zh.
+    membership_strength (share of the churner's material attribution owned by its segment,
+    in [0, 1]), segment_name_zh, secondary_segment (key of the segment owning the churner's
+    second material reason, empty when there is none).
     """
     by_id = _key_of(summaries)
     labels = np.asarray(segmentation.labels)
@@ -53,6 +56,8 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
             "segment_name": [by_id[int(x)].name_en for x in labels],
             "membership_strength": np.round(np.asarray(segmentation.strength, dtype=np.float64), 6),
             "segment_name_zh": [by_id[int(x)].name_zh for x in labels],
+            "secondary_segment": [by_id[int(x)].key if int(x) >= 0 and int(x) in by_id else ""
+                                  for x in segmentation.secondary_labels],
         },
         columns=list(SEGMENTS_COLUMNS),
     )

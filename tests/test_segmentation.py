@@ -371,7 +371,8 @@ def test_segments_csv_and_previous_roundtrip(tmp_path, book, seg):
     write_segments_csv(tmp_path / "segments.csv", seg, summaries)
     write_segment_signatures(tmp_path / "segment_signatures.json", summaries)
     frame = pd.read_csv(tmp_path / "segments.csv")
-    assert list(frame.columns) == ["customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh"]
+    assert list(frame.columns) == ["customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh",
+                                   "secondary_segment"]
     assert len(frame) == seg.rows.size and frame["customer_id"].tolist() == list(seg.customer_ids)
     by_key = {s.key: s for s in summaries}
     assert all(by_key[k].name_zh == z for k, z in zip(frame["segment"], frame["segment_name_zh"]))
