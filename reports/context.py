@@ -20,6 +20,7 @@ from churnlens.evaluation.results import ModelQuality
 from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import SegmentPlan
 from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
+from churnlens.segmentation.rules import SegmentRules
 
 
 @dataclass(frozen=True)
@@ -107,3 +108,4 @@ class ReportContext:
     excluded_do_not_contact: int
     control_count: int
     omitted: tuple[tuple[str, str], ...]  # (section id, one-line reason in report language)
+    segment_rules: Optional[SegmentRules] = None  # surrogate-tree rules and per-segment quality

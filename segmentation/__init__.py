@@ -1,7 +1,7 @@
 """Churner segmentation: select churners, cluster their attribution profiles, describe segments.
 
-Pipeline: :func:`select_churners` -> :func:`segment` (which calls :func:`build_profiles`)
--> :func:`describe` -> optionally :func:`match_previous` with :func:`load_previous`; files
+Pipeline: :func:`select_churners` -> :func:`segment` (material drivers, see
+``segmentation/material.py``) -> :func:`describe` -> :func:`fit_rules` (surrogate-tree rules) -> optionally :func:`match_previous` with :func:`load_previous`; files
 via :func:`write_segments_csv` and :func:`write_segment_signatures`.
 """
 
@@ -25,6 +25,7 @@ from churnlens.segmentation.results import (
     Segmentation,
     SegmentSummary,
 )
+from churnlens.segmentation.rules import SegmentRules, fit_rules, to_sql, write_segment_rules
 from churnlens.segmentation.selection import select_churners
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Migration",
     "PreviousSegments",
     "Profiles",
+    "SegmentRules",
     "SegmentSummary",
     "Segmentation",
     "absolute_min_cluster_size",
@@ -43,7 +45,10 @@ __all__ = [
     "load_previous",
     "match_previous",
     "segment",
+    "fit_rules",
     "select_churners",
+    "to_sql",
+    "write_segment_rules",
     "write_segment_signatures",
     "write_segments_csv",
 ]

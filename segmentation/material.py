@@ -13,7 +13,8 @@ The method (what an auditor re-derives):
    material when it is at least ``max(floor, materiality x the churner's largest one)``.
    Only material drivers enter the clustering profile (their shares, summing to 1) and the
    assignment; churners without one are "mixed reasons" (code ``no_material_driver``).
-3. **Candidate segments.** HDBSCAN on the material profiles of a fitting sample; clusters
+3. **Candidate segments.** HDBSCAN on the material profiles of a fitting sample (when it
+   finds no split: the churners whose profile has cosine >= 0.8 with the mean one); clusters
    whose members do not share reasons (mean cosine to the mean profile < 0.7) are dropped,
    clusters with the same reasons (cosine of mean profiles >= 0.8) merged.
 4. **Combinations.** Clusters are examined from the simplest (fewest material drivers per
@@ -47,6 +48,7 @@ import numpy as np
 MIXED = -1
 COHERENCE_MIN = 0.7  # members' mean cosine to their mean profile for a cluster to share reasons
 SAME_REASONS = 0.8  # cosine of mean profiles at or above which two clusters are one segment
+ONE_SEGMENT_SIMILARITY = 0.8  # without a split: cosine to the mean profile that joins the one candidate
 COMBINATION_COS = 0.97  # NNLS reconstruction cosine that makes a cluster a combination
 COMBINATION_PART = 0.15  # each part of a combination carries at least this share
 COOCCURRENCE = 0.5  # share of the smaller segment's churners with both segments' drivers that makes them one
@@ -145,8 +147,9 @@ def hdbscan_labels(points: np.ndarray, *, mcs: int, ms: int) -> np.ndarray:
 def _clusters(shares: np.ndarray, raw: np.ndarray) -> tuple[list[np.ndarray], int, int]:
     """Members of the coherent clusters after merging those with the same reasons."""
     groups = [np.flatnonzero(raw == c) for c in np.unique(raw[raw >= 0])]
-    if not groups:  # no split: the whole sample is the one candidate
-        groups = [np.arange(shares.shape[0])]
+    if not groups:  # no split: the churners close to the mean profile are the one candidate
+        cos = _unit(shares) @ _unit(shares.mean(axis=0))
+        groups = [np.flatnonzero(cos >= ONE_SEGMENT_SIMILARITY - 1e-12)]
     kept = [g for g in groups if coherence(shares[g]) >= COHERENCE_MIN]
     n_diffuse = len(groups) - len(kept)
     n_merged = 0

@@ -412,6 +412,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     if req.previous is not None:
         previous = segmentation.load_previous(req.previous)
         summaries, migration = segmentation.match_previous(summaries, seg, previous)
+    seg_rules = timer("segment rules", segmentation.fit_rules, seg, summaries, X, seed=seed,
+                      label=None if book.label is None else book.label[rows], score=attr.score)
 
     omitted: list[tuple[str, str]] = []
     quality = None
@@ -474,7 +476,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         cross_check=CrossCheckResult(cc.n_rows, cc.max_abs_diff, cc.reference),
         quality=quality, monitoring=monitoring, migration=migration, campaign=campaign,
         excluded_do_not_contact=retention.excluded_do_not_contact, control_count=retention.control_count,
-        omitted=tuple(omitted),
+        omitted=tuple(omitted), segment_rules=seg_rules,
     )
     with progress.task("Reports (HTML, PDF)", 1) as advance:
         timer("reports", reports.render_documents, context, out, formats=req.formats)
@@ -482,6 +484,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
+    segmentation.write_segment_rules(out / "tables", seg_rules)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
@@ -587,8 +590,16 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "n_assigned": seg.n_assigned,
             "min_samples": seg.min_samples,
             "fit_min_cluster_size": seg.fit_min_cluster_size,
+            "materiality": seg.materiality,
+            "material_floor": seg.material_floor,
+            "n_material": seg.n_material,
+            "codes": list(seg.codes),
+            "overlap": [] if seg.overlap is None else seg.overlap.tolist(),
             "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
-                          "stability_jaccard": s.stability} for s in ctx.segments],
+                          "stability_jaccard": s.stability,
+                          "drivers": list(seg.segment_drivers[s.segment_id]) if 0 <= s.segment_id < len(seg.segment_drivers) else [],
+                          "flags": list(seg.flags[s.segment_id]) if 0 <= s.segment_id < len(seg.flags) else []}
+                         for s in ctx.segments],
         },
         "timings_seconds": dict(facts.timings),
         "outputs": {},
