@@ -1,7 +1,7 @@
 """Benchmark: segment 100,000 churners x 50 features (synthetic planted attribution profiles).
 
-Target: <= 60 s on a 2-core machine with the default SegmentationConfig (sample 50,000,
-max_dims 20, 5 stability runs). Prints the time of each step, peak memory and the ratio
+Targets on a 2-core machine with the default SegmentationConfig (material drivers, sample
+50,000, max_dims 20, 5 stability runs): 100,000 churners <= 20 s, 1,000,000 <= 90 s. Prints the time of each step, peak memory and the ratio
 against a reference measured in the same run: plain ``hdbscan.HDBSCAN(min_cluster_size,
 min_samples=10).fit`` on ALL 100,000 churners' 50-dimensional share profiles (no sampling,
 no PCA, no approximate_predict, no stability), run in a child process and capped at
@@ -133,7 +133,8 @@ def main(argv=None) -> int:
     for name, secs in progress.times.items():
         print(f"  {name:<40s} {secs:7.2f} s")
     print(f"  {'describe':<40s} {t_describe:7.2f} s")
-    print(f"segment() {t_segment:.2f} s + describe() {t_describe:.2f} s = {total:.2f} s (target <= 60 s)")
+    target = 20.0 if args.churners <= 100_000 else 90.0
+    print(f"segment() {t_segment:.2f} s + describe() {t_describe:.2f} s = {total:.2f} s; segment() target <= {target:.0f} s")
     print(f"peak RSS {rss1:,.0f} MiB (after building the book: {rss0:,.0f} MiB)")
     planted_rows = truth >= 0
     ari = adjusted_rand_score(truth[planted_rows], seg.labels[planted_rows])
@@ -155,7 +156,7 @@ def main(argv=None) -> int:
         )
         print(f"ratio reference / churnlens segment(): {'>= ' if capped else ''}{ref / t_segment:.2f}x "
               f"(vs churnlens fit step alone: {'>= ' if capped else ''}{ref / max(fit_only, 1e-9):.2f}x)")
-    return 0 if total <= 60 else 1
+    return 0 if t_segment <= (20.0 if args.churners <= 100_000 else 90.0) else 1
 
 
 if __name__ == "__main__":

@@ -210,6 +210,10 @@ _REPR_ZERO = re.compile(r"([\d,]+) churner\(s\) had no risk-raising attribution"
 def _representation(seg, lang: str) -> str:
     """The clustering profile in words, in ``lang``, rebuilt from the catalogue and the numbers
     of the segmentation's English description (the segmentation result has no Chinese field)."""
+    if getattr(seg, "materiality", 0.0) and seg.rows.size:  # material-driver method: from the catalogue
+        return text(lang, "appendix.repr_material", materiality=f"{seg.materiality:.0%}",
+                    floor=f"{seg.material_floor:g}", space=text(lang, "chart.space_log_odds")
+                    if seg.material_floor >= 0.1 else text(lang, "chart.space_probability"))
     own = getattr(seg, f"representation_{lang}", "") if lang != "en" else ""
     if lang == "en" or own:
         return own or seg.representation
