@@ -32,6 +32,10 @@ class ModelError(UserInputError):
     """The model file cannot be loaded, is unsupported, or is untrusted."""
 
 
+class OutputFolderError(UserInputError):
+    """The output folder cannot be written or holds files churnlens must not replace."""
+
+
 class PlaybookError(ConfigError):
     """A retention playbook rule is invalid."""
 

@@ -6,7 +6,6 @@ validated before anything is written; outputs are staged and moved into place at
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -26,11 +25,12 @@ from churnlens import __version__
 from churnlens.config import Config, beside_config, load_config
 from churnlens.io.tables import check_columns, mask_id, sha256_file, value_array
 from churnlens.actions import playbook
-from churnlens.campaign.effect import campaign_effect, read_campaign
+from churnlens.campaign.effect import campaign_effect
 from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
 from churnlens.monitoring.stability import ReferenceProfile, monitor, reference_profile
-from churnlens.io.atomic import staged_folder
+from churnlens.io.atomic import declare_inputs, staged_folder, write_manifest
+from churnlens.run.preflight import Checked, id_salt as _id_salt, preflight
 from churnlens.progress import Progress
 from churnlens.reports.render import attributed_text
 from churnlens.reports.context import (
@@ -139,9 +139,18 @@ def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> Re
 
     _check_inputs_exist(req)
     config = _with_overrides(load_config(req.config), req)
+    if req.previous is not None and _same_folder(req.previous, req.out):
+        raise InputFileError(f"--previous {req.previous} and --out {req.out} are the same folder: this month's "
+                             "report would replace last month's, which the next run needs as --previous. "
+                             "Write each month to its own --out folder.")
     engine = make_engine(req.engine, scheduler=req.scheduler)
-    with staged_folder(req.out) as staging, engine:
+    keep = (req.model, req.data, req.config, req.campaign, config.report.logo, config.report.do_not_contact)
+    with staged_folder(req.out, kind="report", keep=[p for p in keep if p]) as staging, engine:
         return _build(req, config, staging, progress or Progress(quiet=True), engine)
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def _with_overrides(config: Config, req: ReportRequest) -> Config:
@@ -167,8 +176,10 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
     if n_customers < 500:
         raise InputFileError(f"--customers {n_customers} is too small for a meaningful demo; use at least 500.")
     out = Path(out).absolute()
-    with staged_folder(out) as staging:
+    with staged_folder(out, kind="report", keep_recorded_inputs=False) as staging:
         inputs = write_demo_inputs(staging / "inputs", n_customers=n_customers, seed=seed)
+        declare_inputs(staging, [p.relative_to(staging).as_posix() for p in sorted((staging / "inputs").rglob("*"))
+                                 if p.is_file()])
         req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=out, lang=lang,
                             formats=formats, command=command, generated_at=generated_at)
         _check_inputs_exist(req)
@@ -367,14 +378,9 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     source = Path(req.data).name
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
                   trust_model=req.trust_model)
-    # Everything the user can get wrong is checked before the expensive steps.
-    rules = playbook.config_rules(config, req.config)
-    do_not_contact = None
-    if config.report.do_not_contact:
-        do_not_contact = playbook.read_id_list(config.report.do_not_contact,
-                                               id_column=config.id_column)
-    salt = _id_salt(config)
-    campaign_table = read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None
+    # Everything the user can get wrong is checked before the expensive steps (as `validate` does).
+    checked: Checked = preflight(config, config_path=req.config, previous=req.previous, campaign=req.campaign)
+    rules, do_not_contact, salt, campaign_table = checked.rules, checked.do_not_contact, checked.salt, checked.campaign
 
     book = timer("read and score", _scan, req, config, model, engine, progress, source)
     categorical = [c for c in book.kept.columns if not pd.api.types.is_numeric_dtype(book.kept[c])]
@@ -410,7 +416,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     summaries = timer("describe segments", segmentation.describe, seg, attr, X, config, value=value)
     migration, previous = None, None
     if req.previous is not None:
-        previous = segmentation.load_previous(req.previous)
+        previous = checked.previous
         summaries, migration = segmentation.match_previous(summaries, seg, previous)
 
     omitted: list[tuple[str, str]] = []
@@ -456,11 +462,11 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         institution=config.report.institution.get(req.lang),
         command=req.command,
         seed=seed,
-        model=model.info,
+        model=replace(model.info, path=_shown_path(req, model.info.path, staging=out)),
         inputs=_input_files(req, book.n, staging=out),
         n_customers=book.n,
         packages=package_versions(),
-        timings=tuple(timer.timings),
+        timings=(),  # run timings vary from run to run: logged, never written into a document
         attributed="",
         n_attributed=len(rows),
         n_targeted=book_churners.count,
@@ -483,21 +489,10 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
-    _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
+    _write_manifest(out, req, context)
+    _log_timings(timer.timings)
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
-
-
-def _id_salt(config: Config) -> str:
-    """Secret salt for ``report.hash_ids``: without one, hashed ids can be reversed by hashing every id."""
-    if not config.report.hash_ids:
-        return ""
-    salt = os.environ.get("CHURNLENS_ID_SALT", "")
-    if len(salt) < 8:
-        raise ConfigError("report.hash_ids is true but the environment variable CHURNLENS_ID_SALT is not set "
-                          "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
-                          "month, so hashed ids stay comparable and cannot be reversed by hashing every id.")
-    return salt
 
 
 def _period(config: Config, req: ReportRequest) -> str:
@@ -521,16 +516,27 @@ def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
                    reference_label_zh=f"{Path(previous).name}（{profile.label or '上一期'}）", seed=seed)
 
 
+def _shown_path(req: ReportRequest, p: str | Path, *, staging: Path) -> str:
+    """A path as the user will find it: inside the staging folder -> at its final place."""
+    p = Path(p).absolute()
+    return str(Path(req.out).absolute() / p.relative_to(staging)) if p.is_relative_to(staging) else str(p)
+
+
 def _input_files(req: ReportRequest, n_rows: int, *, staging: Path) -> tuple[InputFile, ...]:
     """Inputs with their SHA-256; paths inside the staging folder are shown at their final place."""
-
-    def shown(p: Path) -> str:
-        p = Path(p).absolute()
-        return str(Path(req.out).absolute() / p.relative_to(staging)) if p.is_relative_to(staging) else str(p)
-
     roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
-    return tuple(InputFile(role, shown(p), sha256_file(Path(p)), n_rows if role == "data" else None)
+    return tuple(InputFile(role, _shown_path(req, p, staging=staging), sha256_file(Path(p)),
+                           n_rows if role == "data" else None)
                  for role, p in roles if p is not None)
+
+
+def _log_timings(timings) -> None:
+    """Run timings go to the log (``--verbose``), not into any file: outputs stay byte-identical."""
+    import logging
+
+    log = logging.getLogger("churnlens.timings")
+    for name, seconds in timings:
+        log.info("%s: %.3f s", name, seconds)
 
 
 def _examples(seg, summaries, attr, codes, config: Config) -> tuple[CustomerExample, ...]:
@@ -590,14 +596,8 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
             "segments": [{"key": s.key, "name_en": s.name_en, "name_zh": s.name_zh, "size": s.size,
                           "stability_jaccard": s.stability} for s in ctx.segments],
         },
-        "timings_seconds": dict(facts.timings),
-        "outputs": {},
     }
-    for p in sorted(out.iterdir()):
-        if p.is_file():
-            manifest["outputs"][p.name] = sha256_file(p)
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=_json_default),
-                                       encoding="utf-8")
+    write_manifest(out, "report", manifest, default=_json_default)
 
 
 def _json_default(o):

@@ -17,7 +17,7 @@ from churnlens.actions import playbook
 from churnlens.config import load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
-from churnlens.io.atomic import atomic_write_file, staged_folder
+from churnlens.io.atomic import atomic_write_file, check_out, staged_folder, write_manifest
 
 
 def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
@@ -56,6 +56,7 @@ class SegmentOutcome:
 
 def segment_attributions(attributions_path: Path, config_path: Optional[Path], out: Path) -> SegmentOutcome:
     """Select churners by score from an attributions file and segment them (no feature values needed)."""
+    check_out(out, kind="segments")
     config = load_config(config_path)
     if config.churners.by in ("label", "value_at_risk"):
         raise DataError(
@@ -66,21 +67,41 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     churners = segmentation.select_churners(attr.score, selection=config.churners)
     seg = segmentation.segment(attr, churners, config=config.segmentation)
     summaries = segmentation.describe(seg, attr, None, config)
-    with staged_folder(out) as staging:
+    with staged_folder(out, kind="segments", keep=[attributions_path, config_path]) as staging:
         segmentation.write_segments_csv(staging / "segments.csv", seg, summaries)
         segmentation.write_segment_signatures(staging / "segment_signatures.json", summaries)
+        write_manifest(staging, "segments", {"inputs": _inputs(attributions=attributions_path, config=config_path)})
     return SegmentOutcome(churners.count, seg.n_segments)
 
 
+def _inputs(**paths: Optional[Path]) -> list[dict]:
+    """Manifest ``inputs`` entries (role, absolute path, SHA-256) of the given files."""
+    from churnlens.io.tables import sha256_file
+
+    return [{"role": role, "path": str(Path(p).absolute()), "sha256": sha256_file(Path(p))}
+            for role, p in paths.items() if p is not None]
+
+
 def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool = False,
-                    model_format: Optional[str] = None) -> str:
-    """Check that model, data and config fit together; returns a short report of what was found."""
+                    model_format: Optional[str] = None, previous: Optional[Path] = None,
+                    campaign: Optional[Path] = None) -> str:
+    """Check that model, data, config and the files they name fit together, with the same checks
+    and messages as ``churnlens report``; returns a short report of what was found."""
+    from churnlens.campaign.effect import campaign_effect
+    from churnlens.run.pipeline import ReportRequest, _with_overrides
+    from churnlens.run.preflight import preflight
+
     config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
                                           model_format=model_format)
+    config = _with_overrides(config, ReportRequest(model=model_path, data=data_path, out=Path("."),
+                                                   config=config_path))
+    checked = preflight(config, config_path=config_path, previous=previous, campaign=campaign)
     info = model.info
     categorical = [c for c in aligned.X.columns if not pd.api.types.is_numeric_dtype(aligned.X[c])]
-    rules = playbook.config_rules(config, config_path)
+    rules = checked.rules
     playbook.validate_playbook(rules, features=info.feature_names, config=config, categorical=categorical)
+    if checked.campaign is not None:
+        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy())
     undocumented = [f for f in info.feature_names if f not in config.features]
     lines = [
         f"OK: {Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
@@ -102,6 +123,7 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     from churnlens.evaluation.quality import compare_models, evaluate
     from churnlens.reports.evaluation import write_evaluation
 
+    check_out(out, kind="evaluation")
     config = load_config(config_path)
     if not config.label_column:
         raise DataError("`churnlens evaluate` needs observed outcomes: set label_column in the config (--config).")
@@ -123,6 +145,9 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
         scores.append(score)
         qualities.append(evaluate(label, score, threshold=config.churners.threshold))
     comparison = compare_models(names, hashes, label, scores)
-    with staged_folder(out) as staging:
+    keep = [data_path, config_path, *model_paths]
+    with staged_folder(out, kind="evaluation", keep=[p for p in keep if p]) as staging:
         write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at)
+        write_manifest(staging, "evaluation", {"generated_at": generated_at, "inputs": _inputs(
+            data=data_path, config=config_path, **{f"model_{i + 1}": p for i, p in enumerate(model_paths)})})
     return comparison.verdict_zh if lang == "zh" else comparison.verdict_en
