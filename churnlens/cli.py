@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _command_line(argv: Sequence[str]) -> str:
-    return "churnlens " + " ".join(shlex.quote(a) for a in argv)
+    """The command as recorded in the manifest and dossier; --debug/--verbose change no output,
+    so they are left out (a rerun with them stays byte-identical)."""
+    return "churnlens " + " ".join(shlex.quote(a) for a in argv if a not in ("--debug", "--verbose"))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

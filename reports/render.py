@@ -91,8 +91,9 @@ def logo_data_uri(path: Path) -> str:
         head = data[:2048].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
         head = re.sub(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*", "", head, flags=re.S)
         if not head.startswith("<svg"):
-            raise ConfigError(f"report.logo: {path} is not a PNG, JPEG or SVG file (found first bytes "
-                              f"{data[:8]!r}). Convert the logo to PNG, JPEG or SVG.")
+            # never echo the file's bytes: a misconfigured path may point at a confidential file
+            raise ConfigError(f"report.logo: {path} is not a PNG, JPEG or SVG file (it starts with neither a "
+                              "PNG/JPEG signature nor an <svg> element). Convert the logo to PNG, JPEG or SVG.")
         mime = "image/svg+xml"
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
@@ -518,6 +519,7 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
                  for i, j in enumerate(stab.segment_jaccard)],
         unstable=[keys_by_id.get(i, f"#{i}") for i in stab.unstable],
         packages=list(ctx.facts.packages), command=ctx.facts.command, seed=ctx.facts.seed,
+        reproduce=reproduce_command(ctx.facts.command, ctx.facts.generated_at),
         psi_rows=mon.psi_rows if mon else [], score_psi=mon.score_psi if mon else None,
         score_band=mon.score_band if mon else "", psi_uri=psi_uri, psi_reason=mon_reason,
         mixed_size=sum(s.size for s in segs if s.segment_id == MIXED),
@@ -544,6 +546,40 @@ def build_view(ctx: ReportContext, timings: Timings) -> _View:
         report_toc=[_View(id=a, title=b, level=c) for a, b, c in report_toc],
         dossier_toc=[_View(id=a, title=b, level=c) for a, b, c in dossier_toc],
     )
+
+
+_DEFAULT_OUT = {"demo": "demo-report", "report": "churnlens-report"}
+
+
+def reproduce_command(command: str, generated_at: str) -> _View:
+    """The run's command rewritten to write to a NEW folder (``<out>-reproduced``) with the same
+    ``--generated-at``, and a command comparing the two folders: following the dossier never
+    replaces the report under review."""
+    import shlex
+
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        parts = []
+    at = next((i for i, a in enumerate(parts[1:], 1) if not a.startswith("-")), None)  # the sub-command
+    if at is None or parts[at] not in _DEFAULT_OUT:
+        return _View(command=command, out="", new="", compare="")
+    out = _DEFAULT_OUT[parts[at]]
+    for i, a in enumerate(parts):
+        if a == "--out" and i + 1 < len(parts):
+            out = parts[i + 1]
+            del parts[i:i + 2]
+            break
+        if a.startswith("--out="):
+            out = a.split("=", 1)[1]
+            del parts[i]
+            break
+    new = out.rstrip("/") + "-reproduced"
+    parts[at + 1:at + 1] = ["--out", new]
+    if not any(a == "--generated-at" or a.startswith("--generated-at=") for a in parts) and generated_at:
+        parts += ["--generated-at", generated_at]
+    compare = f"diff -r -x manifest.json -x 'dossier.*' {shlex.quote(out)} {shlex.quote(new)}"
+    return _View(command=shlex.join(parts), out=out, new=new, compare=compare)
 
 
 DOSSIER_SECTIONS = ("model-card", "quality", "data", "method", "additivity", "cross-check", "segmentation", "psi",
@@ -610,13 +646,19 @@ def render_html(view: _View, env, document: str, *, for_pdf: bool) -> str:
     return env.get_template(f"{document}.html").render(v=view, css=css, for_pdf=for_pdf)
 
 
-def write_pdf(html: str, path: Path) -> AssetFetcher:
-    """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs)."""
+def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
+    """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs).
+
+    ``created`` (ISO 8601, the run's ``--generated-at``) becomes the PDF's creation and
+    modification dates, so the same inputs give the same bytes."""
     from weasyprint import HTML
 
     _, fonts = _font_face()
     fetcher = AssetFetcher(fonts)
-    HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf(str(path))
+    document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
+    if created:
+        document.metadata.created = document.metadata.modified = created
+    document.write_pdf(str(path))
     return fetcher
 
 
@@ -661,7 +703,7 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
         if "pdf" in formats:
             t0 = time.perf_counter()
             p = out_dir / f"{doc}.pdf"
-            write_pdf(render_html(view, env, doc, for_pdf=True), p)
+            write_pdf(render_html(view, env, doc, for_pdf=True), p, created=context.facts.generated_at)
             timings.documents.append((f"{doc}.pdf", time.perf_counter() - t0))
             written.append(p)
     return tuple(written)

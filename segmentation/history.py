@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from churnlens.errors import InputFileError
+from churnlens.io.csv_safety import safe_for_spreadsheets, unquote_cell
 from churnlens.segmentation.describe import MIXED_KEY
 from churnlens.segmentation.results import (
     MIXED,
@@ -56,7 +57,7 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
         },
         columns=list(SEGMENTS_COLUMNS),
     )
-    frame.to_csv(Path(path), index=False, encoding="utf-8")
+    safe_for_spreadsheets(frame).to_csv(Path(path), index=False, encoding="utf-8")
 
 
 def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...]) -> None:
@@ -104,10 +105,15 @@ def load_previous(directory: Path) -> PreviousSegments:
     for p in (csv_path, json_path):
         if not p.is_file():
             raise InputFileError(f"{p} is missing from the previous report folder. {fix}")
+    from churnlens.errors import DataError
+    from churnlens.io.tables import read_table
+
     try:
-        frame = pd.read_csv(csv_path, dtype={"customer_id": "str", "segment": "str"}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise InputFileError(f"{csv_path} is not a readable CSV file ({err}). {fix}") from None
+        frame = read_table(csv_path, what="Previous segments file", all_text=True, allow_empty=True,
+                           suffixes=(".csv",))
+    except (InputFileError, DataError) as err:
+        raise InputFileError(f"{err} {fix}") from None
+    frame = frame.map(unquote_cell) if len(frame) else frame
     need = ("customer_id", "segment")
     lacking = [c for c in need if c not in frame.columns]
     if lacking:

@@ -535,17 +535,20 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     DataError
         A table with several columns but no ``id_column``.
     """
+    from churnlens.io.tables import read_table
+
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".txt":
+    if path.suffix.lower() == ".txt":
+        try:
             lines = path.read_text(encoding="utf-8").splitlines()
-            return frozenset(t.strip() for t in lines if t.strip())
-        df = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputFileError(f"Do-not-contact file {path} could not be read: {err}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise InputFileError(f"Do-not-contact file {path} could not be read: {err}") from None
+        return frozenset(t.strip() for t in lines if t.strip())
+    # every column as text: an id 0000017 must match the data's 0000017
+    df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
+                    suffixes=(".csv", ".parquet", ".pq", ".gz"))
     if id_column in df.columns:
         col = df[id_column]
     elif df.shape[1] == 1:
@@ -652,7 +655,10 @@ def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx
     """Write ``retention_list.csv`` (UTF-8) and, when asked and openpyxl is installed, the same
     table as ``.xlsx`` next to it. Returns the paths written."""
     path_csv = Path(path_csv)
-    retention.frame.to_csv(path_csv, index=False, encoding="utf-8")
+    from churnlens.io.csv_safety import safe_for_spreadsheets
+
+    # text cells never start a spreadsheet formula (OWASP CSV injection guidance)
+    safe_for_spreadsheets(retention.frame).to_csv(path_csv, index=False, encoding="utf-8")
     written = [path_csv]
     if xlsx:
         try:
