@@ -564,18 +564,20 @@ def reproduce_command(command: str, generated_at: str) -> _View:
     at = next((i for i, a in enumerate(parts[1:], 1) if not a.startswith("-")), None)  # the sub-command
     if at is None or parts[at] not in _DEFAULT_OUT:
         return _View(command=command, out="", new="", compare="")
-    out = _DEFAULT_OUT[parts[at]]
+    out, where = _DEFAULT_OUT[parts[at]], None
     for i, a in enumerate(parts):
         if a == "--out" and i + 1 < len(parts):
-            out = parts[i + 1]
-            del parts[i:i + 2]
+            out, where = parts[i + 1], i
             break
         if a.startswith("--out="):
-            out = a.split("=", 1)[1]
-            del parts[i]
+            out, where = a.split("=", 1)[1], i
+            parts[i:i + 1] = ["--out", ""]
             break
     new = out.rstrip("/") + "-reproduced"
-    parts[at + 1:at + 1] = ["--out", new]
+    if where is None:  # default --out: name the new folder explicitly
+        parts[at + 1:at + 1] = ["--out", new]
+    else:  # the same command, only the folder changed
+        parts[where + 1] = new
     if not any(a == "--generated-at" or a.startswith("--generated-at=") for a in parts) and generated_at:
         parts += ["--generated-at", generated_at]
     compare = f"diff -r -x manifest.json -x 'dossier.*' {shlex.quote(out)} {shlex.quote(new)}"

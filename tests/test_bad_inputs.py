@@ -918,3 +918,18 @@ def test_report_manifest_has_schema_and_no_timings(env):
     assert m["schema"] == "churnlens.report/1" and "timings_seconds" not in m
     assert set(m["outputs"]) == {p.relative_to(env.report).as_posix() for p in env.report.rglob("*")
                                  if p.is_file() and p.name != "manifest.json"}
+
+
+def test_report_folder_from_before_the_schema_marker_is_replaced_only_when_clean(env, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(env.report, out)
+    m = json.loads((out / "manifest.json").read_text())
+    del m["schema"]
+    (out / "manifest.json").write_text(json.dumps(m))
+    (out / "notes.txt").write_text("mine")
+    code, _, err = run(env.report_argv(out), capsys)
+    assert code == 2 and "notes.txt" in err
+    (out / "notes.txt").unlink()
+    code, _, err = run(env.report_argv(out), capsys)
+    assert code == 0, err
+    assert json.loads((out / "manifest.json").read_text())["schema"] == "churnlens.report/1"

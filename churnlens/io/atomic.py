@@ -70,9 +70,13 @@ def read_manifest(folder: Path) -> Optional[dict]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(doc, dict) or not isinstance(doc.get("schema"), str) or not SCHEMA_RE.match(doc["schema"]):
+    if not isinstance(doc, dict) or not isinstance(doc.get("outputs"), dict):
         return None
-    if not isinstance(doc.get("outputs"), dict):
+    if "schema" not in doc and isinstance(doc.get("churnlens_version"), str):
+        # report folders written before the schema marker: still churnlens's own only if every
+        # file in them is listed with its SHA-256 (checked by foreign_files), never by name alone
+        doc = {**doc, "schema": schema_name("report", 0)}
+    if not isinstance(doc.get("schema"), str) or not SCHEMA_RE.match(doc["schema"]):
         return None
     return doc
 
