@@ -24,11 +24,11 @@ from churnlens.attribution.io import AttributionsWriter, read_attributions, writ
 from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
 from churnlens.attribution.reasons import format_value, reason_codes
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, Driver, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
+    Attributions, CrossCheck, Driver, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RegistryInfo, RiskRange,
 )
 
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
-    "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain", "format_value",
+    "LoadedModel", "ModelInfo", "ReasonCodes", "RegistryInfo", "RiskRange", "align", "cross_check", "explain", "format_value",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

@@ -436,7 +436,9 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     ----------
     path : str or Path
         Model file: LightGBM text (.txt) or JSON dump (.json), XGBoost JSON/UBJ, skops, or
-        joblib/pickle (only with ``trust_model=True``).
+        joblib/pickle (only with ``trust_model=True``); or an MLflow model URI
+        (``models:/NAME/STAGE``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``, see
+        :mod:`attribution.registry`).
     model_format : {"lightgbm", "xgboost", "skops", "pickle"}, optional
         Overrides detection from the extension and content.
     trust_model : bool
@@ -450,6 +452,10 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     ModelError
         Unsupported format or estimator, not a binary classifier, or untrusted content.
     """
+    from churnlens.attribution.registry import is_model_uri, load_registry_model
+
+    if is_model_uri(path):
+        return load_registry_model(str(path), trust_model=trust_model)
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"Model file {path} does not exist. Pass --model with the path of a trained model file.")

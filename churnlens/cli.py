@@ -18,16 +18,24 @@ EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true",
+                   help="print one machine-readable summary line (JSON) on stdout: status, exit code, out, counts, paths")
 
 
 def _add_model_data(p: argparse.ArgumentParser, *, many_models: bool = False) -> None:
     if many_models:
-        p.add_argument("--model", required=True, action="append", type=Path, metavar="PATH",
-                       help="model file; repeat to compare several models")
+        p.add_argument("--model", required=True, action="append", metavar="PATH",
+                       help="model file or MLflow URI; repeat to compare several models")
     else:
-        p.add_argument("--model", required=True, type=Path, metavar="PATH",
-                       help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl (with --trust-model)")
-    p.add_argument("--data", required=True, type=Path, metavar="PATH", help="customer table, CSV or Parquet")
+        p.add_argument("--model", required=True, metavar="PATH",
+                       help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, .joblib/.pkl (with --trust-model), "
+                            "or an MLflow URI models:/NAME/STAGE, models:/NAME/VERSION, runs:/RUN_ID/PATH")
+    p.add_argument("--data", metavar="PATH",
+                   help="customer table: CSV or Parquet file, a folder of Parquet files, or a SQLAlchemy URL with "
+                        "--query (default: data.path / data.url in the config)")
+    p.add_argument("--query", metavar="SQL", help="SQL selecting the customer table when --data is a database URL")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="text encoding of a CSV --data: utf-8 (default, BOM allowed), utf-8-sig, gbk, gb18030, latin-1")
     p.add_argument("--config", type=Path, metavar="YAML", help="configuration (SPEC.md, 'Config')")
     p.add_argument("--trust-model", action="store_true",
                    help="allow unpickling joblib/pickle models (runs code from the file: only for files you trust)")
@@ -71,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run scoring and attributions here (local) or over partitions on Dask distributed")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786); without it --engine dask starts a local cluster")
+    p.add_argument("--period", type=_period, metavar="YYYY-MM", help="reporting period (overrides report.period)")
     _add_report_options(p)
     _add_common(p)
 
@@ -98,13 +107,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _period(value: str) -> str:
+    if not (len(value) == 7 and value[4] == "-" and value[:4].isdigit() and value[5:].isdigit()
+            and 1 <= int(value[5:]) <= 12):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month like 2026-11")
+    return value
+
+
 def _command_line(argv: Sequence[str]) -> str:
-    return "churnlens " + " ".join(shlex.quote(a) for a in argv)
+    from churnlens.io.sources import redact_url
+
+    return "churnlens " + " ".join(shlex.quote(redact_url(a)) for a in argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; with ``--json`` also print :func:`json_summary` as the last stdout line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    code = _main(argv, args)
+    if getattr(args, "json", False):
+        print(json_summary(args, code), flush=True)
+    return code
+
+
+def json_summary(args: argparse.Namespace, code: int) -> str:
+    """One JSON line for schedulers: status, exit code, command, out folder, counts and paths written."""
+    import json
+
+    done = getattr(args, "summary", {})
+    out = getattr(args, "out", None)
+    body = {"status": "ok" if code == EXIT_OK else "error", "exit_code": code, "command": args.command,
+            "out": str(out) if out is not None and code == EXIT_OK else None,
+            "counts": done.get("counts", {}), "paths": done.get("paths", []),
+            "warnings": done.get("warnings", 0)}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
+def _main(argv: list[str], args: argparse.Namespace) -> int:
     # Imports after parsing so `--help` stays fast and never depends on heavy libraries.
     from churnlens.errors import AdditivityError, UserInputError
 
@@ -151,6 +190,15 @@ def _say(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def _remember(args: argparse.Namespace, outcome=None, **counts) -> None:
+    """What --json reports about a finished command (counts and files written)."""
+    if outcome is not None:
+        counts.update(customers=outcome.n_customers, churners=outcome.n_churners, segments=outcome.n_segments)
+        args.summary = {"paths": [str(Path(outcome.out) / f) for f in outcome.files],
+                        "warnings": len(outcome.warnings)}
+    args.summary = {**getattr(args, "summary", {}), "counts": counts}
+
+
 def _report_summary(outcome) -> str:
     lines = [f"Report written to {outcome.out}: {outcome.n_customers:,} customers, "
              f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s)."]
@@ -169,9 +217,11 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
         model_format=args.model_format, formats=_formats(args.format), command=command,
         generated_at=_generated_at(args.generated_at), quiet=args.quiet,
         attribute=args.attribute, engine=args.engine, scheduler=args.scheduler,
+        query=args.query, encoding=args.encoding, period=args.period,
     )
     with Progress(quiet=args.quiet) as progress:
         outcome = run_report(req, progress=progress)
+    _remember(args, outcome)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
@@ -184,6 +234,7 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
         outcome = run_demo(args.out, n_customers=args.customers, seed=args.seed, lang=args.lang,
                            formats=_formats(args.format), command=command,
                            generated_at=_generated_at(args.generated_at), progress=progress)
+    _remember(args, outcome)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
@@ -192,7 +243,9 @@ def cmd_explain(args: argparse.Namespace, command: str) -> int:
     from churnlens.run.tasks import explain_to_parquet
 
     n = explain_to_parquet(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                           model_format=args.model_format)
+                           model_format=args.model_format, query=args.query, encoding=args.encoding)
+    _remember(args, customers=n)
+    args.summary["paths"] = [str(args.out)]
     _say(args, f"Attributions of {n:,} customers written to {args.out}.")
     return EXIT_OK
 
@@ -201,6 +254,8 @@ def cmd_segment(args: argparse.Namespace, command: str) -> int:
     from churnlens.run.tasks import segment_attributions
 
     outcome = segment_attributions(args.attributions, args.config, args.out)
+    _remember(args, churners=outcome.n_churners, segments=outcome.n_segments)
+    args.summary["paths"] = [str(Path(args.out) / "segments.csv"), str(Path(args.out) / "segment_signatures.json")]
     _say(args, f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s) written to {args.out}/segments.csv.")
     return EXIT_OK
 
@@ -210,8 +265,10 @@ def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
 
     verdict = evaluate_models(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
                               model_format=args.model_format, lang=args.lang,
-                              generated_at=_generated_at(args.generated_at))
-    print(verdict)
+                              generated_at=_generated_at(args.generated_at), query=args.query, encoding=args.encoding)
+    _remember(args, models=len(args.model))
+    args.summary["paths"] = sorted(str(p) for p in Path(args.out).iterdir())
+    print(verdict, file=sys.stderr if args.json else sys.stdout)
     return EXIT_OK
 
 
@@ -219,7 +276,9 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     from churnlens.run.tasks import validate_inputs
 
     print(validate_inputs(args.model, args.data, args.config, trust_model=args.trust_model,
-                          model_format=args.model_format))
+                          model_format=args.model_format, query=args.query, encoding=args.encoding),
+          file=sys.stderr if args.json else sys.stdout)
+    _remember(args)
     return EXIT_OK
 
 

@@ -25,6 +25,9 @@ from churnlens import segmentation
 from churnlens import __version__
 from churnlens.config import Config, beside_config, load_config
 from churnlens.io.tables import check_columns, mask_id, sha256_file, value_array
+from churnlens.io.sources import TableSource, fingerprint, resolve_data
+from churnlens.io.bom import add_utf8_bom
+from churnlens.attribution.registry import is_model_uri
 from churnlens.actions import playbook
 from churnlens.campaign.effect import campaign_effect, read_campaign
 from churnlens.errors import ConfigError, DataError, InputFileError
@@ -53,8 +56,8 @@ EXAMPLES_PER_SEGMENT = 5
 class ReportRequest:
     """Everything ``churnlens report`` was asked to do."""
 
-    model: Path
-    data: Path
+    model: Path | str  # file path, or an MLflow model URI (models:/NAME/STAGE, runs:/RUN/path)
+    data: "Path | str | TableSource | None"  # None: the config's data block
     out: Path
     config: Optional[Path] = None
     lang: str = "en"
@@ -69,6 +72,9 @@ class ReportRequest:
     attribute: Optional[str] = None  # "targeted" | "all": overrides config attribution.mode
     engine: str = "local"  # "local" | "dask"
     scheduler: Optional[str] = None  # Dask scheduler address; None starts a local cluster
+    query: Optional[str] = None  # SQL selecting the table when ``data`` is a database URL
+    encoding: Optional[str] = None  # CSV text encoding (overrides data.encoding)
+    period: Optional[str] = None  # YYYY-MM: overrides report.period
 
 
 @dataclass(frozen=True)
@@ -100,11 +106,12 @@ def _now_iso(given: str) -> str:
 
 def _check_inputs_exist(req: ReportRequest) -> None:
     """Fail on missing inputs before any work (and before any output folder is touched)."""
-    if not Path(req.model).is_file():
+    if not is_model_uri(req.model) and not Path(req.model).is_file():
         raise InputFileError(f"Model file {req.model} does not exist. Pass --model with the path of the trained model "
                              "(LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl with --trust-model).")
-    if not Path(req.data).is_file():
-        raise InputFileError(f"Data file {req.data} does not exist. Pass --data with the path of a CSV or Parquet file.")
+    if req.data.kind != "sql" and not req.data.path.exists():
+        raise InputFileError(f"Data file {req.data.location} does not exist. Pass --data with the path of a CSV or "
+                             "Parquet file (or a Parquet folder, or a database URL with --query).")
     if req.previous is not None and not Path(req.previous).is_dir():
         raise InputFileError(f"--previous {req.previous} is not a folder; pass last month's report folder.")
     if req.campaign is not None and not Path(req.campaign).is_file():
@@ -137,8 +144,10 @@ def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> Re
     """Run the whole flow and publish the report folder atomically."""
     from churnlens.run.engine import make_engine
 
-    _check_inputs_exist(req)
     config = _with_overrides(load_config(req.config), req)
+    req = replace(req, data=resolve_data(req.data, query=req.query, encoding=req.encoding, config=config,
+                                         config_path=req.config))
+    _check_inputs_exist(req)
     engine = make_engine(req.engine, scheduler=req.scheduler)
     with staged_folder(req.out) as staging, engine:
         return _build(req, config, staging, progress or Progress(quiet=True), engine)
@@ -151,6 +160,8 @@ def _with_overrides(config: Config, req: ReportRequest) -> Config:
     files = {k: str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact")
              if getattr(report, k)}
     update: dict = {"report": report.model_copy(update=files)} if files else {}
+    if req.period is not None:
+        update["report"] = update.get("report", report).model_copy(update={"period": req.period})
     if req.attribute is not None:
         update["attribution"] = config.attribution.model_copy(update={"mode": req.attribute})
     return config.model_copy(update=update) if update else config
@@ -169,7 +180,7 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
     out = Path(out).absolute()
     with staged_folder(out) as staging:
         inputs = write_demo_inputs(staging / "inputs", n_customers=n_customers, seed=seed)
-        req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=out, lang=lang,
+        req = ReportRequest(model=inputs.model, data=resolve_data(inputs.customers), config=inputs.config, out=out, lang=lang,
                             formats=formats, command=command, generated_at=generated_at)
         _check_inputs_exist(req)
         return _build(req, _with_overrides(load_config(inputs.config), req), staging, progress or Progress(quiet=True))
@@ -364,7 +375,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     engine = engine or LocalEngine()
     timer = _Timer()
     seed = config.seed
-    source = Path(req.data).name
+    source = req.data.name
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
                   trust_model=req.trust_model)
     # Everything the user can get wrong is checked before the expensive steps.
@@ -457,7 +468,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
         command=req.command,
         seed=seed,
         model=model.info,
-        inputs=_input_files(req, book.n, staging=out),
+        inputs=_input_files(req, book.n, staging=out, model_sha256=model.info.sha256),
         n_customers=book.n,
         packages=package_versions(),
         timings=tuple(timer.timings),
@@ -483,6 +494,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
+    if config.report.excel_bom:
+        add_utf8_bom(out)
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
@@ -521,16 +534,22 @@ def _monitor(previous: Path, *, profile_of: pd.DataFrame, attr, seed: int):
                    reference_label_zh=f"{Path(previous).name}（{profile.label or '上一期'}）", seed=seed)
 
 
-def _input_files(req: ReportRequest, n_rows: int, *, staging: Path) -> tuple[InputFile, ...]:
-    """Inputs with their SHA-256; paths inside the staging folder are shown at their final place."""
+def _input_files(req: ReportRequest, n_rows: int, *, staging: Path, model_sha256: str) -> tuple[InputFile, ...]:
+    """Inputs with their SHA-256; paths inside the staging folder are shown at their final place.
+    A registry model is shown by its URI; a folder or SQL table by its fingerprint's digest."""
 
     def shown(p: Path) -> str:
         p = Path(p).absolute()
         return str(Path(req.out).absolute() / p.relative_to(staging)) if p.is_relative_to(staging) else str(p)
 
-    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
-    return tuple(InputFile(role, shown(p), sha256_file(Path(p)), n_rows if role == "data" else None)
-                 for role, p in roles if p is not None)
+    data = fingerprint(req.data)
+    model = (InputFile("model", str(req.model), model_sha256) if is_model_uri(req.model)
+             else InputFile("model", shown(req.model), sha256_file(Path(req.model))))
+    data_file = InputFile("data", data.get("url") or shown(req.data.path), data.get("sha256") or data["rows_sha256"],
+                          n_rows)
+    roles = [("config", req.config), ("campaign", req.campaign)]
+    return (model, data_file) + tuple(InputFile(role, shown(p), sha256_file(Path(p))) for role, p in roles
+                                      if p is not None)
 
 
 def _examples(seg, summaries, attr, codes, config: Config) -> tuple[CustomerExample, ...]:
@@ -562,6 +581,7 @@ def _write_manifest(out: Path, req: ReportRequest, ctx: ReportContext) -> None:
         "lang": ctx.lang,
         "seed": facts.seed,
         "inputs": [asdict(f) for f in facts.inputs],
+        "data_source": fingerprint(req.data),
         "model": asdict(facts.model),
         "config": ctx.config.model_dump(mode="json"),
         "packages": {p.name: p.version for p in facts.packages},

@@ -18,30 +18,42 @@ from churnlens.config import load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, staged_folder
+from churnlens.io.sources import TableSource, resolve_data
+from churnlens.attribution.registry import is_model_uri
 
 
-def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
-          model_format: Optional[str]):
+def _data_source(data_path, config, config_path: Optional[Path], *, query: Optional[str],
+                 encoding: Optional[str]) -> TableSource:
+    """``--data`` (file, Parquet folder or database URL) over the config's ``data:`` block, checked to exist."""
+    source = resolve_data(data_path, query=query, encoding=encoding, config=config, config_path=config_path)
+    if source.kind != "sql" and not source.path.exists():
+        raise InputFileError(f"Data file {source.location} does not exist. Pass --data with an existing file.")
+    return source
+
+
+def _load(model_path: Path, data_path, config_path: Optional[Path], *, trust_model: bool,
+          model_format: Optional[str], query: Optional[str] = None, encoding: Optional[str] = None):
     config = load_config(config_path)
-    for role, p in (("Model", model_path), ("Data", data_path)):
-        if not Path(p).is_file():
-            raise InputFileError(f"{role} file {p} does not exist. Pass --{role.lower()} with an existing file.")
+    if not is_model_uri(model_path) and not Path(model_path).is_file():
+        raise InputFileError(f"Model file {model_path} does not exist. Pass --model with an existing file.")
+    source = _data_source(data_path, config, config_path, query=query, encoding=encoding)
     model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
-    frame = read_table(data_path, id_column=config.id_column)
-    check_columns(frame, config, source=Path(data_path).name)
-    check_unique_ids(frame[config.id_column].to_numpy(), config, source=Path(data_path).name)
-    aligned = attribution.align(model, frame, source=Path(data_path).name,
+    frame = read_table(source, id_column=config.id_column)
+    check_columns(frame, config, source=source.name)
+    check_unique_ids(frame[config.id_column].to_numpy(), config, source=source.name)
+    aligned = attribution.align(model, frame, source=source.name,
                                 known=config.data_columns())
     return config, model, frame, aligned
 
 
-def explain_to_parquet(model_path: Path, data_path: Path, config_path: Optional[Path], out: Path, *,
-                       trust_model: bool = False, model_format: Optional[str] = None) -> int:
+def explain_to_parquet(model_path: Path, data_path, config_path: Optional[Path], out: Path, *,
+                       trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
+                       encoding: Optional[str] = None) -> int:
     """Compute exact attributions of every customer and write ``out`` (Parquet). Returns rows written."""
     if Path(out).suffix.lower() not in (".parquet", ".pq"):
         raise InputFileError(f"--out {out} must end in .parquet")
     config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
-                                          model_format=model_format)
+                                          model_format=model_format, query=query, encoding=encoding)
     attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
                                output_space=config.output_space)
     atomic_write_file(Path(out), lambda tmp: attribution.write_attributions(tmp, attr))
@@ -72,19 +84,21 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     return SegmentOutcome(churners.count, seg.n_segments)
 
 
-def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool = False,
-                    model_format: Optional[str] = None) -> str:
+def validate_inputs(model_path: Path, data_path, config_path: Optional[Path], *, trust_model: bool = False,
+                    model_format: Optional[str] = None, query: Optional[str] = None,
+                    encoding: Optional[str] = None) -> str:
     """Check that model, data and config fit together; returns a short report of what was found."""
     config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
-                                          model_format=model_format)
+                                          model_format=model_format, query=query, encoding=encoding)
+    data_path = resolve_data(data_path, query=query, encoding=encoding, config=config, config_path=config_path)
     info = model.info
     categorical = [c for c in aligned.X.columns if not pd.api.types.is_numeric_dtype(aligned.X[c])]
     rules = playbook.config_rules(config, config_path)
     playbook.validate_playbook(rules, features=info.feature_names, config=config, categorical=categorical)
     undocumented = [f for f in info.feature_names if f not in config.features]
     lines = [
-        f"OK: {Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
-        f"fits {Path(data_path).name} ({len(frame):,} rows).",
+        f"OK: {model_path if is_model_uri(model_path) else Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
+        f"fits {data_path.name} ({len(frame):,} rows).",
         f"  id column: {config.id_column}; value column: {config.value_column or '-'}; "
         f"label column: {config.label_column or '-'}; playbook: {len(rules)} rule(s)",
     ]
@@ -95,9 +109,9 @@ def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Pat
     return "\n".join(lines)
 
 
-def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: Optional[Path], out: Path, *,
+def evaluate_models(model_paths: Sequence[Path], data_path, config_path: Optional[Path], out: Path, *,
                     trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
-                    generated_at: str = "") -> str:
+                    generated_at: str = "", query: Optional[str] = None, encoding: Optional[str] = None) -> str:
     """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
     from churnlens.evaluation.quality import compare_models, evaluate
     from churnlens.reports.evaluation import write_evaluation
@@ -105,11 +119,12 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     config = load_config(config_path)
     if not config.label_column:
         raise DataError("`churnlens evaluate` needs observed outcomes: set label_column in the config (--config).")
-    missing = [str(p) for p in model_paths if not Path(p).is_file()]
+    missing = [str(p) for p in model_paths if not is_model_uri(p) and not Path(p).is_file()]
     if missing:
         raise InputFileError(f"Model file(s) {', '.join(missing)} do not exist. Pass --model with existing files.")
-    frame = read_table(data_path, id_column=config.id_column)
-    source = Path(data_path).name
+    data = _data_source(data_path, config, config_path, query=query, encoding=encoding)
+    frame = read_table(data, id_column=config.id_column)
+    source = data.name
     check_columns(frame, config, source=source)
     check_unique_ids(frame[config.id_column].to_numpy(), config, source=source)
     label = frame[config.label_column].to_numpy().astype(int)
@@ -118,7 +133,7 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
         model = attribution.load_model(p, model_format=model_format, trust_model=trust_model)
         aligned = attribution.align(model, frame, source=source, known=config.data_columns())
         score = model.predict_proba(aligned.X)
-        names.append(Path(p).name)
+        names.append(str(p) if is_model_uri(p) else Path(p).name)
         hashes.append(model.info.sha256)
         scores.append(score)
         qualities.append(evaluate(label, score, threshold=config.churners.threshold))
