@@ -11,6 +11,7 @@ only with ``trust_model=True``. Needs the optional extra ``churnlens[mlflow]``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -73,6 +74,20 @@ def _version_facts(uri: str, mlflow: Any) -> tuple[Optional[str], Optional[str],
     return mv.name, str(mv.version), mv.run_id
 
 
+@contextlib.contextmanager
+def _quiet_downloads():
+    """MLflow draws a download progress bar on stderr; churnlens's own progress is enough."""
+    key, old = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
+
+
 def _flavor(meta: dict, uri: str) -> str:
     flavors = meta.get("flavors") or {}
     for name in FLAVORS:
@@ -105,7 +120,8 @@ def load_registry_model(uri: str, *, trust_model: bool = False) -> Any:
         raise _not_found(uri, mlflow, err) from None
     with tempfile.TemporaryDirectory(prefix="churnlens-mlflow-") as tmp:
         try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
+            with _quiet_downloads():
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp))
         except Exception as err:
             raise _not_found(uri, mlflow, err) from None
         meta = yaml.safe_load((local / "MLmodel").read_text(encoding="utf-8")) if (local / "MLmodel").is_file() else {}
@@ -122,10 +138,8 @@ def load_registry_model(uri: str, *, trust_model: bool = False) -> Any:
                     "if the registry is trusted.")
             obj = getattr(__import__(f"mlflow.{flavor}", fromlist=["load_model"]), "load_model")(uri)
             model = from_estimator(obj, path=uri, fmt="pickle", sha256=_sha256(data) if data.is_file() else "")
-        else:
-            fmt = {"xgboost": "xgboost", "lightgbm": None, "sklearn": None}[flavor]
-            if serialization == "skops":
-                fmt = "skops"
+        else:  # a data format (booster text/JSON/UBJ, skops): detected from the file's content
+            fmt = "xgboost" if flavor == "xgboost" and not data.suffix.lower() in (".json", ".ubj") else None
             model = load_model(data, model_format=fmt, trust_model=trust_model)
     registry = RegistryInfo(uri=uri, registry_uri=str(mlflow.get_registry_uri()),
                             tracking_uri=str(mlflow.get_tracking_uri()), flavor=flavor, name=name,
