@@ -490,7 +490,8 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     with progress.task("Reports (HTML, PDF)", 1) as advance:
         timer("reports", reports.render_documents, context, out, formats=req.formats)
         advance(1)
-    playbook.write_retention_list(out / "retention_list.csv", retention, xlsx=True)
+    playbook.write_retention_list(out / "retention_list.csv", retention)
+    _write_workbook(out / "retention_list.xlsx", retention, config, req.lang, facts)
     segmentation.write_segments_csv(out / "segments.csv", seg, summaries)
     segmentation.write_segment_signatures(out / "segment_signatures.json", summaries)
     (out / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
@@ -499,6 +500,19 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     _write_manifest(out, req, replace(context, facts=replace(facts, timings=tuple(timer.timings))))
     return ReportOutcome(Path(req.out), book.n, churners.count, seg.n_segments,
                          tuple(sorted(p.name for p in out.iterdir() if p.is_file())), book.warnings)
+
+
+def _write_workbook(path: Path, retention, config: Config, lang: str, facts: RunFacts) -> None:
+    """``retention_list.xlsx`` when openpyxl (extra ``churnlens[xlsx]``) is installed."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        return
+    from churnlens.reports.workbook import write_retention_workbook
+
+    spec = config.features.get(config.value_column or "")
+    write_retention_workbook(path, retention, lang=lang, unit=spec.unit if spec else None, period=facts.period,
+                             generated_at=facts.generated_at)
 
 
 def _id_salt(config: Config) -> str:
