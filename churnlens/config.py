@@ -46,6 +46,10 @@ class FeatureSpec(_Frozen):
     # mobile_logins_change: low: {en: "Collapsing mobile-banking use", zh: "手机银行使用骤降"}.
     low: Optional[Text] = None
     high: Optional[Text] = None
+    # Business words for category levels / binary values ({0: {en: "no deposit", zh: "无定期"}}).
+    # For a native categorical feature whose model file does not store its levels (XGBoost
+    # with non-ASCII categories, older XGBoost), text keys are also the levels, in training order.
+    values: Optional[dict[str | int | float | bool, Text]] = None
 
 
 class ChurnerSelection(_Frozen):
@@ -232,6 +236,10 @@ class Config(_Frozen):
     def data_columns(self) -> tuple[str, ...]:
         """Columns the config itself uses (id, label, value), whether or not the model does."""
         return tuple(c for c in (self.id_column, self.label_column, self.value_column) if c)
+
+    def levels(self) -> dict[str, tuple]:
+        """Category levels named by the dictionary's ``values`` keys, per feature (in the given order)."""
+        return {f: tuple(spec.values) for f, spec in self.features.items() if spec.values}
 
     def label(self, feature: str, lang: str = "en") -> str:
         """Business label of ``feature`` in ``lang``; the raw name when not in the dictionary."""

@@ -377,7 +377,7 @@ def _build(req: ReportRequest, config: Config, out: Path, progress: Progress, en
     seed = config.seed
     source = req.data.name
     model = timer("load model", attribution.load_model, req.model, model_format=req.model_format,
-                  trust_model=req.trust_model)
+                  trust_model=req.trust_model, levels=config.levels())
     # Everything the user can get wrong is checked before the expensive steps.
     rules = playbook.config_rules(config, req.config)
     do_not_contact = None

@@ -37,7 +37,8 @@ def _load(model_path: Path, data_path, config_path: Optional[Path], *, trust_mod
     if not is_model_uri(model_path) and not Path(model_path).is_file():
         raise InputFileError(f"Model file {model_path} does not exist. Pass --model with an existing file.")
     source = _data_source(data_path, config, config_path, query=query, encoding=encoding)
-    model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
+    model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model,
+                                   levels=config.levels())
     frame = read_table(source, id_column=config.id_column)
     check_columns(frame, config, source=source.name)
     check_unique_ids(frame[config.id_column].to_numpy(), config, source=source.name)
@@ -130,7 +131,8 @@ def evaluate_models(model_paths: Sequence[Path], data_path, config_path: Optiona
     label = frame[config.label_column].to_numpy().astype(int)
     names, hashes, scores, qualities = [], [], [], []
     for p in model_paths:
-        model = attribution.load_model(p, model_format=model_format, trust_model=trust_model)
+        model = attribution.load_model(p, model_format=model_format, trust_model=trust_model,
+                                       levels=config.levels())
         aligned = attribution.align(model, frame, source=source, known=config.data_columns())
         score = model.predict_proba(aligned.X)
         names.append(str(p) if is_model_uri(p) else Path(p).name)
