@@ -483,6 +483,14 @@ class _SklearnHistGBM(_SklearnTrees):
     def contribs(self, est, M):
         return self.reference(est, M)
 
+    def cross_reference(self, est, M, *, categorical):
+        phi, base = self.reference(est, M)
+        mask = getattr(est, "is_categorical_", None)
+        if mask is not None and np.any(mask):
+            return phi, base, ("shap's C++ TreeSHAP with the model's categorical splits set on shap's parsed trees, "
+                               "re-run on the sample")
+        return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
+
     def reference(self, est, M):
         mask = getattr(est, "is_categorical_", None)
         if mask is None or not np.any(mask):

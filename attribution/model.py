@@ -49,6 +49,11 @@ SKOPS_TRUSTED_TYPES = (
     "lightgbm.sklearn.LGBMClassifier",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
+    # HistGradientBoosting with categorical_features keeps a FunctionTransformer of
+    # partial(check_array, dtype=...); skops checks the wrapped function as its own type, so
+    # partial can only wrap functions that are themselves on this list.
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )
 
 

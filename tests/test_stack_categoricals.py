@@ -186,3 +186,30 @@ def test_cli_xgboost_chinese_categories_via_config_values(tmp_path, capsys):
                                      encoding="utf-8")
     assert cli.main(args + ["--config", str(tmp_path / "c.yaml")]) == 0
     assert "OK: model.ubj (xgboost" in capsys.readouterr().out
+
+
+def test_report_with_hist_gbm_categories_from_a_gbk_file(tmp_path, capsys):
+    import json
+
+    import skops.io as sio
+
+    from churnlens import cli
+
+    df, y = _book(400)
+    est = HistGradientBoostingClassifier(max_iter=8, max_depth=3, categorical_features="from_dtype",
+                                         random_state=0).fit(df, y)
+    sio.dump(est, tmp_path / "hgb.skops")
+    data = _as_csv(df).assign(customer_id=[f"{i:07d}" for i in range(len(df))], churned=y)
+    data.to_csv(tmp_path / "book.csv", index=False, encoding="gbk")
+    (tmp_path / "c.yaml").write_text("label_column: churned\nsegmentation: {stability_runs: 0}\n", encoding="utf-8")
+    out = tmp_path / "rep"
+    code = cli.main(["report", "--model", str(tmp_path / "hgb.skops"), "--data", str(tmp_path / "book.csv"),
+                     "--encoding", "gbk", "--config", str(tmp_path / "c.yaml"), "--out", str(out), "--format",
+                     "html", "--generated-at", "2026-11-30T08:00:00+00:00"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "1 row(s) with 1 category not seen in training ('东北')" in err
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["attribution"]["additivity_max_error"] < 1e-6
+    assert manifest["attribution"]["cross_check"]["max_abs_diff"] < 1e-5
+    assert "categorical splits" in manifest["attribution"]["cross_check"]["reference"]
