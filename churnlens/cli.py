@@ -15,6 +15,15 @@ from typing import Optional, Sequence
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
 
+# Library errors name the API's arguments (``err.argument``); users of the CLI know the flags.
+FLAGS = {
+    "model": "--model", "data": "--data", "config": "--config", "out": "--out", "previous": "--previous",
+    "campaign": "--campaign", "attributions": "--attributions", "formats": "--format", "lang": "--lang",
+    "generated_at": "--generated-at", "trust_model": "--trust-model", "model_format": "--model-format",
+    "attribute": "--attribute", "engine": "--engine", "scheduler": "--scheduler", "n_customers": "--customers",
+    "seed": "--seed",
+}
+
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -111,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _dispatch(args, argv)
     except UserInputError as err:
-        print(f"churnlens: error: {err}", file=sys.stderr)
+        print(f"churnlens: error: {flag_message(err)}", file=sys.stderr)
         return EXIT_USER
     except AdditivityError as err:
         print(f"churnlens: attribution check failed: {err}", file=sys.stderr)
@@ -119,6 +128,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("churnlens: interrupted; nothing was written to the output folder.", file=sys.stderr)
         return 130
+
+
+def flag_message(err: Exception) -> str:
+    """The library's message in CLI terms: the argument it names becomes the flag
+    (``data: file x does not exist`` -> ``--data: file x does not exist``)."""
+    import re
+
+    message = str(err)
+    argument = getattr(err, "argument", None)
+    if argument in FLAGS and message.startswith(argument + ":"):
+        message = FLAGS[argument] + message[len(argument):]
+    elif argument in FLAGS:
+        message += f" (option {FLAGS[argument]})"
+    # multi-word argument names are unambiguous: show them as flags wherever they appear
+    return re.sub(r"\b(" + "|".join(k for k in FLAGS if "_" in k) + r")\b", lambda m: FLAGS[m.group(1)], message)
 
 
 def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -9,7 +9,24 @@ from __future__ import annotations
 
 
 class ChurnlensError(Exception):
-    """Base class of every error churnlens raises on purpose."""
+    """Base class of every error churnlens raises on purpose.
+
+    Parameters
+    ----------
+    message : str
+        What was found, what was expected, how to fix it, naming the argument, config key,
+        file or column (never a command-line flag: the CLI adds those).
+    argument : str, optional
+        The function argument at fault (``"model"``, ``"data"``, ``"previous"`` ...), so a caller
+        such as the CLI can name its own spelling of it (``--model``).
+    key : str, optional
+        The config key at fault (``"value_column"``, ``"report.logo"`` ...).
+    """
+
+    def __init__(self, message: str = "", *, argument: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.key = key
 
 
 class UserInputError(ChurnlensError):

@@ -1,0 +1,337 @@
+"""The stages of the report flow, in the order :data:`churnlens.run.pipeline` runs them.
+
+Each stage is ``stage(state, env) -> RunState``: it reads what earlier stages set on the
+frozen :class:`~churnlens.run.pipeline.RunState` and returns a copy with its own fields set.
+Stages compute numbers and codes; words and files come later (:mod:`churnlens.run.write`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator, Optional
+
+import numpy as np
+import pandas as pd
+
+from churnlens import attribution, segmentation
+from churnlens.actions import playbook
+from churnlens.campaign.effect import campaign_effect, read_campaign
+from churnlens.config import Config
+from churnlens.errors import ConfigError, DataError, InputFileError
+from churnlens.evaluation.quality import evaluate
+from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
+from churnlens.monitoring.stability import ReferenceProfile, monitor
+from churnlens.run.pipeline import Book, Env, RunState
+from churnlens.sampling import BottomK, hash_keys
+
+CROSS_CHECK_ROWS = 200
+
+
+# --- load model ---------------------------------------------------------------------------------
+
+def load_inputs(state: RunState, env: Env) -> RunState:
+    """The model, the playbook, the do-not-contact list, the id salt and the campaign table:
+    everything the user can get wrong is read and checked before the expensive steps."""
+    req, config = state.request, state.config
+    if isinstance(req.model, attribution.LoadedModel):
+        model = req.model
+    else:
+        model = attribution.load_model(req.model, model_format=req.model_format, trust_model=req.trust_model)
+    dnc = None
+    if config.report.do_not_contact:
+        dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
+    return replace(
+        state, model=model, rules=playbook.config_rules(config, req.config), do_not_contact=dnc,
+        salt=id_salt(config),
+        campaign_table=read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None,
+    )
+
+
+def id_salt(config: Config) -> str:
+    """Secret salt for ``report.hash_ids``: without one, hashed ids can be reversed by hashing every id."""
+    if not config.report.hash_ids:
+        return ""
+    salt = os.environ.get("CHURNLENS_ID_SALT", "")
+    if len(salt) < 8:
+        raise ConfigError("report.hash_ids is true but the environment variable CHURNLENS_ID_SALT is not set "
+                          "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
+                          "month, so hashed ids stay comparable and cannot be reversed by hashing every id.")
+    return salt
+
+
+# --- read and score -----------------------------------------------------------------------------
+
+def table_chunks(data, *, id_column: str, chunk_rows: int, rows: Optional[np.ndarray] = None) -> Iterator[pd.DataFrame]:
+    """Chunks of the customer table, a file (streamed) or a DataFrame, indexed by book row,
+    ids as text; ``rows`` (bool, shape (n,)) keeps only those rows."""
+    if not isinstance(data, pd.DataFrame):
+        yield from iter_table(data, id_column=id_column, chunk_rows=chunk_rows, rows=rows)
+        return
+    if len(data) == 0:
+        raise DataError("data: the DataFrame has no rows. Pass at least one customer.", argument="data")
+    for start in range(0, len(data), chunk_rows):
+        chunk = data.iloc[start:start + chunk_rows].copy()
+        chunk.index = pd.RangeIndex(start, start + len(chunk))
+        if rows is not None:
+            chunk = chunk[rows[start:start + len(chunk)]]
+        if len(chunk) == 0:
+            continue
+        if id_column in chunk.columns:
+            chunk[id_column] = chunk[id_column].astype(str)
+        yield chunk
+
+
+def _score_chunk(X: pd.DataFrame, model) -> np.ndarray:
+    return model.predict_proba(X)
+
+
+def _decided_churners(config: Config, score: np.ndarray, label: Optional[np.ndarray]) -> np.ndarray:
+    """Rows of one chunk whose features the scan keeps besides the sample: every row the churner
+    rule can decide from the chunk alone (all rows with ``attribution.mode: all``). Rules that
+    need the whole book (top fraction, value at risk) keep none; a second pass gathers them."""
+    if config.attribution.mode == "all":
+        return np.ones(len(score), dtype=bool)
+    if config.churners.by == "score":
+        return score >= config.churners.threshold
+    if config.churners.by == "label" and label is not None:
+        return label == 1
+    return np.zeros(len(score), dtype=bool)
+
+
+class _Scan:
+    """Pass 1 over the table, chunk by chunk: check columns, align, and remember a few numbers
+    per customer (the chunk's features wait in ``pending`` until the engine returns its scores)."""
+
+    def __init__(self, state: RunState) -> None:
+        self.state, self.start = state, 0
+        self.ids, self.value, self.label, self.score, self.kept = [], [], [], [], []
+        self.pending: deque = deque()
+        self.warnings: list[str] = []
+
+    def aligned(self) -> Iterator[pd.DataFrame]:
+        config, source = self.state.config, self.state.source
+        for chunk in table_chunks(self.state.request.data, id_column=config.id_column,
+                                  chunk_rows=config.attribution.chunk_rows):
+            try:
+                check_columns(chunk, config, source=source)
+                aligned = attribution.align(self.state.model, chunk, source=source, known=config.data_columns())
+            except DataError as err:
+                if self.start == 0:
+                    raise
+                # problems found in a later chunk: say where, since counts in the message are per chunk
+                raise DataError(f"{err} (found in rows {self.start + 1:,}-{self.start + len(chunk):,} of "
+                                f"{source})", argument=err.argument, key=err.key) from None
+            self.warnings.extend(w for w in aligned.warnings if w not in self.warnings)
+            ids = chunk[config.id_column].to_numpy()
+            label = chunk[config.label_column].to_numpy().astype(np.int8) if config.label_column else None
+            X = aligned.X.set_axis(pd.RangeIndex(self.start, self.start + len(chunk)))
+            self.start += len(chunk)
+            self.ids.append(ids)
+            self.value.append(value_array(chunk, config))
+            if label is not None:
+                self.label.append(label)
+            self.pending.append((ids, X, label))
+            yield X
+
+
+def _scan(state: RunState, env: Env) -> Book:
+    """Score every customer; keep the features of the population sample and of the churners
+    decidable chunk by chunk. Memory holds a few numbers per customer plus those rows."""
+    config = state.config
+    scan, sample = _Scan(state), BottomK(config.attribution.sample)
+    with env.progress.task("Reading and scoring customers", 1):
+        for score in env.engine.map(_score_chunk, scan.aligned(), shared=(state.model,)):
+            ids, X, label = scan.pending.popleft()
+            scan.score.append(score)
+            sample.add(hash_keys(ids, purpose="sample", seed=config.seed), X)
+            scan.kept.append(X[_decided_churners(config, score, label)])
+    ids = np.concatenate(scan.ids)
+    check_unique_ids(ids, config, source=state.source)
+    kept = pd.concat(scan.kept + ([sample.X] if sample.X is not None else []))
+    in_sample = np.zeros(len(ids), dtype=bool)
+    if sample.X is not None:
+        in_sample[sample.X.index.to_numpy()] = True
+    return Book(
+        ids=ids, sample=in_sample, score=np.concatenate(scan.score),
+        value=np.concatenate(scan.value) if config.value_column else None,
+        label=np.concatenate(scan.label).astype(int) if config.label_column else None,
+        kept=kept[~kept.index.duplicated()].sort_index(), warnings=tuple(scan.warnings),
+    )
+
+
+def read_and_score(state: RunState, env: Env) -> RunState:
+    """Scan the book, check the playbook and campaign against it, and select the churners."""
+    config = state.config
+    book = _scan(state, env)
+    categorical = [c for c in book.kept.columns if not pd.api.types.is_numeric_dtype(book.kept[c])]
+    playbook.validate_playbook(state.rules, features=state.model.info.feature_names, config=config,
+                               categorical=categorical)
+    if state.campaign_table is not None:  # ids, arms and outcomes checked before attributions are computed
+        campaign_effect(state.campaign_table, known_ids=book.ids)
+    churners = segmentation.select_churners(book.score, selection=config.churners, label=book.label,
+                                            value=book.value)
+    in_sample = np.ones(book.n, dtype=bool) if config.attribution.mode == "all" else book.sample
+    return replace(state, book=book, book_churners=churners, in_sample=in_sample)
+
+
+# --- gather and attribute -----------------------------------------------------------------------
+
+def gather(state: RunState, env: Env) -> RunState:
+    """Aligned features of the customers to attribute: from the scan when it kept them, else
+    from a second pass over the table."""
+    book, config = state.book, state.config
+    rows = np.flatnonzero(state.book_churners.mask | state.in_sample)
+    if np.isin(rows, book.kept.index.to_numpy()).all():
+        return replace(state, rows=rows, X=book.kept.loc[rows])
+    mask = np.zeros(book.n, dtype=bool)
+    mask[rows] = True
+    parts = [attribution.align(state.model, chunk, source=state.source, known=config.data_columns()).X
+             for chunk in table_chunks(state.request.data, id_column=config.id_column,
+                                       chunk_rows=config.attribution.chunk_rows, rows=mask)]
+    return replace(state, rows=rows, X=pd.concat(parts))
+
+
+def _explain_chunk(item, model, output_space: str, config: Config, k: int, lang: str):
+    """Attributions, reason codes and global-driver sums of one block of customers (row-wise
+    or additive: any split into blocks gives the same numbers)."""
+    X, ids, weight = item
+    attr = attribution.explain(model, X, customer_ids=ids, output_space=output_space, chunk_rows=len(X))
+    attr = replace(attr, weight=weight)
+    return attr, attribution.reason_codes(attr, X, config, k=k, lang=lang), attribution.driver_sums(attr, config)
+
+
+def attribute(state: RunState, env: Env) -> RunState:
+    """Exact attributions, reason codes and global-driver sums, block by block on the engine.
+    Each customer of the population sample weighs ``n / n_sample`` in the global views."""
+    config, X, rows = state.config, state.X, state.rows
+    ids = state.book.ids[rows]
+    weight = np.where(state.in_sample[rows], state.book.n / state.n_sample, 0.0)
+    step = config.attribution.chunk_rows
+    blocks = ((X.iloc[i:i + step], ids[i:i + step], weight[i:i + step]) for i in range(0, len(X), step))
+    attrs, codes, sums = [], [], None
+    shared = (state.model, config.output_space, config, config.reason_codes, state.request.lang)
+    with env.progress.task("Attributions (exact TreeSHAP)", len(X)) as advance:
+        for a, c, s in env.engine.map(_explain_chunk, blocks, shared=shared):
+            attrs.append(a)
+            codes.append(c)
+            sums = s if sums is None else sums + s
+            advance(a.n)
+    return replace(state, attributions=attribution.concat(attrs), reasons=attribution.concat_reasons(codes),
+                   driver_sums=sums)
+
+
+# --- checks and summaries -----------------------------------------------------------------------
+
+def cross_check(state: RunState, env: Env) -> RunState:
+    """A seeded sample of rows recomputed with shap's reference TreeExplainer."""
+    X, attr = state.X, state.attributions
+    rng = np.random.default_rng(state.config.seed)
+    check_rows = np.sort(rng.choice(len(X), size=min(CROSS_CHECK_ROWS, len(X)), replace=False))
+    cc = attribution.cross_check(state.model, X.iloc[check_rows], attr.values[check_rows].astype(np.float64),
+                                 output_space=attr.output_space)
+    return replace(state, cross_check=cc)
+
+
+def global_drivers(state: RunState, env: Env) -> RunState:
+    """Means from the weighted sums of every block; direction and risk ranges from the sample."""
+    pos = state.sample_pos
+    drivers = attribution.global_drivers(attribution.take(state.attributions, pos), state.X.iloc[pos],
+                                         state.config, sums=state.driver_sums)
+    return replace(state, drivers=drivers)
+
+
+def segment(state: RunState, env: Env) -> RunState:
+    """HDBSCAN over the churners' attributions."""
+    churners = replace(state.book_churners, mask=state.book_churners.mask[state.rows])
+    with env.progress.task("Segmentation (HDBSCAN)", 1) as advance:
+        seg = segmentation.segment(state.attributions, churners, config=state.config.segmentation)
+        advance(1)
+    return replace(state, churners=churners, segmentation=seg)
+
+
+def describe_segments(state: RunState, env: Env) -> RunState:
+    """Segment summaries, matched to last month's segments when a previous folder is given."""
+    seg = state.segmentation
+    summaries = segmentation.describe(seg, state.attributions, state.X, state.config, value=state.value)
+    previous = migration = None
+    if state.request.previous is not None:
+        previous = segmentation.load_previous(state.request.previous)
+        summaries, migration = segmentation.match_previous(summaries, seg, previous)
+    keys = np.full(len(state.X), "", dtype=object)
+    for s in summaries:
+        keys[seg.rows[seg.labels == s.segment_id]] = s.key
+    return replace(state, segments=tuple(summaries), previous=previous, migration=migration, segment_keys=keys)
+
+
+def model_quality(state: RunState, env: Env) -> RunState:
+    """ROC, KS, lift and confusion over the whole book when it has observed outcomes."""
+    book = state.book
+    if book.label is None:
+        return replace(state, omitted=state.omitted + (("performance", "no_label_column"),))
+    return replace(state, quality=evaluate(book.label, book.score, threshold=state.config.churners.threshold))
+
+
+def monitoring(state: RunState, env: Env) -> RunState:
+    """Stability against last month's report folder: PSI from its reference profile, driver drift
+    from its attributions (both over the population samples)."""
+    previous = state.request.previous
+    if previous is None:
+        return replace(state, omitted=state.omitted + (("monitoring", "no_previous"),))
+    profile_path = Path(previous) / "reference_profile.json"
+    if not profile_path.is_file():
+        raise InputFileError(f"previous: {previous} has no reference_profile.json; give a report folder written "
+                             "by churnlens report (0.1 or later).", argument="previous")
+    profile = ReferenceProfile.from_json(profile_path.read_text(encoding="utf-8"), source=str(profile_path))
+    prev_attr = attribution.read_attributions(Path(previous) / "attributions.parquet")
+    pos = state.sample_pos
+    attr = attribution.take(state.attributions, pos)
+    prev_values = None
+    if prev_attr.features == attr.features:  # drift compares last month's population sample with this month's
+        prev_values = prev_attr.values[prev_attr.weights > 0]
+    result = monitor(profile, state.X.iloc[pos], attr.score, prev_values,
+                     attr.values if prev_values is not None else None, attr.features,
+                     reference_label=f"{Path(previous).name} ({profile.label or 'previous run'})",
+                     reference_label_zh=f"{Path(previous).name}（{profile.label or '上一期'}）", seed=state.config.seed)
+    return replace(state, monitoring=result)
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+def plan_actions(state: RunState, env: Env) -> RunState:
+    """Control group, playbook matches per customer and per segment, and the retention list."""
+    config, attr = state.config, state.attributions
+    targeting = playbook.select_targets(attr.customer_ids, state.churners.mask,
+                                        control_share=config.report.control_share, seed=config.seed,
+                                        do_not_contact=state.do_not_contact)
+    customer_rule = playbook.match_customer_rules(state.rules, attr.values, state.X, attr.features)
+    plans = playbook.plan_segments(state.segments, state.rules, segment_keys=state.segment_keys, X=state.X,
+                                   score=attr.score, value=state.value, targeting=targeting,
+                                   customer_rule=customer_rule)
+    state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans))
+    return replace(state, retention=retention_list(state, state.reasons, state.request.lang))
+
+
+def retention_list(state: RunState, reasons, lang: str):
+    """The retention list with ``reasons`` (ReasonCodes) and actions in ``lang``."""
+    config, attr = state.config, state.attributions
+    rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
+    return playbook.retention_list(attr.customer_ids, state.targeting, segment=state.segment_keys, score=attr.score,
+                                   value=state.value, reasons=reasons.texts, rule_index=rule_index, rules=state.rules,
+                                   lang=lang, rank_by=config.report.rank_by, hash_ids=config.report.hash_ids,
+                                   salt=state.salt)
+
+
+def campaign(state: RunState, env: Env) -> RunState:
+    """Uplift of last month's campaign, when its outcomes are given."""
+    if state.campaign_table is None:
+        return replace(state, omitted=state.omitted + (("campaign", "no_campaign"),))
+    book, previous = state.book, state.previous
+    effect = campaign_effect(
+        state.campaign_table, known_ids=book.ids,
+        value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
+        # the campaign targeted last month's list: its segments are last month's
+        segments=None if previous is None else pd.Series(previous.keys, index=previous.customer_ids))
+    return replace(state, campaign=effect)
