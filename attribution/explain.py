@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.attribution.align import ensure_aligned
 from churnlens.attribution.model import LoadedModel, encode, raw_output, to_probability
 from churnlens.attribution.results import Attributions
@@ -69,7 +70,7 @@ def explain(
     customer_ids,
     chunk_rows: int = 20_000,
     output_space: str = "log_odds",
-    tolerance: float = 1e-4,
+    tolerance: float = ADDITIVITY_TOLERANCE,
     progress: Optional[Callable[[int], None]] = None,
 ) -> Attributions:
     """Exact path-dependent TreeSHAP attributions for every customer.

@@ -14,7 +14,8 @@ from typing import Sequence
 
 from churnlens.evaluation.results import ModelComparison, ModelQuality
 from churnlens.reports import charts
-from churnlens.reports.render import Timings, _chart, make_environment
+from churnlens.reports.render import make_environment
+from churnlens.reports.sections.base import Timings, draw_chart as _chart
 
 
 class _View:

@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 
+from churnlens.constants import ONE_SEGMENT_SIMILARITY, SAME_REASONS, UNSTABLE_JACCARD
 from churnlens.attribution.results import Attributions
 from churnlens.config import SegmentationConfig
 from churnlens.errors import DataError
@@ -16,7 +17,6 @@ from churnlens.segmentation.results import MIXED, ChurnerSet, Segmentation, Stab
 MIN_CLUSTER_FLOOR = 5  # smallest segment worth a retention action, whatever the share says
 DEFAULT_MIN_SAMPLES = 10  # when config.min_samples is unset (see segment's docstring)
 STABILITY_MAX_POINTS = 10_000  # cap on each stability re-clustering, to bound its time
-UNSTABLE_JACCARD = 0.6  # segments whose best-match Jaccard falls below are reported unstable
 PREDICT_CHUNK = 10_000  # approximate_predict batch (progress granularity only)
 
 
@@ -115,7 +115,6 @@ def _empty_stability() -> Stability:
     return Stability(runs=0, overall_ari=None, segment_jaccard=(), unstable=())
 
 
-ONE_SEGMENT_SIMILARITY = 0.8  # cosine to the mean profile that counts as sharing it
 COHERENCE_MIN = 0.7  # a segment's members' mean cosine to its mean profile must reach this
 
 
@@ -127,7 +126,6 @@ def _coherence(shares: np.ndarray) -> float:
     return float(cos.mean())
 
 
-SAME_REASONS = 0.8  # cosine of two clusters' mean profiles at or above which they are one segment
 
 
 def _settle(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from churnlens.constants import MIN_SIMILARITY
 from churnlens.errors import InputFileError
 from churnlens.segmentation.describe import MIXED_KEY
 from churnlens.segmentation.results import (
@@ -26,7 +27,6 @@ SEGMENTS_CSV = "segments.csv"
 SIGNATURES_JSON = "segment_signatures.json"
 # SPEC's four columns first, then the Chinese name.
 SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "segment_name_zh")
-MIN_SIMILARITY = 0.8  # cosine similarity below which two months' segments are different segments
 NEW, GONE = "NEW", "GONE"
 SIGNATURES_VERSION = 1
 

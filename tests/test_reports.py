@@ -20,7 +20,7 @@ from pypdf import PdfReader
 
 from churnlens import reports
 from churnlens.errors import ConfigError, UserInputError
-from churnlens.reports import render
+from churnlens.reports import render, sections, words
 from churnlens.reports.catalogue import catalogue, text
 from churnlens.reports.fonts import cjk_font_path
 from tests.report_fixture import EVIL, build_context, demo_config, relabel
@@ -77,6 +77,25 @@ def _section_ids(html: str) -> list[str]:
 
     P().feed(html)
     return ids
+
+
+# --- section registry -------------------------------------------------------------------
+
+def test_registry_is_the_golden_structure_and_drives_the_contents(rendered, ctx_en):
+    """One list per document: its order is the documents' section order and the contents'."""
+    ids = [s.id for s in sections.REPORT]
+    assert ids == [i if i != "{segments}" else "segment-pages" for i in GOLDEN_REPORT[2:]]
+    assert [s.id for s in sections.DOSSIER] == list(GOLDEN_DOSSIER[2:])
+    for doc in ("report", "dossier"):
+        html = rendered["en"][f"{doc}.html"].read_text(encoding="utf-8")
+        toc = re.findall(r'<li class="l\d"><a href="#([^"]+)">', _section(html, "toc"))
+        assert toc == [i for i in _section_ids(html) if i not in ("cover", "toc")]
+    # every view is a frozen dataclass (typed, no attribute bags)
+    kit = sections.Kit(ctx_en, render.Timings())
+    for s in sections.REPORT + sections.DOSSIER:
+        view = s.build(ctx_en, kit)
+        assert dataclasses.is_dataclass(view) and view.__dataclass_params__.frozen, s.id
+        assert (Path(render.__file__).parent / "templates" / "sections" / s.template).is_file(), s.template
 
 
 # --- catalogue --------------------------------------------------------------------------
@@ -387,7 +406,7 @@ def test_risk_ranges_use_the_units_of_the_data_dictionary(ctx_en):
 
     def risk(feature, rr, lang):
         d = Driver(feature, "behaviour", 0.1, 0.0, 0.1, "up", rr)
-        return render._risk_text(dataclasses.replace(ctx_en, lang=lang), d)
+        return words.risk_text(ctx_en.config, d, lang)
 
     assert ctx_en.config.features["aum_change_3m"].unit == "percent"
     label = ctx_en.config.label("aum_change_3m", "en")

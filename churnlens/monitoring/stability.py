@@ -43,6 +43,7 @@ from typing import Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from churnlens.constants import PSI_EPSILON, PSI_MODERATE, PSI_SHIFT
 from churnlens.errors import DataError
 from churnlens.monitoring.results import DriverDrift, Monitoring, PSIBin, PSIResult
 
@@ -60,7 +61,7 @@ __all__ = [
     "band",
 ]
 
-EPSILON = 1e-4
+EPSILON = PSI_EPSILON
 MISSING = "(missing)"
 _FORMAT = "churnlens.reference_profile"
 _VERSION = 1
@@ -68,9 +69,9 @@ _VERSION = 1
 
 def band(value: float) -> str:
     """``stable`` (< 0.1), ``moderate`` (0.1-0.25) or ``shift`` (>= 0.25)."""
-    if value < 0.1:
+    if value < PSI_MODERATE:
         return "stable"
-    if value < 0.25:
+    if value < PSI_SHIFT:
         return "moderate"
     return "shift"
 

@@ -1,0 +1,22 @@
+"""Every threshold shared between stages and documents, in one place (foundation layer).
+
+Stages decide with these (stable / unstable, pass / fail, same / different reasons) and put
+the verdict in their results; the documents print the verdict and, for the reader, the value.
+"""
+
+from __future__ import annotations
+
+# Attributions: |base + sum(values) - model output| above this fails the additivity check,
+# and the shap cross-check must agree within it.
+ADDITIVITY_TOLERANCE = 1e-4
+
+# Segmentation
+UNSTABLE_JACCARD = 0.6  # a segment whose mean best-match Jaccard over re-clusterings falls below is unstable
+SAME_REASONS = 0.8  # cosine of two clusters' mean profiles at or above which they are one segment
+ONE_SEGMENT_SIMILARITY = 0.8  # cosine to the churners' mean profile that counts as sharing it
+MIN_SIMILARITY = 0.8  # cosine of two months' segment signatures below which they are different segments
+
+# Monitoring: population stability index
+PSI_EPSILON = 1e-4  # shares are floored at this before the PSI formula (empty bins)
+PSI_MODERATE = 0.1  # PSI < 0.1: stable
+PSI_SHIFT = 0.25  # 0.1 <= PSI < 0.25: moderate; PSI >= 0.25: shift

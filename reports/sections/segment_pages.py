@@ -1,0 +1,111 @@
+"""One page per segment: size, signature, traits against other churners, actions, examples.
+
+Not one contents entry but one per page (level 1, under the segments overview).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from churnlens.reports import charts, formatting, words
+from churnlens.reports.context import ReportContext
+from churnlens.reports.sections import plan as plan_section
+from churnlens.reports.sections.base import Kit, Section, TocEntry
+from churnlens.reports.sections.traits import trait_label
+from churnlens.segmentation.results import MIXED
+from churnlens.constants import UNSTABLE_JACCARD
+
+TRAITS = 5
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class PageTrait:
+    label: str
+    seg: float
+    other: float
+    d: float
+
+
+@dataclass(frozen=True)
+class PageAction:
+    text: str
+    channel: str
+    driver: str
+
+
+@dataclass(frozen=True)
+class Example:
+    customer: str  # masked unless report.mask_ids is false
+    score: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SegmentPage:
+    key: str
+    anchor: str
+    name: str
+    size: int
+    share: float
+    mean_score: float
+    value_at_risk: Optional[float]
+    mixed: bool
+    unstable: bool
+    stability: Optional[float]
+    signature_uri: object  # ChartImage
+    drivers: tuple[str, ...]
+    traits: tuple[PageTrait, ...]
+    actions: tuple[PageAction, ...]
+    no_rule: bool
+    has_plan: bool
+    targets: Optional[int]
+    control: Optional[int]
+    examples: tuple[Example, ...]
+
+
+@dataclass(frozen=True)
+class SegmentPagesView:
+    pages: tuple[SegmentPage, ...]
+    plan_reason: str
+
+
+def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
+    lang = kit.lang
+    unstable_ids = set(ctx.segmentation.stability.unstable)
+    sig_uri = kit.chart(f"signature {s.key}", lambda ax: charts.plot_segment_signature(
+        s, ax=ax, lang=lang, labels=kit.labels, output_space=ctx.attributions.output_space),
+        (5.6, 0.2 * max(min(len(s.signature), 6), 1) + 0.75))
+    unstable = s.segment_id != MIXED and (s.segment_id in unstable_ids or
+                                           (s.stability is not None and s.stability < UNSTABLE_JACCARD))
+    return SegmentPage(
+        key=s.key, anchor=f"segment-{s.key}", name=words.segment_name(s, lang), size=s.size, share=s.share,
+        mean_score=s.mean_score, value_at_risk=s.value_at_risk if ctx.value is not None else None,
+        mixed=s.segment_id == MIXED, unstable=unstable, stability=s.stability, signature_uri=sig_uri,
+        drivers=tuple(kit.label(f) for f in s.top_drivers),
+        traits=tuple(PageTrait(trait_label(e, kit), e.segment_mean, e.other_mean, e.effect_size)
+                     for e in s.traits_vs_churners[:TRAITS]),
+        actions=tuple(PageAction(words.action_text(a, lang), kit.text(f"channel.{a.channel}"), kit.label(a.driver))
+                      for a in (plan.actions if plan else ())),
+        no_rule=bool(plan.no_rule) if plan else False, has_plan=plan is not None,
+        targets=plan.target_count if plan else None, control=plan.control_count if plan else None,
+        examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score, tuple(e.reasons))
+                       for e in examples[:EXAMPLES]),
+    )
+
+
+def build(ctx: ReportContext, kit: Kit) -> SegmentPagesView:
+    plans = {p.segment_key: p for p in ctx.plans}
+    examples: dict[str, list] = {}
+    for ex in ctx.examples:
+        examples.setdefault(ex.segment_key, []).append(ex)
+    pages = tuple(_page(ctx, kit, s, plans.get(s.key), examples.get(s.key, [])) for s in ctx.segments)
+    return SegmentPagesView(pages, plan_section.reason(ctx, kit))
+
+
+def toc(view: SegmentPagesView, kit: Kit) -> tuple[TocEntry, ...]:
+    return tuple(TocEntry(p.anchor, f"{p.key} · {p.name}", 1) for p in view.pages)
+
+
+SECTION = Section("segment-pages", None, build, "segment_pages.html", toc=toc)

@@ -1,0 +1,78 @@
+"""Executive summary: headline numbers, top drivers, segments, first actions, what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from churnlens.reports import formatting, words
+from churnlens.reports.context import ReportContext
+from churnlens.reports.sections import monitoring, plan
+from churnlens.reports.sections.base import Kit, Section
+
+
+@dataclass(frozen=True)
+class SegmentLine:
+    key: str
+    name: str
+    size: int
+    share: float
+
+
+@dataclass(frozen=True)
+class ActionLine:
+    key: str
+    action: str
+    channel: str
+    targets: int
+
+
+@dataclass(frozen=True)
+class SummaryView:
+    n_customers: int
+    n_churners: int
+    churner_share: float
+    value_at_risk: Optional[float]  # None without a value column
+    rule: str
+    drivers: tuple[str, ...]  # the top drivers' risk ranges in words
+    segments: tuple[SegmentLine, ...]
+    actions: tuple[ActionLine, ...]  # each plan's first action
+    change: tuple[str, ...]  # what changed since last month, one line each
+    plan_reason: str
+    mon_reason: str
+
+
+def _change(ctx: ReportContext, kit: Kit) -> tuple[str, ...]:
+    change = []
+    if ctx.monitoring is not None:
+        m = ctx.monitoring
+        change.append(kit.text("summary.change_score_psi", psi=formatting.fixed(m.score_psi.psi, 3),
+                               band=kit.text(f"band.{m.score_psi.band}")))
+        moved = [dd for dd in m.driver_drift if dd.ci_low > 0 or dd.ci_high < 0][:3]
+        for dd in moved:
+            change.append(kit.text("summary.change_driver", feature=kit.label(dd.feature),
+                                   before=formatting.pct(dd.previous_share), after=formatting.pct(dd.current_share)))
+    if ctx.migration is not None:
+        change += [kit.text("summary.change_new_segment", key=k) for k in ctx.migration.new_segments]
+        change += [kit.text("summary.change_vanished_segment", key=k) for k in ctx.migration.vanished_segments]
+    return tuple(change)
+
+
+def build(ctx: ReportContext, kit: Kit) -> SummaryView:
+    lang = kit.lang
+    headline = tuple(ActionLine(p.segment_key, words.action_text(p.actions[0], lang),
+                                kit.text(f"channel.{p.actions[0].channel}"), p.target_count)
+                     for p in ctx.plans if p.actions)
+    return SummaryView(
+        n_customers=ctx.facts.n_customers, n_churners=ctx.churners.count,
+        churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
+        value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
+        rule=words.churner_rule(ctx.churners, lang),
+        drivers=tuple(words.risk_text(ctx.config, d, lang) for d in ctx.drivers.drivers[:3]),
+        segments=tuple(SegmentLine(s.key, words.segment_name(s, lang), s.size, s.share) for s in ctx.segments),
+        actions=headline, change=_change(ctx, kit),
+        plan_reason=plan.reason(ctx, kit), mon_reason=monitoring.monitoring_reason(ctx, kit),
+    )
+
+
+SECTION = Section("summary", "summary.title", build, "summary.html")
