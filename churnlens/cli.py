@@ -21,7 +21,7 @@ FLAGS = {
     "campaign": "--campaign", "attributions": "--attributions", "formats": "--format", "lang": "--lang",
     "generated_at": "--generated-at", "trust_model": "--trust-model", "model_format": "--model-format",
     "attribute": "--attribute", "engine": "--engine", "scheduler": "--scheduler", "n_customers": "--customers",
-    "seed": "--seed",
+    "seed": "--seed", "outcomes": "--outcomes", "history": "--history", "data_for": "--data-for",
 }
 
 
@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
+    p.add_argument("--outcomes", type=Path, metavar="PATH",
+                   help="observed churn (id, churned 0/1) of last month's customers: back-test of the scores and "
+                        "list in --previous, measured campaign effect and uplift")
+    p.add_argument("--history", type=Path, metavar="DIR",
+                   help="folder of earlier months' report folders: trend page (AUC/KS, PSI, segments, drivers)")
     p.add_argument("--attribute", choices=("targeted", "all"),
                    help="exact attributions for the selected churners plus a uniform sample (targeted, default), "
                         "or for every customer (all); overrides attribution.mode in the config")
@@ -193,6 +198,7 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
         model_format=args.model_format, formats=_formats(args.format), command=command,
         generated_at=_generated_at(args.generated_at), quiet=args.quiet,
         attribute=args.attribute, engine=args.engine, scheduler=args.scheduler,
+        outcomes=args.outcomes, history=args.history,
     )
     with Progress(quiet=args.quiet) as progress:
         outcome = run_report(req, progress=progress)

@@ -369,6 +369,7 @@ def plan_segments(
     value: Optional[np.ndarray],
     targeting: Targeting,
     customer_rule: np.ndarray,
+    uplift: Optional[np.ndarray] = None,
 ) -> tuple[SegmentPlan, ...]:
     """Retention plan per segment.
 
@@ -388,6 +389,9 @@ def plan_segments(
         From :func:`select_targets`.
     customer_rule : ndarray of int, shape (n,)
         From :func:`match_customer_rules` (the customer-level best rule).
+    uplift : ndarray, shape (n, R), optional
+        Uplift per customer and rule (measured last month, :func:`churnlens.actions.budget.uplift_matrix`);
+        default: each rule's ``uplift``.
 
     Returns
     -------
@@ -411,7 +415,9 @@ def plan_segments(
             raise DataError(f"plan_segments: {name} has {len(arr)} rows, expected {n} (one per customer).")
     v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
     cond = condition_masks(rules, X)
-    uplift = np.array([r.uplift for r in rules] + [0.0])  # index -1 -> no action
+    if uplift is None:
+        uplift = np.tile([r.uplift for r in rules], (n, 1))
+    uplift = np.column_stack([np.asarray(uplift, dtype=np.float64).reshape(n, len(rules)), np.zeros(n)])  # -1: none
     cost = np.array([r.cost for r in rules] + [0.0])
     first = []
     for s in summaries:
@@ -443,7 +449,7 @@ def plan_segments(
                 target_count=int(tgt.sum()),
                 control_count=int((member & targeting.control).sum()),
                 value_at_risk=float((score[member] * v[member]).sum()),
-                expected_retained_value=float((score[tgt] * v[tgt] * uplift[eff[tgt]]).sum()),
+                expected_retained_value=float((score[tgt] * v[tgt] * uplift[np.flatnonzero(tgt), eff[tgt]]).sum()),
                 cost=float(cost[eff[tgt]].sum()),
                 no_rule=not actions,
             )

@@ -34,6 +34,7 @@ from churnlens.reports.context import (
 )
 from churnlens.reports.render import attributed_text
 from churnlens.run.pipeline import ReportOutcome, RunState
+from churnlens.run.loop import write_loop_files
 from churnlens.run.stages import retention_list
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
@@ -121,7 +122,8 @@ def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> In
 
 def input_files(state: RunState, *, out: Path, staging: Path) -> tuple[InputFile, ...]:
     req = state.request
-    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
+    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
+             ("outcomes", req.outcomes)]
     return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=state.book.n)
                  for role, obj in roles if obj is not None)
 
@@ -160,6 +162,8 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
+        backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,
+        trend=state.trend,
     )
 
 
@@ -193,6 +197,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
+    write_loop_files(state, staging)
     timings = state.timings + (("reports", round(time.perf_counter() - t0, 3)),)
     write_manifest(staging, replace(context, facts=replace(facts, timings=timings)))
     return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
