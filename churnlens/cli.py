@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="model quality (ROC, KS, lift, confusion); compare models and name a champion")
     _add_model_data(p, many_models=True)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the comparison")
+    p.add_argument("--data-for", action="append", default=[], metavar="MODEL=PATH",
+                   help="score MODEL (its file name) on its own encoding of the --data customers; repeat per model")
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the page (default en)")
     p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
     _add_common(p)
@@ -238,9 +240,17 @@ def cmd_segment(args: argparse.Namespace, command: str) -> int:
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     from churnlens.run.tasks import evaluate_models
 
+    from churnlens.errors import UserInputError
+
+    data_for = {}
+    for item in args.data_for:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserInputError(f"--data-for {item!r}: expected MODEL=PATH, e.g. --data-for challenger.txt=encoded.csv")
+        data_for[name] = Path(path)
     verdict = evaluate_models(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
                               model_format=args.model_format, lang=args.lang,
-                              generated_at=_generated_at(args.generated_at))
+                              generated_at=_generated_at(args.generated_at), data_for=data_for)
     print(verdict)
     return EXIT_OK
 

@@ -1,67 +1,127 @@
-"""Output of ``churnlens evaluate``: champion/challenger comparison as CSV, JSON and one
-self-contained HTML page with each model's ROC, KS and lift charts.
+"""Output of ``churnlens evaluate``: champion/challenger comparison with evidence as CSV, JSON
+and one self-contained page (HTML and PDF) with every metric's interval, DeLong's test against
+the champion, and each model's ROC, KS, lift, confusion matrix, calibration and Brier score.
 
-Draws and formats result objects from :mod:`churnlens.evaluation.quality`; computes nothing.
+Draws and formats result objects from :mod:`churnlens.evaluation`; computes nothing.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from churnlens.evaluation.results import ModelComparison, ModelQuality
+from churnlens.evaluation.results import EvidenceComparison, ModelQuality
 from churnlens.reports import charts
-from churnlens.reports.render import make_environment
-from churnlens.reports.sections.base import Timings, draw_chart as _chart
+from churnlens.reports.catalogue import text
+from churnlens.reports.render import make_environment, render_html, write_pdf
+from churnlens.reports.sections.base import Timings, draw_chart
+from churnlens.reports.sections.performance import ConfusionRow, PerformanceBody
+
+CSV_COLUMNS = ("model", "sha256", "top_decile_lift", "auc", "ks", "champion", "rank_by", "rank_value", "auc_low",
+               "auc_high", "ks_low", "ks_high", "brier", "brier_low", "brier_high", "lift_at_k", "lift_at_k_low",
+               "lift_at_k_high", "expected_net_value", "expected_net_value_low", "expected_net_value_high",
+               "delong_auc_difference", "delong_p_value", "champion_significantly_better")
 
 
-class _View:
-    def __init__(self, **kw):
-        self.__dict__.update(kw)
+@dataclass(frozen=True)
+class EvaluationView:
+    """What ``evaluation.html`` shows (``v``); ``kind``/``title`` let it use the documents' CSS."""
+
+    lang: str
+    kind: str
+    title: str
+    accent: str
+    institution: str
+    period: str
+    generated_at: str
+    keep: bool
+    comparison: EvidenceComparison
+    verdict: str
+    rank_rule: str
+    models: tuple  # (name, PerformanceBody) in the order given
 
 
-def write_evaluation(out_dir: Path, comparison: ModelComparison, qualities: Sequence[ModelQuality],
-                     names: Sequence[str], *, lang: str = "en", generated_at: str = "") -> tuple[Path, ...]:
-    """Write ``comparison.csv``, ``comparison.json`` and ``evaluation.html`` into ``out_dir``.
+def verdict(comparison: EvidenceComparison, lang: str) -> str:
+    """One sentence: the champion and whether the evidence backs it (from ``comparison.code``)."""
+    champ = comparison.rows[0]
+    metric = text(lang, f"evaluate.metric.{comparison.rank_by}", k=f"{comparison.k:.0%}")
+    s = text(lang, "evaluate.verdict", model=champ.model, metric=metric, value=f"{champ.rank_value:,.3f}")
+    if comparison.code == "single_model":
+        return s
+    weak = [r.model for r in comparison.rows[1:] if not r.significant]
+    sep = "、" if lang == "zh" else ", "
+    return s + " " + text(lang, f"evaluate.code.{comparison.code}", level=f"{comparison.level:.0%}",
+                          models=sep.join(weak))
+
+
+def _body(q: ModelQuality, name: str, lang: str, timings: Timings) -> PerformanceBody:
+    zh = lang == "zh"
+
+    def chart(kind, fn):
+        return draw_chart(timings, f"{kind} {name}", lang, lambda ax: fn(q, ax=ax, lang=lang), (3.2, 2.7))
+
+    return PerformanceBody(
+        n=q.n, n_churners=q.n_churners, auc=q.auc, ks=q.ks, ks_threshold=q.ks_threshold, brier=q.brier,
+        note=(q.note_zh or q.note) if zh else q.note, deciles=tuple(q.deciles), calibration=tuple(q.calibration),
+        confusion=tuple(ConfusionRow((c.rule_zh or c.rule) if zh else c.rule, c.tp, c.fp, c.fn, c.tn, c.precision,
+                                     c.recall, c.threshold) for c in q.confusion),
+        roc=chart("roc", charts.plot_roc), ks_uri=chart("ks", charts.plot_ks), gains=chart("gains", charts.plot_gains),
+        calib=chart("calibration", charts.plot_calibration))
+
+
+def _csv_row(r, cmp: EvidenceComparison, q: ModelQuality) -> list:
+    f = lambda x: "" if x is None or x != x else f"{x:.6f}"  # noqa: E731
+    t = r.vs_champion
+    est = [(r.auc.low, r.auc.high), (r.ks.low, r.ks.high)]
+    return [r.model, r.sha256, f(q.deciles[0].lift), f(q.auc), f(q.ks), int(r.champion), cmp.rank_by, f(r.rank_value),
+            *(f(x) for pair in est for x in pair), f(r.brier.value), f(r.brier.low), f(r.brier.high),
+            f(r.lift_at_k.value), f(r.lift_at_k.low), f(r.lift_at_k.high), f(r.expected_net_value.value),
+            f(r.expected_net_value.low), f(r.expected_net_value.high), "" if t is None else f(t.difference),
+            "" if t is None else f(t.p_value), "" if r.significant is None else int(r.significant)]
+
+
+def write_evaluation(out_dir: Path, comparison: EvidenceComparison, qualities: Sequence[ModelQuality],
+                     names: Sequence[str], *, lang: str = "en", generated_at: str = "",
+                     formats: tuple[str, ...] = ("html", "pdf")) -> tuple[Path, ...]:
+    """Write ``comparison.csv``, ``comparison.json``, ``evaluation.html`` and ``evaluation.pdf``.
 
     Parameters
     ----------
-    comparison : ModelComparison
+    comparison : EvidenceComparison
         Rows champion first.
     qualities, names : sequences of equal length
         Each model's :class:`ModelQuality`, in the order the models were given.
     """
     out_dir = Path(out_dir)
+    by_name = dict(zip(names, qualities))
     csv_path = out_dir / "comparison.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["model", "sha256", "top_decile_lift", "auc", "ks", "champion"])
+        w.writerow(CSV_COLUMNS)
         for r in comparison.rows:
-            w.writerow([r.model, r.sha256, f"{r.top_decile_lift:.6f}",
-                        "" if r.auc is None else f"{r.auc:.6f}", "" if r.ks is None else f"{r.ks:.6f}", int(r.champion)])
+            w.writerow(_csv_row(r, comparison, by_name[r.model]))
     json_path = out_dir / "comparison.json"
-    json_path.write_text(json.dumps({"generated_at": generated_at, "rows": [asdict(r) for r in comparison.rows],
-                                     "verdict_en": comparison.verdict_en, "verdict_zh": comparison.verdict_zh},
-                                    indent=2, ensure_ascii=False), encoding="utf-8")
+    json_path.write_text(json.dumps({"generated_at": generated_at, **asdict(comparison)}, indent=2, ensure_ascii=False,
+                                    default=float), encoding="utf-8")
     timings = Timings()
-    models = []
-    for name, q in zip(names, qualities):
-        models.append(_View(
-            name=name, quality=q,
-            roc=_chart(timings, f"roc {name}", lang, lambda ax, q=q: charts.plot_roc(q, ax=ax, lang=lang), (3.1, 2.8)),
-            ks=_chart(timings, f"ks {name}", lang, lambda ax, q=q: charts.plot_ks(q, ax=ax, lang=lang), (3.1, 2.8)),
-            gains=_chart(timings, f"gains {name}", lang, lambda ax, q=q: charts.plot_gains(q, ax=ax, lang=lang),
-                         (3.1, 2.8)),
-        ))
+    view = EvaluationView(
+        lang=lang, kind="evaluation", title=text(lang, "evaluate.title"), accent="#0072B2", institution="",
+        period=generated_at[:10], generated_at=generated_at, keep=False, comparison=comparison,
+        verdict=verdict(comparison, lang),
+        rank_rule=text(lang, "evaluate.rank_rule", metric=text(lang, f"evaluate.metric.{comparison.rank_by}",
+                                                               k=f"{comparison.k:.0%}"), level=f"{comparison.level:.0%}"),
+        models=tuple((n, _body(q, n, lang, timings)) for n, q in zip(names, qualities)))
     env = make_environment(lang)
-    view = _View(lang=lang, accent="#0072B2", institution="", period=generated_at[:10], generated_at=generated_at,
-                 rows=comparison.rows, verdict=comparison.verdict_zh if lang == "zh" else comparison.verdict_en,
-                 models=models)
-    css = env.get_template("base.css").render(v=view, font_url="", for_pdf=False, doc_title="churnlens evaluate")
-    html = env.get_template("evaluation.html").render(v=view, css=css, for_pdf=False)
-    html_path = out_dir / "evaluation.html"
-    html_path.write_text(html, encoding="utf-8")
-    return csv_path, json_path, html_path
+    written = [csv_path, json_path]
+    if "html" in formats:
+        p = out_dir / "evaluation.html"
+        p.write_text(render_html(view, env, for_pdf=False), encoding="utf-8")
+        written.append(p)
+    if "pdf" in formats:
+        p = out_dir / "evaluation.pdf"
+        write_pdf(render_html(view, env, for_pdf=True), p)
+        written.append(p)
+    return tuple(written)
