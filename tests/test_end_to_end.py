@@ -153,3 +153,26 @@ def test_failed_run_keeps_previous_report(demo_dir, tmp_path, capsys):
     after = {p.name: p.read_bytes() for p in previous.iterdir() if p.is_file()}
     assert after == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2026-10", "customers.csv"]
+
+
+def test_report_folder_doc_lists_every_file_and_column(demo_dir):
+    """docs/report-folder.md names every file churnlens writes and every column of its tables."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "report-folder.md").read_text(encoding="utf-8")
+    files = sorted(p.relative_to(demo_dir).as_posix() for p in demo_dir.rglob("*") if p.is_file())
+    undocumented = [f for f in files if f"`{f}`" not in doc and not f.startswith("inputs/")]
+    assert not undocumented, f"docs/report-folder.md lacks {undocumented}"
+
+    def documented(column: str) -> bool:
+        family = re.sub(r"_\d+$", "_1..", column)
+        return f"`{column}`" in doc or f"`{family}" in doc or column.startswith("shap__")
+
+    tables = [f for f in files if f.endswith(".csv") and not f.startswith("inputs/")]
+    tables.append("attributions.parquet")
+    for name in tables:
+        path = demo_dir / name
+        columns = pd.read_parquet(path).columns if name.endswith(".parquet") else pd.read_csv(path, nrows=0).columns
+        missing = [c for c in columns if not documented(str(c))]
+        assert not missing, f"docs/report-folder.md lacks columns {missing} of {name}"
+    manifest = json.loads((demo_dir / "manifest.json").read_text(encoding="utf-8"))
+    missing = [k for k in manifest if f"`{k}`" not in doc]
+    assert not missing, f"docs/report-folder.md lacks manifest keys {missing}"
