@@ -319,22 +319,34 @@ def plot_segment_heatmap(segments: Sequence[SegmentSummary], features: Sequence[
     return ax
 
 
-def plot_traits(segments: Sequence[SegmentSummary], features: Sequence[str], *, ax=None, lang: str = "en",
-                labels: Optional[Mapping[str, str]] = None, versus: str = "retained"):
-    """Segment x trait: standardised difference of each segment vs retained customers (or churners)."""
+def plot_profile_shares(items: Sequence[tuple[str, float, float]], *, ax=None, lang: str = "en"):
+    """Each trait's share among a segment's churners (dot) against retained customers (ring).
+
+    ``items``: (full label, segment share, retained share) per row, shares in 0-1, in the order
+    to show them top to bottom. Labels are wrapped, never cut.
+    """
+    import textwrap
+
+    from matplotlib.ticker import PercentFormatter
+
     with chart_style(lang):
-        ax = _ax(ax, (6.4, 0.32 * max(len(segments), 1) + 1.9))
-        m = np.full((len(segments), len(features)), np.nan)
-        for i, seg in enumerate(segments):
-            effects = seg.traits_vs_retained if versus == "retained" else seg.traits_vs_churners
-            for e in effects:
-                # Cohen's d of numeric traits only: a categorical's levels would overwrite one
-                # cell (the last level winning) and d is undefined on category codes; level
-                # shares are on the profile pages
-                if e.feature in features and not getattr(e, "level", ""):
-                    m[i, list(features).index(e.feature)] = e.effect_size
-        _heat(ax, m, [s.key for s in segments], [_short(_label(labels, f), 22) for f in features], "{:+.1f}")
-        ax.set_title(text(lang, f"chart.traits_title_{versus}"), loc="left")
+        ax = _ax(ax, (6.6, 0.3 * max(len(items), 1) + 1.0))
+        y = np.arange(len(items))[::-1]
+        seg = 100.0 * np.array([i[1] for i in items], dtype=float)
+        ret = 100.0 * np.array([i[2] for i in items], dtype=float)
+        ax.hlines(y, np.minimum(seg, ret), np.maximum(seg, ret), color=OKABE_ITO["grey"], lw=1.2)
+        ax.scatter(ret, y, s=22, facecolors="white", edgecolors=INK, linewidths=0.8, zorder=3,
+                   label=text(lang, "chart.profile_retained"))
+        ax.scatter(seg, y, s=24, color=[RISK_UP if a > b else RISK_DOWN for a, b in zip(seg, ret)], zorder=4,
+                   label=text(lang, "chart.profile_segment"))
+        width = 26 if lang == "zh" else 44
+        ax.set_yticks(y, ["\n".join(textwrap.wrap(i[0], width)) or i[0] for i in items])
+        ax.set_xlim(0, 100)
+        ax.xaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+        ax.set_xlabel(text(lang, "chart.profile_share"))
+        ax.set_ylim(-0.6, max(len(items), 1) - 0.4)
+        if len(items):
+            ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax
 
 
@@ -482,8 +494,9 @@ def plot_driver_drift(monitoring: Monitoring, *, ax=None, lang: str = "en",
         items = monitoring.driver_drift[:top]
         ax = _ax(ax, (6.4, 0.24 * max(len(items), 1) + 1.0))
         y = np.arange(len(items))[::-1]
-        ch = np.array([d.change for d in items])
-        err = np.array([[d.change - d.ci_low for d in items], [d.ci_high - d.change for d in items]])
+        # shares differ in percentage points: draw them in pp, as the tables print them
+        ch = 100.0 * np.array([d.change for d in items])
+        err = 100.0 * np.array([[d.change - d.ci_low for d in items], [d.ci_high - d.change for d in items]])
         ax.barh(y, ch, color=[RISK_UP if c > 0 else RISK_DOWN for c in ch], height=0.6)
         if len(items):
             ax.errorbar(ch, y, xerr=np.clip(err, 0, None), fmt="none", ecolor=INK, elinewidth=0.8, capsize=2)
@@ -554,8 +567,8 @@ def plot_campaign(campaign: CampaignEffect, *, ax=None, lang: str = "en",
         arms = (campaign.overall,) + tuple(campaign.by_segment)
         ax = _ax(ax, (6.4, 0.3 * len(arms) + 1.0))
         y = np.arange(len(arms))[::-1]
-        v = np.array([a.absolute_reduction for a in arms])
-        err = np.array([[a.absolute_reduction - a.ci_low for a in arms], [a.ci_high - a.absolute_reduction for a in arms]])
+        v = 100.0 * np.array([a.absolute_reduction for a in arms])  # percentage points
+        err = 100.0 * np.array([[a.absolute_reduction - a.ci_low for a in arms], [a.ci_high - a.absolute_reduction for a in arms]])
         ax.barh(y, v, color=[OKABE_ITO["green"] if x > 0 else OKABE_ITO["vermillion"] for x in v], height=0.6)
         ax.errorbar(v, y, xerr=np.clip(err, 0, None), fmt="none", ecolor=INK, elinewidth=0.8, capsize=2)
         ax.axvline(0, color=INK, lw=0.6)

@@ -25,11 +25,15 @@ def num(x: Optional[float], digits: int = 0) -> str:
     return f"{float(x):,.{digits}f}" if digits else f"{int(round(float(x))):,}"
 
 
-def money(x: Optional[float], lang: str = "en") -> str:
-    """An amount, shortened: ``12.3 M`` (en) or ``1,234.5 万`` (zh)."""
+def money(x: Optional[float], lang: str = "en", *, unit: str = "") -> str:
+    """An amount, shortened, with the value column's unit: ``12.3 M EUR`` (en), ``1,234.5 万 EUR`` (zh)."""
     if _missing(x):
         return DASH
-    v = float(x)
+    text = _money(float(x), lang)
+    return f"{text} {unit}" if unit else text
+
+
+def _money(v: float, lang: str) -> str:
     a = abs(v)
     if lang == "zh":
         if a >= 1e8:
@@ -51,6 +55,20 @@ def pct(x: Optional[float], digits: int = 1) -> str:
     if _missing(x):
         return DASH
     return f"{100.0 * float(x):.{digits}f}%"
+
+
+def pp(x: Optional[float], digits: int = 1) -> str:
+    """A difference of two shares in percentage points: ``0.031 -> +3.1 pp`` (never "%")."""
+    if _missing(x):
+        return DASH
+    return f"{100.0 * float(x):+.{digits}f} pp"
+
+
+def pvalue(x: Optional[float]) -> str:
+    """A p-value: three decimals, and ``< 0.001`` below that (never ``0.000``)."""
+    if _missing(x):
+        return DASH
+    return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
 
 
 def signed(x: Optional[float], digits: int = 3) -> str:

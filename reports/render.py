@@ -144,8 +144,12 @@ def build_documents(ctx: ReportContext, timings: Timings) -> dict[str, DocumentV
 
 # --- Jinja --------------------------------------------------------------------------------
 
-def make_environment(lang: str, *, mask_ids: bool = True):
-    """The Jinja environment: autoescaping, StrictUndefined, the catalogue and the filters."""
+def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", value_label: str = ""):
+    """The Jinja environment: autoescaping, StrictUndefined, the catalogue and the filters.
+
+    ``money_unit`` (the value column's ``unit``, e.g. EUR) follows every amount; ``value_label``
+    (the value column's business label) is what "value" means in captions.
+    """
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 
     @pass_context
@@ -162,10 +166,13 @@ def make_environment(lang: str, *, mask_ids: bool = True):
     )
     env.globals["t"] = lambda key, /, **kw: text(lang, key, **kw)
     env.globals["limits"] = constants  # thresholds quoted in texts, from their one place
+    env.globals["value_label"] = value_label or text(lang, "summary.customer_value")
     env.filters.update(
         num=formatting.num,
-        money=lambda x: formatting.money(x, lang),
+        money=lambda x: formatting.money(x, lang, unit=money_unit),
         pct=formatting.pct,
+        pp=formatting.pp,
+        pvalue=formatting.pvalue,
         signed=formatting.signed,
         fixed=formatting.fixed,
         sci=formatting.sci,
@@ -234,7 +241,11 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
     out_dir = Path(out_dir)
     timings = timings if timings is not None else Timings()
     views = build_documents(context, timings)
-    env = make_environment(context.lang, mask_ids=context.config.report.mask_ids and not context.config.report.hash_ids)
+    cfg = context.config
+    value_spec = cfg.features.get(cfg.value_column) if cfg.value_column else None
+    env = make_environment(context.lang, mask_ids=cfg.report.mask_ids and not cfg.report.hash_ids,
+                           money_unit=(value_spec.unit or "") if value_spec else "",
+                           value_label=cfg.label(cfg.value_column, context.lang) if cfg.value_column else "")
     written = []
     for doc, view in views.items():
         if "html" in formats:

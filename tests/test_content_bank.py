@@ -443,3 +443,37 @@ def test_report_words_zones_profiles_and_value_labels(runs, lang, products, germ
         assert title in page
     assert germany in page
     assert "Geo_" not in page and "Gender_" not in page
+
+
+@pytest.mark.parametrize("lang,protected,non_actionable,gender,money,predicted", [
+    ("en", "Protected, so never in reason codes", "Not actionable", "Gender: 2 encoded columns", " EUR",
+     "predicted churners"),
+    ("zh", "受保护特征", "不可干预特征", "性别：2 个编码列", " EUR", "预测流失客户")])
+def test_report_and_dossier_state_the_dictionary_units_and_selection(runs, lang, protected, non_actionable, gender,
+                                                                      money, predicted):
+    """Issue 12 items 4, 5, 7: which features were excluded and why, encoded columns mapped to their
+    source (names in the report, every column in the dossier), the value column's unit on money,
+    and "predicted" churners under a score rule."""
+    import html as html_lib
+
+    _, out = runs[lang]
+    plain = lambda name: html_lib.unescape(re.sub(r"<[^>]+>", " ", (out / name).read_text(encoding="utf-8")))  # noqa: E731
+    report, dossier = plain("report.html"), plain("dossier.html")
+    for page in (report, dossier):
+        assert protected in page and non_actionable in page
+        excluded = page[page.index(protected):page.index(protected) + 200]
+        assert ("Gender" if lang == "en" else "性别") in excluded
+        assert gender in page or "Gender_Male" in page
+    assert gender in report and "Gender_Male" not in report  # the report names sources, not raw columns
+    assert "Gender_Male" in dossier and "Geo_Germany" in dossier  # the auditor sees every mapped column
+    summary = report[report.index(predicted) - 300:report.index(predicted) + 300]
+    assert re.search(r"\d" + (r" M" if lang == "en" else r"") + r".{0,4}" + re.escape(money), summary)
+
+
+def test_observed_churners_are_called_observed(model_path, tmp_path):
+    import html as html_lib
+
+    cfg = _write_config(tmp_path, config(churners={"by": "label"}))
+    _run(model_path, make_bank_book.CSV, cfg, tmp_path / "out", "en")
+    page = html_lib.unescape(re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "report.html").read_text(encoding="utf-8")))
+    assert "observed churners" in page and "predicted churners" not in page

@@ -98,8 +98,8 @@ def _html_section_ids(html: str) -> list[str]:
 def test_report_html_has_sections_in_order(demo_dir):
     html = (demo_dir / "report.html").read_text(encoding="utf-8")
     ids = _html_section_ids(html)
-    expected = ["summary", "customer-traits", "product-traits", "drivers", "segments", "plan",
-                "performance", "monitoring", "appendix"]
+    expected = ["summary", "customer-profile", "product-profile", "behaviour-profile", "drivers", "segments",
+                "plan", "performance", "monitoring", "dictionary", "appendix"]
     positions = [ids.index(s) for s in expected]
     assert positions == sorted(positions)
     assert "http://" not in html and "https://" not in html

@@ -6,6 +6,7 @@ slow part on two cores.
 
 from __future__ import annotations
 
+from markupsafe import escape
 import base64
 import dataclasses
 import functools
@@ -26,17 +27,19 @@ from churnlens.reports.catalogue import catalogue, text
 from churnlens.reports.fonts import cjk_font_path
 from tests.report_fixture import EVIL, build_context, demo_config, relabel
 
-REPORT_TITLE_KEYS = ("summary.title", "traits.customer_title", "traits.product_title", "drivers.title",
-                     "segments.title", "plan.title", "performance.title", "monitoring.title", "appendix.title")
-DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "dossier.data_title", "dossier.method_title",
+REPORT_TITLE_KEYS = ("summary.title", "traits.customer_profile_title", "traits.product_profile_title",
+                     "traits.behaviour_profile_title", "drivers.title", "segments.title", "plan.title",
+                     "performance.title", "monitoring.title", "dictionary.title", "appendix.title")
+DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "dossier.data_title", "dictionary.title",
+                      "dossier.method_title",
                       "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
                       "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
                       "dossier.reproduce_title", "dossier.signoff_title")
 # golden structure: section ids in document order ({segments} = one page per segment)
-GOLDEN_REPORT = ("cover", "toc", "summary", "customer-traits", "product-traits",
+GOLDEN_REPORT = ("cover", "toc", "summary",
                  "customer-profile", "product-profile", "behaviour-profile", "drivers", "segments",
-                 "{segments}", "plan", "performance", "monitoring", "appendix")
-GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "data", "method", "additivity", "cross-check", "segmentation",
+                 "{segments}", "plan", "performance", "monitoring", "dictionary", "appendix")
+GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
                   "psi", "limitations", "versions", "reproduce", "signoff")
 
 
@@ -468,10 +471,11 @@ def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rend
         for col in ("col.relative_reduction", "col.retained_value", "col.ci95"):
             assert text("en", col) in part
         for arm in (c.overall,) + c.by_segment:  # effect per segment, with its CI and retained value
-            assert f"{formatting.pct(arm.ci_low)} – {formatting.pct(arm.ci_high)}" in part
+            assert f"{formatting.pp(arm.ci_low)} – {formatting.pp(arm.ci_high)}" in part  # points, not %
+            assert str(escape(formatting.pvalue(arm.p_value))) in part
             assert formatting.money(arm.retained_value) in part
         d = m.driver_drift[0]  # drift with its bootstrap CI
-        assert f"{formatting.pct(d.ci_low, 2)} – {formatting.pct(d.ci_high, 2)}" in part
+        assert f"{formatting.pp(d.ci_low, 2)} – {formatting.pp(d.ci_high, 2)}" in part
         assert part.count("<img") >= 3  # PSI, drift, migration, campaign charts
     # the dossier lists PSI for the score's bins and for every feature, and the segment matches
     assert psi.count("<tr>") >= 1 + len(m.score_psi.bins) + 1 + len(m.feature_psi)

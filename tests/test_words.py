@@ -112,3 +112,14 @@ def test_machine_readable_outputs_do_not_change_with_lang(both):
     # while the documents are in their language
     assert "执行摘要" in (zh / "report.html").read_text(encoding="utf-8")
     assert CJK.search(",".join((en / "segments.csv").read_text(encoding="utf-8").splitlines()[:50])) is None
+
+
+def test_points_and_p_values_are_worded_as_points_and_bounds():
+    from churnlens.reports import formatting
+
+    assert formatting.pp(0.031) == "+3.1 pp" and formatting.pp(-0.0049, 2) == "-0.49 pp"
+    assert formatting.pvalue(0.0004) == "< 0.001" and formatting.pvalue(0.0) == "< 0.001"
+    assert formatting.pvalue(0.0123) == "0.012"
+    assert formatting.money(43_812_345.0, "en", unit="EUR") == "43.8 M EUR"
+    assert formatting.money(43_812_345.0, "zh", unit="EUR") == "4,381.2 万 EUR"
+    assert formatting.money(43_812_345.0, "en") == "43.8 M"

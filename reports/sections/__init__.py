@@ -41,6 +41,7 @@ from churnlens.reports.sections import (
     appendix,
     checks,
     data,
+    dictionary,
     drivers,
     fixed_text,
     method,
@@ -59,8 +60,6 @@ from churnlens.reports.sections.base import Kit, Placed, Section, TocEntry
 
 REPORT: tuple[Section, ...] = (
     summary.SECTION,
-    traits.CUSTOMER,
-    traits.PRODUCT,
     traits.PROFILE_CUSTOMER,
     traits.PROFILE_PRODUCT,
     traits.PROFILE_BEHAVIOUR,
@@ -70,6 +69,7 @@ REPORT: tuple[Section, ...] = (
     plan.SECTION,
     performance.SECTION,
     monitoring.SECTION,
+    dictionary.REPORT,
     appendix.SECTION,
 )
 
@@ -77,6 +77,7 @@ DOSSIER: tuple[Section, ...] = (
     model_card.SECTION,
     performance.QUALITY,
     data.SECTION,
+    dictionary.DOSSIER,
     method.SECTION,
     checks.ADDITIVITY,
     checks.CROSS_CHECK,

@@ -49,7 +49,7 @@ def build(ctx: ReportContext, kit: Kit) -> AppendixView:
         n_fitted=seg.n_fitted, seed=seg.seed, noise=kit.text(f"appendix.noise_{noise}"), max_dims=segcfg.max_dims,
         runs=seg.stability.runs, fraction=segcfg.stability_fraction, n_segments=seg.n_segments,
         note=words.segmentation_note(seg, lang), additivity=attr.additivity_max_error,
-        reason_codes=ctx.config.reason_codes,
+        reason_codes=ctx.config.k_reasons,
     )
 
 

@@ -34,6 +34,7 @@ class SummaryView:
     churner_share: float
     value_at_risk: Optional[float]  # None without a value column
     rule: str
+    observed: bool  # churners selected by their label (observed), not by the model (predicted)
     drivers: tuple[str, ...]  # the top drivers' risk ranges in words
     segments: tuple[SegmentLine, ...]
     actions: tuple[ActionLine, ...]  # each plan's first action
@@ -67,7 +68,7 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         n_customers=ctx.facts.n_customers, n_churners=ctx.churners.count,
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
         value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
-        rule=words.churner_rule(ctx.churners, lang),
+        rule=words.churner_rule(ctx.churners, lang), observed=ctx.config.churners.by == "label",
         drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         actions=headline, change=_change(ctx, kit),

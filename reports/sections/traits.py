@@ -1,4 +1,5 @@
-"""Customer and product traits of the segments against retained customers (two sections, one builder)."""
+"""Customer, product and behaviour profiles of the segments against retained customers and the
+whole book: three pages, one builder, all rows from ``tables/segment_profiles.csv``."""
 
 from __future__ import annotations
 
@@ -12,34 +13,15 @@ from churnlens.reports.sections.base import Kit, Section
 from churnlens.segmentation.results import MIXED
 
 MIN_EFFECT = 0.3  # |Cohen's d| below this is not worth a table row
-MAX_ROWS = 14
-
-
-@dataclass(frozen=True)
-class TraitRow:
-    key: str  # segment key
-    label: str
-    seg: float
-    other: float
-    d: float
-
-
-@dataclass(frozen=True)
-class TraitsChart:
-    uri: object  # ChartImage
-    rows: tuple[TraitRow, ...]
-
-
-@dataclass(frozen=True)
-class TraitsView:
-    traits: Optional[TraitsChart]  # None: not shown, see ``reason``
-    reason: str
 
 
 def trait_label(e, kit: Kit) -> str:
-    """A trait's label: the feature, and for a categorical the level compared."""
-    base = kit.label(e.feature)
-    return f"{base} = {e.level}" if getattr(e, "level", "") else base
+    """A trait's label: the feature, and for a categorical the level compared, in the
+    dictionary's words for it ("Country: Germany" -> "Country: 德国")."""
+    level = getattr(e, "level", "")
+    if not level:
+        return kit.label(e.feature)
+    return kit.text("reason.line", label=kit.label(e.feature), value=_level_words(e.feature, "share", level, kit))
 
 
 MIN_PP = 5.0  # share rows: |difference from retained customers| below this many points not listed
@@ -55,6 +37,7 @@ class ProfileRow:
     book: str
     effect: str  # "+12 pp" or "d = +0.45"
     n: int
+    shares: Optional[tuple[float, float]] = None  # (segment, retained) share in 0-1; None for a median
 
 
 def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
@@ -113,7 +96,8 @@ def _profile_rows(ctx: ReportContext, kit: Kit, feats: list[str], keys: list[str
         label = kit.text("reason.line", label=kit.label(r.feature), value=_level_words(r.feature, r.stat, r.level, kit))
         rows.append(ProfileRow(r.segment, label, _value(r.segment_value, r.stat, r.feature, kit),
                                _value(r.retained_value, r.stat, r.feature, kit),
-                               _value(r.book_value, r.stat, r.feature, kit), effect, int(r.n)))
+                               _value(r.book_value, r.stat, r.feature, kit), effect, int(r.n),
+                               None if r.stat == "median" else (float(r.segment_value), float(r.retained_value))))
     return tuple(rows)
 
 
@@ -123,6 +107,7 @@ class ProfilesView:
     reason: str
     group: str
     title: str
+    chart: object = None  # ChartImage of the share rows, or None
 
 
 def build_profiles(ctx: ReportContext, kit: Kit, *, group: str, section: str) -> ProfilesView:
@@ -136,28 +121,13 @@ def build_profiles(ctx: ReportContext, kit: Kit, *, group: str, section: str) ->
     if not feats or ctx.profiles is None:
         return ProfilesView((), kit.omitted(section, f"omitted.no_{group}_features"), group, title)
     rows = _profile_rows(ctx, kit, feats, real)
-    return ProfilesView(rows, "" if rows else kit.omitted(section, f"omitted.no_{group}_features"), group, title)
+    shares = [(f"{r.key} · {r.label}", *r.shares) for r in rows if r.shares is not None and r.shares[1] == r.shares[1]]
+    chart = kit.chart(f"profile {group}", lambda ax: charts.plot_profile_shares(shares, ax=ax, lang=kit.lang),
+                      (6.6, 0.3 * len(shares) + 1.0)) if shares else None
+    return ProfilesView(rows, "" if rows else kit.omitted(section, f"omitted.no_{group}_features"), group, title,
+                        chart)
 
 
-def build(ctx: ReportContext, kit: Kit, *, group: str, section: str) -> TraitsView:
-    real = [s for s in ctx.segments if s.segment_id != MIXED]
-    shown = {e.feature for s in real for e in s.traits_vs_retained}
-    feats = [f for f in ctx.attributions.features if ctx.config.group(f) == group and f in shown]
-    if not real:
-        return TraitsView(None, kit.omitted(section, "omitted.no_segments"))
-    if not feats:
-        return TraitsView(None, kit.omitted(section, f"omitted.no_{group}_features"))
-    uri = kit.chart(f"traits {group}", lambda ax: charts.plot_traits(
-        real, feats, ax=ax, lang=kit.lang, labels=kit.labels), (6.6, 0.3 * len(real) + 2.1))
-    rows = [TraitRow(s.key, trait_label(e, kit), e.segment_mean, e.other_mean, e.effect_size)
-            for s in real for e in s.traits_vs_retained if e.feature in feats and abs(e.effect_size) >= MIN_EFFECT]
-    return TraitsView(TraitsChart(uri, tuple(rows[:MAX_ROWS])), "")
-
-
-CUSTOMER = Section("customer-traits", "traits.customer_title", partial(build, group="customer", section="customer-traits"),
-                   "customer_traits.html")
-PRODUCT = Section("product-traits", "traits.product_title", partial(build, group="product", section="product-traits"),
-                  "product_traits.html")
 PROFILE_CUSTOMER = Section("customer-profile", "traits.customer_profile_title",
                            partial(build_profiles, group="customer", section="customer-profile"), "trait_profile.html")
 PROFILE_PRODUCT = Section("product-profile", "traits.product_profile_title",
