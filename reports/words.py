@@ -258,6 +258,14 @@ def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
     when it has one ("Collapsing mobile-banking logins"), else the catalogue's "Low"/"High" +
     the label; the label alone without a direction."""
     label = config.label(part.feature, lang)
+    spec = config.features.get(part.feature)
+    level = getattr(part, "level", "")
+    own_value = spec.value_label(level, lang) if (spec is not None and level) else None
+    if level and own_value is not None and level in ("0", "1"):
+        # a 0/1 trait with the dictionary's words for the value: "Inactive", "不活跃"
+        return text(lang, "segment.name_value", value=own_value), True
+    if level and level not in ("0", "1"):  # a categorical level: "Country: Germany"
+        return text(lang, "segment.name_level", label=label, value=own_value or level), False
     if part.direction in ("low", "high"):
         spec = config.features.get(part.feature)
         own = getattr(spec, part.direction, None) if spec is not None else None
@@ -277,7 +285,10 @@ def segment_name(seg, config, lang: str) -> str:
         return text(lang, "segment.fallback_name", key=seg.key)
     phrases = [_name_phrase(p, config, lang) for p in seg.name]
     rest = [_lower_first(ph, lang) if directional else ph for ph, directional in phrases[1:]]
-    name = text(lang, "segment.name_join").join([phrases[0][0], *rest])
+    first = phrases[0][0]
+    if text(lang, "segment.name_lower_first") == "yes" and first[:1].islower():
+        first = first[0].upper() + first[1:]  # a name starts with a capital: "Inactive & ..."
+    name = text(lang, "segment.name_join").join([first, *rest])
     return text(lang, "segment.name_with_key", name=name, key=seg.key) if seg.name_with_key else name
 
 

@@ -248,9 +248,10 @@ def describe(
         name_drivers = [features[i] for i in cand]
         # Direction word from feature values vs retained customers (or other churners).
         comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
-        directions = []
+        directions, levels = [], []
         for feat in name_drivers:
             j = numeric_trait.get(feat)
+            levels.append(_marking_level(feat, j, T_ch[inseg], comp, t_names, t_levels))
             if j is None or comp.shape[0] == 0:
                 directions.append(None)
                 continue
@@ -279,6 +280,7 @@ def describe(
                 profile=tuple(float(x) for x in shares[inseg].mean(axis=0)),
                 _drivers=name_drivers,
                 _directions=directions,
+                _levels=levels,
             )
         )
 
@@ -286,8 +288,40 @@ def describe(
     for d in drafts:
         d.pop("_drivers")
         d.pop("_directions")
+        d.pop("_levels")
         summaries.append(SegmentSummary(**d))
     return tuple(summaries)
+
+
+MARK_SHARE = 0.5  # a level names a segment only when most of the segment has it ...
+MARK_OVER = 0.10  # ... and it is this much (10 points) more common than among the comparison group
+
+
+def _marking_level(feat: str, j, seg: np.ndarray, comp: np.ndarray, t_names, t_levels) -> str:
+    """The value that marks a segment on ``feat`` (see :class:`NamePart`), or ""."""
+    if comp.shape[0] == 0 or seg.shape[0] == 0:
+        return ""
+    if j is not None:  # numeric: only a 0/1 feature has a value to name
+        x = seg[:, j]
+        x = x[np.isfinite(x)]
+        y = comp[:, j]
+        y = y[np.isfinite(y)]
+        if x.size == 0 or y.size == 0 or not np.isin(np.unique(np.concatenate([x, y])), (0.0, 1.0)).all():
+            return ""
+        share_1, comp_1 = float(x.mean()), float(y.mean())
+        if share_1 >= MARK_SHARE and share_1 - comp_1 >= MARK_OVER:
+            return "1"
+        if 1 - share_1 >= MARK_SHARE and comp_1 - share_1 >= MARK_OVER:
+            return "0"
+        return ""
+    best, best_gap = "", MARK_OVER
+    for c, (nm, lv) in enumerate(zip(t_names, t_levels)):
+        if nm != feat or lv == "":
+            continue
+        s_share, c_share = float(np.nanmean(seg[:, c])), float(np.nanmean(comp[:, c]))
+        if s_share >= MARK_SHARE and s_share - c_share >= best_gap:
+            best, best_gap = lv, s_share - c_share
+    return best
 
 
 def _name_all(drafts: list[dict]) -> None:
@@ -301,7 +335,8 @@ def _name_all(drafts: list[dict]) -> None:
             return
         k = used[d["segment_id"]]
         feats = d["_drivers"][:k]
-        d["name"] = tuple(NamePart(f, dirn or "") for f, dirn in zip(feats, d["_directions"][:k]))
+        d["name"] = tuple(NamePart(f, dirn or "", lv or "")
+                          for f, dirn, lv in zip(feats, d["_directions"][:k], d["_levels"][:k]))
         d["top_drivers"] = tuple(feats)
 
     for d in drafts:

@@ -126,11 +126,15 @@ class NamePart:
     """One part of a segment's name: a distinguishing driver and where its values sit.
 
     ``direction`` is "low" / "high" (the segment's mean value against retained customers')
-    or "" (no direction: categorical, or values unknown).
+    or "" (no direction: categorical, or values unknown). ``level`` is the value that marks the
+    segment, as text: the over-represented level of a categorical held by most of the segment
+    ("Germany"), or the value of a 0/1 feature most of the segment has ("0"); "" otherwise.
+    The documents word a level by the dictionary's ``values:`` ("Germany" -> 德国).
     """
 
     feature: str
     direction: str = ""
+    level: str = ""
 
 
 @dataclass(frozen=True)

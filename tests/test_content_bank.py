@@ -477,3 +477,29 @@ def test_observed_churners_are_called_observed(model_path, tmp_path):
     _run(model_path, make_bank_book.CSV, cfg, tmp_path / "out", "en")
     page = html_lib.unescape(re.sub(r"<[^>]+>", " ", (tmp_path / "out" / "report.html").read_text(encoding="utf-8")))
     assert "observed churners" in page and "predicted churners" not in page
+
+
+@pytest.mark.parametrize("lang,inactive", [("en", "Inactive"), ("zh", "不活跃")])
+def test_segment_names_use_the_dictionarys_value_words(runs, lang, inactive):
+    """A 0/1 trait most of a segment shares is named by the dictionary's words for the value,
+    never "Low active member"; Chinese names have no stray spaces or English separators."""
+    from churnlens.reports import words
+
+    state, _ = runs[lang]
+    names = words.segment_names(state.segments, state.config, lang)
+    assert any(inactive in n for n in names.values()), names
+    assert not any("active member" in n.lower() for n in names.values())
+    if lang == "zh":
+        assert not any(" " in n or "&" in n for n in names.values()), names
+
+
+@pytest.mark.parametrize("lang,expected", [("en", "Country: Germany & inactive"), ("zh", "所在国家：德国、不活跃")])
+def test_a_categorical_level_names_a_segment_in_business_words(lang, expected):
+    from churnlens.config import parse_config
+    from churnlens.reports import words
+    from churnlens.segmentation.results import NamePart
+
+    cfg = parse_config(config())
+    seg = type("Seg", (), {"segment_id": 1, "key": "S1", "name_with_key": False,
+                           "name": (NamePart("Geo", "", "Germany"), NamePart("IsActiveMember", "low", "0"))})()
+    assert words.segment_name(seg, cfg, lang) == expected
