@@ -503,3 +503,26 @@ def test_a_categorical_level_names_a_segment_in_business_words(lang, expected):
     seg = type("Seg", (), {"segment_id": 1, "key": "S1", "name_with_key": False,
                            "name": (NamePart("Geo", "", "Germany"), NamePart("IsActiveMember", "low", "0"))})()
     assert words.segment_name(seg, cfg, lang) == expected
+
+
+def test_explain_then_segment_map_encoded_columns_like_the_report(runs, model_path, tmp_path):
+    """`churnlens explain` writes one column per source feature (Gender, Geo), as the report does,
+    and `churnlens segment` on that file never names a segment by a protected feature."""
+    from churnlens import cli
+
+    cfg = _write_config(tmp_path, config())
+    out = tmp_path / "attr.parquet"
+    assert cli.main(["explain", "--model", str(model_path), "--data", str(make_bank_book.CSV), "--config", str(cfg),
+                     "--out", str(out), "--quiet"]) == 0
+    attr = pd.read_parquet(out)
+    shap_cols = [c for c in attr.columns if c.startswith("shap__")]
+    assert "shap__Gender" in shap_cols and "shap__Geo" in shap_cols
+    assert not any(c.startswith(("shap__Gender_", "shap__Geo_")) for c in shap_cols)
+    report = pd.read_parquet(runs["en"][1] / "attributions.parquet")
+    both = attr.merge(report, on="customer_id", suffixes=("", "_report"))
+    assert len(both) > 0
+    np.testing.assert_allclose(both["shap__Gender"], both["shap__Gender_report"], atol=1e-6)
+    seg_out = tmp_path / "seg"
+    assert cli.main(["segment", "--attributions", str(out), "--config", str(cfg), "--out", str(seg_out), "--quiet"]) == 0
+    names = pd.read_csv(seg_out / "segments.csv")["segment_name"].astype(str)
+    assert not names.str.contains("Gender|性别").any()

@@ -61,6 +61,10 @@ def explain_to_parquet(model_path: Path, data_path: Path, config_path: Optional[
                                           model_format=model_format)
     attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
                                output_space=config.output_space)
+    # one column per source feature, as in the report folder: encoded columns summed (signed)
+    sources = attribution.feature_sources(model.info.feature_names, config)
+    if not sources.identity:
+        attr = attribution.to_sources(attr, sources)
     atomic_write_file(Path(out), lambda tmp: attribution.write_attributions(tmp, attr))
     return attr.n
 
