@@ -5,6 +5,7 @@ reasons with the cause (protected or non-actionable). Shown in both documents.""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -34,9 +35,10 @@ class DictionaryView:
     k: int  # reasons listed per customer
     min_pp: float  # smallest listed reason, probability points
     require_all: bool
+    columns: bool  # list every encoded column (the dossier) or only their sources (the report)
 
 
-def build(ctx: ReportContext, kit: Kit) -> DictionaryView:
+def build(ctx: ReportContext, kit: Kit, *, columns: bool = False) -> DictionaryView:
     sources = ctx.sources
     mapped = tuple(MappedRow(c, kit.label(f), kit.text(f"dictionary.how_{how}"))
                    for c, f, how in (sources.mapped if sources else ()))
@@ -49,9 +51,9 @@ def build(ctx: ReportContext, kit: Kit) -> DictionaryView:
         protected=tuple(kit.label(f) for f, cause in excluded if cause == "protected"),
         non_actionable=tuple(kit.label(f) for f, cause in excluded if cause == "non_actionable"),
         k=ctx.config.k_reasons, min_pp=ctx.config.reasons.min_contribution_pp,
-        require_all=ctx.config.dictionary.require_all)
+        require_all=ctx.config.dictionary.require_all, columns=columns)
 
 
 # the report names source features only; the dossier lists every encoded column for the auditor
 REPORT = Section("dictionary", "dictionary.title", build, "dictionary.html")
-DOSSIER = Section("dictionary", "dictionary.title", build, "d_dictionary.html")
+DOSSIER = Section("dictionary", "dictionary.title", partial(build, columns=True), "dictionary.html")
