@@ -7,7 +7,8 @@ frozen header row, an autofilter and column widths that count CJK characters as 
 Customer ids are text cells (leading zeros kept) and every text cell is stored as a string,
 so a value such as ``=HYPERLINK(...)`` can never become a formula. The file is byte-identical
 across reruns: document properties and zip entry times come from ``generated_at``.
-``retention_list.csv`` keeps the machine column names (see :mod:`churnlens.actions.playbook`).
+Every word comes from the catalogues through :mod:`churnlens.reports.words`;
+``retention_list.csv`` keeps the machine column names and words.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from churnlens.actions.results import RetentionList
-from churnlens.reports.catalogue import text
+from churnlens.reports import words
 
 PCT = "0.0%"
 MAX_WIDTH = 60
@@ -51,26 +52,26 @@ def _when(generated_at: str) -> datetime:
     return max(d.replace(microsecond=0), datetime(1980, 1, 1))  # zip times start in 1980
 
 
+MONEY_COLUMNS = ("value", "expected_value_at_risk", "cost", "expected_retained")
+
+
 def _columns(frame: pd.DataFrame, lang: str, unit: Optional[str]) -> list[tuple[str, str, Optional[str]]]:
     """(machine column, header, number format) in list order."""
     out = []
     for col in frame.columns:
-        if col.startswith("reason_"):
-            out.append((col, text(lang, "workbook.reason", n=col.split("_", 1)[1]), None))
-        elif col == "score":
-            out.append((col, text(lang, "workbook.score"), PCT))
-        elif col in ("value", "expected_value_at_risk"):
-            out.append((col, text(lang, f"workbook.{col}"), money_format(unit)))
-        else:
-            out.append((col, text(lang, f"workbook.{col}"), "@" if col == "customer_id" else None))
+        fmt = PCT if col == "score" else money_format(unit) if col in MONEY_COLUMNS else \
+            "@" if col == "customer_id" else None
+        out.append((col, words.list_header(col, lang), fmt))
     return out
 
 
 def _cell_value(col: str, v: object, lang: str) -> object:
     if col == "control_group":
-        return text(lang, "workbook.flag_yes" if bool(v) else "workbook.flag_no")
+        return words.yes_no(bool(v), lang)
     if col == "channel" and isinstance(v, str) and v:
-        return text(lang, f"channel.{v}")
+        return words.channel_name(v, lang)
+    if col == "customer_id":
+        return str(v)
     if isinstance(v, (float, np.floating)) and np.isnan(v):
         return None
     if isinstance(v, np.generic):
@@ -116,10 +117,10 @@ def _list_sheet(ws, frame: pd.DataFrame, columns, lang: str) -> None:
 
 def _summary_sheet(ws, frame: pd.DataFrame, lang: str, unit: Optional[str], period: str, when: datetime) -> None:
     money = money_format(unit)
-    _put(ws, 1, 1, text(lang, "workbook.title"))
+    _put(ws, 1, 1, words.workbook_text("title", lang))
     rows: list[tuple[str, object, Optional[str]]] = [
-        (text(lang, "workbook.period"), period, None),
-        (text(lang, "workbook.generated"), when, "yyyy-mm-dd hh:mm"),
+        (words.workbook_text("period", lang), period, None),
+        (words.workbook_text("generated", lang), when, "yyyy-mm-dd hh:mm"),
     ]
     for r, (label, value, fmt) in enumerate(rows, start=2):
         _put(ws, r, 1, label)
@@ -127,15 +128,15 @@ def _summary_sheet(ws, frame: pd.DataFrame, lang: str, unit: Optional[str], peri
     top = len(rows) + 3
     headers = [("segment", None), ("customers", "#,##0"), ("to_contact", "#,##0"), ("control", "#,##0"),
                ("mean_score", PCT), ("value_sum", money), ("expected_sum", money)]
-    widths = {c: display_width(text(lang, f"workbook.{h}")) for c, (h, _) in enumerate(headers, start=1)}
+    widths = {c: display_width(words.workbook_text(h, lang)) for c, (h, _) in enumerate(headers, start=1)}
     widths[1] = max(widths[1], display_width(rows[0][0]), display_width(rows[1][0]))
     for c, (h, _) in enumerate(headers, start=1):
-        _put(ws, top, c, text(lang, f"workbook.{h}"))
+        _put(ws, top, c, words.workbook_text(h, lang))
     seg = frame["segment"].astype(str)
-    groups = [(k, frame[seg == k]) for k in segment_order(seg)] + [(text(lang, "workbook.total"), frame)]
+    groups = [(k, frame[seg == k]) for k in segment_order(seg)] + [(words.workbook_text("total", lang), frame)]
     for r, (key, g) in enumerate(groups, start=top + 1):
         control = g["control_group"].astype(bool)
-        values = [str(key) or text(lang, "workbook.no_segment"), len(g), int((~control).sum()), int(control.sum()),
+        values = [str(key) or words.workbook_text("no_segment", lang), len(g), int((~control).sum()), int(control.sum()),
                   float(g["score"].mean()) if len(g) else None,
                   float(np.nansum(g["value"].to_numpy(dtype=float))),
                   float(np.nansum(g["expected_value_at_risk"].to_numpy(dtype=float)))]
@@ -155,8 +156,12 @@ def _summary_sheet(ws, frame: pd.DataFrame, lang: str, unit: Optional[str], peri
 
 
 def segment_order(segment: pd.Series) -> list[str]:
-    """Segment keys in sheet order: by key, customers without a segment last."""
-    return sorted(segment.unique().tolist(), key=lambda k: (k == "", k))
+    """Segment keys in the report's order (S1, S2, ..., S10, then other keys such as MIX by text),
+    customers without a segment last."""
+    def order(k: str) -> tuple:
+        return (2, 0, "") if k == "" else (0, int(k[1:]), "") if k[:1] == "S" and k[1:].isdigit() else (1, 0, k)
+
+    return sorted(segment.unique().tolist(), key=order)
 
 
 def sheet_names(keys: Sequence[str], reserved: str) -> list[str]:
@@ -207,11 +212,11 @@ def write_retention_workbook(path: str | Path, retention: RetentionList, *, lang
     frame = retention.frame
     wb = openpyxl.Workbook()
     summary = wb.active
-    summary.title = text(lang, "workbook.summary_sheet")
+    summary.title = words.workbook_text("summary_sheet", lang)
     _summary_sheet(summary, frame, lang, unit, period, when)
     columns = _columns(frame, lang, unit)
     keys = segment_order(frame["segment"].astype(str))
-    for key, name in zip(keys, sheet_names([k or text(lang, "workbook.no_segment") for k in keys], summary.title)):
+    for key, name in zip(keys, sheet_names([k or words.workbook_text("no_segment", lang) for k in keys], summary.title)):
         _list_sheet(wb.create_sheet(name), frame[frame["segment"].astype(str) == key], columns, lang)
     wb.properties.creator = "churnlens"
     wb.properties.created = when
