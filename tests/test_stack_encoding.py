@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from churnlens import cli
+from churnlens.config import parse_config
 from churnlens.errors import ConfigError, InputFileError
 from churnlens.io.sources import table_source
 from churnlens.io.tables import read_table
@@ -31,7 +32,7 @@ def test_gbk_file_without_encoding_gets_advice(tmp_path):
         read_table(table_source(path), id_column="customer_id")
     msg = str(err.value)
     assert f"file {path} is not UTF-8 (byte 0x{path.read_bytes()[first_bad]:02x} at byte {first_bad:,}, line 2)" in msg
-    assert "pass --encoding gbk" in msg
+    assert msg.startswith("data: file") and "give encoding='gbk' (or 'gb18030')" in msg
 
 
 def test_bom_is_not_part_of_the_first_column(tmp_path):
@@ -41,8 +42,10 @@ def test_bom_is_not_part_of_the_first_column(tmp_path):
 
 
 def test_unknown_encoding_is_refused():
-    with pytest.raises(ConfigError, match="--encoding 'big5' is not supported; use one of utf-8"):
+    with pytest.raises(ConfigError, match="encoding: 'big5' is not supported; use one of utf-8"):
         table_source("x.csv", encoding="big5")
+    with pytest.raises(ConfigError, match="data.encoding: 'big5' is not supported"):
+        parse_config({"data": {"encoding": "big5"}})
 
 
 def test_cli_validate_gbk_and_excel_bom_output(tmp_path, capsys):
@@ -51,7 +54,11 @@ def test_cli_validate_gbk_and_excel_bom_output(tmp_path, capsys):
     pd.read_csv(d / "customers.csv", dtype={"customer_id": str}).to_csv(gbk, index=False, encoding="gbk")
     args = ["validate", "--model", str(d / "model.txt"), "--data", str(gbk), "--config", str(d / "config.yaml")]
     assert cli.main(args) == 2
-    assert "is not UTF-8" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--data: file" in err and "is not UTF-8" in err and "pass --encoding gbk" not in err
+    assert "give --encoding gbk (or 'gb18030')" in err  # the CLI names its flag
+    assert cli.main(args + ["--encoding", "big5"]) == 2
+    assert "--encoding: 'big5' is not supported" in capsys.readouterr().err
     assert cli.main(args + ["--encoding", "gbk"]) == 0
     assert "OK:" in capsys.readouterr().out
     # report with the encoding in the config and excel_bom: CSV outputs start with the UTF-8 BOM

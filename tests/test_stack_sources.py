@@ -51,9 +51,10 @@ def test_bad_query_names_query_and_url(sqlite_book):
 
 
 def test_url_without_query_and_query_without_url_are_refused(tmp_path):
-    with pytest.raises(InputFileError, match="pass --query"):
+    with pytest.raises(InputFileError, match="is a database URL: give query") as err:
         table_source("postgresql://analyst@dwh/bank")
-    with pytest.raises(InputFileError, match="--query needs a database URL"):
+    assert err.value.argument == "query"
+    with pytest.raises(InputFileError, match="query: needs a database URL as data"):
         table_source(tmp_path / "x.csv", query="select 1")
 
 

@@ -1,8 +1,8 @@
 """Where a customer table comes from: a file, a partitioned Parquet folder, or a SQL query.
 
-:func:`table_source` turns ``--data`` (plus ``--query`` / ``--encoding`` or the config's
+:func:`table_source` turns the ``data`` argument (plus ``query`` / ``encoding``, or the config's
 ``data:`` block) into one :class:`TableSource`; :func:`churnlens.io.tables.iter_table`
-streams any of them in chunks. This module also decodes CSV text (``--encoding``) and turns
+streams any of them in chunks. This module also decodes CSV text (``encoding``) and turns
 a decoding failure into advice, and fingerprints the source for the manifest (file SHA-256;
 for a folder the SHA-256 of its files; for SQL the query text plus a SHA-256 of the rows read).
 
@@ -73,13 +73,15 @@ def is_url(text: str | os.PathLike) -> bool:
     return bool(_URL.match(s)) and len(s.split(":", 1)[0]) > 1
 
 
-def expand_env(value: str, *, key: str) -> str:
-    """Replace ``${VAR}`` by the environment variable, naming ``key`` when a variable is unset."""
+def expand_env(value: str, *, key: str, argument: Optional[str] = None) -> str:
+    """Replace ``${VAR}`` by the environment variable, naming ``key`` (a config key, or the
+    argument that gave the value) when a variable is unset."""
 
     def sub(m: re.Match) -> str:
         if m.group(1) not in os.environ:
             raise ConfigError(f"{key}: environment variable {m.group(1)} is not set (used as ${{{m.group(1)}}} "
-                              f"in {value!r}). Set it in the environment of the job, or write the value directly.")
+                              f"in {redact_url(value)!r}). Set it in the environment of the job, or write the value "
+                              "directly.", argument=argument, key=None if argument else key)
         return os.environ[m.group(1)]
 
     return _ENV_REF.sub(sub, value)
@@ -96,34 +98,37 @@ def check_url_has_no_password(url: str, *, key: str) -> None:
     if m and not _ENV_REF.fullmatch(m.group(1)):
         raise ConfigError(f"{key}: the database URL {redact_url(url)!r} contains a password. Config files are "
                           "shared and archived: put the password in an environment variable and write "
-                          "${DB_PASSWORD} in its place (or let the driver read it, e.g. PGPASSWORD).")
+                          "${DB_PASSWORD} in its place (or let the driver read it, e.g. PGPASSWORD).", key=key)
 
 
-def check_encoding(encoding: Optional[str], *, key: str = "--encoding") -> Optional[str]:
+def check_encoding(encoding: Optional[str], *, key: Optional[str] = None) -> Optional[str]:
+    """The canonical name of a supported CSV encoding (``key``: the config key that gave it;
+    None for the ``encoding`` argument)."""
     if encoding is None:
         return None
     norm = encoding.strip().lower().replace("_", "-")
     norm = {"utf8": "utf-8", "utf8-sig": "utf-8-sig", "latin1": "latin-1", "cp936": "gbk"}.get(norm, norm)
     if norm not in ENCODINGS:
-        raise ConfigError(f"{key} {encoding!r} is not supported; use one of {', '.join(ENCODINGS)}.")
+        raise ConfigError(f"{key or 'encoding'}: {encoding!r} is not supported; use one of {', '.join(ENCODINGS)}.",
+                          argument=None if key else "encoding", key=key)
     return norm
 
 
 def table_source(data: str | os.PathLike | TableSource, *, query: Optional[str] = None,
                  encoding: Optional[str] = None) -> TableSource:
-    """Describe ``--data`` as a :class:`TableSource` (checks only what needs no connection)."""
+    """Describe the ``data`` argument as a :class:`TableSource` (checks only what needs no connection)."""
     if isinstance(data, TableSource):
         return data
     encoding = check_encoding(encoding)
     text = str(data)
     if is_url(text):
         if not query:
-            raise InputFileError(f"--data {redact_url(text)} is a database URL: pass --query with the SQL that "
-                                 "selects the customer table (or data.query in the config).")
+            raise InputFileError(f"data: {redact_url(text)} is a database URL: give query, the SQL that "
+                                 "selects the customer table (or data.query in the config).", argument="query")
         return TableSource("sql", text, query=query, encoding=encoding)
     if query:
-        raise InputFileError(f"--query needs a database URL in --data (like postgresql://user@host/db); "
-                             f"--data {text} is a path.")
+        raise InputFileError(f"query: needs a database URL as data (like postgresql://user@host/db); "
+                             f"data {text} is a path.", argument="query")
     if Path(text).is_dir():
         return TableSource("dataset", text, encoding=encoding)
     return TableSource("file", text, encoding=encoding)
@@ -137,7 +142,7 @@ def read_encoding(source: TableSource) -> str:
 
 
 def decode_hint(path: Path, encoding: str) -> str:
-    """Where ``path`` first fails to decode, and which ``--encoding`` to pass instead."""
+    """Where ``path`` first fails to decode, and which ``encoding`` to give instead."""
     import codecs
 
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -152,11 +157,11 @@ def decode_hint(path: Path, encoding: str) -> str:
                 line += block[:pos].count(b"\n")
                 shown = "UTF-8" if encoding.startswith("utf-8") else encoding
                 return (f"file {path} is not {shown} (byte 0x{bad} at byte {offset + pos:,}, line {line:,}); "
-                        f"if it was exported from Excel/Chinese Windows, pass --encoding gbk (or gb18030); "
-                        f"for Western European exports pass --encoding latin-1; or save the file as UTF-8.")
+                        f"if it was exported from Excel/Chinese Windows, give encoding='gbk' (or 'gb18030'); "
+                        f"for Western European exports give encoding='latin-1'; or save the file as UTF-8.")
             offset += len(block)
             line += block.count(b"\n")
-    return f"file {path} could not be decoded as {encoding}; pass the right --encoding ({', '.join(ENCODINGS)})."
+    return f"file {path} could not be decoded as {encoding}; give the right encoding ({', '.join(ENCODINGS)})."
 
 
 # --- Parquet folders and SQL ------------------------------------------------------------------
@@ -167,8 +172,8 @@ def iter_dataset(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFra
 
     files = dataset_files(source.path)
     if not files:
-        raise InputFileError(f"Data folder {source.location} holds no .parquet files. Pass --data with a CSV or "
-                             "Parquet file, or a folder of Parquet files (a partitioned dataset).")
+        raise InputFileError(f"data: folder {source.location} holds no .parquet files. Give a CSV or Parquet "
+                             "file, or a folder of Parquet files (a partitioned dataset).", argument="data")
     dataset = ds.dataset([str(f) for f in files], format="parquet", partitioning="hive",
                          partition_base_dir=str(source.path))
     for batch in dataset.to_batches(batch_size=chunk_rows):
@@ -187,14 +192,15 @@ def _engine(source: TableSource):
     try:
         import sqlalchemy as sa
     except ImportError:
-        raise InputFileError("Reading --data from a database needs SQLAlchemy: pip install 'churnlens[sql]' "
-                             "(plus the database driver, e.g. psycopg for PostgreSQL).") from None
-    url = expand_env(source.location, key="--data")
+        raise InputFileError("data: reading a database needs SQLAlchemy: pip install 'churnlens[sql]' "
+                             "(plus the database driver, e.g. psycopg for PostgreSQL).", argument="data") from None
+    url = expand_env(source.location, key="data", argument="data")
     try:
         return sa.create_engine(url)
     except Exception as err:  # unknown dialect, missing driver module, malformed URL
-        raise InputFileError(f"--data {source.name}: SQLAlchemy cannot use this URL ({type(err).__name__}: "
-                             f"{err}). Check the dialect and install its driver.") from None
+        raise InputFileError(f"data: SQLAlchemy cannot use the URL {source.name} ({type(err).__name__}: "
+                             f"{redact_url(str(err))}). Check the dialect and install its driver.",
+                             argument="data") from None
 
 
 def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -224,8 +230,8 @@ def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
         raise
     except sa.exc.SQLAlchemyError as err:
         first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        raise InputFileError(f"--data {source.name}: the query failed ({type(err).__name__}: {first}). "
-                             f"Check --query / data.query: {source.query!r}.") from None
+        raise InputFileError(f"query: the query failed on {source.name} ({type(err).__name__}: {first}). "
+                             f"Check the query (or data.query): {source.query!r}.", argument="query") from None
     finally:
         engine.dispose()
     source._seen.update(rows=n, rows_sha256=digest.hexdigest())
@@ -252,7 +258,7 @@ def fingerprint(source: TableSource) -> dict:
 
 def resolve_data(data: Optional[str | os.PathLike | TableSource], *, query: Optional[str] = None,
                  encoding: Optional[str] = None, config=None, config_path: Optional[Path] = None) -> TableSource:
-    """The table to read: ``--data``/``--query``/``--encoding`` over the config's ``data:`` block.
+    """The table to read: the ``data``/``query``/``encoding`` arguments over the config's ``data:`` block.
 
     ``config`` is a :class:`~churnlens.config.Config`; ``data.path`` is relative to the config file.
     """
@@ -268,6 +274,6 @@ def resolve_data(data: Optional[str | os.PathLike | TableSource], *, query: Opti
     elif block is not None and data is not None and is_url(data):
         query = query or block.query
     if data is None:
-        raise InputFileError("No customer table: pass --data (a CSV/Parquet file, a Parquet folder or a database "
-                             "URL with --query), or set data.path / data.url in the config.")
+        raise InputFileError("data: no customer table given. Give data (a CSV/Parquet file, a Parquet folder or a "
+                             "database URL with query), or set data.path / data.url in the config.", argument="data")
     return table_source(data, query=query, encoding=encoding or getattr(block, "encoding", None))

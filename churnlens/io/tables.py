@@ -138,7 +138,7 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
     except (InputFileError, ConfigError, GeneratorExit):
         raise
     except UnicodeDecodeError:
-        raise InputFileError(f"Data {decode_hint(path, read_encoding(source))}") from None
+        raise InputFileError(f"data: {decode_hint(path, read_encoding(source))}", argument="data") from None
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
         raise InputFileError(f"Data file {path} could not be read as {suffix[1:].upper()} "
                              f"(near row {start:,}): {err}") from None
