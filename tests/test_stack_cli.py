@@ -72,4 +72,5 @@ def test_bad_period_is_a_usage_error(inputs, bad, capsys):
 
 def test_no_data_anywhere_names_both_ways(inputs, capsys):
     code = cli.main(["validate", "--model", str(inputs / "model.txt")])
-    assert code == 2 and "pass --data" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "--data: no customer table given" in err and "data.path / data.url in the config" in err

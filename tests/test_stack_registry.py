@@ -79,13 +79,13 @@ def test_registered_xgboost_and_run_uri(store):
 
 def test_pickled_model_needs_trust(store):
     uri = f"runs:/{store['runs']['rf']}/pickled"
-    with pytest.raises(ModelError, match="cloudpickle file.*--trust-model"):
+    with pytest.raises(ModelError, match="cloudpickle file.*trust_model"):
         attribution.load_model(uri)
     assert attribution.load_model(uri, trust_model=True).info.family == "random_forest"
 
 
 def test_unknown_model_names_registry(store):
-    with pytest.raises(ModelError, match="models:/nope/1 could not be resolved in registry file:.*MLFLOW_TRACKING_URI"):
+    with pytest.raises(ModelError, match="model: MLflow model models:/nope/1 could not be resolved in registry file:.*MLFLOW_TRACKING_URI"):
         attribution.load_model("models:/nope/1")
 
 
