@@ -74,3 +74,50 @@ def test_no_data_anywhere_names_both_ways(inputs, capsys):
     code = cli.main(["validate", "--model", str(inputs / "model.txt")])
     err = capsys.readouterr().err
     assert code == 2 and "--data: no customer table given" in err and "data.path / data.url in the config" in err
+
+
+def test_api_run_reads_a_sqlite_url_as_given(inputs, tmp_path):
+    """The API hands a database URL through unchanged (a Path would turn sqlite:/// into sqlite:/)."""
+    import sqlite3
+
+    import pandas as pd
+
+    import churnlens
+
+    frame = pd.read_csv(inputs / "customers.csv", dtype={"customer_id": str})
+    db = tmp_path / "dwh.db"
+    with sqlite3.connect(db) as conn:
+        frame.to_sql("customers", conn, index=False)
+    r = churnlens.run(inputs / "model.txt", f"sqlite:///{db}", inputs / "config.yaml",
+                      query="SELECT * FROM customers ORDER BY customer_id", period="2026-11")
+    assert r.n_customers == 300 and r.config.report.period == "2026-11"
+    from_csv = churnlens.run(inputs / "model.txt", inputs / "customers.csv", inputs / "config.yaml")
+    assert r.scores.sort_index().to_numpy().tolist() == from_csv.scores.sort_index().to_numpy().tolist()
+    assert r.scores.index[0] == "0000000"  # ids stay text
+
+
+def test_passwords_are_masked_in_the_recorded_command():
+    line = cli._command_line(["report", "--data", "postgresql://analyst:hunter2@dwh/bank", "--query", "select 1"])
+    assert "hunter2" not in line and "postgresql://analyst:***@dwh/bank" in line
+
+
+def test_report_workbook_in_the_report_language_and_reproducible(inputs, tmp_path, capsys):
+    openpyxl = pytest.importorskip("openpyxl")
+    outs = []
+    for name, lang in (("a", "zh"), ("b", "zh"), ("c", "en")):
+        out = tmp_path / name
+        code = cli.main(["report", "--model", str(inputs / "model.txt"), "--data", str(inputs / "customers.csv"),
+                         "--config", str(inputs / "config.yaml"), "--out", str(out), "--format", "html", "--quiet",
+                         "--lang", lang, "--generated-at", FIXED, "--period", "2026-11"])
+        assert code == 0, capsys.readouterr().err
+        outs.append(out)
+    a, b, c = outs
+    assert (a / "retention_list.xlsx").read_bytes() == (b / "retention_list.xlsx").read_bytes()
+    zh, en = openpyxl.load_workbook(a / "retention_list.xlsx"), openpyxl.load_workbook(c / "retention_list.xlsx")
+    assert zh.sheetnames[0] == "汇总" and en.sheetnames[0] == "Summary"
+    assert zh.worksheets[1]["A1"].value == "客户编号" and en.worksheets[1]["A1"].value == "Customer ID"
+    assert zh["汇总"]["B2"].value == "2026-11"
+    # the machine-readable list does not change with the language
+    assert (a / "retention_list.csv").read_bytes() == (c / "retention_list.csv").read_bytes()
+    listed = sum(ws.max_row - 1 for ws in zh.worksheets[1:])
+    assert listed == len((a / "retention_list.csv").read_text(encoding="utf-8").splitlines()) - 1
