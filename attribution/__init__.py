@@ -25,13 +25,13 @@ from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimat
 from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
 from churnlens.attribution.sources import feature_sources, source_frame, to_sources
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes, RiskRange,
-    RiskZone,
+    Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes,
+    RegistryInfo, RiskRange, RiskZone,
 )
 
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
-    "LoadedModel", "ModelInfo", "ReasonCodes", "RiskRange", "align", "cross_check", "explain",
+    "LoadedModel", "ModelInfo", "ReasonCodes", "RegistryInfo", "RiskRange", "align", "cross_check", "explain",
     "FeatureSources", "RiskZone", "drivers_table", "excluded_features", "feature_sources", "probability_points",
     "source_frame", "to_sources",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",

@@ -38,6 +38,10 @@ class Facts:
 
 _EXPLAINERS: "weakref.WeakKeyDictionary[Any, dict[bool, Any]]" = weakref.WeakKeyDictionary()
 
+# ``categories()`` entry of a categorical column whose levels the model file does not store (or
+# stores unreadably): the data dictionary's ``values`` must name them, in training order.
+LEVELS_UNKNOWN = ("<levels not stored in the model>",)
+
 
 def _explainer(est: Any, own_cpp: bool) -> Any:
     """shap TreeExplainer for ``est``, cached: parsing a large forest once, not per chunk."""
@@ -94,8 +98,14 @@ class _Family:
         raise NotImplementedError
 
     def categories(self, est: Any) -> tuple[Optional[tuple], ...]:
-        """Per input column the training categories (None for numeric columns)."""
+        """Per input column the training categories: None for numeric columns, ``()`` for
+        integer-coded categoricals (codes fed as numbers), :data:`LEVELS_UNKNOWN` when the file
+        does not store the levels of a categorical column."""
         return (None,) * self.facts(est).n_features
+
+    # unseen levels of native categorical columns: "error" (refused) or "missing" (the library
+    # itself sends unknown categories down the missing-value branch)
+    unknown_levels: str = "error"
 
     def raw(self, est: Any, M: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -222,6 +232,31 @@ class _LightGBM(_Family):
 
 # --- XGBoost ----------------------------------------------------------------------------------
 
+def _xgb_ascii_levels(est: Any, names: list) -> dict:
+    """Per feature, the levels in the model JSON's ``cats`` block that are safe to read back.
+
+    XGBoost 3.2 stores text categories with character counts as byte offsets, so non-ASCII
+    text is truncated; only features whose stored bytes are all ASCII are decoded.
+    """
+    try:
+        model = json.loads(est.save_raw("json"))["learner"]["gradient_booster"]["model"]
+        enc = model["cats"]["enc"]
+    except (KeyError, TypeError, ValueError):
+        return {}
+    out = {}
+    for name, e in zip(names, enc):
+        values = e.get("values") or []
+        if "offsets" not in e:  # numeric categories
+            out[name] = tuple(values) or None
+            continue
+        raw = [v & 0xFF for v in values]
+        if any(b >= 0x80 for b in raw):
+            continue  # non-ASCII text: the stored bytes may be cut short
+        data, offs = bytes(raw), e["offsets"]
+        out[name] = tuple(data[offs[i]:offs[i + 1]].decode("ascii") for i in range(len(offs) - 1)) or None
+    return out
+
+
 class _XGBoost(_Family):
     name = "xgboost"
     method = "TreeSHAP (path-dependent) via XGBoost pred_contribs"
@@ -241,12 +276,6 @@ class _XGBoost(_Family):
         n_target = int(cfg["learner_model_param"].get("num_target", "1"))
         if obj not in ("binary:logistic", "binary:logitraw") or n_class > 1 or n_target > 1:
             raise _binary_only(path, f"an XGBoost model with objective '{obj}'")
-        if est.feature_types and any(t == "c" for t in est.feature_types):
-            raise ModelError(
-                f"Model {path} is an XGBoost model with categorical features; churnlens does not yet map "
-                "CSV text to XGBoost's categories. One-hot or ordinal-encode those columns in a scikit-learn "
-                "Pipeline, or use LightGBM with pandas categories."
-            )
         booster = cfg.get("gradient_booster", {}).get("name", "gbtree")
         if booster not in ("gbtree", "dart"):
             raise ModelError(f"Model {path} is an XGBoost '{booster}' model; only tree boosters can be explained exactly.")
@@ -266,9 +295,42 @@ class _XGBoost(_Family):
             feature_names=names,
         )
 
+    unknown_levels = "missing"  # XGBoost treats a category outside the training set as missing
+
+    def _categorical(self, est) -> bool:
+        return bool(est.feature_types) and any(t == "c" for t in est.feature_types)
+
+    def categories(self, est):
+        """Levels XGBoost (>= 3.1) stores for columns trained from pandas categories, in code order."""
+        types = list(est.feature_types or ["q"] * est.num_features())
+        if "c" not in types:
+            return (None,) * len(types)
+        names = est.feature_names or [str(i) for i in range(len(types))]
+        stored: dict = {}
+        try:
+            arrays = est.get_categories(export_to_arrow=True).to_arrow()
+            stored = {name: (None if arr is None else tuple(arr.to_pylist())) for name, arr in arrays}
+            codes_only = not any(v for v in stored.values())  # trained on integer codes (numpy input)
+        except (AttributeError, TypeError):  # xgboost < 3.1: categories are not kept in the model
+            codes_only = False
+        except Exception:  # XGBoost 3.2 truncates non-ASCII category text and cannot read it back
+            stored, codes_only = _xgb_ascii_levels(est, names), False
+        out: list[Optional[tuple]] = []
+        for name, t in zip(names, types):
+            if t != "c":
+                out.append(None)
+            elif stored.get(name):
+                out.append(stored[name])
+            else:
+                out.append(() if codes_only else LEVELS_UNKNOWN)
+        return tuple(out)
+
     def _dmatrix(self, est, M):
         import xgboost as xgb
 
+        if self._categorical(est):  # category codes, in the order of the training categories
+            return xgb.DMatrix(M, feature_names=est.feature_names, feature_types=est.feature_types,
+                               missing=np.nan, enable_categorical=True)
         return xgb.DMatrix(M, feature_names=est.feature_names, missing=np.nan)
 
     def raw(self, est, M):
@@ -290,6 +352,11 @@ class _XGBoost(_Family):
 
         names = est.feature_names
         data = pd.DataFrame(M, columns=names) if names else M
+        if self._categorical(est):
+            # shap 0.51's own parse of XGBoost categorical splits gives wrong numbers: delegate
+            phi, base = _shap_reference(est, data, positive_class=True)
+            return phi, base, ("delegating to XGBoost pred_contribs (shap's own parser does not support XGBoost "
+                               "categorical splits), re-run on the sample")
         phi, base = _shap_reference(est, data, positive_class=True, own_cpp=True)
         return phi, base, "shap's own C++ TreeSHAP on the parsed trees (not the library's pred_contribs)"
 
@@ -346,17 +413,97 @@ class _SklearnGBM(_SklearnTrees):
 
 
 class _SklearnHistGBM(_SklearnTrees):
+    """HistGradientBoostingClassifier, with native ``categorical_features`` too.
+
+    A model with categorical features carries its own OrdinalEncoder (``_preprocessor``,
+    categorical columns first, then the numeric ones); churnlens encodes the levels itself
+    (align: code = position in the encoder's categories), so the adapter works on a shallow
+    copy without that encoder, fed the columns in the trees' order (``_churnlens_perm``) and
+    returning attributions in the input order. shap 0.51 parses the trees but
+    ignores categorical bitset splits, so for categorical models the parsed ensemble's split
+    types are set to shap's categorical split (bitmask of the codes going left, codes shifted
+    by one as shap's C++ expects) before shap's own C++ path-dependent TreeSHAP runs.
+    """
+
     name = "sklearn_hist_gbm"
+    unknown_levels = "missing"  # HGB sends unknown categories down the missing-value branch
+    MAX_LEVELS = 24  # shap's C++ reads the bitmask as a float32: exact for codes below 2**24
+
+    def unwrap(self, est):
+        pre = getattr(est, "_preprocessor", None)
+        if pre is None:
+            return est
+        import copy
+
+        levels = _hgb_levels(est, pre)
+        bare = copy.copy(est)
+        bare._preprocessor = None
+        bare._churnlens_levels = levels
+        cat = np.flatnonzero(est.is_categorical_)
+        bare._churnlens_perm = np.r_[cat, np.setdiff1d(np.arange(int(est.n_features_in_)), cat)].astype(np.intp)
+        return bare
+
+    def _tree_order(self, est, M):
+        perm = getattr(est, "_churnlens_perm", None)
+        return M if perm is None else np.ascontiguousarray(M[:, perm])
+
+    def _input_order(self, est, phi):
+        perm = getattr(est, "_churnlens_perm", None)
+        if perm is None:
+            return phi
+        out = np.empty_like(phi)
+        out[:, perm] = phi
+        return out
+
+    def raw(self, est, M):
+        return np.asarray(est.decision_function(self._tree_order(est, M)), dtype=np.float64)
+
+    def categories(self, est):
+        mask = getattr(est, "is_categorical_", None)
+        if mask is None or not np.any(mask):
+            return (None,) * int(est.n_features_in_)
+        levels = getattr(est, "_churnlens_levels", None) or {}
+        return tuple((levels.get(i, ()) if m else None) for i, m in enumerate(mask))
 
     def check(self, est, path):
         super().check(est, path)
-        if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
-            # shap 0.51 ignores categorical bitset splits and returns wrong numbers silently.
-            raise ModelError(
-                f"Model {path} is a HistGradientBoostingClassifier with native categorical_features; shap's "
-                "TreeSHAP does not support its categorical splits (results would be wrong). Encode the categories "
-                "with a OneHotEncoder in a Pipeline, or use LightGBM with pandas categories."
-            )
+        mask = getattr(est, "is_categorical_", None)
+        if mask is not None and np.any(mask):
+            levels = getattr(est, "_churnlens_levels", None) or {}
+            names = _sklearn_feature_names(est)
+            big = [(str(names[i]), len(v)) for i, v in sorted(levels.items()) if len(v) >= self.MAX_LEVELS]
+            if big:
+                raise ModelError(
+                    f"Model {path}: categorical feature(s) {', '.join(f'{n} ({k} levels)' for n, k in big)} have "
+                    f"more than {self.MAX_LEVELS - 1} levels; the exact TreeSHAP available for "
+                    "HistGradientBoosting categorical splits (shap's C++) handles at most "
+                    f"{self.MAX_LEVELS - 1}. Group rare levels before training, or use LightGBM or XGBoost with "
+                    "native categories.")
+
+    def contribs(self, est, M):
+        return self.reference(est, M)
+
+    def cross_reference(self, est, M, *, categorical):
+        phi, base = self.reference(est, M)
+        mask = getattr(est, "is_categorical_", None)
+        if mask is not None and np.any(mask):
+            return phi, base, ("shap's C++ TreeSHAP with the model's categorical splits set on shap's parsed trees, "
+                               "re-run on the sample")
+        return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
+
+    def reference(self, est, M):
+        mask = getattr(est, "is_categorical_", None)
+        if mask is None or not np.any(mask):
+            return super().reference(est, M)
+        explainer = _hgb_categorical_explainer(est)
+        X = np.array(M, dtype=np.float64, copy=True)
+        X[:, np.flatnonzero(mask)] += 1.0  # shap's categorical split tests bit (code - 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            phi = np.asarray(explainer.shap_values(self._tree_order(est, X), check_additivity=False),
+                             dtype=np.float64)
+        base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
+        return self._input_order(est, phi), float(base[0])
 
     def _trees(self, est):
         return [p for it in est._predictors for p in it]
@@ -371,6 +518,37 @@ class _SklearnHistGBM(_SklearnTrees):
             n_features=int(est.n_features_in_),
             feature_names=names,
         )
+
+
+def _hgb_levels(est: Any, pre: Any) -> dict[int, tuple]:
+    """Training categories of an HGB fitted on pandas categories, by input column index."""
+    encoder = pre.named_transformers_.get("encoder")
+    cat_idx = np.flatnonzero(est.is_categorical_)
+    cats = getattr(encoder, "categories_", None) or []
+    return {int(i): tuple(v.item() if isinstance(v, np.generic) else v for v in c) for i, c in zip(cat_idx, cats)}
+
+
+def _hgb_categorical_explainer(est: Any) -> Any:
+    """shap's parse of an HGB model with its categorical nodes turned into shap categorical splits."""
+    import shap
+
+    cached = _EXPLAINERS.get(est, {}).get("hgb_categorical") if est in _EXPLAINERS else None
+    if cached is not None:
+        return cached
+    explainer = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
+    ens = explainer.model
+    ens.model_type = "internal"
+    for t, predictor in enumerate(p for it in est._predictors for p in it):
+        nodes, bitsets = predictor.nodes, predictor.raw_left_cat_bitsets
+        for i in np.flatnonzero(nodes["is_categorical"] & ~nodes["is_leaf"].astype(bool)):
+            words = bitsets[nodes["bitset_idx"][i]]
+            ens.threshold_types[t, i] = 1
+            ens.thresholds[t, i] = float(int(words[0]) & 0xFFFFFF)  # bit c: code c goes left
+    try:
+        _EXPLAINERS.setdefault(est, {})["hgb_categorical"] = explainer
+    except TypeError:
+        pass
+    return explainer
 
 
 class _Forest(_SklearnTrees):

@@ -81,6 +81,15 @@ def _align_categorical(s: pd.Series, col: _Column, problems: list[str], notes: l
     known = pd.Index(cats)
     present = pd.unique(vals.dropna())
     unseen = [v for v in present if v not in known]
+    if unseen and col.unknown_missing:
+        # XGBoost / HistGradientBoosting send a category outside the training set down the
+        # missing-value branch: the same here, counted so the user sees it
+        n_rows = int(vals.isin(unseen).sum())
+        notes.append(f"column '{col.name}': {n_rows} row(s) with {len(unseen)} categor"
+                     f"{'y' if len(unseen) == 1 else 'ies'} not seen in training ({_quoted(sorted(unseen, key=str))}) "
+                     "are treated as missing values, as the model itself does")
+        vals = vals.where(~vals.isin(unseen), np.nan)
+        return pd.Series(pd.Categorical(vals, categories=list(cats)), index=s.index, name=col.name)
     if unseen and not col.unknown_ok:
         problems.append(f"column '{col.name}': {len(unseen)} categor{'y' if len(unseen) == 1 else 'ies'} not seen "
                         f"in training: {_quoted(sorted(unseen, key=str))} ({int(vals.isin(unseen).sum())} row(s)); "
@@ -96,10 +105,17 @@ def _align_categorical(s: pd.Series, col: _Column, problems: list[str], notes: l
 def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return s.astype(np.float64)
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(s.cat.categories):
+        return s.astype(np.float64)  # integer-coded categorical read as pandas category
     raw = s.astype(object).where(s.notna(), np.nan)
     num = pd.to_numeric(raw, errors="coerce")
     blank = raw.map(lambda v: isinstance(v, str) and v.strip() == "", na_action="ignore").fillna(False).astype(bool)
     bad = raw.notna() & num.isna() & ~blank
+    if bad.any() and col.levels_unknown:
+        problems.append(f"column '{col.name}' is categorical in the model, but the model file does not store its "
+                        f"categories (found text such as {_quoted(pd.unique(raw[bad]))}); list its levels in "
+                        f"training order under features.{col.name}.values in the config, or pass integer codes")
+        return s
     if bad.any():
         problems.append(f"column '{col.name}': expected numbers, found text such as "
                         f"{_quoted(pd.unique(raw[bad]))} in {int(bad.sum())} row(s)")

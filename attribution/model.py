@@ -19,7 +19,9 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
-from churnlens.attribution._families import FAMILIES, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of
+from churnlens.attribution._families import (
+    FAMILIES, LEVELS_UNKNOWN, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of,
+)
 from churnlens.attribution._lgb_json import tree_problem
 from churnlens.attribution.results import ModelInfo
 from churnlens.errors import InputFileError, ModelError
@@ -47,6 +49,11 @@ SKOPS_TRUSTED_TYPES = (
     "lightgbm.sklearn.LGBMClassifier",
     "xgboost.core.Booster",
     "xgboost.sklearn.XGBClassifier",
+    # HistGradientBoosting with categorical_features keeps a FunctionTransformer of
+    # partial(check_array, dtype=...); skops checks the wrapped function as its own type, so
+    # partial can only wrap functions that are themselves on this list.
+    "functools.partial",
+    "sklearn.utils.validation.check_array",
 )
 
 
@@ -57,6 +64,8 @@ class _Column:
     name: str
     categories: Optional[tuple] = None  # training categories; None for numeric columns
     unknown_ok: bool = False  # the model itself handles unseen categories (encoder setting)
+    unknown_missing: bool = False  # unseen categories become missing values (XGBoost / HGB native categoricals)
+    levels_unknown: bool = False  # categorical in the model, levels not stored: codes expected (or dictionary values)
 
     @property
     def categorical(self) -> bool:
@@ -431,19 +440,26 @@ def _pipeline(pipe: Any, path: Path) -> tuple[Any, Any, tuple[_Column, ...], np.
     return final, preprocess, tuple(columns[n] for n in src), mapping, tuple(names)
 
 
-def load_model(path: str | Path, *, model_format: str | None = None, trust_model: bool = False) -> LoadedModel:
+def load_model(path: str | Path, *, model_format: str | None = None, trust_model: bool = False,
+               levels: Optional[dict] = None) -> LoadedModel:
     """Load a binary churn classifier.
 
     Parameters
     ----------
     path : str or Path
         Model file: LightGBM text (.txt) or JSON dump (.json), XGBoost JSON/UBJ, skops, or
-        joblib/pickle (only with ``trust_model=True``).
+        joblib/pickle (only with ``trust_model=True``); or an MLflow model URI
+        (``models:/NAME/STAGE``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH``, see
+        :mod:`attribution.registry`).
     model_format : {"lightgbm", "xgboost", "skops", "pickle"}, optional
         Overrides detection from the extension and content.
     trust_model : bool
         Allow pickle/joblib (unpickling runs code from the file) and skops types outside the
         reviewed list. Only for files from a trusted source.
+    levels : dict of str to sequence, optional
+        Category levels (in training order) of native categorical features whose levels the
+        model file does not store, e.g. from the data dictionary's ``values``
+        (:meth:`churnlens.config.Config.levels`). Levels the model stores always win.
 
     Raises
     ------
@@ -452,6 +468,10 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     ModelError
         Unsupported format or estimator, not a binary classifier, or untrusted content.
     """
+    from churnlens.attribution.registry import is_model_uri, load_registry_model
+
+    if is_model_uri(path):
+        return with_levels(load_registry_model(str(path), trust_model=trust_model), levels)
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"model: file {path} does not exist. Give the path of a trained model file.",
@@ -469,7 +489,27 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     elif model_format == "xgboost" and not fmt.startswith("xgboost"):
         fmt = "xgboost_ubj" if path.suffix.lower() == ".ubj" else "xgboost_json"
     obj, fmt = _load_object(path, fmt, trust_model)
-    return _from_object(obj, path=path, fmt=fmt)
+    return with_levels(_from_object(obj, path=path, fmt=fmt), levels)
+
+
+def with_levels(model: LoadedModel, levels: Optional[dict]) -> LoadedModel:
+    """``model`` with the given levels for categorical columns whose levels it does not store.
+
+    A dictionary whose ``values`` keys are numbers describes integer codes: the codes are fed
+    as they are, so only text levels are taken as categories (code = position in the list).
+    """
+    if not levels:
+        return model
+    b = model._backend
+    cols = []
+    for col in b.columns:
+        given = levels.get(col.name)
+        if col.levels_unknown and given and all(isinstance(v, str) for v in given):
+            col = _Column(col.name, tuple(given), unknown_missing=col.unknown_missing)
+        cols.append(col)
+    from dataclasses import replace as _replace
+
+    return _replace(model, _backend=_replace(b, columns=tuple(cols)))
 
 
 def _is_regressor(est: Any) -> bool:
@@ -508,8 +548,11 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
     facts: Facts = family.facts(est)
     if preprocess is None:
         cats = family.categories(est)
+        missing = family.unknown_levels == "missing"
         columns = tuple(
-            _Column(n, None if c is None or c == () else c) for n, c in zip(facts.feature_names, cats)
+            _Column(n, None if c is None or c == () or c == LEVELS_UNKNOWN else c, unknown_missing=missing,
+                    levels_unknown=c == LEVELS_UNKNOWN)
+            for n, c in zip(facts.feature_names, cats)
         )
         source_of = np.arange(facts.n_features)
         enc_names = facts.feature_names

@@ -16,6 +16,19 @@ from churnlens.frozen import array_eq
 
 
 @dataclass(frozen=True)
+class RegistryInfo:
+    """Where a model from an MLflow registry or run came from (recorded in the manifest)."""
+
+    uri: str  # as given: models:/NAME/STAGE, models:/NAME/VERSION, runs:/RUN_ID/PATH
+    registry_uri: str
+    tracking_uri: str
+    flavor: str  # "lightgbm" | "xgboost" | "sklearn"
+    name: Optional[str] = None  # registered model name (None for runs:/ URIs)
+    version: Optional[str] = None  # registered version the URI resolved to
+    run_id: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Facts about the loaded model, for the dossier's model card and the manifest."""
 
@@ -30,6 +43,7 @@ class ModelInfo:
     objective: str
     raw_output: str  # space of the model's raw output: "log_odds" or "probability"
     pipeline_steps: tuple[str, ...] = ()  # e.g. ("ColumnTransformer", "HistGradientBoostingClassifier")
+    registry: Optional[RegistryInfo] = None  # set for models loaded from an MLflow URI
 
 
 @array_eq

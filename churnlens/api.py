@@ -27,6 +27,8 @@ from churnlens import attribution
 from churnlens.config import Config, load_config, parse_config
 from churnlens.errors import ConfigError, UserInputError
 from churnlens.io.atomic import staged_folder
+from churnlens.io.sources import redact_url
+from churnlens.attribution.registry import is_model_uri
 from churnlens.progress import Progress
 from churnlens.run import pipeline, tasks
 from churnlens.run.pipeline import ReportOutcome, ReportRequest, RunState
@@ -34,11 +36,11 @@ from churnlens.run.stages import table_chunks
 
 PathLike = Union[str, os.PathLike]
 ModelLike = Union[PathLike, Any]  # a path, a fitted estimator, a Booster, or a LoadedModel
-DataLike = Union[PathLike, pd.DataFrame]
+DataLike = Union[PathLike, pd.DataFrame, None]  # a file, Parquet folder, database URL (with query), or None
 ConfigLike = Union[PathLike, Mapping[str, Any], Config, None]
 
 __all__ = ["Config", "Run", "ReportOutcome", "demo", "evaluate_files", "explain", "explain_to_file", "load_config",
-           "load_model", "run", "segment_file", "validate"]
+           "load_model", "redact_url", "run", "segment_file", "validate"]
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -60,21 +62,25 @@ def _config(config: ConfigLike) -> tuple[Config, Optional[Path]]:
                       f"{type(config).__name__}.", argument="config")
 
 
-def load_model(model: ModelLike, *, model_format: Optional[str] = None,
-               trust_model: bool = False) -> attribution.LoadedModel:
+def load_model(model: ModelLike, *, model_format: Optional[str] = None, trust_model: bool = False,
+               levels: Optional[Mapping[str, Sequence[str]]] = None) -> attribution.LoadedModel:
     """Load a model file or wrap a fitted estimator for exact attributions.
 
     Parameters
     ----------
-    model : path or estimator
+    model : path, MLflow URI or estimator
         A file (LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl with
-        ``trust_model=True``), or an in-memory fitted binary classifier: ``LGBMClassifier``,
+        ``trust_model=True``), an MLflow model URI (``models:/NAME/STAGE``, ``models:/NAME/VERSION``,
+        ``runs:/RUN_ID/PATH``; extra ``churnlens[mlflow]``), or an in-memory fitted binary classifier: ``LGBMClassifier``,
         ``lightgbm.Booster``, ``XGBClassifier``, ``xgboost.Booster``, a scikit-learn tree
         ensemble, or a scikit-learn ``Pipeline`` ending in one of those.
     model_format : {"lightgbm", "xgboost", "skops", "pickle"}, optional
         Override the format detected from the file.
     trust_model : bool
         Allow unpickling (runs code from the file: only for files you trust).
+    levels : mapping of feature to levels, optional
+        Training levels of native categorical features whose model file does not store them
+        (``Config.levels()``: the dictionary's ``values`` keys, in training order).
 
     Returns
     -------
@@ -83,20 +89,25 @@ def load_model(model: ModelLike, *, model_format: Optional[str] = None,
         ``.predict_proba(X)`` gives the churn probability, shape (n,).
     """
     if isinstance(model, attribution.LoadedModel):
-        return model
+        return attribution.model.with_levels(model, dict(levels or {}))
+    if is_model_uri(model):
+        return attribution.load_model(str(model), trust_model=trust_model, levels=dict(levels or {}))
     if _is_path(model):
         path = Path(model)
         if not path.is_file():
             raise UserInputError(f"model: file {path} does not exist. Give the path of the trained model.",
                                  argument="model")
-        return attribution.load_model(path, model_format=model_format, trust_model=trust_model)
-    return attribution.from_estimator(model, path=f"<{type(model).__name__}>")
+        return attribution.load_model(path, model_format=model_format, trust_model=trust_model,
+                                      levels=dict(levels or {}))
+    return attribution.model.with_levels(attribution.from_estimator(model, path=f"<{type(model).__name__}>"),
+                                         dict(levels or {}))
 
 
-def _frame(data: DataLike, config: Config) -> pd.DataFrame:
-    """The whole customer table, ids as text."""
-    if _is_path(data):
-        return tasks.read_checked(Path(data), config)
+def _frame(data: DataLike, config: Config, config_path: Optional[Path] = None, *, query: Optional[str] = None,
+           encoding: Optional[str] = None) -> pd.DataFrame:
+    """The whole customer table, ids as text (a path or URL is not wrapped in Path: ``sqlite:///x.db``)."""
+    if data is None or _is_path(data):
+        return tasks.read_checked(data, config, query=query, encoding=encoding, config_path=config_path)
     if not isinstance(data, pd.DataFrame):
         raise UserInputError(f"data: expected a path to a CSV/Parquet file or a pandas DataFrame; found a "
                              f"{type(data).__name__}.", argument="data")
@@ -105,17 +116,22 @@ def _frame(data: DataLike, config: Config) -> pd.DataFrame:
 
 
 def explain(model: ModelLike, data: DataLike, config: ConfigLike = None, *, model_format: Optional[str] = None,
-            trust_model: bool = False):
+            trust_model: bool = False, query: Optional[str] = None, encoding: Optional[str] = None):
     """Exact SHAP attributions of every customer.
 
     Parameters
     ----------
     model : path or estimator
         As :func:`load_model`.
-    data : path or DataFrame, shape (n, columns)
-        The customer table: the model's features plus the config's id column.
+    data : path, URL, DataFrame or None
+        The customer table: the model's features plus the config's id column. A CSV/Parquet
+        file, a folder of Parquet files, a SQLAlchemy URL (with ``query``), or None for the
+        config's ``data:`` block.
     config : path, dict or Config, optional
         ``id_column`` and ``output_space`` are used (defaults: ``customer_id``, ``log_odds``).
+    query, encoding : str, optional
+        The SQL when ``data`` is a database URL; the text encoding of a CSV (utf-8, utf-8-sig,
+        gbk, gb18030, latin-1).
 
     Returns
     -------
@@ -125,9 +141,9 @@ def explain(model: ModelLike, data: DataLike, config: ConfigLike = None, *, mode
         (n,) the customer ids. ``base_values + values.sum(1)`` is the model's output.
         Slice it like shap's (``e[0]``, ``e[:, "balance"]``) and plot it with ``shap.plots``.
     """
-    cfg, _ = _config(config)
-    loaded = load_model(model, model_format=model_format, trust_model=trust_model)
-    frame = _frame(data, cfg)
+    cfg, config_path = _config(config)
+    loaded = load_model(model, model_format=model_format, trust_model=trust_model, levels=cfg.levels())
+    frame = _frame(data, cfg, config_path, query=query, encoding=encoding)
     aligned = attribution.align(loaded, frame, source=_source(data), known=cfg.data_columns())
     attr = attribution.explain(loaded, aligned.X, customer_ids=frame[cfg.id_column].to_numpy(),
                                output_space=cfg.output_space)
@@ -135,7 +151,9 @@ def explain(model: ModelLike, data: DataLike, config: ConfigLike = None, *, mode
 
 
 def _source(data: DataLike) -> str:
-    return Path(data).name if _is_path(data) else "data (DataFrame)"
+    if data is None:
+        return "data (config)"
+    return (redact_url(str(data)) if "://" in str(data) else Path(data).name) if _is_path(data) else "data (DataFrame)"
 
 
 def _explanation(attr: attribution.Attributions, X: pd.DataFrame):
@@ -152,15 +170,18 @@ def _explanation(attr: attribution.Attributions, X: pd.DataFrame):
 def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous: Optional[PathLike] = None,
         campaign: Optional[PathLike] = None, attribute: Optional[str] = None, trust_model: bool = False,
         model_format: Optional[str] = None, engine: str = "local", scheduler: Optional[str] = None,
-        progress: bool = False) -> "Run":
+        progress: bool = False, query: Optional[str] = None, encoding: Optional[str] = None,
+        period: Optional[str] = None) -> "Run":
     """Score, explain, segment and plan actions for a customer book.
 
     Parameters
     ----------
     model : path or estimator
         As :func:`load_model`.
-    data : path or DataFrame, shape (n, columns)
-        The customer table (CSV/Parquet file, streamed in ``attribution.chunk_rows`` chunks).
+    data : path, URL, DataFrame or None
+        The customer table, streamed in ``attribution.chunk_rows`` chunks: a CSV/Parquet file, a
+        folder of Parquet files (hive partitions become columns), a SQLAlchemy URL with ``query``
+        (credentials as ``${VAR}`` from the environment), or None for the config's ``data:`` block.
     config : path, dict or Config, optional
         The configuration (docs/config.md); paths inside a config file are relative to it.
     previous : path, optional
@@ -176,21 +197,28 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         without it a local cluster is started.
     progress : bool
         Progress bars on stderr (interactive terminals only).
+    query, encoding : str, optional
+        The SQL when ``data`` is a database URL (overrides ``data.query``); the text encoding
+        of a CSV (overrides ``data.encoding``).
+    period : str, optional
+        Reporting period ``YYYY-MM`` (overrides ``report.period``).
 
     Returns
     -------
     Run
     """
     cfg, config_path = _config(config)
-    if not (_is_path(data) or isinstance(data, pd.DataFrame)):
+    if not (data is None or _is_path(data) or isinstance(data, pd.DataFrame)):
         _frame(data, cfg)  # raises the typed error naming ``data``
     if not (_is_path(model) or isinstance(model, attribution.LoadedModel)):
         model = load_model(model)
     req = ReportRequest(
-        model=Path(model) if _is_path(model) else model, data=Path(data) if _is_path(data) else data,
+        model=(str(model) if is_model_uri(model) else Path(model)) if _is_path(model) else model,
+        data=data,  # a path, URL, DataFrame or None: resolved by pipeline.start (never wrapped in Path)
         config=config_path, previous=None if previous is None else Path(previous),
         campaign=None if campaign is None else Path(campaign), trust_model=trust_model, model_format=model_format,
-        attribute=attribute, engine=engine, scheduler=scheduler, formats=(),
+        attribute=attribute, engine=engine, scheduler=scheduler, formats=(), query=query, encoding=encoding,
+        period=period,
     )
     from churnlens.run.engine import make_engine
 
@@ -411,11 +439,22 @@ def demo(out: PathLike, *, customers: int = 50_000, seed: int = 0, lang: str = "
                                  command=command, generated_at=generated_at_text(generated_at), progress=bars)
 
 
-def explain_to_file(model: PathLike, data: PathLike, config: Optional[PathLike], out: PathLike, *,
-                    trust_model: bool = False, model_format: Optional[str] = None) -> int:
-    """Exact attributions of every customer written to ``out`` (Parquet). Returns the rows written."""
-    return tasks.explain_to_parquet(Path(model), Path(data), _opt_path(config), Path(out), trust_model=trust_model,
-                                    model_format=model_format)
+def _model_arg(model):
+    return str(model) if is_model_uri(model) else Path(model)
+
+
+def _data_arg(data):
+    return None if data is None else str(data) if "://" in str(data) else Path(data)
+
+
+def explain_to_file(model: PathLike, data: Optional[PathLike], config: Optional[PathLike], out: PathLike, *,
+                    trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
+                    encoding: Optional[str] = None) -> int:
+    """Exact attributions of every customer written to ``out`` (Parquet). Returns the rows written.
+    ``data``, ``query`` and ``encoding`` as in :func:`run`; ``model`` a file or an MLflow URI."""
+    return tasks.explain_to_parquet(_model_arg(model), _data_arg(data), _opt_path(config), Path(out),
+                                    trust_model=trust_model, model_format=model_format, query=query,
+                                    encoding=encoding)
 
 
 def segment_file(attributions: PathLike, config: Optional[PathLike], out: PathLike) -> tasks.SegmentOutcome:
@@ -423,21 +462,23 @@ def segment_file(attributions: PathLike, config: Optional[PathLike], out: PathLi
     return tasks.segment_attributions(Path(attributions), _opt_path(config), Path(out))
 
 
-def evaluate_files(models: Sequence[PathLike], data: PathLike, config: Optional[PathLike], out: PathLike, *,
+def evaluate_files(models: Sequence[PathLike], data: Optional[PathLike], config: Optional[PathLike], out: PathLike, *,
                    trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
-                   generated_at: Optional[str] = None) -> str:
+                   generated_at: Optional[str] = None, query: Optional[str] = None,
+                   encoding: Optional[str] = None) -> str:
     """Compare models on the same labelled customers; writes the comparison into ``out``.
     Returns the verdict (in ``lang``)."""
-    return tasks.evaluate_models([Path(m) for m in models], Path(data), _opt_path(config), Path(out),
+    return tasks.evaluate_models([_model_arg(m) for m in models], _data_arg(data), _opt_path(config), Path(out),
                                  trust_model=trust_model, model_format=model_format, lang=lang,
-                                 generated_at=generated_at_text(generated_at))
+                                 generated_at=generated_at_text(generated_at), query=query, encoding=encoding)
 
 
-def validate(model: PathLike, data: PathLike, config: Optional[PathLike] = None, *, trust_model: bool = False,
-             model_format: Optional[str] = None) -> str:
+def validate(model: PathLike, data: Optional[PathLike] = None, config: Optional[PathLike] = None, *,
+             trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
+             encoding: Optional[str] = None) -> str:
     """Check that model, data and config fit together; writes nothing. Returns what was found."""
-    return tasks.validate_inputs(Path(model), Path(data), _opt_path(config), trust_model=trust_model,
-                                 model_format=model_format)
+    return tasks.validate_inputs(_model_arg(model), _data_arg(data), _opt_path(config), trust_model=trust_model,
+                                 model_format=model_format, query=query, encoding=encoding)
 
 
 def _opt_path(p: Optional[PathLike]) -> Optional[Path]:

@@ -19,22 +19,31 @@ FLAGS = {
     "campaign": "--campaign", "attributions": "--attributions", "formats": "--format", "lang": "--lang",
     "generated_at": "--generated-at", "trust_model": "--trust-model", "model_format": "--model-format",
     "attribute": "--attribute", "engine": "--engine", "scheduler": "--scheduler", "n_customers": "--customers",
-    "seed": "--seed",
+    "seed": "--seed", "query": "--query", "encoding": "--encoding", "period": "--period",
 }
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--json", action="store_true",
+                   help="print one machine-readable summary line (JSON) on stdout: status, exit code, out, counts, paths")
 
 
 def _add_model_data(p: argparse.ArgumentParser, *, many_models: bool = False) -> None:
     if many_models:
-        p.add_argument("--model", required=True, action="append", type=Path, metavar="PATH",
-                       help="model file; repeat to compare several models")
+        p.add_argument("--model", required=True, action="append", metavar="PATH",
+                       help="model file or MLflow URI; repeat to compare several models")
     else:
-        p.add_argument("--model", required=True, type=Path, metavar="PATH",
-                       help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl (with --trust-model)")
-    p.add_argument("--data", required=True, type=Path, metavar="PATH", help="customer table, CSV or Parquet")
+        p.add_argument("--model", required=True, metavar="PATH",
+                       help="LightGBM .txt/.json, XGBoost .json/.ubj, .skops, .joblib/.pkl (with --trust-model), "
+                            "or an MLflow URI models:/NAME/STAGE, models:/NAME/VERSION, runs:/RUN_ID/PATH")
+    # no type=Path: a database URL (sqlite:///x.db) must reach the library as written
+    p.add_argument("--data", metavar="PATH",
+                   help="customer table: CSV or Parquet file, a folder of Parquet files, or a SQLAlchemy URL with "
+                        "--query (default: data.path / data.url in the config)")
+    p.add_argument("--query", metavar="SQL", help="SQL selecting the customer table when --data is a database URL")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="text encoding of a CSV --data: utf-8 (default, BOM allowed), utf-8-sig, gbk, gb18030, latin-1")
     p.add_argument("--config", type=Path, metavar="YAML", help="configuration YAML (docs/config.md)")
     p.add_argument("--trust-model", action="store_true",
                    help="allow unpickling joblib/pickle models (runs code from the file: only for files you trust)")
@@ -78,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run scoring and attributions here (local) or over partitions on Dask distributed")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786); without it --engine dask starts a local cluster")
+    p.add_argument("--period", type=_period, metavar="YYYY-MM", help="reporting period (overrides report.period)")
     _add_report_options(p)
     _add_common(p)
 
@@ -105,13 +115,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _period(value: str) -> str:
+    if not (len(value) == 7 and value[4] == "-" and value[:4].isdigit() and value[5:].isdigit()
+            and 1 <= int(value[5:]) <= 12):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month like 2026-11")
+    return value
+
+
 def _command_line(argv: Sequence[str]) -> str:
-    return "churnlens " + " ".join(shlex.quote(a) for a in argv)
+    """The command as recorded in the dossier and manifest: passwords in URLs masked."""
+    from churnlens.api import redact_url
+
+    return "churnlens " + " ".join(shlex.quote(redact_url(a)) for a in argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one command; with ``--json`` also print :func:`json_summary` as the last stdout line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    code = _main(argv, args)
+    if getattr(args, "json", False):
+        print(json_summary(args, code), flush=True)
+    return code
+
+
+def json_summary(args: argparse.Namespace, code: int) -> str:
+    """One JSON line for schedulers: status, exit code, command, out folder, counts and paths written."""
+    import json
+
+    done = getattr(args, "summary", {})
+    out = getattr(args, "out", None)
+    body = {"status": "ok" if code == EXIT_OK else "error", "exit_code": code, "command": args.command,
+            "out": str(out) if out is not None and code == EXIT_OK else None,
+            "counts": done.get("counts", {}), "paths": done.get("paths", []),
+            "warnings": done.get("warnings", 0)}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
+def _remember(args: argparse.Namespace, outcome=None, *, paths=None, **counts) -> None:
+    """What --json reports about a finished command (counts and files written)."""
+    summary: dict = {"counts": counts, "paths": [str(p) for p in paths or ()], "warnings": 0}
+    if outcome is not None:
+        summary["counts"] = {**counts, "customers": outcome.n_customers, "churners": outcome.n_churners,
+                             "segments": outcome.n_segments}
+        summary["paths"] = [str(Path(outcome.out) / f) for f in outcome.files]
+        summary["warnings"] = len(outcome.warnings)
+    args.summary = summary
+
+
+def _main(argv: list[str], args: argparse.Namespace) -> int:
     # Imports after parsing so `--help` stays fast and never depends on heavy libraries.
     from churnlens.errors import AdditivityError, UserInputError
 
@@ -134,6 +186,8 @@ def flag_message(err: Exception) -> str:
     import re
 
     message = str(err)
+    # options written as keyword arguments (``encoding='gbk'``) become flags (``--encoding gbk``)
+    message = re.sub(r"\b(" + "|".join(FLAGS) + r")='([^']*)'", lambda m: f"{FLAGS[m.group(1)]} {m.group(2)}", message)
     argument = getattr(err, "argument", None)
     if argument in FLAGS and message.startswith(argument + ":"):
         message = FLAGS[argument] + message[len(argument):]
@@ -167,9 +221,11 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
 
     result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
                      attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
-                     engine=args.engine, scheduler=args.scheduler, progress=not args.quiet)
+                     engine=args.engine, scheduler=args.scheduler, progress=not args.quiet, query=args.query,
+                     encoding=args.encoding, period=args.period)
     outcome = result.write(args.out, lang=args.lang, formats=args.format, generated_at=args.generated_at,
                            command=command, progress=not args.quiet)
+    _remember(args, outcome)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
@@ -179,6 +235,7 @@ def cmd_demo(args: argparse.Namespace, command: str) -> int:
 
     outcome = api.demo(args.out, customers=args.customers, seed=args.seed, lang=args.lang, formats=args.format,
                        generated_at=args.generated_at, command=command, progress=not args.quiet)
+    _remember(args, outcome)
     _say(args, _report_summary(outcome))
     return EXIT_OK
 
@@ -187,7 +244,8 @@ def cmd_explain(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
     n = api.explain_to_file(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                            model_format=args.model_format)
+                            model_format=args.model_format, query=args.query, encoding=args.encoding)
+    _remember(args, customers=n, paths=[args.out])
     _say(args, f"Attributions of {n:,} customers written to {args.out}.")
     return EXIT_OK
 
@@ -196,6 +254,8 @@ def cmd_segment(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
     outcome = api.segment_file(args.attributions, args.config, args.out)
+    _remember(args, churners=outcome.n_churners, segments=outcome.n_segments,
+              paths=[Path(args.out) / "segments.csv", Path(args.out) / "segment_signatures.json"])
     _say(args, f"{outcome.n_churners:,} churners in {outcome.n_segments} segment(s) written to {args.out}/segments.csv.")
     return EXIT_OK
 
@@ -203,8 +263,11 @@ def cmd_segment(args: argparse.Namespace, command: str) -> int:
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
-    print(api.evaluate_files(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
-                             model_format=args.model_format, lang=args.lang, generated_at=args.generated_at))
+    verdict = api.evaluate_files(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
+                                 model_format=args.model_format, lang=args.lang, generated_at=args.generated_at,
+                                 query=args.query, encoding=args.encoding)
+    _remember(args, models=len(args.model), paths=sorted(Path(args.out).iterdir()))
+    print(verdict, file=sys.stderr if args.json else sys.stdout)  # with --json stdout holds the summary only
     return EXIT_OK
 
 
@@ -212,7 +275,9 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
     print(api.validate(args.model, args.data, args.config, trust_model=args.trust_model,
-                       model_format=args.model_format))
+                       model_format=args.model_format, query=args.query, encoding=args.encoding),
+          file=sys.stderr if args.json else sys.stdout)
+    _remember(args)
     return EXIT_OK
 
 

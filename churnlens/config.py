@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churnlens.errors import ConfigError
+from churnlens.io.sources import check_encoding, check_url_has_no_password, expand_env
 
 GROUPS = ("customer", "product", "behaviour", "channel", "other")
 CHANNELS = ("relationship_manager", "phone", "app_push", "sms", "branch", "email")
@@ -194,6 +195,12 @@ class ReportConfig(_Frozen):
     logo: Optional[str] = None
     accent: str = "#0072B2"
     do_not_contact: Optional[str] = None
+    excel_bom: bool = False  # CSV outputs with a UTF-8 BOM, so Excel opens Chinese text correctly
+
+    @field_validator("logo", "do_not_contact", mode="before")
+    @classmethod
+    def _env_paths(cls, v: object, info) -> object:
+        return expand_env(v, key=f"report.{info.field_name}") if isinstance(v, str) else v
 
     @field_validator("title", "institution", mode="before")
     @classmethod
@@ -208,6 +215,45 @@ class ReportConfig(_Frozen):
         if not re.fullmatch(r"#[0-9A-Fa-f]{6}", v):
             raise ValueError(f"expected a colour like '#0072B2', found {v!r}")
         return v
+
+
+class DataConfig(_Frozen):
+    """Where the customer table comes from when no ``data`` argument is given (``data:`` block).
+
+    ``path``: a CSV/Parquet file or a folder of Parquet files (``${VAR}`` expanded, relative to
+    the config file); ``url`` + ``query``: a SQLAlchemy URL and the SQL selecting the table (a
+    password only as ``${VAR}``, expanded when connecting); ``encoding``: CSV text encoding.
+    """
+
+    path: Optional[str] = None
+    url: Optional[str] = None
+    query: Optional[str] = None
+    encoding: Optional[str] = None
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _env_path(cls, v: object) -> object:
+        return expand_env(v, key="data.path") if isinstance(v, str) else v
+
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, v: Optional[str]) -> Optional[str]:
+        if v is not None:
+            check_url_has_no_password(v, key="data.url")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: Optional[str]) -> Optional[str]:
+        return check_encoding(v, key="data.encoding")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataConfig":
+        if self.path and self.url:
+            raise ValueError("set either data.path or data.url, not both")
+        if self.url and not self.query:
+            raise ValueError("data.url needs data.query (the SQL that selects the customer table)")
+        return self
 
 
 class Config(_Frozen):
@@ -228,6 +274,12 @@ class Config(_Frozen):
     seed: int = 0
     dictionary: DictionaryConfig = DictionaryConfig()
     reasons: ReasonsConfig = ReasonsConfig()
+    data: DataConfig = DataConfig()
+
+    @field_validator("playbook_file", mode="before")
+    @classmethod
+    def _env_playbook(cls, v: object) -> object:
+        return expand_env(v, key="playbook_file") if isinstance(v, str) else v
 
     @model_validator(mode="after")
     def _label_needed(self) -> "Config":
@@ -240,6 +292,20 @@ class Config(_Frozen):
     def data_columns(self) -> tuple[str, ...]:
         """Columns the config itself uses (id, label, value), whether or not the model does."""
         return tuple(c for c in (self.id_column, self.label_column, self.value_column) if c)
+
+    def levels(self) -> dict[str, tuple[str, ...]]:
+        """Category levels named by the dictionary's ``values`` keys, per feature, in the order
+        given: for native categorical features whose model file does not store its levels.
+        Dictionaries of numbers only (``0: inactive``) describe codes, not levels, and are left out."""
+        def numeric(k: str) -> bool:
+            try:
+                float(k)
+            except ValueError:
+                return False
+            return True
+
+        return {f: tuple(spec.values) for f, spec in self.features.items()
+                if spec.values and not all(numeric(k) for k in spec.values)}
 
     def label(self, feature: str, lang: str = "en") -> str:
         """Business label of ``feature`` in ``lang``; the raw name when not in the dictionary."""
@@ -301,6 +367,8 @@ def parse_config(data: object, *, source: str = "<config>") -> Config:
         return Config.model_validate(data)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, source)) from None
+    except ConfigError as err:  # a key's own check (environment variable, password in a URL)
+        raise ConfigError(f"Invalid configuration in {source}: {err}", key=err.key) from None
 
 
 def beside_config(config_path: Optional[Path], path: str) -> Path:

@@ -312,3 +312,28 @@ def action_text(action, lang: str) -> str:
 def input_role(role: str, lang: str) -> str:
     key = f"role.{role}"
     return text(lang, key) if key in catalogue(lang) else role
+
+
+# --- retention_list.xlsx --------------------------------------------------------------------------
+
+def workbook_text(key: str, lang: str, **params: object) -> str:
+    """Fixed words of the retention workbook (``workbook.<key>``): sheet titles, summary labels, flags."""
+    return text(lang, f"workbook.{key}", **params)
+
+
+def list_header(column: str, lang: str) -> str:
+    """Business header of a retention-list column: ``customer_id`` -> "Customer ID" / "客户编号",
+    ``reason_2`` -> "Reason 2" / "原因 2" (numbered reason, driver and protective columns)."""
+    stem, _, n = column.rpartition("_")
+    if n.isdigit() and stem in ("reason", "driver", "protective"):
+        return text(lang, f"workbook.{stem}", n=n)
+    return text(lang, f"workbook.{column}")
+
+
+def channel_name(channel: str, lang: str) -> str:
+    """A playbook channel (``relationship_manager``) in words; empty stays empty."""
+    return text(lang, f"channel.{channel}") if channel else ""
+
+
+def yes_no(flag: bool, lang: str) -> str:
+    return text(lang, "workbook.flag_yes" if flag else "workbook.flag_no")

@@ -255,10 +255,14 @@ def test_model_errors(numeric_data, tmp_path):
         load_model(tmp_path / "multi.txt")
     with pytest.raises(ModelError, match="model_format: unknown format 'onnx'"):
         load_model(tmp_path / "multi.txt", model_format="onnx")
-    hist = HistGradientBoostingClassifier(max_iter=3, categorical_features=[3]).fit(X.assign(products=X.products - 1), y)
+    # integer-coded native categorical_features are explained exactly (issue 17), no longer refused
+    Xc = X.assign(products=X.products - 1)
+    hist = HistGradientBoostingClassifier(max_iter=3, categorical_features=[3]).fit(Xc, y)
     sio.dump(hist, tmp_path / "hcat.skops")
-    with pytest.raises(ModelError, match="native categorical_features"):
-        load_model(tmp_path / "hcat.skops", trust_model=True)
+    hcat = load_model(tmp_path / "hcat.skops", trust_model=True)
+    a = explain(hcat, align(hcat, Xc).X, customer_ids=np.arange(len(Xc)))
+    np.testing.assert_allclose(a.raw_score, hist.decision_function(Xc), atol=1e-12)
+    assert a.additivity_max_error < 1e-9
 
 
 def test_model_info_facts(numeric_data, tmp_path):

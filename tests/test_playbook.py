@@ -212,12 +212,11 @@ def test_retention_list_hashed_ids_and_files(tmp_path):
     assert hashed.frame["customer_id"].tolist() == [
         hashlib.sha256(f"s3cret:{i}".encode()).hexdigest()[:16] for i in plain.frame["customer_id"]
     ]
-    paths = write_retention_list(tmp_path / "retention_list.csv", plain, xlsx=True)
-    assert [p.name for p in paths] == ["retention_list.csv", "retention_list.xlsx"]
-    back = pd.read_csv(paths[0], keep_default_na=False)
+    path = write_retention_list(tmp_path / "retention_list.csv", plain)  # the workbook: tests/test_stack_workbook.py
+    assert path.name == "retention_list.csv"
+    back = pd.read_csv(path, keep_default_na=False)
     assert back["customer_id"].tolist() == plain.frame["customer_id"].tolist()
     assert list(back.columns) == list(LIST_COLUMNS)
-    assert pd.read_excel(paths[1])["score"].tolist() == plain.frame["score"].tolist()
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -754,18 +754,9 @@ def retention_plan(frame: pd.DataFrame) -> pd.DataFrame:
     return plan.loc[:, list(PLAN_COLUMNS)].reset_index(drop=True)
 
 
-def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx: bool) -> tuple[Path, ...]:
-    """Write ``retention_list.csv`` (UTF-8) and, when asked and openpyxl is installed, the same
-    table as ``.xlsx`` next to it. Returns the paths written."""
+def write_retention_list(path_csv: str | Path, retention: RetentionList) -> Path:
+    """Write ``retention_list.csv`` (UTF-8, machine column names and words). The Excel workbook
+    for people is written by :func:`churnlens.reports.workbook.write_retention_workbook`."""
     path_csv = Path(path_csv)
     retention.frame.to_csv(path_csv, index=False, encoding="utf-8")
-    written = [path_csv]
-    if xlsx:
-        try:
-            import openpyxl  # noqa: F401
-        except ImportError:
-            return tuple(written)
-        path_x = path_csv.with_suffix(".xlsx")
-        retention.frame.to_excel(path_x, index=False, sheet_name="retention_list", engine="openpyxl")
-        written.append(path_x)
-    return tuple(written)
+    return path_csv

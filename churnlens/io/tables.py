@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from churnlens.config import Config
-from churnlens.errors import DataError, InputFileError
+from churnlens.errors import ConfigError, DataError, InputFileError
+from churnlens.io.sources import TableSource, decode_hint, iter_dataset, iter_sql, read_encoding, table_source
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -24,7 +25,7 @@ def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def read_table(path: str | Path, *, id_column: Optional[str] = None) -> pd.DataFrame:
+def read_table(path: "str | Path | TableSource", *, id_column: Optional[str] = None) -> pd.DataFrame:
     """Read a whole CSV or Parquet customer table (see :func:`iter_table` for the checks).
 
     The id column is read as text so ids like ``"000123"`` keep their leading zeros.
@@ -84,9 +85,12 @@ def check_unique_ids(ids: np.ndarray, config: Config, *, source: str) -> None:
         )
 
 
-def iter_table(path: str | Path, *, id_column: Optional[str] = None, chunk_rows: int = 100_000,
+def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = None, chunk_rows: int = 100_000,
                rows: Optional[np.ndarray] = None) -> Iterator[pd.DataFrame]:
     """Stream a CSV or Parquet table in chunks of about ``chunk_rows`` rows.
+
+    ``path`` may also be a :class:`~churnlens.io.sources.TableSource`: a folder of Parquet
+    files, a SQL query, or a CSV with its ``encoding`` (see :mod:`churnlens.io.sources`).
 
     Parameters
     ----------
@@ -99,19 +103,23 @@ def iter_table(path: str | Path, *, id_column: Optional[str] = None, chunk_rows:
     InputFileError
         As :func:`read_table`.
     """
-    path = Path(path)
-    if not path.is_file():
+    source = table_source(path)
+    path = source.path
+    if source.kind == "file" and not path.is_file():
         raise InputFileError(f"data: file {path} does not exist. Give the path of a CSV or Parquet file.",
                              argument="data")
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
+    suffix = {"file": path.suffix.lower(), "dataset": ".parquet", "sql": ".sql"}[source.kind]
+    if source.kind == "file" and suffix not in TABLE_SUFFIXES:
         raise InputFileError(f"Data file {path} has suffix {suffix!r}; expected one of {', '.join(TABLE_SUFFIXES)}. "
                              "Export the customer table as CSV or Parquet.")
     start = 0
     try:
-        if suffix == ".csv":
+        if source.kind != "file":
+            reader = iter_dataset(source, chunk_rows=chunk_rows) if source.kind == "dataset" else \
+                iter_sql(source, chunk_rows=chunk_rows)
+        elif suffix == ".csv":
             reader = pd.read_csv(path, dtype={id_column: str} if id_column else None, chunksize=chunk_rows,
-                                 low_memory=False)
+                                 low_memory=False, encoding=read_encoding(source))
         else:
             import pyarrow.parquet as pq
 
@@ -127,13 +135,16 @@ def iter_table(path: str | Path, *, id_column: Optional[str] = None, chunk_rows:
             if id_column and id_column in chunk.columns:
                 chunk[id_column] = chunk[id_column].astype(str)
             yield chunk
-    except (InputFileError, GeneratorExit):
+    except (InputFileError, ConfigError, GeneratorExit):
         raise
+    except UnicodeDecodeError:
+        raise InputFileError(f"data: {decode_hint(path, read_encoding(source))}", argument="data") from None
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
         raise InputFileError(f"Data file {path} could not be read as {suffix[1:].upper()} "
                              f"(near row {start:,}): {err}") from None
     if start == 0 and rows is None:
-        raise InputFileError(f"Data file {path} has no rows. Export at least one customer.")
+        raise InputFileError(f"Data {source.kind if source.kind != 'file' else 'file'} {source.name} has no rows. "
+                             "Export at least one customer.")
 
 
 def value_array(frame: pd.DataFrame, config: Config) -> Optional[np.ndarray]:

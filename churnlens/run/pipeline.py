@@ -24,18 +24,21 @@ import pandas as pd
 from churnlens.config import Config, beside_config, load_config
 from churnlens.errors import InputFileError
 from churnlens.io.atomic import staged_folder
+from churnlens.io.sources import TableSource, resolve_data
 from churnlens.progress import Progress
 from churnlens.sampling import population_sample  # noqa: F401  (re-exported: tests and benchmarks)
 
-DataLike = Union[Path, pd.DataFrame]
+DataLike = Union[Path, TableSource, pd.DataFrame, None]
 
 
 @dataclass(frozen=True)
 class ReportRequest:
     """Everything a report run was asked to do.
 
-    ``model`` is a path or an already loaded :class:`~churnlens.attribution.LoadedModel`;
-    ``data`` a path (CSV/Parquet) or a DataFrame. ``out``, ``lang``, ``formats``,
+    ``model`` is a path, an MLflow model URI (``models:/NAME/STAGE``, ``runs:/RUN_ID/PATH``) or an
+    already loaded :class:`~churnlens.attribution.LoadedModel`; ``data`` a path (CSV/Parquet file,
+    Parquet folder), a database URL (with ``query``), a :class:`~churnlens.io.sources.TableSource`,
+    a DataFrame, or None for the config's ``data:`` block (:func:`start` resolves it). ``out``, ``lang``, ``formats``,
     ``command`` and ``generated_at`` only matter when the report folder is written.
     """
 
@@ -55,6 +58,9 @@ class ReportRequest:
     attribute: Optional[str] = None  # "targeted" | "all": overrides config attribution.mode
     engine: str = "local"  # "local" | "dask"
     scheduler: Optional[str] = None  # Dask scheduler address; None starts a local cluster
+    query: Optional[str] = None  # SQL selecting the table when ``data`` is a database URL
+    encoding: Optional[str] = None  # CSV text encoding (overrides data.encoding)
+    period: Optional[str] = None  # YYYY-MM: overrides report.period
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,9 @@ class RunState:
     def source(self) -> str:
         """How messages name the customer table."""
         data = self.request.data
-        return "data (DataFrame)" if isinstance(data, pd.DataFrame) else Path(data).name
+        if isinstance(data, pd.DataFrame):
+            return "data (DataFrame)"
+        return data.name if isinstance(data, TableSource) else Path(data).name
 
     @property
     def value(self) -> Optional[np.ndarray]:
@@ -200,13 +208,18 @@ def compute(state: RunState, env: Env) -> RunState:
 
 def check_request(req: ReportRequest) -> None:
     """Fail on missing inputs before any work (and before any output folder is touched)."""
-    if isinstance(req.model, (str, Path)) and not Path(req.model).is_file():
+    from churnlens.attribution.registry import is_model_uri
+
+    if isinstance(req.model, (str, Path)) and not is_model_uri(req.model) and not Path(req.model).is_file():
         raise InputFileError(f"model: file {req.model} does not exist. Give the path of the trained model "
                              "(LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl with trust_model).",
                              argument="model")
     if isinstance(req.data, (str, Path)) and not Path(req.data).is_file():
         raise InputFileError(f"data: file {req.data} does not exist. Give the path of a CSV or Parquet file.",
                              argument="data")
+    if isinstance(req.data, TableSource) and req.data.kind != "sql" and not req.data.path.exists():
+        raise InputFileError(f"data: file {req.data.location} does not exist. Give the path of a CSV or Parquet "
+                             "file (or a Parquet folder, or a database URL with query).", argument="data")
     if req.previous is not None and not Path(req.previous).is_dir():
         raise InputFileError(f"previous: {req.previous} is not a folder; give last month's report folder.",
                              argument="previous")
@@ -228,13 +241,20 @@ def with_overrides(config: Config, req: ReportRequest) -> Config:
     update: dict = {"report": report.model_copy(update=files)} if files else {}
     if req.attribute is not None:
         update["attribution"] = config.attribution.model_copy(update={"mode": req.attribute})
+    if req.period is not None:
+        update["report"] = update.get("report", report).model_copy(update={"period": req.period})
     return config.model_copy(update=update) if update else config
 
 
 def start(req: ReportRequest, config: Optional[Config] = None) -> RunState:
-    """The empty state of a checked request (``config`` given, or read from ``req.config``)."""
+    """The empty state of a checked request (``config`` given, or read from ``req.config``); a
+    ``data`` path, URL or None becomes the :class:`~churnlens.io.sources.TableSource` to read."""
+    config = config if config is not None else load_config(req.config)
+    if not isinstance(req.data, pd.DataFrame):
+        req = replace(req, data=resolve_data(req.data, query=req.query, encoding=req.encoding, config=config,
+                                             config_path=req.config))
     check_request(req)
-    return RunState(request=req, config=with_overrides(config if config is not None else load_config(req.config), req))
+    return RunState(request=req, config=with_overrides(config, req))
 
 
 def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> ReportOutcome:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from churnlens import attribution, segmentation
 from churnlens.actions import playbook
+from churnlens.attribution.model import with_levels
 from churnlens.campaign.effect import campaign_effect, read_campaign
 from churnlens.config import Config
 from churnlens.errors import ConfigError, DataError, InputFileError
@@ -39,9 +40,10 @@ def load_inputs(state: RunState, env: Env) -> RunState:
     everything the user can get wrong is read and checked before the expensive steps."""
     req, config = state.request, state.config
     if isinstance(req.model, attribution.LoadedModel):
-        model = req.model
+        model = with_levels(req.model, config.levels())
     else:
-        model = attribution.load_model(req.model, model_format=req.model_format, trust_model=req.trust_model)
+        model = attribution.load_model(req.model, model_format=req.model_format, trust_model=req.trust_model,
+                                       levels=config.levels())
     dnc = None
     if config.report.do_not_contact:
         dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
@@ -336,10 +338,10 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     return replace(state, retention=retention_list(state))
 
 
-def retention_list(state: RunState):
-    """The retention list: reasons, drivers, protective factors, segment names and actions in
-    machine words (a machine-readable file: the same whatever the report language)."""
-    lang = words.MACHINE_LANG
+def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG):
+    """The retention list: reasons, drivers, protective factors and segment names in machine
+    words (a machine-readable file: the same whatever the report language), or in ``lang`` for
+    the people's workbook (:func:`churnlens.run.write.write_workbook`)."""
     config, attr, reasons = state.config, state.attributions, state.reasons
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)

@@ -18,6 +18,8 @@ from churnlens.config import Config, load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, staged_folder
+from churnlens.io.sources import TableSource, resolve_data
+from churnlens.attribution.registry import is_model_uri
 from churnlens.reports import words
 
 
@@ -28,37 +30,55 @@ def check_frame(frame: pd.DataFrame, config: Config, *, source: str) -> pd.DataF
     return frame
 
 
-def read_checked(data_path: Path, config: Config) -> pd.DataFrame:
-    """The whole customer table (ids as text), checked as :func:`check_frame`."""
-    if not Path(data_path).is_file():
-        raise InputFileError(f"data: file {data_path} does not exist. Give the path of a CSV or Parquet file.",
+def data_source(data, config: Config, config_path: Optional[Path] = None, *, query: Optional[str] = None,
+                encoding: Optional[str] = None) -> TableSource:
+    """``data`` (file, Parquet folder, database URL, or None for the config's ``data:`` block) as
+    the :class:`~churnlens.io.sources.TableSource` to read, checked to exist."""
+    source = resolve_data(data, query=query, encoding=encoding, config=config, config_path=config_path)
+    if source.kind != "sql" and not source.path.exists():
+        raise InputFileError(f"data: file {source.location} does not exist. Give the path of a CSV or Parquet file.",
                              argument="data")
-    return check_frame(read_table(data_path, id_column=config.id_column), config, source=Path(data_path).name)
+    return source
 
 
-def _load(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool,
-          model_format: Optional[str]):
-    config = load_config(config_path)
-    if not Path(model_path).is_file():
+def read_checked(data, config: Config, *, query: Optional[str] = None, encoding: Optional[str] = None,
+                 config_path: Optional[Path] = None) -> pd.DataFrame:
+    """The whole customer table (ids as text), checked as :func:`check_frame`."""
+    source = data_source(data, config, config_path, query=query, encoding=encoding)
+    return check_frame(read_table(source, id_column=config.id_column), config, source=source.name)
+
+
+def model_name(model) -> str:
+    """How messages name a model: its URI, or its file name."""
+    return str(model) if is_model_uri(model) else Path(model).name
+
+
+def _check_model(model_path) -> None:
+    if not is_model_uri(model_path) and not Path(model_path).is_file():
         raise InputFileError(f"model: file {model_path} does not exist. Give the path of an existing model file.",
                              argument="model")
-    if not Path(data_path).is_file():
-        raise InputFileError(f"data: file {data_path} does not exist. Give the path of a CSV or Parquet file.",
-                             argument="data")
-    model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model)
-    frame = read_checked(data_path, config)
-    aligned = attribution.align(model, frame, source=Path(data_path).name,
-                                known=config.data_columns())
-    return config, model, frame, aligned
 
 
-def explain_to_parquet(model_path: Path, data_path: Path, config_path: Optional[Path], out: Path, *,
-                       trust_model: bool = False, model_format: Optional[str] = None) -> int:
+def _load(model_path, data, config_path: Optional[Path], *, trust_model: bool, model_format: Optional[str],
+          query: Optional[str] = None, encoding: Optional[str] = None):
+    config = load_config(config_path)
+    _check_model(model_path)
+    source = data_source(data, config, config_path, query=query, encoding=encoding)
+    model = attribution.load_model(model_path, model_format=model_format, trust_model=trust_model,
+                                   levels=config.levels())
+    frame = check_frame(read_table(source, id_column=config.id_column), config, source=source.name)
+    aligned = attribution.align(model, frame, source=source.name, known=config.data_columns())
+    return config, model, frame, aligned, source
+
+
+def explain_to_parquet(model_path, data_path, config_path: Optional[Path], out: Path, *,
+                       trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
+                       encoding: Optional[str] = None) -> int:
     """Compute exact attributions of every customer and write ``out`` (Parquet). Returns rows written."""
     if Path(out).suffix.lower() not in (".parquet", ".pq"):
         raise InputFileError(f"out: {out} must end in .parquet (the attributions file to write).", argument="out")
-    config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
-                                          model_format=model_format)
+    config, model, frame, aligned, _ = _load(model_path, data_path, config_path, trust_model=trust_model,
+                                             model_format=model_format, query=query, encoding=encoding)
     attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
                                output_space=config.output_space)
     # one column per source feature, as in the report folder: encoded columns summed (signed)
@@ -95,19 +115,20 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     return SegmentOutcome(churners.count, seg.n_segments)
 
 
-def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Path], *, trust_model: bool = False,
-                    model_format: Optional[str] = None) -> str:
+def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust_model: bool = False,
+                    model_format: Optional[str] = None, query: Optional[str] = None,
+                    encoding: Optional[str] = None) -> str:
     """Check that model, data and config fit together; returns a short report of what was found."""
-    config, model, frame, aligned = _load(model_path, data_path, config_path, trust_model=trust_model,
-                                          model_format=model_format)
+    config, model, frame, aligned, source = _load(model_path, data_path, config_path, trust_model=trust_model,
+                                                  model_format=model_format, query=query, encoding=encoding)
     info = model.info
     categorical = [c for c in aligned.X.columns if not pd.api.types.is_numeric_dtype(aligned.X[c])]
     rules = playbook.config_rules(config, config_path)
     playbook.validate_playbook(rules, features=info.feature_names, config=config, categorical=categorical)
     undocumented = [f for f in info.feature_names if f not in config.features]
     lines = [
-        f"OK: {Path(model_path).name} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
-        f"fits {Path(data_path).name} ({len(frame):,} rows).",
+        f"OK: {model_name(model_path)} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
+        f"fits {source.name} ({len(frame):,} rows).",
         f"  id column: {config.id_column}; value column: {config.value_column or '-'}; "
         f"label column: {config.label_column or '-'}; playbook: {len(rules)} rule(s)",
     ]
@@ -118,9 +139,9 @@ def validate_inputs(model_path: Path, data_path: Path, config_path: Optional[Pat
     return "\n".join(lines)
 
 
-def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: Optional[Path], out: Path, *,
+def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path], out: Path, *,
                     trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
-                    generated_at: str = "") -> str:
+                    generated_at: str = "", query: Optional[str] = None, encoding: Optional[str] = None) -> str:
     """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
     from churnlens.evaluation.quality import compare_models, evaluate
     from churnlens.reports.evaluation import write_evaluation
@@ -129,19 +150,21 @@ def evaluate_models(model_paths: Sequence[Path], data_path: Path, config_path: O
     if not config.label_column:
         raise DataError("evaluating models needs observed outcomes: set label_column in the config.",
                         key="label_column")
-    missing = [str(p) for p in model_paths if not Path(p).is_file()]
+    missing = [str(p) for p in model_paths if not is_model_uri(p) and not Path(p).is_file()]
     if missing:
         raise InputFileError(f"model: file(s) {', '.join(missing)} do not exist. Give existing model files.",
                              argument="model")
-    frame = read_checked(data_path, config)
-    source = Path(data_path).name
+    data = data_source(data_path, config, config_path, query=query, encoding=encoding)
+    frame = check_frame(read_table(data, id_column=config.id_column), config, source=data.name)
+    source = data.name
     label = frame[config.label_column].to_numpy().astype(int)
     names, hashes, scores, qualities = [], [], [], []
     for p in model_paths:
-        model = attribution.load_model(p, model_format=model_format, trust_model=trust_model)
+        model = attribution.load_model(p, model_format=model_format, trust_model=trust_model,
+                                       levels=config.levels())
         aligned = attribution.align(model, frame, source=source, known=config.data_columns())
         score = model.predict_proba(aligned.X)
-        names.append(Path(p).name)
+        names.append(model_name(p))
         hashes.append(model.info.sha256)
         scores.append(score)
         qualities.append(evaluate(label, score, threshold=config.churners.threshold))

@@ -21,6 +21,9 @@ import pandas as pd
 
 from churnlens import __version__, attribution, reports, segmentation
 from churnlens.actions import playbook
+from churnlens.attribution.registry import is_model_uri
+from churnlens.io.bom import add_utf8_bom
+from churnlens.io.sources import TableSource, fingerprint
 from churnlens.io.tables import mask_id, sha256_file
 from churnlens.monitoring.stability import reference_profile
 from churnlens.progress import Progress
@@ -109,12 +112,18 @@ def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> In
         return InputFile(role, "<DataFrame>", digest.hexdigest(), rows)
     if isinstance(obj, attribution.LoadedModel):
         return InputFile(role, obj.info.path, obj.info.sha256, rows)
+    if isinstance(obj, TableSource):  # a file, a Parquet folder (digest of its files) or a query (of its rows)
+        fp = fingerprint(obj)
+        shown = fp["url"] if obj.kind == "sql" else _shown(obj.path, out=out, staging=staging)
+        return InputFile(role, shown, fp.get("sha256") or fp["rows_sha256"], rows)
     return InputFile(role, _shown(obj, out=out, staging=staging), sha256_file(Path(obj)), rows)
 
 
 def input_files(state: RunState, *, out: Path, staging: Path) -> tuple[InputFile, ...]:
     req = state.request
-    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
+    # a registry model is shown by its URI, with the SHA-256 of the artifact it resolved to
+    model = state.model if is_model_uri(req.model) else req.model
+    roles = [("model", model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
     return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=state.book.n)
                  for role, obj in roles if obj is not None)
 
@@ -129,7 +138,8 @@ def run_facts(state: RunState, *, out: Path, staging: Path) -> RunFacts:
         command=req.command,
         seed=config.seed,
         model=replace(state.model.info, path=_shown(state.model.info.path, out=out, staging=staging))
-        if isinstance(state.request.model, (str, Path)) else state.model.info,
+        if isinstance(state.request.model, (str, Path)) and not is_model_uri(state.request.model)
+        else state.model.info,
         inputs=input_files(state, out=out, staging=staging),
         n_customers=state.book.n,
         packages=package_versions(),
@@ -186,7 +196,8 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     with progress.task("Reports (HTML, PDF)", 1) as advance:
         reports.render_documents(context, staging, formats=req.formats)
         advance(1)
-    playbook.write_retention_list(staging / "retention_list.csv", state.retention, xlsx=True)
+    playbook.write_retention_list(staging / "retention_list.csv", state.retention)
+    write_workbook(state, staging / "retention_list.xlsx", facts)
     names = machine_names(state)
     segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
     segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
@@ -194,10 +205,31 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
+    if state.config.report.excel_bom:
+        add_utf8_bom(staging)
     timings = state.timings + (("reports", round(time.perf_counter() - t0, 3)),)
-    write_manifest(staging, replace(context, facts=replace(facts, timings=timings)))
+    write_manifest(staging, replace(context, facts=replace(facts, timings=timings)), data_source=data_source(state))
     return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
                          tuple(sorted(p.name for p in staging.iterdir() if p.is_file())), state.book.warnings)
+
+
+def write_workbook(state: RunState, path: Path, facts: RunFacts) -> None:
+    """``retention_list.xlsx`` for people, in the report language, when openpyxl (extra
+    ``churnlens[xlsx]``) is installed; ``retention_list.csv`` stays in machine words."""
+    try:
+        import openpyxl  # noqa: F401
+    except ImportError:
+        return
+    from churnlens.reports.workbook import write_retention_workbook
+    from churnlens.run.stages import retention_list
+
+    lang, config = state.request.lang, state.config
+    people = retention_list(state, lang=lang)
+    actions = {r.action.en: r.action.get(lang) for r in state.rules}
+    frame = people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a)))
+    spec = config.features.get(config.value_column or "")
+    write_retention_workbook(path, replace(people, frame=frame), lang=lang, unit=spec.unit if spec else None,
+                             period=facts.period, generated_at=facts.generated_at)
 
 
 def write_tables(state: RunState, folder: Path) -> None:
@@ -209,7 +241,14 @@ def write_tables(state: RunState, folder: Path) -> None:
     attribution.drivers_table(state.drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
 
 
-def manifest(ctx: ReportContext) -> dict:
+def data_source(state: RunState) -> Optional[dict]:
+    """Where the customer table came from: file / Parquet folder / SQL query (URL with the
+    password masked, rows and their digest); None for a DataFrame."""
+    data = state.request.data
+    return fingerprint(data) if isinstance(data, TableSource) else None
+
+
+def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
     """``manifest.json`` without its ``outputs`` (the files' hashes)."""
     facts, seg = ctx.facts, ctx.segmentation
     return {
@@ -219,6 +258,7 @@ def manifest(ctx: ReportContext) -> dict:
         "lang": ctx.lang,
         "seed": facts.seed,
         "inputs": [asdict(f) for f in facts.inputs],
+        "data_source": data_source,
         "model": asdict(facts.model),
         "config": ctx.config.model_dump(mode="json"),
         "packages": {p.name: p.version for p in facts.packages},
@@ -258,8 +298,8 @@ def manifest(ctx: ReportContext) -> dict:
     }
 
 
-def write_manifest(out: Path, ctx: ReportContext) -> None:
-    data = manifest(ctx)
+def write_manifest(out: Path, ctx: ReportContext, *, data_source: Optional[dict] = None) -> None:
+    data = manifest(ctx, data_source=data_source)
     for p in sorted(out.iterdir()):
         if p.is_file():
             data["outputs"][p.name] = sha256_file(p)
