@@ -360,7 +360,7 @@ def test_describe_numbers_match_numpy(book, seg):
     # the planted mechanism's features name the segment (business labels where known)
     s_mech0 = next(s for s in summaries if set(s.top_drivers) == {"f00", "f01"})
     assert name(s_mech0) in ("High mobile logins & high complaints", "High complaints & high mobile logins")
-    assert "手机银行登录偏高" in name(s_mech0, "zh") and " 与 " in name(s_mech0, "zh")
+    assert "手机银行登录偏高" in name(s_mech0, "zh") and "、" in name(s_mech0, "zh") and " " not in name(s_mech0, "zh")
     # categorical traits compare level shares
     region = [x for s in summaries for x in s.traits_vs_churners + s.traits_vs_retained if x.feature == "region"]
     assert all(x.level in ("North", "South") for x in region)
