@@ -336,9 +336,11 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     return replace(state, retention=retention_list(state))
 
 
-def retention_list(state: RunState):
+def retention_list(state: RunState, *, uplift: Optional[np.ndarray] = None, extra_cost: Optional[np.ndarray] = None):
     """The retention list: reasons, drivers, protective factors, segment names and actions in
-    machine words (a machine-readable file: the same whatever the report language)."""
+    machine words (a machine-readable file: the same whatever the report language).
+    ``uplift`` (m, R) and ``extra_cost`` (R,): measured uplift and the budget's channel costs
+    (:func:`churnlens.run.loop.expected_values`)."""
     lang = words.MACHINE_LANG
     config, attr, reasons = state.config, state.attributions, state.reasons
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
@@ -350,7 +352,8 @@ def retention_list(state: RunState):
                                    rule_index=rule_index, rules=state.rules, segment_name=names,
                                    drivers=words.reason_texts(reasons, config, lang, family="driver"),
                                    protective=words.reason_texts(reasons, config, lang, family="protective"),
-                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
+                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt,
+                                   uplift=uplift, extra_cost=extra_cost)
 
 
 def campaign(state: RunState, env: Env) -> RunState:

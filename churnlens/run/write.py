@@ -33,6 +33,7 @@ from churnlens.reports.context import (
 )
 from churnlens.reports import words
 from churnlens.reports.words import attributed_text
+from churnlens.run.loop import write_loop_files
 from churnlens.run.pipeline import ReportOutcome, RunState
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
@@ -114,7 +115,8 @@ def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> In
 
 def input_files(state: RunState, *, out: Path, staging: Path) -> tuple[InputFile, ...]:
     req = state.request
-    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
+    roles = [("model", req.model), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
+             ("outcomes", req.outcomes)]
     return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=state.book.n)
                  for role, obj in roles if obj is not None)
 
@@ -155,6 +157,9 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         control_count=state.retention.control_count, omitted=state.omitted,
         sources=state.sources, profiles=state.profiles,
         excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
+        # the monthly loop
+        backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,
+        trend=state.trend, rules=tuple(state.rules),
     )
 
 
@@ -191,6 +196,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
     segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
     write_tables(state, staging / "tables")
+    write_loop_files(state, staging)
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")

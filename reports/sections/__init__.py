@@ -39,6 +39,8 @@ from __future__ import annotations
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import (
     appendix,
+    backtest,
+    budget,
     checks,
     data,
     drivers,
@@ -54,6 +56,8 @@ from churnlens.reports.sections import (
     stability,
     summary,
     traits,
+    trend,
+    uplift,
 )
 from churnlens.reports.sections.base import Kit, Placed, Section, TocEntry
 
@@ -68,14 +72,19 @@ REPORT: tuple[Section, ...] = (
     segments.SECTION,
     segment_pages.SECTION,
     plan.SECTION,
+    budget.SECTION,
     performance.SECTION,
+    backtest.SECTION,
+    uplift.SECTION,
     monitoring.SECTION,
+    trend.SECTION,
     appendix.SECTION,
 )
 
 DOSSIER: tuple[Section, ...] = (
     model_card.SECTION,
     performance.QUALITY,
+    backtest.SECTION,
     data.SECTION,
     method.SECTION,
     checks.ADDITIVITY,
