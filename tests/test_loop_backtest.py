@@ -174,3 +174,24 @@ def test_bootstrap_is_seeded():
     b = bootstrap(y, s, n_boot=30, seed=1)
     np.testing.assert_array_equal(a.auc, b.auc)
     assert not np.array_equal(a.auc, bootstrap(y, s, n_boot=30, seed=2).auc)
+
+
+def test_block_poisson_bootstrap_matches_plain_resampling_when_scores_are_binned():
+    """More distinct scores than blocks: the blocked replicates are centred on the exact figure and
+    their spread matches the textbook bootstrap (customers drawn with replacement, per customer)."""
+    y, s = _data(n=40_000, seed=11)
+    fast = bootstrap(y, s, n_boot=300, seed=0, max_blocks=1024)
+    r = _Ranked(y, s)
+    rng = np.random.default_rng(1)
+    slow_auc, slow_ks, slow_brier = [], [], []
+    for _ in range(300):
+        w = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y)).astype(float)
+        a, k = weighted_auc_ks(r, w[r.order])
+        slow_auc.append(a)
+        slow_ks.append(k)
+        slow_brier.append((w * (s - y) ** 2).sum() / w.sum())
+    for f, slow, exact in ((fast.auc, slow_auc, roc_auc_score(y, s)), (fast.ks, slow_ks, None),
+                           (fast.brier, slow_brier, brier_score_loss(y, s))):
+        assert np.std(f) == pytest.approx(np.std(slow), rel=0.2)
+        if exact is not None:
+            assert np.mean(f) == pytest.approx(exact, abs=0.5 * np.std(slow))

@@ -57,17 +57,23 @@ OUTCOME_COLUMNS = ("churned", "churn")
 
 def write_scores(path: Path, published: Published) -> None:
     """Write ``scores.parquet`` (:data:`SCORES_COLUMNS`, ids as text)."""
-    frame = pd.DataFrame({
-        "customer_id": pd.array(np.asarray(published.customer_ids).astype(str), dtype="str"),
-        "score": np.asarray(published.score, dtype=np.float64),
-        "listed": np.asarray(published.listed, dtype=bool),
-        "control_group": np.asarray(published.control, dtype=bool),
-        "segment": pd.array(np.asarray(published.segment).astype(str), dtype="str"),
-        "action": pd.array(np.asarray(published.action).astype(str), dtype="str"),
-        "channel": pd.array(np.asarray(published.channel).astype(str), dtype="str"),
-        "value": np.asarray(published.value, dtype=np.float64),
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def text(a) -> "pa.Array":
+        return pa.array(np.asarray(a).astype(str), type=pa.string())
+
+    table = pa.table({
+        "customer_id": text(published.customer_ids),
+        "score": pa.array(np.asarray(published.score, dtype=np.float64)),
+        "listed": pa.array(np.asarray(published.listed, dtype=bool)),
+        "control_group": pa.array(np.asarray(published.control, dtype=bool)),
+        "segment": text(published.segment),
+        "action": text(published.action),
+        "channel": text(published.channel),
+        "value": pa.array(np.asarray(published.value, dtype=np.float64)),
     })
-    frame.to_parquet(path, index=False)
+    pq.write_table(table, path)
 
 
 def _read_any(path: Path, what: str, **csv_kw) -> pd.DataFrame:
@@ -197,14 +203,18 @@ def match_outcomes(published: Published, outcomes: pd.DataFrame) -> tuple[np.nda
     unmatched : int
         Outcome rows whose id was not published.
     """
-    y = pd.Series(outcomes["churned"].to_numpy(), index=outcomes["customer_id"].astype(str).to_numpy())
-    found = y.reindex(pd.Index(published.customer_ids.astype(str)))
+    out_ids = outcomes["customer_id"].astype(str).to_numpy()
+    pub_ids = np.asarray(published.customer_ids).astype(str)
+    if len(out_ids) == len(pub_ids) and np.array_equal(out_ids, pub_ids):  # same customers, same order
+        return np.arange(len(pub_ids)), outcomes["churned"].to_numpy().astype(np.int64), 0
+    y = pd.Series(outcomes["churned"].to_numpy(), index=out_ids)
+    found = y.reindex(pd.Index(pub_ids))
     rows = np.flatnonzero(found.notna().to_numpy())
     return rows, found.to_numpy()[rows].astype(np.int64), int(len(y) - len(rows))
 
 
-def _decile_index(score: np.ndarray, n_bins: int) -> np.ndarray:
-    order = np.argsort(-score, kind="stable")
+def _decile_index(score: np.ndarray, n_bins: int, order: Optional[np.ndarray] = None) -> np.ndarray:
+    order = np.argsort(-score, kind="stable") if order is None else order
     g = np.empty(len(score), dtype=np.int64)
     for d, part in enumerate(np.array_split(order, min(n_bins, len(score)))):
         g[part] = d
@@ -226,10 +236,10 @@ def _list_groups(pub: Published, rows: np.ndarray) -> tuple[np.ndarray, list[tup
     g = np.where(control, 1, np.where(listed, 2, 3))  # list_control, list_treated, not_listed
     names = [("list", ""), ("list_control", ""), ("list_treated", ""), ("not_listed", "")]
     seg = pub.segment[rows].astype(str)
-    keys = sorted(k for k in set(seg.tolist()) if k)
-    pos = {k: i for i, k in enumerate(keys)}
-    seg_idx = np.array([pos.get(k, -1) for k in seg], dtype=np.int64)
-    seg_idx[~listed] = -1
+    uniq, inverse = np.unique(seg, return_inverse=True)  # sorted keys; "" (no segment) sorts first
+    keys = [str(k) for k in uniq if k]
+    seg_idx = inverse.astype(np.int64) - (1 if len(uniq) and uniq[0] == "" else 0)
+    seg_idx[~listed | (seg == "")] = -1
     return g, names, seg_idx, keys
 
 
@@ -274,21 +284,30 @@ def backtest(published: Published, outcomes: pd.DataFrame, *, outcome_source: st
         notes.append(Note.of("backtest.few_outcomes", n=len(rank_rows), minimum=FEW_OUTCOMES))
     score = published.score[rank_rows]
     q = evaluate(y_rank, score, threshold=threshold, n_bins=n_bins)
-    dec = _decile_index(score, n_bins)
-    cal = _calibration_index(score, q, n_bins)
-    draws = bootstrap(y_rank, score, n_boot=n_boot, seed=seed, level=level, groupings={"decile": dec, "cal": cal})
-    lift = (draws.groups["decile"] / draws.pooled_rate("decile")[:, None] if n_boot
-            else np.empty((0, len(q.deciles))))
     return BackTest(
         basis="backtest", score_source=published.source, outcome_source=outcome_source,
         n_published=int(len(published.customer_ids)), n_matched=int(len(rank_rows)), n_outcomes_unmatched=unmatched,
-        quality=q, auc=estimate(q.auc, draws.auc, level), ks=estimate(q.ks, draws.ks, level),
+        quality=q, **_figures(y_rank, score, q, n_boot=n_boot, seed=seed, level=level, n_bins=n_bins),
+        hit_rates=_hit_rates(published, rows, y, n_boot=n_boot, seed=seed, level=level),
+        notes=tuple(notes), level=level, seed=seed)
+
+
+def _figures(y: np.ndarray, score: np.ndarray, q: ModelQuality, *, n_boot: int, seed: int, level: float,
+             n_bins: int) -> dict:
+    """The ranking figures of ``q`` with their bootstrap intervals."""
+    order = np.argsort(-score, kind="stable")  # one sort for the deciles and the bootstrap's blocks
+    dec = _decile_index(score, n_bins, order)
+    cal = _calibration_index(score, q, n_bins)
+    draws = bootstrap(y, score, n_boot=n_boot, seed=seed, level=level, groupings={"decile": dec, "cal": cal},
+                      order=order)
+    lift = (draws.groups["decile"] / draws.pooled_rate("decile")[:, None] if n_boot
+            else np.empty((0, len(q.deciles))))
+    return dict(
+        auc=estimate(q.auc, draws.auc, level), ks=estimate(q.ks, draws.ks, level),
         brier=estimate(q.brier, draws.brier, level), top_decile_lift=estimate(q.deciles[0].lift, lift[:, 0], level),
         decile_lift=tuple(estimate(d.lift, lift[:, i], level) for i, d in enumerate(q.deciles)),
         calibration_rate=tuple(estimate(c.observed_rate, draws.groups["cal"][:, i], level)
-                               for i, c in enumerate(q.calibration)),
-        hit_rates=_hit_rates(published, rows, y, n_boot=n_boot, seed=seed, level=level),
-        notes=tuple(notes), level=level, seed=seed)
+                               for i, c in enumerate(q.calibration)))
 
 
 def _hit_rates(pub: Published, rows: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int,
@@ -319,22 +338,21 @@ def _hit_rates(pub: Published, rows: np.ndarray, y: np.ndarray, *, n_boot: int, 
 
 
 def in_sample(label: np.ndarray, score: np.ndarray, *, n_boot: int = 200, seed: int = 0, level: float = 0.95,
-              threshold: float = 0.5, backtest_auc: Optional[float] = None) -> BackTest:
-    """Figures on labels found inside the scored table, marked ``basis = "in_sample"``."""
-    ids = np.arange(len(score)).astype(str)
-    n = len(ids)
-    pub = Published(customer_ids=ids, score=np.asarray(score, dtype=np.float64), listed=np.zeros(n, bool),
-                    control=np.zeros(n, bool), segment=np.full(n, ""), action=np.full(n, ""),
-                    channel=np.full(n, ""), value=np.full(n, np.nan), source="this_table",
-                    sample_rows=np.ones(n, bool))
-    bt = backtest(pub, outcomes_from_labels(ids, label), outcome_source="label_column", n_boot=n_boot, seed=seed,
-                  level=level, threshold=threshold)
-    from dataclasses import replace
+              threshold: float = 0.5, backtest_auc: Optional[float] = None, n_bins: int = 10,
+              quality: Optional[ModelQuality] = None) -> BackTest:
+    """Figures on labels found inside the scored table, marked ``basis = "in_sample"``.
 
-    notes = tuple(n for n in bt.notes if n.code not in ("backtest.few_outcomes", "backtest.scores_without_outcome",
-                                                          "backtest.outcomes_unmatched"))
-    notes += training_data_notes(bt.quality.auc, backtest_auc)
-    return replace(bt, basis="in_sample", hit_rates=(), notes=notes)
+    ``quality``: :func:`~churnlens.evaluation.quality.evaluate` of the same labels and scores
+    when the run already has it (the model-quality stage), so it is not computed twice.
+    """
+    y = np.asarray(label, dtype=np.int64)
+    score = np.asarray(score, dtype=np.float64)
+    q = quality if quality is not None else evaluate(y, score, threshold=threshold, n_bins=n_bins)
+    return BackTest(
+        basis="in_sample", score_source="this_table", outcome_source="label_column", n_published=len(score),
+        n_matched=len(score), n_outcomes_unmatched=0, quality=q,
+        **_figures(y, score, q, n_boot=n_boot, seed=seed, level=level, n_bins=n_bins),
+        hit_rates=(), notes=training_data_notes(q.auc, backtest_auc), level=level, seed=seed)
 
 
 def training_data_notes(in_sample_auc: Optional[float], backtest_auc: Optional[float]) -> tuple[Note, ...]:

@@ -60,7 +60,7 @@ def backtest(state: RunState, env: Env) -> RunState:
     insample = None
     if book.label is not None:
         insample = bt.in_sample(book.label, book.score, n_boot=loop.bootstrap, seed=config.seed, level=loop.level,
-                                threshold=config.churners.threshold,
+                                threshold=config.churners.threshold, quality=state.quality,
                                 backtest_auc=None if result is None else result.quality.auc)
     if result is None:
         state = replace(state, omitted=state.omitted + (("backtest", "no_outcomes"),))
