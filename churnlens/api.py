@@ -171,7 +171,8 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         campaign: Optional[PathLike] = None, attribute: Optional[str] = None, trust_model: bool = False,
         model_format: Optional[str] = None, engine: str = "local", scheduler: Optional[str] = None,
         progress: bool = False, query: Optional[str] = None, encoding: Optional[str] = None,
-        period: Optional[str] = None) -> "Run":
+        period: Optional[str] = None, outcomes: Optional[PathLike] = None,
+        history: Optional[PathLike] = None) -> "Run":
     """Score, explain, segment and plan actions for a customer book.
 
     Parameters
@@ -202,6 +203,12 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         of a CSV (overrides ``data.encoding``).
     period : str, optional
         Reporting period ``YYYY-MM`` (overrides ``report.period``).
+    outcomes : path, optional
+        Observed churn of last month's customers (CSV/Parquet: id column and ``churned`` 0/1);
+        with ``previous``: back-test of last month's published scores and list, measured campaign
+        effect and uplift. Without it, ``label_column`` of this table serves for last month's customers.
+    history : path, optional
+        Folder of earlier months' report folders: the trend page.
 
     Returns
     -------
@@ -219,6 +226,7 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         campaign=None if campaign is None else Path(campaign), trust_model=trust_model, model_format=model_format,
         attribute=attribute, engine=engine, scheduler=scheduler, formats=(), query=query, encoding=encoding,
         period=period,
+        outcomes=None if outcomes is None else Path(outcomes), history=None if history is None else Path(history),
     )
     from churnlens.run.engine import make_engine
 
@@ -329,6 +337,32 @@ class Run:
     def campaign(self):
         """:class:`~churnlens.campaign.results.CampaignEffect`, None without ``campaign``."""
         return self.state.campaign
+
+    @property
+    def backtest(self):
+        """:class:`~churnlens.evaluation.results.BackTest` of last month's published scores, None without
+        ``previous`` and outcomes (an outcomes file or ``label_column``)."""
+        return self.state.backtest
+
+    @property
+    def in_sample(self):
+        """:class:`~churnlens.evaluation.results.BackTest` with basis ``in_sample`` (labels in this table), or None."""
+        return self.state.in_sample_figures
+
+    @property
+    def measured_campaign(self):
+        """:class:`~churnlens.campaign.results.MeasuredCampaign` of last month's list, or None."""
+        return self.state.measured
+
+    @property
+    def budget(self):
+        """:class:`~churnlens.actions.results.BudgetPlan` of this month's list, None without ``budget`` in the config."""
+        return self.state.budget_plan
+
+    @property
+    def trend(self):
+        """:class:`~churnlens.monitoring.results.Trend` over ``history``, or None."""
+        return self.state.trend
 
     # -- DataFrames ---------------------------------------------------------------------------
     def attributions_frame(self) -> pd.DataFrame:
@@ -465,12 +499,16 @@ def segment_file(attributions: PathLike, config: Optional[PathLike], out: PathLi
 def evaluate_files(models: Sequence[PathLike], data: Optional[PathLike], config: Optional[PathLike], out: PathLike, *,
                    trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
                    generated_at: Optional[str] = None, query: Optional[str] = None,
-                   encoding: Optional[str] = None) -> str:
-    """Compare models on the same labelled customers; writes the comparison into ``out``.
-    Returns the verdict (in ``lang``)."""
+                   encoding: Optional[str] = None, data_for: Optional[Mapping[str, PathLike]] = None,
+                   formats: Union[str, Sequence[str]] = ("html", "pdf")) -> str:
+    """Compare models on the same labelled customers with evidence (bootstrap intervals, DeLong's
+    test); writes the comparison into ``out``. ``data_for`` maps a model (its file name) to its
+    own encoding of the customers (matched by id). Returns the verdict (in ``lang``)."""
     return tasks.evaluate_models([_model_arg(m) for m in models], _data_arg(data), _opt_path(config), Path(out),
                                  trust_model=trust_model, model_format=model_format, lang=lang,
-                                 generated_at=generated_at_text(generated_at), query=query, encoding=encoding)
+                                 generated_at=generated_at_text(generated_at), query=query, encoding=encoding,
+                                 data_for={k: Path(v) for k, v in (data_for or {}).items()},
+                                 formats=_formats(formats))
 
 
 def validate(model: PathLike, data: Optional[PathLike] = None, config: Optional[PathLike] = None, *,

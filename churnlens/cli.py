@@ -20,6 +20,7 @@ FLAGS = {
     "generated_at": "--generated-at", "trust_model": "--trust-model", "model_format": "--model-format",
     "attribute": "--attribute", "engine": "--engine", "scheduler": "--scheduler", "n_customers": "--customers",
     "seed": "--seed", "query": "--query", "encoding": "--encoding", "period": "--period",
+    "outcomes": "--outcomes", "history": "--history", "data_for": "--data-for",
 }
 
 
@@ -80,6 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
+    p.add_argument("--outcomes", type=Path, metavar="PATH",
+                   help="observed churn (id, churned 0/1) of last month's customers: back-test of the scores and "
+                        "list in --previous, measured campaign effect and uplift")
+    p.add_argument("--history", type=Path, metavar="DIR",
+                   help="folder of earlier months' report folders: trend page (AUC/KS, PSI, segments, drivers)")
     p.add_argument("--attribute", choices=("targeted", "all"),
                    help="exact attributions for the selected churners plus a uniform sample (targeted, default), "
                         "or for every customer (all); overrides attribution.mode in the config")
@@ -105,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="model quality (ROC, KS, lift, confusion); compare models and name a champion")
     _add_model_data(p, many_models=True)
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder for the comparison")
+    p.add_argument("--data-for", action="append", default=[], metavar="MODEL=PATH",
+                   help="score MODEL (its file name) on its own encoding of the --data customers; repeat per model")
+    p.add_argument("--format", default="html,pdf", metavar="html,pdf", help="pages to write (default html,pdf)")
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the page (default en)")
     p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
     _add_common(p)
@@ -222,7 +231,7 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
     result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
                      attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
                      engine=args.engine, scheduler=args.scheduler, progress=not args.quiet, query=args.query,
-                     encoding=args.encoding, period=args.period)
+                     encoding=args.encoding, period=args.period, outcomes=args.outcomes, history=args.history)
     outcome = result.write(args.out, lang=args.lang, formats=args.format, generated_at=args.generated_at,
                            command=command, progress=not args.quiet)
     _remember(args, outcome)
@@ -262,10 +271,17 @@ def cmd_segment(args: argparse.Namespace, command: str) -> int:
 
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
+    from churnlens.errors import UserInputError
 
+    data_for = {}
+    for item in args.data_for:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise UserInputError(f"--data-for {item!r}: expected MODEL=PATH, e.g. --data-for challenger.txt=encoded.csv")
+        data_for[name] = Path(path)
     verdict = api.evaluate_files(args.model, args.data, args.config, args.out, trust_model=args.trust_model,
                                  model_format=args.model_format, lang=args.lang, generated_at=args.generated_at,
-                                 query=args.query, encoding=args.encoding)
+                                 query=args.query, encoding=args.encoding, data_for=data_for, formats=args.format)
     _remember(args, models=len(args.model), paths=sorted(Path(args.out).iterdir()))
     print(verdict, file=sys.stderr if args.json else sys.stdout)  # with --json stdout holds the summary only
     return EXIT_OK

@@ -254,6 +254,68 @@ class DataConfig(_Frozen):
         if self.url and not self.query:
             raise ValueError("data.url needs data.query (the SQL that selects the customer table)")
         return self
+# --- the monthly loop (issue 16): budget, trend thresholds, back-test, evaluate ---------------
+
+class ChannelBudget(_Frozen):
+    """One contact channel of the budget: cost per contact (added to the rule's own ``cost``,
+    the offer) and the most contacts the channel can make this month (None: no limit)."""
+
+    cost: float = Field(0.0, ge=0.0)
+    capacity: Optional[int] = Field(None, ge=0)
+
+
+class BudgetConfig(_Frozen):
+    """Budgeted retention list: maximise expected net value = p(churn) x uplift x value - cost
+    under the channels' capacities and the ``total`` budget (None: no overall limit)."""
+
+    total: Optional[float] = Field(None, ge=0.0)
+    channels: dict[Literal["relationship_manager", "phone", "app_push", "sms", "branch", "email"], ChannelBudget] = (
+        Field(default_factory=dict))
+
+
+class Thresholds(_Frozen):
+    """Amber / red limits of the trend page: score PSI, and AUC drop against the window's first realised AUC."""
+
+    psi: tuple[float, float] = (0.1, 0.25)
+    auc_drop: tuple[float, float] = (0.02, 0.05)
+
+    @field_validator("psi", "auc_drop")
+    @classmethod
+    def _ordered(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if not 0.0 <= v[0] <= v[1]:
+            raise ValueError(f"expected [amber, red] with 0 <= amber <= red, found {list(v)}")
+        return v
+
+
+class MonitoringConfig(_Frozen):
+    thresholds: Thresholds = Thresholds()
+    months: int = Field(12, ge=1, le=36)  # months shown on the trend page (this one included)
+
+
+class LoopConfig(_Frozen):
+    """Back-test intervals and the measured uplift's shrinkage (see churnlens.campaign.uplift)."""
+
+    bootstrap: int = Field(200, ge=0, le=10_000)
+    level: float = Field(0.95, gt=0.5, lt=1.0)
+    uplift_prior_strength: float = Field(50.0, ge=0.0)
+    min_treated: int = Field(30, ge=1)
+    min_control: int = Field(30, ge=1)
+
+
+class EvaluationConfig(_Frozen):
+    """``churnlens evaluate``: ranking metric of the champion and its parameters.
+
+    ``lift_at_k``: churn-rate lift of the riskiest share ``k``; ``expected_net_value``: realised
+    net value of contacting the riskiest share ``k`` by score x value, sum of churned x
+    ``uplift`` x value - ``cost`` (needs value_column).
+    """
+
+    rank_by: Literal["lift_at_k", "auc", "ks", "expected_net_value"] = "lift_at_k"
+    k: float = Field(0.1, gt=0.0, le=1.0)
+    uplift: float = Field(0.2, ge=0.0, le=1.0)
+    cost: float = Field(0.0, ge=0.0)
+    bootstrap: int = Field(200, ge=0, le=10_000)
+    level: float = Field(0.95, gt=0.5, lt=1.0)
 
 
 class Config(_Frozen):
@@ -280,6 +342,11 @@ class Config(_Frozen):
     @classmethod
     def _env_playbook(cls, v: object) -> object:
         return expand_env(v, key="playbook_file") if isinstance(v, str) else v
+    # the monthly loop
+    budget: Optional[BudgetConfig] = None
+    monitoring: MonitoringConfig = MonitoringConfig()
+    loop: LoopConfig = LoopConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
     @model_validator(mode="after")
     def _label_needed(self) -> "Config":

@@ -20,3 +20,9 @@ MIN_SIMILARITY = 0.8  # cosine of two months' segment signatures below which the
 PSI_EPSILON = 1e-4  # shares are floored at this before the PSI formula (empty bins)
 PSI_MODERATE = 0.1  # PSI < 0.1: stable
 PSI_SHIFT = 0.25  # 0.1 <= PSI < 0.25: moderate; PSI >= 0.25: shift
+
+# The monthly loop: back-test warnings (churnlens.evaluation.backtest)
+TRAINING_GAP = 0.05  # in-sample AUC this far above the back-test AUC: the table looks like training data
+NEAR_PERFECT_AUC = 0.98  # in-sample AUC at or above this: near-perfect separation (training data?)
+FEW_OUTCOMES = 200  # back-tests on fewer matched customers are flagged
+BOOTSTRAP_BLOCKS = 4096  # score blocks of the Poisson bootstrap (churnlens.evaluation.inference)

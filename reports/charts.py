@@ -576,3 +576,93 @@ def plot_campaign(campaign: CampaignEffect, *, ax=None, lang: str = "en",
         ax.set_xlabel(text(lang, "chart.reduction"))
         ax.set_ylim(-0.6, len(arms) - 0.4)
     return ax
+
+
+# --- the monthly loop: back-test, uplift, budget, trend ---------------------------------------
+# Each takes the stage's result (data) and an optional ``ax``; nothing is computed here.
+
+def _err(est) -> tuple[list, list]:
+    """Error-bar half-widths of Estimates (0 where no interval)."""
+    lo = [max(e.value - e.low, 0.0) if np.isfinite(e.low) else 0.0 for e in est]
+    hi = [max(e.high - e.value, 0.0) if np.isfinite(e.high) else 0.0 for e in est]
+    return lo, hi
+
+
+def plot_backtest_lift(backtest, *, ax=None, lang: str = "en"):
+    """Realised lift per published score decile with its bootstrap interval."""
+    with chart_style(lang):
+        ax = _ax(ax, (3.4, 2.7))
+        d = [r.decile for r in backtest.quality.deciles]
+        est = backtest.decile_lift
+        ax.bar(d, [e.value for e in est], color=OKABE_ITO["sky"], width=0.7, yerr=_err(est), ecolor=INK,
+               capsize=2, error_kw={"lw": 0.8})
+        ax.axhline(1.0, color=INK, lw=0.6)
+        ax.set_xticks(d)
+        ax.set_xlabel(text(lang, "chart.decile"))
+        ax.set_ylabel(text(lang, "loop_chart.realised_lift"))
+    return ax
+
+
+def plot_uplift(measured, *, ax=None, lang: str = "en", names: Optional[Sequence[str]] = None):
+    """Posterior uplift per segment x action (dot, credible interval) against the assumed uplift (cross)."""
+    rows = [u for u in measured.uplift if u.segment]
+    with chart_style(lang):
+        ax = _ax(ax, (6.4, max(1.6, 0.32 * len(rows) + 0.8)))
+        y = np.arange(len(rows))[::-1]
+        post = [u.posterior_mean for u in rows]
+        ax.errorbar(post, y, xerr=[[p - u.posterior_low for p, u in zip(post, rows)],
+                                   [u.posterior_high - p for p, u in zip(post, rows)]],
+                    fmt="o", color=OKABE_ITO["blue"], ms=4, lw=1.0, capsize=2, label=text(lang, "loop_chart.posterior"))
+        ax.scatter([u.assumed_uplift for u in rows], y, marker="x", color=OKABE_ITO["vermillion"], s=22, zorder=3,
+                   label=text(lang, "loop_chart.assumed"))
+        labels = names if names is not None else [f"{u.segment} · {_short(u.action, 28)}" for u in rows]
+        ax.set_yticks(y, [_short(s, 40) for s in labels])
+        ax.set_xlim(0, 1)
+        ax.set_xlabel(text(lang, "loop_chart.uplift"))
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
+    return ax
+
+
+def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
+    """Expected net value against share of eligible customers contacted; the budget's cut marked."""
+    with chart_style(lang):
+        ax = _ax(ax, (4.6, 2.8))
+        ax.plot(plan.curve_share, plan.curve_net, color=OKABE_ITO["blue"], lw=1.5)
+        ax.axhline(0.0, color=INK, lw=0.5)
+        ax.axvline(plan.chosen_share, color=OKABE_ITO["vermillion"], lw=1.0, ls="--")
+        ax.scatter([plan.chosen_share], [plan.expected_net_value], color=OKABE_ITO["vermillion"], s=18, zorder=3)
+        ax.annotate(text(lang, "loop_chart.chosen_cut"), (plan.chosen_share, plan.expected_net_value),
+                    xytext=(6, -12), textcoords="offset points", fontsize=7, color=OKABE_ITO["vermillion"])
+        ax.set_xlim(0, 1)
+        ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
+        ax.set_xlabel(text(lang, "loop_chart.share_contacted"))
+        ax.set_ylabel(text(lang, "loop_chart.net_value"))
+    return ax
+
+
+def plot_trend(trend, *, ax=None, lang: str = "en"):
+    """Realised AUC and KS per month with intervals (left) and the score's PSI with the amber/red limits (right)."""
+    with chart_style(lang):
+        axes = ax if ax is not None else new_axes((6.4, 2.6), ncols=2)
+        a1, a2 = axes[0], axes[1]
+        x = np.arange(len(trend.points))
+        periods = [p.period for p in trend.points]
+        for attr, colour in (("auc", OKABE_ITO["blue"]), ("ks", OKABE_ITO["green"])):
+            pts = [(i, getattr(p, attr)) for i, p in zip(x, trend.points) if getattr(p, attr) is not None]
+            if pts:
+                xs, v = [i for i, _ in pts], [t for _, t in pts]
+                a1.errorbar(xs, [t[0] for t in v], yerr=[[t[0] - t[1] for t in v], [t[2] - t[0] for t in v]],
+                            color=colour, marker="o", ms=3, lw=1.2, capsize=2, label=attr.upper())
+        a1.set_ylim(0, 1)
+        a1.legend(fontsize=7, frameon=False, loc="lower left")
+        a1.set_title(text(lang, "loop_chart.realised"), fontsize=8)
+        psi = [np.nan if p.score_psi is None else p.score_psi for p in trend.points]
+        colours = [BAND_COLOURS.get({"green": "stable", "amber": "moderate", "red": "shift"}.get(p.psi_verdict, ""),
+                                    OKABE_ITO["grey"]) for p in trend.points]
+        a2.bar(x, np.nan_to_num(psi), color=colours, width=0.6)
+        for limit, ls in zip(trend.psi_thresholds, ("--", "-")):
+            a2.axhline(limit, color=INK, lw=0.7, ls=ls)
+        a2.set_title(text(lang, "loop_chart.score_psi"), fontsize=8)
+        for a in (a1, a2):
+            a.set_xticks(x, periods, rotation=45 if len(x) > 4 else 0, ha="right" if len(x) > 4 else "center")
+    return axes

@@ -15,10 +15,10 @@ import pandas as pd
 from churnlens.attribution.results import Attributions, CrossCheck, GlobalDrivers, ModelInfo
 from churnlens.config import Config
 from churnlens.frozen import array_eq
-from churnlens.campaign.results import CampaignEffect
-from churnlens.evaluation.results import ModelQuality
-from churnlens.monitoring.results import Monitoring
-from churnlens.actions.results import SegmentPlan
+from churnlens.campaign.results import CampaignEffect, MeasuredCampaign
+from churnlens.evaluation.results import BackTest, ModelQuality
+from churnlens.monitoring.results import Monitoring, Trend
+from churnlens.actions.results import BudgetPlan, SegmentPlan
 from churnlens.attribution.results import FeatureSources
 from churnlens.segmentation.results import SegmentProfiles
 from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
@@ -105,3 +105,10 @@ class ReportContext:
     sources: Optional[FeatureSources] = None
     excluded_reasons: tuple[tuple[str, str], ...] = ()
     profiles: Optional[SegmentProfiles] = None
+    # the monthly loop (None when not measured; see churnlens.run.loop)
+    backtest: Optional[BackTest] = None  # last month's published scores and list against outcomes
+    in_sample: Optional[BackTest] = None  # figures on labels inside the scored table
+    measured: Optional[MeasuredCampaign] = None  # last month's campaign from its own control group
+    budget: Optional[BudgetPlan] = None
+    trend: Optional[Trend] = None
+    rules: tuple = ()  # the playbook rules in use (PlaybookRule): action words by action key

@@ -189,6 +189,8 @@ def note_text(note, lang: str) -> str:
             params[name] = note_text(value, lang)
         elif isinstance(value, tuple) and value and all(isinstance(v, Note) for v in value):
             params[name] = text(lang, "note.list_sep").join(note_text(v, lang) for v in value)
+        elif isinstance(value, tuple) and all(isinstance(v, str) for v in value):  # names (models, keys)
+            params[name] = text(lang, "note.list_sep").join(value)
         elif value is None:
             params[name] = _Undefined(lang)
         else:

@@ -129,7 +129,7 @@ class NamePart:
     or "" (no direction: categorical, or values unknown). ``level`` is the value that marks the
     segment, as text: the over-represented level of a categorical held by most of the segment
     ("Germany"), or the value of a 0/1 feature most of the segment has ("0"); "" otherwise.
-    The documents word a level by the dictionary's ``values:`` ("Germany" -> 德国).
+    The documents word a level by the dictionary's ``values:``.
     """
 
     feature: str

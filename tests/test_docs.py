@@ -22,8 +22,9 @@ def _nested(annotation, path: str):
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [] if annotation is Text else [(annotation, path + ".")]
-    if origin is dict:
-        return [(m, f"{path}.<feature>.") for m, _ in _nested(args[1], "")]
+    if origin is dict:  # a mapping of user-chosen keys: features.<feature>, budget.channels.<channel>
+        key = {"features": "<feature>", "channels": "<channel>"}.get(path.rsplit(".", 1)[-1], "<key>")
+        return [(m, f"{path}.{key}.") for m, _ in _nested(args[1], "")]
     if origin is tuple:
         return [(m, f"{path}[].") for m, _ in _nested(args[0], "")]
     if origin in (typing.Union, types.UnionType):

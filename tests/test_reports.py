@@ -28,18 +28,20 @@ from churnlens.reports.fonts import cjk_font_path
 from tests.report_fixture import EVIL, build_context, demo_config, relabel
 
 REPORT_TITLE_KEYS = ("summary.title", "traits.customer_profile_title", "traits.product_profile_title",
-                     "traits.behaviour_profile_title", "drivers.title", "segments.title", "plan.title",
-                     "performance.title", "monitoring.title", "dictionary.title", "appendix.title")
-DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "dossier.data_title", "dictionary.title",
-                      "dossier.method_title",
+                     "traits.behaviour_profile_title", "drivers.title", "segments.title", "plan.title", "budget.title",
+                     "performance.title", "backtest.title", "uplift.title", "monitoring.title", "trend.title",
+                     "dictionary.title", "appendix.title")
+DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "backtest.title", "dossier.data_title",
+                      "dictionary.title", "dossier.method_title",
                       "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
                       "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
                       "dossier.reproduce_title", "dossier.signoff_title")
 # golden structure: section ids in document order ({segments} = one page per segment)
 GOLDEN_REPORT = ("cover", "toc", "summary",
                  "customer-profile", "product-profile", "behaviour-profile", "drivers", "segments",
-                 "{segments}", "plan", "performance", "monitoring", "dictionary", "appendix")
-GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
+                 "{segments}", "plan", "budget", "performance", "backtest", "uplift", "monitoring", "trend", "dictionary",
+                 "appendix")
+GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "backtest", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
                   "psi", "limitations", "versions", "reproduce", "signoff")
 
 
@@ -178,7 +180,7 @@ def test_page_count_is_sane(rendered, ctx_en):
         pages = len(PdfReader(str(rendered[lang]["report.pdf"])).pages)
         # cover + contents + summary + traits + three profile pages + drivers + segments overview
         # + one per segment + plan ...
-        assert 2 + 6 + n_seg <= pages <= 15 + 2 * n_seg, pages
+        assert 2 + 6 + n_seg <= pages <= 19 + 2 * n_seg, pages  # + budget, back-test, uplift, trend
         assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 20
 
 

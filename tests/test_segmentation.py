@@ -553,6 +553,6 @@ def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
     assert named(("logins_change", "high")) == ("High change in logins", "登录变动偏高")
     assert named(("complaints",)) == ("Complaints", "投诉次数")
     assert named(("complaints", "high"), ("logins_change", "low")) == ("High complaints & collapsing app use",
-                                                                        "投诉次数偏高 与 手机银行使用骤降")
+                                                                        "投诉次数偏高、手机银行使用骤降")
     assert named(("complaints",), with_key=True) == ("Complaints (S1)", "投诉次数（S1）")
     assert named() == ("Segment S1", "细分群体 S1")

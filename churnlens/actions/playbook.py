@@ -394,6 +394,7 @@ def plan_segments(
     value: Optional[np.ndarray],
     targeting: Targeting,
     customer_rule: np.ndarray,
+    uplift: Optional[np.ndarray] = None,
 ) -> tuple[SegmentPlan, ...]:
     """Retention plan per segment.
 
@@ -413,6 +414,9 @@ def plan_segments(
         From :func:`select_targets`.
     customer_rule : ndarray of int, shape (n,)
         From :func:`match_customer_rules` (the customer-level best rule).
+    uplift : ndarray, shape (n, R), optional
+        Uplift per customer and rule (measured last month, :func:`churnlens.actions.budget.uplift_matrix`);
+        default: each rule's ``uplift``.
 
     Returns
     -------
@@ -439,7 +443,7 @@ def plan_segments(
             raise DataError(f"plan_segments: {name} has {len(arr)} rows, expected {n} (one per customer).")
     v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
     cond = condition_masks(rules, X)
-    uplift = np.array([r.uplift for r in rules] + [0.0])  # index -1 -> no action
+    U = _uplift_table(rules, n, uplift)  # (n, R + 1): column -1 -> no action
     cost = np.array([r.cost for r in rules] + [0.0])
     first = []
     for s in summaries:
@@ -470,7 +474,7 @@ def plan_segments(
             actions.append(replace(
                 _planned(i, rules[i], customers=int(used[i]), segment_level=i in seg_idx),
                 control=int(held[i]), value_at_risk=float(evar[t | c].sum()),
-                total_cost=float(cost[i] * t.sum()), expected_retained=float((evar[t] * uplift[i]).sum())))
+                total_cost=float(cost[i] * t.sum()), expected_retained=float((evar[t] * U[t, i]).sum())))
         # the action most of the segment's customers get comes first (the headline), then priority
         actions.sort(key=lambda p: (-p.customers, p.priority, p.rule_index))
         plans.append(
@@ -480,12 +484,20 @@ def plan_segments(
                 target_count=int(tgt.sum()),
                 control_count=int((member & targeting.control).sum()),
                 value_at_risk=float((score[member] * v[member]).sum()),
-                expected_retained_value=float((score[tgt] * v[tgt] * uplift[eff[tgt]]).sum()),
+                expected_retained_value=float((score[tgt] * v[tgt] * U[np.flatnonzero(tgt), eff[tgt]]).sum()),
                 cost=float(cost[eff[tgt]].sum()),
                 no_rule=not actions,
             )
         )
     return tuple(plans)
+
+
+def _uplift_table(rules: Sequence[PlaybookRule], n: int, uplift: Optional[np.ndarray]) -> np.ndarray:
+    """Uplift per customer and rule plus a zero column for "no action" (index -1), shape (n, R + 1)."""
+    if uplift is None:
+        return np.tile(np.array([r.uplift for r in rules] + [0.0]), (n, 1))
+    u = np.asarray(uplift, dtype=np.float64).reshape(n, len(rules))
+    return np.column_stack([u, np.zeros(n)])
 
 
 # --- control group and list -------------------------------------------------------------------
@@ -616,6 +628,8 @@ def retention_list(
     rank_by: str = "value_at_risk",
     hash_ids: bool = False,
     salt: str = "",
+    uplift: Optional[np.ndarray] = None,
+    extra_cost: Optional[np.ndarray] = None,
 ) -> RetentionList:
     """One row per listed customer, riskiest first.
 
@@ -647,6 +661,10 @@ def retention_list(
         Sort key, descending; ties by customer id ascending (the original id, before hashing).
     hash_ids, salt
         Replace ids by :func:`hash_id` (see the module docstring).
+    uplift : ndarray, shape (n, R), optional
+        Uplift per customer and rule (measured last month); default each rule's ``uplift``.
+    extra_cost : ndarray, shape (R,), optional
+        Cost per contact added to each rule's ``cost`` (the budget's channel cost).
 
     Returns
     -------
@@ -675,8 +693,11 @@ def retention_list(
     prot = _padded(protective, n, 1 if protective is None else max(1, np.asarray(protective).shape[1]))
     ridx = np.asarray(rule_index, dtype=np.int64)
     treated = ~targeting.control
-    cost = np.where(treated, np.array([r.cost for r in rules] + [0.0])[ridx], 0.0)
-    uplift = np.array([r.uplift for r in rules] + [0.0])[ridx]
+    unit = np.array([r.cost for r in rules] + [0.0])
+    if extra_cost is not None:
+        unit[:-1] += np.asarray(extra_cost, dtype=np.float64)
+    cost = np.where(treated, unit[ridx], 0.0)
+    uplift = _uplift_table(rules, n, uplift)[np.arange(n), ridx]
     retained_value = np.where(treated, score * np.nan_to_num(val, nan=0.0) * uplift, 0.0)
     names = np.full(n, "", dtype=object) if segment_name is None else np.asarray(segment_name, dtype=object)
     actions = np.array([r.action.en for r in rules] + [""], dtype=object)

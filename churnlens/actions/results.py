@@ -78,3 +78,51 @@ class RetentionList:
     frame: "pd.DataFrame"
     excluded_do_not_contact: int
     control_count: int
+
+
+@dataclass(frozen=True)
+class ChannelUse:
+    channel: str
+    cost: float  # per contact, from budget.channels (the rule's own cost comes on top)
+    capacity: Optional[int]  # None: no limit
+    contacts: int  # contacted customers (control group not counted)
+    spend: float  # rule cost + channel cost of those contacts
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class BudgetPlan:
+    """Customers and actions chosen under the budget (see churnlens.actions.budget).
+
+    Attributes
+    ----------
+    action : ndarray of int64, shape (n,)
+        Chosen rule per customer, -1 for none (control customers keep the action they would get).
+    treated, control : ndarray of bool, shape (n,)
+        Contacted customers; held-out control customers the rule would have contacted.
+    net : ndarray of float64, shape (n,)
+        Expected net value of the chosen action (NaN without one).
+    curve_share, curve_net : ndarray, shape (K,)
+        Profit curve: the eligible customers ranked by their best action's expected net value,
+        share contacted (0..1) against cumulative expected net value (no capacity limits).
+    binding : tuple of str
+        Limits reached (codes): ``total`` and/or ``capacity:<channel>``.
+    """
+
+    action: np.ndarray
+    treated: np.ndarray
+    control: np.ndarray
+    net: np.ndarray
+    channels: tuple[ChannelUse, ...]
+    total_budget: Optional[float]
+    spend: float
+    expected_retained_value: float  # sum over contacted of p x uplift x value
+    expected_net_value: float  # minus their cost
+    baseline_net_value: float  # same limits, customers taken by score with their default action
+    baseline_contacts: int
+    n_eligible: int
+    curve_share: np.ndarray
+    curve_net: np.ndarray
+    chosen_share: float  # contacted / eligible
+    binding: tuple[str, ...]
+    method: str = "greedy"  # code of the assignment (churnlens.actions.budget)

@@ -34,3 +34,47 @@ class CampaignEffect:
     overall: ArmEffect
     by_segment: tuple[ArmEffect, ...]
     method: Note  # how the effect was estimated (campaign.method: Newcombe interval, z / Fisher test)
+
+
+@dataclass(frozen=True)
+class UpliftEstimate:
+    """Measured uplift of one action in one segment, shrunk toward the playbook's assumption.
+
+    ``uplift`` is the share of would-be churners an action retains (the playbook's meaning):
+    expected churn of a contacted customer = p(churn) x (1 - uplift). ``code``: ``measured``
+    (enough evidence: ``posterior_mean`` replaces the assumed uplift), ``too_few_treated``,
+    ``too_few_control``, ``no_control_churn`` (no would-be churner observed: no evidence).
+    """
+
+    segment: str  # segment key ("" = all segments)
+    action: str  # action key (the rule's English text: machine words)
+    treated: int
+    control: int
+    treated_churners: int
+    control_churners: int
+    would_be_churners: float  # treated x control churn rate: the Beta-binomial's trials
+    retained: float  # would_be_churners - treated_churners, clipped to [0, would_be_churners]
+    measured_uplift: Optional[float]  # 1 - treated rate / control rate (None when control rate is 0)
+    assumed_uplift: float  # the playbook's ``uplift``
+    prior_strength: float
+    posterior_mean: float
+    posterior_low: float  # central credible interval of the Beta posterior
+    posterior_high: float
+    code: str
+
+
+@dataclass(frozen=True)
+class MeasuredCampaign:
+    """Last month's campaign measured from its own treatment/control assignment.
+
+    Arms: ``by_action`` compares contacted customers of an action with control customers who
+    were assigned the same action (and not contacted); ``cells`` does it per segment x action.
+    """
+
+    overall: ArmEffect
+    by_segment: tuple[ArmEffect, ...]
+    by_action: tuple[ArmEffect, ...]  # population = action key
+    cells: tuple[ArmEffect, ...]  # population = "<segment> | <action>"
+    uplift: tuple[UpliftEstimate, ...]  # per segment x action, then per action over all segments
+    level: float
+    method: Note = Note.of("uplift.method")  # effect: Newcombe interval; uplift: Beta-binomial shrinkage

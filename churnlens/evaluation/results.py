@@ -91,3 +91,145 @@ class ModelComparisonRow:
 class ModelComparison:
     rows: tuple[ModelComparisonRow, ...]  # champion first
     verdict: Note  # compare.only_one or compare.champion (with why: compare.higher / compare.tie)
+
+
+# --- the monthly loop: uncertainty, back-test, champion/challenger with evidence ---------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """A figure with its bootstrap percentile interval (``low``/``high`` NaN without one)."""
+
+    value: float
+    low: float
+    high: float
+    n_boot: int = 0  # replicates the interval was built from
+
+
+@dataclass(frozen=True)
+class DeLongTest:
+    """DeLong z-test of the difference of two correlated AUCs (same customers)."""
+
+    auc_a: float
+    auc_b: float
+    difference: float  # auc_a - auc_b
+    se: float
+    z: float
+    p_value: float
+    ci_low: float  # normal interval of the difference
+    ci_high: float
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class Published:
+    """What last month's report folder published about each scored customer.
+
+    Attributes
+    ----------
+    customer_ids : ndarray of str, shape (n,)
+    score : ndarray of float64, shape (n,)
+    listed : ndarray of bool, shape (n,)
+        On last month's retention list (control group included).
+    control : ndarray of bool, shape (n,)
+        Held-out control group (subset of ``listed``).
+    segment : ndarray of str, shape (n,)
+        Segment key ("" for none).
+    action : ndarray of str, shape (n,)
+        Action key (the rule's English action text, machine words; "" for none).
+    channel : ndarray of str, shape (n,)
+    value : ndarray of float64, shape (n,)
+        Value at the time (NaN when unknown).
+    source : str
+        ``scores`` (``scores.parquet``: every scored customer) or ``population_sample``
+        (an older folder: the uniform sample of ``attributions.parquet`` plus the list).
+    """
+
+    customer_ids: np.ndarray
+    score: np.ndarray
+    listed: np.ndarray
+    control: np.ndarray
+    segment: np.ndarray
+    action: np.ndarray
+    channel: np.ndarray
+    value: np.ndarray
+    source: str
+    sample_rows: np.ndarray  # bool (n,): rows usable for the ranking figures (all with ``scores``)
+
+
+@dataclass(frozen=True)
+class HitRate:
+    """Observed churn rate of a fixed group of last month's customers."""
+
+    group: str  # "list", "list_control", "list_treated", "not_listed" or "segment"
+    key: str  # segment key for group "segment", else ""
+    customers: int
+    churners: int
+    rate: Estimate
+
+
+@dataclass(frozen=True)
+class BackTest:
+    """Last month's published scores and list measured against what happened.
+
+    ``basis`` is ``backtest`` (scores published before the outcomes were known) or
+    ``in_sample`` (labels found in the scored table itself). ``notes`` are warnings
+    (``backtest.population_sample_only``, ``backtest.few_outcomes``, ``backtest.outcomes_unmatched``,
+    ``backtest.scores_without_outcome``, ``backtest.looks_like_training_data``,
+    ``backtest.near_perfect_separation``).
+    """
+
+    basis: str
+    score_source: str  # Published.source (or "this_table" for in-sample)
+    outcome_source: str  # "outcomes_file" | "label_column"
+    n_published: int
+    n_matched: int
+    n_outcomes_unmatched: int  # outcome rows with no published score
+    quality: ModelQuality  # exact figures (sklearn/scipy definitions) on the matched customers
+    auc: Estimate
+    ks: Estimate
+    brier: Estimate
+    top_decile_lift: Estimate
+    decile_lift: tuple[Estimate, ...]  # parallel to quality.deciles
+    calibration_rate: tuple[Estimate, ...]  # observed rate, parallel to quality.calibration
+    hit_rates: tuple[HitRate, ...]  # list groups, then segments by key
+    notes: tuple[Note, ...]
+    level: float
+    seed: int
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The warnings' codes without the ``backtest.`` prefix."""
+        return tuple(n.code.split(".", 1)[1] for n in self.notes)
+
+
+@dataclass(frozen=True)
+class ModelEvidence:
+    """One model of a champion/challenger comparison, every metric with its interval."""
+
+    model: str
+    sha256: str
+    auc: Estimate
+    ks: Estimate
+    brier: Estimate
+    lift_at_k: Estimate
+    expected_net_value: Estimate  # realised net value of contacting the model's top k (NaN without value)
+    rank_value: float  # the ranking metric's value
+    champion: bool
+    vs_champion: Optional[DeLongTest]  # champion AUC - this AUC (None for the champion)
+    significant: Optional[bool]  # champion significantly better (p < 1 - level); None for the champion
+
+
+@dataclass(frozen=True)
+class EvidenceComparison:
+    """Champion/challenger with evidence. ``code``: ``single_model``, ``champion_significant``
+    (better on AUC than every challenger by DeLong's test) or ``champion_not_significant``;
+    ``verdict`` says it as a note (``evaluate.<code>``)."""
+
+    rows: tuple[ModelEvidence, ...]  # champion first, then by the ranking metric
+    rank_by: str  # "lift_at_k" | "auc" | "ks" | "expected_net_value"
+    k: float
+    level: float
+    code: str
+    n: int
+    n_churners: int
+    verdict: Note

@@ -43,3 +43,69 @@ class Monitoring:
     score_psi: PSIResult
     feature_psi: tuple[PSIResult, ...]  # sorted by psi descending
     driver_drift: tuple[DriverDrift, ...]  # sorted by |change| descending
+
+
+@dataclass(frozen=True)
+class SegmentSize:
+    key: str
+    size: int
+    features: tuple[str, ...]
+    signature: tuple[float, ...]  # mean risk-raising attribution share per feature (matched by cosine)
+
+
+@dataclass(frozen=True)
+class MonthSummary:
+    """The few numbers of one month's report folder the trend page needs (``month_summary.json``).
+
+    Back-test and campaign figures describe the *previous* month's scores and list, measured in
+    this month's run; None when that run had no outcomes / no list to measure.
+    """
+
+    period: str
+    folder: str
+    n_customers: int
+    score_psi: Optional[float]
+    auc: Optional[tuple[float, float, float]]  # value, low, high (back-test)
+    ks: Optional[tuple[float, float, float]]
+    segments: tuple[SegmentSize, ...]
+    drivers: tuple[tuple[str, float], ...]  # (feature, share of mean |attribution|), descending
+    campaign: Optional[tuple[float, float, float, float]]  # reduction, ci low, ci high, retained value
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    period: str
+    n_customers: int
+    auc: Optional[tuple[float, float, float]]
+    ks: Optional[tuple[float, float, float]]
+    score_psi: Optional[float]
+    psi_verdict: str  # "green" | "amber" | "red" | "none" (not measured)
+    auc_drop: Optional[float]  # reference AUC - this AUC
+    auc_verdict: str
+    campaign: Optional[tuple[float, float, float, float]]
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    """One segment (matched by signature month to month) or one driver over the months."""
+
+    key: str  # segment key of the latest month it appears in, or the feature
+    values: tuple[Optional[float], ...]  # per period, None where absent
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Up to ``monitoring.months`` months, oldest first, this month last.
+
+    ``verdict`` is the worst of this month's PSI and AUC-drop verdicts (``none`` when neither
+    is measured). ``reference_auc`` is the window's first realised AUC (the AUC-drop baseline).
+    """
+
+    points: tuple[TrendPoint, ...]
+    segments: tuple[SeriesRow, ...]  # sizes
+    drivers: tuple[SeriesRow, ...]  # shares
+    reference_auc: Optional[float]
+    psi_thresholds: tuple[float, float]
+    auc_drop_thresholds: tuple[float, float]
+    verdict: str
+    n_skipped: int  # folders of the history folder without a month summary

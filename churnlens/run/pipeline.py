@@ -61,6 +61,8 @@ class ReportRequest:
     query: Optional[str] = None  # SQL selecting the table when ``data`` is a database URL
     encoding: Optional[str] = None  # CSV text encoding (overrides data.encoding)
     period: Optional[str] = None  # YYYY-MM: overrides report.period
+    outcomes: Optional[Path] = None  # observed churn of last month's customers (with ``previous``)
+    history: Optional[Path] = None  # folder of earlier report folders (trend page)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,16 @@ class RunState:
     plans: tuple = ()  # SegmentPlan
     retention: Any = None  # RetentionList (machine words)
     campaign: Any = None  # CampaignEffect
+    # the monthly loop (churnlens.run.loop)
+    outcomes: Optional[pd.DataFrame] = None  # customer_id, churned of last month's customers
+    published: Any = None  # Published: last month's scores and list
+    history: tuple = ()  # MonthSummary of earlier months
+    history_skipped: int = 0
+    backtest: Any = None  # BackTest of last month's scores
+    in_sample_figures: Any = None  # BackTest with basis "in_sample" (labels in this table)
+    measured: Any = None  # MeasuredCampaign of last month's list
+    budget_plan: Any = None  # BudgetPlan
+    trend: Any = None  # Trend
     omitted: tuple[tuple[str, str], ...] = ()  # (section id, reason code)
     timings: tuple[tuple[str, float], ...] = ()  # (stage, seconds)
 
@@ -175,10 +187,12 @@ Stage = Callable[[RunState, Env], RunState]
 
 
 def _stages() -> tuple[tuple[str, Stage], ...]:
+    from churnlens.run import loop
     from churnlens.run import stages as s
 
     return (
         ("load model", s.load_inputs),
+        ("loop inputs", loop.loop_inputs),
         ("read and score", s.read_and_score),
         ("gather", s.gather),
         ("attributions", s.attribute),
@@ -188,9 +202,13 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("describe segments", s.describe_segments),
         ("segment profiles", s.segment_profiles),
         ("model quality", s.model_quality),
+        ("back-test", loop.backtest),
         ("monitoring", s.monitoring),
+        ("measured campaign", loop.measured_campaign),
         ("retention list", s.plan_actions),
+        ("expected values", loop.expected_values),
         ("campaign effect", s.campaign),
+        ("trend", loop.history_trend),
     )
 
 
@@ -226,6 +244,12 @@ def check_request(req: ReportRequest) -> None:
     if req.campaign is not None and not Path(req.campaign).is_file():
         raise InputFileError(f"campaign: file {req.campaign} does not exist. Give a CSV of "
                              "customer id, arm (treatment/control) and observed churn.", argument="campaign")
+    if req.outcomes is not None and not Path(req.outcomes).is_file():
+        raise InputFileError(f"outcomes: file {req.outcomes} does not exist. Give a CSV or Parquet file of customer id "
+                             "and churned (0/1) for last month's customers.", argument="outcomes")
+    if req.history is not None and not Path(req.history).is_dir():
+        raise InputFileError(f"history: {req.history} is not a folder; give the folder holding earlier months' "
+                             "report folders.", argument="history")
     bad = [f for f in req.formats if f not in ("html", "pdf")]
     if bad:
         raise InputFileError(f"formats: unknown format(s) {', '.join(bad)} in {','.join(req.formats)}; "

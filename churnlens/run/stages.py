@@ -338,10 +338,13 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     return replace(state, retention=retention_list(state))
 
 
-def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG):
-    """The retention list: reasons, drivers, protective factors and segment names in machine
-    words (a machine-readable file: the same whatever the report language), or in ``lang`` for
-    the people's workbook (:func:`churnlens.run.write.write_workbook`)."""
+def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG, uplift: Optional[np.ndarray] = None,
+                   extra_cost: Optional[np.ndarray] = None):
+    """The retention list: reasons, drivers, protective factors, segment names and actions in
+    machine words (a machine-readable file: the same whatever the report language), or in
+    ``lang`` for the people's workbook (:func:`churnlens.run.write.write_workbook`).
+    ``uplift`` (m, R) and ``extra_cost`` (R,): measured uplift and the budget's channel costs
+    (:func:`churnlens.run.loop.expected_values`)."""
     config, attr, reasons = state.config, state.attributions, state.reasons
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)
@@ -352,7 +355,8 @@ def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG):
                                    rule_index=rule_index, rules=state.rules, segment_name=names,
                                    drivers=words.reason_texts(reasons, config, lang, family="driver"),
                                    protective=words.reason_texts(reasons, config, lang, family="protective"),
-                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt)
+                                   rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt,
+                                   uplift=uplift, extra_cost=extra_cost)
 
 
 def campaign(state: RunState, env: Env) -> RunState:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -15,7 +15,7 @@ from churnlens import attribution
 from churnlens import segmentation
 from churnlens.actions import playbook
 from churnlens.config import Config, load_config
-from churnlens.io.tables import check_columns, check_unique_ids, read_table
+from churnlens.io.tables import check_columns, check_unique_ids, read_table, value_array
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, staged_folder
 from churnlens.io.sources import TableSource, resolve_data
@@ -139,14 +139,45 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     return "\n".join(lines)
 
 
+def _model_inputs(path: Path, data_for: Mapping[str, Path], frame: pd.DataFrame, config: Config, source: str):
+    """The table a model is scored on: its own ``data_for`` file (rows matched to ``data`` by
+    id, in ``data``'s order), else ``data`` itself."""
+    own = data_for.get(Path(path).name, data_for.get(str(path)))
+    if own is None:
+        return frame, source
+    other = read_table(own, id_column=config.id_column)
+    name = Path(own).name
+    if config.id_column not in other.columns:
+        raise DataError(f"data_for: {name} (for {Path(path).name}) has no id column {config.id_column!r}.",
+                        argument="data_for")
+    check_unique_ids(other[config.id_column].to_numpy(), config, source=name)
+    ids = frame[config.id_column].astype(str)
+    other = other.set_index(other[config.id_column].astype(str))
+    missing = ids[~ids.isin(other.index)]
+    extra = len(other) - (len(ids) - len(missing))
+    if len(missing) or extra:
+        raise DataError(f"data_for: {name} (for {Path(path).name}) must hold exactly the customers of the data "
+                        f"table; {len(missing)} are missing (e.g. {missing.head(3).tolist()}) and {extra} are extra. "
+                        "Encode the same customer table for every model.", argument="data_for")
+    return other.loc[ids.to_numpy()].reset_index(drop=True), name
+
+
 def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path], out: Path, *,
                     trust_model: bool = False, model_format: Optional[str] = None, lang: str = "en",
-                    generated_at: str = "", query: Optional[str] = None, encoding: Optional[str] = None) -> str:
-    """Score every model on the same labelled data, compare them, write the comparison. Returns the verdict."""
-    from churnlens.evaluation.quality import compare_models, evaluate
+                    generated_at: str = "", query: Optional[str] = None, encoding: Optional[str] = None,
+                    data_for: Optional[Mapping[str, Path]] = None, formats: tuple[str, ...] = ("html", "pdf")) -> str:
+    """Score every model on the same labelled customers, compare them with evidence (bootstrap
+    intervals, DeLong's test, ``evaluation.rank_by``) and write the comparison. Returns the verdict.
+
+    ``data_for`` maps a model (file name or path as given) to its own encoding of the customer
+    table; labels and values always come from ``data_path``.
+    """
+    from churnlens.evaluation.compare import compare_with_evidence
+    from churnlens.evaluation.quality import evaluate
     from churnlens.reports.evaluation import write_evaluation
 
     config = load_config(config_path)
+    data_for = dict(data_for or {})
     if not config.label_column:
         raise DataError("evaluating models needs observed outcomes: set label_column in the config.",
                         key="label_column")
@@ -154,6 +185,16 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
     if missing:
         raise InputFileError(f"model: file(s) {', '.join(missing)} do not exist. Give existing model files.",
                              argument="model")
+    missing = [str(p) for p in data_for.values() if not Path(p).is_file()]
+    if missing:
+        raise InputFileError(f"data_for: file(s) {', '.join(missing)} do not exist.", argument="data_for")
+    unknown = sorted(set(data_for) - {Path(p).name for p in model_paths} - {str(p) for p in model_paths})
+    if unknown:
+        raise DataError(f"data_for: {unknown} name no model; use a model's file name, e.g. "
+                        f"{Path(model_paths[0]).name}=encoded.csv.", argument="data_for")
+    bad = [f for f in formats if f not in ("html", "pdf")]
+    if bad:
+        raise InputFileError(f"formats: unknown format(s) {', '.join(bad)}; use html, pdf or both.", argument="formats")
     data = data_source(data_path, config, config_path, query=query, encoding=encoding)
     frame = check_frame(read_table(data, id_column=config.id_column), config, source=data.name)
     source = data.name
@@ -162,13 +203,19 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
     for p in model_paths:
         model = attribution.load_model(p, model_format=model_format, trust_model=trust_model,
                                        levels=config.levels())
-        aligned = attribution.align(model, frame, source=source, known=config.data_columns())
+        table, table_source = _model_inputs(p, data_for, frame, config, source)
+        aligned = attribution.align(model, table, source=table_source, known=config.data_columns())
         score = model.predict_proba(aligned.X)
         names.append(model_name(p))
         hashes.append(model.info.sha256)
         scores.append(score)
         qualities.append(evaluate(label, score, threshold=config.churners.threshold))
-    comparison = compare_models(names, hashes, label, scores)
+    ev = config.evaluation
+    comparison = compare_with_evidence(names, hashes, label, scores,
+                                       value=value_array(frame, config) if config.value_column else None,
+                                       rank_by=ev.rank_by, k=ev.k, uplift=ev.uplift, cost=ev.cost,
+                                       n_boot=ev.bootstrap, seed=config.seed, level=ev.level)
     with staged_folder(out) as staging:
-        write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at)
+        write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at,
+                         formats=formats)
     return words.note_text(comparison.verdict, lang)

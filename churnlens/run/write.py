@@ -36,6 +36,7 @@ from churnlens.reports.context import (
 )
 from churnlens.reports import words
 from churnlens.reports.words import attributed_text
+from churnlens.run.loop import write_loop_files
 from churnlens.run.pipeline import ReportOutcome, RunState
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
@@ -123,7 +124,8 @@ def input_files(state: RunState, *, out: Path, staging: Path) -> tuple[InputFile
     req = state.request
     # a registry model is shown by its URI, with the SHA-256 of the artifact it resolved to
     model = state.model if is_model_uri(req.model) else req.model
-    roles = [("model", model), ("data", req.data), ("config", req.config), ("campaign", req.campaign)]
+    roles = [("model", model), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
+             ("outcomes", req.outcomes)]
     return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=state.book.n)
                  for role, obj in roles if obj is not None)
 
@@ -165,6 +167,9 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         control_count=state.retention.control_count, omitted=state.omitted,
         sources=state.sources, profiles=state.profiles,
         excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
+        # the monthly loop
+        backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,
+        trend=state.trend, rules=tuple(state.rules),
     )
 
 
@@ -202,6 +207,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
     segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
     write_tables(state, staging / "tables")
+    write_loop_files(state, staging)
     pos = state.sample_pos
     profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")

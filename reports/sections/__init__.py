@@ -39,6 +39,8 @@ from __future__ import annotations
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import (
     appendix,
+    backtest,
+    budget,
     checks,
     data,
     dictionary,
@@ -55,6 +57,8 @@ from churnlens.reports.sections import (
     stability,
     summary,
     traits,
+    trend,
+    uplift,
 )
 from churnlens.reports.sections.base import Kit, Placed, Section, TocEntry
 
@@ -67,8 +71,12 @@ REPORT: tuple[Section, ...] = (
     segments.SECTION,
     segment_pages.SECTION,
     plan.SECTION,
+    budget.SECTION,
     performance.SECTION,
+    backtest.SECTION,
+    uplift.SECTION,
     monitoring.SECTION,
+    trend.SECTION,
     dictionary.REPORT,
     appendix.SECTION,
 )
@@ -76,6 +84,7 @@ REPORT: tuple[Section, ...] = (
 DOSSIER: tuple[Section, ...] = (
     model_card.SECTION,
     performance.QUALITY,
+    backtest.SECTION,
     data.SECTION,
     dictionary.DOSSIER,
     method.SECTION,

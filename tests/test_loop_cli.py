@@ -1,0 +1,139 @@
+"""The loop through the command line: month 1 (demo) publishes scores.parquet and
+month_summary.json; month 2 back-tests them against an outcomes file, measures the campaign,
+budgets the list and draws the trend; bad inputs exit 2 naming the flag."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from churnlens.cli import main
+
+GEN = "2026-12-01T00:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def months(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loop")
+    hist = root / "history"
+    m1 = hist / "2026-11"
+    assert main(["demo", "--out", str(m1), "--customers", "1500", "--format", "html", "--quiet",
+                 "--generated-at", GEN]) == 0
+    inputs = m1 / "inputs"
+    scores = pd.read_parquet(m1 / "scores.parquet")
+    data = pd.read_csv(inputs / "customers.csv", dtype={"customer_id": str})
+    y = data.set_index("customer_id")["churned"].reindex(scores["customer_id"]).to_numpy()
+    treated = (scores["listed"] & ~scores["control_group"]).to_numpy()
+    rng = np.random.default_rng(0)
+    y = np.where(treated & (y == 1) & (rng.random(len(y)) < 0.3), 0, y)  # the campaign retained some
+    outcomes = root / "outcomes.csv"
+    pd.DataFrame({"customer_id": scores["customer_id"], "churned": y}).to_csv(outcomes, index=False)
+    config = yaml.safe_load((inputs / "config.yaml").read_text(encoding="utf-8"))
+    config["report"]["period"] = "2026-12"
+    config["budget"] = {"total": 5000, "channels": {"phone": {"cost": 5, "capacity": 30},
+                                                    "relationship_manager": {"cost": 20, "capacity": 15}}}
+    config["monitoring"] = {"thresholds": {"psi": [0.1, 0.25], "auc_drop": [0.02, 0.05]}}
+    config["playbook_file"] = None
+    cfg = root / "config.yaml"
+    cfg.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    m2 = root / "m2"
+    args = ["report", "--model", str(inputs / "model.txt"), "--data", str(inputs / "customers.csv"), "--config",
+            str(cfg), "--previous", str(m1), "--outcomes", str(outcomes), "--history", str(hist), "--out", str(m2),
+            "--format", "html", "--quiet", "--generated-at", GEN]
+    assert main(args) == 0
+    return dict(root=root, m1=m1, m2=m2, args=args, outcomes=outcomes, scores=scores, y=y)
+
+
+def test_month_one_publishes_scores_and_summary(months):
+    s = months["scores"]
+    assert len(s) == 1500 and s["customer_id"].is_unique
+    listed = pd.read_csv(months["m1"] / "retention_list.csv", dtype={"customer_id": str})
+    assert set(s.loc[s["listed"], "customer_id"]) == set(listed["customer_id"])
+    assert s["control_group"].sum() == listed["control_group"].sum()
+    summary = json.loads((months["m1"] / "month_summary.json").read_text(encoding="utf-8"))
+    assert summary["period"] == "2026-11" and summary["auc"] is None  # nothing to back-test in month one
+
+
+def test_month_two_backtest_campaign_budget_trend(months):
+    from sklearn.metrics import roc_auc_score
+
+    m2, s, y = months["m2"], months["scores"], months["y"]
+    bt = pd.read_csv(m2 / "tables" / "backtest.csv")
+    assert bt.loc[0, "auc"] == pytest.approx(roc_auc_score(y, s["score"]), abs=1e-12)
+    assert bt.loc[0, "auc_low"] < bt.loc[0, "auc"] < bt.loc[0, "auc_high"]
+    arms = pd.read_csv(m2 / "tables" / "campaign_arms.csv")
+    overall = arms[arms["level"] == "all"].iloc[0]
+    listed = s["listed"].to_numpy()
+    ctrl = s["control_group"].to_numpy()
+    assert overall["treated"] == int((listed & ~ctrl).sum()) and overall["control"] == int(ctrl.sum())
+    assert overall["absolute_reduction"] == pytest.approx(y[ctrl].mean() - y[listed & ~ctrl].mean())
+    channels = pd.read_csv(m2 / "tables" / "budget_channels.csv").set_index("channel")
+    assert channels.loc["phone", "contacts"] <= 30 and channels.loc["relationship_manager", "contacts"] <= 15
+    assert channels["spend"].sum() <= 5000 + 1e-6
+    lst = pd.read_csv(m2 / "retention_list.csv", dtype={"customer_id": str})
+    treated = lst[~lst["control_group"]]
+    assert (treated["channel"] == "phone").sum() <= 30
+    curve = pd.read_csv(m2 / "tables" / "profit_curve.csv")
+    assert curve["share_contacted"].iloc[0] == 0 and curve["share_contacted"].iloc[-1] == 1
+    summary = json.loads((m2 / "month_summary.json").read_text(encoding="utf-8"))
+    assert summary["period"] == "2026-12" and summary["auc"][0] == pytest.approx(bt.loc[0, "auc"])
+    html = (m2 / "report.html").read_text(encoding="utf-8")
+    trend = html[html.index('<section id="trend"'):]
+    assert "2026-11" in trend and "2026-12" in trend
+    manifest = json.loads((m2 / "manifest.json").read_text(encoding="utf-8"))
+    assert "outcomes" in {i["role"] for i in manifest["inputs"]} and "scores.parquet" in manifest["outputs"]
+
+
+def test_rerun_is_byte_identical(months, tmp_path):
+    args = list(months["args"])
+    args[args.index("--out") + 1] = str(tmp_path / "again")
+    assert main(args) == 0
+    for name in ("scores.parquet", "month_summary.json", "retention_list.csv", "tables/backtest.csv",
+                 "tables/uplift.csv", "tables/profit_curve.csv"):
+        assert (tmp_path / "again" / name).read_bytes() == (months["m2"] / name).read_bytes(), name
+
+
+def test_bad_loop_inputs_exit_2_naming_the_flag(months, tmp_path, capsys):
+    args = list(months["args"])
+    out = args.index("--out") + 1
+    args[out] = str(tmp_path / "x")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,churned\nC1,maybe\n", encoding="utf-8")
+    args[args.index("--outcomes") + 1] = str(bad)
+    assert main(args) == 2
+    assert "must hold 0 (stayed) or 1 (churned)" in capsys.readouterr().err
+    no_prev = [a for i, a in enumerate(args) if a != "--previous" and args[i - 1] != "--previous"]
+    no_prev[no_prev.index("--outcomes") + 1] = str(months["outcomes"])
+    assert main(no_prev) == 2
+    assert "error: --outcomes: observed outcomes need previous" in capsys.readouterr().err
+    args[args.index("--outcomes") + 1] = str(tmp_path / "missing.csv")
+    assert main(args) == 2
+    assert "--outcomes" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_machine_readable_outputs_identical_in_both_languages(months, tmp_path):
+    """Codes and machine words in CSV/JSON/Parquet; words only in the documents."""
+    args = list(months["args"])
+    args[args.index("--out") + 1] = str(tmp_path / "zh")
+    assert main(args + ["--lang", "zh"]) == 0
+    en, zh = months["m2"], tmp_path / "zh"
+    names = sorted(str(p.relative_to(en)) for p in en.rglob("*")
+                   if p.is_file() and p.suffix in (".csv", ".json", ".parquet", ".xlsx") and p.name != "manifest.json"
+                   and "inputs" not in p.parts)
+    assert {"scores.parquet", "month_summary.json", "retention_list.csv", "tables/uplift.csv",
+            "tables/backtest.csv", "tables/budget_channels.csv"} <= set(names)
+    for name in names:
+        if name.endswith(".xlsx"):  # the zip container stamps the time of writing: compare the cells
+            pd.testing.assert_frame_equal(pd.read_excel(zh / name, dtype=str), pd.read_excel(en / name, dtype=str))
+            continue
+        assert (zh / name).read_bytes() == (en / name).read_bytes(), name
+    lst = pd.read_csv(zh / "retention_list.csv", dtype={"customer_id": str})
+    rules = yaml.safe_load((months["m1"] / "inputs" / "config.yaml").read_text(encoding="utf-8"))["playbook"]
+    assert set(lst["action"].dropna()) <= {r["action"]["en"] for r in rules}  # the action key, never the zh words
+    html = (zh / "report.html").read_text(encoding="utf-8")
+    assert "回测" in html and "预算" in html and "趋势" in html

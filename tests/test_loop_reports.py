@@ -1,0 +1,150 @@
+"""The loop's report pages: back-test, campaign & uplift, budget, trend (1, 2 and 12 months),
+in English and Chinese, HTML and PDF; the numbers shown are the stages' results."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+
+from churnlens.actions.budget import allocate, candidate_rules, uplift_matrix
+from churnlens.actions.playbook import control_group, effective_rules, match_customer_rules
+from churnlens.campaign.uplift import measure_campaign
+from churnlens.config import BudgetConfig
+from churnlens.evaluation.backtest import backtest, in_sample
+from churnlens.evaluation.results import Published
+from churnlens.monitoring.history import trend
+from churnlens.monitoring.results import MonthSummary, SegmentSize
+from churnlens.reports import render
+from churnlens.reports import sections
+from churnlens.reports.sections import trend as trend_section
+from tests.report_fixture import build_context
+
+
+def _loop_results(ctx, months: int):
+    attr, n = ctx.attributions, ctx.attributions.n
+    rng = np.random.default_rng(0)
+    ids = np.array([f"{i:07d}" for i in range(n)])
+    listed = ctx.churners.mask
+    control = np.zeros(n, bool)
+    control[listed] = control_group(ids[listed], share=0.25, seed=0)
+    keys = np.full(n, "", dtype=object)
+    for s in ctx.segments:
+        keys[ctx.segmentation.rows[ctx.segmentation.labels == s.segment_id]] = s.key
+    rules = ctx.config.playbook
+    rule = effective_rules(match_customer_rules(rules, attr.values, ctx.X, attr.features), keys, ctx.plans)
+    action = np.where(listed & (rule >= 0), np.array([r.action.en for r in rules] + [""])[rule], "")
+    pub = Published(customer_ids=ids, score=attr.score, listed=listed, control=control, segment=keys.astype(str),
+                    action=action.astype(str), channel=np.full(n, "phone"), value=np.full(n, 5000.0), source="scores",
+                    sample_rows=np.ones(n, bool))
+    y = (rng.random(n) < attr.score * np.where(listed & ~control, 0.7, 1.0)).astype(int)
+    outcomes = pd.DataFrame({"customer_id": ids, "churned": y})
+    bt = backtest(pub, outcomes, n_boot=50, seed=0)
+    ins = in_sample(y, np.clip(attr.score + 0.3 * (y - attr.score), 0, 1), n_boot=50, backtest_auc=bt.quality.auc)
+    m = listed
+    measured = measure_campaign(y[m], control[m], keys[m].astype(str), action[m], np.full(m.sum(), 5000.0),
+                                assumed={r.action.en: r.uplift for r in rules}, min_treated=5, min_control=3)
+    budget = BudgetConfig.model_validate({"total": 4000, "channels": {"phone": {"cost": 5, "capacity": 40},
+                                                                      "relationship_manager": {"capacity": 10}}})
+    cand = candidate_rules(rules, attr.values, ctx.X, attr.features, segment_keys=keys, plans=ctx.plans)
+    plan = allocate(attr.score, ctx.value, cand, uplift_matrix(rules, keys, {}), rules=rules, budget=budget,
+                    eligible=listed, control=control, default_rule=rule)
+    segs = tuple(SegmentSize(s.key, s.size, tuple(s.profile_features), tuple(s.profile)) for s in ctx.segments)
+
+    def month(i):
+        return MonthSummary(period=f"{2025 + (i - 1) // 12}-{(i - 1) % 12 + 1:02d}", folder=f"m{i}", n_customers=n,
+                            score_psi=0.02 * i, auc=(0.8 - 0.005 * i, 0.78 - 0.005 * i, 0.82 - 0.005 * i),
+                            ks=(0.45, 0.4, 0.5), segments=segs, drivers=tuple((d.feature, d.share)
+                                                                              for d in ctx.drivers.drivers),
+                            campaign=(0.04, 0.01, 0.07, 1e5))
+
+    hist = [month(i) for i in range(1, months + 1)]
+    tr = trend(hist[:-1], hist[-1], psi=(0.1, 0.25), auc_drop=(0.02, 0.05))
+    return dataclasses.replace(ctx, backtest=bt, in_sample=ins, measured=measured, budget=plan, trend=tr)
+
+
+@pytest.fixture(scope="module")
+def base():
+    return build_context(2000, lang="en")
+
+
+def _html(ctx, tmp_path, fmt=("html",)):
+    out = tmp_path / f"{ctx.lang}-{len(ctx.trend.points) if ctx.trend else 0}"
+    out.mkdir()
+    render.render_documents(ctx, out, formats=fmt)
+    return out
+
+
+def _section(html: str, sid: str) -> str:
+    m = re.search(rf'<section id="{sid}".*?</section>', html, re.S)
+    assert m, sid
+    return m.group(0)
+
+
+def _page(ctx, module, template):
+    """One section rendered alone, as the documents include it."""
+    view = module.build(ctx, sections.Kit(ctx, render.Timings()))
+    return render.make_environment(ctx.lang).get_template(f"sections/{template}").render(sec=view, for_pdf=False)
+
+
+@pytest.mark.parametrize("months", [1, 2, 12])
+def test_trend_page_renders_with_1_2_and_12_months(base, months):
+    for lang in ("en", "zh"):
+        ctx = dataclasses.replace(_loop_results(base, months), lang=lang)
+        page = _page(ctx, trend_section, "trend.html")
+        assert 'class="omitted"' not in page
+        periods = [p.period for p in ctx.trend.points]
+        assert len(periods) == months
+        for p in periods:
+            assert p in page
+        assert ("趋势" if lang == "zh" else "Trends") in page
+        if months == 1:
+            assert ("目前只有本月数据" if lang == "zh" else "Only this month is available") in page
+        # verdict codes from the stage, worded by the catalogue
+        expected = {"green": ("绿色", "green"), "amber": ("黄色", "amber"), "red": ("红色", "red")}[ctx.trend.verdict]
+        assert expected[0 if lang == "zh" else 1] in page
+
+
+def test_loop_pages_show_the_stage_numbers_in_both_languages(base, tmp_path, monkeypatch):
+    from churnlens.reports.sections import backtest as s_bt, budget as s_bu, uplift as s_up
+
+    # the documents with only the loop's sections: the same rendering path, a fraction of the pages
+    monkeypatch.setitem(render.DOCUMENTS, "report", (s_bu.SECTION, s_bt.SECTION, s_up.SECTION, trend_section.SECTION))
+    monkeypatch.setitem(render.DOCUMENTS, "dossier", (s_bt.SECTION,))
+    ctx = _loop_results(base, 3)
+    out = _html(ctx, tmp_path, fmt=("html", "pdf"))
+    html = (out / "report.html").read_text(encoding="utf-8")
+    bt = _section(html, "backtest")
+    assert f"{ctx.backtest.auc.value:.3f}" in bt and f"{ctx.backtest.auc.low:.3f}" in bt
+    assert "In-sample (labels inside the scored table)" in bt
+    assert "looks like the model&#39;s training data" in bt  # in-sample AUC far above the back-test
+    up = _section(html, "uplift")
+    assert f"{ctx.measured.overall.treated:,}" in up
+    bud = _section(html, "budget")
+    assert "phone capacity" in bud or "total budget" in bud
+    assert 'class="omitted"' not in bt + up + bud
+    text = " ".join(p.extract_text() for p in PdfReader(str(out / "report.pdf")).pages)
+    for title in ("Back-test", "Campaign effect and measured uplift", "Budget and profit curve", "Trends"):
+        assert title in text
+    dossier = (out / "dossier.html").read_text(encoding="utf-8")
+    assert 'id="backtest"' in dossier
+    zh = dataclasses.replace(ctx, lang="zh")
+    out_zh = tmp_path / "zh-pdf"
+    out_zh.mkdir()
+    render.render_documents(zh, out_zh, formats=("html", "pdf"))
+    zhtext = " ".join(p.extract_text() for p in PdfReader(str(out_zh / "report.pdf")).pages)
+    for title in ("回测", "营销效果与实测挽留率", "预算与利润曲线", "趋势"):
+        assert title in zhtext
+
+
+def test_sections_say_why_when_not_measured(base):
+    from churnlens.reports.sections import backtest as s_bt, budget as s_bu, uplift as s_up
+
+    assert "--history" in _page(base, trend_section, "trend.html")
+    assert "budget: total" in _page(base, s_bu, "budget.html")
+    assert "--outcomes" in _page(base, s_up, "uplift.html")
+    assert "--outcomes" in _page(base, s_bt, "backtest.html") or "In-sample" in _page(base, s_bt, "backtest.html")
