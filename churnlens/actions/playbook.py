@@ -572,17 +572,22 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     DataError
         A table with several columns but no ``id_column``.
     """
+    from churnlens.io.tables import csv_encoding, read_table
+
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".txt":
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return frozenset(t.strip() for t in lines if t.strip())
-        df = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputFileError(f"Do-not-contact file {path} could not be read: {err}") from None
+        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).",
+                             key="report.do_not_contact")
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding=csv_encoding(path, "Do-not-contact file")).splitlines()
+        except OSError as err:
+            raise InputFileError(f"Do-not-contact file {path} could not be read: {err}",
+                                 key="report.do_not_contact") from None
+        return frozenset(t.strip() for t in lines if t.strip())
+    # every column as text: an id 0000017 must match the data's 0000017
+    df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
+                    suffixes=(".csv", ".parquet", ".pq", ".gz"))
     if id_column in df.columns:
         col = df[id_column]
     elif df.shape[1] == 1:
@@ -754,18 +759,27 @@ def retention_plan(frame: pd.DataFrame) -> pd.DataFrame:
     return plan.loc[:, list(PLAN_COLUMNS)].reset_index(drop=True)
 
 
-def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx: bool) -> tuple[Path, ...]:
+def write_retention_list(path_csv: str | Path, retention: RetentionList, *, xlsx: bool,
+                         generated_at: str = "") -> tuple[Path, ...]:
     """Write ``retention_list.csv`` (UTF-8) and, when asked and openpyxl is installed, the same
-    table as ``.xlsx`` next to it. Returns the paths written."""
+    table as ``.xlsx`` next to it. Returns the paths written.
+
+    Text cells never start a spreadsheet formula (OWASP CSV injection guidance): in the CSV a
+    cell starting with ``= + - @`` gets a leading ``'``, in the XLSX every text cell is stored
+    as text. The XLSX's dates come from ``generated_at``, so reruns give the same bytes."""
+    from churnlens.io.csv_safety import safe_for_spreadsheets
+
     path_csv = Path(path_csv)
-    retention.frame.to_csv(path_csv, index=False, encoding="utf-8")
+    safe_for_spreadsheets(retention.frame).to_csv(path_csv, index=False, encoding="utf-8")
     written = [path_csv]
     if xlsx:
         try:
             import openpyxl  # noqa: F401
         except ImportError:
             return tuple(written)
+        from churnlens.io.xlsx import write_table
+
         path_x = path_csv.with_suffix(".xlsx")
-        retention.frame.to_excel(path_x, index=False, sheet_name="retention_list", engine="openpyxl")
+        write_table(retention.frame, path_x, sheet="retention_list", generated_at=generated_at)
         written.append(path_x)
     return tuple(written)
