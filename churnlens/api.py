@@ -26,7 +26,6 @@ import pandas as pd
 from churnlens import attribution
 from churnlens.config import Config, load_config, parse_config
 from churnlens.errors import ConfigError, UserInputError
-from churnlens.io.atomic import staged_folder
 from churnlens.progress import Progress
 from churnlens.run import pipeline, tasks
 from churnlens.run.pipeline import ReportOutcome, ReportRequest, RunState
@@ -38,7 +37,7 @@ DataLike = Union[PathLike, pd.DataFrame]
 ConfigLike = Union[PathLike, Mapping[str, Any], Config, None]
 
 __all__ = ["Config", "Run", "ReportOutcome", "demo", "evaluate_files", "explain", "explain_to_file", "load_config",
-           "load_model", "run", "segment_file", "validate"]
+           "load_model", "run", "segment_file", "validate", "check_out"]
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -395,7 +394,7 @@ class Run:
         pipeline.check_request(req)
         from churnlens.run.write import write_report
 
-        with Progress(quiet=not progress) as bars, staged_folder(Path(out)) as staging:
+        with Progress(quiet=not progress) as bars, pipeline.staged_report(req, self.state.config) as staging:
             return write_report(replace(self.state, request=req), staging, progress=bars)
 
 
@@ -434,10 +433,20 @@ def evaluate_files(models: Sequence[PathLike], data: PathLike, config: Optional[
 
 
 def validate(model: PathLike, data: PathLike, config: Optional[PathLike] = None, *, trust_model: bool = False,
-             model_format: Optional[str] = None) -> str:
-    """Check that model, data and config fit together; writes nothing. Returns what was found."""
+             model_format: Optional[str] = None, previous: Optional[PathLike] = None,
+             campaign: Optional[PathLike] = None) -> str:
+    """Check that model, data, config, ``previous`` and ``campaign`` fit together with the same
+    checks and messages as :func:`run`; writes nothing. Returns what was found."""
     return tasks.validate_inputs(Path(model), Path(data), _opt_path(config), trust_model=trust_model,
-                                 model_format=model_format)
+                                 model_format=model_format, previous=_opt_path(previous),
+                                 campaign=_opt_path(campaign))
+
+
+def check_out(out: PathLike, *, previous: Optional[PathLike] = None) -> None:
+    """Fail fast, before computing anything, when ``out`` is not a folder a report may replace:
+    not empty and not a churnlens report folder, holding files churnlens did not write, another
+    kind of churnlens folder, or the same folder as ``previous``. Raises OutputFolderError."""
+    pipeline.check_out(ReportRequest(model=None, data=None, out=Path(out), previous=_opt_path(previous)))
 
 
 def _opt_path(p: Optional[PathLike]) -> Optional[Path]:
