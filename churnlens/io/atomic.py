@@ -161,6 +161,10 @@ def check_target(out: Path, *, kind: str = "report", shown: Optional[Path] = Non
     """
     shown = shown or out
     if not out.exists():
+        blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputFolderError(f"out: {shown} cannot be created: {blocking} is a file, not a folder. Give the "
+                                    "path of a new folder.")
         return None
     if not out.is_dir():
         raise OutputFolderError(f"out: {shown} exists and is a file, not a folder; give the path of a new folder.")
