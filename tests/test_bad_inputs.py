@@ -1028,7 +1028,7 @@ def test_formula_ids_are_text_in_xlsx(env, tmp_path, capsys):
 def test_report_into_a_demo_folder_keeps_its_inputs(tmp_path, capsys):
     """`churnlens demo` keeps its inputs in DIR/inputs; a report into DIR from them keeps them."""
     out = tmp_path / "demo"
-    code, _, err = run(["demo", "--out", out, "--customers", "600", "--format", "html", "--quiet",
+    code, _, err = run(["demo", "--out", out, "--customers", "500", "--format", "html", "--quiet",
                         "--generated-at", "2026-11-30T08:00:00+00:00"], capsys)
     assert code == 0, err
     inputs = {p.name: p.read_bytes() for p in (out / "inputs").iterdir()}
