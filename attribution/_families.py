@@ -121,6 +121,10 @@ class _Family:
         phi, base = self.reference(est, M)
         return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
 
+    def accepts_missing(self, est: Any) -> bool:
+        """Whether the estimator takes NaN in its (encoded) input; LightGBM and XGBoost do."""
+        return True
+
 
 def _sklearn_feature_names(est: Any) -> tuple[str, ...]:
     """Training column names of a scikit-learn estimator; x0, x1, ... when fitted on an array."""
@@ -390,6 +394,16 @@ class _SklearnTrees(_Family):
 
     def objective(self, est) -> str:
         return "binary log-loss"
+
+    def accepts_missing(self, est) -> bool:
+        # scikit-learn's own declaration (GradientBoostingClassifier: False; forests, HistGBM: True)
+        tags = getattr(est, "__sklearn_tags__", None)
+        if tags is None:
+            return False
+        try:
+            return bool(tags().input_tags.allow_nan)
+        except Exception:  # noqa: BLE001 - an estimator without the tag API: assume it cannot
+            return False
 
     def raw(self, est, M):
         return np.asarray(est.decision_function(M), dtype=np.float64)

@@ -102,11 +102,27 @@ def _align_categorical(s: pd.Series, col: _Column, problems: list[str], notes: l
     return pd.Series(pd.Categorical(vals, categories=list(cats)), index=s.index, name=col.name)
 
 
+def _rows(index: pd.Index, mask: np.ndarray, limit: int = 3) -> str:
+    """First rows of ``mask`` numbered from 1 (the first data row), e.g. "rows 3, 17 and 2 more"."""
+    pos = np.flatnonzero(mask)
+    nums = [int(index[p]) + 1 if pd.api.types.is_integer_dtype(index) else int(p) + 1 for p in pos[:limit]]
+    more = f" and {len(pos) - limit:,} more" if len(pos) > limit else ""
+    return ("row " if len(pos) == 1 else "rows ") + ", ".join(f"{n:,}" for n in nums) + more
+
+
+def _finite(num: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
+    inf = np.isinf(num.to_numpy(dtype=np.float64, na_value=np.nan))
+    if inf.any():
+        problems.append(f"column '{col.name}': infinite values (inf/-inf) in {int(inf.sum()):,} row(s), "
+                        f"{_rows(num.index, inf)}; replace them by numbers, or leave the cells empty (missing)")
+    return num
+
+
 def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        return s.astype(np.float64)
+        return _finite(s.astype(np.float64), col, problems)
     if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(s.cat.categories):
-        return s.astype(np.float64)  # integer-coded categorical read as pandas category
+        return _finite(s.astype(np.float64), col, problems)  # integer-coded categorical read as pandas category
     raw = s.astype(object).where(s.notna(), np.nan)
     num = pd.to_numeric(raw, errors="coerce")
     blank = raw.map(lambda v: isinstance(v, str) and v.strip() == "", na_action="ignore").fillna(False).astype(bool)
@@ -120,7 +136,32 @@ def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series
         problems.append(f"column '{col.name}': expected numbers, found text such as "
                         f"{_quoted(pd.unique(raw[bad]))} in {int(bad.sum())} row(s)")
         return s
-    return num.astype(np.float64)
+    return _finite(num.astype(np.float64), col, problems)
+
+
+def _check_missing_allowed(model: LoadedModel, X: pd.DataFrame, source: str) -> None:
+    """Refuse missing values the model cannot take (e.g. scikit-learn's GradientBoostingClassifier),
+    naming the columns, instead of the library's traceback in the middle of scoring."""
+    from churnlens.attribution.model import encode
+
+    b = model._backend
+    if b.family.accepts_missing(b.estimator):
+        return
+    rows = X.isna().any(axis=1).to_numpy()
+    if not rows.any():
+        return
+    M = encode(model, X[rows])  # a pipeline's own imputer may fill them: check what the estimator gets
+    bad_cols = np.isnan(M).any(axis=0)
+    if not bad_cols.any():
+        return
+    names = [model.feature_names[j] for j in sorted(set(b.source_of[bad_cols].tolist()))]
+    counts = [f"'{n}' ({int(X[n].isna().sum()):,} row(s), {_rows(X.index, X[n].isna().to_numpy())})" for n in names]
+    raise DataError(
+        f"{source} has missing values in {len(names)} column(s) the model needs: {_listing(counts, 10)}. "
+        f"This model ({type(b.estimator).__name__}) cannot take missing values. Fill them before scoring "
+        "(impute, e.g. with the value used in training), or use a model that accepts missing values "
+        "(LightGBM, XGBoost, HistGradientBoostingClassifier, or a Pipeline with a SimpleImputer)."
+    )
 
 
 def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known: Sequence[str] = ()) -> AlignedData:
@@ -152,8 +193,12 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known
     features = model.feature_names
     missing = [f for f in features if f not in present]
     if missing:
+        from churnlens.io.tables import did_you_mean
+
+        hints = "".join(did_you_mean(m, [c for c in present if c not in features], say_for=len(missing) > 1)
+                        for m in missing[:3])
         raise DataError(
-            f"{source} is missing {len(missing)} column(s) the model needs: {_listing(missing)}. "
+            f"{source} is missing {len(missing)} column(s) the model needs: {_listing(missing)}.{hints} "
             f"Columns present: {_listing(present)}. Add the missing columns with the names used in training "
             "(matching is by name and case-sensitive), or pass the right file."
         )
@@ -175,6 +220,7 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known
         raise DataError(f"{source} does not fit the model ({len(problems)} column(s)):\n  - " + "\n  - ".join(problems)
                         + "\nFix these values (or retrain the model on them) and run again.")
     X = pd.DataFrame(out, index=data.index)
+    _check_missing_allowed(model, X, source)
     return AlignedData(X, ignored, tuple(warns))
 
 

@@ -26,13 +26,12 @@ import pandas as pd
 from churnlens import attribution
 from churnlens.config import Config, load_config, parse_config
 from churnlens.errors import ConfigError, UserInputError
-from churnlens.io.atomic import staged_folder
-from churnlens.io.sources import redact_url
-from churnlens.attribution.registry import is_model_uri
 from churnlens.progress import Progress
 from churnlens.run import pipeline, tasks
 from churnlens.run.pipeline import ReportOutcome, ReportRequest, RunState
 from churnlens.run.stages import table_chunks
+from churnlens.io.sources import redact_url
+from churnlens.attribution.registry import is_model_uri
 
 PathLike = Union[str, os.PathLike]
 ModelLike = Union[PathLike, Any]  # a path, a fitted estimator, a Booster, or a LoadedModel
@@ -40,7 +39,7 @@ DataLike = Union[PathLike, pd.DataFrame, None]  # a file, Parquet folder, databa
 ConfigLike = Union[PathLike, Mapping[str, Any], Config, None]
 
 __all__ = ["Config", "Run", "ReportOutcome", "demo", "evaluate_files", "explain", "explain_to_file", "load_config",
-           "load_model", "redact_url", "run", "segment_file", "validate"]
+           "load_model", "redact_url", "run", "segment_file", "validate", "check_out"]
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -457,7 +456,7 @@ class Run:
         pipeline.check_request(req)
         from churnlens.run.write import write_report
 
-        with Progress(quiet=not progress) as bars, staged_folder(Path(out)) as staging:
+        with Progress(quiet=not progress) as bars, pipeline.staged_report(req, self.state.config) as staging:
             return write_report(replace(self.state, request=req), staging, progress=bars)
 
 
@@ -513,10 +512,20 @@ def evaluate_files(models: Sequence[PathLike], data: Optional[PathLike], config:
 
 def validate(model: PathLike, data: Optional[PathLike] = None, config: Optional[PathLike] = None, *,
              trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
-             encoding: Optional[str] = None) -> str:
-    """Check that model, data and config fit together; writes nothing. Returns what was found."""
+             encoding: Optional[str] = None, previous: Optional[PathLike] = None,
+             campaign: Optional[PathLike] = None) -> str:
+    """Check that model, data, config, ``previous`` and ``campaign`` fit together with the same
+    checks and messages as :func:`run`; writes nothing. Returns what was found."""
     return tasks.validate_inputs(_model_arg(model), _data_arg(data), _opt_path(config), trust_model=trust_model,
-                                 model_format=model_format, query=query, encoding=encoding)
+                                 model_format=model_format, query=query, encoding=encoding,
+                                 previous=_opt_path(previous), campaign=_opt_path(campaign))
+
+
+def check_out(out: PathLike, *, previous: Optional[PathLike] = None) -> None:
+    """Fail fast, before computing anything, when ``out`` is not a folder a report may replace:
+    not empty and not a churnlens report folder, holding files churnlens did not write, another
+    kind of churnlens folder, or the same folder as ``previous``. Raises OutputFolderError."""
+    pipeline.check_out(ReportRequest(model=None, data=None, out=Path(out), previous=_opt_path(previous)))
 
 
 def _opt_path(p: Optional[PathLike]) -> Optional[Path]:

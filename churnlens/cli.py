@@ -1,13 +1,21 @@
 """churnlens command line: the only place that turns library errors into messages and exit codes.
 
-Exit codes: 0 success; 2 bad input or configuration; 1 unexpected internal error.
+Exit codes: 0 success; 2 bad input, configuration or environment the user can fix (a message
+naming the file, column, key or folder and how to fix it; no traceback); 1 an internal fault
+(one line, plus the hint to rerun with ``--debug`` for the traceback); 130 interrupted (Ctrl-C),
+143 terminated (SIGTERM). ``--debug`` prints the traceback of any error; ``--verbose`` logs
+run timings to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import os
 import shlex
 import sys
+import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,10 +32,20 @@ FLAGS = {
 }
 
 
+def _add_global(p: argparse.ArgumentParser, *, default) -> None:
+    """Options accepted before or after the command (``default=SUPPRESS`` on sub-commands so a
+    sub-command does not reset what was given before it)."""
+    p.add_argument("--debug", action="store_true", default=default,
+                   help="print the full traceback of any error (for bug reports)")
+    p.add_argument("--verbose", action="store_true", default=default,
+                   help="log what the run does and how long each stage took, to stderr")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--json", action="store_true",
                    help="print one machine-readable summary line (JSON) on stdout: status, exit code, out, counts, paths")
+    _add_global(p, default=argparse.SUPPRESS)
 
 
 def _add_model_data(p: argparse.ArgumentParser, *, many_models: bool = False) -> None:
@@ -64,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="churnlens",
         description="Explain a trained churn model: exact SHAP attributions, churner segments, retention actions, reports.",
     )
+    _add_global(parser, default=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="build the demo customer book and model, then run the report on them",
@@ -118,8 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
     _add_common(p)
 
-    p = sub.add_parser("validate", help="check that model, data and config fit together; writes nothing")
+    p = sub.add_parser("validate", help="check that model, data and config fit together; writes nothing",
+                       description="Run every check `report` runs before scoring (data, model, config, playbook, "
+                                   "do-not-contact list, logo, id salt, --previous, --campaign), with the same "
+                                   "messages.")
     _add_model_data(p)
+    p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder, checked as `report` would")
+    p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes file, checked as `report` would")
     _add_common(p)
     return parser
 
@@ -132,10 +156,11 @@ def _period(value: str) -> str:
 
 
 def _command_line(argv: Sequence[str]) -> str:
-    """The command as recorded in the dossier and manifest: passwords in URLs masked."""
+    """The command as recorded in the dossier and manifest: passwords in URLs masked; --debug and
+    --verbose change no output, so they are left out (a rerun with them stays byte-identical)."""
     from churnlens.api import redact_url
 
-    return "churnlens " + " ".join(shlex.quote(redact_url(a)) for a in argv)
+    return "churnlens " + " ".join(shlex.quote(redact_url(a)) for a in argv if a not in ("--debug", "--verbose"))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -173,20 +198,136 @@ def _remember(args: argparse.Namespace, outcome=None, *, paths=None, **counts) -
 
 
 def _main(argv: list[str], args: argparse.Namespace) -> int:
-    # Imports after parsing so `--help` stays fast and never depends on heavy libraries.
+    # Imports happen inside the commands, after parsing, so `--help` stays fast.
+    with _guarded(args) as outcome:
+        outcome.code = _dispatch(args, argv)
+    return outcome.code
+
+
+class _Outcome:
+    code = EXIT_INTERNAL
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an exception so staging folders are removed on the way out."""
+
+
+def _on_sigterm(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _guarded(args: argparse.Namespace):
+    """Run a command; map every failure to a message and an exit code (see the module docstring)."""
+    import signal
+    import warnings
+
+    debug = bool(getattr(args, "debug", False))
+    _configure_logging(verbose=bool(getattr(args, "verbose", False)) or debug)
+    outcome = _Outcome()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        with warnings.catch_warnings():
+            if not debug:  # numpy/pandas RuntimeWarnings are not messages for the user
+                warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                yield outcome
+            except BaseException as err:  # noqa: BLE001 - the one place errors become exit codes
+                outcome.code = _report_error(err, debug=debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        _flush_stdout()
+
+
+def _report_error(err: BaseException, *, debug: bool) -> int:
+    """Print ``err`` for the user and return the exit code (re-raising SystemExit)."""
+    import traceback
+
     from churnlens.errors import AdditivityError, UserInputError
 
-    try:
-        return _dispatch(args, argv)
-    except UserInputError as err:
+    if isinstance(err, SystemExit):
+        raise err
+    if isinstance(err, BrokenPipeError):  # e.g. `churnlens validate | head`: the reader left, not an error
+        _silence_stdout()
+        return EXIT_OK
+    if debug:
+        traceback.print_exception(err, file=sys.stderr)
+    if isinstance(err, _Terminated):
+        print("churnlens: terminated; the output folder was left as it was.", file=sys.stderr)
+        return 143
+    if isinstance(err, KeyboardInterrupt):
+        print("churnlens: interrupted; the output folder was left as it was.", file=sys.stderr)
+        return 130
+    if isinstance(err, UserInputError):
         print(f"churnlens: error: {flag_message(err)}", file=sys.stderr)
         return EXIT_USER
-    except AdditivityError as err:
+    if isinstance(err, OSError) and err.errno in _OS_ADVICE:
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"churnlens: error: {where}{os.strerror(err.errno)}. {_OS_ADVICE[err.errno]} "
+              "The output folder was left as it was.", file=sys.stderr)
+        return EXIT_USER
+    if isinstance(err, MemoryError):
+        print("churnlens: error: out of memory. Lower attribution.chunk_rows in the config, use "
+              "attribution.mode 'targeted', or run on a machine with more memory.", file=sys.stderr)
+        return EXIT_USER
+    if isinstance(err, AdditivityError):
         print(f"churnlens: attribution check failed: {err}", file=sys.stderr)
-        return EXIT_INTERNAL
-    except KeyboardInterrupt:
-        print("churnlens: interrupted; nothing was written to the output folder.", file=sys.stderr)
-        return 130
+    else:
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        print(f"churnlens: internal error: {type(err).__name__}: {first}", file=sys.stderr)
+    if not debug:
+        print("churnlens: rerun with --debug for the traceback (and report it with the command line).",
+              file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+_OS_ADVICE = {
+    errno.ENOSPC: "The disk is full: free some space (the partial output was removed) or write --out to another disk.",
+    errno.EDQUOT: "The disk quota is exceeded: free some space or write --out to another disk.",
+    errno.EACCES: "Choose input files and an --out folder you can read and write, or ask for access.",
+    errno.EPERM: "Choose input files and an --out folder you can read and write, or ask for access.",
+    errno.EROFS: "Write --out to a writable disk.",
+}
+
+
+def _configure_logging(*, verbose: bool) -> None:
+    import logging
+
+    class _Stderr(logging.Handler):
+        """Writes to whatever ``sys.stderr`` is at the time (tests capture it)."""
+
+        def emit(self, record):
+            print(self.format(record), file=sys.stderr)
+
+    log = logging.getLogger("churnlens")
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+    if not any(getattr(h, "_churnlens", False) for h in log.handlers):
+        handler = _Stderr()
+        handler._churnlens = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("churnlens: %(message)s"))
+        log.addHandler(handler)
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After the reader of a pipe left: point stdout at /dev/null so the interpreter's final
+    flush does not print a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def flag_message(err: Exception) -> str:
@@ -228,6 +369,7 @@ def _report_summary(outcome) -> str:
 def cmd_report(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
+    api.check_out(args.out, previous=args.previous)  # before any work: nothing of the user's is replaced
     result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
                      attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
                      engine=args.engine, scheduler=args.scheduler, progress=not args.quiet, query=args.query,
@@ -291,7 +433,8 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
     print(api.validate(args.model, args.data, args.config, trust_model=args.trust_model,
-                       model_format=args.model_format, query=args.query, encoding=args.encoding),
+                       model_format=args.model_format, query=args.query, encoding=args.encoding,
+                       previous=args.previous, campaign=args.campaign),
           file=sys.stderr if args.json else sys.stdout)
     _remember(args)
     return EXIT_OK

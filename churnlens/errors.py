@@ -49,6 +49,15 @@ class ModelError(UserInputError):
     """The model file cannot be loaded, is unsupported, or is untrusted."""
 
 
+class OutputFolderError(UserInputError):
+    """The output folder cannot be written or holds files churnlens must not replace.
+
+    Always about the ``out`` argument (the CLI names it ``--out``)."""
+
+    def __init__(self, message: str = "", *, argument: str | None = "out", key: str | None = None) -> None:
+        super().__init__(message, argument=argument, key=key)
+
+
 class PlaybookError(ConfigError):
     """A retention playbook rule is invalid."""
 

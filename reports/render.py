@@ -79,7 +79,7 @@ def logo_data_uri(path: Path) -> str:
         data = path.read_bytes()
     except OSError as err:
         raise ConfigError(f"report.logo: cannot read {path}: {err.strerror}. Give the path of a PNG, JPEG or "
-                          "SVG file (relative to the config file).") from None
+                          "SVG file (relative to the config file).", key="report.logo") from None
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         mime = "image/png"
     elif data.startswith(b"\xff\xd8\xff"):
@@ -88,8 +88,10 @@ def logo_data_uri(path: Path) -> str:
         head = data[:2048].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
         head = re.sub(r"^(<\?xml[^>]*>\s*|<!--.*?-->\s*|<!DOCTYPE[^>]*>\s*)*", "", head, flags=re.S)
         if not head.startswith("<svg"):
-            raise ConfigError(f"report.logo: {path} is not a PNG, JPEG or SVG file (found first bytes "
-                              f"{data[:8]!r}). Convert the logo to PNG, JPEG or SVG.")
+            # never echo the file's bytes: a misconfigured path may point at a confidential file
+            raise ConfigError(f"report.logo: {path} is not a PNG, JPEG or SVG file (it starts with neither a "
+                              "PNG/JPEG signature nor an <svg> element). Convert the logo to PNG, JPEG or SVG.",
+                              key="report.logo")
         mime = "image/svg+xml"
     return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
@@ -201,13 +203,19 @@ def render_html(view: DocumentView, env, *, for_pdf: bool) -> str:
     return env.get_template(f"{view.kind}.html").render(v=view, css=css, for_pdf=for_pdf)
 
 
-def write_pdf(html: str, path: Path) -> AssetFetcher:
-    """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs)."""
+def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
+    """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs).
+
+    ``created`` (ISO 8601, the run's ``generated_at``) becomes the PDF's creation and
+    modification dates, so the same inputs give the same bytes."""
     from weasyprint import HTML
 
     _, fonts = _font_face()
     fetcher = AssetFetcher(fonts)
-    HTML(string=html, url_fetcher=fetcher, base_url=None).write_pdf(str(path))
+    document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
+    if created:
+        document.metadata.created = document.metadata.modified = created
+    document.write_pdf(str(path))
     return fetcher
 
 
@@ -257,7 +265,7 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
         if "pdf" in formats:
             t0 = time.perf_counter()
             p = out_dir / f"{doc}.pdf"
-            write_pdf(render_html(view, env, for_pdf=True), p)
+            write_pdf(render_html(view, env, for_pdf=True), p, created=context.facts.generated_at)
             timings.documents.append((f"{doc}.pdf", time.perf_counter() - t0))
             written.append(p)
     return tuple(written)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from churnlens.constants import MIN_SIMILARITY
 from churnlens.errors import InputFileError
+from churnlens.io.csv_safety import safe_for_spreadsheets, unquote_cell
 from churnlens.segmentation.describe import MIXED_KEY
 from churnlens.segmentation.results import (
     MIXED,
@@ -43,7 +44,9 @@ def _key_of(summaries: tuple[SegmentSummary, ...]) -> dict[int, SegmentSummary]:
 def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
                        names: Mapping[str, str]) -> None:
     """Write ``segments.csv`` (:func:`segments_frame`)."""
-    segments_frame(segmentation, summaries, names=names).to_csv(Path(path), index=False, encoding="utf-8")
+    # text cells never start a spreadsheet formula (a customer id "=HYPERLINK(...)")
+    safe_for_spreadsheets(segments_frame(segmentation, summaries, names=names)).to_csv(Path(path), index=False,
+                                                                                      encoding="utf-8")
 
 
 def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
@@ -119,10 +122,15 @@ def load_previous(directory: Path) -> PreviousSegments:
     for p in (csv_path, json_path):
         if not p.is_file():
             raise InputFileError(f"{p} is missing from the previous report folder. {fix}")
+    from churnlens.errors import DataError
+    from churnlens.io.tables import read_table
+
     try:
-        frame = pd.read_csv(csv_path, dtype={"customer_id": "str", "segment": "str"}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as err:
-        raise InputFileError(f"{csv_path} is not a readable CSV file ({err}). {fix}") from None
+        frame = read_table(csv_path, what="Previous segments file", all_text=True, allow_empty=True,
+                           suffixes=(".csv",))
+    except (InputFileError, DataError) as err:
+        raise InputFileError(f"{err} {fix}") from None
+    frame = frame.map(unquote_cell) if len(frame) else frame
     need = ("customer_id", "segment")
     lacking = [c for c in need if c not in frame.columns]
     if lacking:

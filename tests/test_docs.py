@@ -68,7 +68,7 @@ def _sections(text: str) -> dict[str, str]:
 def test_every_command_and_option_is_documented(command):
     sections = _sections((DOCS / "cli.md").read_text(encoding="utf-8"))
     assert command in sections, f"docs/cli.md has no section ## `churnlens {command}`"
-    common = {"--help", "--quiet", "--json"}  # documented once, for every command
+    common = {"--help", "--quiet", "--json", "--debug", "--verbose"}  # documented once, for every command
     options = {o for a in _subcommands()[command]._actions for o in a.option_strings if o.startswith("--")}
     missing = [o for o in sorted(options - common) if f"`{o}" not in sections[command]]
     assert not missing, f"docs/cli.md, section {command}, lacks {missing}"

@@ -584,17 +584,22 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     DataError
         A table with several columns but no ``id_column``.
     """
+    from churnlens.io.tables import csv_encoding, read_table
+
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".txt":
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return frozenset(t.strip() for t in lines if t.strip())
-        df = pd.read_parquet(path) if suffix in (".parquet", ".pq") else pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputFileError(f"Do-not-contact file {path} could not be read: {err}") from None
+        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).",
+                             key="report.do_not_contact")
+    if path.suffix.lower() == ".txt":
+        try:
+            lines = path.read_text(encoding=csv_encoding(path, "Do-not-contact file")).splitlines()
+        except OSError as err:
+            raise InputFileError(f"Do-not-contact file {path} could not be read: {err}",
+                                 key="report.do_not_contact") from None
+        return frozenset(t.strip() for t in lines if t.strip())
+    # every column as text: an id 0000017 must match the data's 0000017
+    df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
+                    suffixes=(".csv", ".parquet", ".pq", ".gz"))
     if id_column in df.columns:
         col = df[id_column]
     elif df.shape[1] == 1:
@@ -777,7 +782,12 @@ def retention_plan(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_retention_list(path_csv: str | Path, retention: RetentionList) -> Path:
     """Write ``retention_list.csv`` (UTF-8, machine column names and words). The Excel workbook
-    for people is written by :func:`churnlens.reports.workbook.write_retention_workbook`."""
+    for people is written by :func:`churnlens.reports.workbook.write_retention_workbook`.
+
+    Text cells never start a spreadsheet formula (OWASP CSV injection guidance): a cell starting
+    with ``= + - @`` gets a leading ``'``."""
+    from churnlens.io.csv_safety import safe_for_spreadsheets
+
     path_csv = Path(path_csv)
-    retention.frame.to_csv(path_csv, index=False, encoding="utf-8")
+    safe_for_spreadsheets(retention.frame).to_csv(path_csv, index=False, encoding="utf-8")
     return path_csv

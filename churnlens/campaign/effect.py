@@ -47,19 +47,15 @@ _OUTCOME = ("churned", "churn")
 METHOD = Note.of("campaign.method")
 
 
-def _read_table(path: Path) -> pd.DataFrame:
+def _read_table(path: Path, id_column: str) -> pd.DataFrame:
+    from churnlens.io.tables import read_table
+
     if not path.is_file():
         raise InputFileError(f"campaign: file {path} does not exist. Give last month's campaign outcome file.",
                              argument="campaign")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-        if suffix in (".csv", ".txt", ".gz"):
-            return pd.read_csv(path)
-    except Exception as err:  # noqa: BLE001 - any parser failure is a bad input file
-        raise InputFileError(f"Campaign file {path} could not be read as {suffix[1:]}: {err}") from None
-    raise InputFileError(f"Campaign file {path} has suffix {suffix!r}; expected .csv or .parquet.")
+    # ids as text, as in the customer table (leading zeros kept)
+    return read_table(path, what="Campaign file", text_columns=(id_column, "arm"),
+                      suffixes=(".csv", ".txt", ".gz", ".parquet", ".pq"))
 
 
 def read_campaign(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame:
@@ -78,13 +74,16 @@ def read_campaign(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
         Missing columns, unknown arm labels, outcomes other than 0/1, missing or duplicated ids.
     """
     path = Path(path)
-    df = _read_table(path)
+    from churnlens.io.tables import did_you_mean
+
+    df = _read_table(path, id_column)
     cols = list(map(str, df.columns))
     outcome = next((c for c in _OUTCOME if c in cols), None)
     missing = [c for c in (id_column, "arm") if c not in cols] + ([] if outcome else ["churned"])
     if missing:
         raise DataError(
-            f"Campaign file {path} lacks the column(s) {missing}; columns are: {', '.join(cols)}. "
+            f"Campaign file {path} lacks the column(s) {missing};{did_you_mean(missing[0], cols)} "
+            f"columns are: {', '.join(cols)}. "
             f"It needs {id_column!r} (customer id; set id_column in the config), 'arm' (treatment/control) "
             "and 'churned' (observed churn 0/1)."
         )

@@ -13,6 +13,7 @@ To add a step: write ``def my_step(state, env) -> RunState`` in :mod:`churnlens.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from churnlens.config import Config, beside_config, load_config
-from churnlens.errors import InputFileError
-from churnlens.io.atomic import staged_folder
+from churnlens.errors import InputFileError, OutputFolderError
+from churnlens.io.atomic import check_out as check_out_folder, declare_inputs, staged_folder
 from churnlens.io.sources import TableSource, resolve_data
 from churnlens.progress import Progress
 from churnlens.sampling import population_sample  # noqa: F401  (re-exported: tests and benchmarks)
@@ -289,8 +290,36 @@ def run_report(req: ReportRequest, *, progress: Optional[Progress] = None) -> Re
     state = start(req)
     with make_engine(req.engine, scheduler=req.scheduler) as engine:
         state = compute(state, Env(engine, progress or Progress(quiet=True)))
-    with staged_folder(req.out) as staging:
+    with staged_report(req, state.config) as staging:
         return write_report(state, staging, progress=progress)
+
+
+# --- the report folder: nothing the user owns is replaced ----------------------------------------
+
+def _same_folder(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_out(req: ReportRequest) -> None:
+    """Fail fast, before any computation, when ``req.out`` could not be replaced by this report:
+    a folder with files churnlens did not write, another kind of churnlens folder, or the same
+    folder as ``previous`` (which the next month needs)."""
+    if req.out is None:
+        return
+    if req.previous is not None and _same_folder(req.previous, req.out):
+        raise OutputFolderError(f"out: {req.out} is the same folder as previous ({req.previous}): this month's "
+                                "report would replace last month's, which the next run needs as previous. "
+                                "Write each month to its own folder.")
+    check_out_folder(req.out, kind="report")
+
+
+def staged_report(req: ReportRequest, config: Config):
+    """The staging folder of ``req.out`` (:func:`churnlens.io.atomic.staged_folder`): inputs of
+    this run that lie inside the old folder (model, data, config, campaign, logo,
+    do-not-contact list) are kept, or the run is refused when they lie directly in it."""
+    check_out(req)
+    keep = (req.model, req.data, req.config, req.campaign, config.report.logo, config.report.do_not_contact)
+    return staged_folder(req.out, kind="report", keep=[Path(p) for p in keep if isinstance(p, (str, Path)) and p])
 
 
 def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", formats: tuple[str, ...] = ("html", "pdf"),
@@ -307,8 +336,11 @@ def run_demo(out: Path, *, n_customers: int, seed: int, lang: str = "en", format
         raise InputFileError(f"n_customers: {n_customers} is too small for a meaningful demo; use at least 500.",
                              argument="n_customers")
     out = Path(out).absolute()
-    with staged_folder(out) as staging:
+    # the demo writes its inputs afresh: the old folder's inputs/ is replaced with the rest
+    with staged_folder(out, kind="report", keep_recorded_inputs=False) as staging:
         inputs = write_demo_inputs(staging / "inputs", n_customers=n_customers, seed=seed)
+        declare_inputs(staging, [p.relative_to(staging).as_posix() for p in sorted((staging / "inputs").rglob("*"))
+                                 if p.is_file()])
         req = ReportRequest(model=inputs.model, data=inputs.customers, config=inputs.config, out=out, lang=lang,
                             formats=formats, command=command, generated_at=generated_at)
         progress = progress or Progress(quiet=True)

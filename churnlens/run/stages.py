@@ -7,7 +7,6 @@ Stages compute numbers and codes; words and files come later (:mod:`churnlens.ru
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from dataclasses import replace
 from pathlib import Path
@@ -19,15 +18,16 @@ import pandas as pd
 from churnlens import attribution, segmentation
 from churnlens.actions import playbook
 from churnlens.attribution.model import with_levels
-from churnlens.campaign.effect import campaign_effect, read_campaign
+from churnlens.campaign.effect import campaign_effect
 from churnlens.config import Config
-from churnlens.errors import ConfigError, DataError, InputFileError
+from churnlens.errors import DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.stability import ReferenceProfile, monitor
 from churnlens.notes import Note
 from churnlens.reports import words
 from churnlens.run.pipeline import Book, Env, RunState
+from churnlens.run.preflight import id_salt, preflight  # noqa: F401  (id_salt re-exported)
 from churnlens.sampling import BottomK, hash_keys
 
 CROSS_CHECK_ROWS = 200
@@ -36,36 +36,22 @@ CROSS_CHECK_ROWS = 200
 # --- load model ---------------------------------------------------------------------------------
 
 def load_inputs(state: RunState, env: Env) -> RunState:
-    """The model, the playbook, the do-not-contact list, the id salt and the campaign table:
-    everything the user can get wrong is read and checked before the expensive steps."""
+    """The model, the playbook, the do-not-contact list, the id salt, the logo, last month's
+    folder and the campaign table: everything the user can get wrong is read and checked before
+    the expensive steps, by the same :func:`~churnlens.run.preflight.preflight` as ``validate``."""
     req, config = state.request, state.config
     if isinstance(req.model, attribution.LoadedModel):
         model = with_levels(req.model, config.levels())
     else:
         model = attribution.load_model(req.model, model_format=req.model_format, trust_model=req.trust_model,
                                        levels=config.levels())
-    dnc = None
-    if config.report.do_not_contact:
-        dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
+    checked = preflight(config, config_path=req.config, previous=req.previous, campaign=req.campaign)
     return replace(
         # encoded columns -> source features (and dictionary.require_all) before any work
         state, model=model, sources=attribution.feature_sources(model.info.feature_names, config),
-        rules=playbook.config_rules(config, req.config), do_not_contact=dnc,
-        salt=id_salt(config),
-        campaign_table=read_campaign(req.campaign, id_column=config.id_column) if req.campaign else None,
+        rules=checked.rules, do_not_contact=checked.do_not_contact, salt=checked.salt,
+        campaign_table=checked.campaign, previous=checked.previous,
     )
-
-
-def id_salt(config: Config) -> str:
-    """Secret salt for ``report.hash_ids``: without one, hashed ids can be reversed by hashing every id."""
-    if not config.report.hash_ids:
-        return ""
-    salt = os.environ.get("CHURNLENS_ID_SALT", "")
-    if len(salt) < 8:
-        raise ConfigError("report.hash_ids is true but the environment variable CHURNLENS_ID_SALT is not set "
-                          "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
-                          "month, so hashed ids stay comparable and cannot be reversed by hashing every id.")
-    return salt
 
 
 # --- read and score -----------------------------------------------------------------------------
@@ -273,7 +259,9 @@ def describe_segments(state: RunState, env: Env) -> RunState:
     summaries = segmentation.describe(seg, state.attributions, state.X, state.config, value=state.value)
     previous = migration = None
     if state.request.previous is not None:
-        previous = segmentation.load_previous(state.request.previous)
+        previous = state.previous  # read by load_inputs (preflight)
+        if previous is None:
+            previous = segmentation.load_previous(state.request.previous)
         summaries, migration = segmentation.match_previous(summaries, seg, previous, book_ids=state.book.ids)
     keys = np.full(len(state.X), "", dtype=object)
     for s in summaries:

@@ -17,7 +17,7 @@ from churnlens.actions import playbook
 from churnlens.config import Config, load_config
 from churnlens.io.tables import check_columns, check_unique_ids, read_table, value_array
 from churnlens.errors import DataError, InputFileError
-from churnlens.io.atomic import atomic_write_file, staged_folder
+from churnlens.io.atomic import atomic_write_file, check_out, staged_folder, write_manifest
 from churnlens.io.sources import TableSource, resolve_data
 from churnlens.attribution.registry import is_model_uri
 from churnlens.reports import words
@@ -96,7 +96,9 @@ class SegmentOutcome:
 
 
 def segment_attributions(attributions_path: Path, config_path: Optional[Path], out: Path) -> SegmentOutcome:
-    """Select churners by score from an attributions file and segment them (no feature values needed)."""
+    """Select churners by score from an attributions file and segment them (no feature values needed).
+    ``out`` is a segmentation folder (manifest schema ``churnlens.segments/1``): never a report folder."""
+    check_out(out, kind="segments")
     config = load_config(config_path)
     if config.churners.by in ("label", "value_at_risk"):
         raise DataError(
@@ -108,23 +110,50 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
     churners = segmentation.select_churners(attr.score, selection=config.churners)
     seg = segmentation.segment(attr, churners, config=config.segmentation)
     summaries = segmentation.describe(seg, attr, None, config)
-    with staged_folder(out) as staging:
+    with staged_folder(out, kind="segments", keep=[p for p in (attributions_path, config_path) if p]) as staging:
         names = words.segment_names(summaries, config, words.MACHINE_LANG)  # machine words, no --lang
         segmentation.write_segments_csv(staging / "segments.csv", seg, summaries, names=names)
         segmentation.write_segment_signatures(staging / "segment_signatures.json", summaries, names=names)
+        write_manifest(staging, "segments", {"inputs": _inputs(attributions=attributions_path, config=config_path)})
     return SegmentOutcome(churners.count, seg.n_segments)
+
+
+def _inputs(**paths: Optional[Path]) -> list[dict]:
+    """Manifest ``inputs`` entries (role, absolute path, SHA-256) of the given files."""
+    from churnlens.io.tables import sha256_file
+
+    return [{"role": role, "path": str(Path(p).absolute()), "sha256": sha256_file(Path(p))}
+            for role, p in paths.items() if p is not None]
 
 
 def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust_model: bool = False,
                     model_format: Optional[str] = None, query: Optional[str] = None,
-                    encoding: Optional[str] = None) -> str:
-    """Check that model, data and config fit together; returns a short report of what was found."""
+                    encoding: Optional[str] = None, previous: Optional[Path] = None,
+                    campaign: Optional[Path] = None) -> str:
+    """Check that model, data, config and the files they name fit together, with the same checks
+    and messages as the report (:func:`churnlens.run.preflight.preflight`); returns a short
+    report of what was found."""
+    from churnlens.campaign.effect import campaign_effect
+    from churnlens.run.pipeline import ReportRequest, check_request, with_overrides
+    from churnlens.run.preflight import preflight
+
+    req = ReportRequest(model=model_path, data=data_path, config=config_path, previous=previous, campaign=campaign,
+                        formats=(), query=query, encoding=encoding)
+    check_request(req)
     config, model, frame, aligned, source = _load(model_path, data_path, config_path, trust_model=trust_model,
                                                   model_format=model_format, query=query, encoding=encoding)
+    config = with_overrides(config, req)
+    checked = preflight(config, config_path=config_path, previous=previous, campaign=campaign)
     info = model.info
-    categorical = [c for c in aligned.X.columns if not pd.api.types.is_numeric_dtype(aligned.X[c])]
-    rules = playbook.config_rules(config, config_path)
-    playbook.validate_playbook(rules, features=info.feature_names, config=config, categorical=categorical)
+    rules = checked.rules
+    sources = attribution.feature_sources(info.feature_names, config)
+    source_frame = attribution.source_frame(aligned.X.iloc[:1000], sources)
+    categorical = [c for c in source_frame.columns if not pd.api.types.is_numeric_dtype(source_frame[c])
+                   or isinstance(source_frame[c].dtype, pd.CategoricalDtype)]
+    playbook.validate_playbook(rules, features=sources.sources, config=config, categorical=categorical,
+                               encoded={c: sources.source(c) for c in sources.columns})
+    if checked.campaign is not None:
+        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy())
     undocumented = [f for f in info.feature_names if f not in config.features]
     lines = [
         f"OK: {model_name(model_path)} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
@@ -170,12 +199,14 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
     intervals, DeLong's test, ``evaluation.rank_by``) and write the comparison. Returns the verdict.
 
     ``data_for`` maps a model (file name or path as given) to its own encoding of the customer
-    table; labels and values always come from ``data_path``.
+    table; labels and values always come from ``data_path``. ``out`` is a model-comparison folder
+    (``churnlens.evaluation/1``): never a report folder.
     """
     from churnlens.evaluation.compare import compare_with_evidence
     from churnlens.evaluation.quality import evaluate
     from churnlens.reports.evaluation import write_evaluation
 
+    check_out(out, kind="evaluation")
     config = load_config(config_path)
     data_for = dict(data_for or {})
     if not config.label_column:
@@ -215,7 +246,14 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
                                        value=value_array(frame, config) if config.value_column else None,
                                        rank_by=ev.rank_by, k=ev.k, uplift=ev.uplift, cost=ev.cost,
                                        n_boot=ev.bootstrap, seed=config.seed, level=ev.level)
-    with staged_folder(out) as staging:
+    files = [p for p in (data_path, config_path, *model_paths, *data_for.values())
+             if p is not None and not is_model_uri(p) and Path(str(p)).is_file()]
+    with staged_folder(out, kind="evaluation", keep=files) as staging:
         write_evaluation(staging, comparison, tuple(qualities), tuple(names), lang=lang, generated_at=generated_at,
                          formats=formats)
+        write_manifest(staging, "evaluation", {"generated_at": generated_at, "inputs": _inputs(
+            config=config_path, **({"data": Path(data_path)} if data_path is not None and Path(str(data_path)).is_file()
+                                   else {}),
+            **{f"model_{i + 1}": p for i, p in enumerate(model_paths) if not is_model_uri(p)},
+            **{f"data_for_{i + 1}": p for i, p in enumerate(data_for.values())})})
     return words.note_text(comparison.verdict, lang)

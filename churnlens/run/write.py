@@ -7,7 +7,6 @@ here, so one computed run can be written in several languages (:meth:`churnlens.
 from __future__ import annotations
 
 import hashlib
-import json
 import platform
 import time
 from dataclasses import asdict, replace
@@ -22,6 +21,7 @@ import pandas as pd
 from churnlens import __version__, attribution, reports, segmentation
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
+from churnlens.io import atomic
 from churnlens.io.bom import add_utf8_bom
 from churnlens.io.sources import TableSource, fingerprint
 from churnlens.io.tables import mask_id, sha256_file
@@ -145,7 +145,7 @@ def run_facts(state: RunState, *, out: Path, staging: Path) -> RunFacts:
         inputs=input_files(state, out=out, staging=staging),
         n_customers=state.book.n,
         packages=package_versions(),
-        timings=state.timings,
+        timings=(),  # run timings vary from run to run: logged (--verbose), never written into a document
         attributed="",
         n_attributed=len(state.rows),
         n_targeted=state.book_churners.count,
@@ -213,8 +213,8 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     if state.config.report.excel_bom:
         add_utf8_bom(staging)
-    timings = state.timings + (("reports", round(time.perf_counter() - t0, 3)),)
-    write_manifest(staging, replace(context, facts=replace(facts, timings=timings)), data_source=data_source(state))
+    write_manifest(staging, context, data_source=data_source(state))
+    log_timings(state.timings + (("reports", round(time.perf_counter() - t0, 3)),))
     return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
                          tuple(sorted(p.name for p in staging.iterdir() if p.is_file())), state.book.warnings)
 
@@ -254,8 +254,18 @@ def data_source(state: RunState) -> Optional[dict]:
     return fingerprint(data) if isinstance(data, TableSource) else None
 
 
+def log_timings(timings) -> None:
+    """Run timings go to the log (``--verbose``), not into any file: outputs stay byte-identical."""
+    import logging
+
+    log = logging.getLogger("churnlens.timings")
+    for name, seconds in timings:
+        log.info("%s: %.3f s", name, seconds)
+
+
 def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
-    """``manifest.json`` without its ``outputs`` (the files' hashes)."""
+    """``manifest.json`` without its ``schema`` marker and ``outputs`` (the files' hashes), which
+    :func:`churnlens.io.atomic.write_manifest` adds."""
     facts, seg = ctx.facts, ctx.segmentation
     return {
         "churnlens_version": __version__,
@@ -299,20 +309,13 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
             "undeclared_features": list(ctx.sources.undeclared) if ctx.sources else [],
             "excluded_from_reasons": [{"feature": f, "cause": c} for f, c in ctx.excluded_reasons],
         },
-        "timings_seconds": dict(facts.timings),
-        "outputs": {},
     }
 
 
 def write_manifest(out: Path, ctx: ReportContext, *, data_source: Optional[dict] = None) -> None:
-    data = manifest(ctx, data_source=data_source)
-    for p in sorted(out.iterdir()):
-        if p.is_file():
-            data["outputs"][p.name] = sha256_file(p)
-    for p in sorted((out / "tables").glob("*.csv")):
-        data["outputs"][f"tables/{p.name}"] = sha256_file(p)
-    (out / "manifest.json").write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default),
-                                       encoding="utf-8")
+    """``manifest.json``: schema ``churnlens.report/1`` (how churnlens recognises its own folder),
+    the run's record, and ``outputs``: the SHA-256 of every other file in the folder."""
+    atomic.write_manifest(out, "report", manifest(ctx, data_source=data_source), default=_json_default)
 
 
 def _json_default(o):

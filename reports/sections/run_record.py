@@ -14,9 +14,22 @@ class VersionsView:
 
 
 @dataclass(frozen=True)
+class ReproduceCommand:
+    """The run's command rewritten to write to a new folder, and how to compare the two.
+
+    ``out`` and ``new`` are empty when the command is not one that writes a report folder."""
+
+    command: str
+    out: str
+    new: str
+    compare: str
+
+
+@dataclass(frozen=True)
 class ReproduceView:
     seed: int
     command: str
+    reproduce: ReproduceCommand
 
 
 def build_versions(ctx: ReportContext, kit: Kit) -> VersionsView:
@@ -24,7 +37,44 @@ def build_versions(ctx: ReportContext, kit: Kit) -> VersionsView:
 
 
 def build_reproduce(ctx: ReportContext, kit: Kit) -> ReproduceView:
-    return ReproduceView(ctx.facts.seed, ctx.facts.command)
+    return ReproduceView(ctx.facts.seed, ctx.facts.command, reproduce_command(ctx.facts.command,
+                                                                             ctx.facts.generated_at))
+
+
+_DEFAULT_OUT = {"demo": "demo-report", "report": "churnlens-report"}
+
+
+def reproduce_command(command: str, generated_at: str) -> ReproduceCommand:
+    """The run's command rewritten to write to a NEW folder (``<out>-reproduced``) with the same
+    ``--generated-at``, and a command comparing the two folders: following the dossier never
+    replaces the report under review."""
+    import shlex
+
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        parts = []
+    at = next((i for i, a in enumerate(parts[1:], 1) if not a.startswith("-")), None)  # the sub-command
+    if at is None or parts[at] not in _DEFAULT_OUT:
+        return ReproduceCommand(command=command, out="", new="", compare="")
+    out, where = _DEFAULT_OUT[parts[at]], None
+    for i, a in enumerate(parts):
+        if a == "--out" and i + 1 < len(parts):
+            out, where = parts[i + 1], i
+            break
+        if a.startswith("--out="):
+            out, where = a.split("=", 1)[1], i
+            parts[i:i + 1] = ["--out", ""]
+            break
+    new = out.rstrip("/") + "-reproduced"
+    if where is None:  # default out folder: name the new folder explicitly
+        parts[at + 1:at + 1] = ["--out", new]
+    else:  # the same command, only the folder changed
+        parts[where + 1] = new
+    if not any(a == "--generated-at" or a.startswith("--generated-at=") for a in parts) and generated_at:
+        parts += ["--generated-at", generated_at]
+    compare = f"diff -r -x manifest.json -x 'dossier.*' {shlex.quote(out)} {shlex.quote(new)}"
+    return ReproduceCommand(command=shlex.join(parts), out=out, new=new, compare=compare)
 
 
 VERSIONS = Section("versions", "dossier.versions_title", build_versions, "d_versions.html")

@@ -1,0 +1,128 @@
+"""Checks of everything besides the customer table that a run reads: the same function serves
+``validate`` and ``report`` (:func:`churnlens.run.stages.load_inputs`), so validate rejects
+exactly what report would reject, with the same message, and report finds these problems
+before scoring anyone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from churnlens.actions import playbook
+from churnlens.campaign.effect import read_campaign
+from churnlens.config import Config, PlaybookRule
+from churnlens.errors import ConfigError, InputFileError
+
+
+@dataclass(frozen=True, eq=False)
+class Checked:
+    """What the checks read, handed to the run so nothing is read twice.
+
+    Attributes
+    ----------
+    rules : tuple of PlaybookRule
+        Config rules, then the playbook file's.
+    do_not_contact : frozenset of str, optional
+        Ids (as text) on the do-not-contact list.
+    salt : str
+        ``CHURNLENS_ID_SALT`` when ``report.hash_ids`` is set, else "".
+    campaign : DataFrame, optional
+        From :func:`churnlens.campaign.effect.read_campaign`.
+    previous : PreviousSegments, optional
+        Last month's segments (``previous``).
+    """
+
+    rules: tuple[PlaybookRule, ...]
+    do_not_contact: Optional[frozenset[str]]
+    salt: str
+    campaign: Optional[pd.DataFrame]
+    previous: object
+
+
+def id_salt(config: Config) -> str:
+    """Secret salt for ``report.hash_ids``: without one, hashed ids can be reversed by hashing every id."""
+    if not config.report.hash_ids:
+        return ""
+    salt = os.environ.get("CHURNLENS_ID_SALT", "")
+    if len(salt) < 8:
+        raise ConfigError("report.hash_ids is true but the environment variable CHURNLENS_ID_SALT is not set "
+                          "(or shorter than 8 characters). Set it to a secret kept by your team, the same every "
+                          "month, so hashed ids stay comparable and cannot be reversed by hashing every id.",
+                          key="report.hash_ids")
+    return salt
+
+
+def check_previous(previous: Path):
+    """Read ``previous`` (segments, signatures) and check its reference profile and attributions
+    file are present and readable. Returns the previous segments."""
+    import pyarrow.parquet as pq
+
+    from churnlens import segmentation
+    from churnlens.monitoring.stability import ReferenceProfile
+
+    previous = Path(previous)
+    if not previous.is_dir():
+        raise InputFileError(f"previous: {previous} is not a folder; give last month's report folder.",
+                             argument="previous")
+    prev = segmentation.load_previous(previous)
+    profile_path = previous / "reference_profile.json"
+    if not profile_path.is_file():
+        raise InputFileError(f"previous: {previous} has no reference_profile.json; give a report folder written "
+                             "by churnlens report (0.1 or later).", argument="previous")
+    try:
+        text = profile_path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputFileError(f"previous: {previous}: reference_profile.json cannot be read ({err}); re-run last "
+                             "month's report to rewrite it.", argument="previous") from None
+    ReferenceProfile.from_json(text, source=str(profile_path))
+    attr_path = previous / "attributions.parquet"
+    if not attr_path.is_file():
+        raise InputFileError(f"previous: {previous} has no attributions.parquet; give a report folder written by "
+                             "churnlens report.", argument="previous")
+    try:
+        pq.read_metadata(attr_path)
+    except Exception as err:  # noqa: BLE001 - pyarrow raises several types for a damaged file
+        raise InputFileError(f"previous: {previous}: attributions.parquet is not a readable Parquet file "
+                             f"({type(err).__name__}); re-run last month's report to rewrite it.",
+                             argument="previous") from None
+    return prev
+
+
+def check_logo(config: Config) -> None:
+    """Read and check ``report.logo`` (already resolved beside the config file)."""
+    if config.report.logo:
+        from churnlens.reports.render import logo_data_uri
+
+        logo_data_uri(Path(config.report.logo))
+
+
+def preflight(config: Config, *, config_path: Optional[Path], previous: Optional[Path] = None,
+              campaign: Optional[Path] = None) -> Checked:
+    """Every check of the run's inputs other than the model and the customer table.
+
+    ``config`` must have its file paths resolved beside the config file (``logo``,
+    ``do_not_contact``), as :func:`churnlens.run.pipeline.with_overrides` does.
+
+    Raises
+    ------
+    UserInputError
+        Playbook, do-not-contact file, salt, logo, ``previous`` folder or ``campaign`` file,
+        each with a message naming it and how to fix it.
+    """
+    rules = playbook.config_rules(config, config_path)
+    dnc = None
+    if config.report.do_not_contact:
+        dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
+    salt = id_salt(config)
+    check_logo(config)
+    prev = check_previous(Path(previous)) if previous is not None else None
+    if campaign is not None and not Path(campaign).is_file():
+        raise InputFileError(f"campaign: file {campaign} does not exist. Give a CSV of customer id, arm "
+                             "(treatment/control) and observed churn.", argument="campaign")
+    table = read_campaign(Path(campaign), id_column=config.id_column) if campaign is not None else None
+    return Checked(rules=tuple(rules), do_not_contact=dnc, salt=salt, campaign=table, previous=prev)
