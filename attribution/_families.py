@@ -6,11 +6,15 @@ model input (a float64 matrix in the estimator's own column order) and returns p
 float64 numpy arrays with fixed shapes:
 
 - ``raw(est, M) -> (n,)`` the model's raw output (log-odds, or probability for forests);
-- ``contribs(est, M) -> (phi (n, f), base float)`` exact path-dependent TreeSHAP by the
-  fastest exact route available for the family;
-- ``reference(est, M) -> (phi (n, f), base float)`` shap's TreeExplainer, the reference
-  implementation (used by tests and the auditors' cross-check). shap's output shapes
-  (list of arrays, ``(n, f, 2)``, length-1 ``expected_value``) are normalised here only.
+- ``contribs(est, M) -> (phi (n, f), base float)`` exact path-dependent TreeSHAP by
+  churnlens' own implementation (:mod:`churnlens.attribution.treeshap`) over the forest
+  built once per estimator by :meth:`_Family.build_forest`;
+- ``interactions(est, M, features) -> (n, m, m)`` exact SHAP interaction values (same forest);
+- ``reference(est, M) -> (phi (n, f), base float)`` shap's TreeExplainer (used by tests);
+- ``cross_reference(est, M, categorical) -> (phi, base, Note)`` an implementation other than
+  churnlens' own (the library's ``pred_contrib`` for LightGBM/XGBoost, shap's C++ TreeSHAP
+  for scikit-learn) and a note naming it, for the auditors' cross-check. shap's output
+  shapes (list of arrays, ``(n, f, 2)``, length-1 ``expected_value``) are normalised here only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from typing import Any, Optional
 import numpy as np
 
 from churnlens.errors import ModelError
+from churnlens.notes import Note
+
+OWN_METHOD = "TreeSHAP (path-dependent), churnlens' own exact implementation (numba)"
+_FORESTS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class _Family:
 
     name: str = ""
     raw_output: str = "log_odds"
-    method: str = ""
+    method: str = OWN_METHOD
 
     def unwrap(self, est: Any) -> Any:  # e.g. LGBMClassifier -> Booster
         return est
@@ -100,16 +108,61 @@ class _Family:
     def raw(self, est: Any, M: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def contribs(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
+    def build_forest(self, est: Any):
+        """The estimator's trees as one :class:`~churnlens.attribution.treeshap.Forest`."""
         raise NotImplementedError
+
+    def forest_input(self, est: Any, M: np.ndarray) -> np.ndarray:
+        """The matrix the trees read (identity except where the estimator recodes its input)."""
+        return M
+
+    def forest_columns(self, est: Any) -> Optional[np.ndarray]:
+        """Input column of each forest column when :meth:`forest_input` reorders them, else None."""
+        return None
+
+    def forest(self, est: Any):
+        """:meth:`build_forest`, cached per estimator (built once per model, not per chunk)."""
+        try:
+            fr = _FORESTS.get(est)
+        except TypeError:  # not weak-referenceable
+            return self.build_forest(est)
+        if fr is None:
+            fr = self.build_forest(est)
+            _FORESTS[est] = fr
+        return fr
+
+    def contribs(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
+        from churnlens.attribution import treeshap
+
+        phi, base = treeshap.shap_values(self.forest(est), self.forest_input(est, M))
+        cols = self.forest_columns(est)
+        if cols is not None:
+            out = np.empty_like(phi)
+            out[:, cols] = phi
+            phi = out
+        return phi, base
+
+    def interactions(self, est: Any, M: np.ndarray, features) -> np.ndarray:
+        """Exact interaction values among the input columns ``features``: (n, m, m)."""
+        from churnlens.attribution import treeshap
+
+        features = np.asarray(list(features), dtype=np.int64)
+        cols = self.forest_columns(est)
+        if cols is not None:
+            inv = np.empty_like(cols)
+            inv[cols] = np.arange(len(cols))
+            features = inv[features]
+        return treeshap.interaction_values(self.forest(est), self.forest_input(est, M), features=features)
 
     def reference(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
         return _shap_reference(est, M, positive_class=True)
 
-    def cross_reference(self, est: Any, M: np.ndarray, *, categorical: bool) -> tuple[np.ndarray, float, str]:
-        """Most independent shap computation available: ``(phi, base, how)``."""
+    def cross_reference(self, est: Any, M: np.ndarray, *, categorical: bool) -> tuple[np.ndarray, float, Note]:
+        """An implementation other than churnlens' own: ``(phi, base, note naming it)``."""
+        import shap
+
         phi, base = self.reference(est, M)
-        return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
+        return phi, base, Note.of("crosscheck.shap", version=shap.__version__)
 
 
 def _sklearn_feature_names(est: Any) -> tuple[str, ...]:
@@ -141,7 +194,6 @@ def _lgb_depth(node: dict) -> int:
 
 class _LightGBM(_Family):
     name = "lightgbm"
-    method = "TreeSHAP (path-dependent) via LightGBM pred_contrib"
 
     def unwrap(self, est):
         import lightgbm as lgb
@@ -205,26 +257,27 @@ class _LightGBM(_Family):
     def raw(self, est, M):
         return np.asarray(est.predict(M, raw_score=True), dtype=np.float64)
 
-    def contribs(self, est, M):
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_lightgbm_dump
+
+        return from_lightgbm_dump(est.dump_model())
+
+    def library_contribs(self, est, M):
+        """LightGBM's own TreeSHAP (``pred_contrib``)."""
         out = np.asarray(est.predict(M, pred_contrib=True), dtype=np.float64)
         return out[:, :-1], float(out[0, -1])
 
     def cross_reference(self, est, M, *, categorical):
-        if categorical:
-            # shap 0.51's own parse of LightGBM categorical splits is wrong (its attributions
-            # miss additivity by > 1 log-odds), so keep shap's default path here.
-            phi, base = self.reference(est, M)
-            return phi, base, ("delegating to LightGBM pred_contrib (shap's own parser does not support "
-                               "LightGBM categorical splits), re-run on the sample")
-        phi, base = _shap_reference(est, M, positive_class=True, own_cpp=True)
-        return phi, base, "shap's own C++ TreeSHAP on the parsed trees (not the library's pred_contrib)"
+        import lightgbm as lgb
+
+        phi, base = self.library_contribs(est, M)
+        return phi, base, Note.of("crosscheck.lightgbm", version=lgb.__version__)
 
 
 # --- XGBoost ----------------------------------------------------------------------------------
 
 class _XGBoost(_Family):
     name = "xgboost"
-    method = "TreeSHAP (path-dependent) via XGBoost pred_contribs"
 
     def unwrap(self, est):
         import xgboost as xgb
@@ -274,7 +327,13 @@ class _XGBoost(_Family):
     def raw(self, est, M):
         return np.asarray(est.predict(self._dmatrix(est, M), output_margin=True), dtype=np.float64)
 
-    def contribs(self, est, M):
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_xgboost_json
+
+        return from_xgboost_json(json.loads(bytes(est.save_raw("json"))))
+
+    def library_contribs(self, est, M):
+        """XGBoost's own TreeSHAP (``pred_contribs``)."""
         out = np.asarray(est.predict(self._dmatrix(est, M), pred_contribs=True), dtype=np.float64)
         return out[:, :-1], float(out[0, -1])
 
@@ -286,20 +345,16 @@ class _XGBoost(_Family):
         return _shap_reference(est, data, positive_class=True)
 
     def cross_reference(self, est, M, *, categorical):
-        import pandas as pd
+        import xgboost as xgb
 
-        names = est.feature_names
-        data = pd.DataFrame(M, columns=names) if names else M
-        phi, base = _shap_reference(est, data, positive_class=True, own_cpp=True)
-        return phi, base, "shap's own C++ TreeSHAP on the parsed trees (not the library's pred_contribs)"
+        phi, base = self.library_contribs(est, M)
+        return phi, base, Note.of("crosscheck.xgboost", version=xgb.__version__)
 
 
 # --- scikit-learn -----------------------------------------------------------------------------
 
 class _SklearnTrees(_Family):
-    """scikit-learn tree ensembles: exact TreeSHAP through shap's C++ implementation."""
-
-    method = "TreeSHAP (path-dependent) via shap TreeExplainer"
+    """scikit-learn tree ensembles (DecisionTree-based; HistGradientBoosting overrides)."""
 
     def check(self, est, path):
         classes = getattr(est, "classes_", None)
@@ -327,8 +382,26 @@ class _SklearnTrees(_Family):
     def raw(self, est, M):
         return np.asarray(est.decision_function(M), dtype=np.float64)
 
-    def contribs(self, est, M):
-        return self.reference(est, M)
+    def leaf_values(self, est, tree) -> np.ndarray:
+        """Per node of ``tree`` (a DecisionTree) its value in raw-output units (used at leaves)."""
+        raise NotImplementedError
+
+    def intercept(self, est) -> float:
+        return 0.0
+
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_sklearn_trees
+
+        trees = []
+        for tree in self._trees(est):
+            t = tree.tree_
+            arrays = {k: np.asarray(getattr(t, k)) for k in ("children_left", "children_right", "feature", "threshold",
+                                                             "weighted_n_node_samples")}
+            mgl = getattr(t, "missing_go_to_left", None)
+            arrays["missing_go_to_left"] = None if mgl is None else np.asarray(mgl, bool)
+            arrays["value"] = self.leaf_values(est, t)
+            trees.append(arrays)
+        return from_sklearn_trees(trees, n_features=int(est.n_features_in_), intercept=self.intercept(est))
 
     def reference(self, est, M):
         return _shap_reference(est, np.ascontiguousarray(M, dtype=np.float64), positive_class=True)
@@ -344,19 +417,68 @@ class _SklearnGBM(_SklearnTrees):
             raise ModelError(f"Model {path} is a GradientBoostingClassifier with loss='{loss}'; its raw output "
                              "is not log-odds. Retrain with loss='log_loss'.")
 
+    def leaf_values(self, est, t):
+        return np.asarray(t.value[:, 0, 0], np.float64) * float(est.learning_rate)
+
+    def intercept(self, est):
+        # the init estimator's raw prediction (a constant: the prior log-odds, or 0 for init='zero')
+        return float(np.ravel(est._raw_predict_init(np.zeros((1, int(est.n_features_in_)), np.float32)))[0])
+
 
 class _SklearnHistGBM(_SklearnTrees):
     name = "sklearn_hist_gbm"
 
     def check(self, est, path):
         super().check(est, path)
-        if getattr(est, "is_categorical_", None) is not None and np.any(est.is_categorical_):
-            # shap 0.51 ignores categorical bitset splits and returns wrong numbers silently.
-            raise ModelError(
-                f"Model {path} is a HistGradientBoostingClassifier with native categorical_features; shap's "
-                "TreeSHAP does not support its categorical splits (results would be wrong). Encode the categories "
-                "with a OneHotEncoder in a Pipeline, or use LightGBM with pandas categories."
-            )
+        pre = getattr(est, "_preprocessor", None)
+        if pre is not None:
+            enc = pre.named_transformers_["encoder"]
+            if any(c.dtype.kind not in "iuf" for c in enc.categories_):
+                raise ModelError(
+                    f"Model {path} is a HistGradientBoostingClassifier fitted on text categories; churnlens passes "
+                    "numbers to the estimator. Fit it on integer-coded categories (categorical_features=[...]), or "
+                    "encode the text with an OrdinalEncoder in a Pipeline.")
+
+    def raw(self, est, M):
+        return np.asarray(est.decision_function(M), dtype=np.float64)
+
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_sklearn_hist
+
+        return from_sklearn_hist([(p.nodes, p.raw_left_cat_bitsets) for p in self._trees(est)],
+                                 n_features=int(est.n_features_in_),
+                                 intercept=float(np.ravel(est._baseline_prediction)[0]))
+
+    def forest_input(self, est, M):
+        # native categorical features: the estimator's own OrdinalEncoder puts them first,
+        # as category codes (unknown categories -> NaN -> the missing direction)
+        pre = getattr(est, "_preprocessor", None)
+        if pre is None:
+            return M
+        return np.ascontiguousarray(pre.transform(M), dtype=np.float64)
+
+    def forest_columns(self, est):
+        cat = getattr(est, "is_categorical_", None)
+        if getattr(est, "_preprocessor", None) is None or cat is None:
+            return None
+        return np.concatenate([np.flatnonzero(cat), np.flatnonzero(~np.asarray(cat))]).astype(np.int64)
+
+    def reference(self, est, M):
+        if getattr(est, "_preprocessor", None) is not None:
+            # shap 0.51 ignores HistGradientBoosting's categorical bitset splits
+            raise ModelError("shap's TreeExplainer does not support HistGradientBoosting categorical splits.")
+        return super().reference(est, M)
+
+    def cross_reference(self, est, M, *, categorical):
+        if getattr(est, "_preprocessor", None) is None:
+            return super().cross_reference(est, M, categorical=categorical)
+        # shap cannot: Lundberg et al.'s Algorithm 2 (plain numpy, not the numba kernels)
+        from churnlens.attribution.treeshap.reference import shap_values_reference
+
+        phi, base = shap_values_reference(self.forest(est), self.forest_input(est, M))
+        out = np.empty_like(phi)
+        out[:, self.forest_columns(est)] = phi
+        return out, base, Note.of("crosscheck.algorithm2")
 
     def _trees(self, est):
         return [p for it in est._predictors for p in it]
@@ -381,6 +503,12 @@ class _Forest(_SklearnTrees):
 
     def raw(self, est, M):
         return np.asarray(est.predict_proba(M)[:, 1], dtype=np.float64)
+
+    def leaf_values(self, est, t):
+        # probability of class 1 at the node (value holds class shares or counts), averaged over trees
+        v = np.asarray(t.value[:, 0, :], np.float64)
+        k = list(est.classes_).index(est.classes_[1])
+        return v[:, k] / np.maximum(v.sum(axis=1), 1e-300) / len(est.estimators_)
 
 
 class _RandomForest(_Forest):

@@ -13,6 +13,7 @@ import numpy as np
 
 from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.frozen import array_eq
+from churnlens.notes import Note
 
 
 @dataclass(frozen=True)
@@ -185,10 +186,11 @@ class GlobalDrivers:
 
 @dataclass(frozen=True)
 class CrossCheck:
-    """Agreement of churnlens' attributions with shap's reference TreeExplainer on a sample.
+    """Agreement of churnlens' own TreeSHAP with a second implementation on a sample.
 
-    ``reference`` names the implementation, e.g. "shap 0.51.0 TreeExplainer
-    (tree_path_dependent), shap's own C++ TreeSHAP on the parsed trees".
+    ``reference`` is the second implementation's machine-readable name, e.g. "LightGBM
+    4.7.0 pred_contrib"; ``compared`` states which two implementations were compared, as a
+    note (``crosscheck.pair`` with ``ours`` and ``theirs``) the reports word.
     """
 
     n_rows: int
@@ -196,6 +198,7 @@ class CrossCheck:
     reference: str
     tolerance: float  # largest difference that passes
     passed: bool  # max_abs_diff <= tolerance
+    compared: Optional[Note] = None
 
 
 @dataclass(frozen=True)
