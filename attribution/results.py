@@ -202,6 +202,26 @@ class CrossCheck:
 
 
 @dataclass(frozen=True)
+class InteractionPair:
+    """Two drivers' exact SHAP interaction over a set of customers (log-odds, or probability
+    for forests): ``mean_abs`` / ``mean_signed`` of Phi_ab + Phi_ba per customer."""
+
+    feature_a: str
+    feature_b: str
+    mean_abs: float
+    mean_signed: float
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class SegmentInteractions:
+    """The top interacting pairs among a segment's top drivers (a seeded sample of its members)."""
+
+    segment: str  # segment key
+    pairs: tuple[InteractionPair, ...]
+
+
+@dataclass(frozen=True)
 class FeatureSources:
     """Mapping of the model's columns to source features.
 

@@ -105,3 +105,4 @@ class ReportContext:
     sources: Optional[FeatureSources] = None
     excluded_reasons: tuple[tuple[str, str], ...] = ()
     profiles: Optional[SegmentProfiles] = None
+    interactions: tuple = ()  # SegmentInteractions: top interacting driver pairs per segment
