@@ -57,7 +57,7 @@ class Attributions:
     additivity_max_error : float
         Largest ``|base + sum(values) - output|`` over all rows, in float64.
     method : str
-        One line naming the algorithm, e.g. "TreeSHAP (path-dependent) via LightGBM pred_contrib".
+        One line naming the algorithm, e.g. "TreeSHAP (path-dependent), churnlens' own exact implementation (numba)".
     weight : ndarray of float64, shape (n,), optional
         See :attr:`weights`; set by the pipeline when only part of the book is attributed.
     """

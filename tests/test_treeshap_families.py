@@ -190,3 +190,14 @@ def test_interactions_match_shap_on_sklearn_and_xgboost():
         np.testing.assert_allclose(got, ref, atol=1e-9, rtol=0, err_msg=fam.name)
         phi, _ = fam.contribs(e, Xs)
         np.testing.assert_allclose(got.sum(2), phi, atol=1e-9, rtol=0)
+
+
+def test_results_do_not_depend_on_chunks_or_partitions():
+    # rows are independent in the kernels: any split of the rows (explain's chunks, Dask
+    # partitions) gives bit-identical values, in both the table and the linear kernel
+    X, y = _data(nan=0.05)
+    for est in (SKLEARN["rf_deep"]().fit(X, y), SKLEARN["gbm"]().fit(X, y)):
+        fam = FAMILIES[family_of(est)]
+        whole, base = fam.contribs(est, X)
+        parts = [fam.contribs(est, X[a:b]) for a, b in ((0, 1), (1, 77), (77, 250), (250, N))]
+        assert np.array_equal(whole, np.concatenate([p[0] for p in parts])) and all(p[1] == base for p in parts)
