@@ -10,6 +10,7 @@ Public API (used by the pipeline and the CLI)::
     global_drivers(attributions, X, config) -> GlobalDrivers
     cross_check(model, X_sample, values, *, output_space="log_odds", tolerance=1e-4) -> CrossCheck (with its verdict, passed)
     write_attributions(path, attributions); read_attributions(path) -> Attributions
+    top_pairs(model, X, features, *, k=3) -> tuple[InteractionPair, ...]  (exact interaction values)
 
 Library differences (LightGBM / XGBoost / scikit-learn / shap output shapes) are
 confined to :mod:`attribution._families`.
@@ -20,19 +21,20 @@ from churnlens.attribution.combine import concat, concat_reasons, take
 from churnlens.attribution.crosscheck import cross_check
 from churnlens.attribution.drivers import DriverSums, driver_sums, drivers_table, global_drivers
 from churnlens.attribution.explain import explain
+from churnlens.attribution.interactions import interaction_matrix, top_pairs
 from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
 from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
 from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
 from churnlens.attribution.sources import feature_sources, source_frame, to_sources
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, ModelInfo, ReasonCodes,
-    RegistryInfo, RiskRange, RiskZone,
+    Attributions, CrossCheck, Driver, FeatureSources, GlobalDrivers, GroupDriver, InteractionPair, ModelInfo,
+    ReasonCodes, RegistryInfo, RiskRange, RiskZone, SegmentInteractions,
 )
 
 __all__ = [
     "MODEL_FORMATS", "AlignedData", "AttributionsWriter", "DriverSums", "driver_sums", "Attributions", "CrossCheck", "Driver", "GlobalDrivers", "GroupDriver",
     "LoadedModel", "ModelInfo", "ReasonCodes", "RegistryInfo", "RiskRange", "align", "cross_check", "explain",
     "FeatureSources", "RiskZone", "drivers_table", "excluded_features", "feature_sources", "probability_points",
-    "source_frame", "to_sources",
+    "source_frame", "to_sources", "InteractionPair", "SegmentInteractions", "interaction_matrix", "top_pairs",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

@@ -6,11 +6,15 @@ model input (a float64 matrix in the estimator's own column order) and returns p
 float64 numpy arrays with fixed shapes:
 
 - ``raw(est, M) -> (n,)`` the model's raw output (log-odds, or probability for forests);
-- ``contribs(est, M) -> (phi (n, f), base float)`` exact path-dependent TreeSHAP by the
-  fastest exact route available for the family;
-- ``reference(est, M) -> (phi (n, f), base float)`` shap's TreeExplainer, the reference
-  implementation (used by tests and the auditors' cross-check). shap's output shapes
-  (list of arrays, ``(n, f, 2)``, length-1 ``expected_value``) are normalised here only.
+- ``contribs(est, M) -> (phi (n, f), base float)`` exact path-dependent TreeSHAP by
+  churnlens' own implementation (:mod:`churnlens.attribution.treeshap`) over the forest
+  built once per estimator by :meth:`_Family.build_forest`;
+- ``interactions(est, M, features) -> (n, m, m)`` exact SHAP interaction values (same forest);
+- ``reference(est, M) -> (phi (n, f), base float)`` shap's TreeExplainer (used by tests);
+- ``cross_reference(est, M, categorical) -> (phi, base, Note)`` an implementation other than
+  churnlens' own (the library's ``pred_contrib`` for LightGBM/XGBoost, shap's C++ TreeSHAP
+  for scikit-learn) and a note naming it, for the auditors' cross-check. shap's output
+  shapes (list of arrays, ``(n, f, 2)``, length-1 ``expected_value``) are normalised here only.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from typing import Any, Optional
 import numpy as np
 
 from churnlens.errors import ModelError
+from churnlens.notes import Note
+
+OWN_METHOD = "TreeSHAP (path-dependent), churnlens' own exact implementation (numba)"
+_FORESTS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class _Family:
 
     name: str = ""
     raw_output: str = "log_odds"
-    method: str = ""
+    method: str = OWN_METHOD
 
     def unwrap(self, est: Any) -> Any:  # e.g. LGBMClassifier -> Booster
         return est
@@ -110,16 +118,61 @@ class _Family:
     def raw(self, est: Any, M: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def contribs(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
+    def build_forest(self, est: Any):
+        """The estimator's trees as one :class:`~churnlens.attribution.treeshap.Forest`."""
         raise NotImplementedError
+
+    def forest_input(self, est: Any, M: np.ndarray) -> np.ndarray:
+        """The matrix the trees read (identity except where the estimator recodes its input)."""
+        return M
+
+    def forest_columns(self, est: Any) -> Optional[np.ndarray]:
+        """Input column of each forest column when :meth:`forest_input` reorders them, else None."""
+        return None
+
+    def forest(self, est: Any):
+        """:meth:`build_forest`, cached per estimator (built once per model, not per chunk)."""
+        try:
+            fr = _FORESTS.get(est)
+        except TypeError:  # not weak-referenceable
+            return self.build_forest(est)
+        if fr is None:
+            fr = self.build_forest(est)
+            _FORESTS[est] = fr
+        return fr
+
+    def contribs(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
+        from churnlens.attribution import treeshap
+
+        phi, base = treeshap.shap_values(self.forest(est), self.forest_input(est, M))
+        cols = self.forest_columns(est)
+        if cols is not None:
+            out = np.empty_like(phi)
+            out[:, cols] = phi
+            phi = out
+        return phi, base
+
+    def interactions(self, est: Any, M: np.ndarray, features) -> np.ndarray:
+        """Exact interaction values among the input columns ``features``: (n, m, m)."""
+        from churnlens.attribution import treeshap
+
+        features = np.asarray(list(features), dtype=np.int64)
+        cols = self.forest_columns(est)
+        if cols is not None:
+            inv = np.empty_like(cols)
+            inv[cols] = np.arange(len(cols))
+            features = inv[features]
+        return treeshap.interaction_values(self.forest(est), self.forest_input(est, M), features=features)
 
     def reference(self, est: Any, M: np.ndarray) -> tuple[np.ndarray, float]:
         return _shap_reference(est, M, positive_class=True)
 
-    def cross_reference(self, est: Any, M: np.ndarray, *, categorical: bool) -> tuple[np.ndarray, float, str]:
-        """Most independent shap computation available: ``(phi, base, how)``."""
+    def cross_reference(self, est: Any, M: np.ndarray, *, categorical: bool) -> tuple[np.ndarray, float, Note]:
+        """An implementation other than churnlens' own: ``(phi, base, note naming it)``."""
+        import shap
+
         phi, base = self.reference(est, M)
-        return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
+        return phi, base, Note.of("crosscheck.shap", version=shap.__version__)
 
     def accepts_missing(self, est: Any) -> bool:
         """Whether the estimator takes NaN in its (encoded) input; LightGBM and XGBoost do."""
@@ -155,7 +208,6 @@ def _lgb_depth(node: dict) -> int:
 
 class _LightGBM(_Family):
     name = "lightgbm"
-    method = "TreeSHAP (path-dependent) via LightGBM pred_contrib"
 
     def unwrap(self, est):
         import lightgbm as lgb
@@ -219,19 +271,21 @@ class _LightGBM(_Family):
     def raw(self, est, M):
         return np.asarray(est.predict(M, raw_score=True), dtype=np.float64)
 
-    def contribs(self, est, M):
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_lightgbm_dump
+
+        return from_lightgbm_dump(est.dump_model())
+
+    def library_contribs(self, est, M):
+        """LightGBM's own TreeSHAP (``pred_contrib``)."""
         out = np.asarray(est.predict(M, pred_contrib=True), dtype=np.float64)
         return out[:, :-1], float(out[0, -1])
 
     def cross_reference(self, est, M, *, categorical):
-        if categorical:
-            # shap 0.51's own parse of LightGBM categorical splits is wrong (its attributions
-            # miss additivity by > 1 log-odds), so keep shap's default path here.
-            phi, base = self.reference(est, M)
-            return phi, base, ("delegating to LightGBM pred_contrib (shap's own parser does not support "
-                               "LightGBM categorical splits), re-run on the sample")
-        phi, base = _shap_reference(est, M, positive_class=True, own_cpp=True)
-        return phi, base, "shap's own C++ TreeSHAP on the parsed trees (not the library's pred_contrib)"
+        import lightgbm as lgb
+
+        phi, base = self.library_contribs(est, M)
+        return phi, base, Note.of("crosscheck.lightgbm", version=lgb.__version__)
 
 
 # --- XGBoost ----------------------------------------------------------------------------------
@@ -263,7 +317,6 @@ def _xgb_ascii_levels(est: Any, names: list) -> dict:
 
 class _XGBoost(_Family):
     name = "xgboost"
-    method = "TreeSHAP (path-dependent) via XGBoost pred_contribs"
 
     def unwrap(self, est):
         import xgboost as xgb
@@ -340,7 +393,13 @@ class _XGBoost(_Family):
     def raw(self, est, M):
         return np.asarray(est.predict(self._dmatrix(est, M), output_margin=True), dtype=np.float64)
 
-    def contribs(self, est, M):
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_xgboost_json
+
+        return from_xgboost_json(json.loads(bytes(est.save_raw("json"))))
+
+    def library_contribs(self, est, M):
+        """XGBoost's own TreeSHAP (``pred_contribs``)."""
         out = np.asarray(est.predict(self._dmatrix(est, M), pred_contribs=True), dtype=np.float64)
         return out[:, :-1], float(out[0, -1])
 
@@ -352,25 +411,16 @@ class _XGBoost(_Family):
         return _shap_reference(est, data, positive_class=True)
 
     def cross_reference(self, est, M, *, categorical):
-        import pandas as pd
+        import xgboost as xgb
 
-        names = est.feature_names
-        data = pd.DataFrame(M, columns=names) if names else M
-        if self._categorical(est):
-            # shap 0.51's own parse of XGBoost categorical splits gives wrong numbers: delegate
-            phi, base = _shap_reference(est, data, positive_class=True)
-            return phi, base, ("delegating to XGBoost pred_contribs (shap's own parser does not support XGBoost "
-                               "categorical splits), re-run on the sample")
-        phi, base = _shap_reference(est, data, positive_class=True, own_cpp=True)
-        return phi, base, "shap's own C++ TreeSHAP on the parsed trees (not the library's pred_contribs)"
+        phi, base = self.library_contribs(est, M)
+        return phi, base, Note.of("crosscheck.xgboost", version=xgb.__version__)
 
 
 # --- scikit-learn -----------------------------------------------------------------------------
 
 class _SklearnTrees(_Family):
-    """scikit-learn tree ensembles: exact TreeSHAP through shap's C++ implementation."""
-
-    method = "TreeSHAP (path-dependent) via shap TreeExplainer"
+    """scikit-learn tree ensembles (DecisionTree-based; HistGradientBoosting overrides)."""
 
     def check(self, est, path):
         classes = getattr(est, "classes_", None)
@@ -408,8 +458,26 @@ class _SklearnTrees(_Family):
     def raw(self, est, M):
         return np.asarray(est.decision_function(M), dtype=np.float64)
 
-    def contribs(self, est, M):
-        return self.reference(est, M)
+    def leaf_values(self, est, tree) -> np.ndarray:
+        """Per node of ``tree`` (a DecisionTree) its value in raw-output units (used at leaves)."""
+        raise NotImplementedError
+
+    def intercept(self, est) -> float:
+        return 0.0
+
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_sklearn_trees
+
+        trees = []
+        for tree in self._trees(est):
+            t = tree.tree_
+            arrays = {k: np.asarray(getattr(t, k)) for k in ("children_left", "children_right", "feature", "threshold",
+                                                             "weighted_n_node_samples")}
+            mgl = getattr(t, "missing_go_to_left", None)
+            arrays["missing_go_to_left"] = None if mgl is None else np.asarray(mgl, bool)
+            arrays["value"] = self.leaf_values(est, t)
+            trees.append(arrays)
+        return from_sklearn_trees(trees, n_features=int(est.n_features_in_), intercept=self.intercept(est))
 
     def reference(self, est, M):
         return _shap_reference(est, np.ascontiguousarray(M, dtype=np.float64), positive_class=True)
@@ -425,6 +493,13 @@ class _SklearnGBM(_SklearnTrees):
             raise ModelError(f"Model {path} is a GradientBoostingClassifier with loss='{loss}'; its raw output "
                              "is not log-odds. Retrain with loss='log_loss'.")
 
+    def leaf_values(self, est, t):
+        return np.asarray(t.value[:, 0, 0], np.float64) * float(est.learning_rate)
+
+    def intercept(self, est):
+        # the init estimator's raw prediction (a constant: the prior log-odds, or 0 for init='zero')
+        return float(np.ravel(est._raw_predict_init(np.zeros((1, int(est.n_features_in_)), np.float32)))[0])
+
 
 class _SklearnHistGBM(_SklearnTrees):
     """HistGradientBoostingClassifier, with native ``categorical_features`` too.
@@ -433,15 +508,14 @@ class _SklearnHistGBM(_SklearnTrees):
     categorical columns first, then the numeric ones); churnlens encodes the levels itself
     (align: code = position in the encoder's categories), so the adapter works on a shallow
     copy without that encoder, fed the columns in the trees' order (``_churnlens_perm``) and
-    returning attributions in the input order. shap 0.51 parses the trees but
-    ignores categorical bitset splits, so for categorical models the parsed ensemble's split
-    types are set to shap's categorical split (bitmask of the codes going left, codes shifted
-    by one as shap's C++ expects) before shap's own C++ path-dependent TreeSHAP runs.
+    returning attributions in the input order. churnlens' own TreeSHAP reads the trees'
+    categorical bitsets; the cross-check recomputes a sample with Algorithm 2, and
+    :meth:`reference` (shap's C++ with the categorical splits set on shap's parse) is the tests'
+    oracle, since shap 0.51 alone ignores bitset splits.
     """
 
     name = "sklearn_hist_gbm"
     unknown_levels = "missing"  # HGB sends unknown categories down the missing-value branch
-    MAX_LEVELS = 24  # shap's C++ reads the bitmask as a float32: exact for codes below 2**24
 
     def unwrap(self, est):
         pre = getattr(est, "_preprocessor", None)
@@ -479,33 +553,37 @@ class _SklearnHistGBM(_SklearnTrees):
         levels = getattr(est, "_churnlens_levels", None) or {}
         return tuple((levels.get(i, ()) if m else None) for i, m in enumerate(mask))
 
-    def check(self, est, path):
-        super().check(est, path)
-        mask = getattr(est, "is_categorical_", None)
-        if mask is not None and np.any(mask):
-            levels = getattr(est, "_churnlens_levels", None) or {}
-            names = _sklearn_feature_names(est)
-            big = [(str(names[i]), len(v)) for i, v in sorted(levels.items()) if len(v) >= self.MAX_LEVELS]
-            if big:
-                raise ModelError(
-                    f"Model {path}: categorical feature(s) {', '.join(f'{n} ({k} levels)' for n, k in big)} have "
-                    f"more than {self.MAX_LEVELS - 1} levels; the exact TreeSHAP available for "
-                    "HistGradientBoosting categorical splits (shap's C++) handles at most "
-                    f"{self.MAX_LEVELS - 1}. Group rare levels before training, or use LightGBM or XGBoost with "
-                    "native categories.")
+    def build_forest(self, est):
+        from churnlens.attribution.treeshap import from_sklearn_hist
 
-    def contribs(self, est, M):
-        return self.reference(est, M)
+        return from_sklearn_hist([(p.nodes, p.raw_left_cat_bitsets) for p in self._trees(est)],
+                                 n_features=int(est.n_features_in_),
+                                 intercept=float(np.ravel(est._baseline_prediction)[0]))
+
+    def forest_input(self, est, M):
+        # native categorical features: the trees read the category codes first, then the numeric
+        # columns (the order of the estimator's own OrdinalEncoder); align already coded them
+        return self._tree_order(est, M)
+
+    def forest_columns(self, est):
+        perm = getattr(est, "_churnlens_perm", None)
+        return None if perm is None else np.asarray(perm, dtype=np.int64)
 
     def cross_reference(self, est, M, *, categorical):
-        phi, base = self.reference(est, M)
-        mask = getattr(est, "is_categorical_", None)
-        if mask is not None and np.any(mask):
-            return phi, base, ("shap's C++ TreeSHAP with the model's categorical splits set on shap's parsed trees, "
-                               "re-run on the sample")
-        return phi, base, "shap's C++ TreeSHAP, re-run on the sample"
+        if getattr(est, "_churnlens_perm", None) is None:
+            return super().cross_reference(est, M, categorical=categorical)
+        # shap alone ignores the categorical splits: Lundberg et al.'s Algorithm 2 (plain numpy,
+        # not the numba kernels) on the model's trees
+        from churnlens.attribution.treeshap.reference import shap_values_reference
+
+        phi, base = shap_values_reference(self.forest(est), self.forest_input(est, M))
+        out = np.empty_like(phi)
+        out[:, self.forest_columns(est)] = phi
+        return out, base, Note.of("crosscheck.algorithm2")
 
     def reference(self, est, M):
+        """shap's C++ TreeSHAP on shap's parse of the trees, the categorical splits set as shap
+        categorical splits (shap 0.51 alone ignores them): an oracle for the tests."""
         mask = getattr(est, "is_categorical_", None)
         if mask is None or not np.any(mask):
             return super().reference(est, M)
@@ -573,6 +651,12 @@ class _Forest(_SklearnTrees):
 
     def raw(self, est, M):
         return np.asarray(est.predict_proba(M)[:, 1], dtype=np.float64)
+
+    def leaf_values(self, est, t):
+        # probability of class 1 at the node (value holds class shares or counts), averaged over trees
+        v = np.asarray(t.value[:, 0, :], np.float64)
+        k = list(est.classes_).index(est.classes_[1])
+        return v[:, k] / np.maximum(v.sum(axis=1), 1e-300) / len(est.estimators_)
 
 
 class _RandomForest(_Forest):

@@ -11,20 +11,22 @@ from churnlens.attribution.explain import _source_sum
 from churnlens.attribution.model import LoadedModel, encode, raw_output
 from churnlens.attribution.results import CrossCheck
 from churnlens.constants import ADDITIVITY_TOLERANCE
+from churnlens.notes import Note
 
 
 def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, *,
                 output_space: str = "log_odds", tolerance: float = ADDITIVITY_TOLERANCE) -> CrossCheck:
-    """Compare attributions with shap's TreeExplainer (tree_path_dependent) on a sample.
+    """Compare churnlens' attributions with a second, independent implementation on a sample.
 
-    For LightGBM and XGBoost, shap's TreeExplainer would call the library's own
-    ``pred_contrib`` (the very code churnlens uses), so shap is made to run its own C++
-    TreeSHAP on the trees it parses from the model: an independent implementation. LightGBM
-    models with categorical features are the exception (shap 0.51 mis-parses categorical
-    splits): there shap's default path, i.e. ``pred_contrib``, is used and named. For
-    scikit-learn models shap is the computation path itself; the check then confirms the
-    chunked, encoded, grouped result. Pipelines are explained on the transformed data and
-    the encoded columns summed back to their source column, as in :func:`explain`.
+    churnlens computes attributions with its own TreeSHAP (:mod:`churnlens.attribution.treeshap`).
+    The second implementation is the library's own: LightGBM ``pred_contrib`` and XGBoost
+    ``pred_contribs`` (their C++ TreeSHAP on their own trees), shap's TreeExplainer (its C++
+    TreeSHAP on its own parse of the trees) for scikit-learn, and for HistGradientBoosting with
+    native categorical splits, which shap cannot parse, Lundberg et al.'s Algorithm 2 written
+    plainly in numpy (:mod:`churnlens.attribution.treeshap.reference`). ``CrossCheck.compared``
+    names both (a :class:`~churnlens.notes.Note`; the dossier words it). Pipelines are explained
+    on the transformed data and the encoded columns summed back to their source column, as in
+    :func:`explain`.
 
     Parameters
     ----------
@@ -41,8 +43,6 @@ def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, 
     -------
     CrossCheck
     """
-    import shap
-
     X_sample = ensure_aligned(model, X_sample, source="cross-check sample")
     values = np.asarray(values, dtype=np.float64)
     if values.shape != (len(X_sample), len(model.feature_names)):
@@ -55,11 +55,11 @@ def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        phi, base, where = b.family.cross_reference(b.estimator, M, categorical=native_categorical)
+        phi, base, theirs = b.family.cross_reference(b.estimator, M, categorical=native_categorical)
     phi = _source_sum(model, phi * b.raw_scale)
     if output_space == "probability" and model.info.raw_output == "log_odds":
         r = raw_output(model, M)
-        # the base of shap's own XGBoost parse differs from the booster's; f0 = output - sum.
+        # f0 = output - sum: the reference's own base may be computed differently (shap's XGBoost parse)
         f0 = r - phi.sum(axis=1)
         total = phi.sum(axis=1)
         p, p0 = expit(r), expit(f0)
@@ -69,7 +69,17 @@ def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, 
     return CrossCheck(
         n_rows=len(X_sample),
         max_abs_diff=diff,
-        reference=f"shap {shap.__version__} TreeExplainer (tree_path_dependent), {where}",
+        reference=_REFERENCE_NAMES[theirs.code].format(**dict(theirs.params)),
         tolerance=tolerance,
         passed=bool(diff <= tolerance),
+        compared=Note.of("crosscheck.pair", ours=Note.of("crosscheck.churnlens"), theirs=theirs),
     )
+
+
+# machine-readable name of the second implementation (manifest); the dossier words ``compared``
+_REFERENCE_NAMES = {
+    "crosscheck.lightgbm": "LightGBM {version} pred_contrib",
+    "crosscheck.xgboost": "XGBoost {version} pred_contribs",
+    "crosscheck.shap": "shap {version} TreeExplainer (tree_path_dependent)",
+    "crosscheck.algorithm2": "TreeSHAP Algorithm 2 (Lundberg et al. 2018), numpy",
+}

@@ -13,6 +13,7 @@ import numpy as np
 
 from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.frozen import array_eq
+from churnlens.notes import Note
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Attributions:
     additivity_max_error : float
         Largest ``|base + sum(values) - output|`` over all rows, in float64.
     method : str
-        One line naming the algorithm, e.g. "TreeSHAP (path-dependent) via LightGBM pred_contrib".
+        One line naming the algorithm, e.g. "TreeSHAP (path-dependent), churnlens' own exact implementation (numba)".
     weight : ndarray of float64, shape (n,), optional
         See :attr:`weights`; set by the pipeline when only part of the book is attributed.
     """
@@ -199,10 +200,11 @@ class GlobalDrivers:
 
 @dataclass(frozen=True)
 class CrossCheck:
-    """Agreement of churnlens' attributions with shap's reference TreeExplainer on a sample.
+    """Agreement of churnlens' own TreeSHAP with a second implementation on a sample.
 
-    ``reference`` names the implementation, e.g. "shap 0.51.0 TreeExplainer
-    (tree_path_dependent), shap's own C++ TreeSHAP on the parsed trees".
+    ``reference`` is the second implementation's machine-readable name, e.g. "LightGBM
+    4.7.0 pred_contrib"; ``compared`` states which two implementations were compared, as a
+    note (``crosscheck.pair`` with ``ours`` and ``theirs``) the reports word.
     """
 
     n_rows: int
@@ -210,6 +212,27 @@ class CrossCheck:
     reference: str
     tolerance: float  # largest difference that passes
     passed: bool  # max_abs_diff <= tolerance
+    compared: Optional[Note] = None
+
+
+@dataclass(frozen=True)
+class InteractionPair:
+    """Two drivers' exact SHAP interaction over a set of customers (log-odds, or probability
+    for forests): ``mean_abs`` / ``mean_signed`` of Phi_ab + Phi_ba per customer."""
+
+    feature_a: str
+    feature_b: str
+    mean_abs: float
+    mean_signed: float
+    n_rows: int
+
+
+@dataclass(frozen=True)
+class SegmentInteractions:
+    """The top interacting pairs among a segment's top drivers (a seeded sample of its members)."""
+
+    segment: str  # segment key
+    pairs: tuple[InteractionPair, ...]
 
 
 @dataclass(frozen=True)

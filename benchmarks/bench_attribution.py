@@ -1,126 +1,140 @@
-"""Benchmark: churnlens ``explain`` vs shap's TreeExplainer on a 300-tree LightGBM model.
+"""Benchmark: churnlens' own TreeSHAP against shap's TreeExplainer and the libraries' own contributions.
 
-Synthetic book: ``--rows`` customers (default 100,000) x 100 features (95 numeric, 5
-categorical), LightGBM 300 trees x 31 leaves. The model and data are built once into
-``--dir`` (reused on later runs), then each contender runs in its own subprocess so that
-its peak memory is its own:
+Four models on a synthetic book of 100 numeric features (trained on 20,000 rows):
 
-- rows/s of the attribution step (churnlens: align + explain in 20,000-row chunks with the
-  additivity check; shap: ``TreeExplainer(booster).shap_values(frame)``);
-- peak traced Python/numpy memory (tracemalloc; LightGBM's C++ buffers are not traced);
-- peak resident set size of the process (``resource.getrusage``: includes the
-  interpreter, libraries, the loaded data and LightGBM's own buffers).
+- LightGBM 300 trees x 31 leaves      (target: >= 8x shap)
+- LightGBM 1000 trees x 63 leaves     (target: >= 4x shap)
+- XGBoost 300 trees x depth 6         (target: >= 5x shap)
+- scikit-learn RandomForest, 300 fully grown trees (target: >= 10x shap)
+
+For each model the contenders run interleaved (ours, shap, library, ours, shap, ...) for
+``--repeats`` rounds on the same rows, and the median seconds of each is reported, with the
+ratio of medians. churnlens' forest is built (and its numba kernels compiled) before the
+first timed run; the build time is reported separately. Peak memory: the resident set of
+the process (``ru_maxrss``) after each model's runs, and the bytes of churnlens' per-model
+plan (tables and paths). Every run is checked against shap (max |difference|).
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_attribution.py [--rows 100000] [--dir /tmp/churnlens-bench]
+    .venv/bin/python benchmarks/bench_attribution.py [--repeats 5] [--scale 1.0] [--only lgb300,xgb,...]
+
+``--scale`` multiplies the rows explained per model (defaults: 2,000 / 500 / 2,000 / 200).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
-import subprocess
-import sys
+import statistics
 import time
-import tracemalloc
-from pathlib import Path
+import warnings
 
 import numpy as np
 
-N_FEATURES = 100
-N_CAT = 5
-N_TREES = 300
+F = 100
+TRAIN = 20_000
 
 
-def build(rows: int, d: Path) -> None:
-    import lightgbm as lgb
-    import pandas as pd
-
-    d.mkdir(parents=True, exist_ok=True)
-    model, data = d / f"model_{rows}.txt", d / f"book_{rows}.parquet"
-    if model.exists() and data.exists():
-        return
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(rows, N_FEATURES - N_CAT)), columns=[f"num_{i:02d}" for i in range(N_FEATURES - N_CAT)])
-    for i in range(N_CAT):
-        X[f"cat_{i}"] = pd.Categorical(rng.choice([f"c{k}" for k in range(6)], rows))
-    logit = X.iloc[:, :10].to_numpy() @ rng.normal(size=10) + 0.8 * (X["cat_0"] == "c1") - 1.0
-    logit += 0.5 * np.sin(X["num_10"].to_numpy() * 2) * X["num_11"].to_numpy()
+def _data(rows: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, F))
+    logit = X[:, :10] @ rng.normal(size=10) + 0.5 * np.sin(2 * X[:, 10]) * X[:, 11] - 1.0
     y = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
-    train_rows = min(rows, 50_000)
-    booster = lgb.train({"objective": "binary", "num_leaves": 31, "learning_rate": 0.05, "verbose": -1, "seed": 0,
-                         "num_threads": 2}, lgb.Dataset(X.iloc[:train_rows], y[:train_rows]), N_TREES)
-    booster.save_model(model)
-    X.assign(customer_id=np.arange(rows)).to_parquet(data)
+    return X, y
 
 
-def worker(kind: str, rows: int, d: Path) -> dict:
-    import pandas as pd
+def _models():
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.ensemble import RandomForestClassifier
 
-    data = pd.read_parquet(d / f"book_{rows}.parquet")
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    if kind == "churnlens":
-        from churnlens.attribution import align, explain, load_model
+    X, y = _data(TRAIN)
 
-        model = load_model(d / f"model_{rows}.txt")
-        aligned = align(model, data, source="book.parquet")
-        t1 = time.perf_counter()
-        a = explain(model, aligned.X, customer_ids=data["customer_id"])
-        values, extra = a.values, {"additivity_max_error": a.additivity_max_error, "align_s": t1 - t0}
-    else:
-        import lightgbm as lgb
-        import shap
+    def lgbm(trees, leaves):
+        return lambda: lgb.train({"objective": "binary", "num_leaves": leaves, "learning_rate": 0.05, "verbose": -1,
+                                  "seed": 0, "num_threads": 2, "min_data_in_leaf": 5}, lgb.Dataset(X, y), trees)
 
-        booster = lgb.Booster(model_file=str(d / f"model_{rows}.txt"))
-        X = data.drop(columns="customer_id")
-        t1 = time.perf_counter()
-        values = shap.TreeExplainer(booster).shap_values(X)
-        extra = {"shap": shap.__version__}
-    t2 = time.perf_counter()
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    np.save(d / f"values_{kind}_{rows}.npy", np.asarray(values, dtype=np.float32))
-    return {"kind": kind, "rows": rows, "seconds_total": t2 - t0, "seconds_explain": t2 - t1,
-            "rows_per_s": rows / (t2 - t0), "tracemalloc_peak_mb": peak / 2**20,
-            "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "rss_after_load_mb": rss_before, **extra}
+    return {
+        "lgb300x31": (lgbm(300, 31), 2000, 8.0),
+        "lgb1000x63": (lgbm(1000, 63), 500, 4.0),
+        "xgb300xd6": (lambda: xgb.XGBClassifier(n_estimators=300, max_depth=6, learning_rate=0.05, n_jobs=2,
+                                                random_state=0).fit(X, y).get_booster(), 2000, 5.0),
+        "rf300": (lambda: RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=0).fit(X[:5000], y[:5000]),
+                  200, 10.0),
+    }
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--dir", type=Path, default=Path("/tmp/churnlens-bench"))
-    p.add_argument("--worker", choices=["churnlens", "shap"], help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.rows, args.dir)))
-        return
+def _contenders(est):
+    import shap
+
+    from churnlens.attribution import treeshap
+    from churnlens.attribution._families import FAMILIES, family_of
+
+    fam = FAMILIES[family_of(est)]
     t = time.perf_counter()
-    build(args.rows, args.dir)
-    print(f"data + model ready in {time.perf_counter() - t:.1f}s ({args.rows:,} rows x {N_FEATURES} features, "
-          f"{N_TREES} trees x 31 leaves)")
-    res = {}
-    for kind in ("churnlens", "shap"):
-        out = subprocess.run([sys.executable, __file__, "--worker", kind, "--rows", str(args.rows), "--dir", str(args.dir)],
-                             check=True, capture_output=True, text=True)
-        res[kind] = json.loads(out.stdout.strip().splitlines()[-1])
-    diff = float(np.max(np.abs(np.load(args.dir / f"values_churnlens_{args.rows}.npy")
-                              - np.load(args.dir / f"values_shap_{args.rows}.npy"))))
-    c, s = res["churnlens"], res["shap"]
-    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(f"{'':12}{'rows/s':>10}{'seconds':>10}{'tracemalloc peak MB':>22}{'RSS peak MB':>14}{'RSS after data MB':>20}")
-    for r in (c, s):
-        print(f"{r['kind']:12}{r['rows_per_s']:>10,.0f}{r['seconds_total']:>10.1f}{r['tracemalloc_peak_mb']:>22.0f}"
-              f"{r['rss_peak_mb']:>14.0f}{r['rss_after_load_mb']:>20.0f}")
-    print(f"ratio churnlens/shap rows/s: {c['rows_per_s'] / s['rows_per_s']:.2f}")
-    print(f"churnlens: load+align {c['align_s']:.1f}s; additivity max error {c['additivity_max_error']:.2e}; "
-          f"max |churnlens - shap| = {diff:.2e}")
+    fr = fam.forest(est)
+    pl = fr.plan()
+    treeshap.shap_values(fr, np.zeros((2, F)))  # compile / load the cached kernels
+    build_s = time.perf_counter() - t
+    explainer = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
+
+    def ours(M):
+        return treeshap.shap_values(fr, M)[0]
+
+    def shap_(M):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            phi = np.asarray(explainer.shap_values(M, check_additivity=False), np.float64)
+        return phi[:, :, 1] if phi.ndim == 3 else phi
+
+    out = {"churnlens": ours, "shap": shap_}
+    if hasattr(fam, "library_contribs"):
+        out[f"{fam.name} own"] = lambda M: fam.library_contribs(est, M)[0]
+    plan_mb = sum(getattr(pl, k).nbytes for k in pl.__dataclass_fields__ if isinstance(getattr(pl, k), np.ndarray))
+    return out, build_s, plan_mb / 2**20
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--only", default="")
+    args = p.parse_args(argv)
+    import numba
+
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, numba threads {numba.get_num_threads()}, "
+          f"Python {platform.python_version()}; load average at start {os.getloadavg()[0]:.2f}")
+    for name, (make, rows, target) in _models().items():
+        if args.only and name not in args.only.split(","):
+            continue
+        t = time.perf_counter()
+        est = make()
+        train_s = time.perf_counter() - t
+        M, _ = _data(max(int(rows * args.scale), 10), seed=1)
+        funcs, build_s, plan_mb = _contenders(est)
+        times = {k: [] for k in funcs}
+        diff = 0.0
+        for _ in range(args.repeats):
+            results = {}
+            for k, f in funcs.items():
+                t = time.perf_counter()
+                results[k] = f(M)
+                times[k].append(time.perf_counter() - t)
+            diff = max(diff, float(np.max(np.abs(results["churnlens"] - results["shap"]))))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        print(f"\n{name}: {len(M):,} rows, trained in {train_s:.0f}s; churnlens forest + plan {build_s:.1f}s, "
+              f"plan {plan_mb:.0f} MB; RSS peak so far {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+              f"load {os.getloadavg()[0]:.2f}")
+        for k, v in med.items():
+            print(f"  {k:16} median {v:8.3f}s  ({len(M) / v:10,.0f} rows/s)  runs {', '.join(f'{x:.2f}' for x in times[k])}")
+        ratio = med["shap"] / med["churnlens"]
+        print(f"  churnlens vs shap: {ratio:.1f}x (target >= {target:g}x: {'met' if ratio >= target else 'NOT met'}); "
+              f"max |churnlens - shap| = {diff:.1e}")
+        for k in med:
+            if k.endswith(" own"):
+                print(f"  churnlens vs {k}: {med[k] / med['churnlens']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,10 @@ from __future__ import annotations
 # Attributions: |base + sum(values) - model output| above this fails the additivity check,
 # and the shap cross-check must agree within it.
 ADDITIVITY_TOLERANCE = 1e-4
+# Interaction values: among each segment's top drivers, on a seeded sample of its members
+INTERACTION_DRIVERS = 5  # top drivers (signature order) per segment
+INTERACTION_ROWS = 2000  # members sampled per segment
+INTERACTION_PAIRS = 3  # pairs shown per segment
 
 # Segmentation
 UNSTABLE_JACCARD = 0.6  # a segment whose mean best-match Jaccard over re-clusterings falls below is unstable

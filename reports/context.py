@@ -112,3 +112,4 @@ class ReportContext:
     budget: Optional[BudgetPlan] = None
     trend: Optional[Trend] = None
     rules: tuple = ()  # the playbook rules in use (PlaybookRule): action words by action key
+    interactions: tuple = ()  # SegmentInteractions: top interacting driver pairs per segment

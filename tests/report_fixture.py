@@ -154,6 +154,9 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
 
     rows = np.arange(0, min(200, attr.n))
     cc = attribution.cross_check(model, X.iloc[rows], attr.values[rows].astype(np.float64))
+    inter = tuple(attribution.SegmentInteractions(s.key, attribution.top_pairs(
+        model, X.iloc[np.flatnonzero(seg_keys == s.key)[:300]], [it.feature for it in s.signature[:4]], k=2))
+        for s in summaries if s.segment_id >= 0)
     info = dataclasses.replace(model.info, path="/data/bank/model.txt", sha256="ab" * 32)
     facts = RunFacts(
         generated_at="2026-11-25T02:30:00+00:00", period="2026-11", title=config.report.title.get("en") if config.report.title else "",
@@ -176,7 +179,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
         churners=cur.churners, drivers=drivers, segmentation=cur.seg, segments=summaries, plans=plans,
         examples=examples, cross_check=cc, quality=quality, monitoring=mon, migration=migration, campaign=camp,
         excluded_do_not_contact=int(targeting.excluded.sum()), control_count=int(targeting.control.sum()),
-        omitted=tuple(omitted),
+        omitted=tuple(omitted), interactions=inter,
     )
 
 

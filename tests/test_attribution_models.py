@@ -23,6 +23,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEnc
 
 from churnlens.attribution import align, cross_check, explain, from_estimator, load_model
 from churnlens.errors import InputFileError, ModelError
+from churnlens.notes import Note
 
 N = 400
 
@@ -121,7 +122,8 @@ def test_xgboost_json_ubj_and_classifier(numeric_data, tmp_path):
         # XGBoost computes in float32: additivity holds to float32 precision
         np.testing.assert_allclose(a.base_value + a.values.astype(np.float64).sum(1), a.raw_score, atol=1e-5)
     check = cross_check(model, X.iloc[:50], a.values[:50])
-    assert check.max_abs_diff < 1e-5 and "not the library's pred_contribs" in check.reference
+    assert check.max_abs_diff < 1e-5 and check.reference == f"XGBoost {xgb.__version__} pred_contribs"
+    assert check.compared.get("theirs").code == "crosscheck.xgboost" and a.method.startswith("TreeSHAP (path-dependent), churnlens' own")
 
 
 def test_closed_form_stump(tmp_path):
@@ -211,7 +213,10 @@ def test_cross_check_lightgbm_is_independent_of_pred_contrib(numeric_data, tmp_p
     model = from_estimator(booster)
     a = explain(model, X, customer_ids=np.arange(N))
     check = cross_check(model, X.iloc[:100], a.values[:100])
-    assert check.max_abs_diff < 1e-6 and "not the library's pred_contrib" in check.reference
+    # churnlens' own TreeSHAP checked against LightGBM's own (a different implementation)
+    assert check.max_abs_diff < 1e-6 and check.reference == f"LightGBM {lgb.__version__} pred_contrib"
+    assert check.compared == Note.of("crosscheck.pair", ours=Note.of("crosscheck.churnlens"),
+                                     theirs=Note.of("crosscheck.lightgbm", version=lgb.__version__))
     assert check.passed and check.tolerance == 1e-4 and a.additivity_ok  # the verdicts the dossier prints
     # a wrong input is detected: attributions of other rows differ, and the check fails
     wrong = cross_check(model, X.iloc[100:200], a.values[:100])
@@ -263,6 +268,20 @@ def test_model_errors(numeric_data, tmp_path):
     a = explain(hcat, align(hcat, Xc).X, customer_ids=np.arange(len(Xc)))
     np.testing.assert_allclose(a.raw_score, hist.decision_function(Xc), atol=1e-12)
     assert a.additivity_max_error < 1e-9
+
+
+def test_hist_gbm_native_categorical_is_explained_and_cross_checked(numeric_data, tmp_path):
+    X, y = numeric_data
+    Xc = X.assign(products=X.products - 1)
+    hist = HistGradientBoostingClassifier(max_iter=20, categorical_features=[3], random_state=0).fit(Xc, y)
+    sio.dump(hist, tmp_path / "hcat.skops")
+    model = load_model(tmp_path / "hcat.skops", trust_model=True)
+    a = explain(model, Xc, customer_ids=np.arange(N))
+    np.testing.assert_allclose(a.raw_score, hist.decision_function(Xc), atol=1e-12)
+    assert a.additivity_max_error < 1e-9
+    check = cross_check(model, Xc.iloc[:40], a.values[:40])
+    assert check.passed and check.max_abs_diff < 1e-6  # float32 values against the float64 reference
+    assert check.compared.get("theirs") == Note.of("crosscheck.algorithm2")
 
 
 def test_model_info_facts(numeric_data, tmp_path):

@@ -34,7 +34,7 @@ REPORT_TITLE_KEYS = ("summary.title", "traits.customer_profile_title", "traits.p
 DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "backtest.title", "dossier.data_title",
                       "dictionary.title", "dossier.method_title",
                       "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
-                      "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
+                      "dossier.interactions_title", "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
                       "dossier.reproduce_title", "dossier.signoff_title")
 # golden structure: section ids in document order ({segments} = one page per segment)
 GOLDEN_REPORT = ("cover", "toc", "summary",
@@ -42,7 +42,7 @@ GOLDEN_REPORT = ("cover", "toc", "summary",
                  "{segments}", "plan", "budget", "performance", "backtest", "uplift", "monitoring", "trend", "dictionary",
                  "appendix")
 GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "backtest", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
-                  "psi", "limitations", "versions", "reproduce", "signoff")
+                  "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
 
 
 @pytest.fixture(scope="module")
@@ -492,3 +492,21 @@ def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rend
               text("en", "performance.ks_at", score=formatting.fixed(q.ks_threshold, 3))):
         assert str(escape(s)) in quality
     assert quality.count("<tr>") >= 1 + len(q.deciles) + 1 + len(q.confusion) + 1 + len(q.calibration)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dossier_names_both_implementations_and_the_top_interacting_pairs(rendered, ctx_en, lang):
+    import html
+
+    from churnlens.reports.words import note_text
+
+    dossier = html.unescape(rendered[lang]["dossier.html"].read_text(encoding="utf-8"))
+    assert note_text(ctx_en.cross_check.compared, lang) in dossier
+    assert ("LightGBM" in dossier and "churnlens" in dossier)
+    pairs = [p for si in ctx_en.interactions for p in si.pairs]
+    assert pairs and all(p.n_rows > 0 and p.mean_abs >= abs(p.mean_signed) for p in pairs)
+    section = dossier[dossier.index('<section id="interactions"'):]
+    section = section[:section.index("</section>")]
+    for p in pairs:
+        assert f"{p.mean_abs:.3f}" in section and f"{p.mean_signed:.3f}" in section
+    assert section.count(" × ") == len(pairs)

@@ -11,9 +11,9 @@ libraries and hands their trees over. See :mod:`._kernels` for the algorithms.
 
 from churnlens.attribution.treeshap.api import interaction_values, predict, shap_values
 from churnlens.attribution.treeshap.build import (
-    TreeArrays, from_lightgbm_dump, from_sklearn_hist, from_tree_arrays, from_xgboost_json,
+    TreeArrays, from_lightgbm_dump, from_sklearn_hist, from_sklearn_trees, from_tree_arrays, from_xgboost_json,
 )
 from churnlens.attribution.treeshap.forest import Forest
 
-__all__ = ["Forest", "TreeArrays", "from_lightgbm_dump", "from_sklearn_hist", "from_tree_arrays",
+__all__ = ["Forest", "TreeArrays", "from_lightgbm_dump", "from_sklearn_hist", "from_sklearn_trees", "from_tree_arrays",
            "from_xgboost_json", "interaction_values", "predict", "shap_values"]

@@ -52,6 +52,8 @@ def from_tree_arrays(trees: Sequence[TreeArrays], *, n_features: int, intercept:
         n = len(tr.left)
         left = np.asarray(tr.left, dtype=np.int64)
         right = np.asarray(tr.right, dtype=np.int64)
+        if np.any((left < -1) | (left >= n) | (right < -1) | (right >= n)) or not 0 <= int(tr.root) < n:
+            raise ValueError("a tree has a child index outside its nodes")
         order = np.empty(n, np.int64)
         m = K.preorder(left, right, int(tr.root), order)
         order = order[:m]
@@ -156,7 +158,7 @@ def _xgb_tree(t: dict, weight: float) -> TreeArrays:
         dleft[node] = not dleft[node]
     return TreeArrays(left, right, np.asarray(t["split_indices"], np.int64), np.where(is_leaf, 0.0, cond),
                       kind, K.MISS_NAN, dleft, np.where(is_leaf, cond * weight, 0.0),
-                      np.asarray(t["sum_hessian"], np.float64), cats=cats)
+                      np.asarray(t["sum_hessian"], np.float32).astype(np.float64), cats=cats)
 
 
 def from_xgboost_json(model: dict) -> Forest:
@@ -200,7 +202,37 @@ def from_sklearn_hist(predictors: Sequence[tuple[np.ndarray, np.ndarray]], *, n_
             bits = np.unpackbits(words.view(np.uint8), bitorder="little")
             cats[int(i)] = np.flatnonzero(bits).tolist()
         trees.append(TreeArrays(
-            np.where(leaf, -1, nodes["left"]), np.where(leaf, -1, nodes["right"]), nodes["feature_idx"],
+            np.where(leaf, -1, nodes["left"].astype(np.int64)), np.where(leaf, -1, nodes["right"].astype(np.int64)),
+            nodes["feature_idx"],
             nodes["num_threshold"], np.where(cat, K.KIND_CAT, K.KIND_LE), K.MISS_NAN,
             nodes["missing_go_to_left"].astype(bool), np.where(leaf, nodes["value"], 0.0), nodes["count"], cats=cats))
     return from_tree_arrays(trees, n_features=n_features, intercept=intercept)
+
+
+# --- scikit-learn DecisionTree-based ensembles: tree_ arrays --------------------------------------
+
+def from_sklearn_trees(trees: Sequence[dict], *, n_features: int, intercept: float = 0.0) -> Forest:
+    """Forest from scikit-learn ``tree_`` arrays given as dicts of plain numpy arrays.
+
+    Each dict holds ``children_left``, ``children_right``, ``feature``, ``threshold``,
+    ``missing_go_to_left`` (may be absent: NaN then follows the larger child, as scikit-learn
+    does for features without missing values in training), ``value`` (the leaf value in
+    raw-output units, learning rate or 1/n_trees applied) and ``weighted_n_node_samples``
+    (the cover). scikit-learn compares ``float32(x) <= threshold``; NaN takes the node's
+    missing direction.
+    """
+    out = []
+    for t in trees:
+        left = np.asarray(t["children_left"], np.int64)
+        right = np.asarray(t["children_right"], np.int64)
+        cover = np.asarray(t["weighted_n_node_samples"], np.float64)
+        leaf = left < 0
+        mgl = t.get("missing_go_to_left")
+        if mgl is None:
+            mgl = np.zeros(len(left), bool)
+            inner = ~leaf
+            mgl[inner] = cover[left[inner]] >= cover[right[inner]]
+        out.append(TreeArrays(left, right, np.where(leaf, 0, np.asarray(t["feature"], np.int64)),
+                              np.where(leaf, 0.0, np.asarray(t["threshold"], np.float64)), K.KIND_LE, K.MISS_NAN,
+                              np.asarray(mgl, bool), np.where(leaf, np.asarray(t["value"], np.float64), 0.0), cover))
+    return from_tree_arrays(out, n_features=n_features, intercept=intercept, cast_float32=True)

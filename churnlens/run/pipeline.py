@@ -125,6 +125,7 @@ class RunState:
     driver_sums: Any = None  # DriverSums over the weighted blocks
     # checks and summaries
     cross_check: Any = None  # CrossCheck
+    interactions: tuple = ()  # SegmentInteractions per segment (top interacting driver pairs)
     drivers: Any = None  # GlobalDrivers
     churners: Any = None  # ChurnerSet over the attributed rows
     segmentation: Any = None  # Segmentation
@@ -201,6 +202,7 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("global drivers", s.global_drivers),
         ("segmentation", s.segment),
         ("describe segments", s.describe_segments),
+        ("segment interactions", s.segment_interactions),
         ("segment profiles", s.segment_profiles),
         ("model quality", s.model_quality),
         ("back-test", loop.backtest),

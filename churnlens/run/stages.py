@@ -269,6 +269,35 @@ def describe_segments(state: RunState, env: Env) -> RunState:
     return replace(state, segments=tuple(summaries), previous=previous, migration=migration, segment_keys=keys)
 
 
+def segment_interactions(state: RunState, env: Env) -> RunState:
+    """Exact SHAP interaction values among each segment's top drivers: its top interacting pairs."""
+    from churnlens.constants import INTERACTION_DRIVERS, INTERACTION_PAIRS, INTERACTION_ROWS
+    from churnlens.segmentation.results import MIXED
+
+    if not state.segments or state.segment_keys is None:
+        return state
+    rng = np.random.default_rng(state.config.seed)
+    model_features = set(state.model.feature_names)
+    out = []
+    for s in state.segments:
+        if s.segment_id == MIXED:
+            continue
+        feats = [it.feature for it in s.signature[:INTERACTION_DRIVERS]]
+        columns = {f: state.sources.columns_of(f) for f in feats
+                   if f not in model_features and state.sources is not None and f in state.sources.sources}
+        feats = [f for f in feats if f in model_features or f in columns]
+        rows = np.flatnonzero(state.segment_keys == s.key)
+        if len(rows) > INTERACTION_ROWS:
+            rows = np.sort(rng.choice(rows, INTERACTION_ROWS, replace=False))
+        try:
+            pairs = attribution.top_pairs(state.model, state.X_model.iloc[rows], feats, k=INTERACTION_PAIRS,
+                                          columns=columns)
+        except ValueError:  # a tree path over 63 distinct features: no interaction values
+            pairs = ()
+        out.append(attribution.SegmentInteractions(s.key, pairs))
+    return replace(state, interactions=tuple(out))
+
+
 def segment_profiles(state: RunState, env: Env) -> RunState:
     """Each segment's traits against the retained customers and the book (population sample)."""
     profiles = segmentation.segment_profiles(state.X, state.segment_keys, churners=state.churners.mask,

@@ -165,7 +165,7 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
-        sources=state.sources, profiles=state.profiles,
+        sources=state.sources, profiles=state.profiles, interactions=state.interactions,
         excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
         # the monthly loop
         backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,

@@ -32,8 +32,10 @@ def build_additivity(ctx: ReportContext, kit: Kit) -> AdditivityView:
 
 def build_cross_check(ctx: ReportContext, kit: Kit) -> CrossCheckView:
     cc = ctx.cross_check
-    return CrossCheckView(cc, words.localise(cc.reference, kit.lang), cc.reference.split(",")[0], cc.tolerance,
-                          cc.passed)
+    # which two implementations were compared (a note), else the reference's own description
+    compared = words.note_text(cc.compared, kit.lang) if cc.compared is not None else words.localise(cc.reference,
+                                                                                                     kit.lang)
+    return CrossCheckView(cc, compared, cc.reference.split(",")[0], cc.tolerance, cc.passed)
 
 
 ADDITIVITY = Section("additivity", "dossier.additivity_title", build_additivity, "d_additivity.html")
