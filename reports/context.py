@@ -20,7 +20,7 @@ from churnlens.evaluation.results import ModelQuality
 from churnlens.monitoring.results import Monitoring
 from churnlens.actions.results import SegmentPlan
 from churnlens.attribution.results import FeatureSources
-from churnlens.segmentation.results import SegmentProfiles
+from churnlens.segmentation.results import SegmentRules, SegmentProfiles
 from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
 
 
@@ -105,3 +105,4 @@ class ReportContext:
     sources: Optional[FeatureSources] = None
     excluded_reasons: tuple[tuple[str, str], ...] = ()
     profiles: Optional[SegmentProfiles] = None
+    segment_rules: Optional[SegmentRules] = None  # surrogate-tree rules and per-segment quality

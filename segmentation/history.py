@@ -53,8 +53,8 @@ def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, 
 
     Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name, membership_strength
     (share of the churner's material attribution carried by its segment's drivers, in [0, 1]),
-    secondary_segment (key of the segment owning the churner's second material reason, empty
-    when there is none). ``names`` maps each key to its name in machine
+    secondary_segment (key of the segment owning the churner's second material reason; None,
+    an empty cell in the file, when there is none). ``names`` maps each key to its name in machine
     words (the English wording of ``churnlens.reports.words.segment_name``): a machine-readable
     file is the same whatever the report language.
     """
@@ -69,7 +69,7 @@ def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, 
             "segment": [by_id[int(x)].key for x in labels],
             "segment_name": [names[by_id[int(x)].key] for x in labels],
             "membership_strength": np.round(np.asarray(segmentation.strength, dtype=np.float64), 6),
-            "secondary_segment": [by_id[int(x)].key if int(x) >= 0 and int(x) in by_id else ""
+            "secondary_segment": [by_id[int(x)].key if int(x) >= 0 and int(x) in by_id else None
                                   for x in segmentation.secondary_labels],
         },
         columns=list(SEGMENTS_COLUMNS),

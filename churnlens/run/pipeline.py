@@ -126,6 +126,7 @@ class RunState:
     monitoring: Any = None  # Monitoring
     segment_keys: Optional[np.ndarray] = None  # (m,) segment key of each attributed row ("" = not a churner)
     profiles: Any = None  # SegmentProfiles
+    segment_rules: Any = None  # SegmentRules: surrogate-tree rules and per-segment quality
     targeting: Any = None  # Targeting
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
@@ -179,6 +180,7 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("segmentation", s.segment),
         ("describe segments", s.describe_segments),
         ("segment profiles", s.segment_profiles),
+        ("segment rules", s.segment_rules),
         ("model quality", s.model_quality),
         ("monitoring", s.monitoring),
         ("retention list", s.plan_actions),
