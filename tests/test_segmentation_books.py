@@ -166,3 +166,22 @@ def test_sql_case_text_reproduces_the_rule_assignment(rules):
     where = sql.splitlines()[1].split("WHEN", 1)[1].split("THEN")[0]
     n = con.execute(f"SELECT COUNT(*) FROM book WHERE {where}").fetchone()[0]
     assert n == int(matches(first.conditions, X).sum())
+
+
+def test_rules_never_use_excluded_columns_and_read_in_business_words(rules):
+    from churnlens.config import parse_config
+    from churnlens.reports import words
+
+    book, attributions, seg, result = rules
+    summaries = describe(seg, attributions, None, Config())
+    used = {c.feature for r in result.rules for c in r.conditions}
+    assert used, "the rules have conditions"
+    banned = tuple(sorted(used))[:1]
+    again = fit_rules(seg, summaries, book.X, seed=0, exclude=banned)
+    assert banned[0] not in {c.feature for r in again.rules for c in r.conditions}
+    assert all(q.member_churn_rate is None and q.population_auc is None for q in again.quality)  # no labels given
+    cfg = parse_config({"features": {f: {"label": {"en": f"Label {f}", "zh": f"标签{f}"}} for f in used}})
+    for lang, word in (("en", "Label "), ("zh", "标签")):
+        for r in result.rules:
+            text = words.rule_text(r, cfg, lang)
+            assert text.count(word) == len(r.conditions) and "_level" not in text.replace(word, "").split(" ")[0]
