@@ -285,9 +285,12 @@ def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
     seg = dataclasses.replace(ctx_en.segmentation, stability=stab)
     plans = tuple(dataclasses.replace(p, actions=(), no_rule=True) if p.segment_key == s0.key else p
                   for p in ctx_en.plans)
+    unlabelled = dataclasses.replace(ctx_en.segment_rules, quality=tuple(  # what fit_rules gives without labels
+        dataclasses.replace(q, member_churn_rate=None, member_auc=None, population_churn_rate=None,
+                            population_auc=None) for q in ctx_en.segment_rules.quality))
     ctx = dataclasses.replace(ctx_en, quality=None, monitoring=None, migration=None, campaign=None,
                               omitted=(("performance", reason), ("monitoring", "no_previous")),
-                              segmentation=seg, plans=plans)
+                              segmentation=seg, plans=plans, segment_rules=unlabelled)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert str(escape(reason)) in html

@@ -138,7 +138,7 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentsView:
     return SegmentsView(has_segments=bool(segs), note=words.segmentation_note(ctx.segmentation, lang),
                         mixed_size=sum(s.size for s in segs if s.segment_id == MIXED), sizes=sizes, heatmap=heatmap,
                         overlap=overlap_view(ctx, names), mixed=mixed_view(ctx, kit), rules=rules, quality=quality,
-                        has_labels=ctx.config.label_column is not None)
+                        has_labels=any(q.member_rate is not None for q in quality))
 
 
 SECTION = Section("segments", "segments.title", build, "segments.html")
