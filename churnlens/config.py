@@ -119,12 +119,17 @@ class ChurnerSelection(_Frozen):
 
 
 class SegmentationConfig(_Frozen):
-    """HDBSCAN on churners' attribution profiles.
+    """Segments from churners' material drivers (see ``segmentation/material.py``).
 
     ``min_cluster_size`` below 1 is a share of the churners, otherwise a count.
-    ``noise``: ``mixed`` keeps unclustered churners in a visible "mixed reasons" group;
-    ``assign`` gives them their most likely segment when membership strength is at least
-    ``assign_min_strength``.
+    ``materiality``: a driver is material for a churner when its attribution (measured
+    against the typical customer) is at least this share of the churner's largest one and
+    at least ``material_floor`` (output-space units; default 0.5 log-odds, 0.05 for
+    probability-space models).
+    ``noise``: ``mixed`` keeps churners without a segment's material driver in a visible
+    "mixed reasons" group; ``assign`` gives them the segment that owns the largest part of
+    their risk-raising attribution when that part is at least ``assign_min_strength`` of
+    what the segments own.
     """
 
     min_cluster_size: float = Field(0.02, gt=0.0)
@@ -136,6 +141,8 @@ class SegmentationConfig(_Frozen):
     max_dims: int = Field(20, ge=2)
     stability_runs: int = Field(5, ge=0)
     stability_fraction: float = Field(0.8, gt=0.0, lt=1.0)
+    materiality: float = Field(0.2, gt=0.0, le=1.0)
+    material_floor: Optional[float] = Field(None, ge=0.0)
 
 
 class AttributionConfig(_Frozen):

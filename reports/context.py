@@ -20,7 +20,7 @@ from churnlens.evaluation.results import BackTest, ModelQuality
 from churnlens.monitoring.results import Monitoring, Trend
 from churnlens.actions.results import BudgetPlan, SegmentPlan
 from churnlens.attribution.results import FeatureSources
-from churnlens.segmentation.results import SegmentProfiles
+from churnlens.segmentation.results import SegmentRules, SegmentProfiles
 from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
 
 
@@ -113,3 +113,4 @@ class ReportContext:
     trend: Optional[Trend] = None
     rules: tuple = ()  # the playbook rules in use (PlaybookRule): action words by action key
     interactions: tuple = ()  # SegmentInteractions: top interacting driver pairs per segment
+    segment_rules: Optional[SegmentRules] = None  # surrogate-tree rules and per-segment quality

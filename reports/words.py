@@ -218,6 +218,12 @@ def representation(seg, lang: str) -> str:
     r = seg.representation
     if r.code == "profile.none":
         return text(lang, "appendix.repr_none")
+    if r.code == "profile.material":
+        out = text(lang, "material.repr", materiality=formatting.pct(r.get("materiality"), 0), floor=f"{r.get('floor'):g}",
+                   space=text(lang, f"chart.space_{r.get('space')}"), f=r.get("f"))
+        if r.get("explained") < 1.0:
+            out += text(lang, "material.repr_pca", d=r.get("d"), explained=formatting.pct(r.get("explained")))
+        return out
     parts = [text(lang, "appendix.repr_base")]
     if r.code == "profile.pca":
         parts.append(text(lang, "appendix.repr_pca", f=r.get("f"), d=r.get("d"),
@@ -339,3 +345,65 @@ def channel_name(channel: str, lang: str) -> str:
 
 def yes_no(flag: bool, lang: str) -> str:
     return text(lang, "workbook.flag_yes" if flag else "workbook.flag_no")
+
+
+# --- material-driver segmentation: the method step by step, and segments as rules ------------
+
+def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = None) -> tuple[str, ...]:
+    """The material-driver method as the numbered steps an auditor re-derives a segment with,
+    with this run's parameters (``seg``: the Segmentation, ``segcfg``: SegmentationConfig);
+    () for another representation."""
+    from churnlens import constants as c
+
+    r = seg.representation
+    if r.code != "profile.material":
+        return ()
+    def pct(x: float) -> str:
+        return formatting.pct(x, 0)
+
+    mat, floor = pct(r.get("materiality")), f"{r.get('floor'):g}"
+    space = text(lang, f"chart.space_{r.get('space')}")
+    steps = [
+        text(lang, "material.step_reference"),
+        text(lang, "material.step_material", materiality=mat, floor=floor, space=space),
+        text(lang, "material.step_discover", mcs_fit=formatting.num(seg.fit_min_cluster_size), ms=seg.min_samples,
+             fitted=formatting.num(seg.n_fitted), sample=formatting.num(segcfg.sample), seed=seg.seed,
+             coherence=c.COHERENCE_MIN, same=c.SAME_REASONS),
+        text(lang, "material.step_combination", cos=c.COMBINATION_COS, part=pct(c.COMBINATION_PART)),
+        text(lang, "material.step_cooccur", share=pct(c.COOCCURRENCE)),
+        text(lang, "material.step_own", own=pct(c.OWN_MIN)),
+        text(lang, "material.step_assign", materiality=mat, floor=floor, mcs=formatting.num(seg.min_cluster_size)),
+    ]
+    if seg.noise == "assign":
+        steps.append(text(lang, "material.step_noise_assign", strength=pct(segcfg.assign_min_strength)))
+    steps.append(text(lang, "material.step_stability", runs=segcfg.stability_runs, fraction=pct(segcfg.stability_fraction),
+                      threshold=c.UNSTABLE_JACCARD))
+    if rules_depth is not None:
+        steps.append(text(lang, "material.step_rules", depth=rules_depth, seed=seg.seed))
+    return tuple(steps)
+
+
+def condition_text(cond, config, lang: str) -> str:
+    """One rule condition in business words: the dictionary's label, values in its words and unit."""
+    spec = config.features.get(cond.feature)
+    label = config.label(cond.feature, lang)
+    if cond.op in ("<=", ">"):
+        value = feature_value(round3(float(cond.threshold)), unit=spec.unit if spec is not None else None,
+                              lang=lang, spec=None)
+        core = text(lang, "rule.le" if cond.op == "<=" else "rule.gt", label=label, value=value)
+    else:
+        values = text(lang, "rule.or").join(feature_value(v, lang=lang, spec=spec) for v in cond.levels)
+        core = text(lang, "rule.in" if cond.op == "in" else "rule.not_in", label=label, values=values)
+    return text(lang, "rule.or_missing", condition=core) if cond.missing else core
+
+
+def rule_text(rule, config, lang: str) -> str:
+    """A segment rule's conditions in business words, joined by "and" ("every churner" for none)."""
+    if not rule.conditions:
+        return text(lang, "material.every_churner")
+    return text(lang, "rule.and").join(condition_text(c, config, lang) for c in rule.conditions)
+
+
+def rule_definitions(rules, config, lang: str) -> dict[str, str]:
+    """Every rule's business words by rule id."""
+    return {} if rules is None else {r.rule_id: rule_text(r, config, lang) for r in rules.rules}

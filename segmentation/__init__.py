@@ -1,8 +1,9 @@
 """Churner segmentation: select churners, cluster their attribution profiles, describe segments.
 
-Pipeline: :func:`select_churners` -> :func:`segment` (which calls :func:`build_profiles`)
--> :func:`describe` -> optionally :func:`match_previous` with :func:`load_previous`; files
-via :func:`write_segments_csv` and :func:`write_segment_signatures`.
+Pipeline: :func:`select_churners` -> :func:`segment` (material drivers, see
+``segmentation/material.py``) -> :func:`describe` -> :func:`fit_rules` (surrogate-tree rules)
+-> optionally :func:`match_previous` with :func:`load_previous`; files via
+:func:`write_segments_csv`, :func:`write_segment_signatures` and :func:`write_segment_rules`.
 """
 
 from churnlens.segmentation.clustering import absolute_min_cluster_size, segment
@@ -24,8 +25,10 @@ from churnlens.segmentation.results import (
     Profiles,
     Segmentation,
     SegmentProfiles,
+    SegmentRules,
     SegmentSummary,
 )
+from churnlens.segmentation.rules import fit_rules, to_sql, write_segment_rules
 from churnlens.segmentation.selection import select_churners
 from churnlens.segmentation.traits import segment_profiles
 
@@ -38,6 +41,10 @@ __all__ = [
     "PreviousSegments",
     "Profiles",
     "SegmentProfiles",
+    "SegmentRules",
+    "fit_rules",
+    "to_sql",
+    "write_segment_rules",
     "SegmentSummary",
     "segment_profiles",
     "Segmentation",

@@ -1,24 +1,32 @@
-"""HDBSCAN on churners' risk-raising attribution profiles, with stability checks."""
+"""Churner segments from their material drivers (HDBSCAN finds them), with overlap and stability."""
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
-from churnlens.constants import ONE_SEGMENT_SIMILARITY, SAME_REASONS, UNSTABLE_JACCARD
 from churnlens.attribution.results import Attributions
 from churnlens.config import SegmentationConfig
+from churnlens.constants import COHERENCE_MIN, COOCCURRENCE, SAME_REASONS, UNSTABLE_JACCARD
 from churnlens.errors import DataError
 from churnlens.notes import Note
-from churnlens.segmentation.profiles import build_profiles, step
-from churnlens.segmentation.results import MIXED, ChurnerSet, Segmentation, Stability
+from churnlens.segmentation import material as mat_mod
+from churnlens.segmentation.profiles import step
+from churnlens.segmentation.results import (
+    MIXED,
+    ChurnerSet,
+    Combination,
+    MixedDriver,
+    MixedReasons,
+    Segmentation,
+    Stability,
+)
 
 MIN_CLUSTER_FLOOR = 5  # smallest segment worth a retention action, whatever the share says
 DEFAULT_MIN_SAMPLES = 10  # when config.min_samples is unset (see segment's docstring)
 STABILITY_MAX_POINTS = 10_000  # cap on each stability re-clustering, to bound its time
-PREDICT_CHUNK = 10_000  # approximate_predict batch (progress granularity only)
+MIXED_DRIVERS_TOP = 8  # material drivers listed for the mixed-reasons group
 
 
 def absolute_min_cluster_size(min_cluster_size: float, n_churners: int) -> int:
@@ -31,37 +39,6 @@ def absolute_min_cluster_size(min_cluster_size: float, n_churners: int) -> int:
     else:
         size = int(round(min_cluster_size))
     return max(MIN_CLUSTER_FLOOR, size)
-
-
-def _hdbscan(points: np.ndarray, *, mcs: int, ms: int, single: bool, prediction_data: bool):
-    import hdbscan
-
-    model = hdbscan.HDBSCAN(
-        min_cluster_size=int(mcs),
-        min_samples=int(ms),
-        allow_single_cluster=single,
-        prediction_data=prediction_data,
-        core_dist_n_jobs=1,  # 2-core machines: joblib overhead outweighs the gain
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=UserWarning)
-        return model.fit(points)
-
-
-def _order_clusters(raw: np.ndarray) -> np.ndarray:
-    """Map raw HDBSCAN ids to ids 0..k-1 by size descending (ties: earliest first member)."""
-    ids = np.unique(raw[raw >= 0])
-    if ids.size == 0:
-        return raw.copy()
-    sizes = np.array([(raw == c).sum() for c in ids])
-    first = np.array([np.flatnonzero(raw == c)[0] for c in ids])
-    order = np.lexsort((first, -sizes))
-    mapping = np.full(int(ids.max()) + 1, MIXED, dtype=np.int64)
-    mapping[ids[order]] = np.arange(ids.size)
-    out = np.full(raw.shape, MIXED, dtype=np.int64)
-    clustered = raw >= 0
-    out[clustered] = mapping[raw[clustered]]
-    return out
 
 
 def _jaccard_best(reference: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -83,25 +60,68 @@ def _jaccard_best(reference: np.ndarray, labels: np.ndarray, k: int) -> np.ndarr
     return out
 
 
-def _stability(points, shares, reference, k, *, config, mcs_fit, ms, progress) -> Stability:
+def _embed(shares: np.ndarray, max_dims: int) -> tuple[np.ndarray, float]:
+    """Exact PCA of the material shares to at most ``max_dims`` dimensions (HDBSCAN's trees
+    lose their speed in many dimensions); the shares themselves when they are few enough."""
+    m, f = shares.shape
+    if f <= max_dims or m < 2:
+        return np.ascontiguousarray(shares), 1.0
+    from sklearn.decomposition import PCA
+
+    d = int(min(max_dims, m, f))
+    pca = PCA(n_components=d, svd_solver="covariance_eigh" if m > 4 * f else "full")
+    emb = pca.fit_transform(shares)
+    ratio = pca.explained_variance_ratio_
+    return np.ascontiguousarray(emb), float(np.sum(ratio)) if np.isfinite(ratio).all() else 1.0
+
+
+def _find(mat, shares, fit_idx, *, mcs_fit, mcs, ms, max_dims, config, floor):
+    """Discovery on ``fit_idx`` then ownership and assignment of every row of ``mat``."""
+    emb, explained = _embed(shares[fit_idx], max_dims)
+    disc = mat_mod.discover(shares[fit_idx], emb, mcs=mcs_fit, ms=ms)
+    cents, asg, dissolved, merged = mat_mod.settle_segments(mat, disc.centroids, mcs=mcs,
+                                                            materiality=config.materiality, floor=floor)
+    return disc, cents, asg, (dissolved, merged), explained
+
+
+def _by_size(asg: mat_mod.Assignment, cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Permutation old id -> new id (size descending, ties: earliest first member) and new centroids."""
+    k = cents.shape[0]
+    sizes = np.bincount(asg.labels[asg.labels >= 0], minlength=k)
+    first = np.array([np.flatnonzero(asg.labels == c)[0] if sizes[c] else asg.labels.size for c in range(k)])
+    order = np.lexsort((first, -sizes))  # new id i is old id order[i]
+    new_of = np.empty(k, dtype=np.int64)
+    new_of[order] = np.arange(k)
+    return new_of, cents[order]
+
+
+def _relabel(x: np.ndarray, new_of: np.ndarray) -> np.ndarray:
+    if new_of.size == 0:
+        return np.full(x.shape, MIXED, dtype=np.int64)
+    return np.where(x >= 0, new_of[np.maximum(x, 0)], MIXED).astype(np.int64)
+
+
+def _stability(mat, shares, fit_idx, reference, k, *, config, mcs_fit, ms, floor, progress) -> Stability:
+    """Re-run discovery on subsamples of the fitting sample; assign the whole fitting sample."""
     from sklearn.metrics import adjusted_rand_score
 
-    n_fit = points.shape[0]
+    n_fit = fit_idx.size
     runs = config.stability_runs
     if runs == 0 or k == 0 or n_fit < 2:
         return Stability(runs=0, overall_ari=None, segment_jaccard=(), unstable=())
-    n_sub = min(int(round(config.stability_fraction * n_fit)), STABILITY_MAX_POINTS)
-    mcs_sub = max(2, int(round(mcs_fit * n_sub / n_fit)))
+    n_sub = max(2, min(int(round(config.stability_fraction * n_fit)), STABILITY_MAX_POINTS))
+    mcs_sub = mat_mod.scaled_mcs(mcs_fit, n_sub, n_fit)
     ms_sub = max(1, min(ms, mcs_sub, n_sub - 1))
+    sub_mat = mat[fit_idx]
     aris, jaccards = [], []
     with step(progress, "Segmentation: stability", runs) as advance:
         for r in range(runs):
             rng = np.random.default_rng([config.seed, r + 1])
-            sub = np.sort(rng.choice(n_fit, size=n_sub, replace=False))
-            labels = _hdbscan(points[sub], mcs=mcs_sub, ms=ms_sub, single=False, prediction_data=False).labels_
-            labels, _, _ = _settle(labels, shares[sub])  # the same post-processing as the reported clustering
-            aris.append(float(adjusted_rand_score(reference[sub], labels)))
-            jaccards.append(_jaccard_best(reference[sub], labels, k))
+            sub = fit_idx[np.sort(rng.choice(n_fit, size=n_sub, replace=False))]
+            _, _, asg, _, _ = _find(sub_mat, shares, sub, mcs_fit=mcs_sub, mcs=mcs_fit, ms=ms_sub,
+                                    max_dims=config.max_dims, config=config, floor=floor)
+            aris.append(float(adjusted_rand_score(reference, asg.labels)))
+            jaccards.append(_jaccard_best(reference, asg.labels, k))
             advance(1)
     jac = np.mean(jaccards, axis=0)
     return Stability(
@@ -112,108 +132,56 @@ def _stability(points, shares, reference, k, *, config, mcs_fit, ms, progress) -
     )
 
 
+def _mixed_reasons(labels, mat, features) -> MixedReasons | None:
+    mixed = labels == MIXED
+    size = int(mixed.sum())
+    if size == 0:
+        return None
+    mm = mat[mixed]
+    has = mm.sum(axis=1) > 0
+    counts = (("no_material_driver", int((~has).sum())), ("no_segment_driver", int(has.sum())))
+    present = mm > 0
+    freq = present.mean(axis=0)
+    order = np.lexsort((np.arange(len(features)), -freq))
+    drivers = tuple(
+        MixedDriver(feature=features[i], member_share=float(freq[i]), mean_material=float(mm[present[:, i], i].mean()))
+        for i in order[:MIXED_DRIVERS_TOP] if freq[i] > 0
+    )
+    return MixedReasons(size=size, share=size / labels.size, counts=counts, drivers=drivers)
+
+
+def _assign_noise(asg, pos, owner, k, min_strength) -> tuple[np.ndarray, np.ndarray, int]:
+    """noise == "assign": mixed churners join the segment owning most of their risk-raising
+    attribution when it is >= ``min_strength`` of what all segments own of it."""
+    labels, strength = asg.labels.copy(), asg.strength.copy()
+    if k == 0:
+        return labels, strength, 0
+    onehot = np.zeros((pos.shape[1], k))
+    owned = owner >= 0
+    onehot[np.flatnonzero(owned), owner[owned]] = 1.0
+    c = pos @ onehot
+    tot = c.sum(axis=1)
+    best = np.argmax(c, axis=1)
+    p = np.divide(c[np.arange(c.shape[0]), best], tot, out=np.zeros(c.shape[0]), where=tot > 0)
+    take = (labels == MIXED) & (tot > 0) & (p >= min_strength - 1e-12)
+    labels[take], strength[take] = best[take], p[take]
+    return labels, strength, int(take.sum())
+
+
+def _degenerate(m, base, common, notes: tuple[Note, ...]) -> Segmentation:
+    return Segmentation(labels=np.full(m, MIXED, dtype=np.int64), strength=np.zeros(m), n_segments=0,
+                        secondary=np.full(m, MIXED, dtype=np.int64), overlap=np.zeros((0, 0), dtype=np.int64),
+                        notes=notes, stability=_empty_stability(), **common, **base)
+
+
 def _empty_stability() -> Stability:
     return Stability(runs=0, overall_ari=None, segment_jaccard=(), unstable=())
 
 
-COHERENCE_MIN = 0.7  # a segment's members' mean cosine to its mean profile must reach this
-
-
-def _coherence(shares: np.ndarray) -> float:
-    """Mean cosine similarity of share profiles with their mean profile (1 = identical reasons)."""
-    centre = shares.mean(axis=0)
-    norms = np.linalg.norm(shares, axis=1) * np.linalg.norm(centre)
-    cos = np.divide(shares @ centre, norms, out=np.zeros(shares.shape[0]), where=norms > 0)
-    return float(cos.mean())
-
-
-
-
-def _settle(
-    raw: np.ndarray, shares: np.ndarray
-) -> tuple[np.ndarray, list[tuple[int, int, float]], list[tuple[int, int, float]]]:
-    """HDBSCAN's clusters -> segments: demote diffuse clusters, merge clusters with the same reasons.
-
-    A cluster whose members' mean cosine to its mean profile is below ``COHERENCE_MIN`` does
-    not share reasons and becomes ``MIXED``. Clusters whose mean profiles have cosine
-    similarity >= ``SAME_REASONS`` (the rule that makes two months' segments the same
-    segment) are merged, most similar pair first, into the lower id: HDBSCAN splits one
-    mechanism by the mix of its drivers when segments are small, which would give two
-    segments with the same reasons and the same name.
-
-    Returns
-    -------
-    labels : ndarray of int, shape (m,)
-        Raw ids, merged clusters relabelled to their representative, diffuse ones MIXED.
-    diffuse : list of (raw id, size, coherence)
-    merged : list of (raw id, representative raw id, cosine)
-    """
-    labels = np.asarray(raw, dtype=np.int64).copy()
-    diffuse: list[tuple[int, int, float]] = []
-    sums: dict[int, np.ndarray] = {}
-    counts: dict[int, int] = {}
-    for c in (int(x) for x in np.unique(labels[labels >= 0])):
-        members = labels == c
-        coherence = _coherence(shares[members])
-        if coherence < COHERENCE_MIN:
-            diffuse.append((c, int(members.sum()), coherence))
-            labels[members] = MIXED
-        else:
-            sums[c], counts[c] = shares[members].sum(axis=0), int(members.sum())
-    merged: list[tuple[int, int, float]] = []
-    while len(sums) > 1:
-        ids = sorted(sums)
-        means = np.array([sums[c] / counts[c] for c in ids])
-        norms = np.linalg.norm(means, axis=1)
-        unit = np.divide(means, norms[:, None], out=np.zeros_like(means), where=norms[:, None] > 0)
-        cos = np.triu(unit @ unit.T, k=1)  # pairs (i < j) only; the rest 0
-        i, j = np.unravel_index(int(np.argmax(cos)), cos.shape)  # first maximum: deterministic
-        if cos[i, j] < SAME_REASONS - 1e-12:
-            break
-        a, b = ids[i], ids[j]
-        sums[a] = sums[a] + sums.pop(b)
-        counts[a] += counts.pop(b)
-        labels[labels == b] = a
-        merged.append((b, a, float(cos[i, j])))
-    return labels, diffuse, merged
-
-
-def _one_or_none(shares, mcs, base, representation, n_fit, mcs_fit, ms) -> Segmentation:
-    """HDBSCAN found no split: one segment around the mean profile, or everyone mixed."""
-    m = shares.shape[0]
-    centre = shares.mean(axis=0)
-    norms = np.linalg.norm(shares, axis=1) * np.linalg.norm(centre)
-    cos = np.divide(shares @ centre, norms, out=np.zeros(m), where=norms > 0)
-    inside = cos >= ONE_SEGMENT_SIMILARITY - 1e-12
-    common = dict(
-        representation=representation, n_fitted=n_fit, stability=_empty_stability(),
-        fit_min_cluster_size=mcs_fit, min_samples=ms, **base,
-    )
-    if not shares.any():
-        return Segmentation(
-            labels=np.full(m, MIXED, dtype=np.int64),
-            strength=np.zeros(m),
-            n_segments=0,
-            notes=(Note.of("segmentation.no_attribution", m=m),),
-            **common,
-        )
-    if int(inside.sum()) >= mcs:
-        share = float(inside.mean())
-        single = Note.of("segmentation.single", mcs=mcs, share=share, similarity=ONE_SEGMENT_SIMILARITY)
-        return Segmentation(
-            labels=np.where(inside, 0, MIXED).astype(np.int64),
-            strength=np.where(inside, np.clip(cos, 0.0, 1.0), 0.0),
-            n_segments=1,
-            notes=(single, Note.of("segmentation.others_mixed")) if share < 1 else (single,),
-            **common,
-        )
-    return Segmentation(
-        labels=np.full(m, MIXED, dtype=np.int64),
-        strength=np.zeros(m),
-        n_segments=0,
-        notes=(Note.of("segmentation.scattered", mcs=mcs, m=m),),
-        **common,
-    )
+def _representation(config, floor: float, space: str, f: int, explained: float) -> Note:
+    """The clustered profile as a code and its numbers (``words.representation`` words it)."""
+    return Note.of("profile.material", materiality=config.materiality, floor=floor, space=space, f=f,
+                   d=min(f, config.max_dims), explained=explained)
 
 
 def segment(
@@ -223,56 +191,28 @@ def segment(
     config: SegmentationConfig,
     progress=None,
 ) -> Segmentation:
-    """Cluster churners by their risk-raising attribution profiles with HDBSCAN.
+    """Segment churners by their material drivers (method: :mod:`churnlens.segmentation.material`).
 
-    Steps: profiles (:func:`~segmentation.profiles.build_profiles`: positive attribution
-    shares, PCA to ``config.max_dims``); HDBSCAN (hdbscan library, ``prediction_data=True``)
-    fitted on a deterministic sample of at most ``config.sample`` churners drawn with
-    ``config.seed``; the other churners assigned with ``hdbscan.approximate_predict``;
-    unclustered churners kept as ``MIXED`` (``noise="mixed"``) or, with ``noise="assign"``,
-    given their most likely segment when their soft-membership probability
-    (``hdbscan.membership_vector``, normalised over
-    segments, i.e. conditional on belonging to some segment) is at least
-    ``assign_min_strength``; that probability becomes their membership strength. Segment ids are ordered by size descending (ties: the segment
-    whose first churner comes first).
+    Discovery (HDBSCAN, hdbscan library, ``min_samples`` default ``min(10, min_cluster_size)``)
+    runs on a deterministic sample of at most ``config.sample`` churners with a material
+    driver, drawn with ``config.seed``; ``min_cluster_size`` (a share of all churners when
+    below 1, never below 5) is scaled to the sample. Every churner is then assigned by
+    ownership (a matrix product, no nearest-neighbour search), and segments with fewer
+    primary members than ``min_cluster_size`` are dissolved. Segment ids are ordered by
+    size descending (ties: the segment whose first churner comes first).
 
-    ``min_cluster_size`` below 1 is a share of the churners (never fewer than 5); on the
-    fitting sample it is scaled by ``sample / churners``. ``min_samples`` defaults to
-    ``min(10, min_cluster_size)``: it sets how much density smoothing HDBSCAN applies, and
-    small values keep the core-distance and approximate_predict neighbour queries cheap
-    (hdbscan's own default, min_samples = min_cluster_size, means k-NN queries with
-    k in the thousands on large books) while leaving the cluster size floor to
-    ``min_cluster_size``.
-
-    With ``allow_single_cluster=False`` HDBSCAN returns either no cluster or at least two:
-    no cluster means the churners' profiles never split into two groups of
-    ``min_cluster_size``. hdbscan's ``allow_single_cluster=True`` labels only the densest
-    core of such a group (points at the root's largest lambda), so it is not used. Instead,
-    churners whose share profile has cosine similarity >= 0.8 with the churners' mean
-    profile (the threshold that also makes two months' segments "the same") form ONE
-    segment, with that similarity as membership strength, when they number at least
-    ``min_cluster_size``; otherwise the reasons are too scattered and everyone is MIXED.
-    Both cases say so in ``notes``.
-
-    A segment must share reasons: a cluster whose members' share profiles have a mean cosine
-    similarity below 0.7 with the cluster's mean profile (seen for scattered profiles that
-    the PCA projection packs together) is moved to MIXED, and ``notes`` says so. Segments
-    must differ in reasons: clusters whose mean profiles have cosine similarity >= 0.8 (the
-    rule that makes two months' segments the same) are merged, most similar pair first
-    (HDBSCAN splits one mechanism by its drivers' mix when segments are small); ``notes``
-    says so. Stability re-clusterings get the same two steps.
-
-    Stability: ``config.stability_runs`` re-clusterings of random subsamples
+    Stability: ``config.stability_runs`` discoveries on random subsamples
     (``stability_fraction`` of the fitting sample, at most 10,000 points, seeds
-    ``[seed, run]``) with the same settings; reported are the mean adjusted Rand index
-    against this clustering's labels on the common points (unclustered points as their own
-    class; labels before noise assignment) and, per segment, the mean best-match Jaccard
-    index. Segments below 0.6 are listed in ``stability.unstable``.
+    ``[seed, run]``), each assigning the whole fitting sample; reported are the mean
+    adjusted Rand index against this segmentation on the fitting sample (mixed as its own
+    class) and, per segment, the mean best-match Jaccard index. Segments below
+    ``UNSTABLE_JACCARD`` are listed in ``stability.unstable`` and carry the flag ``"unstable"``.
 
     Parameters
     ----------
     attributions : Attributions
-        ``values`` of shape (n, f).
+        ``values`` of shape (n, f); rows with ``weights > 0`` are the population the
+        reference (median) attribution is taken over.
     churners : ChurnerSet
         ``mask`` of shape (n,).
     config : SegmentationConfig
@@ -281,9 +221,9 @@ def segment(
     Returns
     -------
     Segmentation
-        Labels of the m churners (in row order); degenerate cases (no churners, fewer
-        churners than a segment, one segment, everyone mixed) explain themselves in
-        ``notes`` (codes and numbers; the reports word them).
+        Labels, secondary labels and membership strength of the m churners (row order),
+        the overlap table, owned drivers, flags; degenerate cases and what was merged,
+        resolved or dissolved explain themselves in ``notes`` (codes and numbers).
 
     Raises
     ------
@@ -298,154 +238,101 @@ def segment(
         )
     rows = np.flatnonzero(mask).astype(np.int64)
     m = int(rows.size)
-    ids = np.asarray(attributions.customer_ids)[rows]
     mcs = absolute_min_cluster_size(config.min_cluster_size, m)
-    base = dict(rows=rows, customer_ids=ids, min_cluster_size=mcs, seed=config.seed, noise=config.noise)
-
+    floor = mat_mod.floor_for(attributions.output_space, config.material_floor)
+    base = dict(rows=rows, customer_ids=np.asarray(attributions.customer_ids)[rows], min_cluster_size=mcs,
+                seed=config.seed, noise=config.noise, materiality=config.materiality, material_floor=floor)
+    with step(progress, "Segmentation: material drivers", 1) as advance:
+        ref = mat_mod.reference(attributions.values, attributions.weights, mask)
+        pos, mat = mat_mod.material(attributions.values[rows], ref, materiality=config.materiality, floor=floor)
+        advance(1)
+    has = mat.sum(axis=1) > 0
+    n_material = int(has.sum())
+    features = tuple(attributions.features)
+    common = dict(reference=ref, n_material=n_material, mixed=_mixed_reasons(np.full(m, MIXED), mat, features))
+    rep = _representation(config, floor, attributions.output_space, len(features), 1.0)
     if m == 0:
-        return Segmentation(
-            labels=np.zeros(0, dtype=np.int64),
-            strength=np.zeros(0),
-            n_segments=0,
-            representation=Note.of("profile.none"),
-            n_fitted=0,
-            stability=_empty_stability(),
-            notes=(Note.of("segmentation.no_churners", rule=churners.rule),),
-            **base,
-        )
-
-    profiles = build_profiles(attributions, rows, max_dims=config.max_dims, progress=progress)
-    points = profiles.embedding
-
-    def all_mixed(note: Note, *, n_fitted: int, mcs_fit: int = 0, ms: int = 0) -> Segmentation:
-        return Segmentation(
-            labels=np.full(m, MIXED, dtype=np.int64),
-            strength=np.zeros(m),
-            n_segments=0,
-            representation=profiles.representation,
-            n_fitted=n_fitted,
-            stability=_empty_stability(),
-            notes=(note,),
-            fit_min_cluster_size=mcs_fit,
-            min_samples=ms,
-            **base,
-        )
-
+        return _degenerate(m, base, dict(common, representation=Note.of("profile.none"), n_fitted=0),
+                           (Note.of("segmentation.no_churners", rule=churners.rule),))
     if m < mcs:
-        return all_mixed(
-            Note.of("segmentation.too_few", m=m, mcs=mcs),
-            n_fitted=0,
-        )
+        return _degenerate(m, base, dict(common, representation=rep, n_fitted=0),
+                           (Note.of("segmentation.too_few", m=m, mcs=mcs),))
+    if n_material < mcs:
+        none = int((pos.sum(axis=1) <= 0).sum())
+        return _degenerate(m, base, dict(common, representation=rep, n_fitted=0),
+                           (Note.of("segmentation.no_material", n_material=n_material, m=m, none=none, mcs=mcs),))
+    return _segment_material(attributions, config, base, common, mat, pos, has, mcs, floor, progress)
 
-    # Deterministic fitting sample (sorted, so the fit sees churners in row order).
-    if m > config.sample:
+
+def _notes(k, m, n_material, mcs, disc, combos, merged_co, dissolved, unstable) -> tuple[Note, ...]:
+    """What the documents must say about this segmentation, as codes and numbers."""
+    notes = []
+    if disc.n_diffuse:
+        notes.append(Note.of("segmentation.diffuse_dropped", count=disc.n_diffuse, coherence=COHERENCE_MIN))
+    if disc.n_merged:
+        notes.append(Note.of("segmentation.merged", count=disc.n_merged, similarity=SAME_REASONS))
+    if merged_co:
+        notes.append(Note.of("segmentation.cooccurring", count=merged_co, share=COOCCURRENCE))
+    if combos:
+        notes.append(Note.of("segmentation.combinations", count=combos))
+    if dissolved:
+        notes.append(Note.of("segmentation.dissolved", count=dissolved, mcs=mcs))
+    if unstable:
+        notes.append(Note.of("segmentation.unstable", count=unstable, threshold=UNSTABLE_JACCARD))
+    if k == 1:
+        notes.append(Note.of("segmentation.single_material"))
+    elif k == 0:
+        notes.append(Note.of("segmentation.all_mixed", mcs=mcs, n_material=n_material, m=m))
+    return tuple(notes)
+
+
+def _segment_material(attributions, config, base, common, mat, pos, has, mcs, floor, progress) -> Segmentation:
+    m = mat.shape[0]
+    shares = mat_mod.shares_of(mat)
+    candidates = np.flatnonzero(has)
+    if candidates.size > config.sample:  # deterministic fitting sample, in row order
         rng = np.random.default_rng(config.seed)
-        fit_idx = np.sort(rng.choice(m, size=config.sample, replace=False))
+        fit_idx = np.sort(rng.choice(candidates, size=config.sample, replace=False))
     else:
-        fit_idx = np.arange(m)
+        fit_idx = candidates
     n_fit = int(fit_idx.size)
-    mcs_fit = max(2, int(round(mcs * n_fit / m)))
+    mcs_fit = mat_mod.scaled_mcs(mcs, n_fit, m)
     ms = config.min_samples if config.min_samples is not None else min(DEFAULT_MIN_SAMPLES, mcs_fit)
     ms = max(1, min(int(ms), n_fit - 1))
-
-    spread = float(np.ptp(points, axis=0).max()) if m else 0.0
-    with step(progress, "Segmentation: HDBSCAN fit", 1) as advance:
-        # Identical profiles have no density structure (HDBSCAN would split ties arbitrarily).
-        model = None if spread <= 1e-12 else _hdbscan(points[fit_idx], mcs=mcs_fit, ms=ms, single=False, prediction_data=True)
+    with step(progress, "Segmentation: HDBSCAN on material drivers", 1) as advance:
+        disc, cents, asg, (dissolved, merged_co), explained = _find(
+            mat, shares, fit_idx, mcs_fit=mcs_fit, mcs=mcs, ms=ms, max_dims=config.max_dims, config=config,
+            floor=floor)
         advance(1)
-
-    if model is None or model.labels_.max() < 0:
-        return _one_or_none(profiles.shares, mcs, base, profiles.representation, n_fit, mcs_fit, ms)
-
-    import hdbscan
-
-    raw = np.full(m, MIXED, dtype=np.int64)
-    strength = np.zeros(m)
-    raw[fit_idx] = model.labels_
-    strength[fit_idx] = np.clip(np.nan_to_num(model.probabilities_, nan=0.0), 0.0, 1.0)
-    rest = np.setdiff1d(np.arange(m), fit_idx, assume_unique=True)
-    with step(progress, "Segmentation: approximate_predict", int(rest.size)) as advance:
-        for start in range(0, rest.size, PREDICT_CHUNK):
-            chunk = rest[start : start + PREDICT_CHUNK]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)
-                lab, prob = hdbscan.approximate_predict(model, points[chunk])
-            raw[chunk] = lab
-            # Duplicate profiles can give inf/inf lambdas: a clustered duplicate is a full member.
-            strength[chunk] = np.clip(np.where(np.isnan(prob), (lab >= 0).astype(float), prob), 0.0, 1.0)
-            advance(int(chunk.size))
-    # A segment must share reasons (diffuse clusters, e.g. scattered profiles that the PCA
-    # projection packs together, become MIXED) and segments must differ in reasons.
-    k_raw = int(model.labels_.max()) + 1
-    hdb = raw.copy()
-    noise_before = hdb < 0  # HDBSCAN's own noise: the only churners assign mode may move
-    raw, diffuse, merged = _settle(hdb, profiles.shares)
-    diffuse_ids = np.array([c for c, _, _ in diffuse], dtype=np.int64)
-    strength[np.isin(hdb, diffuse_ids)] = 0.0
-    fit_raw = raw[fit_idx].copy()  # before noise assignment: the stability reference
-
+    k = cents.shape[0]
+    new_of, cents_sorted = _by_size(asg, cents)
+    labels, secondary = _relabel(asg.labels, new_of), _relabel(asg.secondary, new_of)
+    strength = asg.strength
+    owner = mat_mod.ownership(cents_sorted)
+    reference_fit = labels[fit_idx]  # before noise assignment: the stability reference
     n_assigned = 0
-    if config.noise == "assign" and k_raw >= 2 and noise_before.any():
-        with step(progress, "Segmentation: assign unclustered", 1) as advance:
-            noise = np.flatnonzero(noise_before)
-            # membership_vector on the unclustered churners only (fitted ones included):
-            # all_points_membership_vectors would cost seconds for the whole sample.
-            mv = hdbscan.membership_vector(model, points[noise]).reshape(noise.size, k_raw)
-            # hdbscan's vectors are scaled by the chance of being in any cluster; normalised,
-            # they say how clearly one segment dominates for this churner.
-            tot = mv.sum(axis=1, keepdims=True)
-            mv = np.divide(mv, tot, out=np.zeros_like(mv), where=tot > 0)
-            # merged clusters pool their memberships in their representative's column
-            into = np.arange(k_raw)
-            for c, rep, _ in merged:
-                into[into == c] = rep
-            pooled = np.zeros_like(mv)
-            np.add.at(pooled.T, into, mv.T)
-            mv = pooled
-            best = mv.argmax(axis=1)
-            best_p = mv[np.arange(noise.size), best]
-            take = (best_p >= config.assign_min_strength) & ~np.isin(best, diffuse_ids)
-            raw[noise[take]] = best[take]
-            strength[noise[take]] = best_p[take]
-            n_assigned = int(take.sum())
-            advance(1)
-
-    labels = _order_clusters(raw)
-    k = int(labels.max()) + 1 if (labels >= 0).any() else 0
-    notes: list[Note] = []
-    if diffuse:
-        notes.append(Note.of("segmentation.diffuse", count=len(diffuse), coherence=COHERENCE_MIN,
-                             groups=tuple(Note.of("segmentation.diffuse_group", size=size, similarity=coh)
-                                          for _, size, coh in diffuse)))
-    if merged:
-        notes.append(Note.of("segmentation.merged", count=len(merged), similarity=SAME_REASONS))
-    if k == 1 and merged:
-        notes.append(Note.of("segmentation.merged_single"))
-    if k == 0:
-        return Segmentation(
-            labels=labels, strength=strength, n_segments=0, representation=profiles.representation,
-            n_fitted=n_fit, stability=_empty_stability(), notes=(*notes, Note.of("segmentation.none_remains")),
-            fit_min_cluster_size=mcs_fit, min_samples=ms,
-            n_assigned=n_assigned, **base,
-        )
-    # Same id mapping for the pre-assignment labels of the fitting sample.
-    lut = np.full(k_raw, MIXED, dtype=np.int64)
-    lut[raw[raw >= 0]] = labels[raw >= 0]
-    reference = np.where(fit_raw >= 0, lut[np.maximum(fit_raw, 0)], MIXED)
-
-    stability = _stability(points[fit_idx], profiles.shares[fit_idx], reference, k, config=config, mcs_fit=mcs_fit,
-                           ms=ms, progress=progress)
-
+    if config.noise == "assign":
+        assigned = mat_mod.Assignment(labels, secondary, strength, asg.contributions, asg.unowned)
+        labels, strength, n_assigned = _assign_noise(assigned, pos, owner, k, config.assign_min_strength)
+    # A dissolved or absorbed part of a combination maps to MIXED.
+    kept_rows = {tuple(c): int(new_of[i]) for i, c in enumerate(cents)}
+    combos = tuple(Combination(size=size, parts=tuple(kept_rows.get(tuple(disc.centroids[p]), MIXED) for p in parts))
+                   for size, parts in disc.combinations)
+    stability = _stability(mat, shares, fit_idx, reference_fit, k, config=config, mcs_fit=mcs_fit, ms=ms,
+                           floor=floor, progress=progress)
+    overlap = np.zeros((k, k), dtype=np.int64)
+    both = (labels >= 0) & (secondary >= 0)
+    np.add.at(overlap, (labels[both], secondary[both]), 1)
+    features = tuple(attributions.features)
+    unstable = set(stability.unstable)
     return Segmentation(
-        labels=labels,
-        strength=strength,
-        n_segments=k,
-        representation=profiles.representation,
-        n_fitted=n_fit,
-        stability=stability,
-        notes=tuple(notes),
-        fit_min_cluster_size=mcs_fit,
-        min_samples=ms,
-        n_assigned=n_assigned,
-        **base,
+        labels=labels, strength=strength, n_segments=k, n_fitted=n_fit, stability=stability,
+        representation=_representation(config, base["material_floor"], attributions.output_space, len(features),
+                                       explained),
+        notes=_notes(k, m, int(has.sum()), mcs, disc, len(combos), merged_co, dissolved, len(unstable)),
+        fit_min_cluster_size=mcs_fit, min_samples=ms, n_assigned=n_assigned,
+        secondary=secondary, overlap=overlap,
+        segment_drivers=tuple(tuple(features[i] for i in np.flatnonzero(owner == j)) for j in range(k)),
+        flags=tuple(("unstable",) if j in unstable else () for j in range(k)),
+        combinations=combos, **dict(common, mixed=_mixed_reasons(labels, mat, features)), **base,
     )

@@ -30,8 +30,9 @@ from churnlens.segmentation.results import (
 
 SEGMENTS_CSV = "segments.csv"
 SIGNATURES_JSON = "segment_signatures.json"
-# SPEC's four columns; segment_name is in machine words (English), whatever the report language.
-SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength")
+# SPEC's four columns, then the secondary segment; segment_name is in machine words (English),
+# whatever the report language.
+SEGMENTS_COLUMNS = ("customer_id", "segment", "segment_name", "membership_strength", "secondary_segment")
 NEW, GONE = "NEW", "GONE"
 LEFT = "LEFT"  # last month's churner no longer in the book (closed, sold, ...); GONE = still a customer, not selected
 SIGNATURES_VERSION = 1
@@ -54,7 +55,9 @@ def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, 
     """The rows of ``segments.csv``: one per churner, in the segmentation's row order.
 
     Columns: customer_id, segment (key, e.g. "S1" or "MIX"), segment_name, membership_strength
-    (HDBSCAN membership strength in [0, 1]). ``names`` maps each key to its name in machine
+    (share of the churner's material attribution carried by its segment's drivers, in [0, 1]),
+    secondary_segment (key of the segment owning the churner's second material reason; None,
+    an empty cell in the file, when there is none). ``names`` maps each key to its name in machine
     words (the English wording of ``churnlens.reports.words.segment_name``): a machine-readable
     file is the same whatever the report language.
     """
@@ -69,6 +72,8 @@ def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, 
             "segment": [by_id[int(x)].key for x in labels],
             "segment_name": [names[by_id[int(x)].key] for x in labels],
             "membership_strength": np.round(np.asarray(segmentation.strength, dtype=np.float64), 6),
+            "secondary_segment": [by_id[int(x)].key if int(x) >= 0 and int(x) in by_id else None
+                                  for x in segmentation.secondary_labels],
         },
         columns=list(SEGMENTS_COLUMNS),
     )

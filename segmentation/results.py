@@ -49,6 +49,31 @@ class Stability:
     unstable: tuple[int, ...]  # segment ids with Jaccard below 0.6 (the report warns)
 
 
+@dataclass(frozen=True)
+class Combination:
+    """An HDBSCAN cluster whose reasons are a mix of simpler segments (counted as overlap, not a segment)."""
+
+    size: int  # churners of the fitting sample in the cluster
+    parts: tuple[int, ...]  # final segment ids it combines (-1: a part later dissolved or merged)
+
+
+@dataclass(frozen=True)
+class MixedDriver:
+    feature: str
+    member_share: float  # share of the mixed group for whom the feature is a material driver
+    mean_material: float  # mean material attribution among those members (output-space units)
+
+
+@dataclass(frozen=True)
+class MixedReasons:
+    """The mixed-reasons group in numbers: why its members are in no segment, and their drivers."""
+
+    size: int
+    share: float  # of all churners
+    counts: tuple[tuple[str, int], ...]  # ("no_material_driver" | "no_segment_driver", churners)
+    drivers: tuple[MixedDriver, ...]  # most frequent material drivers of its members
+
+
 @array_eq
 @dataclass(frozen=True, eq=False)
 class Segmentation:
@@ -63,7 +88,8 @@ class Segmentation:
         Segment id ``0..n_segments-1``, ordered by size descending; ``MIXED`` (-1) for
         churners with mixed reasons.
     strength : ndarray of float, shape (m,)
-        HDBSCAN membership strength in [0, 1].
+        Membership strength in [0, 1]: the share of the churner's material attribution
+        carried by drivers its segment owns (0 for mixed reasons).
     n_segments : int
     representation : Note
         The profile used for clustering (``profile.pca`` / ``profile.direct`` / ``profile.none``
@@ -71,7 +97,8 @@ class Segmentation:
     min_cluster_size : int
         Absolute size used.
     n_fitted : int
-        Churners in the deterministic fitting sample (rest assigned by approximate_predict).
+        Churners in the deterministic fitting sample of the discovery (every churner is
+        then assigned by ownership).
     seed : int
     stability : Stability
     notes : tuple of Note
@@ -94,6 +121,27 @@ class Segmentation:
     min_samples: int = 0  # HDBSCAN min_samples used
     noise: str = "mixed"  # SegmentationConfig.noise used
     n_assigned: int = 0  # unclustered churners given a segment (noise == "assign")
+    # Material-driver method (segmentation.material)
+    secondary: Optional[np.ndarray] = None  # (m,) secondary segment id, MIXED for none
+    overlap: Optional[np.ndarray] = None  # (k, k) churners with primary segment i and secondary j
+    materiality: float = 0.0  # relative materiality threshold used
+    material_floor: float = 0.0  # absolute materiality floor used (output-space units)
+    reference: Optional[np.ndarray] = None  # (f,) median attribution each feature is measured against
+    segment_drivers: tuple[tuple[str, ...], ...] = ()  # per segment id: the features it owns
+    flags: tuple[tuple[str, ...], ...] = ()  # per segment id: verdict codes, e.g. ("unstable",)
+    n_material: int = 0  # churners with at least one material driver
+    combinations: tuple[Combination, ...] = ()  # clusters resolved to their parts
+    mixed: Optional[MixedReasons] = None  # what the mixed-reasons group is made of
+
+    @property
+    def secondary_labels(self) -> np.ndarray:
+        """Secondary segment id per churner (MIXED for none), shape (m,)."""
+        return np.full(self.labels.shape, MIXED, dtype=np.int64) if self.secondary is None else self.secondary
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The codes of ``notes`` (e.g. "segmentation.single_material")."""
+        return tuple(n.code for n in self.notes)
 
 
 @dataclass(frozen=True)
@@ -258,3 +306,51 @@ class SegmentProfiles:
     the order given, features in model order, bands in value order."""
 
     frame: pd.DataFrame
+
+
+# --- segments as rules (segmentation.rules) -------------------------------------------------
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition on a raw column. ``op``: "<=", ">", "in", "not_in"."""
+
+    feature: str
+    op: str
+    threshold: Optional[float] = None  # numeric ops
+    levels: tuple[str, ...] = ()  # "in" / "not_in"
+    missing: bool = False  # True: a missing value satisfies the condition
+
+
+@dataclass(frozen=True)
+class SegmentRule:
+    key: str  # segment key ("S1")
+    segment_id: int
+    rule_id: str  # "S1.1", "S1.2", ...
+    conditions: tuple[Condition, ...]
+    precision: float  # churners matching the rule: share in the segment
+    coverage: float  # segment's churners: share matching the rule
+    n: int  # churners matching the rule
+
+
+@dataclass(frozen=True)
+class SegmentQuality:
+    """How well one segment's rules describe it, and the model's quality within it."""
+
+    key: str
+    segment_id: int
+    size: int  # churners in the segment
+    precision: float  # of all the segment's rules together
+    coverage: float
+    member_churn_rate: Optional[float]  # observed churn among its churners (None without labels)
+    member_auc: Optional[float]  # AUC of the score among its churners (None: one class or no labels)
+    population_n: int  # rows of the table matching the segment's rules (first-match order)
+    population_churn_rate: Optional[float]
+    population_auc: Optional[float]
+
+
+@dataclass(frozen=True)
+class SegmentRules:
+    rules: tuple[SegmentRule, ...]  # in application (CASE WHEN) order
+    quality: tuple[SegmentQuality, ...]
+    default_key: str = "MIX"  # key of customers no rule matches
+    max_depth: int = 3  # depth of the surrogate trees

@@ -180,6 +180,8 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
         examples=examples, cross_check=cc, quality=quality, monitoring=mon, migration=migration, campaign=camp,
         excluded_do_not_contact=int(targeting.excluded.sum()), control_count=int(targeting.control.sum()),
         omitted=tuple(omitted), interactions=inter,
+        segment_rules=segmentation.fit_rules(cur.seg, summaries, X, seed=seed,
+                                             label=cur.label if with_label else None, score=attr.score),
     )
 
 

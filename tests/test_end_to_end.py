@@ -176,3 +176,53 @@ def test_report_folder_doc_lists_every_file_and_column(demo_dir):
     manifest = json.loads((demo_dir / "manifest.json").read_text(encoding="utf-8"))
     missing = [k for k in manifest if f"`{k}`" not in doc]
     assert not missing, f"docs/report-folder.md lacks manifest keys {missing}"
+
+
+def test_segment_rules_table_and_sql_reproduce_precision_and_coverage(demo_dir):
+    """tables/segment_rules.csv states each rule's precision and coverage against its segment;
+    running its SQL on the customer table (sqlite) gives the same numbers from segments.csv."""
+    import sqlite3
+
+    rules = pd.read_csv(demo_dir / "tables" / "segment_rules.csv", keep_default_na=False)
+    assert list(rules.columns) == ["segment", "rule_id", "conditions", "definition", "precision", "coverage", "n"]
+    seg = pd.read_csv(demo_dir / "segments.csv", dtype=str, keep_default_na=False)
+    assert set(rules["segment"]) == set(seg["segment"]) - {"MIX"}
+    assert (rules["definition"] != "").all() and not rules["definition"].str.contains("_").any()  # business words
+    customers = pd.read_csv(demo_dir / "inputs" / "customers.csv", dtype={"customer_id": str})
+    con = sqlite3.connect(":memory:")
+    customers.to_sql("book", con, index=False)
+    sql = (demo_dir / "tables" / "segment_rules.sql").read_text(encoding="utf-8")
+    case = sql.split("\n", 1)[1].strip()
+    got = pd.DataFrame(con.execute(f"SELECT customer_id, {case} AS rule_segment FROM book").fetchall(),
+                       columns=["customer_id", "rule_segment"])
+    churners = seg.merge(got, on="customer_id")
+    assert len(churners) == len(seg)
+    # each segment's rules together (first match wins): precision and coverage on the churners
+    quality = pd.read_csv(demo_dir / "tables" / "segment_quality.csv")
+    for q in quality.itertuples():
+        hit = churners["rule_segment"] == q.segment
+        inseg = churners["segment"] == q.segment
+        assert q.rule_precision == pytest.approx((inseg & hit).sum() / hit.sum(), abs=1e-6)
+        assert q.rule_coverage == pytest.approx((inseg & hit).sum() / inseg.sum(), abs=1e-6)
+        assert q.rule_precision > 0.8 and q.rule_coverage > 0.8
+    # labels exist in the demo: churn rate and AUC per segment are stated
+    assert quality["member_churn_rate"].between(0, 1).all() and quality["population_auc"].between(0.5, 1).all()
+
+
+def test_overlap_and_mixed_reasons_reported(demo_dir):
+    seg = pd.read_csv(demo_dir / "segments.csv", dtype=str, keep_default_na=False)
+    assert list(seg.columns) == ["customer_id", "segment", "segment_name", "membership_strength", "secondary_segment"]
+    m = json.loads((demo_dir / "manifest.json").read_text(encoding="utf-8"))["segmentation"]
+    keys = m["overlap"]["keys"]
+    both = seg[seg["secondary_segment"] != ""]
+    assert len(both) > 0 and (both["secondary_segment"] != both["segment"]).all()
+    counts = pd.crosstab(both["segment"], both["secondary_segment"]).reindex(index=keys, columns=keys, fill_value=0)
+    assert counts.to_numpy().tolist() == m["overlap"]["counts"]
+    mixed_share = (seg["segment"] == "MIX").mean()
+    assert mixed_share < 0.1 and (m["mixed"] is None) == (mixed_share == 0)
+    html = (demo_dir / "report.html").read_text(encoding="utf-8")
+    for text in ("Overlap: primary and secondary segments", "Segments as rules", "Model quality by segment",
+                 "Mixed reasons"):
+        assert text in html, text
+    dossier = (demo_dir / "dossier.html").read_text(encoding="utf-8")
+    assert "How a segment is derived" in dossier and "re-measured against the typical customer" in dossier

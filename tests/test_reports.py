@@ -179,8 +179,9 @@ def test_page_count_is_sane(rendered, ctx_en):
     for lang in ("en", "zh"):
         pages = len(PdfReader(str(rendered[lang]["report.pdf"])).pages)
         # cover + contents + summary + traits + three profile pages + drivers + segments overview
-        # + one per segment + plan ...
-        assert 2 + 6 + n_seg <= pages <= 19 + 2 * n_seg, pages  # + budget, back-test, uplift, trend
+        # + one per segment + plan ... + budget, back-test, uplift, trend + the overlap, mixed-reasons,
+        # rules and per-segment quality tables
+        assert 2 + 6 + n_seg <= pages <= 21 + 2 * n_seg, pages
         assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 20
 
 
@@ -290,9 +291,12 @@ def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
     seg = dataclasses.replace(ctx_en.segmentation, stability=stab)
     plans = tuple(dataclasses.replace(p, actions=(), no_rule=True) if p.segment_key == s0.key else p
                   for p in ctx_en.plans)
+    unlabelled = dataclasses.replace(ctx_en.segment_rules, quality=tuple(  # what fit_rules gives without labels
+        dataclasses.replace(q, member_churn_rate=None, member_auc=None, population_churn_rate=None,
+                            population_auc=None) for q in ctx_en.segment_rules.quality))
     ctx = dataclasses.replace(ctx_en, quality=None, monitoring=None, migration=None, campaign=None,
                               omitted=(("performance", reason), ("monitoring", "no_previous")),
-                              segmentation=seg, plans=plans)
+                              segmentation=seg, plans=plans, segment_rules=unlabelled)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert str(escape(reason)) in html

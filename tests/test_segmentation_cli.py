@@ -112,8 +112,8 @@ def test_everyone_mixed_gives_a_report_that_says_so(inputs, tmp_path):
     assert code == 0
     seg = manifest["segmentation"]
     assert seg["n_segments"] == 0 and [s["key"] for s in seg["segments"]] == ["MIX"]
-    assert "too scattered to form one segment" in seg["note"]
-    assert "too scattered to form one segment" in html
+    assert "too scattered for a segment" in seg["note"]
+    assert "too scattered for a segment" in html
     segments = pd.read_csv(tmp_path / "r" / "segments.csv")
     assert len(segments) == manifest["churners"]["count"] > 0 and (segments["segment"] == "MIX").all()
 
@@ -149,11 +149,14 @@ def test_segment_command_selects_from_the_attributions_file(inputs, tmp_path, ca
 def test_noise_mode_comes_from_the_config(inputs, tmp_path):
     runs = {}
     for mode in ("mixed", "assign"):
-        config = _config(tmp_path, mode, f"segmentation: {{noise: {mode}, assign_min_strength: 0.0, stability_runs: 2}}\n")
+        # a materiality floor of 4.4 log-odds (about the 10th percentile of these churners' largest driver)
+        # leaves the weaker churners without a material driver: mixed reasons unless assigned
+        config = _config(tmp_path, mode, f"segmentation: {{noise: {mode}, assign_min_strength: 0.0, stability_runs: 2, "
+                                         "material_floor: 4.4}\n")
         code, _, manifest = _report(inputs, "two", config, tmp_path / mode)
         assert code == 0 and manifest["config"]["segmentation"]["noise"] == mode
         runs[mode] = pd.read_csv(tmp_path / mode / "segments.csv", dtype={"customer_id": str}).set_index("customer_id")
     mixed, assign = runs["mixed"], runs["assign"]
-    assert (mixed["segment"] == "MIX").sum() > 0 and (assign["segment"] == "MIX").sum() == 0
+    assert (mixed["segment"] == "MIX").sum() > (assign["segment"] == "MIX").sum()
     kept = mixed["segment"] != "MIX"
     assert (assign.loc[kept.index[kept], "segment"] == mixed.loc[kept, "segment"]).all()

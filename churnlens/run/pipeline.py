@@ -136,6 +136,7 @@ class RunState:
     monitoring: Any = None  # Monitoring
     segment_keys: Optional[np.ndarray] = None  # (m,) segment key of each attributed row ("" = not a churner)
     profiles: Any = None  # SegmentProfiles
+    segment_rules: Any = None  # SegmentRules: surrogate-tree rules and per-segment quality
     targeting: Any = None  # Targeting
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
@@ -204,6 +205,7 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("describe segments", s.describe_segments),
         ("segment interactions", s.segment_interactions),
         ("segment profiles", s.segment_profiles),
+        ("segment rules", s.segment_rules),
         ("model quality", s.model_quality),
         ("back-test", loop.backtest),
         ("monitoring", s.monitoring),

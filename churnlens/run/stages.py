@@ -245,7 +245,8 @@ def global_drivers(state: RunState, env: Env) -> RunState:
 
 
 def segment(state: RunState, env: Env) -> RunState:
-    """HDBSCAN over the churners' attributions."""
+    """Segments from the churners' material drivers (HDBSCAN finds them); the reference
+    attribution is taken over the population sample's non-churners (attribution weights)."""
     churners = replace(state.book_churners, mask=state.book_churners.mask[state.rows])
     with env.progress.task("Segmentation (HDBSCAN)", 1) as advance:
         seg = segmentation.segment(state.attributions, churners, config=state.config.segmentation)
@@ -304,6 +305,21 @@ def segment_profiles(state: RunState, env: Env) -> RunState:
                                              book=state.in_sample[state.rows], config=state.config,
                                              segments=[s.key for s in state.segments])
     return replace(state, profiles=profiles)
+
+
+def segment_rules(state: RunState, env: Env) -> RunState:
+    """Each segment as rules on the model's own columns (runnable on the customer table, never
+    on protected features), with precision, coverage, and churn rate and AUC where labels exist
+    (counted over the population sample)."""
+    config = state.config
+    protected = tuple(c for c in state.X_model.columns
+                      if (spec := config.features.get(state.sources.source(c) if state.sources else c)) is not None
+                      and spec.protected)
+    label = None if state.book.label is None else state.book.label[state.rows]
+    rules = segmentation.fit_rules(state.segmentation, state.segments, state.X_model, seed=config.seed, label=label,
+                                   score=state.attributions.score, population=state.in_sample[state.rows],
+                                   exclude=protected)
+    return replace(state, segment_rules=rules)
 
 
 def model_quality(state: RunState, env: Env) -> RunState:

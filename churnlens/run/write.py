@@ -166,6 +166,7 @@ def report_context(state: RunState, facts: RunFacts) -> ReportContext:
         excluded_do_not_contact=state.retention.excluded_do_not_contact,
         control_count=state.retention.control_count, omitted=state.omitted,
         sources=state.sources, profiles=state.profiles, interactions=state.interactions,
+        segment_rules=state.segment_rules,
         excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
         # the monthly loop
         backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,
@@ -245,6 +246,9 @@ def write_tables(state: RunState, folder: Path) -> None:
     playbook.retention_plan(state.retention.frame).to_csv(folder / "retention_plan.csv", index=False, encoding="utf-8")
     state.profiles.frame.to_csv(folder / "segment_profiles.csv", index=False, encoding="utf-8")
     attribution.drivers_table(state.drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
+    if state.segment_rules is not None:  # segment_rules.csv (+ .sql, segment_quality.csv), business words in machine lang
+        segmentation.write_segment_rules(folder, state.segment_rules, words.rule_definitions(
+            state.segment_rules, state.config, words.MACHINE_LANG))
 
 
 def data_source(state: RunState) -> Optional[dict]:
@@ -302,6 +306,7 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
             "fit_min_cluster_size": seg.fit_min_cluster_size,
             "segments": [{"key": s.key, "name": words.segment_name(s, ctx.config, words.MACHINE_LANG),
                           "size": s.size, "stability_jaccard": s.stability} for s in ctx.segments],
+            **material_manifest(ctx),
         },
         "dictionary": {
             "mapped_columns": [{"column": c, "feature": f, "how": h} for c, f, h in ctx.sources.mapped]
@@ -309,6 +314,27 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
             "undeclared_features": list(ctx.sources.undeclared) if ctx.sources else [],
             "excluded_from_reasons": [{"feature": f, "cause": c} for f, c in ctx.excluded_reasons],
         },
+    }
+
+
+def material_manifest(ctx: ReportContext) -> dict:
+    """The material-driver segmentation's numbers for ``manifest.json`` (segments by key)."""
+    seg = ctx.segmentation
+    key = {s.segment_id: s.key for s in ctx.segments}
+    ids = range(seg.n_segments)
+    return {
+        "materiality": seg.materiality,
+        "material_floor": seg.material_floor,
+        "n_material": seg.n_material,
+        "reference": None if seg.reference is None else [float(x) for x in seg.reference],
+        "segment_drivers": {key.get(i, str(i)): list(seg.segment_drivers[i]) for i in ids
+                            if i < len(seg.segment_drivers)},
+        "flags": {key.get(i, str(i)): list(seg.flags[i]) for i in ids if i < len(seg.flags)},
+        "overlap": {"keys": [key.get(i, str(i)) for i in ids],
+                    "counts": [] if seg.overlap is None else seg.overlap.tolist()},
+        "combinations": [{"size": c.size, "parts": [key.get(p, "MIX") for p in c.parts]} for c in seg.combinations],
+        "mixed": None if seg.mixed is None else {"size": seg.mixed.size, "share": seg.mixed.share,
+                                                 "counts": dict(seg.mixed.counts)},
     }
 
 

@@ -35,6 +35,7 @@ class AppendixView:
     note: str
     additivity: float
     reason_codes: int
+    steps: tuple[str, ...] = ()  # the segmentation method step by step, with this run's numbers
 
 
 def build(ctx: ReportContext, kit: Kit) -> AppendixView:
@@ -50,6 +51,8 @@ def build(ctx: ReportContext, kit: Kit) -> AppendixView:
         runs=seg.stability.runs, fraction=segcfg.stability_fraction, n_segments=seg.n_segments,
         note=words.segmentation_note(seg, lang), additivity=attr.additivity_max_error,
         reason_codes=ctx.config.k_reasons,
+        steps=words.segmentation_method(seg, segcfg, lang, rules_depth=None if ctx.segment_rules is None
+                                        else ctx.segment_rules.max_depth),
     )
 
 

@@ -11,6 +11,7 @@ from typing import Optional
 from churnlens.reports import charts, formatting, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import plan as plan_section
+from churnlens.reports.sections import segments as segments_section
 from churnlens.reports.sections.base import Kit, Section, TocEntry
 from churnlens.reports.sections.traits import trait_label
 from churnlens.segmentation.results import MIXED
@@ -62,6 +63,7 @@ class SegmentPage:
     targets: Optional[int]
     control: Optional[int]
     examples: tuple[Example, ...]
+    rules: tuple = ()  # segments.RuleRow: the segment's definition as rules (business words)
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ class SegmentPagesView:
     plan_reason: str
 
 
-def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
+def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentPage:
     lang = kit.lang
     unstable_ids = set(ctx.segmentation.stability.unstable)
     sig_uri = kit.chart(f"signature {s.key}", lambda ax: charts.plot_segment_signature(
@@ -91,6 +93,7 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples) -> SegmentPage:
         examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score,
                                tuple(words.reason_text(f, v, ctx.config, lang) for f, v in e.reasons))
                        for e in examples[:EXAMPLES]),
+        rules=tuple(r for r in rules if r.key == s.key),
     )
 
 
@@ -99,7 +102,8 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentPagesView:
     examples: dict[str, list] = {}
     for ex in ctx.examples:
         examples.setdefault(ex.segment_key, []).append(ex)
-    pages = tuple(_page(ctx, kit, s, plans.get(s.key), examples.get(s.key, [])) for s in ctx.segments)
+    rules, _ = segments_section.rules_view(ctx, kit, {})
+    pages = tuple(_page(ctx, kit, s, plans.get(s.key), examples.get(s.key, []), rules) for s in ctx.segments)
     return SegmentPagesView(pages, plan_section.reason(ctx, kit))
 
 

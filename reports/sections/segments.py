@@ -1,4 +1,5 @@
-"""Segments overview: sizes and value at risk, signature heatmap."""
+"""Segments overview: sizes and value at risk, signature heatmap, overlap (segment x secondary
+segment), the mixed-reasons group described, segments as rules, model quality by segment."""
 
 from __future__ import annotations
 
@@ -11,6 +12,62 @@ from churnlens.reports.sections.base import Kit, Section
 from churnlens.segmentation.results import MIXED
 
 HEATMAP_FEATURES = 10
+MIXED_DRIVERS = 6  # material drivers listed for the mixed-reasons group
+
+
+@dataclass(frozen=True)
+class OverlapRow:
+    key: str
+    name: str
+    counts: tuple[int, ...]  # churners with this primary segment and each column's secondary one
+    none: int  # ... and no secondary segment
+
+
+@dataclass(frozen=True)
+class Overlap:
+    keys: tuple[str, ...]  # column keys
+    rows: tuple[OverlapRow, ...]
+    n: int  # churners with a secondary segment
+    share: float  # of the segmented churners
+
+
+@dataclass(frozen=True)
+class MixedDriverRow:
+    label: str
+    member_share: float
+    mean_material: float
+
+
+@dataclass(frozen=True)
+class Mixed:
+    size: int
+    share: float  # of all churners
+    no_material: int
+    no_segment: int
+    drivers: tuple[MixedDriverRow, ...]
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    key: str
+    rule_id: str
+    text: str  # conditions in business words
+    precision: float
+    coverage: float
+    n: int
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    key: str
+    name: str
+    size: int
+    precision: float  # of all its rules together
+    coverage: float
+    member_rate: Optional[float]
+    pop_n: int
+    pop_rate: Optional[float]
+    pop_auc: Optional[float]
 
 
 @dataclass(frozen=True)
@@ -20,6 +77,48 @@ class SegmentsView:
     mixed_size: int  # churners with mixed reasons
     sizes: Optional[object]  # ChartImage, None without segments
     heatmap: Optional[object]
+    overlap: Optional[Overlap] = None  # None without segments
+    mixed: Optional[Mixed] = None  # None when every churner is in a segment
+    rules: tuple[RuleRow, ...] = ()
+    quality: tuple[QualityRow, ...] = ()
+    has_labels: bool = False
+
+
+def overlap_view(ctx: ReportContext, names: dict) -> Optional[Overlap]:
+    """The segmentation's overlap table with keys and names (rows: primary, columns: secondary)."""
+    seg = ctx.segmentation
+    if seg.n_segments == 0 or seg.overlap is None:
+        return None
+    key = {s.segment_id: s.key for s in ctx.segments}
+    keys = tuple(key[i] for i in range(seg.n_segments))
+    sizes = {s.segment_id: s.size for s in ctx.segments}
+    rows = tuple(OverlapRow(keys[i], names[keys[i]], tuple(int(x) for x in seg.overlap[i]),
+                            int(sizes.get(i, 0) - seg.overlap[i].sum())) for i in range(seg.n_segments))
+    n = int(seg.overlap.sum())
+    segmented = int((seg.labels >= 0).sum())
+    return Overlap(keys, rows, n, n / segmented if segmented else 0.0)
+
+
+def mixed_view(ctx: ReportContext, kit: Kit) -> Optional[Mixed]:
+    """The mixed-reasons group: its share, why its members are mixed, their top material drivers."""
+    mix = ctx.segmentation.mixed
+    if mix is None or mix.size == 0:
+        return None
+    counts = dict(mix.counts)
+    return Mixed(mix.size, mix.share, counts.get("no_material_driver", 0), counts.get("no_segment_driver", 0),
+                 tuple(MixedDriverRow(kit.label(d.feature), d.member_share, d.mean_material)
+                       for d in mix.drivers[:MIXED_DRIVERS]))
+
+
+def rules_view(ctx: ReportContext, kit: Kit, names: dict) -> tuple[tuple[RuleRow, ...], tuple[QualityRow, ...]]:
+    rules = ctx.segment_rules
+    if rules is None:
+        return (), ()
+    rows = tuple(RuleRow(r.key, r.rule_id, words.rule_text(r, ctx.config, kit.lang), r.precision, r.coverage, r.n)
+                 for r in rules.rules)
+    quality = tuple(QualityRow(q.key, names.get(q.key, q.key), q.size, q.precision, q.coverage, q.member_churn_rate,
+                               q.population_n, q.population_churn_rate, q.population_auc) for q in rules.quality)
+    return rows, quality
 
 
 def build(ctx: ReportContext, kit: Kit) -> SegmentsView:
@@ -34,8 +133,12 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentsView:
         feats = [d.feature for d in ctx.drivers.drivers[:HEATMAP_FEATURES]]
         heatmap = kit.chart("segment heatmap", lambda ax: charts.plot_segment_heatmap(
             segs, feats, ax=ax, lang=lang, labels=kit.labels), (6.6, 0.3 * len(segs) + 2.1))
+    names = words.segment_names(segs, ctx.config, lang)
+    rules, quality = rules_view(ctx, kit, names)
     return SegmentsView(has_segments=bool(segs), note=words.segmentation_note(ctx.segmentation, lang),
-                        mixed_size=sum(s.size for s in segs if s.segment_id == MIXED), sizes=sizes, heatmap=heatmap)
+                        mixed_size=sum(s.size for s in segs if s.segment_id == MIXED), sizes=sizes, heatmap=heatmap,
+                        overlap=overlap_view(ctx, names), mixed=mixed_view(ctx, kit), rules=rules, quality=quality,
+                        has_labels=any(q.member_rate is not None for q in quality))
 
 
 SECTION = Section("segments", "segments.title", build, "segments.html")

@@ -1,0 +1,188 @@
+"""Segments recover planted churn mechanisms on hard books (tests/books.py), and say nothing
+more than the data supports; rules and their SQL reproduce the segments' definitions.
+
+Attributions: LightGBM ``pred_contrib`` (exact TreeSHAP) of a 100-tree model per book.
+ARI is against the planted PRIMARY mechanism over all observed churners, background churners
+(no mechanism) and unassigned churners ("mixed") each counted as their own group.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from churnlens.config import ChurnerSelection, Config, SegmentationConfig
+from churnlens.segmentation import MIXED, describe, fit_rules, segment, select_churners, to_sql, write_segments_csv
+from churnlens.segmentation.rules import assign, matches, rules_frame
+from tests.books import BACKGROUND, attribute, make_book
+
+SIZE = {"hard": 20_000, "clean": 10_000, "noise": 10_000, "single": 10_000}
+CONFIG = SegmentationConfig(stability_runs=3)
+_CACHE: dict = {}
+
+
+def run(kind: str, seed: int):
+    """(book, attributions, churners, segmentation), built once per (kind, seed)."""
+    if (kind, seed) not in _CACHE:
+        book = make_book(kind, n=SIZE[kind], seed=seed)
+        attributions = attribute(book, seed=seed, n_trees=100)
+        churners = select_churners(attributions.score, selection=ChurnerSelection(by="label"), label=book.churned)
+        _CACHE[(kind, seed)] = (book, attributions, churners, segment(attributions, churners, config=CONFIG))
+    return _CACHE[(kind, seed)]
+
+
+def planted_match(book, seg) -> dict[int, int]:
+    """Planted mechanism -> the segment holding most of its churners."""
+    truth = book.primary[seg.rows]
+    return {k: int(np.bincount(seg.labels[(truth == k) & (seg.labels >= 0)]).argmax())
+            for k in np.unique(truth[truth >= 0])}
+
+
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_hard_books_recover_the_primary_mechanism(seed):
+    book, attributions, _, seg = run("hard", seed)
+    truth = book.primary[seg.rows]
+    assert adjusted_rand_score(truth, seg.labels) >= 0.9
+    assert seg.n_segments == 4
+    match = planted_match(book, seg)
+    assert sorted(match.values()) == [0, 1, 2, 3]  # one segment per mechanism, none shared
+    # each segment owns its mechanism's level column (plus at most correlated noise columns)
+    for k, sid in match.items():
+        own = set(seg.segment_drivers[sid])
+        assert book.mechanism_features[k][0] in own and not own & {f"m{j}_level" for j in range(4) if j != k}
+    # mixed reasons stay small and are mostly the background churners
+    mixed = seg.labels == MIXED
+    assert mixed.mean() < 0.1 and np.mean(truth[mixed] == BACKGROUND) > 0.8
+    assert seg.mixed.size == int(mixed.sum()) and seg.mixed.counts[0][0] == "no_material_driver"
+    # overlap: planted second mechanisms show as secondary segments, counted in the overlap table
+    second = book.secondary[seg.rows]
+    has_planted = (second >= 0) & ~mixed
+    found = seg.secondary >= 0
+    assert np.mean(found[has_planted]) > 0.6 and np.mean(found[~has_planted & ~mixed]) < 0.05
+    hit = has_planted & found
+    assert np.mean(seg.secondary[hit] == np.array([match[int(s)] for s in second[hit]])) > 0.9
+    counts = pd.crosstab(seg.labels[found], seg.secondary[found])
+    for (i, j), c in counts.stack().items():
+        assert seg.overlap[i, j] == c
+    assert seg.overlap.sum() == int(found.sum()) and np.trace(seg.overlap) == 0
+    # every segment is stable; the combination clusters HDBSCAN found were resolved, not named
+    assert min(seg.stability.segment_jaccard) > 0.8 and all(f == () for f in seg.flags)
+
+
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_clean_books(seed):
+    book, _, _, seg = run("clean", seed)
+    assert adjusted_rand_score(book.primary[seg.rows], seg.labels) >= 0.95 and seg.n_segments == 4
+
+
+def test_pure_noise_book_invents_no_segment():
+    book, attributions, churners, seg = run("noise", 0)
+    assert churners.count > 500 and (book.primary < 0).all()
+    assert seg.n_segments == 0 and (seg.labels == MIXED).all() and (seg.strength == 0).all()
+    assert seg.codes and seg.codes[-1] in ("segmentation.no_material", "segmentation.all_mixed")
+    assert seg.mixed.size == churners.count
+
+
+def test_single_mechanism_book_gives_one_segment():
+    book, _, _, seg = run("single", 0)
+    assert seg.n_segments == 1 and "segmentation.single_material" in seg.codes
+    assert "m0_level" in seg.segment_drivers[0] and seg.stability.segment_jaccard[0] > 0.8
+    truth = book.primary[seg.rows]
+    assert adjusted_rand_score(truth, seg.labels) >= 0.9
+    assert (seg.secondary == MIXED).all() and seg.overlap.shape == (1, 1)
+
+
+def test_deterministic_with_the_seed():
+    book, attributions, churners, seg = run("hard", 0)
+    assert segment(attributions, churners, config=CONFIG) == seg
+
+
+def test_segments_csv_carries_secondary_segment(tmp_path):
+    book, attributions, _, seg = run("hard", 0)
+    summaries = describe(seg, attributions, None, Config())
+    write_segments_csv(tmp_path / "segments.csv", seg, summaries, names={s.key: s.key for s in summaries})
+    frame = pd.read_csv(tmp_path / "segments.csv", dtype=str, keep_default_na=False)
+    key = {s.segment_id: s.key for s in summaries}
+    assert frame["secondary_segment"].tolist() == [key[int(x)] if x >= 0 else "" for x in seg.secondary]
+    np.testing.assert_allclose(frame["membership_strength"].astype(float), seg.strength, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def rules():
+    book, attributions, _, seg = run("hard", 1)
+    summaries = describe(seg, attributions, None, Config())
+    return book, attributions, seg, fit_rules(seg, summaries, book.X, seed=0, label=book.churned,
+                                               score=attributions.score)
+
+
+def test_rules_precision_and_coverage_recomputed(rules):
+    book, _, seg, result = rules
+    Xc = book.X.iloc[seg.rows].reset_index(drop=True)
+    assert {r.key for r in result.rules} == {f"S{i + 1}" for i in range(seg.n_segments)}
+    for r in result.rules:
+        assert 1 <= len(r.conditions) <= 3  # depth 3: at most 3 splits on the path
+        inseg = seg.labels == r.segment_id
+        hit = np.ones(len(Xc), bool)
+        for c in r.conditions:  # recomputed by hand, not with the module's matcher
+            v = Xc[c.feature].to_numpy(dtype=float) if c.op in ("<=", ">") else Xc[c.feature].astype(str).to_numpy()
+            hit &= (v <= c.threshold) if c.op == "<=" else (v > c.threshold) if c.op == ">" else np.isin(v, c.levels) == (c.op == "in")
+        assert hit.sum() == r.n and r.precision == pytest.approx(inseg[hit].mean())
+        assert r.coverage == pytest.approx(hit[inseg].mean())
+    assert [r.precision for r in result.rules] == sorted((r.precision for r in result.rules), reverse=True)
+    # each segment's rules describe it: precision and coverage of their union (first-match order)
+    for q in result.quality:
+        assert q.precision > 0.85 and q.coverage > 0.85
+        assert q.member_churn_rate == 1.0 and q.member_auc is None  # churners selected by label
+        pop = assign(result.rules, book.X) == q.key
+        assert q.population_n == int(pop.sum()) and q.population_churn_rate == pytest.approx(book.churned[pop].mean())
+        from sklearn.metrics import roc_auc_score
+
+        assert q.population_auc == pytest.approx(roc_auc_score(book.churned[pop], rules[1].score[pop]))
+    frame = rules_frame(result)
+    assert list(frame.columns) == ["segment", "rule_id", "conditions", "definition", "precision", "coverage", "n"]
+    assert frame["rule_id"].tolist() == [r.rule_id for r in result.rules]
+
+
+def test_sql_case_text_reproduces_the_rule_assignment(rules):
+    book, _, seg, result = rules
+    X = book.X.copy()
+    X["region"] = X["region"].astype(str)
+    X.loc[::7, "m0_level"] = np.nan  # missing values follow the same rule in SQL and in Python
+    X.loc[::11, "region"] = None
+    con = sqlite3.connect(":memory:")
+    X.to_sql("book", con, index=False)
+    sql = to_sql(result)
+    assert sql.startswith("CASE") and sql.rstrip().endswith("END") and '"m0_level"' in sql
+    got = np.array([row[0] for row in con.execute(f"SELECT {sql} AS segment FROM book")], dtype=object)
+    expected = assign(result.rules, X)
+    assert (got == expected).all()
+    assert set(np.unique(expected)) <= {r.key for r in result.rules} | {"MIX"}
+    # the first rule alone, as SQL WHERE, selects the rows its conditions match
+    first = result.rules[0]
+    where = sql.splitlines()[1].split("WHEN", 1)[1].split("THEN")[0]
+    n = con.execute(f"SELECT COUNT(*) FROM book WHERE {where}").fetchone()[0]
+    assert n == int(matches(first.conditions, X).sum())
+
+
+def test_rules_never_use_excluded_columns_and_read_in_business_words(rules):
+    from churnlens.config import parse_config
+    from churnlens.reports import words
+
+    book, attributions, seg, result = rules
+    summaries = describe(seg, attributions, None, Config())
+    used = {c.feature for r in result.rules for c in r.conditions}
+    assert used, "the rules have conditions"
+    banned = tuple(sorted(used))[:1]
+    again = fit_rules(seg, summaries, book.X, seed=0, exclude=banned)
+    assert banned[0] not in {c.feature for r in again.rules for c in r.conditions}
+    assert all(q.member_churn_rate is None and q.population_auc is None for q in again.quality)  # no labels given
+    cfg = parse_config({"features": {f: {"label": {"en": f"Label {f}", "zh": f"标签{f}"}} for f in used}})
+    for lang, word in (("en", "Label "), ("zh", "标签")):
+        for r in result.rules:
+            text = words.rule_text(r, cfg, lang)
+            assert text.count(word) == len(r.conditions)
+            assert text == words.text(lang, "rule.and").join(words.condition_text(c, cfg, lang) for c in r.conditions)
