@@ -479,18 +479,43 @@ def test_observed_churners_are_called_observed(model_path, tmp_path):
     assert "observed churners" in page and "predicted churners" not in page
 
 
-@pytest.mark.parametrize("lang,inactive", [("en", "Inactive"), ("zh", "不活跃")])
-def test_segment_names_use_the_dictionarys_value_words(runs, lang, inactive):
-    """A 0/1 trait most of a segment shares is named by the dictionary's words for the value,
-    never "Low active member"; Chinese names have no stray spaces or English separators."""
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_names_on_the_bank_book_read_as_business_words(runs, lang):
+    """Names never show raw column names or "Low active member"; Chinese names have no stray
+    spaces or English separators."""
     from churnlens.reports import words
 
     state, _ = runs[lang]
     names = words.segment_names(state.segments, state.config, lang)
-    assert any(inactive in n for n in names.values()), names
-    assert not any("active member" in n.lower() for n in names.values())
+    assert names and not any("active member" in n.lower() or "_" in n for n in names.values()), names
     if lang == "zh":
         assert not any(" " in n or "&" in n for n in names.values()), names
+
+
+def test_the_value_most_of_a_segment_shares_marks_it():
+    """A 0/1 trait held by most of a segment and clearly more than by retained customers is the
+    segment's marking value; a categorical's over-represented majority level likewise."""
+    from churnlens.segmentation.describe import _marking_level
+
+    seg = np.array([[0.0, 1, 0], [0.0, 1, 0], [0.0, 0, 1], [1.0, 1, 0]])  # IsActiveMember, Geo=Germany, Geo=France
+    comp = np.array([[1.0, 0, 1], [1.0, 0, 1], [0.0, 1, 0], [1.0, 0, 1]])
+    names, levels = ["IsActiveMember", "Geo", "Geo"], ["", "Germany", "France"]
+    assert _marking_level("IsActiveMember", 0, seg, comp, names, levels) == "0"
+    assert _marking_level("Geo", None, seg, comp, names, levels) == "Germany"
+    assert _marking_level("IsActiveMember", 0, seg, seg, names, levels) == ""  # not more common than elsewhere
+
+
+@pytest.mark.parametrize("lang,expected", [("en", "Inactive & high number of products held"),
+                                           ("zh", "不活跃、持有产品数偏高")])
+def test_a_binary_value_names_a_segment_in_the_dictionarys_words(lang, expected):
+    from churnlens.config import parse_config
+    from churnlens.reports import words
+    from churnlens.segmentation.results import NamePart
+
+    cfg = parse_config(config())
+    seg = type("Seg", (), {"segment_id": 1, "key": "S1", "name_with_key": False,
+                           "name": (NamePart("IsActiveMember", "low", "0"), NamePart("NumOfProducts", "high"))})()
+    assert words.segment_name(seg, cfg, lang) == expected
 
 
 @pytest.mark.parametrize("lang,expected", [("en", "Country: Germany & inactive"), ("zh", "所在国家：德国、不活跃")])

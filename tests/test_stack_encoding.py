@@ -24,15 +24,26 @@ def test_gbk_file_reads_with_encoding_gbk(tmp_path):
     assert set(got["region"]) <= set(REGIONS) and got["region"].tolist() == frame["region"].tolist()
 
 
-def test_gbk_file_without_encoding_gets_advice(tmp_path):
+def test_gbk_file_without_encoding_is_detected_and_read(tmp_path):
+    """GBK exports are normal at Chinese banks: without an encoding they are detected and read
+    exactly as with encoding='gbk'."""
     path = tmp_path / "gbk.csv"
-    book(50).to_csv(path, index=False, encoding="gbk")
-    first_bad = next(i for i, b in enumerate(path.read_bytes()) if b >= 0x80)
+    frame = book(50)
+    frame.to_csv(path, index=False, encoding="gbk")
+    got = read_table(table_source(path), id_column="customer_id")
+    pd.testing.assert_frame_equal(got, read_table(table_source(path, encoding="gbk"), id_column="customer_id"))
+    assert got["region"].tolist() == frame["region"].tolist()
+
+
+def test_undecodable_file_gets_advice(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes("customer_id,region\n0001,Gen\xe8ve\xff\n".encode("latin-1"))
     with pytest.raises(InputFileError) as err:
         read_table(table_source(path), id_column="customer_id")
     msg = str(err.value)
-    assert f"file {path} is not UTF-8 (byte 0x{path.read_bytes()[first_bad]:02x} at byte {first_bad:,}, line 2)" in msg
-    assert msg.startswith("data: file") and "give encoding='gbk' (or 'gb18030')" in msg
+    assert f"{path} is not UTF-8 text" in msg and "nor GBK/GB18030" in msg and "encoding='latin-1'" in msg
+    got = read_table(table_source(path, encoding="latin-1"), id_column="customer_id")
+    assert got["region"].tolist() == ["Genève\xff"] and got["customer_id"].tolist() == ["0001"]
 
 
 def test_bom_is_not_part_of_the_first_column(tmp_path):
@@ -53,10 +64,15 @@ def test_cli_validate_gbk_and_excel_bom_output(tmp_path, capsys):
     gbk = tmp_path / "gbk.csv"
     pd.read_csv(d / "customers.csv", dtype={"customer_id": str}).to_csv(gbk, index=False, encoding="gbk")
     args = ["validate", "--model", str(d / "model.txt"), "--data", str(gbk), "--config", str(d / "config.yaml")]
-    assert cli.main(args) == 2
+    assert cli.main(args) == 0  # detected
+    assert cli.main(args + ["--encoding", "gbk"]) == 0
+    capsys.readouterr()
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(gbk.read_bytes() + b"\xff\xff\n")
+    assert cli.main(["validate", "--model", str(d / "model.txt"), "--data", str(bad), "--config",
+                     str(d / "config.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "--data: file" in err and "is not UTF-8" in err and "pass --encoding gbk" not in err
-    assert "give --encoding gbk (or 'gb18030')" in err  # the CLI names its flag
+    assert "is not UTF-8 text" in err and "--encoding latin-1" in err  # the CLI names its flag
     assert cli.main(args + ["--encoding", "big5"]) == 2
     assert "--encoding: 'big5' is not supported" in capsys.readouterr().err
     assert cli.main(args + ["--encoding", "gbk"]) == 0

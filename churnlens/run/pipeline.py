@@ -232,14 +232,15 @@ def compute(state: RunState, env: Env) -> RunState:
 def check_request(req: ReportRequest) -> None:
     """Fail on missing inputs before any work (and before any output folder is touched)."""
     from churnlens.attribution.registry import is_model_uri
+    from churnlens.io.sources import is_url
 
     if isinstance(req.model, (str, Path)) and not is_model_uri(req.model) and not Path(req.model).is_file():
         raise InputFileError(f"model: file {req.model} does not exist. Give the path of the trained model "
                              "(LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl with trust_model).",
                              argument="model")
-    if isinstance(req.data, (str, Path)) and not Path(req.data).is_file():
-        raise InputFileError(f"data: file {req.data} does not exist. Give the path of a CSV or Parquet file.",
-                             argument="data")
+    if isinstance(req.data, (str, Path)) and not is_url(str(req.data)) and not Path(req.data).exists():
+        raise InputFileError(f"data: file {req.data} does not exist. Give the path of a CSV or Parquet file "
+                             "(or a Parquet folder, or a database URL with query).", argument="data")
     if isinstance(req.data, TableSource) and req.data.kind != "sql" and not req.data.path.exists():
         raise InputFileError(f"data: file {req.data.location} does not exist. Give the path of a CSV or Parquet "
                              "file (or a Parquet folder, or a database URL with query).", argument="data")

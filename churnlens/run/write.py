@@ -214,7 +214,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     if state.config.report.excel_bom:
         add_utf8_bom(staging)
-    write_manifest(staging, context, data_source=data_source(state))
+    write_manifest(staging, context, data_source=data_source(state, out=Path(req.out), staging=staging))
     log_timings(state.timings + (("reports", round(time.perf_counter() - t0, 3)),))
     return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
                          tuple(sorted(p.name for p in staging.iterdir() if p.is_file())), state.book.warnings)
@@ -251,11 +251,17 @@ def write_tables(state: RunState, folder: Path) -> None:
             state.segment_rules, state.config, words.MACHINE_LANG))
 
 
-def data_source(state: RunState) -> Optional[dict]:
+def data_source(state: RunState, *, out: Path, staging: Path) -> Optional[dict]:
     """Where the customer table came from: file / Parquet folder / SQL query (URL with the
-    password masked, rows and their digest); None for a DataFrame."""
+    password masked, rows and their digest); None for a DataFrame. A path inside the staging
+    folder (the demo's inputs) is shown at its final place, so reruns give the same manifest."""
     data = state.request.data
-    return fingerprint(data) if isinstance(data, TableSource) else None
+    if not isinstance(data, TableSource):
+        return None
+    fp = fingerprint(data)
+    if "path" in fp:
+        fp["path"] = _shown(fp["path"], out=out, staging=staging)
+    return fp
 
 
 def log_timings(timings) -> None:
