@@ -23,6 +23,16 @@ def _num(x: float | int) -> str:
     return repr(float(x)) if isinstance(x, float) else str(x)
 
 
+def _category_words(threshold) -> list[int]:
+    """LightGBM's text form of a categorical split: the categories going left ("1||4||7") as a
+    bitset in 32-bit words."""
+    cats = [int(c) for c in str(threshold).split("||") if c != ""]
+    words = [0] * (max(cats) // 32 + 1 if cats else 1)
+    for c in cats:
+        words[c // 32] |= 1 << (c % 32)
+    return words
+
+
 def _tree_text(tree: dict) -> str:
     n_leaves = int(tree["num_leaves"])
     lines = [f"Tree={tree['tree_index']}", f"num_leaves={n_leaves}"]
@@ -65,10 +75,7 @@ def _tree_text(tree: dict) -> str:
         dt = (2 if node.get("default_left") else 0) | (_MISSING[node.get("missing_type", "None")] << 2)
         if node["decision_type"] == "==":
             dt |= 1
-            cats = [int(c) for c in str(node["threshold"]).split("||") if c != ""]
-            words = [0] * (max(cats) // 32 + 1 if cats else 1)
-            for c in cats:
-                words[c // 32] |= 1 << (c % 32)
+            words = _category_words(node["threshold"])
             threshold[i] = str(len(cat_boundaries) - 1)
             cat_threshold.extend(words)
             cat_boundaries.append(cat_boundaries[-1] + len(words))

@@ -164,13 +164,7 @@ def describe(
         Keys "S1".."Sk" in segment-id (size) order, then "MIX".
     """
     n = attributions.n
-    if X is not None and len(X) != n:
-        raise DataError(f"The feature frame has {len(X)} rows but the attributions have {n}; they must be aligned.")
-    if value is not None:
-        value = np.asarray(value, dtype=np.float64).reshape(-1)
-        if value.shape[0] != n:
-            raise DataError(f"The value column has {value.shape[0]} rows but the attributions have {n}.")
-        value = np.nan_to_num(value, nan=0.0)
+    value = _aligned_inputs(n, X, value)
     features = tuple(attributions.features)
     rows = np.asarray(segmentation.rows, dtype=np.int64)
     labels = np.asarray(segmentation.labels)
@@ -207,60 +201,15 @@ def describe(
         r = rows[inseg]
         size = int(inseg.sum())
         a = A_ch[inseg]
-        mean_abs = np.abs(a).mean(axis=0)
-        mean_signed = a.mean(axis=0)
-        total = mean_abs.sum()
-        share = mean_abs / total if total > 0 else np.zeros_like(mean_abs)
-        sig_idx = np.lexsort((np.arange(len(features)), -mean_abs))[:SIGNATURE_TOP]
-        signature = tuple(
-            SignatureItem(feature=features[i], mean_attribution=float(mean_signed[i]), share=float(share[i])) for i in sig_idx
-        )
-        g = G_ch[inseg]
-        g_abs = np.abs(g).mean(axis=0)
-        g_tot = g_abs.sum()
-        g_order = np.lexsort((np.arange(len(groups)), -g_abs))
-        group_signature = tuple(
-            GroupSignatureItem(group=groups[i], mean_attribution=float(g[:, i].mean()), share=float(g_abs[i] / g_tot) if g_tot > 0 else 0.0)
-            for i in g_order
-        )
+        signature, group_signature = _signatures(a, G_ch[inseg], features, groups)
         drivers = _effects(list(features), [""] * len(features), a, A_ch[~inseg])
         traits_ch = _effects(t_names, t_levels, T_ch[inseg], T_ch[~inseg])
         traits_ret = _effects(t_names, t_levels, T_ch[inseg], T_ret)
-        # Distinguishing drivers (all features, not just the kept top effects): material
-        # reasons of this segment (>= 5% of its risk-raising attribution) that stand out
-        # against the other churners -- when there are enough of them to compare with.
-        pos_share = shares[inseg].mean(axis=0)
-        if int((~inseg).sum()) >= MIN_COMPARISON:
-            n1, m1, v1 = _stats(a)
-            n2, m2, v2 = _stats(A_ch[~inseg])
-            d_all = cohens_d(n1, m1, v1, n2, m2, v2)
-            cand = [
-                i for i in np.lexsort((np.arange(len(features)), -d_all))
-                if d_all[i] >= MIN_NAME_EFFECT and m1[i] > 0 and pos_share[i] >= MIN_NAME_SHARE
-            ]
-        else:
-            cand = []
-        # protected features never name a segment, whichever way they were encoded
-        cand = [i for i in cand if not _protected(features[i], config)]
-        if not cand:  # one segment, or nothing stands out: its largest risk-raising drivers
-            cand = [i for i in np.lexsort((np.arange(len(features)), -pos_share))
-                    if pos_share[i] > 0 and not _protected(features[i], config)]
-        name_drivers = [features[i] for i in cand]
-        # Direction word from feature values vs retained customers (or other churners).
+        name_drivers = _name_drivers(a, A_ch[~inseg], shares[inseg].mean(axis=0), features, config)
+        # Direction word and marking level from feature values vs retained customers (or other churners).
         comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
-        directions, levels = [], []
-        for feat in name_drivers:
-            j = numeric_trait.get(feat)
-            levels.append(_marking_level(feat, j, T_ch[inseg], comp, t_names, t_levels))
-            if j is None or comp.shape[0] == 0:
-                directions.append(None)
-                continue
-            seg_mean = np.nanmean(T_ch[inseg, j]) if np.isfinite(T_ch[inseg, j]).any() else np.nan
-            com_mean = np.nanmean(comp[:, j]) if np.isfinite(comp[:, j]).any() else np.nan
-            if not (np.isfinite(seg_mean) and np.isfinite(com_mean)) or seg_mean == com_mean:
-                directions.append(None)
-            else:
-                directions.append("low" if seg_mean < com_mean else "high")
+        directions = [_direction(numeric_trait.get(f), T_ch[inseg], comp) for f in name_drivers]
+        levels = [_marking_level(f, numeric_trait.get(f), T_ch[inseg], comp, t_names, t_levels) for f in name_drivers]
         val = float(np.sum(score[r] * value[r])) if value is not None else 0.0
         drafts.append(
             dict(
@@ -291,6 +240,70 @@ def describe(
         d.pop("_levels")
         summaries.append(SegmentSummary(**d))
     return tuple(summaries)
+
+
+
+def _aligned_inputs(n: int, X: Optional[pd.DataFrame], value: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """Check that the feature frame and the value column have the attributions' ``n`` rows;
+    returns the value column as float64 with NaN as 0 (or None)."""
+    if X is not None and len(X) != n:
+        raise DataError(f"The feature frame has {len(X)} rows but the attributions have {n}; they must be aligned.")
+    if value is None:
+        return None
+    value = np.asarray(value, dtype=np.float64).reshape(-1)
+    if value.shape[0] != n:
+        raise DataError(f"The value column has {value.shape[0]} rows but the attributions have {n}.")
+    return np.nan_to_num(value, nan=0.0)
+
+
+def _signatures(a: np.ndarray, g: np.ndarray, features, groups) -> tuple[tuple, tuple]:
+    """A segment's signature (top features by mean |attribution|) and group signature (per
+    dictionary group: mean |sum of the group's signed attributions|). ``a``: (k, f), ``g``: (k, G)."""
+    mean_abs = np.abs(a).mean(axis=0)
+    mean_signed = a.mean(axis=0)
+    total = mean_abs.sum()
+    share = mean_abs / total if total > 0 else np.zeros_like(mean_abs)
+    sig_idx = np.lexsort((np.arange(len(features)), -mean_abs))[:SIGNATURE_TOP]
+    signature = tuple(SignatureItem(feature=features[i], mean_attribution=float(mean_signed[i]), share=float(share[i]))
+                      for i in sig_idx)
+    g_abs = np.abs(g).mean(axis=0)
+    g_tot = g_abs.sum()
+    group_signature = tuple(
+        GroupSignatureItem(group=groups[i], mean_attribution=float(g[:, i].mean()),
+                           share=float(g_abs[i] / g_tot) if g_tot > 0 else 0.0)
+        for i in np.lexsort((np.arange(len(groups)), -g_abs)))
+    return signature, group_signature
+
+
+def _name_drivers(a: np.ndarray, others: np.ndarray, pos_share: np.ndarray, features, config: Config) -> list[str]:
+    """The features that name a segment, best first (see :func:`describe`): material reasons of
+    the segment (>= 5% of its risk-raising attribution) that stand out against the other
+    churners, when there are enough of them to compare with; else its largest risk-raising
+    drivers. Protected features never name a segment, whichever way they were encoded."""
+    cand = []
+    if others.shape[0] >= MIN_COMPARISON:
+        n1, m1, v1 = _stats(a)
+        n2, m2, v2 = _stats(others)
+        d_all = cohens_d(n1, m1, v1, n2, m2, v2)
+        cand = [i for i in np.lexsort((np.arange(len(features)), -d_all))
+                if d_all[i] >= MIN_NAME_EFFECT and m1[i] > 0 and pos_share[i] >= MIN_NAME_SHARE]
+    cand = [i for i in cand if not _protected(features[i], config)]
+    if not cand:  # one segment, or nothing stands out: its largest risk-raising drivers
+        cand = [i for i in np.lexsort((np.arange(len(features)), -pos_share))
+                if pos_share[i] > 0 and not _protected(features[i], config)]
+    return [features[i] for i in cand]
+
+
+def _direction(j, seg: np.ndarray, comp: np.ndarray):
+    """"low" / "high": the segment's mean of numeric trait column ``j`` against the comparison
+    group's; None for a categorical (``j`` None), no comparison group or equal means."""
+    if j is None or comp.shape[0] == 0:
+        return None
+    seg_mean = np.nanmean(seg[:, j]) if np.isfinite(seg[:, j]).any() else np.nan
+    com_mean = np.nanmean(comp[:, j]) if np.isfinite(comp[:, j]).any() else np.nan
+    if not (np.isfinite(seg_mean) and np.isfinite(com_mean)) or seg_mean == com_mean:
+        return None
+    return "low" if seg_mean < com_mean else "high"
 
 
 MARK_SHARE = 0.5  # a level names a segment only when most of the segment has it ...

@@ -113,12 +113,17 @@ def attribute(book: Book, *, seed: int = 0, n_trees: int = 150, num_leaves: int 
                   feature_fraction=0.9, bagging_fraction=0.8, bagging_freq=1, seed=seed, verbose=-1,
                   num_threads=2, deterministic=True, force_col_wise=True)
     booster = lgb.train(params, lgb.Dataset(book.X, label=book.churned), num_boost_round=n_trees)
-    contrib = booster.predict(book.X, pred_contrib=True)
-    raw = contrib.sum(axis=1)
     n = len(book.X)
+    return booster_attributions(booster, book.X, np.array([f"{i:07d}" for i in range(n)], dtype=object))
+
+
+def booster_attributions(booster, X, customer_ids) -> Attributions:
+    """LightGBM's own exact path-dependent TreeSHAP (``pred_contrib``) as :class:`Attributions`."""
+    contrib = booster.predict(X, pred_contrib=True)  # last column: expected value
+    raw = contrib.sum(axis=1)
     return Attributions(
-        customer_ids=np.array([f"{i:07d}" for i in range(n)], dtype=object),
-        features=tuple(book.X.columns),
+        customer_ids=customer_ids,
+        features=tuple(X.columns),
         values=contrib[:, :-1].astype(np.float32),
         base_value=float(contrib[0, -1]),
         raw_score=raw,

@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from churnlens.reports import words
-from churnlens.attribution.results import Attributions
+from tests.books import booster_attributions
 from churnlens.config import load_config
 from churnlens.demo.book import DEMO_CONFIG_PATH, FEATURES, MECHANISMS, generate_book, model_frame, train_demo_model
 from churnlens.segmentation import describe, load_previous, match_previous, segment, select_churners, write_segment_signatures, write_segments_csv
@@ -37,19 +37,7 @@ def demo(seed: int, size: int):
         book = generate_book(size, seed=seed)
         booster = train_demo_model(book, seed=seed)
         X = model_frame(book.customers)
-        contrib = booster.predict(X, pred_contrib=True)  # last column: expected value
-        raw = contrib.sum(axis=1)
-        attributions = Attributions(
-            customer_ids=book.customers["customer_id"].to_numpy(),
-            features=FEATURES,
-            values=contrib[:, :-1].astype(np.float32),
-            base_value=float(contrib[0, -1]),
-            raw_score=raw,
-            score=1.0 / (1.0 + np.exp(-raw)),
-            output_space="log_odds",
-            additivity_max_error=0.0,
-            method="TreeSHAP (path-dependent) via LightGBM pred_contrib",
-        )
+        attributions = booster_attributions(booster, X, book.customers["customer_id"].to_numpy())
         _CACHE[(seed, size)] = (book, X, attributions)
     return _CACHE[(seed, size)]
 
