@@ -198,7 +198,7 @@ def data_corrupt_parquet(tmp, e):
 @case
 def data_is_a_folder(tmp, e):
     (tmp / "dir.csv").mkdir()
-    return e.validate_argv(data=tmp / "dir.csv"), 2, ["dir.csv", "does not exist"]
+    return e.validate_argv(data=tmp / "dir.csv"), 2, ["dir.csv", "holds no .parquet files", "give a csv or parquet file"]
 
 
 @case
