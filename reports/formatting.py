@@ -30,7 +30,8 @@ def money(x: Optional[float], lang: str = "en", *, unit: str = "") -> str:
     if _missing(x):
         return DASH
     text = _money(float(x), lang)
-    return f"{text} {unit}" if unit else text
+    # one amount never breaks across lines ("4,381.9 万 / CNY" in a narrow card): no-break spaces
+    return (f"{text} {unit}" if unit else text).replace(" ", "\u00a0")
 
 
 def _money(v: float, lang: str) -> str:

@@ -467,7 +467,7 @@ def test_report_and_dossier_state_the_dictionary_units_and_selection(runs, lang,
     assert gender in report and "Gender_Male" not in report  # the report names sources, not raw columns
     assert "Gender_Male" in dossier and "Geo_Germany" in dossier  # the auditor sees every mapped column
     summary = report[report.index(predicted) - 300:report.index(predicted) + 300]
-    assert re.search(r"\d" + (r" M" if lang == "en" else r"") + r".{0,4}" + re.escape(money), summary)
+    assert re.search(r"\d" + (r"\sM" if lang == "en" else r"") + r".{0,4}\s" + re.escape(money.strip()), summary)
 
 
 def test_observed_churners_are_called_observed(model_path, tmp_path):

@@ -98,11 +98,11 @@ def test_svg_output_is_deterministic(ctx):
 
 
 def test_formatting():
-    assert formatting.money(123_456_789, "zh") == "1.23 亿"
-    assert formatting.money(38_021_000, "zh") == "3,802.1 万"
+    assert formatting.money(123_456_789, "zh") == "1.23\u00a0亿"
+    assert formatting.money(38_021_000, "zh") == "3,802.1\u00a0万"
     assert formatting.money(9_500, "zh") == "9,500"
-    assert formatting.money(38_021_000, "en") == "38.0 M"
-    assert formatting.money(2_500_000_000, "en") == "2.50 bn"
+    assert formatting.money(38_021_000, "en") == "38.0\u00a0M"
+    assert formatting.money(2_500_000_000, "en") == "2.50\u00a0bn"
     assert formatting.money(None) == formatting.DASH
     assert formatting.pct(0.1234) == "12.3%"
     assert formatting.num(1234567) == "1,234,567"
