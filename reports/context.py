@@ -52,7 +52,6 @@ class RunFacts:
     inputs: tuple[InputFile, ...]
     n_customers: int
     packages: tuple[PackageVersion, ...]
-    timings: tuple[tuple[str, float], ...]  # (stage, seconds)
     attributed: str  # what was attributed, in English words (for the manifest)
     n_attributed: int = 0  # customers with exact attributions (0: unknown, show ``attributed``)
     n_targeted: int = 0  # selected churners among them

@@ -4,7 +4,6 @@ names and labels, from the language catalogues (``reports/i18n/<lang>.yaml``).""
 from __future__ import annotations
 
 import math
-import re
 from typing import Optional
 
 import numpy as np
@@ -245,12 +244,6 @@ def attributed_text(facts, lang: str) -> str:
                 n=formatting.num(facts.n_customers), churners=formatting.num(facts.n_targeted),
                 sample=formatting.num(facts.n_sampled),
                 weight=f"{facts.n_customers / max(facts.n_sampled, 1):,.1f}")
-
-
-def stage_name(name: str, lang: str) -> str:
-    """A pipeline stage's name in ``lang`` (``stage.<name>`` in the catalogue, else as given)."""
-    key = "stage." + re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    return catalogue(lang).get(key, name)
 
 
 def _lower_first(s: str, lang: str) -> str:

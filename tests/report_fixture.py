@@ -168,7 +168,7 @@ def build_context(n: int = 2000, *, lang: str = "en", seed: int = 0, config: Opt
                 InputFile("config", "/data/bank/config.yaml", "ef" * 32)),
         n_customers=n, packages=(PackageVersion("lightgbm", "4.7.0"), PackageVersion("shap", "0.51.0"),
                                  PackageVersion("hdbscan", "0.8.44")),
-        timings=(("attributions", 1.2), ("segmentation", 0.8)), attributed=f"all {n:,} customers", n_attributed=n,
+        attributed=f"all {n:,} customers", n_attributed=n,
     )
     if display_rows >= attr.n:
         disp = np.arange(attr.n)

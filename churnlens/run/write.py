@@ -145,7 +145,6 @@ def run_facts(state: RunState, *, out: Path, staging: Path) -> RunFacts:
         inputs=input_files(state, out=out, staging=staging),
         n_customers=state.book.n,
         packages=package_versions(),
-        timings=(),  # run timings vary from run to run: logged (--verbose), never written into a document
         attributed="",
         n_attributed=len(state.rows),
         n_targeted=state.book_churners.count,

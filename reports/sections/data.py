@@ -1,4 +1,5 @@
-"""Dossier: what was attributed, the input files with their SHA-256, the time each stage took."""
+"""Dossier: what was attributed and the input files with their SHA-256 (run timings are logged
+with --verbose, never written into a document: reruns stay byte-identical)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ class InputRow:
 class DataView:
     attributed: str
     inputs: tuple[InputRow, ...]
-    timings: tuple[tuple[str, float], ...]  # (stage in words, seconds)
 
 
 def build(ctx: ReportContext, kit: Kit) -> DataView:
@@ -31,8 +31,7 @@ def build(ctx: ReportContext, kit: Kit) -> DataView:
     return DataView(
         attributed=words.attributed_text(ctx.facts, lang),
         inputs=tuple(InputRow(words.input_role(i.role, lang), Path(i.path).name, i.sha256, i.rows)
-                     for i in ctx.facts.inputs),
-        timings=tuple((words.stage_name(st, lang), sec) for st, sec in ctx.facts.timings))
+                     for i in ctx.facts.inputs))
 
 
 SECTION = Section("data", "dossier.data_title", build, "d_data.html")
