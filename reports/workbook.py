@@ -4,17 +4,17 @@ One summary sheet (customers, contacts, control group and money per segment, per
 generation time) and one sheet per segment with business headers in the report language
 (from the catalogues), number formats (money with the value unit, percentages, dates), a
 frozen header row, an autofilter and column widths that count CJK characters as two.
-Customer ids are text cells (leading zeros kept) and every text cell is stored as a string,
-so a value such as ``=HYPERLINK(...)`` can never become a formula. The file is byte-identical
-across reruns: document properties and zip entry times come from ``generated_at``.
-Every word comes from the catalogues through :mod:`churnlens.reports.words`;
+Written with XlsxWriter (extra ``churnlens[xlsx]``), cell by typed cell: customer ids and every
+other text are string cells (leading zeros kept), so a value such as ``=HYPERLINK(...)`` can
+never become a formula or a link. The file is byte-identical across reruns: the document's
+created/modified dates come from ``generated_at`` and XlsxWriter dates every zip entry
+1980-01-01. Every word comes from the catalogues through :mod:`churnlens.reports.words`;
 ``retention_list.csv`` keeps the machine column names and words.
 """
 
 from __future__ import annotations
 
 import unicodedata
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional, Sequence
@@ -28,11 +28,16 @@ from churnlens.reports import words
 PCT = "0.0%"
 MAX_WIDTH = 60
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in '[]:*?/\\'})
+# XlsxWriter's write() would turn text into formulas, links or numbers: text stays text
+_OPTIONS = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
 def display_width(value: object) -> int:
     """Characters a cell needs: East Asian wide/full-width characters count as two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in str(value))
+    value = str(value)
+    if value.isascii():
+        return len(value)
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in value)
 
 
 def money_format(unit: Optional[str]) -> str:
@@ -42,14 +47,14 @@ def money_format(unit: Optional[str]) -> str:
 
 
 def _when(generated_at: str) -> datetime:
-    """``generated_at`` as a naive UTC datetime (openpyxl writes document times as UTC)."""
+    """``generated_at`` as a naive UTC datetime (document times are written as UTC)."""
     try:
         d = datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
     except ValueError:
         d = datetime(1980, 1, 1)
     if d.tzinfo is not None:
         d = d.astimezone(timezone.utc).replace(tzinfo=None)
-    return max(d.replace(microsecond=0), datetime(1980, 1, 1))  # zip times start in 1980
+    return max(d.replace(microsecond=0), datetime(1980, 1, 1))
 
 
 MONEY_COLUMNS = ("value", "expected_value_at_risk", "cost", "expected_retained")
@@ -65,73 +70,85 @@ def _columns(frame: pd.DataFrame, lang: str, unit: Optional[str]) -> list[tuple[
     return out
 
 
-def _cell_value(col: str, v: object, lang: str) -> object:
+def _cells(col: str, s: pd.Series, lang: str) -> tuple[list, bool]:
+    """A column's cell values (None for blank) and whether they are numbers (else text)."""
     if col == "control_group":
-        return words.yes_no(bool(v), lang)
-    if col == "channel" and isinstance(v, str) and v:
-        return words.channel_name(v, lang)
+        shown = {True: words.yes_no(True, lang), False: words.yes_no(False, lang)}
+        return [shown[bool(v)] for v in s.tolist()], False
     if col == "customer_id":
-        return str(v)
-    if isinstance(v, (float, np.floating)) and np.isnan(v):
-        return None
-    if isinstance(v, np.generic):
-        return v.item()
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else ("" if v is None else str(v))
+        return [str(v) for v in s.tolist()], False
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        return [None if x != x else x for x in v.tolist()], True
+    values = s.tolist()
+    if col == "channel":
+        names = {c: words.channel_name(c, lang) for c in set(values) if isinstance(c, str) and c}
+        return [names[v] if isinstance(v, str) and v else _text(v) for v in values], False
+    return [_text(v) for v in values], False
 
 
-def _put(ws, row: int, column: int, value: object, number_format: Optional[str] = None):
-    cell = ws.cell(row=row, column=column, value=value)
-    if isinstance(value, str):
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-    if number_format:
-        cell.number_format = number_format
-    return cell
+def _text(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
 
 
-def _finish(ws, widths: dict[int, int], n_rows: int, n_cols: int) -> None:
-    """Frozen header, autofilter over the table, bold header, column widths."""
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    for c in range(1, n_cols + 1):
-        ws.cell(row=1, column=c).font = Font(bold=True)
-        ws.column_dimensions[get_column_letter(c)].width = min(MAX_WIDTH, widths.get(c, 8) + 2)
-    ws.freeze_panes = "A2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(n_cols)}{max(n_rows + 1, 2)}"
+def _width(values: list, numeric: bool) -> int:
+    """Widest shown value of a column (numbers as ``1,234.56``; CJK characters count two)."""
+    if numeric:
+        v = np.array([x for x in values if x is not None], dtype=np.float64)
+        if not len(v):
+            return 0
+        return max(len(f"{x:,.2f}") for x in (v.min(), v.max()))  # widest at an extreme
+    return max((display_width(u) for u in set(values)), default=0)
 
 
-def _list_sheet(ws, frame: pd.DataFrame, columns, lang: str) -> None:
-    widths: dict[int, int] = {}
-    for c, (_, header, _) in enumerate(columns, start=1):
-        _put(ws, 1, c, header)
-        widths[c] = display_width(header)
-    for r, row in enumerate(frame.itertuples(index=False), start=2):
-        for c, ((col, _, fmt), v) in enumerate(zip(columns, row), start=1):
-            value = _cell_value(col, v, lang)
-            _put(ws, r, c, value, fmt)
-            if value is not None:
-                shown = f"{value:,.2f}" if isinstance(value, float) else value
-                widths[c] = max(widths[c], display_width(shown))
-    _finish(ws, widths, len(frame), len(columns))
+class _Formats:
+    """The workbook's cell formats, made once (XlsxWriter shares a format between cells)."""
+
+    def __init__(self, wb) -> None:
+        self.wb, self._made = wb, {}
+
+    def __call__(self, num_format: Optional[str] = None, **props):
+        key = (num_format, tuple(sorted(props.items())))
+        if key not in self._made:
+            self._made[key] = self.wb.add_format({**props, **({"num_format": num_format} if num_format else {})})
+        return self._made[key]
 
 
-def _summary_sheet(ws, frame: pd.DataFrame, lang: str, unit: Optional[str], period: str, when: datetime) -> None:
+def _list_sheet(ws, fmt: _Formats, frame: pd.DataFrame, columns, lang: str) -> None:
+    bold = fmt(bold=True)
+    for c, (col, header, number_format) in enumerate(columns):
+        values, numeric = _cells(col, frame[col], lang)
+        ws.set_column(c, c, min(MAX_WIDTH, max(display_width(header), _width(values, numeric), 8) + 2))
+        ws.write_string(0, c, header, bold)
+        cell_format = fmt(number_format) if number_format else None
+        if numeric:
+            for r, v in enumerate(values, start=1):
+                if v is not None:
+                    ws.write_number(r, c, v, cell_format)
+        else:
+            for r, v in enumerate(values, start=1):
+                ws.write_string(r, c, v, cell_format)
+    ws.freeze_panes(1, 0)
+    ws.autofilter(0, 0, max(len(frame), 1), len(columns) - 1)
+
+
+def _summary_sheet(ws, fmt: _Formats, frame: pd.DataFrame, lang: str, unit: Optional[str], period: str,
+                   when: datetime) -> None:
     money = money_format(unit)
-    _put(ws, 1, 1, words.workbook_text("title", lang))
-    rows: list[tuple[str, object, Optional[str]]] = [
-        (words.workbook_text("period", lang), period, None),
-        (words.workbook_text("generated", lang), when, "yyyy-mm-dd hh:mm"),
-    ]
-    for r, (label, value, fmt) in enumerate(rows, start=2):
-        _put(ws, r, 1, label)
-        _put(ws, r, 2, value, fmt)
-    top = len(rows) + 3
+    ws.write_string(0, 0, words.workbook_text("title", lang), fmt(bold=True, font_size=13))
+    labels = (words.workbook_text("period", lang), words.workbook_text("generated", lang))
+    ws.write_string(1, 0, labels[0])
+    ws.write_string(1, 1, period)
+    ws.write_string(2, 0, labels[1])
+    ws.write_datetime(2, 1, when, fmt("yyyy-mm-dd hh:mm"))
+    top = len(labels) + 2  # 0-based row of the table header
     headers = [("segment", None), ("customers", "#,##0"), ("to_contact", "#,##0"), ("control", "#,##0"),
                ("mean_score", PCT), ("value_sum", money), ("expected_sum", money)]
-    widths = {c: display_width(words.workbook_text(h, lang)) for c, (h, _) in enumerate(headers, start=1)}
-    widths[1] = max(widths[1], display_width(rows[0][0]), display_width(rows[1][0]))
-    for c, (h, _) in enumerate(headers, start=1):
-        _put(ws, top, c, words.workbook_text(h, lang))
+    widths = {c: display_width(words.workbook_text(h, lang)) for c, (h, _) in enumerate(headers)}
+    widths[0] = max(widths[0], *(display_width(x) for x in labels))
+    bold = fmt(bold=True)
+    for c, (h, _) in enumerate(headers):
+        ws.write_string(top, c, words.workbook_text(h, lang), bold)
     seg = frame["segment"].astype(str)
     groups = [(k, frame[seg == k]) for k in segment_order(seg)] + [(words.workbook_text("total", lang), frame)]
     for r, (key, g) in enumerate(groups, start=top + 1):
@@ -140,19 +157,15 @@ def _summary_sheet(ws, frame: pd.DataFrame, lang: str, unit: Optional[str], peri
                   float(g["score"].mean()) if len(g) else None,
                   float(np.nansum(g["value"].to_numpy(dtype=float))),
                   float(np.nansum(g["expected_value_at_risk"].to_numpy(dtype=float)))]
-        for c, (v, (_, fmt)) in enumerate(zip(values, headers), start=1):
-            _put(ws, r, c, v, fmt)
+        for c, (v, (_, number_format)) in enumerate(zip(values, headers)):
+            if isinstance(v, str):
+                ws.write_string(r, c, v)
+            elif v is not None:
+                ws.write_number(r, c, v, fmt(number_format))
             widths[c] = max(widths[c], display_width(f"{v:,.2f}" if isinstance(v, float) else v))
-    from openpyxl.styles import Font
-
-    ws.cell(row=1, column=1).font = Font(bold=True, size=13)
-    for c in range(1, len(headers) + 1):
-        ws.cell(row=top, column=c).font = Font(bold=True)
-    from openpyxl.utils import get_column_letter
-
     for c, w in widths.items():
-        ws.column_dimensions[get_column_letter(c)].width = min(MAX_WIDTH, w + 2)
-    ws.freeze_panes = f"A{top + 1}"
+        ws.set_column(c, c, min(MAX_WIDTH, w + 2))
+    ws.freeze_panes(top + 1, 0)
 
 
 def segment_order(segment: pd.Series) -> list[str]:
@@ -178,18 +191,6 @@ def sheet_names(keys: Sequence[str], reserved: str) -> list[str]:
     return out
 
 
-def _fixed_zip_times(path: Path, when: datetime) -> None:
-    """Rewrite the zip with every entry dated ``when`` (openpyxl stamps entries with the current time)."""
-    with zipfile.ZipFile(path) as src:
-        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o600 << 16
-            dst.writestr(info, data)
-
-
 def write_retention_workbook(path: str | Path, retention: RetentionList, *, lang: str = "en",
                              unit: Optional[str] = None, period: str = "", generated_at: str = "") -> Path:
     """Write ``retention_list.xlsx`` (summary sheet + one sheet per segment).
@@ -203,28 +204,22 @@ def write_retention_workbook(path: str | Path, retention: RetentionList, *, lang
     unit : str, optional
         Unit of the value column (the dictionary's ``unit``, e.g. "CNY") shown in money cells.
     period, generated_at : str
-        Shown on the summary sheet; ``generated_at`` (ISO 8601) also dates the file itself.
+        Shown on the summary sheet; ``generated_at`` (ISO 8601) also dates the document.
     """
-    import openpyxl
+    import xlsxwriter
 
     path = Path(path)
     when = _when(generated_at)
     frame = retention.frame
-    wb = openpyxl.Workbook()
-    summary = wb.active
-    summary.title = words.workbook_text("summary_sheet", lang)
-    _summary_sheet(summary, frame, lang, unit, period, when)
+    wb = xlsxwriter.Workbook(str(path), _OPTIONS)
+    wb.set_properties({"author": "churnlens", "created": when})
+    fmt = _Formats(wb)
+    summary_title = words.workbook_text("summary_sheet", lang)
+    _summary_sheet(wb.add_worksheet(summary_title), fmt, frame, lang, unit, period, when)
     columns = _columns(frame, lang, unit)
-    keys = segment_order(frame["segment"].astype(str))
-    for key, name in zip(keys, sheet_names([k or words.workbook_text("no_segment", lang) for k in keys], summary.title)):
-        _list_sheet(wb.create_sheet(name), frame[frame["segment"].astype(str) == key], columns, lang)
-    wb.properties.creator = "churnlens"
-    wb.properties.created = when
-    # openpyxl's save() stamps `modified` with the current time: write through its writer instead
-    from openpyxl.writer.excel import ExcelWriter
-
-    wb.properties.modified = when
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        ExcelWriter(wb, archive).save()
-    _fixed_zip_times(path, when)
+    seg = frame["segment"].astype(str)
+    keys = segment_order(seg)
+    for key, name in zip(keys, sheet_names([k or words.workbook_text("no_segment", lang) for k in keys], summary_title)):
+        _list_sheet(wb.add_worksheet(name), fmt, frame[seg == key], columns, lang)
+    wb.close()
     return path

@@ -220,10 +220,10 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
 
 
 def write_workbook(state: RunState, path: Path, facts: RunFacts) -> None:
-    """``retention_list.xlsx`` for people, in the report language, when openpyxl (extra
+    """``retention_list.xlsx`` for people, in the report language, when XlsxWriter (extra
     ``churnlens[xlsx]``) is installed; ``retention_list.csv`` stays in machine words."""
     try:
-        import openpyxl  # noqa: F401
+        import xlsxwriter  # noqa: F401
     except ImportError:
         return
     from churnlens.reports.workbook import write_retention_workbook
