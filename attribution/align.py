@@ -118,6 +118,11 @@ def _finite(num: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
     return num
 
 
+def _plain_number(dtype) -> bool:
+    """A numpy int, float or bool column (not an extension dtype with its own missing marker)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+
+
 def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series:
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
         return _finite(s.astype(np.float64), col, problems)
@@ -211,15 +216,25 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known
     if unexpected:
         warns.append(f"{source}: {len(unexpected)} column(s) not used by the model were ignored: {_listing(unexpected)}")
     problems: list[str] = []
-    out = {}
-    for col in model._backend.columns:
-        s = data[col.name]
-        out[col.name] = (_align_categorical(s, col, problems, warns) if col.categorical
-                         else _align_numeric(s, col, problems))
+    columns = model._backend.columns
+    dtypes = data.dtypes
+    if all(not c.categorical and _plain_number(dtypes[c.name]) for c in columns):
+        # the usual book: every feature a plain number column, converted in one pass
+        block = data[[c.name for c in columns]].to_numpy(dtype=np.float64)
+        inf = np.isinf(block)
+        for j in np.flatnonzero(inf.any(axis=0)):
+            _finite(pd.Series(block[:, j], index=data.index), columns[j], problems)
+        X = None if problems else pd.DataFrame(block, columns=[c.name for c in columns], index=data.index, copy=False)
+    else:
+        out = {}
+        for col in columns:
+            s = data[col.name]
+            out[col.name] = (_align_categorical(s, col, problems, warns) if col.categorical
+                             else _align_numeric(s, col, problems))
+        X = None if problems else pd.DataFrame(out, index=data.index)
     if problems:
         raise DataError(f"{source} does not fit the model ({len(problems)} column(s)):\n  - " + "\n  - ".join(problems)
                         + "\nFix these values (or retrain the model on them) and run again.")
-    X = pd.DataFrame(out, index=data.index)
     _check_missing_allowed(model, X, source)
     return AlignedData(X, ignored, tuple(warns))
 

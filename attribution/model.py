@@ -120,6 +120,9 @@ class LoadedModel:
 def encode(model: LoadedModel, X: pd.DataFrame) -> np.ndarray:
     """Aligned source frame -> float64 matrix in the estimator's input column order."""
     b = model._backend
+    if b.preprocess is None and not any(c.categorical for c in b.columns) and \
+            all(_is_f64(X[c.name].dtype) for c in b.columns):
+        return np.ascontiguousarray(X[[c.name for c in b.columns]].to_numpy(dtype=np.float64))
     if b.preprocess is None:
         M = np.empty((len(X), len(b.columns)), dtype=np.float64)
         for j, col in enumerate(b.columns):
@@ -145,6 +148,10 @@ def encode(model: LoadedModel, X: pd.DataFrame) -> np.ndarray:
     if hasattr(out, "toarray"):
         out = out.toarray()
     return np.ascontiguousarray(np.asarray(out, dtype=np.float64))
+
+
+def _is_f64(dtype) -> bool:
+    return isinstance(dtype, np.dtype) and dtype == np.float64
 
 
 def raw_output(model: LoadedModel, M: np.ndarray) -> np.ndarray:

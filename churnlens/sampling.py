@@ -29,9 +29,13 @@ def hash_keys(ids: np.ndarray, *, purpose: str, seed: int) -> np.ndarray:
     -------
     ndarray of uint64, shape (n,)
     """
-    prefix = f"churnlens-{purpose}:{seed}:".encode()
-    return np.fromiter((int.from_bytes(hashlib.sha256(prefix + str(i).encode()).digest()[:8], "big") for i in ids),
-                       dtype=np.uint64, count=len(ids))
+    base = hashlib.sha256(f"churnlens-{purpose}:{seed}:".encode())
+    digests = []
+    for i in (ids.tolist() if isinstance(ids, np.ndarray) else ids):
+        h = base.copy()  # the prefix is hashed once
+        h.update(str(i).encode())
+        digests.append(h.digest()[:8])
+    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64)
 
 
 def smallest(keys: np.ndarray, k: int, *, ties: np.ndarray) -> np.ndarray:
