@@ -74,10 +74,13 @@ def interaction_values(forest: Forest, M: np.ndarray, *, features: Sequence[int]
         raise ValueError(f"a tree path uses {pl.max_d} distinct features; interaction values support at most 63")
     fmap = np.full(forest.n_features, -1, np.int64)
     fmap[idx] = np.arange(len(idx))
+    # a leaf without a listed feature on its path adds nothing: skip it (and trees of such leaves)
+    hits = np.concatenate([[0], np.cumsum(fmap[pl.uf] >= 0)])
+    leaf_use = hits[pl.leaf_u0 + pl.leaf_d] > hits[pl.leaf_u0]
     out = np.zeros((X.shape[0], len(idx), len(idx)), dtype=np.float64)
     fr = forest
     K.interactions_kernel(X, out, fmap, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
                           fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos,
                           pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.uf, pl.uz, pl.gx, pl.gw,
-                          pl.max_nodes, max(pl.max_d, 1))
+                          pl.max_nodes, max(pl.max_d, 1), leaf_use)
     return out
