@@ -67,15 +67,24 @@ _FAMILIES = {"reason": ("features", "values", "pp"), "driver": ("driver_features
              "protective": ("protective_features", "protective_values", "protective_pp")}
 
 
-def reason_texts(codes, config, lang: str, *, family: str = "reason") -> np.ndarray:
+def reason_texts(codes, config, lang: str, *, family: str = "reason", rows: Optional[np.ndarray] = None) -> np.ndarray:
     """Reason codes in words, shape (n, k): "label: value (+12 pp)" ("" in empty slots).
 
     ``family``: "reason" (actionable reasons), "driver" (top drivers overall) or
     "protective" (risk-lowering factors). The size is shown when the codes carry it. Each
-    distinct value of a feature is worded once (a million customers share few).
+    distinct value of a feature is worded once (a million customers share few). ``rows``
+    (bool, shape (n,)): word only these customers (e.g. the listed ones), "" for the others.
     """
     f_name, v_name, p_name = _FAMILIES[family]
     features, values, pp = getattr(codes, f_name), getattr(codes, v_name), getattr(codes, p_name, None)
+    if rows is not None:
+        full = np.full(features.shape, "", dtype=object)
+        full[rows] = _worded(config, lang, features[rows], values[rows], None if pp is None else pp[rows])
+        return full
+    return _worded(config, lang, features, values, pp)
+
+
+def _worded(config, lang: str, features: np.ndarray, values: np.ndarray, pp: Optional[np.ndarray]) -> np.ndarray:
     out = np.full(features.shape, "", dtype=object)
     for name in pd.unique(features.ravel()):
         if not name:

@@ -88,6 +88,19 @@ def test_month_two_backtest_campaign_budget_trend(months):
     assert "outcomes" in {i["role"] for i in manifest["inputs"]} and "scores.parquet" in manifest["outputs"]
 
 
+def test_workbook_shows_the_budgeted_money_of_the_csv(months):
+    """With a budget and a measured campaign the list's costs and expected values change; the
+    people's workbook (any language) must show the CSV's numbers, not the unbudgeted ones."""
+    m2 = months["m2"]
+    lst = pd.read_csv(m2 / "retention_list.csv", dtype={"customer_id": str})
+    assert lst["expected_retained"].sum() > 0 and lst["cost"].nunique() > 1
+    sheets = pd.read_excel(m2 / "retention_list.xlsx", sheet_name=None, dtype={"Customer ID": str})
+    rows = pd.concat([f for name, f in sheets.items() if name != "Summary"])
+    book = rows.set_index("Customer ID").loc[lst["customer_id"]]
+    assert np.allclose(book["Expected retained value"].to_numpy(float), lst["expected_retained"].to_numpy(float))
+    assert np.allclose(book["Cost per contact"].to_numpy(float), lst["cost"].to_numpy(float))
+
+
 def test_rerun_is_byte_identical(months, tmp_path):
     args = list(months["args"])
     args[args.index("--out") + 1] = str(tmp_path / "again")

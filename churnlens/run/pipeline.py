@@ -141,6 +141,7 @@ class RunState:
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
     retention: Any = None  # RetentionList (machine words)
+    retention_terms: Any = None  # (uplift, extra_cost) of the list when expected_values changed them
     campaign: Any = None  # CampaignEffect
     # the monthly loop (churnlens.run.loop)
     outcomes: Optional[pd.DataFrame] = None  # customer_id, churned of last month's customers

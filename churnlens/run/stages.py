@@ -379,15 +379,19 @@ def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG, uplift: O
     ``uplift`` (m, R) and ``extra_cost`` (R,): measured uplift and the budget's channel costs
     (:func:`churnlens.run.loop.expected_values`)."""
     config, attr, reasons = state.config, state.attributions, state.reasons
+    if uplift is None and extra_cost is None and state.retention_terms is not None:
+        uplift, extra_cost = state.retention_terms  # the people's list shows the same money as the CSV
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)
     for key, name in words.segment_names(state.segments, config, lang).items():
         names[state.segment_keys == key] = name
+    listed = state.targeting.listed  # only listed customers are worded: the others are not in the list
     return playbook.retention_list(attr.customer_ids, state.targeting, segment=state.segment_keys, score=attr.score,
-                                   value=state.value, reasons=words.reason_texts(reasons, config, lang),
+                                   value=state.value, reasons=words.reason_texts(reasons, config, lang, rows=listed),
                                    rule_index=rule_index, rules=state.rules, segment_name=names,
-                                   drivers=words.reason_texts(reasons, config, lang, family="driver"),
-                                   protective=words.reason_texts(reasons, config, lang, family="protective"),
+                                   drivers=words.reason_texts(reasons, config, lang, family="driver", rows=listed),
+                                   protective=words.reason_texts(reasons, config, lang, family="protective",
+                                                                 rows=listed),
                                    rank_by=config.report.rank_by, hash_ids=config.report.hash_ids, salt=state.salt,
                                    uplift=uplift, extra_cost=extra_cost)
 

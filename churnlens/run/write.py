@@ -230,7 +230,7 @@ def write_workbook(state: RunState, path: Path, facts: RunFacts) -> None:
     from churnlens.run.stages import retention_list
 
     lang, config = state.request.lang, state.config
-    people = retention_list(state, lang=lang)
+    people = state.retention if lang == words.MACHINE_LANG else retention_list(state, lang=lang)
     actions = {r.action.en: r.action.get(lang) for r in state.rules}
     frame = people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a)))
     spec = config.features.get(config.value_column or "")
