@@ -246,11 +246,16 @@ def _check_header(path: Path, names: list[str], what: str) -> None:
         seen[name] = i
 
 
+def missing_data(location: object) -> InputFileError:
+    """The one message for a customer table that is not there (file or Parquet folder)."""
+    return InputFileError(f"data: file {location} does not exist. Give the path of a CSV or Parquet file "
+                          "(or a Parquet folder, or a database URL with query).", argument="data")
+
+
 def _check_path(path: Path, what: str, suffixes: Sequence[str]) -> str:
     if not path.is_file():
         if what == "Data file":
-            raise InputFileError(f"data: file {path} does not exist. Give the path of a CSV or Parquet file.",
-                                 argument="data")
+            raise missing_data(path)
         raise InputFileError(f"{what} {path} does not exist.")
     suffix = path.suffix.lower()
     if suffix not in suffixes:

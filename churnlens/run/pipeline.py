@@ -239,12 +239,12 @@ def check_request(req: ReportRequest) -> None:
         raise InputFileError(f"model: file {req.model} does not exist. Give the path of the trained model "
                              "(LightGBM .txt/.json, XGBoost .json/.ubj, .skops, or .joblib/.pkl with trust_model).",
                              argument="model")
+    from churnlens.io.tables import missing_data
+
     if isinstance(req.data, (str, Path)) and not is_url(str(req.data)) and not Path(req.data).exists():
-        raise InputFileError(f"data: file {req.data} does not exist. Give the path of a CSV or Parquet file "
-                             "(or a Parquet folder, or a database URL with query).", argument="data")
+        raise missing_data(req.data)
     if isinstance(req.data, TableSource) and req.data.kind != "sql" and not req.data.path.exists():
-        raise InputFileError(f"data: file {req.data.location} does not exist. Give the path of a CSV or Parquet "
-                             "file (or a Parquet folder, or a database URL with query).", argument="data")
+        raise missing_data(req.data.location)
     if req.previous is not None and not Path(req.previous).is_dir():
         raise InputFileError(f"previous: {req.previous} is not a folder; give last month's report folder.",
                              argument="previous")

@@ -15,7 +15,7 @@ from churnlens import attribution
 from churnlens import segmentation
 from churnlens.actions import playbook
 from churnlens.config import Config, load_config
-from churnlens.io.tables import check_columns, check_unique_ids, read_table, value_array
+from churnlens.io.tables import check_columns, check_unique_ids, missing_data, read_table, value_array
 from churnlens.errors import DataError, InputFileError
 from churnlens.io.atomic import atomic_write_file, check_out, staged_folder, write_manifest
 from churnlens.io.sources import TableSource, resolve_data
@@ -36,8 +36,7 @@ def data_source(data, config: Config, config_path: Optional[Path] = None, *, que
     the :class:`~churnlens.io.sources.TableSource` to read, checked to exist."""
     source = resolve_data(data, query=query, encoding=encoding, config=config, config_path=config_path)
     if source.kind != "sql" and not source.path.exists():
-        raise InputFileError(f"data: file {source.location} does not exist. Give the path of a CSV or Parquet file.",
-                             argument="data")
+        raise missing_data(source.location)
     return source
 
 
