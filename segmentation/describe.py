@@ -25,6 +25,7 @@ from churnlens.segmentation.results import (
 SIGNATURE_TOP = 8  # features listed in a segment's signature
 EFFECTS_TOP = 10  # effects kept per comparison (largest |effect size| first)
 NAME_DRIVERS = 2  # distinguishing drivers a name is built from
+NAME_GROWTH = 3  # drivers a clashing name may add, one at a time
 MIN_NAME_EFFECT = 0.2  # a driver must stand out at least this much (Cohen's d) to name a segment
 MIN_NAME_SHARE = 0.05  # ... and carry at least this share of the segment's risk-raising attribution
 MIN_COMPARISON = 20  # fewer other churners than this: name from the segment's own largest drivers
@@ -58,12 +59,13 @@ def _stats(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return n, mean, var
 
 
-def _effects(names, levels, seg: np.ndarray, other: np.ndarray) -> tuple[Effect, ...]:
-    """Effects of the columns of ``seg`` (segment rows) vs ``other`` rows, largest |d| first."""
+def _effects(names, levels, seg: np.ndarray, other) -> tuple[Effect, ...]:
+    """Effects of the columns of ``seg`` (segment rows) vs ``other`` rows (a matrix, or a
+    :class:`_RowGroup` whose statistics are computed once), largest |d| first."""
     if seg.shape[0] == 0 or other.shape[0] == 0 or seg.shape[1] == 0:
         return ()
     n1, m1, v1 = _stats(seg)
-    n2, m2, v2 = _stats(other)
+    n2, m2, v2 = other.stats() if isinstance(other, _RowGroup) else _stats(other)
     d = cohens_d(n1, m1, v1, n2, m2, v2)
     valid = (n1 > 0) & (n2 > 0)
     idx = [i for i in np.argsort(-np.abs(d), kind="stable") if valid[i]][:EFFECTS_TOP]
@@ -71,6 +73,46 @@ def _effects(names, levels, seg: np.ndarray, other: np.ndarray) -> tuple[Effect,
         Effect(feature=names[i], segment_mean=float(m1[i]), other_mean=float(m2[i]), effect_size=float(d[i]), level=levels[i])
         for i in idx
     )
+
+
+def _trait_columns(X: pd.DataFrame, names=None) -> list[tuple[str, Optional[str], bool]]:
+    """The trait columns of ``X`` (of its columns ``names``, default all): (column, level or
+    None for a numeric column, text column), levels as found in the whole frame (see
+    :func:`trait_matrix`)."""
+    out = []
+    for col in (X.columns if names is None else names):
+        s = X[col]
+        if isinstance(s.dtype, pd.CategoricalDtype) or not (
+            pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+        ):
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                cats = [c for c in s.cat.categories if (s == c).any()]
+            else:
+                cats = sorted(s.dropna().astype("str").unique().tolist())
+            if len(cats) > MAX_LEVELS:
+                continue
+            out.extend((col, c, not isinstance(s.dtype, pd.CategoricalDtype)) for c in cats)
+        else:
+            out.append((col, None, False))
+    return out
+
+
+def _trait_values(X: pd.DataFrame, columns) -> np.ndarray:
+    """The trait matrix of the rows of ``X`` for the given :func:`_trait_columns`, float64 (n, c)."""
+    cols, text = [], {}
+    for col, level, is_text in columns:
+        s = X[col]
+        if level is None:
+            cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
+            continue
+        if is_text:
+            if col not in text:
+                text[col] = s.astype("str").where(s.notna())
+            s = text[col]
+        ind = (s == level).to_numpy(dtype=bool, na_value=False).astype(np.float64)
+        ind[s.isna().to_numpy()] = np.nan
+        cols.append(ind)
+    return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
 
 def trait_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
@@ -86,32 +128,66 @@ def trait_matrix(X: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
     features : list of str, length c
     levels : list of str, length c   ("" for numeric columns)
     """
-    cols, names, levels = [], [], []
-    for col in X.columns:
-        s = X[col]
-        if isinstance(s.dtype, pd.CategoricalDtype) or not (
-            pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
-        ):
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                cats = [c for c in s.cat.categories if (s == c).any()]
-            else:
-                cats = sorted(s.dropna().astype("str").unique().tolist())
-                s = s.astype("str").where(s.notna())
-            if len(cats) > MAX_LEVELS:
-                continue
-            missing = s.isna().to_numpy()
-            for c in cats:
-                ind = (s == c).to_numpy(dtype=bool, na_value=False).astype(np.float64)
-                ind[missing] = np.nan
-                cols.append(ind)
-                names.append(str(col))
-                levels.append(str(c))
-        else:
-            cols.append(pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan))
-            names.append(str(col))
-            levels.append("")
-    values = np.column_stack(cols) if cols else np.zeros((len(X), 0))
-    return values, names, levels
+    columns = _trait_columns(X)
+    return (_trait_values(X, columns), [str(c) for c, _, _ in columns],
+            ["" if lv is None else str(lv) for _, lv, _ in columns])
+
+
+STATS_BLOCK = 65_536  # rows of a large comparison group converted at once
+COLUMNS_KEPT = 8  # columns of a large comparison group kept converted (for name directions)
+
+
+class _RowGroup:
+    """The trait matrix of many rows (the retained customers: most of the book with
+    ``attribution.mode: all``) without holding it: per-column statistics in two passes over
+    row blocks, columns one at a time for the few a name needs. The block sums continue
+    one running sum row after row, as numpy sums a matrix over its rows, so the statistics
+    equal :func:`_stats` of the whole matrix bit for bit."""
+
+    def __init__(self, X: pd.DataFrame, columns, rows: np.ndarray) -> None:
+        self.X, self.columns, self.rows = X, columns, rows
+        self.shape = (len(rows), len(columns))
+        self._stats = None
+        self._cols: dict[int, np.ndarray] = {}
+
+    def _blocks(self):
+        for i in range(0, len(self.rows), STATS_BLOCK):
+            yield _trait_values(self.X.iloc[self.rows[i:i + STATS_BLOCK]], self.columns)
+
+    def stats(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._stats is not None:
+            return self._stats
+        if self.shape[1] < 2 or self.shape[0] <= STATS_BLOCK:  # small: one matrix (one column sums pairwise)
+            self._stats = _stats(_trait_values(self.X.iloc[self.rows], self.columns))
+            return self._stats
+        count, total = None, None
+        for a in self._blocks():
+            ok = ~np.isnan(a)
+            count = ok.sum(axis=0) if count is None else count + ok.sum(axis=0)
+            a = np.where(ok, a, 0.0)
+            total = a.sum(axis=0) if total is None else np.vstack([total[None], a]).sum(axis=0)
+        n = count.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
+            sq = None
+            for a in self._blocks():
+                dev = np.where(~np.isnan(a), a - mean, 0.0) ** 2
+                sq = dev.sum(axis=0) if sq is None else np.vstack([sq[None], dev]).sum(axis=0)
+            var = np.where(n > 1, sq / np.where(n > 1, n - 1, 1), 0.0)
+        self._stats = (n, mean, var)
+        return self._stats
+
+    def column(self, j: int) -> np.ndarray:
+        if j not in self._cols:
+            if len(self._cols) >= COLUMNS_KEPT:  # a few columns at a time: names need a few each
+                self._cols.pop(next(iter(self._cols)))
+            self._cols[j] = _trait_values(self.X[[self.columns[j][0]]], [self.columns[j]])[self.rows, 0]
+        return self._cols[j]
+
+
+def _column(m, j: int) -> np.ndarray:
+    """Column ``j`` of a trait matrix or of a :class:`_RowGroup`."""
+    return m.column(j) if isinstance(m, _RowGroup) else m[:, j]
 
 
 def _protected(feature: str, config: Config) -> bool:
@@ -172,8 +248,7 @@ def describe(
     if m == 0:
         return ()
 
-    A = np.asarray(attributions.values, dtype=np.float64)
-    A_ch = A[rows]
+    A_ch = np.asarray(attributions.values[rows], dtype=np.float64)  # the churners' rows only
     shares, _ = risk_shares(A_ch)
     score = np.asarray(attributions.score, dtype=np.float64)
     group_of = [config.group(f) for f in features]
@@ -181,14 +256,17 @@ def describe(
     G_ch = np.column_stack([A_ch[:, [i for i, g in enumerate(group_of) if g == grp]].sum(axis=1) for grp in groups])
 
     if X is None:  # attributions only (``churnlens segment``): no traits, no direction words
-        T, t_names, t_levels = np.zeros((n, 0)), [], []
+        X, columns = pd.DataFrame(index=pd.RangeIndex(n)), []
     else:
         trait_cols = [c for c in features if c in X.columns] or list(X.columns)
-        T, t_names, t_levels = trait_matrix(X.loc[:, trait_cols])
+        columns = _trait_columns(X, trait_cols)
+    t_names = [str(c) for c, _, _ in columns]
+    t_levels = ["" if lv is None else str(lv) for _, lv, _ in columns]
     retained = np.ones(n, dtype=bool)
     retained[rows] = False
-    T_ret = T[retained]
-    T_ch = T[rows]
+    # the retained customers (most of the book with attribution.mode: all) are never one matrix
+    T_ret = _RowGroup(X, columns, np.flatnonzero(retained))
+    T_ch = _trait_values(X.iloc[rows], columns)
     numeric_trait = {nm: j for j, (nm, lv) in enumerate(zip(t_names, t_levels)) if lv == ""}
 
     ids = sorted(set(int(x) for x in labels[labels >= 0]))
@@ -208,8 +286,10 @@ def describe(
         name_drivers = _name_drivers(a, A_ch[~inseg], shares[inseg].mean(axis=0), features, config)
         # Direction word and marking level from feature values vs retained customers (or other churners).
         comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
-        directions = [_direction(numeric_trait.get(f), T_ch[inseg], comp) for f in name_drivers]
-        levels = [_marking_level(f, numeric_trait.get(f), T_ch[inseg], comp, t_names, t_levels) for f in name_drivers]
+        # a name uses at most NAME_DRIVERS + NAME_GROWTH drivers (see _name_all)
+        worded = name_drivers[:NAME_DRIVERS + NAME_GROWTH]
+        directions = [_direction(numeric_trait.get(f), T_ch[inseg], comp) for f in worded]
+        levels = [_marking_level(f, numeric_trait.get(f), T_ch[inseg], comp, t_names, t_levels) for f in worded]
         val = float(np.sum(score[r] * value[r])) if value is not None else 0.0
         drafts.append(
             dict(
@@ -300,7 +380,8 @@ def _direction(j, seg: np.ndarray, comp: np.ndarray):
     if j is None or comp.shape[0] == 0:
         return None
     seg_mean = np.nanmean(seg[:, j]) if np.isfinite(seg[:, j]).any() else np.nan
-    com_mean = np.nanmean(comp[:, j]) if np.isfinite(comp[:, j]).any() else np.nan
+    c = _column(comp, j)
+    com_mean = np.nanmean(c) if np.isfinite(c).any() else np.nan
     if not (np.isfinite(seg_mean) and np.isfinite(com_mean)) or seg_mean == com_mean:
         return None
     return "low" if seg_mean < com_mean else "high"
@@ -317,9 +398,9 @@ def _marking_level(feat: str, j, seg: np.ndarray, comp: np.ndarray, t_names, t_l
     if j is not None:  # numeric: only a 0/1 feature has a value to name
         x = seg[:, j]
         x = x[np.isfinite(x)]
-        y = comp[:, j]
+        y = _column(comp, j)
         y = y[np.isfinite(y)]
-        if x.size == 0 or y.size == 0 or not np.isin(np.unique(np.concatenate([x, y])), (0.0, 1.0)).all():
+        if x.size == 0 or y.size == 0 or not (np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all()):
             return ""
         share_1, comp_1 = float(x.mean()), float(y.mean())
         if share_1 >= MARK_SHARE and share_1 - comp_1 >= MARK_OVER:
@@ -331,7 +412,7 @@ def _marking_level(feat: str, j, seg: np.ndarray, comp: np.ndarray, t_names, t_l
     for c, (nm, lv) in enumerate(zip(t_names, t_levels)):
         if nm != feat or lv == "":
             continue
-        s_share, c_share = float(np.nanmean(seg[:, c])), float(np.nanmean(comp[:, c]))
+        s_share, c_share = float(np.nanmean(seg[:, c])), float(np.nanmean(_column(comp, c)))
         if s_share >= MARK_SHARE and s_share - c_share >= best_gap:
             best, best_gap = lv, s_share - c_share
     return best
@@ -355,7 +436,7 @@ def _name_all(drafts: list[dict]) -> None:
     for d in drafts:
         build(d)
         d["name_with_key"] = False
-    for _ in range(3):  # lengthen clashing names with their next driver
+    for _ in range(NAME_GROWTH):  # lengthen clashing names with their next driver
         clash = _clashing(drafts)
         if not clash:
             return
