@@ -65,7 +65,8 @@ def band_edges(book: np.ndarray, bands: Sequence[float] = ()) -> Optional[np.nda
     if len(bands):
         return np.asarray(bands, dtype=np.float64)
     v = book[~np.isnan(book)]
-    if len(np.unique(v)) <= DISCRETE_MAX:
+    # more than DISCRETE_MAX distinct values among the first few already decides it (cheaply)
+    if len(np.unique(v[:1000])) <= DISCRETE_MAX and len(np.unique(v)) <= DISCRETE_MAX:
         return None
     if len(v) == 0:
         return np.zeros(0)
@@ -85,47 +86,88 @@ def band_labels(edges: np.ndarray) -> list[str]:
     return [f"<{_num(edges[0])}", *inner, f">={_num(edges[-1])}"]
 
 
-def _shares(values: pd.Series, levels: list[str]) -> tuple[np.ndarray, int]:
-    known = values.dropna()
-    n = len(known)
-    counts = known.value_counts()
-    return np.array([counts.get(lv, 0) / n if n else np.nan for lv in levels]), n
+class _Levels:
+    """A feature's values as level codes: ``codes`` (n,) indexes ``texts`` (distinct level
+    texts, -1 = missing); ``levels`` are the ordered levels to report (bands, 0/1, categories).
+    Counting codes gives the shares that counting the level texts would, without a text per row."""
+
+    def __init__(self, codes: np.ndarray, texts: list[str], levels: list[str]) -> None:
+        merged: dict[str, int] = {}
+        remap = np.array([merged.setdefault(t, len(merged)) for t in texts] + [-1], dtype=np.int64)
+        self.codes = remap[codes]  # equal texts of different values count as one level
+        self.texts = list(merged)
+        self.levels = levels
+
+    def shares(self, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        """Share of each level among ``rows`` (bool) with a known value, and their number."""
+        c = self.codes[rows]
+        known = c[c >= 0]
+        n = len(known)
+        counts = dict(zip(self.texts, np.bincount(known, minlength=len(self.texts))))
+        return np.array([counts.get(lv, 0) / n if n else np.nan for lv in self.levels]), n
+
+    def missing(self, rows: np.ndarray) -> float:
+        """Share of ``rows`` (bool) with a missing value (NaN for no rows)."""
+        c = self.codes[rows]
+        return float(np.count_nonzero(c < 0) / len(c)) if len(c) else float("nan")
 
 
-def _levelled(s: pd.Series, kind: str, config: Config, feature: str, book: pd.Series) -> tuple[pd.Series, list[str]]:
-    """The values as level texts and the ordered levels to report (bands, 0/1, categories)."""
+def _factorized(values, word) -> tuple[np.ndarray, list[str]]:
+    """Codes of the values (-1 = missing) and the text of each distinct value (``word``)."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, [word(u) for u in np.asarray(uniques, dtype=object).tolist()]
+
+
+def _levelled(s: pd.Series, kind: str, config: Config, feature: str, book: np.ndarray) -> _Levels:
+    """The values as level codes and the ordered levels to report (bands, 0/1, categories);
+    ``book`` (bool) marks the population sample, whose levels are reported."""
     if kind == "binary":
-        x = pd.to_numeric(s, errors="coerce")
-        return x.map(lambda v: _num(v), na_action="ignore"), ["1"]
+        codes, texts = _factorized(pd.to_numeric(s, errors="coerce"), _num)
+        return _Levels(codes, texts, ["1"])
     if kind == "numeric":
         x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
         spec = config.features.get(feature)
-        edges = band_edges(pd.to_numeric(book, errors="coerce").to_numpy(dtype=np.float64),
-                           spec.bands if spec is not None else ())
+        edges = band_edges(x[book], spec.bands if spec is not None else ())
         if edges is None:
-            levels = [_num(v) for v in np.unique(pd.to_numeric(book, errors="coerce").dropna())]
-            out = pd.Series([None if np.isnan(v) else _num(v) for v in x], index=s.index, dtype=object)
-            return out, levels
-        labels = np.array(band_labels(edges), dtype=object)
+            xb = x[book]
+            levels = [_num(v) for v in np.unique(xb[~np.isnan(xb)])]
+            codes, texts = _factorized(x, _num)
+            return _Levels(codes, texts, levels)
+        labels = band_labels(edges)
         idx = np.searchsorted(edges, x, side="right")
-        return pd.Series(np.where(np.isnan(x), None, labels[idx]), index=s.index, dtype=object), list(labels)
-    text = s.astype(object).where(s.notna(), None).map(str, na_action="ignore")
-    counts = text.loc[book.index].value_counts()
-    order = sorted(counts.index, key=lambda lv: (-counts[lv], lv))
+        return _Levels(np.where(np.isnan(x), -1, idx), labels, list(labels))
+    # text first (values such as 1 and 1.0 are distinct levels "1" and "1.0"), then codes
+    codes, texts = pd.factorize(s.astype(object).where(s.notna(), None).map(str, na_action="ignore"),
+                                use_na_sentinel=True)
+    levels = _Levels(codes, [str(t) for t in texts], [])
+    counts = np.bincount(levels.codes[book & (levels.codes >= 0)], minlength=len(levels.texts))
+    seen = {t: int(c) for t, c in zip(levels.texts, counts) if c > 0}
+    order = sorted(seen, key=lambda lv: (-seen[lv], lv))
     if len(order) > MAX_LEVELS:
         keep = set(order[:MAX_LEVELS - 1])
-        text = text.map(lambda v: v if v in keep else OTHER, na_action="ignore")
+        texts = [t if t in keep else OTHER for t in levels.texts]
+        levels = _Levels(levels.codes, texts, [])
         order = order[:MAX_LEVELS - 1] + [OTHER]
-    return text, order
+    levels.levels = order
+    return levels
 
 
-def _cohens_d(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
-    n1, n2 = len(a), len(b)
+def _cohens_d(a: np.ndarray, b: np.ndarray, b_stats: Optional[tuple[int, float, float]] = None) -> float:
+    """Cohen's d of ``a`` vs ``b`` (NaN ignored); ``b_stats`` = (count, mean, ddof=1 variance) of
+    ``b``'s known values when already computed."""
+    a = a[~np.isnan(a)]
+    if b_stats is None:
+        b = b[~np.isnan(b)]
+        b_stats = (len(b), b.mean() if len(b) else np.nan, b.var(ddof=1) if len(b) > 1 else np.nan)
+    n1, (n2, mean_b, var_b) = len(a), b_stats
     if n1 < 2 or n2 < 2:
         return float("nan")
-    pooled = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
-    return float((a.mean() - b.mean()) / pooled) if pooled > 1e-12 else 0.0
+    pooled = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * var_b) / (n1 + n2 - 2))
+    return float((a.mean() - mean_b) / pooled) if pooled > 1e-12 else 0.0
+
+
+def _median(x: np.ndarray) -> float:
+    return float(np.nanmedian(x)) if np.isfinite(x).any() else np.nan
 
 
 def _feature_rows(feature: str, s: pd.Series, groups: dict[str, np.ndarray], book: np.ndarray,
@@ -135,26 +177,30 @@ def _feature_rows(feature: str, s: pd.Series, groups: dict[str, np.ndarray], boo
     rows = []
     if kind == "numeric":
         x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+        x_ret = x[retained]
+        known_ret = x_ret[~np.isnan(x_ret)]  # the retained customers' statistics, once for every segment
+        ret_stats = (len(known_ret), known_ret.mean() if len(known_ret) else np.nan,
+                     known_ret.var(ddof=1) if len(known_ret) > 1 else np.nan)
+        ret_median, book_median = _median(x_ret), _median(x[book])
         for key, m in groups.items():
             xs = x[m]
-            rows.append(dict(base, segment=key, stat="median", level="",
-                             segment_value=float(np.nanmedian(xs)) if np.isfinite(xs).any() else np.nan,
-                             retained_value=float(np.nanmedian(x[retained])) if np.isfinite(x[retained]).any() else np.nan,
-                             book_value=float(np.nanmedian(x[book])) if np.isfinite(x[book]).any() else np.nan,
-                             effect=_cohens_d(xs, x[retained]), effect_kind="d", index=np.nan,
+            rows.append(dict(base, segment=key, stat="median", level="", segment_value=_median(xs),
+                             retained_value=ret_median, book_value=book_median,
+                             effect=_cohens_d(xs, x_ret, ret_stats), effect_kind="d", index=np.nan,
                              n=int(np.isfinite(xs).sum())))
-    text, levels = _levelled(s, kind, config, feature, s.iloc[book])
-    ret, _ = _shares(text[retained], levels)
-    bk, _ = _shares(text[book], levels)
-    miss_book = float(text[book].isna().mean()) if book.any() else 0.0
+    lv = _levelled(s, kind, config, feature, book)
+    ret, _ = lv.shares(retained)
+    bk, _ = lv.shares(book)
+    miss_book = lv.missing(book) if book.any() else 0.0
+    miss_ret = lv.missing(retained) if retained.any() else np.nan
     for key, m in groups.items():
-        seg, n = _shares(text[m], levels)
-        for lv, sv, rv, bv in zip(levels, seg, ret, bk):
-            rows.append(dict(base, segment=key, stat="band" if kind == "numeric" else "share", level=lv,
+        seg, n = lv.shares(m)
+        for level, sv, rv, bv in zip(lv.levels, seg, ret, bk):
+            rows.append(dict(base, segment=key, stat="band" if kind == "numeric" else "share", level=level,
                              segment_value=sv, retained_value=rv, book_value=bv, effect=100.0 * (sv - rv),
                              effect_kind="pp", index=100.0 * sv / rv if rv > 0 else np.nan, n=n))
         if miss_book > 0:
-            sm, rm = float(text[m].isna().mean()), float(text[retained].isna().mean()) if retained.any() else np.nan
+            sm, rm = lv.missing(m), miss_ret
             rows.append(dict(base, segment=key, stat="missing", level="", segment_value=sm, retained_value=rm,
                              book_value=miss_book, effect=100.0 * (sm - rm), effect_kind="pp",
                              index=100.0 * sm / rm if rm > 0 else np.nan, n=int(m.sum())))
