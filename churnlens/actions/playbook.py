@@ -299,7 +299,7 @@ def match_customer_rules(
     ndarray of int64, shape (n,)
         Rule index, -1 where no rule matches.
     """
-    values = np.asarray(attributions_values, dtype=np.float64)
+    values = np.asarray(attributions_values)  # float32 as computed: only the rules' columns become float64
     n = values.shape[0]
     if values.ndim != 2 or values.shape[1] != len(features):
         raise DataError(f"Attributions must have shape (customers, {len(features)}); found {values.shape}.")
@@ -307,7 +307,7 @@ def match_customer_rules(
         raise DataError(f"Attributions have {n} rows but the feature table has {X.shape[0]}.")
     if not rules:
         return np.full(n, -1, dtype=np.int64)
-    a = values[:, _driver_columns(rules, features)]  # (n, R)
+    a = np.asarray(values[:, _driver_columns(rules, features)], dtype=np.float64)  # (n, R)
     up = np.array([r.when.direction == "up" for r in rules])
     matched = np.where(up, a > 0, a < 0) & condition_masks(rules, X)
     strength = np.where(matched, np.abs(a), -1.0)
