@@ -57,9 +57,18 @@ def _rank(values: np.ndarray, allowed: np.ndarray, k: int, min_pp: float,
     ``sign * value`` first, ties by feature order. Returns (index, value or NaN)."""
     s = sign * values
     masked = np.where(allowed[None, :] & (s > 0) & (s >= min_pp), s, -np.inf)
-    # stable sort of the negated values: largest first, equal values in feature order
-    order = np.argsort(-masked, axis=1, kind="stable")[:, :k]
-    got = np.take_along_axis(masked, order, axis=1)
+    # k times the row maximum, taken out after each pick: largest first, equal values in feature
+    # order (argmax takes the first), as a stable sort would rank them -- without sorting every
+    # row's f entries. Empty slots (-inf) get an index that nothing reads.
+    n = masked.shape[0]
+    order = np.zeros((n, k), dtype=np.int64)
+    got = np.full((n, k), -np.inf)
+    r = np.arange(n)
+    for i in range(min(k, masked.shape[1])):
+        j = np.argmax(masked, axis=1)
+        order[:, i] = j
+        got[:, i] = masked[r, j]
+        masked[r, j] = -np.inf
     return order, np.where(np.isfinite(got), sign * got, np.nan)
 
 
@@ -69,15 +78,17 @@ def _values(idx: np.ndarray, pp: np.ndarray, feats: tuple[str, ...], X: pd.DataF
     n, k = idx.shape
     names = np.full((n, k), "", dtype=object)
     values = np.full((n, k), None, dtype=object)
-    valid = ~np.isnan(pp)
-    for j, name in enumerate(feats):
-        hit = valid & (idx == j)
-        if not hit.any():
-            continue
-        rows, slots = np.nonzero(hit)
+    rows, slots = np.nonzero(~np.isnan(pp))
+    j_of = idx[rows, slots]
+    names[rows, slots] = np.array(feats + ("",), dtype=object)[j_of]
+    order = np.argsort(j_of, kind="stable")  # the entries of each feature together, in row order
+    bounds = np.flatnonzero(np.diff(j_of[order])) + 1
+    for part in np.split(order, bounds) if len(order) else ():
+        j = int(j_of[part[0]])
+        name = feats[j]
         col = X[name] if name in X.columns else X.iloc[:, j]
-        values[rows, slots] = col.to_numpy(dtype=object)[rows]
-        names[rows, slots] = name
+        # only the rows that list the feature are converted to objects
+        values[rows[part], slots[part]] = col.iloc[rows[part]].to_numpy(dtype=object)
     return names, values
 
 
