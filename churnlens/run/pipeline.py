@@ -178,6 +178,21 @@ class RunState:
     def n_sample(self) -> int:
         return int(self.in_sample.sum())
 
+    @property
+    def sample_attributions(self):
+        """The population sample's attributions (the attributions themselves, not a copy, when
+        every attributed row is in the sample: ``attribution.mode: all``)."""
+        from churnlens.attribution import take
+
+        pos = self.sample_pos
+        return self.attributions if len(pos) == self.attributions.n else take(self.attributions, pos)
+
+    @property
+    def sample_X(self) -> pd.DataFrame:
+        """The population sample's source features (``X`` itself when every row is in it)."""
+        pos = self.sample_pos
+        return self.X if len(pos) == len(self.X) else self.X.iloc[pos]
+
 
 @dataclass(frozen=True)
 class Env:

@@ -238,9 +238,8 @@ def cross_check(state: RunState, env: Env) -> RunState:
 
 def global_drivers(state: RunState, env: Env) -> RunState:
     """Means from the weighted sums of every block; direction and risk ranges from the sample."""
-    pos = state.sample_pos
-    drivers = attribution.global_drivers(attribution.take(state.attributions, pos), state.X.iloc[pos],
-                                         state.config, sums=state.driver_sums)
+    drivers = attribution.global_drivers(state.sample_attributions, state.sample_X, state.config,
+                                         sums=state.driver_sums)
     return replace(state, drivers=drivers)
 
 
@@ -342,12 +341,11 @@ def monitoring(state: RunState, env: Env) -> RunState:
                              "by churnlens report (0.1 or later).", argument="previous")
     profile = ReferenceProfile.from_json(profile_path.read_text(encoding="utf-8"), source=str(profile_path))
     prev_attr = attribution.read_attributions(Path(previous) / "attributions.parquet")
-    pos = state.sample_pos
-    attr = attribution.take(state.attributions, pos)
+    attr = state.sample_attributions
     prev_values = None
     if prev_attr.features == attr.features:  # drift compares last month's population sample with this month's
         prev_values = prev_attr.values[prev_attr.weights > 0]
-    result = monitor(profile, state.X.iloc[pos], attr.score, prev_values,
+    result = monitor(profile, state.sample_X, attr.score, prev_values,
                      attr.values if prev_values is not None else None, attr.features,
                      reference=Note.of("monitoring.reference", folder=Path(previous).name, period=profile.label)
                      if profile.label else Note.of("monitoring.reference_unlabelled", folder=Path(previous).name),

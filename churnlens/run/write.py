@@ -208,8 +208,7 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
     write_tables(state, staging / "tables")
     write_loop_files(state, staging)
-    pos = state.sample_pos
-    profile = reference_profile(state.X.iloc[pos], state.attributions.score[pos], label=period(state))
+    profile = reference_profile(state.sample_X, state.attributions.score[state.sample_pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
     if state.config.report.excel_bom:
         add_utf8_bom(staging)
