@@ -139,10 +139,16 @@ def _scan(state: RunState, env: Env) -> Book:
             ids, X, label = scan.pending.popleft()
             scan.score.append(score)
             sample.add(hash_keys(ids, purpose="sample", seed=config.seed), X)
-            scan.kept.append(X[_decided_churners(config, score, label)])
+            keep = _decided_churners(config, score, label)
+            scan.kept.append(X if keep.all() else X[keep])
     ids = np.concatenate(scan.ids)
     check_unique_ids(ids, config, source=state.source)
-    kept = pd.concat(scan.kept + ([sample.X] if sample.X is not None else []))
+    if sum(len(k) for k in scan.kept) == len(ids):  # every row kept (mode all): the chunks are the book, in order
+        kept = scan.kept[0] if len(scan.kept) == 1 else pd.concat(scan.kept)
+        scan.kept.clear()
+    else:
+        kept = pd.concat(scan.kept + ([sample.X] if sample.X is not None else []))
+        kept = kept[~kept.index.duplicated()].sort_index()
     in_sample = np.zeros(len(ids), dtype=bool)
     if sample.X is not None:
         in_sample[sample.X.index.to_numpy()] = True
@@ -150,7 +156,7 @@ def _scan(state: RunState, env: Env) -> Book:
         ids=ids, sample=in_sample, score=np.concatenate(scan.score),
         value=np.concatenate(scan.value) if config.value_column else None,
         label=np.concatenate(scan.label).astype(int) if config.label_column else None,
-        kept=kept[~kept.index.duplicated()].sort_index(), warnings=tuple(scan.warnings),
+        kept=kept, warnings=tuple(scan.warnings),
     )
 
 
@@ -178,7 +184,10 @@ def gather(state: RunState, env: Env) -> RunState:
     from a second pass over the table."""
     book, config = state.book, state.config
     rows = np.flatnonzero(state.book_churners.mask | state.in_sample)
-    if np.isin(rows, book.kept.index.to_numpy()).all():
+    kept = book.kept.index.to_numpy()
+    if len(kept) == len(rows) and np.array_equal(kept, rows):  # the scan kept exactly these rows (mode all)
+        return replace(state, rows=rows, X=book.kept)
+    if np.isin(rows, kept).all():
         return replace(state, rows=rows, X=book.kept.loc[rows])
     mask = np.zeros(book.n, dtype=bool)
     mask[rows] = True
