@@ -83,7 +83,11 @@ def reference(values: np.ndarray, weights: np.ndarray, churner: np.ndarray) -> n
     typical = (np.asarray(weights) > 0) & ~np.asarray(churner, dtype=bool)
     if not typical.any():
         return np.zeros(values.shape[1])
-    return np.median(np.asarray(values[typical], dtype=np.float64), axis=0)
+    # a few columns at a time: the typical customers are most of the book with attribution.mode
+    # all, and their float64 copy (and median's own copy) would be twice the float32 matrix
+    rows, f = np.flatnonzero(typical), values.shape[1]
+    return np.concatenate([np.median(np.asarray(values[rows, j:j + 8], dtype=np.float64), axis=0)
+                           for j in range(0, f, 8)])
 
 
 def material(values: np.ndarray, ref: np.ndarray, *, materiality: float, floor: float) -> tuple[np.ndarray, np.ndarray]:
