@@ -22,6 +22,7 @@ PREFIX = "shap__"
 _META = b"churnlens.attributions"
 _RAW = b"churnlens.raw_score"  # float64 little-endian bytes, one per row
 REQUIRED = ("customer_id", "score", "base_value")
+DICTIONARY_COLUMNS = ("customer_id", "base_value", "weight")
 
 
 def frame(a: Attributions) -> pd.DataFrame:
@@ -73,7 +74,9 @@ class AttributionsWriter:
 
         table = _block_table(block)
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp, table.schema)
+            # dictionary encoding only where values repeat: on the attribution and score columns
+            # (distinct floats) it costs most of the writing time and makes the file larger
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, use_dictionary=list(DICTIONARY_COLUMNS))
             self._first = block
         elif block.features != self._first.features or (block.weight is None) != (self._first.weight is None):
             raise ValueError("attribution blocks of one file must share features and weighting")
