@@ -382,6 +382,26 @@ def test_cohens_d_closed_form():
     assert float(cohens_d(3, 1.0, 0.0, 3, 1.0, 0.0)) == 0.0
 
 
+
+def test_retained_statistics_in_row_blocks_equal_the_whole_matrix(monkeypatch):
+    """The retained customers' trait statistics, computed block by block without the whole
+    matrix, are the whole matrix's numbers bit for bit (NaN, text levels and a one-column case)."""
+    import importlib
+
+    d = importlib.import_module("churnlens.segmentation.describe")
+
+    rng = np.random.default_rng(3)
+    n = 1_000
+    X = pd.DataFrame({"a": rng.lognormal(3, 2, n), "b": rng.normal(size=n).astype(np.float32),
+                      "c": rng.choice(["x", "y", None], n)})
+    X.loc[rng.random(n) < 0.1, "a"] = np.nan
+    rows = np.flatnonzero(rng.random(n) < 0.9)
+    monkeypatch.setattr(d, "STATS_BLOCK", 97)  # several blocks
+    for cols in (["a", "b", "c"], ["a"]):
+        T, _, _ = d.trait_matrix(X[cols])
+        got = d._RowGroup(X, d._trait_columns(X, cols), rows).stats()
+        for g, e in zip(got, d._stats(T[rows])):
+            assert np.array_equal(g, e, equal_nan=True)
 # --- files and month over month --------------------------------------------------------------
 
 
