@@ -361,11 +361,12 @@ def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = 
         text(lang, "material.step_material", materiality=mat, floor=floor, space=space),
         text(lang, "material.step_discover", mcs_fit=formatting.num(seg.fit_min_cluster_size), ms=seg.min_samples,
              fitted=formatting.num(seg.n_fitted), sample=formatting.num(segcfg.sample), seed=seg.seed,
-             coherence=c.COHERENCE_MIN, same=c.SAME_REASONS),
+             coherence=c.COHERENCE_MIN, same=c.SAME_REASONS, major=pct(c.MAJOR_DRIVER)),
+        text(lang, "material.step_drivers", share=pct(c.DRIVER_MIN)),
         text(lang, "material.step_combination", cos=c.COMBINATION_COS, part=pct(c.COMBINATION_PART)),
         text(lang, "material.step_cooccur", share=pct(c.COOCCURRENCE)),
-        text(lang, "material.step_own", own=pct(c.OWN_MIN)),
-        text(lang, "material.step_assign", materiality=mat, floor=floor, mcs=formatting.num(seg.min_cluster_size)),
+        text(lang, "material.step_assign", materiality=mat, floor=floor),
+        text(lang, "material.step_assign_joint", floor=floor, mcs=formatting.num(seg.min_cluster_size)),
     ]
     if seg.noise == "assign":
         steps.append(text(lang, "material.step_noise_assign", strength=pct(segcfg.assign_min_strength)))
