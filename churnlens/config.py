@@ -127,9 +127,9 @@ class SegmentationConfig(_Frozen):
     at least ``material_floor`` (output-space units; default 0.5 log-odds, 0.05 for
     probability-space models).
     ``noise``: ``mixed`` keeps churners without a segment's material driver in a visible
-    "mixed reasons" group; ``assign`` gives them the segment that owns the largest part of
-    their risk-raising attribution when that part is at least ``assign_min_strength`` of
-    what the segments own.
+    "mixed reasons" group; ``assign`` gives them the segment whose drivers carry the largest
+    part of their risk-raising attribution when that part is at least ``assign_min_strength``
+    of their risk-raising attribution on all segments' drivers.
     """
 
     min_cluster_size: float = Field(0.02, gt=0.0)

@@ -20,11 +20,12 @@ SAME_REASONS = 0.8  # cosine of two clusters' mean profiles at or above which th
 ONE_SEGMENT_SIMILARITY = 0.8  # cosine to the churners' mean profile that counts as sharing it
 MIN_SIMILARITY = 0.8  # cosine of two months' segment signatures below which they are different segments
 # Segmentation by material drivers (segmentation/material.py)
-COHERENCE_MIN = 0.7  # members' mean cosine to their mean material profile for a cluster to share reasons
+COHERENCE_MIN = 0.7  # members' mean cosine to their mean material profile (weighted by material attribution) for a cluster to share reasons
 COMBINATION_COS = 0.97  # NNLS reconstruction cosine that makes a cluster a combination of simpler segments
 COMBINATION_PART = 0.15  # each part of a combination carries at least this share of it
-COOCCURRENCE = 0.5  # share of the smaller segment's churners with both segments' drivers that makes them one
-OWN_MIN = 0.05  # smallest mean-profile share through which a segment owns a feature
+COOCCURRENCE = 0.5  # share of the smaller segment's churners with both segments' private drivers that makes them one
+DRIVER_MIN = 0.05  # smallest mean-profile share that makes a feature one of a segment's drivers (not exclusive)
+MAJOR_DRIVER = 0.15  # mean-profile share of a major driver: clusters with the same reasons have each other's as drivers
 MATERIAL_FLOORS = {"log_odds": 0.5, "probability": 0.05}  # default absolute materiality floor per output space
 
 # Monitoring: population stability index

@@ -370,11 +370,12 @@ def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = 
         text(lang, "material.step_material", materiality=mat, floor=floor, space=space),
         text(lang, "material.step_discover", mcs_fit=formatting.num(seg.fit_min_cluster_size), ms=seg.min_samples,
              fitted=formatting.num(seg.n_fitted), sample=formatting.num(segcfg.sample), seed=seg.seed,
-             coherence=c.COHERENCE_MIN, same=c.SAME_REASONS),
+             coherence=c.COHERENCE_MIN, same=c.SAME_REASONS, major=pct(c.MAJOR_DRIVER)),
+        text(lang, "material.step_drivers", share=pct(c.DRIVER_MIN)),
         text(lang, "material.step_combination", cos=c.COMBINATION_COS, part=pct(c.COMBINATION_PART)),
         text(lang, "material.step_cooccur", share=pct(c.COOCCURRENCE)),
-        text(lang, "material.step_own", own=pct(c.OWN_MIN)),
-        text(lang, "material.step_assign", materiality=mat, floor=floor, mcs=formatting.num(seg.min_cluster_size)),
+        text(lang, "material.step_assign", materiality=mat, floor=floor),
+        text(lang, "material.step_assign_joint", floor=floor, mcs=formatting.num(seg.min_cluster_size)),
     ]
     if seg.noise == "assign":
         steps.append(text(lang, "material.step_noise_assign", strength=pct(segcfg.assign_min_strength)))
@@ -385,11 +386,21 @@ def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = 
     return tuple(steps)
 
 
-def condition_text(cond, config, lang: str) -> str:
-    """One rule condition in business words: the dictionary's label, values in its words and unit."""
+def condition_text(cond, config, lang: str, sources=None) -> str:
+    """One rule condition in business words: the dictionary's label, values in its words and unit.
+
+    With ``sources`` (the run's FeatureSources), a split of a 0/1 column that encodes one level
+    of a source feature (``Geo_Germany > 0.5``) reads as that feature's level ("Country: Germany",
+    at or below the split: "Country not Germany")."""
     spec = config.features.get(cond.feature)
     label = config.label(cond.feature, lang)
-    if cond.op in ("<=", ">"):
+    level = _encoded_level(cond, sources)
+    if level is not None:
+        source, value = level
+        values = feature_value(value, lang=lang, spec=config.features.get(source))
+        core = text(lang, "rule.in" if cond.op == ">" else "rule.not_in", label=config.label(source, lang),
+                    values=values)
+    elif cond.op in ("<=", ">"):
         value = feature_value(round3(float(cond.threshold)), unit=spec.unit if spec is not None else None,
                               lang=lang, spec=None)
         core = text(lang, "rule.le" if cond.op == "<=" else "rule.gt", label=label, value=value)
@@ -399,13 +410,24 @@ def condition_text(cond, config, lang: str) -> str:
     return text(lang, "rule.or_missing", condition=core) if cond.missing else core
 
 
-def rule_text(rule, config, lang: str) -> str:
+def _encoded_level(cond, sources) -> Optional[tuple[str, str]]:
+    """(source feature, level) when ``cond`` splits a column encoding one level between 0 and 1."""
+    if sources is None or cond.op not in ("<=", ">") or cond.feature not in sources.columns:
+        return None
+    i = sources.columns.index(cond.feature)
+    level = sources.levels[i]
+    if not level or not 0.0 < float(cond.threshold) < 1.0:
+        return None
+    return sources.sources[sources.source_of[i]], level
+
+
+def rule_text(rule, config, lang: str, sources=None) -> str:
     """A segment rule's conditions in business words, joined by "and" ("every churner" for none)."""
     if not rule.conditions:
         return text(lang, "material.every_churner")
-    return text(lang, "rule.and").join(condition_text(c, config, lang) for c in rule.conditions)
+    return text(lang, "rule.and").join(condition_text(c, config, lang, sources) for c in rule.conditions)
 
 
-def rule_definitions(rules, config, lang: str) -> dict[str, str]:
+def rule_definitions(rules, config, lang: str, sources=None) -> dict[str, str]:
     """Every rule's business words by rule id."""
-    return {} if rules is None else {r.rule_id: rule_text(r, config, lang) for r in rules.rules}
+    return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources) for r in rules.rules}

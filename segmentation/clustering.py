@@ -75,11 +75,11 @@ def _embed(shares: np.ndarray, max_dims: int) -> tuple[np.ndarray, float]:
     return np.ascontiguousarray(emb), float(np.sum(ratio)) if np.isfinite(ratio).all() else 1.0
 
 
-def _find(mat, shares, fit_idx, *, mcs_fit, mcs, ms, max_dims, config, floor):
-    """Discovery on ``fit_idx`` then ownership and assignment of every row of ``mat``."""
+def _find(mat, pos, shares, fit_idx, *, mcs_fit, mcs, ms, max_dims, config, floor):
+    """Discovery on ``fit_idx`` then assignment of every row of ``mat`` by the segments' profiles."""
     emb, explained = _embed(shares[fit_idx], max_dims)
-    disc = mat_mod.discover(shares[fit_idx], emb, mcs=mcs_fit, ms=ms)
-    cents, asg, dissolved, merged = mat_mod.settle_segments(mat, disc.centroids, mcs=mcs,
+    disc = mat_mod.discover(shares[fit_idx], mat[fit_idx].sum(axis=1), emb, mcs=mcs_fit, ms=ms)
+    cents, asg, dissolved, merged = mat_mod.settle_segments(mat, pos, disc.centroids, fit_idx, mcs=mcs,
                                                             materiality=config.materiality, floor=floor)
     return disc, cents, asg, (dissolved, merged), explained
 
@@ -101,7 +101,7 @@ def _relabel(x: np.ndarray, new_of: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, new_of[np.maximum(x, 0)], MIXED).astype(np.int64)
 
 
-def _stability(mat, shares, fit_idx, reference, k, *, config, mcs_fit, ms, floor, progress) -> Stability:
+def _stability(mat, pos, shares, fit_idx, reference, k, *, config, mcs_fit, ms, floor, progress) -> Stability:
     """Re-run discovery on subsamples of the fitting sample; assign the whole fitting sample."""
     from sklearn.metrics import adjusted_rand_score
 
@@ -112,14 +112,16 @@ def _stability(mat, shares, fit_idx, reference, k, *, config, mcs_fit, ms, floor
     n_sub = max(2, min(int(round(config.stability_fraction * n_fit)), STABILITY_MAX_POINTS))
     mcs_sub = mat_mod.scaled_mcs(mcs_fit, n_sub, n_fit)
     ms_sub = max(1, min(ms, mcs_sub, n_sub - 1))
-    sub_mat = mat[fit_idx]
+    sub_mat, sub_pos = mat[fit_idx], pos[fit_idx]
+    where = np.empty(mat.shape[0], dtype=np.int64)
+    where[fit_idx] = np.arange(n_fit)  # row of the fitting sample -> its position in sub_mat
     aris, jaccards = [], []
     with step(progress, "Segmentation: stability", runs) as advance:
         for r in range(runs):
             rng = np.random.default_rng([config.seed, r + 1])
             sub = fit_idx[np.sort(rng.choice(n_fit, size=n_sub, replace=False))]
-            _, _, asg, _, _ = _find(sub_mat, shares, sub, mcs_fit=mcs_sub, mcs=mcs_fit, ms=ms_sub,
-                                    max_dims=config.max_dims, config=config, floor=floor)
+            _, _, asg, _, _ = _find(sub_mat, sub_pos, shares[fit_idx], where[sub], mcs_fit=mcs_sub, mcs=mcs_fit,
+                                    ms=ms_sub, max_dims=config.max_dims, config=config, floor=floor)
             aris.append(float(adjusted_rand_score(reference, asg.labels)))
             jaccards.append(_jaccard_best(reference, asg.labels, k))
             advance(1)
@@ -150,17 +152,14 @@ def _mixed_reasons(labels, mat, features) -> MixedReasons | None:
     return MixedReasons(size=size, share=size / labels.size, counts=counts, drivers=drivers)
 
 
-def _assign_noise(asg, pos, owner, k, min_strength) -> tuple[np.ndarray, np.ndarray, int]:
-    """noise == "assign": mixed churners join the segment owning most of their risk-raising
-    attribution when it is >= ``min_strength`` of what all segments own of it."""
-    labels, strength = asg.labels.copy(), asg.strength.copy()
-    if k == 0:
+def _assign_noise(labels, strength, pos, drivers, min_strength) -> tuple[np.ndarray, np.ndarray, int]:
+    """noise == "assign": mixed churners join the segment whose drivers carry most of their
+    risk-raising attribution when it is >= ``min_strength`` of what all segments' drivers carry."""
+    labels, strength = labels.copy(), strength.copy()
+    if drivers.shape[0] == 0:
         return labels, strength, 0
-    onehot = np.zeros((pos.shape[1], k))
-    owned = owner >= 0
-    onehot[np.flatnonzero(owned), owner[owned]] = 1.0
-    c = pos @ onehot
-    tot = c.sum(axis=1)
+    c = pos @ drivers.T.astype(np.float64)
+    tot = pos[:, drivers.any(axis=0)].sum(axis=1)
     best = np.argmax(c, axis=1)
     p = np.divide(c[np.arange(c.shape[0]), best], tot, out=np.zeros(c.shape[0]), where=tot > 0)
     take = (labels == MIXED) & (tot > 0) & (p >= min_strength - 1e-12)
@@ -196,8 +195,8 @@ def segment(
     Discovery (HDBSCAN, hdbscan library, ``min_samples`` default ``min(10, min_cluster_size)``)
     runs on a deterministic sample of at most ``config.sample`` churners with a material
     driver, drawn with ``config.seed``; ``min_cluster_size`` (a share of all churners when
-    below 1, never below 5) is scaled to the sample. Every churner is then assigned by
-    ownership (a matrix product, no nearest-neighbour search), and segments with fewer
+    below 1, never below 5) is scaled to the sample. Every churner is then assigned by the
+    segments' drivers and profiles (matrix products, no nearest-neighbour search), and segments with fewer
     primary members than ``min_cluster_size`` are dissolved. Segment ids are ordered by
     size descending (ties: the segment whose first churner comes first).
 
@@ -222,7 +221,7 @@ def segment(
     -------
     Segmentation
         Labels, secondary labels and membership strength of the m churners (row order),
-        the overlap table, owned drivers, flags; degenerate cases and what was merged,
+        the overlap table, each segment's drivers, flags; degenerate cases and what was merged,
         resolved or dissolved explain themselves in ``notes`` (codes and numbers).
 
     Raises
@@ -264,7 +263,7 @@ def segment(
     return _segment_material(attributions, config, base, common, mat, pos, has, mcs, floor, progress)
 
 
-def _notes(k, m, n_material, mcs, disc, combos, merged_co, dissolved, unstable) -> tuple[Note, ...]:
+def _notes(k, m, n_material, mcs, disc, combos, merged_co, dissolved, joint, unstable) -> tuple[Note, ...]:
     """What the documents must say about this segmentation, as codes and numbers."""
     notes = []
     if disc.n_diffuse:
@@ -273,10 +272,14 @@ def _notes(k, m, n_material, mcs, disc, combos, merged_co, dissolved, unstable) 
         notes.append(Note.of("segmentation.merged", count=disc.n_merged, similarity=SAME_REASONS))
     if merged_co:
         notes.append(Note.of("segmentation.cooccurring", count=merged_co, share=COOCCURRENCE))
+    if disc.n_partial:
+        notes.append(Note.of("segmentation.partials", count=disc.n_partial))
     if combos:
         notes.append(Note.of("segmentation.combinations", count=combos))
     if dissolved:
         notes.append(Note.of("segmentation.dissolved", count=dissolved, mcs=mcs))
+    if joint:
+        notes.append(Note.of("segmentation.joint", count=joint))
     if unstable:
         notes.append(Note.of("segmentation.unstable", count=unstable, threshold=UNSTABLE_JACCARD))
     if k == 1:
@@ -301,24 +304,23 @@ def _segment_material(attributions, config, base, common, mat, pos, has, mcs, fl
     ms = max(1, min(int(ms), n_fit - 1))
     with step(progress, "Segmentation: HDBSCAN on material drivers", 1) as advance:
         disc, cents, asg, (dissolved, merged_co), explained = _find(
-            mat, shares, fit_idx, mcs_fit=mcs_fit, mcs=mcs, ms=ms, max_dims=config.max_dims, config=config,
+            mat, pos, shares, fit_idx, mcs_fit=mcs_fit, mcs=mcs, ms=ms, max_dims=config.max_dims, config=config,
             floor=floor)
         advance(1)
     k = cents.shape[0]
     new_of, cents_sorted = _by_size(asg, cents)
     labels, secondary = _relabel(asg.labels, new_of), _relabel(asg.secondary, new_of)
     strength = asg.strength
-    owner = mat_mod.ownership(cents_sorted)
+    drivers = mat_mod.drivers_of(cents_sorted)
     reference_fit = labels[fit_idx]  # before noise assignment: the stability reference
     n_assigned = 0
     if config.noise == "assign":
-        assigned = mat_mod.Assignment(labels, secondary, strength, asg.contributions, asg.unowned)
-        labels, strength, n_assigned = _assign_noise(assigned, pos, owner, k, config.assign_min_strength)
+        labels, strength, n_assigned = _assign_noise(labels, strength, pos, drivers, config.assign_min_strength)
     # A dissolved or absorbed part of a combination maps to MIXED.
     kept_rows = {tuple(c): int(new_of[i]) for i, c in enumerate(cents)}
     combos = tuple(Combination(size=size, parts=tuple(kept_rows.get(tuple(disc.centroids[p]), MIXED) for p in parts))
                    for size, parts in disc.combinations)
-    stability = _stability(mat, shares, fit_idx, reference_fit, k, config=config, mcs_fit=mcs_fit, ms=ms,
+    stability = _stability(mat, pos, shares, fit_idx, reference_fit, k, config=config, mcs_fit=mcs_fit, ms=ms,
                            floor=floor, progress=progress)
     overlap = np.zeros((k, k), dtype=np.int64)
     both = (labels >= 0) & (secondary >= 0)
@@ -329,10 +331,11 @@ def _segment_material(attributions, config, base, common, mat, pos, has, mcs, fl
         labels=labels, strength=strength, n_segments=k, n_fitted=n_fit, stability=stability,
         representation=_representation(config, base["material_floor"], attributions.output_space, len(features),
                                        explained),
-        notes=_notes(k, m, int(has.sum()), mcs, disc, len(combos), merged_co, dissolved, len(unstable)),
+        notes=_notes(k, m, int(has.sum()), mcs, disc, len(combos), merged_co, dissolved, int(asg.joint.sum()),
+                     len(unstable)),
         fit_min_cluster_size=mcs_fit, min_samples=ms, n_assigned=n_assigned,
         secondary=secondary, overlap=overlap,
-        segment_drivers=tuple(tuple(features[i] for i in np.flatnonzero(owner == j)) for j in range(k)),
+        segment_drivers=tuple(tuple(features[i] for i in np.flatnonzero(drivers[j])) for j in range(k)),
         flags=tuple(("unstable",) if j in unstable else () for j in range(k)),
         combinations=combos, **dict(common, mixed=_mixed_reasons(labels, mat, features)), **base,
     )

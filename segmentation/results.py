@@ -89,7 +89,9 @@ class Segmentation:
         churners with mixed reasons.
     strength : ndarray of float, shape (m,)
         Membership strength in [0, 1]: the share of the churner's material attribution
-        carried by drivers its segment owns (0 for mixed reasons).
+        carried by its segment's drivers (for a churner without a material driver that
+        joined through its segment's drivers together: the share of its risk-raising
+        attribution they carry; 0 for mixed reasons).
     n_segments : int
     representation : Note
         The profile used for clustering (``profile.pca`` / ``profile.direct`` / ``profile.none``
@@ -98,7 +100,7 @@ class Segmentation:
         Absolute size used.
     n_fitted : int
         Churners in the deterministic fitting sample of the discovery (every churner is
-        then assigned by ownership).
+        then assigned by the segments' drivers and profiles).
     seed : int
     stability : Stability
     notes : tuple of Note
@@ -127,7 +129,7 @@ class Segmentation:
     materiality: float = 0.0  # relative materiality threshold used
     material_floor: float = 0.0  # absolute materiality floor used (output-space units)
     reference: Optional[np.ndarray] = None  # (f,) median attribution each feature is measured against
-    segment_drivers: tuple[tuple[str, ...], ...] = ()  # per segment id: the features it owns
+    segment_drivers: tuple[tuple[str, ...], ...] = ()  # per segment id: its drivers (two segments may share one)
     flags: tuple[tuple[str, ...], ...] = ()  # per segment id: verdict codes, e.g. ("unstable",)
     n_material: int = 0  # churners with at least one material driver
     combinations: tuple[Combination, ...] = ()  # clusters resolved to their parts

@@ -105,6 +105,44 @@ def make_book(kind: str = "hard", *, n: int = 40_000, seed: int = 0, effect: flo
     return Book(X=X, churned=churned, primary=primary, secondary=secondary, mechanism_features=feats)
 
 
+SHARED = (("x1", "x2"), ("x2", "x3"), ("x3", "x4"))  # three mechanisms, each sharing a feature with the next
+
+
+def make_shared_book(*, n: int = 12_000, seed: int = 0, mechanisms: tuple = SHARED,
+                     prevalence: tuple = (0.06, 0.05, 0.04), effect: float = 4.5, n_noise: int = 10,
+                     background: float = 0.01) -> Book:
+    """A book whose mechanisms share features (default: A = {x1, x2}, B = {x2, x3}, C = {x3, x4}).
+
+    Each customer carries at most one mechanism (by ``prevalence``); an exposed customer's
+    log-odds rise by ``effect * severity`` (severity ~ U(0.8, 1.3)), and every feature of its
+    mechanism shows it: ``2 * severity`` plus noise N(0, 0.3), noise alone for the others. So a
+    tree model needs the features together, a shared feature (x2, x3) is raised by two
+    mechanisms, and only the unshared one (x1 / x4) or the pair tells them apart.
+    ``n_noise`` columns without effect; background churn ``background``; no overlap
+    (``secondary`` is -1 everywhere).
+    """
+    rng = np.random.default_rng([seed, 7])
+    k = len(mechanisms)
+    p = np.r_[prevalence, 1.0 - sum(prevalence)]
+    primary = rng.choice(k + 1, size=n, p=p)
+    primary[primary == k] = BACKGROUND
+    names = sorted({f for m in mechanisms for f in m})
+    sev = rng.uniform(0.8, 1.3, n)
+    cols = {f: rng.normal(0.0, 0.3, n) for f in names}
+    for j, feats in enumerate(mechanisms):
+        on = primary == j
+        for f in feats:
+            cols[f][on] += 2.0 * sev[on]
+    for c in range(n_noise):
+        cols[f"noise_{c:02d}"] = rng.normal(0.0, 1.0, n)
+    X = pd.DataFrame(cols)
+    base = np.log(background / (1 - background))
+    logit = base + effect * np.where(primary >= 0, sev, 0.0)
+    churned = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int64)
+    return Book(X=X, churned=churned, primary=primary, secondary=np.full(n, BACKGROUND),
+                mechanism_features={j: tuple(m) for j, m in enumerate(mechanisms)})
+
+
 def attribute(book: Book, *, seed: int = 0, n_trees: int = 150, num_leaves: int = 15) -> Attributions:
     """Train LightGBM on the book and return its exact path-dependent TreeSHAP attributions."""
     import lightgbm as lgb

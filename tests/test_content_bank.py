@@ -551,3 +551,19 @@ def test_explain_then_segment_map_encoded_columns_like_the_report(runs, model_pa
     assert cli.main(["segment", "--attributions", str(out), "--config", str(cfg), "--out", str(seg_out), "--quiet"]) == 0
     names = pd.read_csv(seg_out / "segments.csv")["segment_name"].astype(str)
     assert not names.str.contains("Gender|性别").any()
+
+
+def test_rules_on_one_hot_columns_read_as_the_source_level(runs):
+    """A segment rule splitting an encoded level column (Geo_Germany > 0.5) is worded as the source
+    feature's level, in the report and in tables/segment_rules.csv; the SQL keeps the model column."""
+    state, out = runs["en"]
+    rules = pd.read_csv(out / "tables" / "segment_rules.csv", keep_default_na=False)
+    on_geo = [r for r in state.segment_rules.rules if any(c.feature.startswith("Geo_") for c in r.conditions)]
+    for r in on_geo:
+        definition = rules.loc[rules["rule_id"] == r.rule_id, "definition"].item()
+        assert "Geo_" not in definition and "Country" in definition
+        for c in r.conditions:
+            if c.feature == "Geo_Germany":
+                assert ("Country: Germany" if c.op == ">" else "Country not Germany") in definition
+    assert on_geo, "on this book Germany separates segments"
+    assert '"Geo_Germany"' in (out / "tables" / "segment_rules.sql").read_text(encoding="utf-8")

@@ -594,3 +594,69 @@ def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
                                                                         "投诉次数偏高、手机银行使用骤降")
     assert named(("complaints",), with_key=True) == ("Complaints (S1)", "投诉次数（S1）")
     assert named() == ("Segment S1", "细分群体 S1")
+
+
+def test_a_mechanism_spread_thinly_over_its_drivers_joins_its_segment():
+    # 60 churners carry mechanism (f00, f01, f02) at 0.3 log-odds per feature: no single driver
+    # reaches the 0.5 floor, but the segment's drivers together do (0.9), and their largest
+    # driver is one of them -> they join that segment, strength = 0.9 / all their risk-raising
+    # attribution. 30 faint churners (0.2 on f03, 0.1 on f00) stay mixed: 0.2 < 0.5.
+    rng = np.random.default_rng(4)
+    blocks = []
+    for size, feats in ((300, (0, 1, 2)), (300, (3, 4))):
+        v = rng.normal(0.0, 0.005, (size, F))
+        v[:, list(feats)] += rng.dirichlet(np.full(len(feats), 6.0), size) * rng.uniform(2, 3, (size, 1))
+        blocks.append(v)
+    thin = rng.normal(0.0, 0.005, (60, F))
+    thin[:, :3] += 0.3
+    faint = rng.normal(0.0, 0.005, (30, F))
+    faint[:, 3] += 0.2
+    faint[:, 0] += 0.1
+    values = np.vstack(blocks + [thin, faint]).astype(np.float32)
+    n = values.shape[0]
+    raw = -2.0 + values.astype(np.float64).sum(1)
+    a = Attributions(np.arange(n), FEATURES, values, -2.0, raw, 1 / (1 + np.exp(-raw)), "log_odds", 0.0, "planted")
+    s = segment(a, churner_set(np.ones(n, bool)), config=SegmentationConfig(min_cluster_size=0.05, **FAST))
+    assert s.n_segments == 2 and np.array_equal(s.reference, np.zeros(F))  # no non-churner: measured against 0
+    seg_a = int(np.bincount(s.labels[:300]).argmax())
+    assert set(s.segment_drivers[seg_a]) == {"f00", "f01", "f02"}
+    assert adjusted_rand_score(np.repeat([0, 1], 300), s.labels[:600]) == 1.0
+    assert (s.labels[600:660] == seg_a).all() and (s.secondary[600:660] == MIXED).all()
+    pos = np.clip(values[600:660].astype(np.float64), 0, None)
+    np.testing.assert_allclose(s.strength[600:660], pos[:, :3].sum(1) / pos.sum(1))
+    assert (s.labels[660:] == MIXED).all() and (s.strength[660:] == 0).all()
+    assert s.mixed.counts == (("no_material_driver", 30), ("no_segment_driver", 0))
+    joint = [x for x in s.notes if x.code == "segmentation.joint"]
+    assert joint and joint[0].get("count") == 60
+    assert "together reach the materiality floor" in words.segmentation_note(s, "en")
+
+
+def test_shared_drivers_partials_and_private_drivers():
+    from churnlens.segmentation import material as mm
+
+    a, b, c = (0.5, 0.5, 0, 0), (0, 0.5, 0.5, 0), (0, 0, 0.5, 0.5)
+    cents = np.array([a, b, c], dtype=float)
+    # drivers are not exclusive: x1 is a driver of A and B, x2 of B and C
+    assert mm.drivers_of(cents).tolist() == [[True, True, False, False], [False, True, True, False],
+                                             [False, False, True, True]]
+    # private drivers (of no other segment): B has none, so B's churners are no co-occurrence evidence
+    assert mm.private_drivers(cents).tolist() == [[True, False, False, False], [False] * 4,
+                                                  [False, False, False, True]]
+    # a cluster on x1 alone is a partial of a larger cluster that has x1 among more drivers
+    groups = [np.arange(100), np.arange(80), np.arange(30)]
+    single = np.array([a, b, (0, 1, 0, 0)], dtype=float)
+    assert mm.partials(groups, mm.drivers_of(single)) == [2]
+    assert mm.partials([np.arange(100), np.arange(80), np.arange(120)], mm.drivers_of(single)) == []
+    # the same reasons need each other's major drivers: a 60/40 mix of A's features is A, B is not
+    same = mm.same_drivers(np.array([a, b, (0.6, 0.4, 0, 0)], dtype=float))
+    assert same[0, 2] and not same[0, 1] and not same[1, 2]
+    # A-type churners whose x0 fell below materiality co-occur with nothing: no merge of A, B, C
+    mat = np.zeros((90, 4))
+    mat[:30, :2], mat[30:60, 1:3], mat[60:, 2:] = 1.0, 1.0, 1.0
+    assert mm.merge_cooccurring(mat, cents)[1] == 0
+    # one mechanism through x0 and x3 seen as two single-feature segments: merged
+    two = np.array([(1.0, 0, 0, 0), (0, 0, 0, 1.0)])
+    both = np.zeros((50, 4))
+    both[:, [0, 3]] = 1.0
+    merged, count = mm.merge_cooccurring(both, two)
+    assert count == 1 and merged.tolist() == [[0.5, 0, 0, 0.5]]

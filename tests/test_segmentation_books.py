@@ -18,9 +18,9 @@ from sklearn.metrics import adjusted_rand_score
 from churnlens.config import ChurnerSelection, Config, SegmentationConfig
 from churnlens.segmentation import MIXED, describe, fit_rules, segment, select_churners, to_sql, write_segments_csv
 from churnlens.segmentation.rules import assign, matches, rules_frame
-from tests.books import BACKGROUND, attribute, make_book
+from tests.books import BACKGROUND, attribute, make_book, make_shared_book
 
-SIZE = {"hard": 20_000, "clean": 10_000, "noise": 10_000, "single": 10_000}
+SIZE = {"hard": 20_000, "clean": 10_000, "noise": 10_000, "single": 10_000, "shared": 12_000}
 CONFIG = SegmentationConfig(stability_runs=3)
 _CACHE: dict = {}
 
@@ -28,7 +28,7 @@ _CACHE: dict = {}
 def run(kind: str, seed: int):
     """(book, attributions, churners, segmentation), built once per (kind, seed)."""
     if (kind, seed) not in _CACHE:
-        book = make_book(kind, n=SIZE[kind], seed=seed)
+        book = make_shared_book(n=SIZE[kind], seed=seed) if kind == "shared" else make_book(kind, n=SIZE[kind], seed=seed)
         attributions = attribute(book, seed=seed, n_trees=100)
         churners = select_churners(attributions.score, selection=ChurnerSelection(by="label"), label=book.churned)
         _CACHE[(kind, seed)] = (book, attributions, churners, segment(attributions, churners, config=CONFIG))
@@ -77,6 +77,24 @@ def test_hard_books_recover_the_primary_mechanism(seed):
 def test_clean_books(seed):
     book, _, _, seg = run("clean", seed)
     assert adjusted_rand_score(book.primary[seg.rows], seg.labels) >= 0.95 and seg.n_segments == 4
+
+
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_mechanisms_sharing_a_feature_stay_apart(seed):
+    # A = {x1, x2}, B = {x2, x3}, C = {x3, x4}: each shared feature is raised by two mechanisms.
+    book, _, _, seg = run("shared", seed)
+    truth = book.primary[seg.rows]
+    assert adjusted_rand_score(truth, seg.labels) >= 0.9 and seg.n_segments == 3
+    match = planted_match(book, seg)
+    assert sorted(match.values()) == [0, 1, 2]
+    # each segment's drivers are its mechanism's features: the shared ones belong to two segments
+    drivers = {k: set(seg.segment_drivers[sid]) for k, sid in match.items()}
+    assert all(drivers[k] == set(book.mechanism_features[k]) for k in match)
+    assert drivers[0] & drivers[1] == {"x2"} and drivers[1] & drivers[2] == {"x3"}
+    # one mechanism per churner: a shared driver does not make a second reason
+    assert np.mean(seg.secondary >= 0) < 0.02
+    mixed = seg.labels == MIXED
+    assert mixed.mean() < 0.1 and np.mean(truth[mixed] == BACKGROUND) > 0.8
 
 
 def test_pure_noise_book_invents_no_segment():

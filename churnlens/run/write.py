@@ -246,7 +246,7 @@ def write_tables(state: RunState, folder: Path) -> None:
     attribution.drivers_table(state.drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
     if state.segment_rules is not None:  # segment_rules.csv (+ .sql, segment_quality.csv), business words in machine lang
         segmentation.write_segment_rules(folder, state.segment_rules, words.rule_definitions(
-            state.segment_rules, state.config, words.MACHINE_LANG))
+            state.segment_rules, state.config, words.MACHINE_LANG, state.sources))
 
 
 def data_source(state: RunState, *, out: Path, staging: Path) -> Optional[dict]:
