@@ -297,7 +297,7 @@ def _leaf_pairs(r, out, fmap, v, d, H, u0, uf, uz, gx, gw, fvals, cvals, P, s_):
 @njit(parallel=True, cache=True)
 def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen,
                         value, par, side, pos, leaf_start, leaf_node, leaf_d, leaf_u0, uf, uz, gx, gw,
-                        max_nodes, max_d, leaf_use):
+                        max_nodes, max_d, leaf_use, tree_use):
     """Shapley interaction values among the features with ``fmap[f] >= 0``, added into
     ``out`` (n, m, m); the diagonal holds phi_i - sum_{j != i} Phi_ij over ALL features j.
 
@@ -305,7 +305,7 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
     Phi_ij = v_l c_i c_j / 2 int prod_{k != i, j} f_k(t) dt  (a Beta-integral weight for
     the d - 1 players other than j), exact by Gauss-Legendre with ceil(d/2) nodes.
     Only leaves with ``leaf_use`` (a listed feature on the path) can add to ``out``; trees
-    without one are skipped.
+    without such a leaf (``tree_use`` False) are skipped.
     """
     n_trees = node_start.shape[0] - 1
     for r in prange(X.shape[0]):
@@ -319,10 +319,7 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
             s, e = node_start[t], node_start[t + 1]
             if e - s <= 1:
                 continue
-            used = False
-            for li in range(leaf_start[t], leaf_start[t + 1]):
-                used = used or leaf_use[li]
-            if not used:
+            if not tree_use[t]:
                 continue
             _directions(X[r], s, e, left, feature, kind, thr, missing, dleft, words, cstart, clen, gl)
             _masks(s, e, par, side, pos, gl, mask)

@@ -77,10 +77,12 @@ def interaction_values(forest: Forest, M: np.ndarray, *, features: Sequence[int]
     # a leaf without a listed feature on its path adds nothing: skip it (and trees of such leaves)
     hits = np.concatenate([[0], np.cumsum(fmap[pl.uf] >= 0)])
     leaf_use = hits[pl.leaf_u0 + pl.leaf_d] > hits[pl.leaf_u0]
+    used = np.concatenate([[0], np.cumsum(leaf_use)])
+    tree_use = used[pl.leaf_start[1:]] > used[pl.leaf_start[:-1]]
     out = np.zeros((X.shape[0], len(idx), len(idx)), dtype=np.float64)
     fr = forest
     K.interactions_kernel(X, out, fmap, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
                           fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos,
                           pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.uf, pl.uz, pl.gx, pl.gw,
-                          pl.max_nodes, max(pl.max_d, 1), leaf_use)
+                          pl.max_nodes, max(pl.max_d, 1), leaf_use, tree_use)
     return out
