@@ -112,7 +112,8 @@ def expected_values(state: RunState, env: Env) -> RunState:
                                    value=state.value, targeting=targeting, customer_rule=customer_rule, uplift=uplift)
     state = replace(state, targeting=targeting, customer_rule=customer_rule, plans=tuple(plans), budget_plan=plan)
     extra = budgeting.action_costs(state.rules, budget) - np.array([r.cost for r in state.rules]) if budget else None
-    return replace(state, retention=retention_list(state, uplift=uplift, extra_cost=extra), retention_terms=(uplift, extra))
+    state = replace(state, retention_terms=(uplift, extra))
+    return replace(state, retention=retention_list(state))
 
 
 def month_summary(state: RunState) -> MonthSummary:

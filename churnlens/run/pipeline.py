@@ -141,7 +141,7 @@ class RunState:
     customer_rule: Optional[np.ndarray] = None  # (m,) matching customer-level playbook rule
     plans: tuple = ()  # SegmentPlan
     retention: Any = None  # RetentionList (machine words)
-    retention_terms: Any = None  # (uplift, extra_cost) of the list when expected_values changed them
+    retention_terms: Any = None  # (uplift, extra_cost) of the list, set by expected_values when it changes them
     campaign: Any = None  # CampaignEffect
     # the monthly loop (churnlens.run.loop)
     outcomes: Optional[pd.DataFrame] = None  # customer_id, churned of last month's customers

@@ -378,16 +378,15 @@ def plan_actions(state: RunState, env: Env) -> RunState:
     return replace(state, retention=retention_list(state))
 
 
-def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG, uplift: Optional[np.ndarray] = None,
-                   extra_cost: Optional[np.ndarray] = None):
+def retention_list(state: RunState, *, lang: str = words.MACHINE_LANG):
     """The retention list: reasons, drivers, protective factors, segment names and actions in
     machine words (a machine-readable file: the same whatever the report language), or in
-    ``lang`` for the people's workbook (:func:`churnlens.run.write.write_workbook`).
-    ``uplift`` (m, R) and ``extra_cost`` (R,): measured uplift and the budget's channel costs
-    (:func:`churnlens.run.loop.expected_values`)."""
+    ``lang`` for the people's workbook (:func:`churnlens.run.write.write_workbook`), with the
+    measured uplift (m, R) and the budget's channel costs (R,) that
+    :func:`churnlens.run.loop.expected_values` set in ``state.retention_terms``, so every
+    language shows the same money."""
     config, attr, reasons = state.config, state.attributions, state.reasons
-    if uplift is None and extra_cost is None and state.retention_terms is not None:
-        uplift, extra_cost = state.retention_terms  # the people's list shows the same money as the CSV
+    uplift, extra_cost = state.retention_terms or (None, None)
     rule_index = playbook.effective_rules(state.customer_rule, state.segment_keys, state.plans)
     names = np.full(len(state.segment_keys), "", dtype=object)
     for key, name in words.segment_names(state.segments, config, lang).items():
