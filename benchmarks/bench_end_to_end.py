@@ -106,8 +106,12 @@ def child(args) -> None:
                      "--out", args.out, "--generated-at", "2026-11-30T08:00:00+00:00", "--quiet", "--verbose",
                      "--attribute", args.attribute])
     wall = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"code": code, "wall": wall, "peak_rss_mb": peak_mb}))
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the report writers forked beside the run (churnlens.io.parallel): their peak is added in
+    # full, although most of their pages are shared copy-on-write with this process
+    forked_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"code": code, "wall": wall, "peak_rss_mb": own_mb + forked_mb, "own_rss_mb": own_mb,
+                      "forked_rss_mb": forked_mb}))
 
 
 def main() -> None:
@@ -151,7 +155,8 @@ def main() -> None:
         stages = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"([\w ,./-]+): (\d+\.\d+) s$", proc.stderr, re.M)}
         churners = manifest["churners"]["count"]
         results.append((n, run["wall"], run["peak_rss_mb"], stages))
-        print(f"\n{n:>9,} customers: {run['wall']:.1f} s end to end, peak RSS {run['peak_rss_mb']:,.0f} MB, "
+        print(f"\n{n:>9,} customers: {run['wall']:.1f} s end to end, peak RSS {run['peak_rss_mb']:,.0f} MB "
+              f"(run {run['own_rss_mb']:,.0f} MB + forked report writers {run['forked_rss_mb']:,.0f} MB), "
               f"{churners:,} churners; attributed: {manifest['attribution']['attributed']}")
         for stage, sec in stages.items():
             print(f"    {stage:<20} {sec:8.2f} s")

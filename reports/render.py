@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 from churnlens import constants
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.io.parallel import beside
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import LANGS, text
 from churnlens.reports.context import ReportContext
@@ -220,7 +222,7 @@ def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
 
 
 def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[str, ...] = ("html", "pdf"),
-                     timings: Optional[Timings] = None) -> tuple[Path, ...]:
+                     timings: Optional[Timings] = None, parallel: bool = True) -> tuple[Path, ...]:
     """Write ``report.*`` and ``dossier.*`` in the requested formats into ``out_dir``.
 
     Parameters
@@ -233,6 +235,9 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
         Subset of ``("html", "pdf")``.
     timings : Timings, optional
         Filled with per-chart and per-document seconds when given.
+    parallel : bool
+        Print the first document's PDF in a forked process beside the rest (same bytes;
+        see :mod:`churnlens.io.parallel` for when it falls back to serial).
 
     Returns
     -------
@@ -254,18 +259,24 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
     env = make_environment(context.lang, mask_ids=cfg.report.mask_ids and not cfg.report.hash_ids,
                            money_unit=(value_spec.unit or "") if value_spec else "",
                            value_label=cfg.label(cfg.value_column, context.lang) if cfg.value_column else "")
-    written = []
-    for doc, view in views.items():
-        if "html" in formats:
-            t0 = time.perf_counter()
-            p = out_dir / f"{doc}.html"
-            p.write_text(render_html(view, env, for_pdf=False), encoding="utf-8")
-            timings.documents.append((f"{doc}.html", time.perf_counter() - t0))
-            written.append(p)
-        if "pdf" in formats:
-            t0 = time.perf_counter()
-            p = out_dir / f"{doc}.pdf"
-            write_pdf(render_html(view, env, for_pdf=True), p, created=context.facts.generated_at)
-            timings.documents.append((f"{doc}.pdf", time.perf_counter() - t0))
-            written.append(p)
-    return tuple(written)
+    created = context.facts.generated_at
+
+    def pdf(doc: str) -> None:
+        write_pdf(render_html(views[doc], env, for_pdf=True), out_dir / f"{doc}.pdf", created=created)
+
+    # The report's PDF is printed in a second process while this one writes the rest.
+    first = next(iter(views))
+    t0 = time.perf_counter()
+    with beside(lambda: pdf(first), parallel=parallel) if "pdf" in formats else nullcontext():
+        for doc in views:
+            if "html" in formats:
+                t1 = time.perf_counter()
+                (out_dir / f"{doc}.html").write_text(render_html(views[doc], env, for_pdf=False), encoding="utf-8")
+                timings.documents.append((f"{doc}.html", time.perf_counter() - t1))
+            if "pdf" in formats and doc != first:
+                t1 = time.perf_counter()
+                pdf(doc)
+                timings.documents.append((f"{doc}.pdf", time.perf_counter() - t1))
+    if "pdf" in formats:
+        timings.documents.append((f"{first}.pdf", time.perf_counter() - t0))  # wall time, incl. the rest
+    return tuple(out_dir / f"{doc}.{fmt}" for doc in views for fmt in FORMATS if fmt in formats)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from churnlens import cli
+from churnlens.io import parallel
 from churnlens.reports.sections.run_record import reproduce_command
 
 GENERATED_AT = "2026-11-30T08:00:00+00:00"
@@ -32,14 +33,17 @@ def _files(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
-    """The demo run twice into the same --out (the first result moved aside in between)."""
+    """The demo run twice into the same --out (the first result moved aside in between), first
+    with the documents and lists written by two processes, then by one."""
     root = tmp_path_factory.mktemp("repro")
     out = root / "demo-report"
     argv = ["demo", "--out", str(out), "--customers", "1000", "--generated-at", GENERATED_AT, "--quiet"]
     assert cli.main(argv) == 0
     first = root / "first"
     shutil.move(out, first)
-    assert cli.main(["--verbose", *argv]) == 0  # logging timings changes no file
+    with pytest.MonkeyPatch.context() as mp:  # the second run writes everything in one process
+        mp.setenv(parallel.SERIAL_ENV, "1")
+        assert cli.main(["--verbose", *argv]) == 0  # logging timings changes no file
     return first, out
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from churnlens import __version__, attribution, reports, segmentation
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
-from churnlens.io import atomic
+from churnlens.io import atomic, parallel
 from churnlens.io.bom import add_utf8_bom
 from churnlens.io.sources import TableSource, fingerprint
 from churnlens.io.tables import mask_id, sha256_file
@@ -198,15 +198,18 @@ def write_report(state: RunState, staging: Path, *, progress: Optional[Progress]
     write_attributions(state, staging / "attributions.parquet")
     facts = run_facts(state, out=Path(req.out), staging=staging)
     context = report_context(state, facts)
-    with progress.task("Reports (HTML, PDF)", 1) as advance:
+
+    def lists_and_tables() -> None:  # pure-Python writers: in a second process beside the documents
+        playbook.write_retention_list(staging / "retention_list.csv", state.retention)
+        write_workbook(state, staging / "retention_list.xlsx", facts)
+        names = machine_names(state)
+        segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
+        segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
+        write_tables(state, staging / "tables")
+
+    with parallel.beside(lists_and_tables), progress.task("Reports (HTML, PDF)", 1) as advance:
         reports.render_documents(context, staging, formats=req.formats)
         advance(1)
-    playbook.write_retention_list(staging / "retention_list.csv", state.retention)
-    write_workbook(state, staging / "retention_list.xlsx", facts)
-    names = machine_names(state)
-    segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
-    segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
-    write_tables(state, staging / "tables")
     write_loop_files(state, staging)
     profile = reference_profile(state.sample_X, state.attributions.score[state.sample_pos], label=period(state))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")

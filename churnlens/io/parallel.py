@@ -1,0 +1,87 @@
+"""Run one file-writing step in a forked child while the caller runs another.
+
+The report folder's writers (WeasyPrint, XlsxWriter, matplotlib, CSV) are pure Python and hold
+the GIL, so threads do not overlap them; a forked child does, with no pickling of the run's
+data (the child sees the parent's memory). Each writer still writes its own files, so the
+bytes are the same as in a serial run; only the order in which files appear changes.
+
+Serial where fork is missing or unsafe (Windows; macOS, whose system frameworks are not
+fork-safe), on one core, or when ``CHURNLENS_SERIAL=1`` is set (debugging, profiling).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import sys
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+__all__ = ["beside", "fork_available"]
+
+SERIAL_ENV = "CHURNLENS_SERIAL"
+
+
+def fork_available() -> bool:
+    """True when :func:`beside` runs its step in a child process."""
+    return (os.environ.get(SERIAL_ENV, "") not in ("1", "true", "yes")
+            and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _child(fn: Callable[[], object], conn) -> None:
+    try:
+        fn()
+        conn.send_bytes(b"")
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        tb = traceback.format_exc()
+        try:
+            payload = pickle.dumps((exc, tb))
+            pickle.loads(payload)  # an exception whose __init__ needs more than its args cannot come back
+        except Exception:  # noqa: BLE001
+            payload = pickle.dumps((RuntimeError(f"{type(exc).__name__}: {exc}"), tb))
+        conn.send_bytes(payload)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]:
+    """Run ``fn()`` in a forked child while the ``with`` block runs.
+
+    Leaving the block waits for the child and raises its exception, if any (the child's
+    traceback is attached as a note). If the block itself raises, the child is stopped
+    first. Serial (``fn()`` on entry) when ``parallel`` is False or :func:`fork_available`
+    is not.
+    """
+    if not (parallel and fork_available()):
+        fn()
+        yield
+        return
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    for stream in (sys.stdout, sys.stderr):  # buffered text would otherwise be printed twice
+        stream.flush()
+    child = ctx.Process(target=_child, args=(fn, send), daemon=True)
+    child.start()
+    send.close()
+    try:
+        yield
+    except BaseException:
+        child.kill()
+        child.join()
+        raise
+    try:
+        payload = recv.recv_bytes()
+    except EOFError:  # killed (out of memory, signal) before it could answer
+        payload = None
+    child.join()
+    recv.close()
+    if payload is None:
+        raise RuntimeError(f"a report-writing process ended with exit code {child.exitcode} before finishing")
+    if payload:
+        exc, tb = pickle.loads(payload)
+        exc.add_note(f"in the report-writing child process:\n{tb}")
+        raise exc
