@@ -16,6 +16,7 @@ import os
 import pickle
 import sys
 import traceback
+import warnings
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -65,7 +66,11 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
     for stream in (sys.stdout, sys.stderr):  # buffered text would otherwise be printed twice
         stream.flush()
     child = ctx.Process(target=_child, args=(fn, send), daemon=True)
-    child.start()
+    with warnings.catch_warnings():
+        # Python >= 3.12 warns about fork() while threads run (numba, OpenMP, the progress bar):
+        # the child runs only pure-Python writers and touches none of those threads' locks
+        warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
+        child.start()
     send.close()
     try:
         yield
