@@ -93,3 +93,68 @@ def test_serial_errors_raise_before_the_block():
         with parallel.beside(lambda: {}["k"], parallel=False):
             ran.append(1)
     assert ran == []
+
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.fixture
+def sigterm_raises():
+    import signal
+
+    def on_term(signum, frame):
+        raise _Stop()
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+def _slow_step(marker):
+    def step():
+        time.sleep(1.0)
+        marker.write_text("too late")
+    return step
+
+
+@needs_fork
+def test_a_stop_signal_during_the_fork_is_handled_after_it(tmp_path, monkeypatch, sigterm_raises):
+    """SIGTERM arriving while the child is forked is held until the fork is done (a handler raising
+    inside fork()'s bookkeeping would print a traceback), then stops the run and the child."""
+    import multiprocessing.process
+    import signal
+
+    start = multiprocessing.process.BaseProcess.start
+
+    started = []
+
+    def start_under_fire(self):
+        started.append(self)
+        os.kill(os.getpid(), signal.SIGTERM)  # unheld, the handler would raise right here
+        start(self)
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", start_under_fire)
+    marker, entered = tmp_path / "late.txt", []
+    with pytest.raises(_Stop):
+        with parallel.beside(_slow_step(marker)):
+            entered.append(1)
+    assert entered == []  # handled before the block ran
+    assert started[0].pid is not None and started[0].exitcode == -signal.SIGKILL  # forked, then stopped
+    time.sleep(1.2)
+    assert not marker.exists()
+
+
+@needs_fork
+def test_a_stop_signal_while_waiting_stops_the_child(tmp_path, sigterm_raises):
+    import signal
+    import threading
+
+    marker = tmp_path / "late.txt"
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    with pytest.raises(_Stop):
+        with parallel.beside(_slow_step(marker)):
+            pass  # the parent waits for the child here
+    time.sleep(1.2)
+    assert not marker.exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 import traceback
 import warnings
@@ -23,6 +24,7 @@ from typing import Callable, Iterator
 __all__ = ["beside", "fork_available"]
 
 SERIAL_ENV = "CHURNLENS_SERIAL"
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def fork_available() -> bool:
@@ -32,7 +34,8 @@ def fork_available() -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-def _child(fn: Callable[[], object], conn) -> None:
+def _child(fn: Callable[[], object], conn, mask) -> None:
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     try:
         fn()
         conn.send_bytes(b"")
@@ -65,25 +68,34 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
     recv, send = ctx.Pipe(duplex=False)
     for stream in (sys.stdout, sys.stderr):  # buffered text would otherwise be printed twice
         stream.flush()
-    child = ctx.Process(target=_child, args=(fn, send), daemon=True)
-    with warnings.catch_warnings():
-        # Python >= 3.12 warns about fork() while threads run (numba, OpenMP, the progress bar):
-        # the child runs only pure-Python writers and touches none of those threads' locks
-        warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks", category=DeprecationWarning)
-        child.start()
-    send.close()
+    # Ctrl-C / SIGTERM wait until the fork is done: a handler raising inside fork()'s
+    # bookkeeping (logging's at-fork hooks) would print a traceback instead of stopping cleanly
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    child = ctx.Process(target=_child, args=(fn, send, mask), daemon=True)
     try:
+        try:
+            with warnings.catch_warnings():
+                # Python >= 3.12 warns about fork() while threads run (numba, OpenMP, the progress
+                # bar): the child runs only pure-Python writers and touches none of their locks
+                warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
+                                        category=DeprecationWarning)
+                child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held meanwhile is handled now
+            send.close()
         yield
-    except BaseException:
-        child.kill()
+        try:
+            payload = recv.recv_bytes()
+        except EOFError:  # killed (out of memory, signal) before it could answer
+            payload = None
         child.join()
+    except BaseException:  # the block failed, or Ctrl-C / SIGTERM while waiting: stop the child
+        if child.pid is not None:
+            child.kill()
+            child.join()
         raise
-    try:
-        payload = recv.recv_bytes()
-    except EOFError:  # killed (out of memory, signal) before it could answer
-        payload = None
-    child.join()
-    recv.close()
+    finally:
+        recv.close()
     if payload is None:
         raise RuntimeError(f"a report-writing process ended with exit code {child.exitcode} before finishing")
     if payload:
