@@ -16,6 +16,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 import warnings
 from contextlib import contextmanager
@@ -34,8 +35,34 @@ def fork_available() -> bool:
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-def _child(fn: Callable[[], object], conn, mask) -> None:
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+@contextmanager
+def _stop_signals_held() -> Iterator[dict]:
+    """Hold Ctrl-C / SIGTERM while the child is forked; handle the first one right after.
+
+    A handler raising inside fork()'s bookkeeping (logging's at-fork hooks) prints a
+    traceback instead of stopping the run. Masking does not help: another thread of the
+    process (numba, OpenMP) takes a process-directed signal and the handler still runs in
+    the main thread, so the Python handlers are swapped for a recorder instead. Yields the
+    handlers to restore (the child restores them too)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield {}
+        return
+    previous = {s: h for s in _STOP_SIGNALS if (h := signal.getsignal(s)) is not None}
+    held: list[int] = []
+    for s in previous:
+        signal.signal(s, lambda signum, frame: held.append(signum))
+    try:
+        yield previous
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        if held:
+            signal.raise_signal(held[0])  # to this thread: its handler runs at the next bytecode
+
+
+def _child(fn: Callable[[], object], conn, handlers: dict) -> None:
+    for s, h in handlers.items():
+        signal.signal(s, h)
     try:
         fn()
         conn.send_bytes(b"")
@@ -68,20 +95,17 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
     recv, send = ctx.Pipe(duplex=False)
     for stream in (sys.stdout, sys.stderr):  # buffered text would otherwise be printed twice
         stream.flush()
-    # Ctrl-C / SIGTERM wait until the fork is done: a handler raising inside fork()'s
-    # bookkeeping (logging's at-fork hooks) would print a traceback instead of stopping cleanly
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    child = ctx.Process(target=_child, args=(fn, send, mask), daemon=True)
+    child = None
     try:
         try:
-            with warnings.catch_warnings():
+            with _stop_signals_held() as handlers, warnings.catch_warnings():
+                child = ctx.Process(target=_child, args=(fn, send, handlers), daemon=True)
                 # Python >= 3.12 warns about fork() while threads run (numba, OpenMP, the progress
                 # bar): the child runs only pure-Python writers and touches none of their locks
                 warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
                                         category=DeprecationWarning)
                 child.start()
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a signal held meanwhile is handled now
             send.close()
         yield
         try:
@@ -90,7 +114,7 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
             payload = None
         child.join()
     except BaseException:  # the block failed, or Ctrl-C / SIGTERM while waiting: stop the child
-        if child.pid is not None:
+        if child is not None and child.pid is not None:
             child.kill()
             child.join()
         raise
