@@ -158,3 +158,122 @@ def test_a_stop_signal_while_waiting_stops_the_child(tmp_path, sigterm_raises):
             pass  # the parent waits for the child here
     time.sleep(1.2)
     assert not marker.exists()
+
+
+# --- ahead: the next item produced by a thread while the caller uses this one ----------------------
+
+def test_ahead_keeps_order_and_produces_the_next_item_while_this_one_is_used():
+    import threading
+
+    produced = []
+
+    def items():
+        for i in range(4):
+            produced.append((i, threading.current_thread().name))
+            yield i
+
+    seen = []
+    for item in parallel.ahead(items()):
+        time.sleep(0.05)  # the caller's work on this item: the next one is produced meanwhile
+        seen.append((item, len(produced)))
+    assert [i for i, _ in seen] == [0, 1, 2, 3]
+    assert [n for _, n in seen[:3]] == [2, 3, 4]  # one item ahead, never more
+    assert all(name.startswith("churnlens-ahead") for _, name in produced)
+
+
+def test_ahead_raises_the_producer_error_at_the_item_it_failed_on():
+    def items():
+        yield 1
+        raise UserInputError("Column 'x' (value_column) is missing in rows 2-3", argument="value_column")
+
+    seen = []
+    with pytest.raises(UserInputError, match="rows 2-3"):
+        for item in parallel.ahead(items()):
+            seen.append(item)
+    assert seen == [1]
+
+
+def test_ahead_stops_the_producer_when_the_caller_stops():
+    produced = []
+
+    def items():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    with pytest.raises(ValueError, match="caller"):
+        for item in parallel.ahead(items()):
+            if item == 2:
+                raise ValueError("caller failed")
+    assert produced == [0, 1, 2, 3]  # the item in production is finished, nothing after it
+
+
+def test_ahead_is_serial_when_asked(monkeypatch):
+    import threading
+
+    monkeypatch.setenv(parallel.SERIAL_ENV, "1")
+    names = []
+
+    def items():
+        for i in range(3):
+            names.append(threading.current_thread().name)
+            yield i
+
+    assert list(parallel.ahead(items())) == [0, 1, 2]
+    assert set(names) == {threading.current_thread().name}
+
+
+# --- together: two steps at once, errors as a serial run would raise them ------------------------
+
+def test_together_overlaps_and_returns_both_results():
+    t0 = time.perf_counter()
+    a, b = parallel.together(lambda: time.sleep(0.3) or "first", lambda: time.sleep(0.3) or "second")
+    assert (a, b) == ("first", "second")
+    assert time.perf_counter() - t0 < 0.55  # side by side, not 0.6 s in a row
+
+
+def test_together_raises_the_first_error_after_the_second_step_finished():
+    done = []
+
+    def first():
+        raise UserInputError("labels are not 0/1", argument="label_column")
+
+    def second():
+        time.sleep(0.2)
+        done.append(True)
+        raise ValueError("second failed too")
+
+    with pytest.raises(UserInputError, match="0/1"):
+        parallel.together(first, second)
+    assert done == [True]
+
+
+def test_together_raises_the_second_error_when_the_first_step_succeeds():
+    with pytest.raises(ValueError, match="second"):
+        parallel.together(lambda: 1, lambda: (_ for _ in ()).throw(ValueError("second failed")))
+
+
+def test_together_is_serial_when_asked(monkeypatch):
+    monkeypatch.setenv(parallel.SERIAL_ENV, "1")
+    order = []
+    assert parallel.together(lambda: order.append("a") or 1, lambda: order.append("b") or 2) == (1, 2)
+    assert order == ["a", "b"]
+
+
+def test_stages_side_by_side_merge_their_fields_and_refuse_to_both_set_one():
+    from dataclasses import replace
+
+    from churnlens.config import Config
+    from churnlens.run.pipeline import ReportRequest, RunState, _merge
+
+    start = RunState(request=ReportRequest(model="m.txt", data=None), config=Config(), omitted=(("a", "x"),),
+                     timings=(("load", 1.0),))
+    lane = replace(start, salt="s", timings=start.timings + (("lane", 2.0),))
+    beside = replace(start, rules=("r",), omitted=start.omitted + (("performance", "no_label_column"),),
+                     timings=start.timings + (("beside", 3.0),))
+    merged = _merge(start, lane, beside)
+    assert (merged.salt, merged.rules) == ("s", ("r",))
+    assert merged.omitted == (("a", "x"), ("performance", "no_label_column"))
+    assert merged.timings == (("load", 1.0), ("lane", 2.0), ("beside", 3.0))
+    with pytest.raises(RuntimeError, match="RunState.salt"):
+        _merge(start, lane, replace(start, salt="t"))

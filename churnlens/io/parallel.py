@@ -20,18 +20,26 @@ import threading
 import traceback
 import warnings
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["beside", "fork_available"]
+__all__ = ["ahead", "beside", "fork_available", "together"]
 
 SERIAL_ENV = "CHURNLENS_SERIAL"
+T = TypeVar("T")
+U = TypeVar("U")
+_END = object()
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _serial() -> bool:
+    """One core, or ``CHURNLENS_SERIAL=1`` (debugging, profiling): nothing runs beside."""
+    return os.environ.get(SERIAL_ENV, "") in ("1", "true", "yes") or (os.cpu_count() or 1) < 2
 
 
 def fork_available() -> bool:
     """True when :func:`beside` runs its step in a child process."""
-    return (os.environ.get(SERIAL_ENV, "") not in ("1", "true", "yes")
-            and sys.platform.startswith("linux") and (os.cpu_count() or 1) > 1
+    return (not _serial() and sys.platform.startswith("linux")
             and "fork" in multiprocessing.get_all_start_methods())
 
 
@@ -126,3 +134,39 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
         exc, tb = pickle.loads(payload)
         exc.add_note(f"in the report-writing child process:\n{tb}")
         raise exc
+
+
+def ahead(items: Iterable[T]) -> Iterator[T]:
+    """``items`` in order, the next one produced by a thread while the caller uses this one.
+
+    For a reader (Parquet decoding, hashing ids) in front of a step that releases the GIL
+    (LightGBM or numba scoring): the two overlap on two cores. The producer runs in one
+    thread only, one item ahead; its exception is raised here, at the item it failed on.
+    Closing the iterator early waits for the item being produced, then stops. Serial on one
+    core or when ``CHURNLENS_SERIAL=1`` is set.
+    """
+    it = iter(items)
+    if _serial():
+        yield from it
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlens-ahead") as pool:
+        future = pool.submit(next, it, _END)
+        while (item := future.result()) is not _END:
+            future = pool.submit(next, it, _END)
+            yield item
+
+
+def together(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
+    """``(first(), second())``, with ``second`` run by a thread while ``first`` runs here.
+
+    For steps whose work releases the GIL (HDBSCAN, scikit-learn's trees, numpy sorts), so
+    the two overlap on two cores. Errors are raised as a serial run would: ``first``'s if
+    it failed (after ``second`` has finished), else ``second``'s. Serial on one core or
+    when ``CHURNLENS_SERIAL=1`` is set.
+    """
+    if _serial():
+        return first(), second()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlens-together") as pool:
+        other = pool.submit(second)
+        result = first()  # an error here leaves the block, which waits for ``second``
+        return result, other.result()

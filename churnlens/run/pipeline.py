@@ -1,21 +1,23 @@
 """The monthly report flow: model + customer table + config -> results -> report folder.
 
-The flow is a list of named stages (:data:`STAGES`) over one frozen :class:`RunState`:
+The flow is a list of named stages (:func:`_stages`) over one frozen :class:`RunState`:
 each stage reads the fields earlier stages set and returns a copy with its own fields set
-(:mod:`churnlens.run.stages`). :func:`compute` runs them; :func:`churnlens.run.write.write_report`
+(:mod:`churnlens.run.stages`). Single-core stages that do not read each other's fields are
+grouped in :class:`Beside` and run two at a time. :func:`compute` runs them; :func:`churnlens.run.write.write_report`
 turns the finished state into the report folder. ``churnlens report``, ``churnlens demo`` and
 the Python API (:func:`churnlens.run`) all go through these two functions.
 
 To add a step: write ``def my_step(state, env) -> RunState`` in :mod:`churnlens.run.stages`
 (<= ~60 lines, returning ``replace(state, my_field=...)``), add ``my_field`` to
-:class:`RunState` and ``("my step", my_step)`` to :data:`STAGES` after the stages it reads.
+:class:`RunState` and ``("my step", my_step)`` to :func:`_stages` after the stages it reads
+(never in a :class:`Beside` group beside a stage it reads or that reads it).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -205,7 +207,19 @@ class Env:
 Stage = Callable[[RunState, Env], RunState]
 
 
-def _stages() -> tuple[tuple[str, Stage], ...]:
+@dataclass(frozen=True)
+class Beside:
+    """Two lanes of stages that read nothing the other writes: ``lane`` runs here while
+    ``beside`` runs in a thread (:func:`churnlens.io.parallel.together`), both from the same
+    state; their fields are then merged. Serially it is ``lane`` then ``beside``, so notes
+    of omitted sections keep that order. Only ``lane`` may call numba's parallel kernels
+    (numba's fallback threading layer, workqueue, is not thread-safe)."""
+
+    lane: tuple[tuple[str, Stage], ...]
+    beside: tuple[tuple[str, Stage], ...]
+
+
+def _stages() -> tuple:
     from churnlens.run import loop
     from churnlens.run import stages as s
 
@@ -215,14 +229,13 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
         ("read and score", s.read_and_score),
         ("gather", s.gather),
         ("attributions", s.attribute),
-        ("cross-check", s.cross_check),
-        ("global drivers", s.global_drivers),
-        ("segmentation", s.segment),
-        ("describe segments", s.describe_segments),
-        ("segment interactions", s.segment_interactions),
-        ("segment profiles", s.segment_profiles),
-        ("segment rules", s.segment_rules),
-        ("model quality", s.model_quality),
+        # single-core steps side by side: HDBSCAN beside the cross-check and the model's quality
+        Beside(lane=(("cross-check", s.cross_check), ("global drivers", s.global_drivers)),
+               beside=(("segmentation", s.segment), ("describe segments", s.describe_segments),
+                       ("model quality", s.model_quality))),
+        # numba's interaction kernel and the profiles beside scikit-learn's rule trees
+        Beside(lane=(("segment interactions", s.segment_interactions), ("segment profiles", s.segment_profiles)),
+               beside=(("segment rules", s.segment_rules),)),
         ("back-test", loop.backtest),
         ("monitoring", s.monitoring),
         ("measured campaign", loop.measured_campaign),
@@ -233,15 +246,44 @@ def _stages() -> tuple[tuple[str, Stage], ...]:
     )
 
 
-def compute(state: RunState, env: Env) -> RunState:
-    """Run every stage in order, recording each one's time in ``state.timings`` (stages that
+def _run(stages: tuple[tuple[str, Stage], ...], state: RunState, env: Env) -> RunState:
+    """Run ``stages`` in order, recording each one's time in ``state.timings`` (stages that
     leave their section out, adding to ``state.omitted``, are not timed)."""
-    for name, stage in _stages():
+    for name, stage in stages:
         t0 = time.perf_counter()
         done = stage(state, env)
         if done.omitted == state.omitted:
             done = replace(done, timings=done.timings + ((name, round(time.perf_counter() - t0, 3)),))
         state = done
+    return state
+
+
+def _merge(start: RunState, a: RunState, b: RunState) -> RunState:
+    """``a`` with the fields ``b`` set since ``start``; ``omitted`` and ``timings`` are appended."""
+    update = {}
+    for f in fields(RunState):
+        name = f.name
+        if name in ("omitted", "timings"):
+            update[name] = getattr(a, name) + getattr(b, name)[len(getattr(start, name)):]
+        elif getattr(b, name) is not getattr(start, name):
+            if getattr(a, name) is not getattr(start, name):
+                raise RuntimeError(f"stages side by side both set RunState.{name}")
+            update[name] = getattr(b, name)
+    return replace(a, **update)
+
+
+def compute(state: RunState, env: Env) -> RunState:
+    """Run every stage of :func:`_stages` in order (a :class:`Beside` group's two lanes at the
+    same time), recording each stage's time in ``state.timings``."""
+    from churnlens.io.parallel import together
+
+    for step in _stages():
+        if isinstance(step, Beside):
+            start_state = state
+            a, b = together(lambda: _run(step.lane, start_state, env), lambda: _run(step.beside, start_state, env))
+            state = _merge(start_state, a, b)
+        else:
+            state = _run((step,), state, env)
     return state
 
 

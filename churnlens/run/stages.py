@@ -22,6 +22,7 @@ from churnlens.campaign.effect import campaign_effect
 from churnlens.config import Config
 from churnlens.errors import DataError, InputFileError
 from churnlens.evaluation.quality import evaluate
+from churnlens.io.parallel import ahead
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.stability import ReferenceProfile, monitor
 from churnlens.notes import Note
@@ -125,7 +126,8 @@ class _Scan:
             self.value.append(value_array(chunk, config))
             if label is not None:
                 self.label.append(label)
-            self.pending.append((ids, X, label))
+            # the sampling keys are hashed here, in the reader's thread, while the last chunk is scored
+            self.pending.append((ids, X, label, hash_keys(ids, purpose="sample", seed=config.seed)))
             yield X
 
 
@@ -135,10 +137,11 @@ def _scan(state: RunState, env: Env) -> Book:
     config = state.config
     scan, sample = _Scan(state), BottomK(config.attribution.sample)
     with env.progress.task("Reading and scoring customers", 1):
-        for score in env.engine.map(_score_chunk, scan.aligned(), shared=(state.model,)):
-            ids, X, label = scan.pending.popleft()
+        # the next chunk is read, aligned and hashed while this one is scored (which releases the GIL)
+        for score in env.engine.map(_score_chunk, ahead(scan.aligned()), shared=(state.model,)):
+            ids, X, label, keys = scan.pending.popleft()
             scan.score.append(score)
-            sample.add(hash_keys(ids, purpose="sample", seed=config.seed), X)
+            sample.add(keys, X)
             keep = _decided_churners(config, score, label)
             scan.kept.append(X if keep.all() else X[keep])
     ids = np.concatenate(scan.ids)
