@@ -230,16 +230,15 @@ def _stages() -> tuple:
         ("gather", s.gather),
         ("attributions", s.attribute),
         # single-core steps side by side: HDBSCAN beside the cross-check and the model's quality
-        Beside(lane=(("cross-check", s.cross_check), ("global drivers", s.global_drivers)),
-               beside=(("segmentation", s.segment), ("describe segments", s.describe_segments),
-                       ("model quality", s.model_quality))),
-        # numba's interaction kernel and the profiles beside scikit-learn's rule trees
+        Beside(lane=(("cross-check", s.cross_check), ("global drivers", s.global_drivers),
+                     ("model quality", s.model_quality)),
+               beside=(("segmentation", s.segment), ("describe segments", s.describe_segments))),
+        # numba's interaction kernel and the profiles beside scikit-learn's rule trees and the list
         Beside(lane=(("segment interactions", s.segment_interactions), ("segment profiles", s.segment_profiles)),
-               beside=(("segment rules", s.segment_rules),)),
+               beside=(("segment rules", s.segment_rules), ("retention list", s.plan_actions))),
         ("back-test", loop.backtest),
         ("monitoring", s.monitoring),
         ("measured campaign", loop.measured_campaign),
-        ("retention list", s.plan_actions),
         ("expected values", loop.expected_values),
         ("campaign effect", s.campaign),
         ("trend", loop.history_trend),
