@@ -11,6 +11,7 @@ fork-safe), on one core, or when ``CHURNLENS_SERIAL=1`` is set (debugging, profi
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -112,7 +113,13 @@ def beside(fn: Callable[[], object], *, parallel: bool = True) -> Iterator[None]
                 # bar): the child runs only pure-Python writers and touches none of their locks
                 warnings.filterwarnings("ignore", message=r".*fork\(\) may lead to deadlocks",
                                         category=DeprecationWarning)
-                child.start()
+                # the run's objects are moved out of the collector's reach first: a collection in
+                # the child would otherwise write to every page holding one (copy-on-write)
+                gc.freeze()
+                try:
+                    child.start()
+                finally:
+                    gc.unfreeze()
         finally:
             send.close()
         yield
