@@ -1,4 +1,10 @@
-"""Run one file-writing step in a forked child while the caller runs another.
+"""Use the second core: a step beside the caller, in a forked child or in a thread.
+
+- :func:`beside`: one file-writing step in a forked child while the caller runs another.
+- :func:`ahead`: the next item of a reader produced by a thread while the caller uses this one.
+- :func:`together`: two computing steps at once, the second in a thread.
+
+All three are serial on one core or when ``CHURNLENS_SERIAL=1`` is set.
 
 The report folder's writers (WeasyPrint, XlsxWriter, matplotlib, CSV) are pure Python and hold
 the GIL, so threads do not overlap them; a forked child does, with no pickling of the run's
