@@ -23,13 +23,9 @@ def reportable(features: tuple[str, ...], config: Config) -> np.ndarray:
 
 
 def excluded_cause(feature: str, config: Config) -> str:
-    """Why ``feature`` is never an actionable reason: "protected", "non_actionable" or ""."""
-    spec = config.features.get(feature)
-    if spec is None:
-        return ""
-    if spec.protected:
-        return EXCLUDED_PROTECTED
-    return "" if spec.actionable else EXCLUDED_NON_ACTIONABLE
+    """Why ``feature`` is never an actionable reason: "protected", "non_actionable" or "" (the
+    data dictionary's answer, :meth:`churnlens.config.Config.excluded_cause`)."""
+    return config.excluded_cause(feature)
 
 
 def excluded_features(features: tuple[str, ...], config: Config) -> tuple[tuple[str, str], ...]:

@@ -276,3 +276,10 @@ class FeatureSources:
         if column in self.columns:
             return self.sources[self.source_of[self.columns.index(column)]]
         return column
+
+
+@dataclass(frozen=True)
+class Interactions:
+    """Top interacting driver pairs of each segment."""
+
+    items: tuple  # SegmentInteractions

@@ -2,7 +2,7 @@
 
 Builds a demo-like ReportContext with the real stages (demo book + demo LightGBM model, exact
 TreeSHAP, churner selection, HDBSCAN segmentation, evaluation, PSI, driver drift, campaign)
-via ``tests/report_fixture.py``, then times ``churnlens.reports.render_documents`` (HTML + PDF, both
+via ``tests/flow_fixture.py``, then times ``churnlens.reports.render_documents`` (HTML + PDF, both
 documents) in English and Chinese, printing per-document and per-chart times.
 
     .venv/bin/python benchmarks/bench_render.py [--customers 50000] [--out DIR]
@@ -30,7 +30,7 @@ def main() -> int:
 
     from churnlens import reports
     from churnlens.reports.render import Timings
-    from tests.report_fixture import build_context, relabel
+    from tests.flow_fixture import build_context, relabel
 
     t0 = time.perf_counter()
     ctx = build_context(args.customers)

@@ -15,7 +15,7 @@ name the argument (``model``, ``data`` ...) or config key at fault.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -24,14 +24,25 @@ import numpy as np
 import pandas as pd
 
 from churnlens import attribution
+from churnlens.attribution.drivers import DriverSums
+from churnlens.attribution.io import frame as attribution_frame
+from churnlens.attribution.registry import is_model_uri
+from churnlens.attribution.results import Attributions, CrossCheck
 from churnlens.config import Config, load_config, parse_config
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.io.sources import TableSource, redact_url
+from churnlens.params import Options, Period, validate_params
 from churnlens.progress import Progress
-from churnlens.run import pipeline, tasks
-from churnlens.run.pipeline import ReportOutcome, ReportRequest, RunState
+from churnlens.reports.context import NAMES, read_name
+from churnlens.run.lists import retention_list
+from churnlens.results import AlignedFeatures, Book, Results, SourceFeatures
+from churnlens.run import pipeline, tables, tasks
+from churnlens.run.engine import make_engine
+from churnlens.run.request import Env, ReportOutcome, ReportRequest
 from churnlens.run.stages import table_chunks
-from churnlens.io.sources import redact_url
-from churnlens.attribution.registry import is_model_uri
+from churnlens.run.write import machine_names, write_report
+from churnlens.segmentation.history import segments_frame
+from churnlens.segmentation.results import ChurnerSet, Segmentation, Segments
 
 PathLike = Union[str, os.PathLike]
 ModelLike = Union[PathLike, Any]  # a path, a fitted estimator, a Booster, or a LoadedModel
@@ -39,7 +50,7 @@ DataLike = Union[PathLike, pd.DataFrame, None]  # a file, Parquet folder, databa
 ConfigLike = Union[PathLike, Mapping[str, Any], Config, None]
 
 __all__ = ["Config", "Run", "ReportOutcome", "demo", "evaluate_files", "explain", "explain_to_file", "load_config",
-           "load_model", "redact_url", "run", "segment_file", "validate", "check_out"]
+           "load_model", "redact_url", "run", "segment", "segment_file", "validate", "check_out"]
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -125,7 +136,8 @@ def explain(model: ModelLike, data: DataLike, config: ConfigLike = None, *, mode
     data : path, URL, DataFrame or None
         The customer table: the model's features plus the config's id column. A CSV/Parquet
         file, a folder of Parquet files, a SQLAlchemy URL (with ``query``), or None for the
-        config's ``data:`` block.
+        config's ``data:`` block. A DataFrame without the id column is taken as it is, its
+        index as the ids (``instance_names``).
     config : path, dict or Config, optional
         ``id_column`` and ``output_space`` are used (defaults: ``customer_id``, ``log_odds``).
     query, encoding : str, optional
@@ -142,11 +154,43 @@ def explain(model: ModelLike, data: DataLike, config: ConfigLike = None, *, mode
     """
     cfg, config_path = _config(config)
     loaded = load_model(model, model_format=model_format, trust_model=trust_model, levels=cfg.levels())
+    if isinstance(data, pd.DataFrame) and cfg.id_column not in data.columns:  # any X, as shap's explainers take
+        data = data.assign(**{cfg.id_column: data.index.astype(str)})
     frame = _frame(data, cfg, config_path, query=query, encoding=encoding)
     aligned = attribution.align(loaded, frame, source=_source(data), known=cfg.data_columns())
     attr = attribution.explain(loaded, aligned.X, customer_ids=frame[cfg.id_column].to_numpy(),
                                output_space=cfg.output_space)
     return _explanation(attr, aligned.X)
+
+
+def segment(attributions: Union[PathLike, attribution.Attributions], config: ConfigLike = None) -> tasks.Segmented:
+    """Segment the churners of computed attributions by why they are leaving, as ``churnlens
+    segment`` does (churners selected by score: ``churners.by`` "score" or "top_fraction").
+
+    Parameters
+    ----------
+    attributions : path or Attributions
+        An ``attributions.parquet`` (of ``churnlens explain`` or a report folder), or the
+        attributions of a :class:`Run` (``run.get(Attributions)``).
+    config : path, dict or Config, optional
+
+    Returns
+    -------
+    Segmented
+        ``churners`` (ChurnerSet), ``segmentation``, ``segments`` (one SegmentSummary each) and
+        ``frame()``: the rows of ``segments.csv``.
+    """
+    cfg, _ = _config(config)
+    if _is_path(attributions):
+        path = Path(attributions)
+        if not path.is_file():
+            raise UserInputError(f"attributions: file {path} does not exist. Give an attributions.parquet written "
+                                 "by churnlens explain or churnlens report.", argument="attributions")
+        attributions = attribution.read_attributions(path)
+    if not isinstance(attributions, attribution.Attributions):
+        raise UserInputError(f"attributions: expected a path to attributions.parquet or Attributions; found a "
+                             f"{type(attributions).__name__}.", argument="attributions")
+    return tasks.segment_churners(attributions, cfg)
 
 
 def _source(data: DataLike) -> str:
@@ -156,16 +200,25 @@ def _source(data: DataLike) -> str:
 
 
 def _explanation(attr: attribution.Attributions, X: pd.DataFrame):
-    import shap
+    """shap's ``Explanation``: ``data`` numeric (a categorical feature as its level's code, as
+    shap's own explainers give it, so ``.cohorts(n)`` and the plots work), the levels themselves
+    in ``display_data``."""
+    import shap  # noqa: PLC0415 -- listed lazy import: shap is slow to import
 
+    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
+            or isinstance(X[c].dtype, pd.CategoricalDtype)]
+    data = X.assign(**{c: pd.Categorical(X[c]).codes.astype(np.float64) for c in text})
+    data = data.assign(**{c: data[c].where(X[c].notna(), np.nan) for c in text})
     return shap.Explanation(values=attr.values, base_values=np.full(attr.n, attr.base_value),
-                            data=X.to_numpy(dtype=object) if any(not pd.api.types.is_numeric_dtype(X[c])
-                                                                 for c in X.columns) else X.to_numpy(),
+                            data=data.to_numpy(dtype=np.float64),
+                            display_data=X.to_numpy(dtype=object) if text else None,
                             feature_names=list(attr.features), instance_names=list(attr.customer_ids))
 
 
 # --- the report flow ----------------------------------------------------------------------------
 
+@validate_params(attribute=Options("targeted", "all", optional=True), engine=Options("local", "dask"),
+                 period=Period(), progress=Options(True, False), trust_model=Options(True, False))
 def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous: Optional[PathLike] = None,
         campaign: Optional[PathLike] = None, attribute: Optional[str] = None, trust_model: bool = False,
         model_format: Optional[str] = None, engine: str = "local", scheduler: Optional[str] = None,
@@ -227,12 +280,10 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         period=period,
         outcomes=None if outcomes is None else Path(outcomes), history=None if history is None else Path(history),
     )
-    from churnlens.run.engine import make_engine
-
-    state = pipeline.start(req, cfg)
+    results = pipeline.start(req, cfg)
     with make_engine(engine, scheduler=scheduler) as eng, Progress(quiet=not progress) as bars:
-        state = pipeline.compute(state, pipeline.Env(eng, bars))
-    return Run(state)
+        results = pipeline.compute(results, Env(eng, bars))
+    return Run(results)
 
 
 def generated_at_text(value: Optional[str]) -> str:
@@ -254,45 +305,63 @@ def _formats(formats: Union[str, Sequence[str]]) -> tuple[str, ...]:
     return tuple(f.strip().lower() for f in items if f.strip())
 
 
-@dataclass(frozen=True, eq=False)
-class Run:
-    """One computed run: results as objects and as DataFrames, a notebook summary, and
-    :meth:`write` for the report folder.
+# the report's names (churnlens.reports.context.NAMES) and what only a notebook user needs
+RUN_NAMES = {**NAMES, "model": (attribution.LoadedModel, None), "driver_sums": (DriverSums, None)}
 
-    Attributes
-    ----------
-    state : RunState
-        Every stage's result (``churnlens.run.pipeline.RunState``).
+
+class Run:
+    """One computed run: its results by name and by type, as DataFrames, as shap objects, a
+    notebook summary, and :meth:`write` for the report folder.
+
+    ``run.segments``, ``run["segments"]`` and ``run.get(Segments)`` read the run's results
+    (the names are those of :data:`churnlens.reports.context.NAMES`: ``attributions``, ``drivers``,
+    ``segmentation``, ``segments``, ``plans``, ``quality``, ``monitoring``, ``campaign``,
+    ``backtest``, ``in_sample``, ``measured``, ``budget``, ``trend`` ...); a result this run did
+    not compute reads as None. :meth:`table` gives every table of the report folder's
+    ``tables/`` from the same function that writes it.
     """
 
-    state: RunState
+    __slots__ = ("_results",)
 
-    # -- objects ------------------------------------------------------------------------------
-    @property
-    def config(self) -> Config:
-        return self.state.config
+    def __init__(self, results: Results) -> None:
+        self._results = results
 
-    @property
-    def model(self) -> attribution.LoadedModel:
-        return self.state.model
+    # -- results ------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name in RUN_NAMES:
+            return read_name(self._results, name, RUN_NAMES)
+        raise AttributeError(f"Run has no {name!r}; results by name: {', '.join(sorted(RUN_NAMES))}")
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in RUN_NAMES:
+            raise KeyError(f"{name!r}: no such result; results by name: {', '.join(sorted(RUN_NAMES))}")
+        return read_name(self._results, name, RUN_NAMES)
+
+    def get(self, kind: type) -> Any:
+        """The result of type ``kind`` (e.g. ``churnlens.segmentation.results.Segmentation``), or None."""
+        return self._results.get(kind)
+
+    def names(self) -> tuple[str, ...]:
+        """The names of the results this run holds."""
+        return tuple(n for n, (kind, _) in RUN_NAMES.items() if kind in self._results)
 
     @property
     def n_customers(self) -> int:
-        return self.state.book.n
+        return self._results[Book].n
 
     @property
     def n_churners(self) -> int:
-        return self.state.churners.count
+        return self._results[ChurnerSet].count
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.state.book.warnings
+        return self._results[Book].warnings
 
     @property
     def scores(self) -> pd.Series:
         """Predicted churn probability of every customer, shape (n,), indexed by customer id."""
-        return pd.Series(self.state.book.score, index=pd.Index(self.state.book.ids, name="customer_id"),
-                         name="score")
+        book = self._results[Book]
+        return pd.Series(book.score, index=pd.Index(book.ids, name="customer_id"), name="score")
 
     @property
     def attributions(self):
@@ -300,133 +369,73 @@ class Run:
         sample; everyone with ``attribute="all"``) as a ``shap.Explanation``: ``values``
         (m, f), ``base_values`` (m,), ``data`` (m, f), ``feature_names``, ``instance_names``
         (customer ids). Sliceable and plottable like shap's."""
-        return _explanation(self.state.attributions, self.state.X)
+        return _explanation(self._results[Attributions], self._results[SourceFeatures].frame)
 
-    @property
-    def segmentation(self):
-        """The :class:`~churnlens.segmentation.results.Segmentation` of the churners."""
-        return self.state.segmentation
+    def cohorts(self):
+        """The attributions as ``shap.Cohorts`` keyed by segment (``"S1"``, ... and ``"MIX"``
+        for churners of no segment), over the churners: ``shap.plots.bar(run.cohorts().abs.mean(0))``."""
+        import shap  # noqa: PLC0415 -- listed lazy import: shap is slow to import
 
-    @property
-    def segments(self) -> tuple:
-        """One :class:`~churnlens.segmentation.results.SegmentSummary` per segment."""
-        return self.state.segments
-
-    @property
-    def drivers(self):
-        """The :class:`~churnlens.attribution.results.GlobalDrivers` of the whole book."""
-        return self.state.drivers
-
-    @property
-    def plans(self) -> tuple:
-        """One :class:`~churnlens.actions.results.SegmentPlan` per segment."""
-        return self.state.plans
-
-    @property
-    def quality(self):
-        """:class:`~churnlens.evaluation.results.ModelQuality`, None without ``label_column``."""
-        return self.state.quality
-
-    @property
-    def monitoring(self):
-        """:class:`~churnlens.monitoring.results.Monitoring`, None without ``previous``."""
-        return self.state.monitoring
-
-    @property
-    def campaign(self):
-        """:class:`~churnlens.campaign.results.CampaignEffect`, None without ``campaign``."""
-        return self.state.campaign
-
-    @property
-    def backtest(self):
-        """:class:`~churnlens.evaluation.results.BackTest` of last month's published scores, None without
-        ``previous`` and outcomes (an outcomes file or ``label_column``)."""
-        return self.state.backtest
-
-    @property
-    def in_sample(self):
-        """:class:`~churnlens.evaluation.results.BackTest` with basis ``in_sample`` (labels in this table), or None."""
-        return self.state.in_sample_figures
-
-    @property
-    def measured_campaign(self):
-        """:class:`~churnlens.campaign.results.MeasuredCampaign` of last month's list, or None."""
-        return self.state.measured
-
-    @property
-    def budget(self):
-        """:class:`~churnlens.actions.results.BudgetPlan` of this month's list, None without ``budget`` in the config."""
-        return self.state.budget_plan
-
-    @property
-    def trend(self):
-        """:class:`~churnlens.monitoring.results.Trend` over ``history``, or None."""
-        return self.state.trend
+        keys = self._results[Segments].keys
+        churners = self._results[ChurnerSet].mask
+        e = self.attributions
+        names = {s.key: s.key for s in self._results[Segments].items}
+        return shap.Cohorts(**{names.get(k, k) or "MIX": e[np.flatnonzero(churners & (keys == k))]
+                               for k in sorted(set(keys[churners].astype(str)))})
 
     # -- DataFrames ---------------------------------------------------------------------------
+    def table(self, name: str) -> pd.DataFrame:
+        """A table of the report folder's ``tables/`` (``drivers``, ``segment_profiles``,
+        ``retention_plan``, ``backtest`` ...), by the function that writes the file."""
+        frames = tables.tables(self._results)
+        if name not in frames:
+            raise KeyError(f"{name!r}: no such table in this run; tables: {', '.join(sorted(frames))}")
+        return frames[name]
+
     def attributions_frame(self) -> pd.DataFrame:
         """The rows of ``attributions.parquet``: customer_id, score, base_value, ``shap__<feature>``
         per feature, raw_score, weight; shape (m, f + 5)."""
-        from churnlens.attribution.io import frame
-
-        return frame(self.state.attributions)
+        return attribution_frame(self._results[Attributions])
 
     def segments_frame(self) -> pd.DataFrame:
         """The rows of ``segments.csv``: one per churner (customer_id, segment, segment_name,
-        membership_strength)."""
-        from churnlens.run.write import machine_names
-        from churnlens.segmentation.history import segments_frame
-
-        return segments_frame(self.state.segmentation, self.state.segments, names=machine_names(self.state))
+        membership_strength, secondary_segment)."""
+        return segments_frame(self._results[Segmentation], self._results[Segments].items,
+                              names=machine_names(self._results))
 
     def retention_frame(self) -> pd.DataFrame:
         """The rows of ``retention_list.csv`` (machine words: the same in every report language)."""
-        return self.state.retention.frame.copy()
+        return retention_list(self._results).frame.copy()
 
     def drivers_frame(self) -> pd.DataFrame:
-        """One row per feature, strongest first: feature, group, mean_abs, mean_signed, share,
-        direction and the risk range (risk_op, risk_low, risk_high, risk_categories)."""
-        rows = []
-        for d in self.state.drivers.drivers:
-            r = d.risk_range
-            rows.append({"feature": d.feature, "group": d.group, "mean_abs": d.mean_abs,
-                         "mean_signed": d.mean_signed, "share": d.share, "direction": d.direction,
-                         "risk_op": r.op if r else None, "risk_low": r.low if r else None,
-                         "risk_high": r.high if r else None, "risk_categories": r.categories if r else ()})
-        return pd.DataFrame(rows)
+        """The rows of ``tables/drivers.csv``."""
+        return self.table("drivers")
 
     def profiles_frame(self) -> pd.DataFrame:
-        """One row per segment: key, size, share of churners, mean score, value at risk,
-        stability (Jaccard) and the top drivers; one ``profile__<feature>`` column per feature
-        (mean risk-raising attribution share, the signature matched month over month)."""
-        rows = []
-        for s in self.state.segments:
-            row = {"segment": s.key, "size": s.size, "share": s.share, "mean_score": s.mean_score,
-                   "value_at_risk": s.value_at_risk, "stability": s.stability,
-                   "top_drivers": ", ".join(s.top_drivers)}
-            row.update({f"profile__{f}": v for f, v in zip(s.profile_features, s.profile)})
-            rows.append(row)
-        return pd.DataFrame(rows)
+        """The rows of ``tables/segment_profiles.csv``."""
+        return self.table("segment_profiles")
 
     # -- display ------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        from churnlens.reports.notebook import RunSummary, SegmentLine, summary_html
+        from churnlens.reports.notebook import RunSummary, SegmentLine, summary_html  # noqa: PLC0415
 
-        st = self.state
-        segs = tuple(SegmentLine(s.key, s.size, s.share, s.mean_score, s.value_at_risk) for s in st.segments)
+        r = self._results
+        segs = tuple(SegmentLine(s.key, s.size, s.share, s.mean_score, s.value_at_risk) for s in r[Segments].items)
         return summary_html(RunSummary(
-            n_customers=st.book.n, n_attributed=len(st.rows), n_churners=st.churners.count,
-            n_segments=st.segmentation.n_segments, segments=segs,
-            additivity_max_error=st.attributions.additivity_max_error,
-            cross_check_max_abs_diff=st.cross_check.max_abs_diff, model=st.model.info.family,
+            n_customers=r[Book].n, n_attributed=len(r[AlignedFeatures].rows), n_churners=r[ChurnerSet].count,
+            n_segments=r[Segmentation].n_segments, segments=segs,
+            additivity_max_error=r[Attributions].additivity_max_error,
+            cross_check_max_abs_diff=r[CrossCheck].max_abs_diff, model=r[attribution.LoadedModel].info.family,
         ), lang="en")
 
     def __repr__(self) -> str:
-        st = self.state
-        return (f"<churnlens.Run: {st.book.n:,} customers, {st.churners.count:,} churners in "
-                f"{st.segmentation.n_segments} segment(s), additivity error {st.attributions.additivity_max_error:.1e}>")
+        r = self._results
+        return (f"<churnlens.Run: {r[Book].n:,} customers, {r[ChurnerSet].count:,} churners in "
+                f"{r[Segmentation].n_segments} segment(s), additivity error "
+                f"{r[Attributions].additivity_max_error:.1e}>")
 
     # -- the report folder --------------------------------------------------------------------
+    @validate_params(lang=Options("en", "zh"), progress=Options(True, False))
     def write(self, out: PathLike, *, lang: str = "en", formats: Union[str, Sequence[str]] = ("html", "pdf"),
               generated_at: Optional[str] = None, command: str = "", progress: bool = False) -> ReportOutcome:
         """Write the report folder exactly as ``churnlens report`` does (docs/report-folder.md).
@@ -441,23 +450,44 @@ class Run:
             ISO 8601 time printed in the documents; fix it for byte-identical output.
             Default: SOURCE_DATE_EPOCH, else now.
         command : str
-            The command line recorded in the dossier and manifest.
-        progress : bool
+            The command line recorded in the dossier and manifest; default: the Python call
+            that reproduces this run (``churnlens.run(...)`` with its arguments, then ``write``).
 
         Returns
         -------
         ReportOutcome
             ``out``, counts and the files written.
         """
-        if lang not in ("en", "zh"):
-            raise UserInputError(f"lang: {lang!r} is not a report language; use 'en' or 'zh'.", argument="lang")
-        req = replace(self.state.request, out=Path(out), lang=lang, formats=_formats(formats),
-                      generated_at=generated_at_text(generated_at), command=command)
+        base = self._results[ReportRequest]
+        req = replace(base, out=Path(out), lang=lang, formats=_formats(formats),
+                      generated_at=generated_at_text(generated_at),
+                      command=command or python_recipe(base, Path(out), lang))
         pipeline.check_request(req)
-        from churnlens.run.write import write_report
+        with Progress(quiet=not progress) as bars, pipeline.staged_report(req, self._results[Config]) as staging:
+            return write_report(self._results.with_(req), staging, progress=bars)
 
-        with Progress(quiet=not progress) as bars, pipeline.staged_report(req, self.state.config) as staging:
-            return write_report(replace(self.state, request=req), staging, progress=bars)
+
+def python_recipe(req: ReportRequest, out: Path, lang: str) -> str:
+    """The Python calls that reproduce a run written from Python (paths absolute, so it works
+    from any folder; in-memory models and tables are named by kind)."""
+    def arg(v: Any) -> str:
+        if isinstance(v, (str, os.PathLike)):
+            text = str(v)
+            return repr(text if "://" in text or text.startswith(("models:/", "runs:/")) else
+                        str(Path(text).absolute()))
+        if isinstance(v, pd.DataFrame):
+            return "<DataFrame>"
+        if isinstance(v, TableSource):
+            return repr(v.location if v.kind == "sql" else str(Path(v.path).absolute()))
+        return f"<{type(v).__name__}>"
+
+    opts = [f"{k}={arg(getattr(req, k))}" for k in ("previous", "campaign", "outcomes", "history")
+            if getattr(req, k) is not None]
+    opts += [f"{k}={getattr(req, k)!r}" for k in ("attribute", "period") if getattr(req, k) is not None]
+    if req.engine != "local":
+        opts.append(f"engine={req.engine!r}")
+    args = ", ".join([arg(req.model), arg(req.data), arg(req.config) if req.config else "None", *opts])
+    return f"import churnlens; churnlens.run({args}).write({str(out.absolute())!r}, lang={lang!r})"
 
 
 # --- the other commands -------------------------------------------------------------------------

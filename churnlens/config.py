@@ -367,6 +367,15 @@ class Config(_Frozen):
         """Columns the config itself uses (id, label, value), whether or not the model does."""
         return tuple(c for c in (self.id_column, self.label_column, self.value_column) if c)
 
+    def excluded_cause(self, feature: str) -> str:
+        """Why ``feature`` is never an actionable reason: "protected", "non_actionable" or ""."""
+        spec = self.features.get(feature)
+        if spec is None:
+            return ""
+        if spec.protected:
+            return "protected"
+        return "" if spec.actionable else "non_actionable"
+
     def levels(self) -> dict[str, tuple[str, ...]]:
         """Category levels named by the dictionary's ``values`` keys, per feature, in the order
         given: for native categorical features whose model file does not store its levels.
@@ -466,3 +475,25 @@ def load_config(path: str | Path | None) -> Config:
     path = Path(path)
     data = read_yaml(path, what="config: file", hint="Give the path of a YAML file.", argument="config")
     return parse_config(data, source=str(path))
+
+
+def validated(config: Config, updates: dict[str, dict], *, source: str = "the options") -> Config:
+    """``config`` with ``{section: {key: value}}`` replaced, each section validated exactly as
+    the config file's (pydantic's ``model_copy(update=...)`` would skip validation).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key (``err.key``, e.g. ``report.period``) and what was wrong.
+    """
+    sections = {}
+    for section, values in updates.items():
+        part = getattr(config, section)
+        try:
+            sections[section] = type(part).model_validate({**part.model_dump(), **values})
+        except ValidationError as err:
+            first = err.errors()[0]
+            key = ".".join([section, *(str(p) for p in first["loc"])])
+            raise ConfigError(format_validation_error(err, source, prefix=(section,),
+                                                      hint="Fix these values and run again."), key=key) from None
+    return config.model_copy(update=sections)

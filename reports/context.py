@@ -1,27 +1,31 @@
-"""What the report templates and charts receive: one frozen :class:`ReportContext`.
+"""What the report templates and charts receive: one frozen :class:`ReportContext` -- the
+language, the run's facts (who, what, when) and the run's :class:`~churnlens.results.Results`.
 
-The pipeline assembles it from the stages' result objects; ``reports`` only formats and
-draws. Anything a template shows is either a field here or derived by a registered filter.
+Sections fetch results by type (``ctx[Segments]``, ``ctx.get(ModelQuality)``) or by the public
+name of :data:`NAMES` (``ctx.segments``, ``ctx.quality``), the same table :class:`churnlens.Run`
+exposes; ``reports`` only formats and draws. Nothing is copied from the results into fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, TypeVar
 
-import numpy as np
-import pandas as pd
-
-from churnlens.attribution.results import Attributions, CrossCheck, GlobalDrivers, ModelInfo
-from churnlens.config import Config
-from churnlens.frozen import array_eq
+from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook
+from churnlens.attribution.results import (
+    Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ModelInfo, ReasonCodes,
+)
 from churnlens.campaign.results import CampaignEffect, MeasuredCampaign
-from churnlens.evaluation.results import BackTest, ModelQuality
-from churnlens.monitoring.results import Monitoring, Trend
-from churnlens.actions.results import BudgetPlan, SegmentPlan
-from churnlens.attribution.results import FeatureSources
-from churnlens.segmentation.results import SegmentRules, SegmentProfiles
-from churnlens.segmentation.results import ChurnerSet, Migration, Segmentation, SegmentSummary
+from churnlens.config import Config
+from churnlens.evaluation.results import BackTest, InSample, ModelQuality
+from churnlens.monitoring.results import Monitoring, MonthSummary, Trend
+from churnlens.results import AlignedFeatures, Book, DisplayRows, Results, Selection, SourceFeatures
+from churnlens.segmentation.results import (  # noqa: F401  (CustomerExample re-exported)
+    ChurnerSet, CustomerExample, Examples, Migration, SegmentProfiles, SegmentRules, Segmentation, Segments,
+)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -58,58 +62,126 @@ class RunFacts:
     n_sampled: int = 0  # population sample for the global views (each weighted n_customers / n_sampled)
 
 
-@dataclass(frozen=True)
-class CustomerExample:
-    """An example churner for a segment page: masked id and reason codes (feature, value)."""
 
-    segment_key: str
-    customer: str  # masked unless report.mask_ids is false
-    score: float
-    reasons: tuple[tuple[str, object], ...]  # (feature, the customer's value), strongest first
+# The run's results by public name: (result type, the field the name reads, or None for the
+# result itself). ``churnlens.Run`` and the report sections use the same table; a name whose
+# type is absent reads as None.
+NAMES: dict[str, tuple[type, Optional[str]]] = {
+    "config": (Config, None),
+    "sources": (FeatureSources, None),
+    "rules": (Playbook, "rules"),
+    "book": (Book, None),
+    "selection": (Selection, None),
+    "attributions": (Attributions, None),
+    "reasons": (ReasonCodes, None),
+    "X": (SourceFeatures, "frame"),
+    "X_model": (AlignedFeatures, "frame"),
+    "rows": (AlignedFeatures, "rows"),
+    "value": (AlignedFeatures, "value"),
+    "display_rows": (DisplayRows, "rows"),
+    "cross_check": (CrossCheck, None),
+    "drivers": (GlobalDrivers, None),
+    "churners": (ChurnerSet, None),
+    "segmentation": (Segmentation, None),
+    "segments": (Segments, "items"),
+    "segment_keys": (Segments, "keys"),
+    "migration": (Migration, None),
+    "examples": (Examples, "items"),
+    "interactions": (Interactions, "items"),
+    "profiles": (SegmentProfiles, None),
+    "segment_rules": (SegmentRules, None),
+    "quality": (ModelQuality, None),
+    "monitoring": (Monitoring, None),
+    "plan": (FinalPlan, None),
+    "plans": (FinalPlan, "plans"),
+    "targeting": (FinalPlan, "targeting"),
+    "budget": (BudgetPlan, None),
+    "campaign": (CampaignEffect, None),
+    "backtest": (BackTest, None),
+    "in_sample": (InSample, "figures"),
+    "measured": (MeasuredCampaign, None),
+    "month_summary": (MonthSummary, None),
+    "trend": (Trend, None),
+}
+
+# names whose absence is an empty tuple rather than None (sequences a template iterates over)
+_EMPTY = {"segments": (), "plans": (), "examples": (), "interactions": (), "rules": ()}
 
 
-@array_eq
+def read_name(results: Results, name: str, names: Optional[dict] = None) -> Any:
+    """The value of public name ``name`` (see :data:`NAMES`, or the table ``names``) in
+    ``results``; None (or an empty tuple for sequences) when its type is absent."""
+    kind, attr = (names or NAMES)[name]
+    value = results.get(kind)
+    if value is None:
+        return _EMPTY.get(name)
+    return value if attr is None else getattr(value, attr)
+
+
 @dataclass(frozen=True, eq=False)
 class ReportContext:
-    """Everything both documents (retention report and auditor dossier) show.
+    """Everything both documents (retention report and auditor dossier) show: the language,
+    the run's facts and its results (see the module docstring).
 
-    ``X`` holds the aligned feature values of all scored customers (rows as in
-    ``attributions``); charts draw from it and from result objects, never recompute
-    statistics beyond selecting rows/columns.
+    Attribute access by the names of :data:`NAMES` reads the results (``ctx.segments``); a few
+    derived counts are properties. :meth:`replace` gives the same run with other results
+    (tests: "the same run without a label column").
     """
 
     lang: str  # "en" | "zh"
     facts: RunFacts
-    config: Config
-    attributions: Attributions
-    X: pd.DataFrame
-    display_rows: np.ndarray  # (<= 5000,) deterministic sample of rows for point charts (beeswarm, dependence)
-    value: Optional[np.ndarray]  # (n,) money at risk per customer, None without value column
-    churners: ChurnerSet
-    drivers: GlobalDrivers
-    segmentation: Segmentation
-    segments: tuple[SegmentSummary, ...]
-    plans: tuple[SegmentPlan, ...]
-    examples: tuple[CustomerExample, ...]
-    cross_check: CrossCheck  # sample recomputed with shap's reference TreeExplainer
-    quality: Optional[ModelQuality]  # None without a label column
-    monitoring: Optional[Monitoring]  # None without --previous
-    migration: Optional[Migration]
-    campaign: Optional[CampaignEffect]
-    excluded_do_not_contact: int
-    control_count: int
-    omitted: tuple[tuple[str, str], ...]  # (section id, one-line reason in report language)
-    # data dictionary facts: encoded columns mapped to sources, undeclared features, and the
-    # features never listed as actionable reasons with their cause ("protected" | "non_actionable")
-    sources: Optional[FeatureSources] = None
-    excluded_reasons: tuple[tuple[str, str], ...] = ()
-    profiles: Optional[SegmentProfiles] = None
-    # the monthly loop (None when not measured; see churnlens.run.loop)
-    backtest: Optional[BackTest] = None  # last month's published scores and list against outcomes
-    in_sample: Optional[BackTest] = None  # figures on labels inside the scored table
-    measured: Optional[MeasuredCampaign] = None  # last month's campaign from its own control group
-    budget: Optional[BudgetPlan] = None
-    trend: Optional[Trend] = None
-    rules: tuple = ()  # the playbook rules in use (PlaybookRule): action words by action key
-    interactions: tuple = ()  # SegmentInteractions: top interacting driver pairs per segment
-    segment_rules: Optional[SegmentRules] = None  # surrogate-tree rules and per-segment quality
+    results: Results
+
+    def __getattr__(self, name: str) -> Any:
+        if name in NAMES:
+            return read_name(self.results, name)
+        raise AttributeError(f"ReportContext has no {name!r} (results by name: {', '.join(sorted(NAMES))})")
+
+    def __getitem__(self, kind: type[T]) -> T:
+        return self.results.need(kind)
+
+    def get(self, kind: type[T]) -> Optional[T]:
+        return self.results.get(kind)
+
+    def has(self, *kinds: type) -> bool:
+        return all(k in self.results for k in kinds)
+
+    @property
+    def omitted(self) -> tuple[tuple[str, str], ...]:
+        return self.results.omitted
+
+    @property
+    def excluded_do_not_contact(self) -> int:
+        t = self.targeting
+        return 0 if t is None else int(t.excluded.sum())
+
+    @property
+    def control_count(self) -> int:
+        t = self.targeting
+        return 0 if t is None else int(t.control.sum())
+
+    @property
+    def excluded_reasons(self) -> tuple[tuple[str, str], ...]:
+        """(feature, cause) of the features never listed as actionable reasons."""
+        config = self.config
+        return tuple((f, c) for f in self.attributions.features if (c := config.excluded_cause(f)))
+
+    def replace(self, *, lang: Optional[str] = None, facts: Optional[RunFacts] = None,
+                omitted: tuple[tuple[str, str], ...] = (), without: tuple[type, ...] = (),
+                **named: Any) -> "ReportContext":
+        """The same context with results replaced by public name (``quality=None`` removes
+        ``ModelQuality``; ``omitted`` adds reasons, ``without`` removes result types); a name
+        reading part of a result (``plans``) replaces that part."""
+        results = self.results.without(*without)
+        for name, value in named.items():
+            kind, attr = NAMES[name]
+            if attr is not None:
+                value = dataclasses.replace(results.need(kind), **{attr: value})
+            elif value is None:
+                results = results.without(kind)
+                continue
+            results = results.with_(value)
+        if omitted:
+            results = Results(results.values, results.omitted + tuple(omitted), results.timings)
+        return ReportContext(lang or self.lang, facts or self.facts, results)
+

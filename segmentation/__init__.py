@@ -8,6 +8,7 @@ Pipeline: :func:`select_churners` -> :func:`segment` (material drivers, see
 
 from churnlens.segmentation.clustering import absolute_min_cluster_size, segment
 from churnlens.segmentation.describe import describe
+from churnlens.segmentation.examples import pick_examples
 from churnlens.segmentation.history import (
     SEGMENTS_CSV,
     SIGNATURES_JSON,
@@ -51,6 +52,7 @@ __all__ = [
     "absolute_min_cluster_size",
     "build_profiles",
     "describe",
+    "pick_examples",
     "load_previous",
     "match_previous",
     "segment",

@@ -356,3 +356,30 @@ class SegmentRules:
     quality: tuple[SegmentQuality, ...]
     default_key: str = "MIX"  # key of customers no rule matches
     max_depth: int = 3  # depth of the surrogate trees
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class Segments:
+    """The segments of this month (matched to last month's when a previous folder is given)
+    and each attributed customer's segment key ("" = not a churner)."""
+
+    items: tuple  # SegmentSummary, in key order
+    keys: np.ndarray  # (m,) object
+
+
+@dataclass(frozen=True)
+class CustomerExample:
+    """An example churner for a segment page: masked id and reason codes (feature, value)."""
+
+    segment_key: str
+    customer: str  # masked unless report.mask_ids is false
+    score: float
+    reasons: tuple  # (feature, the customer's value), strongest first
+
+
+@dataclass(frozen=True)
+class Examples:
+    """The riskiest few churners of each segment."""
+
+    items: tuple  # CustomerExample

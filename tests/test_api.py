@@ -16,6 +16,7 @@ import yaml
 
 import churnlens
 from churnlens import cli
+from churnlens.attribution.results import Attributions
 from churnlens.demo.book import write_demo_inputs
 from churnlens.errors import ConfigError, ModelError, UserInputError
 from churnlens.run.pipeline import ReportRequest, run_report
@@ -93,15 +94,90 @@ def test_frames_equal_the_files_written(result, tmp_path):
     assert result.retention_frame()["customer_id"].tolist() == rl["customer_id"].tolist()
     attr = pd.read_parquet(tmp_path / "r" / "attributions.parquet")
     pd.testing.assert_frame_equal(result.attributions_frame(), attr)
+    written = sorted(p.stem for p in (tmp_path / "r" / "tables").glob("*.csv"))
+    for name in ("drivers", "segment_profiles", "retention_plan", "in_sample"):  # one function for frame and file
+        assert name in written
+        assert result.table(name).to_csv(index=False) == (tmp_path / "r" / "tables" / f"{name}.csv").read_text(
+            encoding="utf-8")
+    pd.testing.assert_frame_equal(result.drivers_frame(), result.table("drivers"))
+    with pytest.raises(KeyError, match="'budget_channels': no such table in this run; tables: drivers"):
+        result.table("budget_channels")
+
+
+def test_outcome_lists_exactly_the_files_of_the_folder(result, tmp_path):
+    outcome = result.write(tmp_path / "r", formats=("html",), generated_at=AT)
+    on_disk = sorted(p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r").rglob("*") if p.is_file())
+    assert list(outcome.files) == on_disk
+    assert "tables/drivers.csv" in outcome.files and not any(".churnlens" in f for f in outcome.files)
+
+
+def test_written_from_python_the_dossier_carries_the_python_recipe(inputs, result, tmp_path):
+    result.write(tmp_path / "r", formats=("html",), generated_at=AT)
+    manifest = json.loads((tmp_path / "r" / "manifest.json").read_text(encoding="utf-8"))
+    recipe = manifest["command"]
+    assert recipe.startswith("import churnlens; churnlens.run(") and str(inputs.model.absolute()) in recipe
+    assert f".write({str((tmp_path / 'r').absolute())!r}, lang='en')" in recipe
+    assert "churnlens.run(" in (tmp_path / "r" / "dossier.html").read_text(encoding="utf-8")
+
+
+def test_arguments_are_validated_at_the_boundary(inputs, tmp_path):
+    with pytest.raises(UserInputError, match=r"^attribute: 'bogus' is not allowed; use 'targeted', 'all' or None") as e:
+        churnlens.run(inputs.model, inputs.customers, inputs.config, attribute="bogus")
+    assert e.value.argument == "attribute"
+    with pytest.raises(UserInputError, match=r"^period: '2026-13' is not a month; use YYYY-MM") as e:
+        churnlens.run(inputs.model, inputs.customers, inputs.config, period="2026-13")
+    assert e.value.argument == "period"
+    with pytest.raises(UserInputError, match=r"^engine: 'spark' is not allowed"):
+        churnlens.run(inputs.model, inputs.customers, inputs.config, engine="spark")
+
+
+def test_results_by_name_type_and_cohorts(result):
+    from churnlens.segmentation.results import Segmentation, Segments
+
+    assert result.get(Segmentation) is result.segmentation
+    assert result.get(Segments).items == result.segments == result["segments"]
+    with pytest.raises(KeyError, match="'segmnts': no such result; results by name: "):
+        result["segmnts"]
+    with pytest.raises(AttributeError, match="Run has no 'state'"):
+        result.state  # noqa: B018  -- the old all-fields state is no longer public
+    cohorts = result.cohorts()
+    keys = {s.key for s in result.segments if s.size}
+    assert keys <= set(cohorts.cohorts) and sum(c.values.shape[0] for c in cohorts.cohorts.values()) \
+        == result.n_churners
+
+
+def test_segment_in_python_equals_the_segment_command(inputs, result, tmp_path):
+    result.write(tmp_path / "r", formats=("html",), generated_at=AT)
+    code = cli.main(["segment", "--attributions", str(tmp_path / "r" / "attributions.parquet"), "--config",
+                     str(inputs.config), "--out", str(tmp_path / "seg"), "--quiet"])
+    assert code == 0
+    done = churnlens.segment(tmp_path / "r" / "attributions.parquet", inputs.config)
+    pd.testing.assert_frame_equal(done.frame().reset_index(drop=True),
+                                  pd.read_csv(tmp_path / "seg" / "segments.csv", dtype={"customer_id": str}),
+                                  check_dtype=False)
+    assert done.churners.count == int(done.churners.mask.sum()) > 0
+    with pytest.raises(UserInputError, match=r"^attributions: expected a path to attributions.parquet"):
+        churnlens.segment(42)
+
+
+def test_explain_takes_a_frame_without_ids_and_gives_numeric_data(inputs, result):
+    frame = pd.read_csv(inputs.customers, dtype={"customer_id": str}).head(40)
+    X = frame.drop(columns=["customer_id"]).set_index(pd.Index([f"row{i}" for i in range(40)]))
+    e = churnlens.explain(inputs.model, X, inputs.config)
+    assert list(e.instance_names) == [f"row{i}" for i in range(40)]
+    assert e.data.dtype == np.float64  # categorical levels as codes: shap's cohorts and plots work on it
+    text = [i for i, f in enumerate(e.feature_names) if not pd.api.types.is_numeric_dtype(X[f])]
+    assert text and e.display_data[0, text[0]] == X.iloc[0][e.feature_names[text[0]]]
+    assert len(e.cohorts(2).cohorts) == 2
 
 
 def test_explanation_is_shap_like_and_adds_up(result):
     e = result.attributions
     m, f = e.values.shape
-    assert m == len(result.state.rows) and f == len(e.feature_names) == result.model.info.n_features
-    assert list(e.instance_names) == list(result.state.attributions.customer_ids)
+    assert m == len(result.rows) and f == len(e.feature_names) == result.model.info.n_features
+    assert list(e.instance_names) == list(result.get(Attributions).customer_ids)
     raw = e.base_values + e.values.astype(np.float64).sum(axis=1)
-    np.testing.assert_allclose(raw, result.state.attributions.raw_score, atol=1e-4)  # float32 storage
+    np.testing.assert_allclose(raw, result.get(Attributions).raw_score, atol=1e-4)  # float32 storage
     one = e[0]
     assert one.values.shape == (f,)
     col = e[:, "age"]
@@ -110,12 +186,15 @@ def test_explanation_is_shap_like_and_adds_up(result):
 
 
 def test_frames_and_objects_agree(result):
-    drivers = result.drivers_frame()
-    assert drivers["feature"].tolist() == [d.feature for d in result.drivers.drivers]
-    assert drivers["share"].sum() == pytest.approx(1.0)
+    drivers = result.drivers_frame()  # the rows of tables/drivers.csv: one per driver, then one per risk zone
+    ranked = drivers.drop_duplicates("rank")
+    assert ranked["feature"].tolist() == [d.feature for d in result.drivers.drivers]
+    assert ranked["share"].sum() == pytest.approx(1.0)
+    assert result["drivers"] is result.drivers is result.get(type(result.drivers))
+    assert "drivers" in result.names() and result.trend is None
     prof = result.profiles_frame()
-    assert prof["segment"].tolist() == [s.key for s in result.segments]
-    assert prof["size"].sum() == result.n_churners
+    assert set(prof["segment"]) == {s.key for s in result.segments}
+    assert sum(s.size for s in result.segments) == result.n_churners
     assert len(result.scores) == N and result.scores.index.name == "customer_id"
     assert result.quality is not None and result.monitoring is None and result.campaign is None
 
@@ -125,7 +204,7 @@ def test_repr_html_summarises_counts_segments_and_additivity(result):
     assert f"{N:,} customers" in html and f"{result.n_churners:,} churners" in html
     for s in result.segments:
         assert f"<td>{s.key}</td>" in html
-    assert f"{result.state.attributions.additivity_max_error:.1e}" in html
+    assert f"{result.get(Attributions).additivity_max_error:.1e}" in html
     assert "segment(s)" in repr(result)
 
 

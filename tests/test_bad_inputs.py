@@ -695,7 +695,7 @@ def test_checked_before_scoring(name, env, tmp_path, capsys, monkeypatch):
         raise AssertionError("scored before checking the inputs")
 
     monkeypatch.delenv("CHURNLENS_ID_SALT", raising=False)
-    monkeypatch.setattr(stages, "read_and_score", tripwire)
+    monkeypatch.setattr(stages, "_scan", tripwire)
     shutil.copytree(env.report, tmp_path / "out")
     argv, expected, words = CASES[name](tmp_path, env)
     code, _, err = run(argv, capsys)
@@ -760,7 +760,7 @@ def test_keyboard_interrupt_removes_staging(env, tmp_path, capsys, monkeypatch):
     out = tmp_path / "out"
     shutil.copytree(env.report, out)
     before = snapshot(out)
-    monkeypatch.setattr(write, "examples", _raise(KeyboardInterrupt()))
+    monkeypatch.setattr(write, "run_facts", _raise(KeyboardInterrupt()))
     code, _, err = run(env.report_argv(out), capsys)
     assert_clean_failure(code, err, 130, ["interrupted", "left as it was"])
     assert snapshot(out) == before
@@ -770,7 +770,7 @@ def test_keyboard_interrupt_removes_staging(env, tmp_path, capsys, monkeypatch):
 def test_internal_error_is_one_line_unless_debug(env, tmp_path, capsys, monkeypatch, debug):
     from churnlens.run import write
 
-    monkeypatch.setattr(write, "examples", _raise(ValueError("something impossible\nsecond line")))
+    monkeypatch.setattr(write, "run_facts", _raise(ValueError("something impossible\nsecond line")))
     code, _, err = run((["--debug"] if debug else []) + env.report_argv(tmp_path / "new"), capsys)
     assert code == 1
     if debug:

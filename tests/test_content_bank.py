@@ -24,6 +24,7 @@ from churnlens.run.engine import LocalEngine
 from churnlens.run.pipeline import Env, ReportRequest, compute, start
 from churnlens.run.write import write_report
 from churnlens.progress import Progress
+from churnlens.reports.context import ReportContext
 from tests.fixtures import make_bank_book
 
 WHEN = "2026-11-30T08:00:00+00:00"
@@ -100,10 +101,10 @@ def _write_config(folder: Path, cfg: dict, name: str = "config.yaml") -> Path:
 def _run(model: Path, data: Path, cfg: Path, out: Path, lang: str, **req):
     request = ReportRequest(model=model, data=data, config=cfg, out=out, lang=lang, formats=("html",),
                             generated_at=WHEN, **req)
-    state = compute(start(request), Env(LocalEngine(), Progress(quiet=True)))
+    results = compute(start(request), Env(LocalEngine(), Progress(quiet=True)))
     with staged_folder(out) as staging:
-        write_report(state, staging)
-    return state
+        write_report(results, staging)
+    return ReportContext(lang, None, results)  # the results by name
 
 
 @pytest.fixture(scope="module")

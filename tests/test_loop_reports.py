@@ -22,7 +22,7 @@ from churnlens.monitoring.results import MonthSummary, SegmentSize
 from churnlens.reports import render
 from churnlens.reports import sections
 from churnlens.reports.sections import trend as trend_section
-from tests.report_fixture import build_context
+from tests.flow_fixture import build_context
 
 
 def _loop_results(ctx, months: int):
@@ -64,7 +64,7 @@ def _loop_results(ctx, months: int):
 
     hist = [month(i) for i in range(1, months + 1)]
     tr = trend(hist[:-1], hist[-1], psi=(0.1, 0.25), auc_drop=(0.02, 0.05))
-    return dataclasses.replace(ctx, backtest=bt, in_sample=ins, measured=measured, budget=plan, trend=tr)
+    return ctx.replace(backtest=bt, in_sample=ins, measured=measured, budget=plan, trend=tr)
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +87,9 @@ def _section(html: str, sid: str) -> str:
 
 def _page(ctx, module, template):
     """One section rendered alone, as the documents include it."""
-    view = module.build(ctx, sections.Kit(ctx, render.Timings()))
-    return render.make_environment(ctx.lang).get_template(f"sections/{template}").render(sec=view, for_pdf=False)
+    placed = module.SECTION.place(ctx, sections.Kit(ctx, render.Timings()))  # as the documents place it
+    assert placed.template in (f"sections/{template}", "sections/_omitted.html")
+    return render.make_environment(ctx.lang).get_template(placed.template).render(sec=placed.view, for_pdf=False)
 
 
 @pytest.mark.parametrize("months", [1, 2, 12])
@@ -132,7 +133,7 @@ def test_loop_pages_show_the_stage_numbers_in_both_languages(base, tmp_path, mon
         assert title in text
     dossier = (out / "dossier.html").read_text(encoding="utf-8")
     assert 'id="backtest"' in dossier
-    zh = dataclasses.replace(ctx, lang="zh")
+    zh = ctx.replace(lang="zh")
     out_zh = tmp_path / "zh-pdf"
     out_zh.mkdir()
     render.render_documents(zh, out_zh, formats=("html", "pdf"))
@@ -146,5 +147,8 @@ def test_sections_say_why_when_not_measured(base):
 
     assert "--history" in _page(base, trend_section, "trend.html")
     assert "budget: total" in _page(base, s_bu, "budget.html")
-    assert "--outcomes" in _page(base, s_up, "uplift.html")
+    from churnlens.campaign.results import MeasuredCampaign
+
+    # the fixture's two months measure last month's list: the same run without that measurement
+    assert "--outcomes" in _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
     assert "--outcomes" in _page(base, s_bt, "backtest.html") or "In-sample" in _page(base, s_bt, "backtest.html")

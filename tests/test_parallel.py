@@ -272,22 +272,3 @@ def test_together_is_serial_when_asked(monkeypatch):
     order = []
     assert parallel.together(lambda: order.append("a") or 1, lambda: order.append("b") or 2) == (1, 2)
     assert order == ["a", "b"]
-
-
-def test_stages_side_by_side_merge_their_fields_and_refuse_to_both_set_one():
-    from dataclasses import replace
-
-    from churnlens.config import Config
-    from churnlens.run.pipeline import ReportRequest, RunState, _merge
-
-    start = RunState(request=ReportRequest(model="m.txt", data=None), config=Config(), omitted=(("a", "x"),),
-                     timings=(("load", 1.0),))
-    lane = replace(start, salt="s", timings=start.timings + (("lane", 2.0),))
-    beside = replace(start, rules=("r",), omitted=start.omitted + (("performance", "no_label_column"),),
-                     timings=start.timings + (("beside", 3.0),))
-    merged = _merge(start, lane, beside)
-    assert (merged.salt, merged.rules) == ("s", ("r",))
-    assert merged.omitted == (("a", "x"), ("performance", "no_label_column"))
-    assert merged.timings == (("load", 1.0), ("lane", 2.0), ("beside", 3.0))
-    with pytest.raises(RuntimeError, match="RunState.salt"):
-        _merge(start, lane, replace(start, salt="t"))

@@ -9,7 +9,7 @@ import pytest
 
 from churnlens.reports import charts, formatting
 from churnlens.reports.catalogue import text
-from tests.report_fixture import build_context
+from tests.flow_fixture import build_context
 
 
 @pytest.fixture(scope="module")

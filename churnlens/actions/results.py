@@ -126,3 +126,39 @@ class BudgetPlan:
     chosen_share: float  # contacted / eligible
     binding: tuple[str, ...]
     method: str = "greedy"  # code of the assignment (churnlens.actions.budget)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """The playbook rules in use: the config's, then the playbook file's."""
+
+    rules: tuple  # PlaybookRule
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class ActionPlan:
+    """This month's list as first planned: who is listed, each customer's matching
+    customer-level rule (-1 none) and each segment's plan (rows as the attributed customers)."""
+
+    targeting: Targeting
+    customer_rule: np.ndarray  # (m,) index into the playbook rules, -1 = none
+    plans: tuple  # SegmentPlan
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class FinalPlan:
+    """The list as sent: the :class:`ActionPlan` refined by measured uplift and the budget
+    (the same as the action plan when neither applies).
+
+    ``uplift`` (m, R) and ``extra_cost`` (R,) are the list's uplift per customer and rule and
+    the budget's channel cost per contact (None: the playbook's own uplift and no channel cost).
+    """
+
+    targeting: Targeting
+    customer_rule: np.ndarray
+    plans: tuple  # SegmentPlan
+    budget: Optional[BudgetPlan] = None
+    uplift: Optional[np.ndarray] = None
+    extra_cost: Optional[np.ndarray] = None

@@ -233,3 +233,11 @@ class EvidenceComparison:
     n: int
     n_churners: int
     verdict: Note
+
+
+@dataclass(frozen=True)
+class InSample:
+    """Figures measured on labels inside the scored table (``basis`` "in_sample"): the model
+    has seen these customers' outcomes when it was trained on the same table."""
+
+    figures: BackTest

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
-__all__ = ["ahead", "beside", "fork_available", "together"]
+__all__ = ["ahead", "beside", "fork_available", "serial", "together"]
 
 SERIAL_ENV = "CHURNLENS_SERIAL"
 T = TypeVar("T")
@@ -39,14 +39,14 @@ _END = object()
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _serial() -> bool:
+def serial() -> bool:
     """One core, or ``CHURNLENS_SERIAL=1`` (debugging, profiling): nothing runs beside."""
     return os.environ.get(SERIAL_ENV, "") in ("1", "true", "yes") or (os.cpu_count() or 1) < 2
 
 
 def fork_available() -> bool:
     """True when :func:`beside` runs its step in a child process."""
-    return (not _serial() and sys.platform.startswith("linux")
+    return (not serial() and sys.platform.startswith("linux")
             and "fork" in multiprocessing.get_all_start_methods())
 
 
@@ -159,7 +159,7 @@ def ahead(items: Iterable[T]) -> Iterator[T]:
     core or when ``CHURNLENS_SERIAL=1`` is set.
     """
     it = iter(items)
-    if _serial():
+    if serial():
         yield from it
         return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlens-ahead") as pool:
@@ -177,7 +177,7 @@ def together(first: Callable[[], T], second: Callable[[], U]) -> tuple[T, U]:
     it failed (after ``second`` has finished), else ``second``'s. Serial on one core or
     when ``CHURNLENS_SERIAL=1`` is set.
     """
-    if _serial():
+    if serial():
         return first(), second()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlens-together") as pool:
         other = pool.submit(second)

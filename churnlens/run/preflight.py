@@ -7,7 +7,6 @@ before scoring anyone.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -17,31 +16,7 @@ from churnlens.actions import playbook
 from churnlens.campaign.effect import read_campaign
 from churnlens.config import Config, PlaybookRule
 from churnlens.errors import ConfigError, InputFileError
-
-
-@dataclass(frozen=True, eq=False)
-class Checked:
-    """What the checks read, handed to the run so nothing is read twice.
-
-    Attributes
-    ----------
-    rules : tuple of PlaybookRule
-        Config rules, then the playbook file's.
-    do_not_contact : frozenset of str, optional
-        Ids (as text) on the do-not-contact list.
-    salt : str
-        ``CHURNLENS_ID_SALT`` when ``report.hash_ids`` is set, else "".
-    campaign : DataFrame, optional
-        From :func:`churnlens.campaign.effect.read_campaign`.
-    previous : PreviousSegments, optional
-        Last month's segments (``previous``).
-    """
-
-    rules: tuple[PlaybookRule, ...]
-    do_not_contact: Optional[frozenset[str]]
-    salt: str
-    campaign: Optional[pd.DataFrame]
-    previous: object
+from churnlens.results import Checked
 
 
 def id_salt(config: Config) -> str:

@@ -21,6 +21,7 @@ from churnlens.io.atomic import atomic_write_file, check_out, staged_folder, wri
 from churnlens.io.sources import TableSource, resolve_data
 from churnlens.attribution.registry import is_model_uri
 from churnlens.reports import words
+from churnlens.segmentation.history import segments_frame
 
 
 def check_frame(frame: pd.DataFrame, config: Config, *, source: str) -> pd.DataFrame:
@@ -94,21 +95,48 @@ class SegmentOutcome:
     n_segments: int
 
 
+@dataclass(frozen=True, eq=False)
+class Segmented:
+    """Churners selected by score from attributions alone and segmented (no feature values).
+
+    ``frame()`` gives the rows of ``segments.csv`` (segment names in machine words)."""
+
+    churners: segmentation.ChurnerSet
+    segmentation: segmentation.Segmentation
+    segments: tuple  # SegmentSummary
+    config: Config
+
+    def frame(self) -> pd.DataFrame:
+        names = words.segment_names(self.segments, self.config, words.MACHINE_LANG)
+        return segments_frame(self.segmentation, self.segments, names=names)
+
+
+def segment_churners(attr: attribution.Attributions, config: Config) -> Segmented:
+    """Select churners by score from ``attr`` and segment them by their attributions.
+
+    Raises
+    ------
+    DataError
+        ``churners.by`` needs labels or values, which attributions alone do not have.
+    """
+    if config.churners.by in ("label", "value_at_risk"):
+        raise DataError(
+            f"churners.by is {config.churners.by!r}, but segmenting attributions alone only has their scores "
+            "(no labels or values). Use churners.by 'score' or 'top_fraction', or run the whole report.",
+            key="churners.by"
+        )
+    churners = segmentation.select_churners(attr.score, selection=config.churners)
+    seg = segmentation.segment(attr, churners, config=config.segmentation)
+    return Segmented(churners, seg, tuple(segmentation.describe(seg, attr, None, config)), config)
+
+
 def segment_attributions(attributions_path: Path, config_path: Optional[Path], out: Path) -> SegmentOutcome:
     """Select churners by score from an attributions file and segment them (no feature values needed).
     ``out`` is a segmentation folder (manifest schema ``churnlens.segments/1``): never a report folder."""
     check_out(out, kind="segments")
     config = load_config(config_path)
-    if config.churners.by in ("label", "value_at_risk"):
-        raise DataError(
-            f"churners.by is {config.churners.by!r}, but segmenting an attributions file only has its scores "
-            "(no labels or values). Use churners.by 'score' or 'top_fraction', or run the whole report.",
-            key="churners.by"
-        )
-    attr = attribution.read_attributions(attributions_path)
-    churners = segmentation.select_churners(attr.score, selection=config.churners)
-    seg = segmentation.segment(attr, churners, config=config.segmentation)
-    summaries = segmentation.describe(seg, attr, None, config)
+    done = segment_churners(attribution.read_attributions(attributions_path), config)
+    churners, seg, summaries = done.churners, done.segmentation, done.segments
     with staged_folder(out, kind="segments", keep=[p for p in (attributions_path, config_path) if p]) as staging:
         names = words.segment_names(summaries, config, words.MACHINE_LANG)  # machine words, no --lang
         segmentation.write_segments_csv(staging / "segments.csv", seg, summaries, names=names)

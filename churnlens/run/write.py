@@ -1,4 +1,4 @@
-"""From a computed :class:`~churnlens.run.pipeline.RunState` to the report folder.
+"""From computed :class:`~churnlens.results.Results` to the report folder.
 
 Everything that depends on the report language, the timestamp or the output folder happens
 here, so one computed run can be written in several languages (:meth:`churnlens.Run.write`).
@@ -7,10 +7,10 @@ here, so one computed run can be written in several languages (:meth:`churnlens.
 from __future__ import annotations
 
 import hashlib
+import logging
 import platform
 import time
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Optional
@@ -21,28 +21,28 @@ import pandas as pd
 from churnlens import __version__, attribution, reports, segmentation
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
+from churnlens.attribution.results import Attributions
+from churnlens.config import Config
 from churnlens.io import atomic, parallel
 from churnlens.io.bom import add_utf8_bom
 from churnlens.io.sources import TableSource, fingerprint
-from churnlens.io.tables import mask_id, sha256_file
+from churnlens.io.tables import sha256_file
+from churnlens.monitoring.results import MonthSummary
 from churnlens.monitoring.stability import reference_profile
 from churnlens.progress import Progress
-from churnlens.reports.context import (
-    CustomerExample,
-    InputFile,
-    PackageVersion,
-    ReportContext,
-    RunFacts,
-)
 from churnlens.reports import words
+from churnlens.reports.context import InputFile, PackageVersion, ReportContext, RunFacts
+from churnlens.run.lists import retention_list
 from churnlens.reports.words import attributed_text
-from churnlens.run.loop import write_loop_files
-from churnlens.run.pipeline import ReportOutcome, RunState
+from churnlens.results import AlignedFeatures, Book, PopulationSample, Results, Selection
+from churnlens.run.loop import now_iso, period
+from churnlens.run.loop_files import write_loop_files
+from churnlens.run.request import ReportOutcome, ReportRequest
+from churnlens.run.tables import tables
+from churnlens.segmentation.results import ChurnerSet, SegmentRules, Segmentation, Segments
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
             "xgboost", "skops", "jinja2", "weasyprint", "matplotlib", "pyarrow", "pydantic")
-DISPLAY_ROWS = 5_000
-EXAMPLES_PER_SEGMENT = 5
 
 
 def package_versions() -> tuple[PackageVersion, ...]:
@@ -54,48 +54,6 @@ def package_versions() -> tuple[PackageVersion, ...]:
             continue
     found.append(PackageVersion("python", platform.python_version()))
     return tuple(found)
-
-
-def now_iso(given: str) -> str:
-    if given:
-        return given
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def period(state: RunState) -> str:
-    return state.config.report.period or now_iso(state.request.generated_at)[:7]
-
-
-def display_rows(n: int, seed: int) -> np.ndarray:
-    """Deterministic sample of at most DISPLAY_ROWS positions for point charts."""
-    if n <= DISPLAY_ROWS:
-        return np.arange(n)
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=DISPLAY_ROWS, replace=False))
-
-
-def examples(state: RunState) -> tuple[CustomerExample, ...]:
-    """The riskiest few churners of each segment of the run (see :func:`pick_examples`)."""
-    return pick_examples(state.segmentation, state.segments, state.attributions, state.reasons, state.config)
-
-
-def pick_examples(seg, summaries, attr, codes, config) -> tuple[CustomerExample, ...]:
-    """The riskiest few churners of each segment, ids masked unless ``mask_ids: false``."""
-    out = []
-    for s in summaries:
-        members = seg.rows[seg.labels == s.segment_id]
-        if len(members) == 0:
-            continue
-        order = members[np.lexsort((members, -attr.score[members]))][:EXAMPLES_PER_SEGMENT]
-        for r in order:
-            cid = str(attr.customer_ids[r])
-            out.append(CustomerExample(
-                segment_key=s.key,
-                customer=mask_id(cid) if config.report.mask_ids else cid,
-                score=float(attr.score[r]),
-                reasons=tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f),
-            ))
-    return tuple(out)
 
 
 def _shown(path, *, out: Path, staging: Path) -> str:
@@ -120,143 +78,132 @@ def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> In
     return InputFile(role, _shown(obj, out=out, staging=staging), sha256_file(Path(obj)), rows)
 
 
-def input_files(state: RunState, *, out: Path, staging: Path) -> tuple[InputFile, ...]:
-    req = state.request
+def input_files(results: Results, *, out: Path, staging: Path) -> tuple[InputFile, ...]:
+    req, model = results[ReportRequest], results[attribution.LoadedModel]
     # a registry model is shown by its URI, with the SHA-256 of the artifact it resolved to
-    model = state.model if is_model_uri(req.model) else req.model
-    roles = [("model", model), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
+    shown = model if is_model_uri(req.model) else req.model
+    roles = [("model", shown), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
              ("outcomes", req.outcomes)]
-    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=state.book.n)
+    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=results[Book].n)
                  for role, obj in roles if obj is not None)
 
 
-def run_facts(state: RunState, *, out: Path, staging: Path) -> RunFacts:
-    req, config = state.request, state.config
+def run_facts(results: Results, *, out: Path, staging: Path) -> RunFacts:
+    req, config, model = results[ReportRequest], results[Config], results[attribution.LoadedModel]
     facts = RunFacts(
         generated_at=now_iso(req.generated_at),
-        period=period(state),
+        period=period(req, config),
         title=config.report.title.get(req.lang) if config.report.title else "",
         institution=config.report.institution.get(req.lang),
         command=req.command,
         seed=config.seed,
-        model=replace(state.model.info, path=_shown(state.model.info.path, out=out, staging=staging))
-        if isinstance(state.request.model, (str, Path)) and not is_model_uri(state.request.model)
-        else state.model.info,
-        inputs=input_files(state, out=out, staging=staging),
-        n_customers=state.book.n,
+        model=replace(model.info, path=_shown(model.info.path, out=out, staging=staging))
+        if isinstance(req.model, (str, Path)) and not is_model_uri(req.model) else model.info,
+        inputs=input_files(results, out=out, staging=staging),
+        n_customers=results[Book].n,
         packages=package_versions(),
         attributed="",
-        n_attributed=len(state.rows),
-        n_targeted=state.book_churners.count,
-        n_sampled=state.n_sample,
+        n_attributed=len(results[AlignedFeatures].rows),
+        n_targeted=results[Selection].churners.count,
+        n_sampled=results[Selection].n_sample,
     )
     return replace(facts, attributed=attributed_text(facts, "en"))
 
 
-def report_context(state: RunState, facts: RunFacts) -> ReportContext:
-    """What both documents show, assembled from the stages' results."""
-    pos = state.sample_pos
-    return ReportContext(
-        lang=state.request.lang, facts=facts, config=state.config, attributions=state.attributions, X=state.X,
-        display_rows=pos[display_rows(len(pos), state.config.seed)], value=state.value, churners=state.churners,
-        drivers=state.drivers, segmentation=state.segmentation, segments=state.segments, plans=state.plans,
-        examples=examples(state), cross_check=state.cross_check,
-        quality=state.quality, monitoring=state.monitoring, migration=state.migration, campaign=state.campaign,
-        excluded_do_not_contact=state.retention.excluded_do_not_contact,
-        control_count=state.retention.control_count, omitted=state.omitted,
-        sources=state.sources, profiles=state.profiles, interactions=state.interactions,
-        segment_rules=state.segment_rules,
-        excluded_reasons=attribution.excluded_features(state.attributions.features, state.config),
-        # the monthly loop
-        backtest=state.backtest, in_sample=state.in_sample_figures, measured=state.measured, budget=state.budget_plan,
-        trend=state.trend, rules=tuple(state.rules),
-    )
-
-
-def machine_names(state: RunState) -> dict[str, str]:
+def machine_names(results: Results) -> dict[str, str]:
     """Segment names in machine words (the same in every report language)."""
-    return words.segment_names(state.segments, state.config, words.MACHINE_LANG)
+    return words.segment_names(results[Segments].items, results[Config], words.MACHINE_LANG)
 
 
-def write_attributions(state: RunState, path: Path) -> None:
+def write_attributions(results: Results, path: Path) -> None:
     """``attributions.parquet``, one row group per block of ``attribution.chunk_rows`` rows."""
-    attr, step = state.attributions, state.config.attribution.chunk_rows
+    attr, step = results[Attributions], results[Config].attribution.chunk_rows
     writer = attribution.AttributionsWriter(path)
     for i in range(0, attr.n, step):
         writer.write(attribution.take(attr, np.arange(i, min(i + step, attr.n))))
     writer.close()
 
 
-def write_report(state: RunState, staging: Path, *, progress: Optional[Progress] = None) -> ReportOutcome:
+def folder_files(folder: Path) -> tuple[str, ...]:
+    """Every file of a report folder (paths relative to it, ``/``-separated), as it is published."""
+    return tuple(sorted(p.relative_to(folder).as_posix() for p in Path(folder).rglob("*")
+                        if p.is_file() and p.name != atomic.STAGING_MARKER))
+
+
+def write_report(results: Results, staging: Path, *, progress: Optional[Progress] = None) -> ReportOutcome:
     """Write every file of the report folder into ``staging`` (published by the caller).
 
-    ``state.request`` gives the language, formats, timestamp, command and final folder.
+    The results' :class:`~churnlens.run.request.ReportRequest` gives the language, formats,
+    timestamp, command and final folder.
     """
     progress = progress or Progress(quiet=True)
-    req = state.request
+    req, config = results[ReportRequest], results[Config]
     t0 = time.perf_counter()
-    write_attributions(state, staging / "attributions.parquet")
-    facts = run_facts(state, out=Path(req.out), staging=staging)
-    context = report_context(state, facts)
+    write_attributions(results, staging / "attributions.parquet")
+    facts = run_facts(results, out=Path(req.out), staging=staging)
+    context = ReportContext(req.lang, facts, results)
 
     def lists_and_tables() -> None:  # pure-Python writers: in a second process beside the documents
-        playbook.write_retention_list(staging / "retention_list.csv", state.retention)
-        write_workbook(state, staging / "retention_list.xlsx", facts)
-        names = machine_names(state)
-        segmentation.write_segments_csv(staging / "segments.csv", state.segmentation, state.segments, names=names)
-        segmentation.write_segment_signatures(staging / "segment_signatures.json", state.segments, names=names)
-        write_tables(state, staging / "tables")
+        machine = retention_list(results)
+        playbook.write_retention_list(staging / "retention_list.csv", machine)
+        write_workbook(results, staging / "retention_list.xlsx", facts, machine)
+        names = machine_names(results)
+        seg, segments = results[Segmentation], results[Segments].items
+        segmentation.write_segments_csv(staging / "segments.csv", seg, segments, names=names)
+        segmentation.write_segment_signatures(staging / "segment_signatures.json", segments, names=names)
+        write_tables(results, staging / "tables", machine)
 
     with parallel.beside(lists_and_tables), progress.task("Reports (HTML, PDF)", 1) as advance:
         reports.render_documents(context, staging, formats=req.formats)
         advance(1)
-    write_loop_files(state, staging)
-    profile = reference_profile(state.sample_X, state.attributions.score[state.sample_pos], label=period(state))
+    summary = replace(results[MonthSummary], period=period(req, config),
+                      folder=Path(req.out).name if req.out else "")
+    write_loop_files(results, staging, summary)
+    sample = results[PopulationSample]
+    profile = reference_profile(sample.X, sample.attributions.score, label=period(req, config))
     (staging / "reference_profile.json").write_text(profile.to_json(), encoding="utf-8")
-    if state.config.report.excel_bom:
+    if config.report.excel_bom:
         add_utf8_bom(staging)
-    write_manifest(staging, context, data_source=data_source(state, out=Path(req.out), staging=staging))
-    log_timings(state.timings + (("reports", round(time.perf_counter() - t0, 3)),))
-    return ReportOutcome(Path(req.out), state.book.n, state.churners.count, state.segmentation.n_segments,
-                         tuple(sorted(p.name for p in staging.iterdir() if p.is_file())), state.book.warnings)
+    write_manifest(staging, context, data_source=data_source(results, out=Path(req.out), staging=staging))
+    log_timings(results.timings + (("reports", round(time.perf_counter() - t0, 3)),))
+    book = results[Book]
+    return ReportOutcome(Path(req.out), book.n, results[ChurnerSet].count, results[Segmentation].n_segments,
+                         folder_files(staging), book.warnings)
 
 
-def write_workbook(state: RunState, path: Path, facts: RunFacts) -> None:
+def write_workbook(results: Results, path: Path, facts: RunFacts, machine) -> None:
     """``retention_list.xlsx`` for people, in the report language, when XlsxWriter (extra
     ``churnlens[xlsx]``) is installed; ``retention_list.csv`` stays in machine words."""
     try:
-        import xlsxwriter  # noqa: F401
+        import xlsxwriter  # noqa: F401  -- listed lazy import: an optional extra
     except ImportError:
         return
-    from churnlens.reports.workbook import write_retention_workbook
-    from churnlens.run.stages import retention_list
+    from churnlens.reports.workbook import write_retention_workbook  # noqa: PLC0415 -- needs xlsxwriter
 
-    lang, config = state.request.lang, state.config
-    people = state.retention if lang == words.MACHINE_LANG else retention_list(state, lang=lang)
-    actions = {r.action.en: r.action.get(lang) for r in state.rules}
-    frame = people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a)))
+    req, config = results[ReportRequest], results[Config]
+    people = machine if req.lang == words.MACHINE_LANG else retention_list(results, lang=req.lang)
     spec = config.features.get(config.value_column or "")
-    write_retention_workbook(path, replace(people, frame=frame), lang=lang, unit=spec.unit if spec else None,
+    write_retention_workbook(path, people, lang=req.lang, unit=spec.unit if spec else None,
                              period=facts.period, generated_at=facts.generated_at)
 
 
-def write_tables(state: RunState, folder: Path) -> None:
-    """``tables/*.csv``: the reports' tables for BI tools. ``retention_plan.csv`` is the
-    group-by of ``retention_list.csv`` (:func:`churnlens.actions.playbook.retention_plan`)."""
+def write_tables(results: Results, folder: Path, machine) -> None:
+    """``tables/*.csv``: the reports' tables for BI tools (:func:`churnlens.run.tables.tables`);
+    ``retention_plan.csv`` is the group-by of ``retention_list.csv``."""
     folder.mkdir(parents=True, exist_ok=True)
-    playbook.retention_plan(state.retention.frame).to_csv(folder / "retention_plan.csv", index=False, encoding="utf-8")
-    state.profiles.frame.to_csv(folder / "segment_profiles.csv", index=False, encoding="utf-8")
-    attribution.drivers_table(state.drivers).to_csv(folder / "drivers.csv", index=False, encoding="utf-8")
-    if state.segment_rules is not None:  # segment_rules.csv (+ .sql, segment_quality.csv), business words in machine lang
-        segmentation.write_segment_rules(folder, state.segment_rules, words.rule_definitions(
-            state.segment_rules, state.config, words.MACHINE_LANG, state.sources))
+    for name, frame in tables(results, machine=machine).items():
+        frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8")
+    rules = results.get(SegmentRules)
+    if rules is not None:  # segment_rules.csv (+ .sql, segment_quality.csv), business words in machine lang
+        segmentation.write_segment_rules(folder, rules, words.rule_definitions(
+            rules, results[Config], words.MACHINE_LANG, results[attribution.FeatureSources]))
 
 
-def data_source(state: RunState, *, out: Path, staging: Path) -> Optional[dict]:
+def data_source(results: Results, *, out: Path, staging: Path) -> Optional[dict]:
     """Where the customer table came from: file / Parquet folder / SQL query (URL with the
     password masked, rows and their digest); None for a DataFrame. A path inside the staging
     folder (the demo's inputs) is shown at its final place, so reruns give the same manifest."""
-    data = state.request.data
+    data = results[ReportRequest].data
     if not isinstance(data, TableSource):
         return None
     fp = fingerprint(data)
@@ -267,8 +214,6 @@ def data_source(state: RunState, *, out: Path, staging: Path) -> Optional[dict]:
 
 def log_timings(timings) -> None:
     """Run timings go to the log (``--verbose``), not into any file: outputs stay byte-identical."""
-    import logging
-
     log = logging.getLogger("churnlens.timings")
     for name, seconds in timings:
         log.info("%s: %.3f s", name, seconds)

@@ -61,7 +61,7 @@ from churnlens.reports.sections import (
     trend,
     uplift,
 )
-from churnlens.reports.sections.base import Kit, Placed, Section, TocEntry
+from churnlens.reports.sections.base import Kit, Omission, Placed, Section, TocEntry
 
 REPORT: tuple[Section, ...] = (
     summary.SECTION,
@@ -107,9 +107,10 @@ def assemble(sections: tuple[Section, ...], ctx: ReportContext, kit: Kit) -> tup
     """Build every section's view, in order; returns the placed sections and the contents."""
     placed, toc = [], []
     for s in sections:
-        view = s.build(ctx, kit)
-        placed.append(Placed(s.id, f"sections/{s.template}", view))
-        toc.extend(s.entries(view, kit))
+        place = s.place(ctx, kit)
+        placed.append(place)
+        omitted = isinstance(place.view, Omission)
+        toc.extend(Section.entries(s, None, kit) if omitted and s.toc else s.entries(place.view, kit))
     return tuple(placed), tuple(toc)
 
 

@@ -57,11 +57,23 @@ class TocEntry:
 
 
 @dataclass(frozen=True)
+class Omission:
+    """The view of a section left out because a result it needs is absent."""
+
+    id: str
+    title: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Section:
     """One registered section: its anchor, title key, view builder and template.
 
     ``build(ctx, kit)`` returns the section's frozen view; ``toc(view, kit)`` its contents
     entries (default: one entry titled ``title_key``; none when ``title_key`` is None).
+    ``needs`` are the result types the section shows: when one is absent the section is
+    placed as an :class:`Omission` ("not shown" and why: the reason the step gave for the
+    section ``absent[0]``, else the catalogue text ``absent[1]``) and ``build`` is not called.
     """
 
     id: str
@@ -69,6 +81,14 @@ class Section:
     build: Callable[[ReportContext, "Kit"], Any]
     template: str  # file name under templates/sections/
     toc: Optional[Callable[[Any, "Kit"], tuple[TocEntry, ...]]] = None
+    needs: tuple[type, ...] = ()
+    absent: tuple[str, str] = ("", "omitted.not_computed")  # (reason's section id, default catalogue key)
+
+    def place(self, ctx: ReportContext, kit: "Kit") -> "Placed":
+        if not ctx.has(*self.needs):
+            reason = kit.omitted(self.absent[0] or self.id, self.absent[1])
+            return Placed(self.id, "sections/_omitted.html", Omission(self.id, kit.text(self.title_key), reason))
+        return Placed(self.id, f"sections/{self.template}", self.build(ctx, kit))
 
     def entries(self, view: Any, kit: "Kit") -> tuple[TocEntry, ...]:
         if self.toc is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from churnlens.actions.results import BudgetPlan
 from churnlens.reports import charts, formatting
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -32,8 +33,6 @@ class BudgetView:
 
 def build(ctx: ReportContext, kit: Kit) -> BudgetView:
     p = ctx.budget
-    if p is None:
-        return BudgetView(None, (), "", "", None, kit.omitted("budget", "omitted.no_budget"))
     rows = tuple(ChannelRow(kit.text(f"channel.{c.channel}"), c.cost, c.capacity, c.contacts, c.spend)
                  for c in p.channels)
     limits = [kit.text("budget.binding_total") if b == "total" else
@@ -46,4 +45,5 @@ def build(ctx: ReportContext, kit: Kit) -> BudgetView:
     return BudgetView(p, rows, binding, baseline, chart, "")
 
 
-SECTION = Section("budget", "budget.title", build, "budget.html")
+SECTION = Section("budget", "budget.title", build, "budget.html", needs=(BudgetPlan,),
+                  absent=("budget", "omitted.no_budget"))

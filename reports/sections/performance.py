@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from churnlens.evaluation.results import ModelQuality
 from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -51,8 +52,6 @@ class PerformanceView:
 
 def build(ctx: ReportContext, kit: Kit) -> PerformanceView:
     q, lang = ctx.quality, kit.lang
-    if q is None:
-        return PerformanceView(None, kit.omitted("performance", "omitted.no_label"))
     return PerformanceView(PerformanceBody(
         n=q.n, n_churners=q.n_churners, auc=q.auc, ks=q.ks, ks_threshold=q.ks_threshold, brier=q.brier,
         note=words.notes_text(q.notes, lang), deciles=tuple(q.deciles), calibration=tuple(q.calibration),
@@ -65,5 +64,6 @@ def build(ctx: ReportContext, kit: Kit) -> PerformanceView:
     ), "")
 
 
-SECTION = Section("performance", "performance.title", build, "performance.html")
-QUALITY = Section("quality", "dossier.quality_title", build, "d_quality.html")
+NEEDS = dict(needs=(ModelQuality,), absent=("performance", "omitted.no_label"))
+SECTION = Section("performance", "performance.title", build, "performance.html", **NEEDS)
+QUALITY = Section("quality", "dossier.quality_title", build, "d_quality.html", **NEEDS)

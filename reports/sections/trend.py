@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from churnlens.monitoring.results import Trend
 from churnlens.reports import charts
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -39,8 +40,6 @@ class TrendView:
 
 def build(ctx: ReportContext, kit: Kit) -> TrendView:
     t = ctx.trend
-    if t is None:
-        return TrendView((), (), (), (), "", "", "", (), None, kit.omitted("trend", "omitted.no_history"))
     word = lambda code: kit.text(f"trend.verdicts.{code}")  # noqa: E731
     rows = tuple(TrendRow(p, word(p.psi_verdict), word(p.auc_verdict)) for p in t.points)
     fmt = lambda x: f"{x:g}"  # noqa: E731
@@ -61,4 +60,4 @@ def build(ctx: ReportContext, kit: Kit) -> TrendView:
         notes=tuple(notes), chart=chart, reason="")
 
 
-SECTION = Section("trend", "trend.title", build, "trend.html")
+SECTION = Section("trend", "trend.title", build, "trend.html", needs=(Trend,), absent=("trend", "omitted.no_history"))

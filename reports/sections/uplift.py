@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from churnlens.campaign.results import MeasuredCampaign
 from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -49,8 +50,6 @@ def action_words(ctx: ReportContext, lang: str) -> dict[str, str]:
 
 def build(ctx: ReportContext, kit: Kit) -> UpliftView:
     m = ctx.measured
-    if m is None:
-        return UpliftView("", "", (), (), None, kit.omitted("uplift", "omitted.no_assignment"))
     names = action_words(ctx, kit.lang)
     act = lambda a: names.get(a, a)  # noqa: E731
     effects = [EffectRow(kit.text("uplift.level_all"), "", m.overall)]
@@ -72,4 +71,5 @@ def build(ctx: ReportContext, kit: Kit) -> UpliftView:
         effects=tuple(effects), estimates=rows, chart=chart, reason="")
 
 
-SECTION = Section("uplift", "uplift.title", build, "uplift.html")
+SECTION = Section("uplift", "uplift.title", build, "uplift.html", needs=(MeasuredCampaign,),
+                  absent=("uplift", "omitted.no_assignment"))

@@ -1,0 +1,32 @@
+"""The retention list of a run: the plan's codes with the words of :mod:`churnlens.reports.lists`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from churnlens.actions import playbook
+from churnlens.actions.results import FinalPlan, Playbook, RetentionList
+from churnlens.attribution.results import Attributions
+from churnlens.config import Config
+from churnlens.reports import words
+from churnlens.reports.lists import list_words
+from churnlens.results import AlignedFeatures, Checked, Results
+from churnlens.segmentation.results import Segments
+
+
+def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> RetentionList:
+    """The retention list in ``lang`` (machine words by default, as ``retention_list.csv``),
+    with the list's uplift and channel costs from the :class:`~churnlens.actions.results.FinalPlan`,
+    so every language shows the same money."""
+    config, attr, plan = results[Config], results[Attributions], results[FinalPlan]
+    segments, rules = results[Segments], results[Playbook].rules
+    w = list_words(results, lang)
+    people = playbook.retention_list(
+        attr.customer_ids, plan.targeting, segment=segments.keys, score=attr.score,
+        value=results[AlignedFeatures].value, reasons=w.reasons,
+        rule_index=playbook.effective_rules(plan.customer_rule, segments.keys, plan.plans), rules=rules,
+        segment_name=w.segment_name, drivers=w.drivers, protective=w.protective, rank_by=config.report.rank_by,
+        hash_ids=config.report.hash_ids, salt=results[Checked].salt, uplift=plan.uplift, extra_cost=plan.extra_cost)
+    if lang == words.MACHINE_LANG:
+        return people
+    return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: w.actions.get(a, a))))
