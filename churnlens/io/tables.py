@@ -154,8 +154,8 @@ def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
         parsed, bad = parse_labels(labels)
         if bad.any():
             raise DataError(
-                f"Column {config.label_column!r} (label_column) in {source} must hold churn outcomes: 1/0, "
-                f"true/false, yes/no or y/n (any case; 1 = churned); found {int(bad.sum()):,} other value(s): "
+                f"Column {config.label_column!r} (label_column) in {source} must hold 0/1 churn outcomes "
+                f"(1 = churned; also written 1.0/0.0, true/false, yes/no or y/n, any case); found {int(bad.sum()):,} other value(s): "
                 f"{row_examples(frame.index, bad, labels)}. Recode these rows, drop customers whose outcome "
                 "is not known, or set label_column to the right column."
             )
