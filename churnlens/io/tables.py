@@ -374,11 +374,20 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
     except UnicodeDecodeError:
         raise InputFileError(f"data: {decode_hint(path, encoding)}", argument="data") from None
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        from churnlens.io.sources import redact_text
+
+        first = redact_text((str(err).strip().splitlines() or [type(err).__name__])[0][:200])
+        if source.kind == "sql":  # never Path(url): it garbles the URL and keeps the password
+            raise InputFileError(f"data: reading the query's rows from {source.name} failed after {start:,} row(s) "
+                                 f"({type(err).__name__}: {first}).", argument="data") from None
         raise InputFileError(f"{what} {path} could not be read as {suffix[1:].upper()} "
                              f"(near row {start:,}): {first}") from None
     if start == 0 and rows is None and not allow_empty:
-        where = f"{what} {path}" if source.kind == "file" else f"Data {source.kind} {source.name}"
+        if source.kind == "sql":
+            raise InputFileError(f"data: the query returned no rows from {source.name}: {source.query!r}. Check its "
+                                 "WHERE clause (e.g. the month) and the table it reads (or data.query).",
+                                 argument="data")
+        where = f"{what} {path}" if source.kind == "file" else f"Parquet folder {source.location}"
         raise InputFileError(f"{where} has no rows. Export at least one row under the header.")
 
 
