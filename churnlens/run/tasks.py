@@ -134,7 +134,7 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     report of what was found."""
     from churnlens.campaign.effect import campaign_effect
     from churnlens.run.pipeline import ReportRequest, check_request, with_overrides
-    from churnlens.run.preflight import preflight
+    from churnlens.run.preflight import preflight, published_ids
 
     req = ReportRequest(model=model_path, data=data_path, config=config_path, previous=previous, campaign=campaign,
                         formats=(), query=query, encoding=encoding)
@@ -154,7 +154,9 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     playbook.validate_playbook(rules, features=sources.sources, config=config, categorical=categorical,
                                encoded={c: sources.source(c) for c in sources.columns})
     if checked.campaign is not None:
-        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy())
+        # churned customers have left this month's table: last month's published scores count too
+        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy(),
+                        published_ids=published_ids(previous))
     # the same mapping as the report's: encoded columns count under their source feature
     undocumented = list(sources.undeclared)
     lines = [
