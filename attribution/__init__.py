@@ -24,6 +24,7 @@ from churnlens.attribution.explain import explain
 from churnlens.attribution.interactions import interaction_matrix, top_pairs
 from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
 from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
+from churnlens.attribution.parity import ScoreParity, require_parity, score_parity
 from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
 from churnlens.attribution.sources import feature_sources, source_frame, to_sources
 from churnlens.attribution.results import (
@@ -36,5 +37,6 @@ __all__ = [
     "LoadedModel", "ModelInfo", "ReasonCodes", "RegistryInfo", "RiskRange", "align", "cross_check", "explain",
     "FeatureSources", "RiskZone", "drivers_table", "excluded_features", "feature_sources", "probability_points",
     "source_frame", "to_sources", "InteractionPair", "SegmentInteractions", "interaction_matrix", "top_pairs",
+    "ScoreParity", "require_parity", "score_parity",
     "concat", "concat_reasons", "from_estimator", "global_drivers", "take", "load_model", "read_attributions", "reason_codes", "write_attributions",
 ]

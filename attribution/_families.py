@@ -105,6 +105,22 @@ class _Family:
     def facts(self, est: Any) -> Facts:
         raise NotImplementedError
 
+    def select_trees(self, est: Any) -> tuple[Any, Optional[int], int]:
+        """``(estimator holding only the trees that count, best_iteration or None, trees in the file)``.
+
+        Trees beyond the model's best iteration are dropped here, at load, so scoring, TreeSHAP
+        and the cross-check all read the same trees as the owner's ``predict_proba``.
+        """
+        return est, None, 0  # 0: as many as used
+
+    def owner_proba(self, est: Any, M: np.ndarray) -> np.ndarray:
+        """Churn probability as the library's own ``predict_proba`` gives it, on the estimator
+        *as stored* (before :meth:`select_trees`), for the score-parity check."""
+        raise NotImplementedError
+
+    # precision of the library's own prediction: "float64" or "float32" (XGBoost)
+    precision: str = "float64"
+
     def categories(self, est: Any) -> tuple[Optional[tuple], ...]:
         """Per input column the training categories: None for numeric columns, ``()`` for
         integer-coded categoricals (codes fed as numbers), :data:`LEVELS_UNKNOWN` when the file
@@ -269,7 +285,22 @@ class _LightGBM(_Family):
         return tuple(out)
 
     def raw(self, est, M):
-        return np.asarray(est.predict(M, raw_score=True), dtype=np.float64)
+        return np.asarray(est.predict(M, raw_score=True, num_iteration=-1), dtype=np.float64)
+
+    def select_trees(self, est):
+        import lightgbm as lgb
+
+        total = int(est.current_iteration())
+        best = int(getattr(est, "best_iteration", -1) or -1)
+        stored = int(est.num_trees())
+        if 0 < best < total:  # Booster.predict (and LGBMClassifier.predict_proba) use best_iteration
+            kept = lgb.Booster(model_str=est.model_to_string(num_iteration=best))
+            return kept, best, stored
+        return est, (best if best > 0 else None), stored
+
+    def owner_proba(self, est, M):
+        # num_iteration=None: the booster's best_iteration when it has one, as predict_proba does
+        return np.asarray(est.predict(M), dtype=np.float64)
 
     def build_forest(self, est):
         from churnlens.attribution.treeshap import from_lightgbm_dump
@@ -278,7 +309,7 @@ class _LightGBM(_Family):
 
     def library_contribs(self, est, M):
         """LightGBM's own TreeSHAP (``pred_contrib``)."""
-        out = np.asarray(est.predict(M, pred_contrib=True), dtype=np.float64)
+        out = np.asarray(est.predict(M, pred_contrib=True, num_iteration=-1), dtype=np.float64)
         return out[:, :-1], float(out[0, -1])
 
     def cross_reference(self, est, M, *, categorical):
@@ -393,6 +424,38 @@ class _XGBoost(_Family):
     def raw(self, est, M):
         return np.asarray(est.predict(self._dmatrix(est, M), output_margin=True), dtype=np.float64)
 
+    precision = "float32"  # XGBoost predicts in float32
+
+    @staticmethod
+    def _best_iteration(est) -> Optional[int]:
+        best = est.attr("best_iteration")
+        return None if best is None else int(best)
+
+    def select_trees(self, est):
+        best = self._best_iteration(est)
+        rounds = int(est.num_boosted_rounds())
+        stored = len(est.get_dump())
+        if best is not None and best + 1 < rounds:
+            # XGBClassifier.predict_proba of the loaded model: iteration_range=(0, best_iteration + 1)
+            kept = est[: best + 1]
+            if est.feature_names and not kept.feature_names:
+                kept.feature_names = est.feature_names
+            if est.feature_types and not kept.feature_types:
+                kept.feature_types = est.feature_types
+            return kept, best, stored
+        return est, best, stored
+
+    def owner_proba(self, est, M):
+        best = self._best_iteration(est)
+        rng = (0, best + 1) if best is not None else (0, 0)
+        margin = np.asarray(est.predict(self._dmatrix(est, M), output_margin=True, iteration_range=rng),
+                            dtype=np.float64)
+        if self._config(est)["objective"]["name"] == "binary:logitraw":
+            from scipy.special import expit
+
+            return expit(margin)
+        return np.asarray(est.predict(self._dmatrix(est, M), iteration_range=rng), dtype=np.float64)
+
     def build_forest(self, est):
         from churnlens.attribution.treeshap import from_xgboost_json
 
@@ -457,6 +520,28 @@ class _SklearnTrees(_Family):
 
     def raw(self, est, M):
         return np.asarray(est.decision_function(M), dtype=np.float64)
+
+    def select_trees(self, est):
+        # GradientBoosting keeps only its fitted stages (n_estimators_ after n_iter_no_change)
+        n_stages = getattr(est, "n_estimators_", None)
+        stored = len(self._trees(est))
+        if n_stages is None:  # forests: every tree counts
+            return est, None, stored
+        n_stages = int(n_stages)
+        best = n_stages if getattr(est, "n_iter_no_change", None) is not None else None
+        if len(est.estimators_) > n_stages:
+            import copy
+
+            kept = copy.copy(est)
+            kept.estimators_ = est.estimators_[:n_stages]
+            return kept, best, stored
+        return est, best, stored
+
+    def owner_proba(self, est, M):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            proba = np.asarray(est.predict_proba(M), dtype=np.float64)
+        return proba[:, list(est.classes_).index(est.classes_[1])]
 
     def leaf_values(self, est, tree) -> np.ndarray:
         """Per node of ``tree`` (a DecisionTree) its value in raw-output units (used at leaves)."""
@@ -545,6 +630,21 @@ class _SklearnHistGBM(_SklearnTrees):
 
     def raw(self, est, M):
         return np.asarray(est.decision_function(self._tree_order(est, M)), dtype=np.float64)
+
+    def select_trees(self, est):
+        n_iter = int(est.n_iter_)
+        stored = len(self._trees(est))
+        best = n_iter if getattr(est, "do_early_stopping_", False) else None
+        if len(est._predictors) > n_iter:
+            import copy
+
+            kept = copy.copy(est)
+            kept._predictors = est._predictors[:n_iter]
+            return kept, best, stored
+        return est, best, stored
+
+    def owner_proba(self, est, M):
+        return super().owner_proba(est, self._tree_order(est, M))
 
     def categories(self, est):
         mask = getattr(est, "is_categorical_", None)

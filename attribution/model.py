@@ -83,6 +83,7 @@ class _Backend:
     source_of: np.ndarray  # (f_encoded,) index of each encoded column's source feature
     encoded_names: tuple[str, ...]
     raw_scale: float
+    owner: Any = None  # the estimator as stored (before trees beyond the best iteration were dropped)
 
 
 @dataclass(frozen=True)
@@ -550,8 +551,11 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
             f"explain exactly. Supported: {SUPPORTED_ESTIMATORS}."
         )
     family = FAMILIES[fam_name]
-    est = family.unwrap(final)
-    family.check(est, str(path))
+    owner = family.unwrap(final)
+    family.check(owner, str(path))
+    # trees beyond the model's best iteration are dropped here: scoring, TreeSHAP and the
+    # cross-check all read the trees the owner's predict_proba reads
+    est, best_iteration, trees_in_file = family.select_trees(owner)
     facts: Facts = family.facts(est)
     if preprocess is None:
         cats = family.categories(est)
@@ -581,7 +585,9 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
         objective=facts.objective,
         raw_output=family.raw_output,
         pipeline_steps=steps,
+        trees_in_file=trees_in_file or facts.n_trees,
+        best_iteration=best_iteration,
     )
     backend = _Backend(family, est, preprocess, columns, np.asarray(source_of, dtype=np.int64),
-                       tuple(enc_names), facts.raw_scale)
+                       tuple(enc_names), facts.raw_scale, owner=owner)
     return LoadedModel(info, backend)

@@ -45,6 +45,22 @@ class ModelInfo:
     raw_output: str  # space of the model's raw output: "log_odds" or "probability"
     pipeline_steps: tuple[str, ...] = ()  # e.g. ("ColumnTransformer", "HistGradientBoostingClassifier")
     registry: Optional[RegistryInfo] = None  # set for models loaded from an MLflow URI
+    # Which trees count. ``n_trees`` above is the number used (scored and explained);
+    # ``trees_in_file`` the number stored (more when the file keeps the rounds after early
+    # stopping); ``best_iteration`` the model's own statement, in the library's numbering
+    # (XGBoost: 0-based best round, used as iteration_range=(0, best_iteration + 1); LightGBM:
+    # iterations used; scikit-learn: fitted stages n_iter_ / n_estimators_), None when it states none.
+    trees_in_file: Optional[int] = None
+    best_iteration: Optional[int] = None
+
+    @property
+    def n_trees_used(self) -> int:
+        return self.n_trees
+
+    @property
+    def trees_dropped(self) -> int:
+        """Trees stored in the file beyond the best iteration (not scored, not explained)."""
+        return max(0, (self.trees_in_file or self.n_trees) - self.n_trees)
 
 
 @array_eq
@@ -254,6 +270,12 @@ class FeatureSources:
         "declared" (listed in ``columns:``) or "name" (``<feature><sep><level>``).
     undeclared : tuple of str
         Source features without a data-dictionary entry (labels fall back to the name).
+    absent : tuple of (str, str)
+        (feature, column) for every ``features.<f>.columns`` entry this model does not have
+        (a dictionary written for several models of the book): a note, not an error.
+    reference_levels : tuple of (str, str)
+        (source, level) of drop-first encodings whose dictionary entry names the level no
+        column stands for (``reference_level``); without it that level reads "other".
     """
 
     columns: tuple[str, ...]
@@ -262,6 +284,8 @@ class FeatureSources:
     levels: tuple[str, ...]
     mapped: tuple[tuple[str, str, str], ...] = ()
     undeclared: tuple[str, ...] = ()
+    absent: tuple[tuple[str, str], ...] = ()
+    reference_levels: tuple[tuple[str, str], ...] = ()
 
     @property
     def identity(self) -> bool:

@@ -51,7 +51,12 @@ class FeatureSpec(_Frozen):
     values: dict[str, Text] = Field(default_factory=dict)
     # The model's encoded columns of this source feature (``columns: [Gender_Male, Gender_Female]``);
     # their attributions are summed (signed) to the feature.
+    # One dictionary serves all the book's models: a listed column a given model lacks is a note,
+    # not an error (the champion may use the raw ``Geography``, the challenger ``Geo_Germany``).
     columns: tuple[str, ...] = ()
+    # The level no column of a drop-first encoding stands for (``reference_level: France`` with
+    # ``columns: [Geo_Germany, Geo_Spain]``): shown instead of "other" when no column is set.
+    reference_level: Optional[str] = None
     # Band edges for the traits pages (``bands: [18, 30, 45, 60]`` -> <18, 18-30, ..., >=60);
     # without them numeric traits get quantile bands of the whole book.
     bands: tuple[float, ...] = ()

@@ -114,6 +114,22 @@ class _Formats:
         return self._made[key]
 
 
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+DATETIME_WIDTH = len("2026-11-30 08:00") + 2  # Excel shows ### in a date cell narrower than its text
+
+
+def _print_setup(ws, header_row: int) -> None:
+    """Landscape A4, every column on one page width (as many pages down as needed), the table's
+    header row repeated on every printed page, and gridlines printed."""
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(header_row)
+    ws.hide_gridlines(0)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.center_horizontally()
+
+
 def _list_sheet(ws, fmt: _Formats, frame: pd.DataFrame, columns, lang: str) -> None:
     bold = fmt(bold=True)
     for c, (col, header, number_format) in enumerate(columns):
@@ -130,6 +146,7 @@ def _list_sheet(ws, fmt: _Formats, frame: pd.DataFrame, columns, lang: str) -> N
                 ws.write_string(r, c, v, cell_format)
     ws.freeze_panes(1, 0)
     ws.autofilter(0, 0, max(len(frame), 1), len(columns) - 1)
+    _print_setup(ws, 0)
 
 
 def _summary_sheet(ws, fmt: _Formats, frame: pd.DataFrame, lang: str, unit: Optional[str], period: str,
@@ -140,12 +157,13 @@ def _summary_sheet(ws, fmt: _Formats, frame: pd.DataFrame, lang: str, unit: Opti
     ws.write_string(1, 0, labels[0])
     ws.write_string(1, 1, period)
     ws.write_string(2, 0, labels[1])
-    ws.write_datetime(2, 1, when, fmt("yyyy-mm-dd hh:mm"))
+    ws.write_datetime(2, 1, when, fmt(DATETIME_FORMAT))
     top = len(labels) + 2  # 0-based row of the table header
     headers = [("segment", None), ("customers", "#,##0"), ("to_contact", "#,##0"), ("control", "#,##0"),
                ("mean_score", PCT), ("value_sum", money), ("expected_sum", money)]
     widths = {c: display_width(words.workbook_text(h, lang)) for c, (h, _) in enumerate(headers)}
     widths[0] = max(widths[0], *(display_width(x) for x in labels))
+    widths[1] = max(widths[1], DATETIME_WIDTH - 2, display_width(period))  # the date and period cells
     bold = fmt(bold=True)
     for c, (h, _) in enumerate(headers):
         ws.write_string(top, c, words.workbook_text(h, lang), bold)
@@ -166,6 +184,7 @@ def _summary_sheet(ws, fmt: _Formats, frame: pd.DataFrame, lang: str, unit: Opti
     for c, w in widths.items():
         ws.set_column(c, c, min(MAX_WIDTH, w + 2))
     ws.freeze_panes(top + 1, 0)
+    _print_setup(ws, top)
 
 
 def segment_order(segment: pd.Series) -> list[str]:

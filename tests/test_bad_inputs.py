@@ -378,9 +378,11 @@ def label_not_binary(tmp, e):
 @case
 def label_text(tmp, e):
     def change(f):
-        f["churned"] = f["churned"].map({0: "no", 1: "yes"})
+        # yes/no, true/false, y/n are documented spellings (issue 30, tests/test_labels.py);
+        # other words are refused, naming the value
+        f["churned"] = f["churned"].map({0: "stayed", 1: "left"})
         return f
-    return e.validate_argv(data=e.data_with(tmp, change)), 2, ["churned", "'no'"]
+    return e.validate_argv(data=e.data_with(tmp, change)), 2, ["churned", "'stayed'"]
 
 
 @case

@@ -110,3 +110,59 @@ def test_read_campaign_errors(tmp_path):
     pd.DataFrame({"customer_id": [1, 1], "arm": ["control"] * 2, "churned": [0, 1]}).to_csv(p, index=False)
     with pytest.raises(DataError, match="duplicated"):
         read_campaign(p)
+
+
+# --- issue 30: the campaign file describes a real month ----------------------------------------
+
+def _month(n=400, seed=5):
+    """Last month's published customers; the campaign ran on them; churned ones left this month."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([f"{i:06d}" for i in range(n)])
+    treated = rng.random(n) < 0.5
+    churned = (rng.random(n) < np.where(treated, 0.15, 0.30)).astype(int)
+    camp = pd.DataFrame({"customer_id": ids, "arm": np.where(treated, "treatment", "control"), "churned": churned})
+    stayers = ids[churned == 0]
+    return camp, ids, stayers
+
+
+def test_churned_customers_count_when_last_months_scores_are_given():
+    camp, published, stayers = _month()
+    # without last month's ids the churners (no longer in this month's table) are refused
+    with pytest.raises(DataError, match=r"campaign customer id\(s\) are not in the data.*given as previous") as err:
+        campaign_effect(camp, known_ids=stayers)
+    assert f"{int(camp.churned.sum())} of {len(camp)}" in str(err.value) and err.value.argument == "campaign"
+    eff = campaign_effect(camp, known_ids=stayers, published_ids=published,
+                          value=pd.Series(1.0, index=stayers), published_value=pd.Series(2.0, index=published))
+    assert eff.n_in_data == len(stayers) and eff.n_previous_only == int(camp.churned.sum())
+    t = camp.arm == "treatment"
+    assert eff.overall.treated == int(t.sum()) and eff.overall.control == int((~t).sum())
+    assert eff.overall.treated_churn_rate == pytest.approx(camp.churned[t].mean())
+    assert eff.overall.control_churn_rate == pytest.approx(camp.churned[~t].mean())
+    assert eff.overall.control_churn_rate > 0.2  # not the 0.0% vs 0.0% of stayers only
+    # value: this month's for stayers (1.0), last month's published for those who left (2.0)
+    stay_t = t & camp.customer_id.isin(stayers)
+    expected = eff.overall.absolute_reduction * (1.0 * stay_t.sum() + 2.0 * (t & ~stay_t).sum())
+    assert eff.overall.retained_value == pytest.approx(expected)
+
+
+def test_ids_in_neither_month_are_refused():
+    camp, published, stayers = _month()
+    camp.loc[[3, 9], "customer_id"] = ["X1", "X2"]
+    with pytest.raises(DataError, match=r"2 of 400 campaign customer id\(s\) are not in this month's data nor last "
+                                        r"month's published scores .*\['X1', 'X2'\]"):
+        campaign_effect(camp, known_ids=stayers, published_ids=published)
+
+
+def test_preflight_reads_last_months_published_ids(tmp_path):
+    from churnlens.evaluation.backtest import write_scores
+    from churnlens.evaluation.results import Published
+    from churnlens.run.preflight import published_ids
+
+    ids = np.array(["000001", "000002", "000003"])
+    pub = Published(customer_ids=ids, score=np.array([0.1, 0.5, 0.9]), listed=np.array([False, True, True]),
+                    control=np.zeros(3, bool), segment=np.array(["", "a", "a"]), action=np.array(["", "x", "x"]),
+                    channel=np.array(["", "call", "call"]), value=np.ones(3), source="scores",
+                    sample_rows=np.ones(3, bool))
+    write_scores(tmp_path / "scores.parquet", pub)
+    assert published_ids(tmp_path).tolist() == ids.tolist()
+    assert published_ids(None) is None

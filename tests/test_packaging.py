@@ -70,3 +70,15 @@ def test_owner_folders_are_not_import_names(tmp_path):
     assert done.returncode == 0, done.stderr
     done = subprocess.run([sys.executable, "-c", "import attribution"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode != 0 and "No module named 'attribution'" in done.stderr
+
+
+def test_metadata_license_expression_and_xlsxwriter_core(wheel):
+    """Issue 30: the licence is an SPDX expression (PEP 639; the table form stops building with
+    setuptools after 2027-02-18) and XlsxWriter is a core dependency (every report has its XLSX)."""
+    (meta,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    text = wheel.read(meta).decode("utf-8")
+    lines = text.splitlines()
+    assert "License-Expression: Apache-2.0" in lines
+    assert not any(line.startswith("License: ") for line in lines)
+    core = [line for line in lines if line.startswith("Requires-Dist: ") and "extra ==" not in line]
+    assert any(line.lower().startswith("requires-dist: xlsxwriter") for line in core), core

@@ -101,3 +101,56 @@ def test_report_manifest_records_registry(store, tmp_path, capsys):
     assert (reg["name"], reg["version"], reg["run_id"]) == ("churn", "1", store["runs"]["lgb"])
     assert reg["registry_uri"] == f"file:{store['root']}"
     assert manifest["inputs"][0]["path"] == "models:/churn/Staging"
+
+
+def test_stage_uri_for_an_alias_points_to_the_alias(store):
+    mlflow.MlflowClient().set_registered_model_alias("churn_xgb", "Production", "1")
+    with pytest.raises(ModelError, match=r"has no version in stage 'Production'.*alias 'Production' \(version 1\): "
+                                         r"write models:/churn_xgb@Production"):
+        attribution.load_model("models:/churn_xgb/Production")
+    assert attribution.load_model("models:/churn_xgb@Production").info.registry.version == "1"
+
+
+def test_a_server_that_never_answers_ends_within_the_timeout(store, monkeypatch):
+    """A socket that accepts connections and never replies: the wait ends at CHURNLENS_REGISTRY_TIMEOUT."""
+    import socket
+    import time
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    old = mlflow.get_tracking_uri()
+    monkeypatch.setenv("CHURNLENS_REGISTRY_TIMEOUT", "2")
+    mlflow.set_tracking_uri(url)
+    try:
+        start = time.monotonic()
+        with pytest.raises(ModelError) as err:
+            attribution.load_model("models:/churn/Production")
+        elapsed = time.monotonic() - start
+    finally:
+        mlflow.set_tracking_uri(old)
+        sock.close()
+    assert elapsed < 6, elapsed
+    msg = str(err.value)
+    assert f"the MLflow server {url} did not answer within 2 s" in msg and "CHURNLENS_REGISTRY_TIMEOUT" in msg
+    assert err.value.argument == "model"
+
+
+def test_unreachable_server_is_a_model_error_naming_it(store, tmp_path, capsys):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens: connection refused
+    old = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{port}")
+    d = write_inputs(tmp_path)
+    try:
+        code = cli.main(["validate", "--model", "models:/churn/Production", "--data", str(d / "customers.csv"),
+                         "--config", str(d / "config.yaml")])
+    finally:
+        mlflow.set_tracking_uri(old)
+    err = capsys.readouterr().err
+    assert code == 2 and f"127.0.0.1:{port}" in err and "Traceback" not in err

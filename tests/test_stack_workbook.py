@@ -97,3 +97,30 @@ def test_sheet_names_are_valid_and_unique():
     names = sheet_names(["S1", "a/b:c", "x" * 40, "x" * 40, "Summary"], "Summary")
     assert names[:2] == ["S1", "a_b_c"] and all(len(n) <= 31 for n in names)
     assert len({n.lower() for n in names} | {"summary"}) == 6
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dates_readable_and_print_setup(tmp_path, lang):
+    """Issue 30: the summary's date cell is wide enough for its text (Excel shows ### otherwise);
+    every sheet prints landscape, one page wide, with its header row repeated."""
+    path = write_retention_workbook(tmp_path / "r.xlsx", _retention(), lang=lang, unit="CNY", period="2026-11",
+                                    generated_at=WHEN)
+    wb = openpyxl.load_workbook(path)
+    summary = wb.worksheets[0]
+    cell = summary["B3"]
+    assert cell.is_date and cell.number_format == "yyyy-mm-dd hh:mm"
+    shown = cell.value.strftime("%Y-%m-%d %H:%M")
+    assert shown == "2026-11-30 08:00"
+    # Excel's column width is in characters of the default font: the text plus a margin must fit
+    assert summary.column_dimensions["B"].width >= len(shown) + 1
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape" and ws.page_setup.paperSize in (9, "9")
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        # fitToWidth absent means 1 (the OOXML default); fitToHeight 0: as many pages down as needed
+        assert int(ws.page_setup.fitToWidth or 1) == 1 and int(ws.page_setup.fitToHeight) == 0
+    from churnlens.reports.words import workbook_text
+
+    header_row = next(r for r in range(1, 10) if summary.cell(r, 1).value == workbook_text("segment", lang))
+    assert summary.print_title_rows.replace("$", "") == f"{header_row}:{header_row}"
+    for ws in wb.worksheets[1:]:
+        assert ws.print_title_rows.replace("$", "") == "1:1"

@@ -182,7 +182,9 @@ def campaign_effect(
     campaign: pd.DataFrame,
     *,
     known_ids: np.ndarray,
+    published_ids: Optional[np.ndarray] = None,
     value: Optional[pd.Series] = None,
+    published_value: Optional[pd.Series] = None,
     segments: Optional[pd.Series] = None,
 ) -> CampaignEffect:
     """Churn reduction of treated vs control customers, overall and per segment.
@@ -192,10 +194,17 @@ def campaign_effect(
     campaign : DataFrame
         Output of :func:`read_campaign` (``customer_id``, ``arm``, ``churned``).
     known_ids : ndarray, shape (n,)
-        Customer ids of the current data; every campaign id must be among them
-        (ids are compared as text, so 42 and "42" match).
+        Customer ids of the current data (ids are compared as text, so 42 and "42" match).
+    published_ids : ndarray, optional
+        Customer ids of last month's published scores (``scores.parquet`` of the previous
+        report folder, :func:`churnlens.evaluation.backtest.read_published`). A campaign ran on
+        last month's list, and the customers who churned have left this month's table: each
+        campaign id must be in this month's data or in these; only ids in neither are refused.
     value : Series, optional
         Customer value indexed by customer id (e.g. the value column of the current data).
+    published_value : Series, optional
+        Last month's published value by customer id: the value of customers no longer in the
+        data (``value`` wins for customers in both).
     segments : Series, optional
         Segment key indexed by customer id (e.g. last month's segments); customers without a
         key are only counted overall.
@@ -207,16 +216,29 @@ def campaign_effect(
     """
     ids = campaign["customer_id"].to_numpy()
     ids_txt = ids.astype(str)
-    known = set(np.asarray(known_ids).astype(str).tolist())
-    unknown = [i for i in ids_txt.tolist() if i not in known]
-    if unknown:
-        raise DataError(
-            f"{len(unknown)} of {len(ids)} campaign customer id(s) are not in the data, e.g. {unknown[:5]}. "
-            "The campaign file must list customers of this data set (same id_column and id format)."
-        )
+    in_data = pd.Index(np.asarray(known_ids).astype(str)).get_indexer(ids_txt) >= 0
+    in_published = (np.zeros(len(ids), dtype=bool) if published_ids is None
+                    else pd.Index(np.asarray(published_ids).astype(str)).get_indexer(ids_txt) >= 0)
+    unknown = ~(in_data | in_published)
+    if unknown.any():
+        examples = ids_txt[unknown][:5].tolist()
+        where = ("this month's data nor last month's published scores (scores.parquet of previous)"
+                 if published_ids is not None else "the data")
+        fix = ("The campaign file must list customers of last month's list or this month's data (same id_column "
+               "and id format)." if published_ids is not None else
+               "The campaign file must list customers of this data set (same id_column and id format); customers "
+               "who have left since the campaign count when last month's report folder is given as previous.")
+        raise DataError(f"{int(unknown.sum())} of {len(ids)} campaign customer id(s) are not in {where}, e.g. "
+                        f"{examples}. {fix}", argument="campaign")
     churned = campaign["churned"].to_numpy()
     treated = (campaign["arm"] == "treatment").to_numpy()
-    vals = None if value is None else _lookup(value, ids).astype(np.float64)
+    vals = None
+    if value is not None or published_value is not None:
+        vals = np.full(len(ids), np.nan)
+        for series in (published_value, value):  # this month's value wins where both exist
+            if series is not None:
+                got = _lookup(series, ids).astype(np.float64)
+                vals = np.where(np.isnan(got), vals, got)
     overall = arm_effect("all", churned, treated, vals)
     by_segment = []
     if segments is not None:
@@ -226,4 +248,5 @@ def campaign_effect(
             m = known_seg & (seg.astype(str) == key)
             if treated[m].any() and (~treated[m]).any():
                 by_segment.append(arm_effect(key, churned[m], treated[m], None if vals is None else vals[m]))
-    return CampaignEffect(overall=overall, by_segment=tuple(by_segment), method=METHOD)
+    return CampaignEffect(overall=overall, by_segment=tuple(by_segment), method=METHOD,
+                          n_in_data=int(in_data.sum()), n_previous_only=int((in_published & ~in_data).sum()))

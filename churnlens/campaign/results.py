@@ -34,6 +34,10 @@ class CampaignEffect:
     overall: ArmEffect
     by_segment: tuple[ArmEffect, ...]
     method: Note  # how the effect was estimated (campaign.method: Newcombe interval, z / Fisher test)
+    # where the campaign's customers were found: in this month's table, or only in last month's
+    # published scores (customers who have left since: churned customers count in the effect)
+    n_in_data: int = 0
+    n_previous_only: int = 0
 
 
 @dataclass(frozen=True)

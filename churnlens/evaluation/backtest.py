@@ -178,13 +178,15 @@ def read_outcomes(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
     if len(dup):
         raise DataError(f"Outcomes file {path}: {len(dup)} duplicated {id_column!r} value(s), e.g. "
                         f"{dup.astype(str).head(3).tolist()}; each customer must appear once.", argument="outcomes")
-    y = pd.to_numeric(df[outcome].astype("object").replace({True: 1, False: 0}), errors="coerce")
-    ok = y.isin([0, 1])
-    if not ok.all():
-        raise DataError(f"Outcomes file {path}: column {outcome!r} must hold 0 (stayed) or 1 (churned); found "
-                        f"{sorted(set(df[outcome][~ok].astype(str)))[:5]} in {int((~ok).sum())} row(s). Drop "
-                        "customers whose outcome is not known yet.", argument="outcomes")
-    return pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "churned": y.to_numpy().astype(np.int64)})
+    from churnlens.io.tables import parse_labels, row_examples
+
+    y, bad = parse_labels(df[outcome])
+    if bad.any():
+        raise DataError(f"Outcomes file {path}: column {outcome!r} must hold 0 (stayed) or 1 (churned), also written "
+                        f"true/false, yes/no or y/n; found {int(bad.sum())} other value(s): "
+                        f"{row_examples(df.index, bad, df[outcome])}. Drop customers whose outcome is not known "
+                        "yet.", argument="outcomes")
+    return pd.DataFrame({"customer_id": ids.astype(str).to_numpy(), "churned": y.astype(np.int64)})
 
 
 def outcomes_from_labels(ids: np.ndarray, label: np.ndarray) -> pd.DataFrame:

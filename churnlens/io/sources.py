@@ -88,8 +88,29 @@ def expand_env(value: str, *, key: str, argument: Optional[str] = None) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and the manifest)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL with any password replaced by ``***`` (for messages and the manifest).
+
+    The user information ends at the *last* ``@`` (a password may itself hold ``@``, ``:`` or
+    ``/``); ``postgresql://alice:s3cr@t@db/bank`` -> ``postgresql://alice:***@db/bank``."""
+    m = _URL.match(url)
+    if not m:
+        return redact_text(url)
+    scheme, rest = url[:m.end()], url[m.end():]
+    at = rest.rfind("@")
+    if at < 0 or ":" not in rest[:at]:
+        return url
+    return scheme + rest[:at].split(":", 1)[0] + ":***" + rest[at:]
+
+
+_URL_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+
+
+def redact_text(text: str) -> str:
+    """Every ``scheme://user:password@`` inside ``text`` (a driver's message) with the password masked."""
+    return _URL_IN_TEXT.sub(r"\1***@", str(text))
+
+
+SQL_HINT = "pip install 'churnlens[sql]' (plus the database driver, e.g. psycopg for PostgreSQL)"
 
 
 def check_url_has_no_password(url: str, *, key: str) -> None:
@@ -188,19 +209,72 @@ def dataset_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(folder).as_posix())
 
 
-def _engine(source: TableSource):
+def _sqlalchemy(source: TableSource):
     try:
         import sqlalchemy as sa
     except ImportError:
-        raise InputFileError("data: reading a database needs SQLAlchemy: pip install 'churnlens[sql]' "
-                             "(plus the database driver, e.g. psycopg for PostgreSQL).", argument="data") from None
+        raise InputFileError(f"data: {source.name} is a database URL; reading a database needs SQLAlchemy: "
+                             f"{SQL_HINT}.", argument="data") from None
+    return sa
+
+
+def sqlite_file(url: str) -> Optional[Path]:
+    """The database file a ``sqlite://`` URL names; None for in-memory databases and other dialects."""
+    m = re.match(r"^sqlite(?:\+\w+)?://(/?)([^?]*)", url)
+    if not m:
+        return None
+    path = m.group(2)
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
+def _engine(source: TableSource):
+    sa = _sqlalchemy(source)
     url = expand_env(source.location, key="data", argument="data")
+    db = sqlite_file(url)
+    if db is not None and not db.is_file():
+        # SQLite would create an empty database and report "no such table": nothing is created
+        raise InputFileError(f"data: the SQLite database file {db} does not exist (from {source.name}). Give the path "
+                             "of an existing database: sqlite:///relative/path.db or sqlite:////absolute/path.db.",
+                             argument="data")
     try:
         return sa.create_engine(url)
     except Exception as err:  # unknown dialect, missing driver module, malformed URL
         raise InputFileError(f"data: SQLAlchemy cannot use the URL {source.name} ({type(err).__name__}: "
-                             f"{redact_url(str(err))}). Check the dialect and install its driver.",
-                             argument="data") from None
+                             f"{redact_text(str(err))}). Check the dialect and install its driver: "
+                             f"{SQL_HINT}.", argument="data") from None
+
+
+# which part of a connection failed, from the driver's message (PostgreSQL, MySQL, Oracle, SQL
+# Server, Hive, SQLite wordings); first match wins
+_CONNECTION_PARTS = (
+    ("auth", ("password authentication failed", "authentication failed", "access denied", "login failed",
+              "invalid password", "no password supplied", "ora-01017", "invalid username", "not authorized",
+              "permission denied for database", "pg_hba.conf")),
+    ("database", ("does not exist", "unknown database", "ora-12514", "cannot open database")),
+    ("host", ("could not connect", "connection refused", "could not translate host name", "name or service not known",
+              "nodename nor servname", "no route to host", "timed out", "timeout expired", "network is unreachable",
+              "server closed the connection", "can't connect", "ora-12541",
+              "temporary failure in name resolution", "connection reset")),
+)
+CONNECTION_ADVICE = {
+    "host": "the database server did not answer: check the host name and port in the URL, that the server is "
+            "running, and that this machine can reach it (VPN, firewall)",
+    "auth": "the server refused the login: check the user name and the password (the environment variable the "
+            "URL names, e.g. ${DB_PASSWORD}, or the driver's own, e.g. PGPASSWORD)",
+    "database": "the server answered but the database named in the URL is not there: check its name",
+    "other": "check the URL, the network and the credentials",
+}
+
+
+def connection_part(message: str) -> str:
+    """``"host"``, ``"auth"``, ``"database"`` or ``"other"``: which part of a connection failed."""
+    low = message.lower()
+    for part, needles in _CONNECTION_PARTS:
+        if any(n in low for n in needles):
+            return part
+    return "other"
 
 
 def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
@@ -209,12 +283,18 @@ def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
     After a complete pass ``source._seen`` holds ``rows`` and ``rows_sha256`` (SHA-256 over
     the column names and pandas' per-row hashes of every chunk, in order).
     """
-    import sqlalchemy as sa
-
+    sa = _sqlalchemy(source)
     engine = _engine(source)
     digest, n = hashlib.sha256(), 0
     try:
-        with engine.connect() as conn:
+        try:
+            conn = engine.connect()
+        except sa.exc.SQLAlchemyError as err:
+            first = redact_text(str(getattr(err, "orig", None) or err).strip().splitlines()[0])
+            part = connection_part(first)
+            raise InputFileError(f"data: could not connect to {source.name} ({part} failed: {type(err).__name__}: "
+                                 f"{first}); {CONNECTION_ADVICE[part]}.", argument="data") from None
+        with conn:
             result = conn.execution_options(stream_results=True).execute(sa.text(source.query))
             columns = list(result.keys())
             digest.update("\x1f".join(columns).encode())
@@ -229,7 +309,7 @@ def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
     except GeneratorExit:
         raise
     except sa.exc.SQLAlchemyError as err:
-        first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        first = redact_text(str(getattr(err, "orig", None) or err).strip().splitlines()[0])
         raise InputFileError(f"query: the query failed on {source.name} ({type(err).__name__}: {first}). "
                              f"Check the query (or data.query): {source.query!r}.", argument="query") from None
     finally:

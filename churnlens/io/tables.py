@@ -104,6 +104,27 @@ def row_examples(index: pd.Index, mask: np.ndarray, values: Optional[pd.Series] 
     return ", ".join(parts) + more
 
 
+LABEL_WORDS = {"0": 0, "1": 1, "0.0": 0, "1.0": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "n": 0, "y": 1}
+
+
+def parse_labels(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Churn outcomes as documented: 0/1 (also 1.0/0.0), true/false, yes/no, y/n in any case.
+
+    Returns ``(labels, bad)``: int8 0/1 per row (0 where bad) and the mask of rows holding
+    anything else (missing values included)."""
+    if pd.api.types.is_bool_dtype(values) and not values.isna().any():
+        return values.to_numpy(dtype=np.int8), np.zeros(len(values), dtype=bool)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        v = values.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~np.isin(v, (0.0, 1.0))
+        return np.where(bad, 0, v).astype(np.int8), bad
+    words = values.astype("object").map(
+        lambda x: None if x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA
+        else LABEL_WORDS.get(str(x).strip().lower()))
+    bad = words.isna().to_numpy()
+    return np.where(bad, 0, words.fillna(0).to_numpy()).astype(np.int8), bad
+
+
 def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
     """Check the id, value and label columns the config names (row by row, so it also serves
     one chunk of a streamed table; duplicated ids are checked over the whole table by
@@ -112,7 +133,10 @@ def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
     Raises
     ------
     DataError
-        A named column is absent, values are not numeric or labels not 0/1.
+        A named column is absent, values are not numeric or labels not churn outcomes.
+
+    The label column, when its outcomes are written as words (yes/no, true/false, y/n) or
+    1.0/0.0, is recoded to 0/1 in ``frame`` (a chunk or a copy the caller owns).
     """
     if config.id_column not in frame.columns:
         raise _missing(config.id_column, "id_column", frame, source)
@@ -127,14 +151,16 @@ def check_columns(frame: pd.DataFrame, config: Config, *, source: str) -> None:
         if config.label_column not in frame.columns:
             raise _missing(config.label_column, "label_column", frame, source)
         labels = frame[config.label_column]
-        bad = ~labels.isin([0, 1])
+        parsed, bad = parse_labels(labels)
         if bad.any():
             raise DataError(
                 f"Column {config.label_column!r} (label_column) in {source} must hold 0/1 churn outcomes "
-                f"(1 = churned); found {int(bad.sum()):,} other value(s): "
-                f"{row_examples(frame.index, bad.to_numpy(), labels)}. Recode the column to 0/1, or set "
-                "label_column to the right column."
+                f"(1 = churned; also written 1.0/0.0, true/false, yes/no or y/n, any case); found {int(bad.sum()):,} other value(s): "
+                f"{row_examples(frame.index, bad, labels)}. Recode these rows, drop customers whose outcome "
+                "is not known, or set label_column to the right column."
             )
+        if not (pd.api.types.is_integer_dtype(labels) and not pd.api.types.is_bool_dtype(labels)):
+            frame[config.label_column] = parsed
 
 
 def _check_values(frame: pd.DataFrame, column: str, source: str) -> None:
@@ -348,11 +374,20 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
     except UnicodeDecodeError:
         raise InputFileError(f"data: {decode_hint(path, encoding)}", argument="data") from None
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        from churnlens.io.sources import redact_text
+
+        first = redact_text((str(err).strip().splitlines() or [type(err).__name__])[0][:200])
+        if source.kind == "sql":  # never Path(url): it garbles the URL and keeps the password
+            raise InputFileError(f"data: reading the query's rows from {source.name} failed after {start:,} row(s) "
+                                 f"({type(err).__name__}: {first}).", argument="data") from None
         raise InputFileError(f"{what} {path} could not be read as {suffix[1:].upper()} "
                              f"(near row {start:,}): {first}") from None
     if start == 0 and rows is None and not allow_empty:
-        where = f"{what} {path}" if source.kind == "file" else f"Data {source.kind} {source.name}"
+        if source.kind == "sql":
+            raise InputFileError(f"data: the query returned no rows from {source.name}: {source.query!r}. Check its "
+                                 "WHERE clause (e.g. the month) and the table it reads (or data.query).",
+                                 argument="data")
+        where = f"{what} {path}" if source.kind == "file" else f"Parquet folder {source.location}"
         raise InputFileError(f"{where} has no rows. Export at least one row under the header.")
 
 

@@ -68,6 +68,18 @@ def check_previous(previous: Path):
     return prev
 
 
+def published_ids(previous: Optional[Path]) -> Optional["np.ndarray"]:
+    """Customer ids of last month's published scores (``scores.parquet`` of ``previous``; an older
+    folder's population sample), against which a ``campaign`` file is matched together with this
+    month's table: customers who churned after the campaign have left this month's data. None
+    without ``previous``."""
+    if previous is None:
+        return None
+    from churnlens.evaluation.backtest import read_published
+
+    return read_published(Path(previous)).customer_ids
+
+
 def check_logo(config: Config) -> None:
     """Read and check ``report.logo`` (already resolved beside the config file)."""
     if config.report.logo:

@@ -162,7 +162,7 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     report of what was found."""
     from churnlens.campaign.effect import campaign_effect
     from churnlens.run.pipeline import ReportRequest, check_request, with_overrides
-    from churnlens.run.preflight import preflight
+    from churnlens.run.preflight import preflight, published_ids
 
     req = ReportRequest(model=model_path, data=data_path, config=config_path, previous=previous, campaign=campaign,
                         formats=(), query=query, encoding=encoding)
@@ -170,6 +170,8 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     config, model, frame, aligned, source = _load(model_path, data_path, config_path, trust_model=trust_model,
                                                   model_format=model_format, query=query, encoding=encoding)
     config = with_overrides(config, req)
+    # the scores churnlens computes are the owner's (trees beyond the best iteration dropped)
+    parity = attribution.require_parity(attribution.score_parity(model, aligned.X))
     checked = preflight(config, config_path=config_path, previous=previous, campaign=campaign)
     info = model.info
     rules = checked.rules
@@ -180,19 +182,38 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     playbook.validate_playbook(rules, features=sources.sources, config=config, categorical=categorical,
                                encoded={c: sources.source(c) for c in sources.columns})
     if checked.campaign is not None:
-        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy())
-    undocumented = [f for f in info.feature_names if f not in config.features]
+        # churned customers have left this month's table: last month's published scores count too
+        campaign_effect(checked.campaign, known_ids=frame[config.id_column].to_numpy(),
+                        published_ids=published_ids(previous))
+    # the same mapping as the report's: encoded columns count under their source feature
+    undocumented = list(sources.undeclared)
     lines = [
         f"OK: {model_name(model_path)} ({info.family}, {info.n_trees} trees, {info.n_features} features) "
         f"fits {source.name} ({len(frame):,} rows).",
+        f"  scores: equal to {info.family}'s own predict_proba on {parity.n_rows:,} rows (largest difference "
+        f"{parity.max_abs_diff:.1e}, tolerance {parity.tolerance:g}); {_trees_line(info)}",
         f"  id column: {config.id_column}; value column: {config.value_column or '-'}; "
         f"label column: {config.label_column or '-'}; playbook: {len(rules)} rule(s)",
     ]
     if undocumented:
         lines.append(f"  note: {len(undocumented)} model feature(s) have no dictionary entry in the config "
                      f"(shown by their column names): {', '.join(undocumented[:10])}")
+    if sources.absent:
+        lines.append(f"  note: {len(sources.absent)} encoded column(s) listed in the dictionary are not columns of "
+                     "this model (the dictionary may serve other models of the book): "
+                     + ", ".join(f"{c} ({f})" for f, c in sources.absent[:10]))
     lines += [f"  warning: {w}" for w in aligned.warnings]
     return "\n".join(lines)
+
+
+def _trees_line(info) -> str:
+    """Which trees count, for validate's report."""
+    if info.trees_dropped:
+        return (f"{info.n_trees} of the {info.trees_in_file} trees stored are used (best_iteration "
+                f"{info.best_iteration}; the rest are ignored, as the model's own predict_proba ignores them)")
+    if info.best_iteration is not None:
+        return f"all {info.n_trees} trees used (best_iteration {info.best_iteration})"
+    return f"all {info.n_trees} trees used"
 
 
 def _model_inputs(path: Path, data_for: Mapping[str, Path], frame: pd.DataFrame, config: Config, source: str):
@@ -263,6 +284,7 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
                                        levels=config.levels())
         table, table_source = _model_inputs(p, data_for, frame, config, source)
         aligned = attribution.align(model, table, source=table_source, known=config.data_columns())
+        attribution.require_parity(attribution.score_parity(model, aligned.X))
         score = model.predict_proba(aligned.X)
         names.append(model_name(p))
         hashes.append(model.info.sha256)

@@ -23,6 +23,7 @@ class ModelCardView:
     model: object  # ModelInfo
     model_file: str
     features: tuple[FeatureRow, ...]
+    best_iteration_note: str = ""  # what the family's best_iteration means (empty without one)
 
 
 def build(ctx: ReportContext, kit: Kit) -> ModelCardView:
@@ -30,7 +31,10 @@ def build(ctx: ReportContext, kit: Kit) -> ModelCardView:
     feats = tuple(FeatureRow(f, kit.label(f), kit.text(f"group.{cfg.group(f)}"),
                              cfg.features[f].actionable if f in cfg.features else True,
                              cfg.features[f].protected if f in cfg.features else False) for f in model.feature_names)
-    return ModelCardView(model, Path(model.path).name, feats)
+    note = ""
+    if getattr(model, "best_iteration", None) is not None:
+        note = kit.text("dossier.best_iteration_" + ("sklearn" if model.family.startswith("sklearn") else model.family))
+    return ModelCardView(model, Path(model.path).name, feats, note)
 
 
 SECTION = Section("model-card", "dossier.model_card_title", build, "d_model_card.html")
