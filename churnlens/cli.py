@@ -262,11 +262,12 @@ def _report_error(err: BaseException, *, debug: bool) -> int:
         print("churnlens: interrupted; the output folder was left as it was.", file=sys.stderr)
         return 130
     if isinstance(err, UserInputError):
-        print(f"churnlens: error: {flag_message(err)}", file=sys.stderr)
+        print(f"churnlens: error: {_safe(flag_message(err))}", file=sys.stderr)
         return EXIT_USER
-    if isinstance(err, OSError) and err.errno in _OS_ADVICE:
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"churnlens: error: {where}{os.strerror(err.errno)}. {_OS_ADVICE[err.errno]} "
+    os_err = _os_error(err)
+    if os_err is not None:
+        where = f"{_safe(str(os_err.filename))}: " if os_err.filename else ""
+        print(f"churnlens: error: {where}{os.strerror(os_err.errno)}. {_OS_ADVICE[os_err.errno]} "
               "The output folder was left as it was.", file=sys.stderr)
         return EXIT_USER
     if isinstance(err, MemoryError):
@@ -274,14 +275,35 @@ def _report_error(err: BaseException, *, debug: bool) -> int:
               "attribution.mode 'targeted', or run on a machine with more memory.", file=sys.stderr)
         return EXIT_USER
     if isinstance(err, AdditivityError):
-        print(f"churnlens: attribution check failed: {err}", file=sys.stderr)
+        print(f"churnlens: attribution check failed: {_safe(str(err))}", file=sys.stderr)
     else:
         first = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"churnlens: internal error: {type(err).__name__}: {first}", file=sys.stderr)
+        print(f"churnlens: internal error: {type(err).__name__}: {_safe(first)}", file=sys.stderr)
     if not debug:
         print("churnlens: rerun with --debug for the traceback (and report it with the command line).",
               file=sys.stderr)
     return EXIT_INTERNAL
+
+
+def _safe(message: str) -> str:
+    """Every message the CLI prints goes through the one redaction (credentials in URLs masked,
+    at most a few KB): :func:`churnlens.redact.cap`."""
+    from churnlens.redact import cap
+
+    return cap(message)
+
+
+def _os_error(err: BaseException) -> Optional[OSError]:
+    """The OSError with advice (full disk, quota, permissions, read-only) that ``err`` is or was
+    caused by (a full disk met inside pyarrow or a writer thread arrives wrapped)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, OSError) and err.errno in _OS_ADVICE:
+            return err
+        if isinstance(err, OSError) and err.errno is None and "No space left on device" in str(err):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # pyarrow's ArrowIOError text
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 _OS_ADVICE = {
@@ -300,7 +322,9 @@ def _configure_logging(*, verbose: bool) -> None:
         """Writes to whatever ``sys.stderr`` is at the time (tests capture it)."""
 
         def emit(self, record):
-            print(self.format(record), file=sys.stderr)
+            from churnlens.redact import cap
+
+            print(cap(self.format(record)), file=sys.stderr)  # log lines get the one redaction too
 
     log = logging.getLogger("churnlens")
     log.setLevel(logging.INFO if verbose else logging.WARNING)

@@ -786,8 +786,8 @@ def write_retention_list(path_csv: str | Path, retention: RetentionList) -> Path
 
     Text cells never start a spreadsheet formula (OWASP CSV injection guidance): a cell starting
     with ``= + - @`` gets a leading ``'``."""
-    from churnlens.io.csv_safety import safe_for_spreadsheets
+    from churnlens.io.csv_safety import write_csv
 
     path_csv = Path(path_csv)
-    safe_for_spreadsheets(retention.frame).to_csv(path_csv, index=False, encoding="utf-8")
+    write_csv(retention.frame, path_csv)
     return path_csv

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from churnlens.errors import OutputFolderError
+from churnlens.redact import redact_tree
 
 MANIFEST = "manifest.json"
 STAGING_MARKER = ".churnlens-staging"
@@ -397,6 +398,7 @@ def write_manifest(folder: Path, kind: str, body: dict, *, default=None) -> dict
     """Write ``folder/manifest.json``: ``schema``, then ``body``, then ``outputs`` (SHA-256 of every
     other file in the folder). Returns the document written."""
     kept = sorted(_KEPT.get(Path(folder), ()))
+    body = redact_tree(body)  # the one redaction: no credential of a URL reaches a manifest
     doc = {"schema": schema_name(kind), **body, **({"kept_inputs": kept} if kept else {}),
            "outputs": output_hashes(folder)}
     (Path(folder) / MANIFEST).write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=default),

@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 import pandas as pd
 
 from churnlens.errors import ConfigError, InputFileError
+from churnlens.redact import redact, url_password
 
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "latin-1")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -88,14 +89,15 @@ def expand_env(value: str, *, key: str, argument: Optional[str] = None) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and the manifest)."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL with any password or token replaced by ``***`` (for messages and the manifest):
+    :func:`churnlens.redact.redact`, the one redaction of every message."""
+    return redact(url)
 
 
 def check_url_has_no_password(url: str, *, key: str) -> None:
     """A URL in a config file may name a password only as ``${VAR}`` (credentials stay in the environment)."""
-    m = re.search(r"://[^:/@]*:([^@]*)@", url)
-    if m and not _ENV_REF.fullmatch(m.group(1)):
+    password = url_password(url)
+    if password is not None and not _ENV_REF.fullmatch(password):
         raise ConfigError(f"{key}: the database URL {redact_url(url)!r} contains a password. Config files are "
                           "shared and archived: put the password in an environment variable and write "
                           "${DB_PASSWORD} in its place (or let the driver read it, e.g. PGPASSWORD).", key=key)
