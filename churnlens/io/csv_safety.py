@@ -29,32 +29,16 @@ def unquote_cell(value):
     return value
 
 
-def _is_number_text(value) -> bool:
-    """A text cell that is a plain number (``-2.5``, ``+3``, ``-1e-3``): left as it is, a
-    spreadsheet reads it as that number, never as a formula."""
-    if not isinstance(value, str):
-        return False
-    try:
-        float(value)
-    except ValueError:
-        return False
-    return value.strip() == value and value.lower().lstrip("+-") not in ("inf", "infinity", "nan")
-
-
-def quote_text(value):
-    """:func:`quote_cell`, but a text cell that is a plain number (``-2.5``) stays a number."""
-    return value if _is_number_text(value) else quote_cell(value)
-
-
 def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text columns are quoted by :func:`quote_text` (numeric and
-    boolean columns untouched; a text cell holding a plain number such as ``-2.5`` too).
-    Column names are quoted the same way (a category level or feature named ``=1+2``)."""
+    """A copy of ``frame`` whose text columns are quoted by :func:`quote_cell`. Numeric and
+    boolean columns are untouched (``-2.5`` stays a number); a text column's ``-3`` is quoted,
+    so an id stays the id it is (Excel would read it as the number -3). Column names are
+    quoted the same way (a category level or feature named ``=1+2``)."""
     out = frame.copy()
     for c in out.columns:
         if not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
-            out[c] = out[c].astype(object).map(quote_text)
-    out.columns = [quote_text(c) if isinstance(c, str) else c for c in out.columns]
+            out[c] = out[c].astype(object).map(quote_cell)
+    out.columns = [quote_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
 
 
