@@ -135,6 +135,10 @@ def load_previous(directory: Path) -> PreviousSegments:
     except (InputFileError, DataError) as err:
         raise InputFileError(f"{err} {fix}") from None
     frame = frame.map(unquote_cell) if len(frame) else frame
+    if "customer_id" in frame.columns:  # compared with this month's ids by the one rule
+        from churnlens.io.ids import normalise_ids
+
+        frame["customer_id"] = normalise_ids(frame["customer_id"].to_numpy())
     need = ("customer_id", "segment")
     lacking = [c for c in need if c not in frame.columns]
     if lacking:

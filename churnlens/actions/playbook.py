@@ -52,6 +52,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from churnlens.config import Config, PlaybookRule, beside_config, format_validation_error, kind_of, read_yaml
 from churnlens.errors import DataError, InputFileError, PlaybookError
+from churnlens.io.ids import normalise_id, normalise_ids
 from churnlens.redact import shorten
 from churnlens.actions.results import PlannedAction, RetentionList, SegmentPlan, Targeting
 from churnlens.segmentation.results import SegmentSummary
@@ -589,8 +590,9 @@ def select_targets(
     churners = np.asarray(churners, dtype=bool)
     if churners.shape != ids.shape:
         raise DataError(f"select_targets: {churners.shape[0]} churner flags for {ids.shape[0]} customers.")
-    dnc = set() if do_not_contact is None else {str(i) for i in do_not_contact}
-    blocked = np.array([t in dnc for t in _id_text(ids)], dtype=bool) if dnc else np.zeros(ids.shape[0], dtype=bool)
+    dnc = set() if do_not_contact is None else {normalise_id(i) for i in do_not_contact}
+    blocked = (np.array([t in dnc for t in normalise_ids(_id_text(ids))], dtype=bool) if dnc
+               else np.zeros(ids.shape[0], dtype=bool))
     excluded = churners & blocked
     listed = churners & ~blocked
     control = np.zeros(ids.shape[0], dtype=bool)
@@ -611,17 +613,18 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     """
     from churnlens.io.tables import csv_encoding, read_table
 
+    from churnlens.io.files import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).",
-                             key="report.do_not_contact")
+    check_regular_file(path, "do_not_contact", key="report.do_not_contact", what="Do-not-contact file",
+                       hint="Give the path of the list (report.do_not_contact).")
     if path.suffix.lower() == ".txt":
         try:
             lines = path.read_text(encoding=csv_encoding(path, "Do-not-contact file")).splitlines()
         except OSError as err:
             raise InputFileError(f"Do-not-contact file {path} could not be read: {err}",
                                  key="report.do_not_contact") from None
-        return frozenset(t.strip() for t in lines if t.strip())
+        return frozenset(normalise_id(t) for t in lines if normalise_id(t))
     # every column as text: an id 0000017 must match the data's 0000017
     df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
                     suffixes=(".csv", ".parquet", ".pq", ".gz"))
@@ -634,7 +637,7 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
             f"Do-not-contact file {path} has no column {id_column!r}; columns are: {', '.join(map(str, df.columns))}. "
             "Name the id column like id_column, or keep a single column."
         )
-    return frozenset(str(v) for v in col.dropna().tolist())
+    return frozenset(i for i in normalise_ids(col.dropna().to_numpy()) if i)
 
 
 def hash_id(customer_id: object, *, salt: str) -> str:

@@ -17,6 +17,7 @@ from churnlens.actions import playbook
 from churnlens.campaign.effect import read_campaign
 from churnlens.config import Config, PlaybookRule
 from churnlens.errors import ConfigError, InputFileError
+from churnlens.io.files import check_regular_file
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,6 +99,10 @@ def check_logo(config: Config) -> None:
     if config.report.logo:
         from churnlens.reports.render import logo_data_uri
 
+        # checked before a byte is read: a FIFO would block, a sparse 2 GB file would be read whole
+        check_regular_file(config.report.logo, "logo", error=ConfigError, key="report.logo",
+                           what="report.logo:", hint="Give the path of a PNG, JPEG or SVG file (relative to the "
+                                                     "config file).")
         logo_data_uri(Path(config.report.logo))
 
 
@@ -121,8 +126,8 @@ def preflight(config: Config, *, config_path: Optional[Path], previous: Optional
     salt = id_salt(config)
     check_logo(config)
     prev = check_previous(Path(previous)) if previous is not None else None
-    if campaign is not None and not Path(campaign).is_file():
-        raise InputFileError(f"campaign: file {campaign} does not exist. Give a CSV of customer id, arm "
-                             "(treatment/control) and observed churn.", argument="campaign")
+    if campaign is not None:
+        check_regular_file(campaign, "campaign", argument="campaign", what="campaign: file",
+                           hint="Give a CSV of customer id, arm (treatment/control) and observed churn.")
     table = read_campaign(Path(campaign), id_column=config.id_column) if campaign is not None else None
     return Checked(rules=tuple(rules), do_not_contact=dnc, salt=salt, campaign=table, previous=prev)
