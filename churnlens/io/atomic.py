@@ -49,6 +49,24 @@ _LISTED = 8
 _KEPT: dict[Path, set[str]] = {}  # staging folder -> inputs kept in it (recorded by write_manifest)
 
 
+NAME_MAX = 255  # bytes of one file name on Linux/macOS file systems
+_STEM_MAX = 160  # bytes of the target's name kept in a staging name (the rest: a digest)
+
+
+def aside_prefix(target: Path, tag: str) -> str:
+    """Name prefix of the hidden files beside ``target`` (``.NAME.partial-``, ``.NAME.old-``).
+
+    A legal target name of up to 255 bytes would make ``.NAME.partial-XXXXXXXX`` too long for
+    the file system: a long name is cut and completed by a digest of the whole name, so the
+    prefix stays unique per target and the staging name always fits."""
+    name = target.name
+    if len(name.encode("utf-8")) > _STEM_MAX:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        cut = name.encode("utf-8", "surrogateescape")[:_STEM_MAX - 17].decode("utf-8", "ignore")
+        name = f"{cut}~{digest}"
+    return f".{name}.{tag}-"
+
+
 def schema_name(kind: str, version: int = 1) -> str:
     """The manifest ``schema`` value of a folder of ``kind`` (e.g. ``churnlens.report/1``)."""
     return f"churnlens.{kind}/{version}"
@@ -222,7 +240,7 @@ def _sweep(target: Path, own: Path, shown: Path) -> None:
     """Remove staging folders of earlier churnlens runs into ``target`` that died; refuse when
     one is still held by a live run. Only folders carrying churnlens's locked-marker are touched."""
     live = []
-    for p in sorted(target.parent.glob(f".{target.name}.partial-*")):
+    for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "partial")) + "*")):
         marker = p / STAGING_MARKER
         if p == own or p.is_symlink() or not p.is_dir() or not marker.is_file():
             continue
@@ -248,7 +266,7 @@ def _sweep(target: Path, own: Path, shown: Path) -> None:
             f"folder {p.name}). Wait for it to finish, or write to another output folder."
         )
     if target.exists():  # left by a crash between the two renames of an earlier run: its old folder
-        for p in sorted(target.parent.glob(f".{target.name}.old-*")):
+        for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "old")) + "*")):
             if p.is_dir() and not p.is_symlink() and read_manifest(p) is not None:
                 shutil.rmtree(p, ignore_errors=True)
 
@@ -258,7 +276,7 @@ def _recover(target: Path) -> None:
     the old folder back before anything else."""
     if target.exists() or target.is_symlink():
         return
-    olds = [p for p in sorted(target.parent.glob(f".{target.name}.old-*"))
+    olds = [p for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "old")) + "*"))
             if p.is_dir() and not p.is_symlink() and read_manifest(p) is not None]
     if len(olds) == 1:
         os.replace(olds[0], target)
@@ -286,7 +304,7 @@ def _umask() -> int:
 def _make_staging(target: Path, shown: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))  # mode 0700
+        return Path(tempfile.mkdtemp(prefix=aside_prefix(target, "partial"), dir=target.parent))  # mode 0700
     except PermissionError:
         raise OutputFolderError(
             f"out: {shown}: permission denied creating files in {target.parent}. Choose an output folder "
@@ -297,6 +315,90 @@ def _make_staging(target: Path, shown: Path) -> Path:
             raise OutputFolderError(f"out: {shown}: {target.parent} is on a read-only file system. Choose an "
                                     "output folder on a writable disk.") from None
         raise
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal glob pattern (a folder may be named ``report[1]``)."""
+    import glob
+
+    return glob.escape(text)
+
+
+# --- one output guard: never an input, never inside an input dataset, never a foreign file ------
+
+def _real(p) -> Path:
+    return Path(os.path.realpath(os.fspath(p)))
+
+
+def check_out_vs_inputs(out: str | Path, inputs: Iterable, *, shown: Optional[Path] = None) -> None:
+    """Refuse an output path that is an input of the run, or lies inside an input folder (a
+    Parquet dataset: a report written into it would be read as data next time). ``inputs``
+    may hold None and URLs (skipped). Used by every command, for folders and single files.
+
+    Raises
+    ------
+    OutputFolderError
+        Naming the output and the input.
+    """
+    shown = shown or Path(out)
+    real_out = _real(out)
+    for p in inputs:
+        if p is None or "://" in str(p):
+            continue
+        real_in = _real(p)
+        same = real_out == real_in
+        if not same and os.path.exists(out) and os.path.exists(p):
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, p)  # a hard link is the same file
+        if same:
+            raise OutputFolderError(f"out: {shown} is an input of this run ({p}); writing it would destroy the "
+                                    "input. Choose another output path.")
+        if real_in.is_dir() and real_out.is_relative_to(real_in):
+            raise OutputFolderError(f"out: {shown} lies inside the input folder {p}; files written there would "
+                                    "become part of that dataset the next time it is read. Choose an output "
+                                    "outside it.")
+
+
+ATTRIBUTIONS_MARKER = b"churnlens.attributions"
+
+
+def check_out_file(out: str | Path, *, inputs: Iterable = (), marker: bytes = ATTRIBUTIONS_MARKER) -> None:
+    """The output guard for a single-file output (``explain --out FILE.parquet``): never an input
+    or inside an input folder, and an existing file is replaced only when churnlens wrote it
+    (its Parquet metadata holds ``marker``). Checked before any computation.
+
+    Raises
+    ------
+    OutputFolderError
+        Naming the file and why it is kept.
+    """
+    out = Path(out)
+    check_out_vs_inputs(out, inputs)
+    if not out.exists() and not out.is_symlink():
+        blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputFolderError(f"out: {out} cannot be created: {blocking} is a file, not a folder.")
+        return
+    import stat as _stat
+
+    st = os.stat(out) if out.exists() else None
+    if st is None or not _stat.S_ISREG(st.st_mode):
+        from churnlens.io.files import file_kind
+
+        what = file_kind(st.st_mode) if st is not None else "a broken link"
+        raise OutputFolderError(f"out: {out} is {what}, not a file churnlens wrote; give the path of a new "
+                                ".parquet file.")
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(out).metadata or {}
+        schema_meta = pq.read_schema(out).metadata or {}
+    except Exception:  # noqa: BLE001 - not Parquet at all (pyarrow raises several types)
+        meta, schema_meta = {}, {}
+    if marker not in meta and marker not in schema_meta:
+        raise OutputFolderError(f"out: {out} exists and was not written by churnlens (it has no churnlens "
+                                f"{marker.decode().split('.')[-1]} marker); churnlens replaces only its own files. "
+                                "Choose a new file name, or move the file away.")
 
 
 def resolve_target(out: str | Path) -> Path:
@@ -337,6 +439,7 @@ def staged_folder(out: str | Path, *, kind: str = "report", keep: Iterable[str |
     target = resolve_target(out)
     _recover(target)
     doc = check_target(target, kind=kind, shown=shown)
+    check_out_vs_inputs(target, [p for p in keep if p is not None], shown=shown)
     kept = set()
     for p in keep:
         rel = _inside(Path(p), target) if p is not None else None
@@ -379,7 +482,7 @@ def _publish(staging: Path, target: Path) -> None:
     os.chmod(staging, 0o777 & ~_umask())
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=aside_prefix(target, "old"), dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)
     try:
@@ -411,7 +514,7 @@ def atomic_write_file(path: Path, write) -> None:
     path = Path(path).absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=aside_prefix(path, "partial"), dir=path.parent)
     except PermissionError:
         raise OutputFolderError(f"out: {path}: permission denied writing in {path.parent}. Choose a path in a "
                                 "folder you can write to.") from None
