@@ -553,6 +553,10 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
     est = family.unwrap(final)
     family.check(est, str(path))
     facts: Facts = family.facts(est)
+    if facts.n_trees == 0:  # nothing to explain; the TreeSHAP plan of an empty forest is undefined
+        raise ModelError(f"Model file {path} holds no trees (0 boosting rounds): it predicts one constant score "
+                         "for every customer and has nothing to explain. Train the model with at least one "
+                         "boosting round (check num_boost_round / n_estimators and early stopping).")
     if preprocess is None:
         cats = family.categories(est)
         missing = family.unknown_levels == "missing"

@@ -112,3 +112,23 @@ def test_report_into_a_parquet_dataset_is_refused(inputs, tmp_path, capsys):
         with staged_folder(inputs / "lake" / "2026-11", kind="report", keep=[inputs / "lake", inputs / "model.txt"]):
             pass
     assert not (inputs / "lake" / "2026-11").exists()
+
+
+def test_zero_tree_xgboost_model_is_refused_not_a_crash(inputs, tmp_path, capsys):
+    """A 0-tree XGBoost model crashed the interpreter (SIGSEGV in the TreeSHAP plan): refused at load."""
+    xgb = pytest.importorskip("xgboost")
+    frame = pd.read_parquet(inputs / "book.parquet")
+    booster = xgb.train({"objective": "binary:logistic"}, xgb.DMatrix(frame[FEATURES], frame.churned),
+                        num_boost_round=0)
+    booster.save_model(tmp_path / "x0.json")
+    code, err = _run(["explain", "--model", tmp_path / "x0.json", "--data", inputs / "book.parquet",
+                      "--out", tmp_path / "a.parquet", "--quiet"], capsys)
+    assert code == 2 and "holds no trees" in err
+
+
+def test_treeshap_plan_of_an_empty_forest_raises_instead_of_crashing():
+    from churnlens.attribution.treeshap.build import from_tree_arrays
+    from churnlens.attribution.treeshap.forest import _make_plan
+
+    with pytest.raises(ValueError, match="without trees"):
+        _make_plan(from_tree_arrays([], n_features=3))
