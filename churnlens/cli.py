@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_data(p)
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) when --previous does not match its manifest's hashes, instead of a warning")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
     p.add_argument("--outcomes", type=Path, metavar="PATH",
                    help="observed churn (id, churned 0/1) of last month's customers: back-test of the scores and "
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "messages.")
     _add_model_data(p)
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder, checked as `report` would")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) when --previous does not match its manifest's hashes, instead of a warning")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes file, checked as `report` would")
     _add_common(p)
     return parser
@@ -390,6 +394,11 @@ def _report_summary(outcome) -> str:
     return "\n".join(lines)
 
 
+def _strict(args: argparse.Namespace) -> dict:
+    """``strict=True`` for the API when --strict is given (verification of --previous)."""
+    return {"strict": True} if getattr(args, "strict", False) else {}
+
+
 def cmd_report(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
@@ -397,7 +406,8 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
     result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
                      attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
                      engine=args.engine, scheduler=args.scheduler, progress=not args.quiet, query=args.query,
-                     encoding=args.encoding, period=args.period, outcomes=args.outcomes, history=args.history)
+                     encoding=args.encoding, period=args.period, outcomes=args.outcomes, history=args.history,
+                     **_strict(args))
     outcome = result.write(args.out, lang=args.lang, formats=args.format, generated_at=args.generated_at,
                            command=command, progress=not args.quiet)
     _remember(args, outcome)
@@ -458,7 +468,7 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
 
     print(api.validate(args.model, args.data, args.config, trust_model=args.trust_model,
                        model_format=args.model_format, query=args.query, encoding=args.encoding,
-                       previous=args.previous, campaign=args.campaign),
+                       previous=args.previous, campaign=args.campaign, **_strict(args)),
           file=sys.stderr if args.json else sys.stdout)
     _remember(args)
     return EXIT_OK

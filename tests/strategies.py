@@ -104,3 +104,58 @@ def books(draw, *, max_rows: int = 300, max_features: int = 4):
     frame["churned"] = label
     frame["balance"] = np.round(rng.lognormal(8, 1, n), 2)
     return frame, shape
+
+
+# --- model files --------------------------------------------------------------------------------
+
+def train_lightgbm(frame: pd.DataFrame, features, *, path, rounds: int = 3, leaves: int = 4,
+                   min_leaf: int = 5) -> bool:
+    """A tiny LightGBM model of ``frame`` saved at ``path`` (single-leaf trees when nothing can
+    be split). Returns False when LightGBM cannot train on the book at all."""
+    import lightgbm as lgb
+
+    try:
+        booster = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": leaves, "num_threads": 1,
+                             "seed": 0, "deterministic": True, "min_data_in_leaf": min_leaf,
+                             "min_data_in_bin": 1},
+                            lgb.Dataset(frame[list(features)], frame["churned"]), num_boost_round=rounds)
+    except lgb.basic.LightGBMError:
+        return False
+    booster.save_model(str(path))
+    return True
+
+
+model_shapes = st.fixed_dictionaries({"rounds": st.integers(1, 4), "leaves": st.sampled_from([2, 3, 4, 8]),
+                                      "min_leaf": st.sampled_from([1, 5, 1000])})  # 1000: single-leaf trees
+
+#: config fragments a user may write (legal or not); the CLI must answer each with 0 or 2
+config_texts = st.lists(st.sampled_from([
+    "churners: {by: label}\n", "churners: {by: score, threshold: 0.5}\n", "churners: {by: top_fraction, fraction: 1.0}\n",
+    "churners: {by: value_at_risk, fraction: 0.3}\n", "seed: -1\n", "seed: 7\n", "report: {period: 2026-13}\n",
+    "report: {period: 2026-11, control_share: 0.5}\n", "segmentation: {min_cluster_size: 1, stability_runs: 0}\n",
+    "segmentation: {min_cluster_size: 0.5, stability_runs: 1}\n", "attribution: {mode: all}\n",
+    "reasons: {k: 1, min_contribution_pp: 0}\n", "churnrs: {by: label}\n", "output_space: probability\n",
+]), max_size=3, unique_by=lambda t: t.split(":")[0]).map(
+    lambda parts: "id_column: customer_id\nlabel_column: churned\nvalue_column: balance\n" + "".join(parts))
+
+
+# --- folder states ------------------------------------------------------------------------------
+
+folder_states = st.sampled_from(["absent", "empty", "foreign_file", "own_report", "file_at_path"])
+
+
+def make_folder_state(path, state: str, own_report=None) -> None:
+    """Put ``path`` into ``state`` before a run writes there."""
+    import shutil
+    from pathlib import Path
+
+    path = Path(path)
+    if state == "empty":
+        path.mkdir(parents=True)
+    elif state == "foreign_file":
+        path.mkdir(parents=True)
+        (path / "notes.txt").write_text("mine")
+    elif state == "own_report" and own_report is not None:
+        shutil.copytree(own_report, path)
+    elif state == "file_at_path":
+        path.write_text("mine")

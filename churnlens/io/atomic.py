@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
@@ -167,6 +168,56 @@ def foreign_files(folder: Path, doc: dict) -> list[str]:
     # a foreign folder's contents are listed once, as the folder
     dirs = [f for f in foreign if f.endswith("/")]
     return [f for f in foreign if not any(f != d and f.startswith(d) for d in dirs)]
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """A churnlens folder checked against its manifest's ``outputs`` (SHA-256 per file).
+
+    Attributes
+    ----------
+    manifest : {"ok", "missing", "unreadable"}
+        ``unreadable``: cut, not JSON, or without churnlens's schema marker and outputs.
+    changed : tuple of str
+        Files whose SHA-256 differs from the manifest (hand-edited since).
+    missing : tuple of str
+        Files the manifest lists that are gone.
+    """
+
+    manifest: str
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest == "ok" and not self.changed and not self.missing
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every file at fault (``manifest.json`` itself when it is missing or unreadable)."""
+        return ((() if self.manifest == "ok" else (MANIFEST,)) + self.changed + self.missing)
+
+
+def verify_folder(folder: Path, *, only: Optional[Iterable[str]] = None) -> FolderCheck:
+    """Check ``folder``'s files against its manifest's ``outputs`` hashes (``only``: just these
+    relative paths, e.g. the files a run reads). Reads each file once, streamed."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        return FolderCheck("missing")
+    doc = read_manifest(folder)
+    if doc is None:
+        return FolderCheck("unreadable")
+    outputs = doc["outputs"]
+    wanted = sorted(outputs if only is None else (r for r in only if r in outputs))
+    changed, missing = [], []
+    for rel in wanted:
+        p = folder / rel
+        if not p.is_file():
+            missing.append(rel)
+        elif not isinstance(outputs[rel], str) or _sha256(p) != outputs[rel]:
+            changed.append(rel)
+    return FolderCheck("ok", tuple(changed), tuple(missing))
 
 
 def check_target(out: Path, *, kind: str = "report", shown: Optional[Path] = None) -> Optional[dict]:
