@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from churnlens.errors import ConfigError
 from churnlens.io.files import read_bytes
-from churnlens.io.sources import check_encoding, check_url_has_no_password, expand_env
+from churnlens.io.sources import check_encoding, check_url_has_no_password, expand_env, storage_kind
 from churnlens.redact import shorten
 
 GROUPS = ("customer", "product", "behaviour", "channel", "other")
@@ -260,7 +260,11 @@ class DataConfig(_Frozen):
     @field_validator("path", mode="before")
     @classmethod
     def _env_path(cls, v: object) -> object:
-        return expand_env(v, key="data.path") if isinstance(v, str) else v
+        v = expand_env(v, key="data.path") if isinstance(v, str) else v
+        if isinstance(v, str) and storage_kind(v):
+            raise ValueError(f"{storage_kind(v)} is not supported as data.path: give a file or Parquet folder on this "
+                             "machine (download or mount it), or a database URL as data.url with data.query")
+        return v
 
     @field_validator("url")
     @classmethod

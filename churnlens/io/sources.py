@@ -116,6 +116,34 @@ def check_encoding(encoding: Optional[str], *, key: Optional[str] = None) -> Opt
     return norm
 
 
+#: URL schemes that name files on the web or in cloud storage, not a database (SQLAlchemy) URL
+STORAGE_SCHEMES = {"http": "a web address", "https": "a web address", "ftp": "an FTP address",
+                   "sftp": "an SFTP address", "s3": "an S3 (cloud storage) address", "s3a": "an S3 (cloud storage) address",
+                   "gs": "a Google Cloud Storage address", "gcs": "a Google Cloud Storage address",
+                   "abfs": "an Azure storage address", "abfss": "an Azure storage address", "az": "an Azure storage address",
+                   "wasb": "an Azure storage address", "wasbs": "an Azure storage address", "hdfs": "an HDFS address",
+                   "file": "a file: URL"}
+
+
+def storage_kind(text: str) -> Optional[str]:
+    """What a web or cloud-storage URL is (``"an S3 (cloud storage) address"``), else None."""
+    if not is_url(text):
+        return None
+    return STORAGE_SCHEMES.get(str(text).split(":", 1)[0].lower())
+
+
+def refuse_storage_url(text: str, *, key: Optional[str] = None, argument: Optional[str] = None) -> None:
+    """A web or cloud-storage URL given as the customer table: not supported, said so."""
+    kind = storage_kind(text)
+    if kind is None:
+        return
+    name = key or argument or "data"
+    raise InputFileError(f"{name}: {redact_url(text)} is {kind}; churnlens reads the customer table from a file or "
+                         "Parquet folder on this machine (or a mounted share), or from a database URL "
+                         "(postgresql://..., with query). Download or mount the files and give their local path.",
+                         argument=argument, key=key)
+
+
 def table_source(data: str | os.PathLike | TableSource, *, query: Optional[str] = None,
                  encoding: Optional[str] = None) -> TableSource:
     """Describe the ``data`` argument as a :class:`TableSource` (checks only what needs no connection)."""
@@ -123,6 +151,7 @@ def table_source(data: str | os.PathLike | TableSource, *, query: Optional[str] 
         return data
     encoding = check_encoding(encoding)
     text = str(data)
+    refuse_storage_url(text, argument="data")
     if is_url(text):
         if not query:
             raise InputFileError(f"data: {redact_url(text)} is a database URL: give query, the SQL that "
