@@ -49,7 +49,10 @@ def _listing(values, limit: int = _MAX_LISTED) -> str:
 
 
 def _quoted(values, limit: int = 5) -> str:
-    return _listing([repr(v.item() if isinstance(v, np.generic) else v) for v in values], limit)
+    """Values for a message, each shortened (a 1 MB cell shows as a few dozen characters + "…")."""
+    from churnlens.redact import shorten
+
+    return _listing([shorten(v.item() if isinstance(v, np.generic) else v, 40) for v in values], limit)
 
 
 def _as_category_values(s: pd.Series, cats: tuple) -> pd.Series:
@@ -134,12 +137,13 @@ def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series
     bad = raw.notna() & num.isna() & ~blank
     if bad.any() and col.levels_unknown:
         problems.append(f"column '{col.name}' is categorical in the model, but the model file does not store its "
-                        f"categories (found text such as {_quoted(pd.unique(raw[bad]))}); list its levels in "
+                        f"categories (the data is not at fault: found text such as {_quoted(pd.unique(raw[bad]))}); list its levels in "
                         f"training order under features.{col.name}.values in the config, or pass integer codes")
         return s
     if bad.any():
         problems.append(f"column '{col.name}': expected numbers, found text such as "
-                        f"{_quoted(pd.unique(raw[bad]))} in {int(bad.sum())} row(s)")
+                        f"{_quoted(pd.unique(raw[bad]))} in {int(bad.sum())} row(s), "
+                        f"{_rows(raw.index, bad.to_numpy())}")
         return s
     return _finite(num.astype(np.float64), col, problems)
 

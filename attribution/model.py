@@ -557,6 +557,10 @@ def _from_object(obj: Any, *, path: Path, fmt: str, sha256: Optional[str] = None
     # cross-check all read the trees the owner's predict_proba reads
     est, best_iteration, trees_in_file = family.select_trees(owner)
     facts: Facts = family.facts(est)
+    if facts.n_trees == 0:  # nothing to explain; the TreeSHAP plan of an empty forest is undefined
+        raise ModelError(f"Model file {path} holds no trees (0 boosting rounds): it predicts one constant score "
+                         "for every customer and has nothing to explain. Train the model with at least one "
+                         "boosting round (check num_boost_round / n_estimators and early stopping).")
     if preprocess is None:
         cats = family.categories(est)
         missing = family.unknown_levels == "missing"

@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_data(p)
     p.add_argument("--out", type=Path, default=Path("churnlens-report"), metavar="DIR", help="report folder")
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder (stability, migration)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) when --previous does not match its manifest's hashes, instead of a warning")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes: customer id, arm, observed churn")
     p.add_argument("--outcomes", type=Path, metavar="PATH",
                    help="observed churn (id, churned 0/1) of last month's customers: back-test of the scores and "
@@ -143,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "messages.")
     _add_model_data(p)
     p.add_argument("--previous", type=Path, metavar="DIR", help="last month's report folder, checked as `report` would")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse (exit 2) when --previous does not match its manifest's hashes, instead of a warning")
     p.add_argument("--campaign", type=Path, metavar="PATH", help="campaign outcomes file, checked as `report` would")
     _add_common(p)
     return parser
@@ -262,11 +266,12 @@ def _report_error(err: BaseException, *, debug: bool) -> int:
         print("churnlens: interrupted; the output folder was left as it was.", file=sys.stderr)
         return 130
     if isinstance(err, UserInputError):
-        print(f"churnlens: error: {flag_message(err)}", file=sys.stderr)
+        print(f"churnlens: error: {_safe(flag_message(err))}", file=sys.stderr)
         return EXIT_USER
-    if isinstance(err, OSError) and err.errno in _OS_ADVICE:
-        where = f"{err.filename}: " if err.filename else ""
-        print(f"churnlens: error: {where}{os.strerror(err.errno)}. {_OS_ADVICE[err.errno]} "
+    os_err = _os_error(err)
+    if os_err is not None:
+        where = f"{_safe(str(os_err.filename))}: " if os_err.filename else ""
+        print(f"churnlens: error: {where}{os.strerror(os_err.errno)}. {_OS_ADVICE[os_err.errno]} "
               "The output folder was left as it was.", file=sys.stderr)
         return EXIT_USER
     if isinstance(err, MemoryError):
@@ -274,14 +279,35 @@ def _report_error(err: BaseException, *, debug: bool) -> int:
               "attribution.mode 'targeted', or run on a machine with more memory.", file=sys.stderr)
         return EXIT_USER
     if isinstance(err, AdditivityError):
-        print(f"churnlens: attribution check failed: {err}", file=sys.stderr)
+        print(f"churnlens: attribution check failed: {_safe(str(err))}", file=sys.stderr)
     else:
         first = (str(err).strip().splitlines() or [""])[0][:300]
-        print(f"churnlens: internal error: {type(err).__name__}: {first}", file=sys.stderr)
+        print(f"churnlens: internal error: {type(err).__name__}: {_safe(first)}", file=sys.stderr)
     if not debug:
         print("churnlens: rerun with --debug for the traceback (and report it with the command line).",
               file=sys.stderr)
     return EXIT_INTERNAL
+
+
+def _safe(message: str) -> str:
+    """Every message the CLI prints goes through the one redaction (credentials in URLs masked,
+    at most a few KB): :func:`churnlens.redact.cap`."""
+    from churnlens.redact import cap
+
+    return cap(message)
+
+
+def _os_error(err: BaseException) -> Optional[OSError]:
+    """The OSError with advice (full disk, quota, permissions, read-only) that ``err`` is or was
+    caused by (a full disk met inside pyarrow or a writer thread arrives wrapped)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, OSError) and err.errno in _OS_ADVICE:
+            return err
+        if isinstance(err, OSError) and err.errno is None and "No space left on device" in str(err):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # pyarrow's ArrowIOError text
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 _OS_ADVICE = {
@@ -300,7 +326,9 @@ def _configure_logging(*, verbose: bool) -> None:
         """Writes to whatever ``sys.stderr`` is at the time (tests capture it)."""
 
         def emit(self, record):
-            print(self.format(record), file=sys.stderr)
+            from churnlens.redact import cap
+
+            print(cap(self.format(record)), file=sys.stderr)  # log lines get the one redaction too
 
     log = logging.getLogger("churnlens")
     log.setLevel(logging.INFO if verbose else logging.WARNING)
@@ -366,6 +394,11 @@ def _report_summary(outcome) -> str:
     return "\n".join(lines)
 
 
+def _strict(args: argparse.Namespace) -> dict:
+    """``strict=True`` for the API when --strict is given (verification of --previous)."""
+    return {"strict": True} if getattr(args, "strict", False) else {}
+
+
 def cmd_report(args: argparse.Namespace, command: str) -> int:
     from churnlens import api
 
@@ -373,7 +406,8 @@ def cmd_report(args: argparse.Namespace, command: str) -> int:
     result = api.run(args.model, args.data, args.config, previous=args.previous, campaign=args.campaign,
                      attribute=args.attribute, trust_model=args.trust_model, model_format=args.model_format,
                      engine=args.engine, scheduler=args.scheduler, progress=not args.quiet, query=args.query,
-                     encoding=args.encoding, period=args.period, outcomes=args.outcomes, history=args.history)
+                     encoding=args.encoding, period=args.period, outcomes=args.outcomes, history=args.history,
+                     **_strict(args))
     outcome = result.write(args.out, lang=args.lang, formats=args.format, generated_at=args.generated_at,
                            command=command, progress=not args.quiet)
     _remember(args, outcome)
@@ -434,7 +468,7 @@ def cmd_validate(args: argparse.Namespace, command: str) -> int:
 
     print(api.validate(args.model, args.data, args.config, trust_model=args.trust_model,
                        model_format=args.model_format, query=args.query, encoding=args.encoding,
-                       previous=args.previous, campaign=args.campaign),
+                       previous=args.previous, campaign=args.campaign, **_strict(args)),
           file=sys.stderr if args.json else sys.stdout)
     _remember(args)
     return EXIT_OK

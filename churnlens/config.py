@@ -7,14 +7,19 @@ file, the key path, what was found and what was expected.
 
 from __future__ import annotations
 
+import difflib
+import re
+import typing
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churnlens.errors import ConfigError
-from churnlens.io.sources import check_encoding, check_url_has_no_password, expand_env
+from churnlens.io.files import read_bytes
+from churnlens.io.sources import check_encoding, check_url_has_no_password, expand_env, storage_kind
+from churnlens.redact import shorten
 
 GROUPS = ("customer", "product", "behaviour", "channel", "other")
 CHANNELS = ("relationship_manager", "phone", "app_push", "sms", "branch", "email")
@@ -140,7 +145,7 @@ class SegmentationConfig(_Frozen):
     min_cluster_size: float = Field(0.02, gt=0.0)
     min_samples: Optional[int] = Field(None, ge=1)
     sample: int = Field(50_000, ge=100)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy generators take seeds >= 0
     noise: Literal["mixed", "assign"] = "mixed"
     assign_min_strength: float = Field(0.5, ge=0.0, le=1.0)
     max_dims: int = Field(20, ge=2)
@@ -188,6 +193,12 @@ class PlaybookRule(_Frozen):
     priority: int = Field(100, ge=0)
 
 
+def is_period(value: str) -> bool:
+    """A reporting month ``YYYY-MM`` (month 01-12): the one rule for ``report.period``, the
+    ``period`` argument and ``--period``."""
+    return bool(re.fullmatch(r"\d{4}-\d{2}", value)) and 1 <= int(value[5:]) <= 12
+
+
 def _both_languages(v: object) -> object:
     """A plain string stands for both languages (``title: "Churn review"``)."""
     return {"en": v, "zh": v} if isinstance(v, str) else v
@@ -209,6 +220,15 @@ class ReportConfig(_Frozen):
     do_not_contact: Optional[str] = None
     excel_bom: bool = False  # CSV outputs with a UTF-8 BOM, so Excel opens Chinese text correctly
 
+    @field_validator("period", mode="before")
+    @classmethod
+    def _period(cls, v: object) -> object:
+        if v is None:
+            return v
+        if not isinstance(v, str) or not is_period(v):
+            raise ValueError("expected a month like '2026-11' (YYYY-MM, month 01 to 12)")
+        return v
+
     @field_validator("logo", "do_not_contact", mode="before")
     @classmethod
     def _env_paths(cls, v: object, info) -> object:
@@ -225,7 +245,7 @@ class ReportConfig(_Frozen):
         import re
 
         if not re.fullmatch(r"#[0-9A-Fa-f]{6}", v):
-            raise ValueError(f"expected a colour like '#0072B2', found {v!r}")
+            raise ValueError("expected a colour like '#0072B2'")
         return v
 
 
@@ -245,7 +265,11 @@ class DataConfig(_Frozen):
     @field_validator("path", mode="before")
     @classmethod
     def _env_path(cls, v: object) -> object:
-        return expand_env(v, key="data.path") if isinstance(v, str) else v
+        v = expand_env(v, key="data.path") if isinstance(v, str) else v
+        if isinstance(v, str) and storage_kind(v):
+            raise ValueError(f"{storage_kind(v)} is not supported as data.path: give a file or Parquet folder on this "
+                             "machine (download or mount it), or a database URL as data.url with data.query")
+        return v
 
     @field_validator("url")
     @classmethod
@@ -345,7 +369,7 @@ class Config(_Frozen):
     playbook: tuple[PlaybookRule, ...] = ()
     playbook_file: Optional[str] = None  # YAML file of more rules, relative to the config file
     report: ReportConfig = ReportConfig()
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy generators take seeds >= 0
     dictionary: DictionaryConfig = DictionaryConfig()
     reasons: ReasonsConfig = ReasonsConfig()
     data: DataConfig = DataConfig()
@@ -367,6 +391,13 @@ class Config(_Frozen):
         if self.churners.by == "value_at_risk" and not self.value_column:
             raise ValueError("churners.by is 'value_at_risk' but value_column is not set")
         return self
+
+    def with_updates(self, **dotted: Any) -> "Config":
+        """A copy with the given keys changed and the whole config validated again (pydantic's
+        ``model_copy(update=...)`` skips validation). Keys are dotted paths written with ``__``
+        (``config.with_updates(report__period="2026-11", attribution__mode="all")``); see
+        :func:`override` for keys given as ``{"report.period": ...}``."""
+        return override(self, {k.replace("__", "."): v for k, v in dotted.items()})
 
     def data_columns(self) -> tuple[str, ...]:
         """Columns the config itself uses (id, label, value), whether or not the model does."""
@@ -415,30 +446,200 @@ class Config(_Frozen):
         return spec.value_label(value, lang) if spec is not None else None
 
 
+def override(config: Config, updates: Mapping[str, Any], *, source: str = "arguments") -> Config:
+    """``config`` with ``updates`` (``{"report.period": "2026-11"}``) applied and validated again
+    through :meth:`Config.model_validate`: a value given by the CLI or Python meets the same
+    checks as one in the config file. Raises :class:`ConfigError` naming the key."""
+    data = config.model_dump(mode="python", exclude_unset=False)
+    for dotted, value in updates.items():
+        parts = dotted.split(".")
+        node = data
+        for part in parts[:-1]:
+            nxt = node.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {} if nxt is None else dict(nxt)
+                node[part] = nxt
+            node = nxt
+        node[parts[-1]] = value
+    return parse_config(data, source=source)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """The model class an annotation holds (Optional[X], X | None), else the annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _unwrap(args[0]) if len(args) == 1 else annotation
+    return annotation
+
+
+def fields_at(model: type[BaseModel], loc: tuple) -> tuple[str, ...]:
+    """The valid keys of the mapping at ``loc`` (a pydantic error location) under ``model``."""
+    current: Any = model
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        current = _unwrap(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            if part not in current.model_fields:
+                return ()
+            current = current.model_fields[part].annotation
+            continue
+        origin = typing.get_origin(current)
+        args = typing.get_args(current)
+        if origin in (dict, Mapping) and len(args) == 2:
+            current = args[1]
+        elif origin in (tuple, list) and args:
+            current = args[0]
+        else:
+            return ()
+    current = _unwrap(current)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return tuple(current.model_fields)
+    return ()
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` differ by one dropped, added, changed or swapped (adjacent) letter."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def closest_key(name: str, valid: tuple[str, ...]) -> Optional[str]:
+    """The valid key ``name`` was probably meant to be: one typing slip away (letter case
+    ignored), else the closest by ``difflib`` (ratio >= 0.6), else None."""
+    low = name.lower()
+    for v in valid:
+        if v.lower() == low or _one_edit(low, v.lower()):
+            return v
+    close = difflib.get_close_matches(low, [v.lower() for v in valid], n=1, cutoff=0.6)
+    return next((v for v in valid if close and v.lower() == close[0]), None)
+
+
+def _unknown_key(name: str, valid: tuple[str, ...]) -> str:
+    close = closest_key(name, valid)
+    hint = f"did you mean {close!r}? " if close else ""
+    return f"unknown key; {hint}valid keys here are: {', '.join(valid)}"
+
+
 def format_validation_error(err: ValidationError, source: str, *, what: str = "configuration",
-                            prefix: tuple[str, ...] = (),
-                            hint: str = "Fix these keys (see docs/config.md) and run again.") -> str:
-    """One line per invalid key: its path, what was wrong, and the value found."""
+                            prefix: tuple[str, ...] = (), model: Optional[type[BaseModel]] = None,
+                            hint: str = "Fix these keys (see docs/config.md) and run again.") -> tuple[str, str]:
+    """One line per invalid key: its path, what was wrong, and the value found (shortened);
+    an unknown key gets the valid keys at its level and the closest of them ("did you mean").
+    Returns the message and the first key path (for ``err.key``)."""
     lines = [f"Invalid {what} in {source}:"]
-    for e in err.errors():
-        key = ".".join([*prefix, *(str(p) for p in e["loc"])]) or "(top level)"
+    first = None
+    # an unknown key first: a misspelt key often also leaves a required key missing
+    errors = sorted(err.errors(), key=lambda e: e.get("type") != "extra_forbidden")
+    for e in errors:
+        loc = tuple(e["loc"])
+        key = ".".join([*prefix, *(str(p) for p in loc)]) or "(top level)"
+        first = first or key
+        if e.get("type") == "extra_forbidden" and model is not None:
+            valid = fields_at(model, loc[:-1])
+            if valid:
+                lines.append(f"  - {key}: {_unknown_key(str(loc[-1]), valid)}")
+                continue
         found = e.get("input")
-        found_txt = "" if isinstance(found, (dict, list, tuple)) else f" (found {found!r})"
-        lines.append(f"  - {key}: {e['msg']}{found_txt}")
+        if isinstance(found, (dict, list, tuple)):
+            found_txt = ""
+        elif e.get("type") in _SHAPE_ERRORS:  # a mapping expected: say what was there, never quote it
+            found_txt = f" (found {kind_of(found)})"
+        else:
+            found_txt = f" (found {shorten(found)})"
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {key}: {msg}{found_txt}")
     lines.append(hint)
-    return "\n".join(lines)
+    return "\n".join(lines), first
+
+
+_SHAPE_ERRORS = ("model_type", "dict_type", "list_type", "tuple_type", "model_attributes_type")
+
+
+def kind_of(data: object) -> str:
+    """What a YAML value is, never its content (a wrong path may point at a credentials file)."""
+    return {str: "a text", int: "a number", float: "a number", bool: "a true/false value",
+            dict: "a YAML mapping", list: "a YAML list", type(None): "nothing"}.get(type(data), "a value")
+
+
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (PyYAML alone would keep the last silently)."""
+
+    def __init__(self, key: object, first: int, second: int) -> None:
+        super().__init__(f"key {key!r} appears twice (lines {first} and {second})")
+        self.key, self.first, self.second = key, first, second
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (``churners:`` twice),
+    naming it and both lines; merge keys (``<<: *base``) may still be overridden."""
+
+
+def _strict_mapping(loader: StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # the constructor itself refuses unhashable keys
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise DuplicateKeyError(key, seen[key], line)
+        seen[key] = line
+    loader.flatten_mapping(node)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _strict_mapping)
+
+
+def _not_utf8(data: bytes) -> str:
+    """What a file that is not UTF-8 looks like, for the message."""
+    # GB2312 (the common core of GBK) only: GB18030 decodes almost any bytes, Western Latin-1 text too
+    for name, shown in (("gb2312", "GBK"), ("utf-16", "UTF-16")):
+        if shown == "UTF-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            continue
+        try:
+            data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        return f" (looks like {shown})"
+    return ""
 
 
 def read_yaml(path: Path, *, what: str, error: type[ConfigError] = ConfigError, hint: str = "",
-              argument: str | None = None, key: str | None = None) -> object:
+              argument: str | None = None, key: str | None = None, kind: str = "config") -> object:
     """Parse a YAML file, raising ``error`` that names the file (and the argument or config key
-    that gave it) when it is missing or malformed."""
-    if not path.is_file():
-        raise error(f"{what} {path} does not exist.{' ' + hint if hint else ''}", argument=argument, key=key)
+    that gave it) when it is missing, not a regular file, too large (:mod:`churnlens.io.files`),
+    not UTF-8, malformed, or holds a key twice. Messages never quote the file's lines (it may be
+    a credentials file given by mistake): they give the line and column and what was wrong."""
+    path = Path(path)
+    data = read_bytes(path, kind, error=error, argument=argument, key=key, what=what, hint=hint)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise error(f"{what} {path} is not readable YAML: {err}. Fix the syntax and run again.",
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text{_not_utf8(data)}; save it as UTF-8 (in Notepad: Save As, "
+                    "Encoding UTF-8) and run again.", argument=argument, key=key) from None
+    try:
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - StrictLoader is a SafeLoader
+    except DuplicateKeyError as err:
+        raise error(f"{what} {path}: {err}; YAML keeps only one of them. Delete one and run again.",
+                    argument=argument, key=key if key else str(err.key)) from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = shorten(getattr(err, "problem", None) or "invalid syntax", 120).strip("'")
+        raise error(f"{what} {path} is not readable YAML{where}: {problem}. Fix the syntax and run again.",
                     argument=argument, key=key) from None
 
 
@@ -454,7 +655,8 @@ def parse_config(data: object, *, source: str = "<config>") -> Config:
     try:
         return Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(format_validation_error(err, source)) from None
+        message, key = format_validation_error(err, source, model=Config)
+        raise ConfigError(message, key=key) from None
     except ConfigError as err:  # a key's own check (environment variable, password in a URL)
         raise ConfigError(f"Invalid configuration in {source}: {err}", key=err.key) from None
 

@@ -192,3 +192,5 @@ class Checked:
     salt: str
     campaign: Optional[pd.DataFrame]
     previous: object
+    #: ``previous`` checked against its manifest's hashes (a FolderCheck; None without ``previous``)
+    previous_check: Any = None

@@ -14,7 +14,7 @@ import pandas as pd
 
 from churnlens.constants import MIN_SIMILARITY
 from churnlens.errors import InputFileError
-from churnlens.io.csv_safety import safe_for_spreadsheets, unquote_cell
+from churnlens.io.csv_safety import unquote_cell, write_csv
 from churnlens.segmentation.describe import MIXED_KEY
 from churnlens.segmentation.results import (
     MIXED,
@@ -46,8 +46,7 @@ def write_segments_csv(path: Path, segmentation: Segmentation, summaries: tuple[
                        names: Mapping[str, str]) -> None:
     """Write ``segments.csv`` (:func:`segments_frame`)."""
     # text cells never start a spreadsheet formula (a customer id "=HYPERLINK(...)")
-    safe_for_spreadsheets(segments_frame(segmentation, summaries, names=names)).to_csv(Path(path), index=False,
-                                                                                      encoding="utf-8")
+    write_csv(segments_frame(segmentation, summaries, names=names), Path(path))
 
 
 def segments_frame(segmentation: Segmentation, summaries: tuple[SegmentSummary, ...], *,
@@ -136,6 +135,10 @@ def load_previous(directory: Path) -> PreviousSegments:
     except (InputFileError, DataError) as err:
         raise InputFileError(f"{err} {fix}") from None
     frame = frame.map(unquote_cell) if len(frame) else frame
+    if "customer_id" in frame.columns:  # compared with this month's ids by the one rule
+        from churnlens.io.ids import normalise_ids
+
+        frame["customer_id"] = normalise_ids(frame["customer_id"].to_numpy())
     need = ("customer_id", "segment")
     lacking = [c for c in need if c not in frame.columns]
     if lacking:

@@ -328,10 +328,12 @@ def write_segment_rules(directory, rules: SegmentRules, definitions: Optional[di
     ``directory`` (created if needed)."""
     from pathlib import Path
 
+    from churnlens.io.csv_safety import write_csv
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    rules_frame(rules, definitions).to_csv(d / "segment_rules.csv", index=False, encoding="utf-8")
-    quality_frame(rules).to_csv(d / "segment_quality.csv", index=False, encoding="utf-8")
+    write_csv(rules_frame(rules, definitions), d / "segment_rules.csv")
+    write_csv(quality_frame(rules), d / "segment_quality.csv")
     (d / "segment_rules.sql").write_text(
         "-- churnlens segment rules: first matching rule wins; columns are the raw table's.\n" + to_sql(rules) + "\n",
         encoding="utf-8")

@@ -227,8 +227,15 @@ def config_unknown_key(tmp, e):
 
 @case
 def config_threshold_out_of_range(tmp, e):
-    return e.validate_argv(config=e.config_with(tmp, "churners: {by: score, threshold: 1.5}\n", "t.yaml")), 2, [
-        "threshold"]
+    # the catalogue config sets churners already: a second churners: key would be refused as a duplicate
+    text = e.config.read_text(encoding="utf-8").replace("churners: {by: label}", "churners: {by: score, threshold: 1.5}")
+    return e.validate_argv(config=_write(tmp, "t.yaml", text)), 2, ["threshold"]
+
+
+@case
+def config_duplicate_key(tmp, e):
+    return e.validate_argv(config=e.config_with(tmp, "churners: {by: score, threshold: 0.4}\n", "t.yaml")), 2, [
+        "'churners' appears twice (lines 4 and 7)"]
 
 
 # encodings

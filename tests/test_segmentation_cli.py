@@ -50,8 +50,10 @@ def inputs(tmp_path_factory):
 
 def _config(d, name: str, extra: str = "") -> str:
     path = d / f"{name}.yaml"
-    path.write_text("id_column: customer_id\nlabel_column: churned\nvalue_column: aum\n"
-                    "segmentation: {stability_runs: 2}\n" + extra, encoding="utf-8")
+    # an extra segmentation: block replaces the default one (a key twice is refused)
+    default = "" if extra.startswith("segmentation:") or "\nsegmentation:" in extra else "segmentation: {stability_runs: 2}\n"
+    path.write_text("id_column: customer_id\nlabel_column: churned\nvalue_column: aum\n" + default + extra,
+                    encoding="utf-8")
     return str(path)
 
 

@@ -224,6 +224,8 @@ def _gauss(qmax: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _make_plan(fr: Forest) -> Plan:
     N, T = len(fr.left), fr.n_trees
+    if T == 0 or N == 0:  # the compiled kernels index the first tree: an empty forest would crash them
+        raise ValueError("TreeSHAP plan of a forest without trees (0 trees); load_model refuses such models")
     par = np.empty(N, np.int64)
     side = np.zeros(N, np.int8)
     pos = np.zeros(N, np.int64)

@@ -41,6 +41,7 @@ import difflib
 import hashlib
 import math
 import operator
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Collection, Optional, Sequence
@@ -49,8 +50,10 @@ import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter, ValidationError
 
-from churnlens.config import Config, PlaybookRule, beside_config, format_validation_error, read_yaml
+from churnlens.config import Config, PlaybookRule, beside_config, format_validation_error, kind_of, read_yaml
 from churnlens.errors import DataError, InputFileError, PlaybookError
+from churnlens.io.ids import normalise_id, normalise_ids
+from churnlens.redact import shorten
 from churnlens.actions.results import PlannedAction, RetentionList, SegmentPlan, Targeting
 from churnlens.segmentation.results import SegmentSummary
 
@@ -85,31 +88,54 @@ _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge
 
 # --- loading and validation ------------------------------------------------------------------
 
-def load_playbook(path: str | Path) -> tuple[PlaybookRule, ...]:
-    """Read playbook rules from a YAML file (a list of rules, or a mapping with ``playbook:``).
+def load_playbook(path: str | Path, *, _chain: tuple[Path, ...] = ()) -> tuple[PlaybookRule, ...]:
+    """Read playbook rules from a YAML file: a list of rules, or a mapping with ``playbook:``
+    (the rules) and/or ``playbook_file:`` (a further playbook file, relative to this one, whose
+    rules follow). A chain of files that leads back to itself is refused naming the chain.
 
     Raises
     ------
     PlaybookError
-        Missing or unreadable file, or a rule that does not fit the rule schema; the message
-        gives the key path, e.g. ``playbook.2.action.zh: Field required``.
+        Missing, not a regular file, too large or unreadable file (described by its kind, never
+        quoted: a wrong path may point at a credentials file), a cycle of ``playbook_file``, an
+        unknown top-level key, or a rule that does not fit the rule schema; the message gives the
+        key path, e.g. ``playbook.2.action.zh: Field required``.
     """
     path = Path(path)
-    data = read_yaml(path, what="Playbook file", error=PlaybookError)
-    if isinstance(data, dict) and "playbook" in data:
-        data = data["playbook"]
+    real = Path(os.path.realpath(path))
+    if real in _chain:
+        names = " -> ".join(str(p) for p in (*_chain, real))
+        raise PlaybookError(f"playbook_file: the playbook files refer to each other in a cycle ({names}); remove "
+                            "one playbook_file entry.", key="playbook_file")
+    data = read_yaml(path, what="Playbook file", error=PlaybookError, kind="playbook", key="playbook_file")
+    more: tuple[PlaybookRule, ...] = ()
+    if isinstance(data, dict):
+        unknown = sorted(str(k) for k in data if k not in ("playbook", "playbook_file"))
+        if unknown:
+            raise PlaybookError(f"Playbook file {path}: unknown key {shorten(unknown[0])}; a playbook file holds a "
+                                "list of rules, or the keys playbook (the rules) and playbook_file (another "
+                                "playbook file).", key="playbook_file")
+        nested = data.get("playbook_file")
+        if nested is not None:
+            if not isinstance(nested, str) or not nested.strip():
+                raise PlaybookError(f"Playbook file {path}: playbook_file must be the path of a YAML file.",
+                                    key="playbook_file")
+            more = load_playbook(beside_config(path, nested), _chain=(*_chain, real))
+        data = data.get("playbook")
     if data is None:
-        return ()
+        return more
     if not isinstance(data, list):
         raise PlaybookError(
-            f"Playbook file {path} must hold a list of rules (or a 'playbook:' key with one); found a {type(data).__name__}."
+            f"Playbook file {path} must hold a list of rules (or a 'playbook:' key with one); found "
+            f"{kind_of(data)}, not a YAML list.", key="playbook_file"
         )
     try:
-        return TypeAdapter(tuple[PlaybookRule, ...]).validate_python(data)
+        return TypeAdapter(tuple[PlaybookRule, ...]).validate_python(data) + more
     except ValidationError as err:
-        raise PlaybookError(format_validation_error(
-            err, str(path), what="playbook", prefix=("playbook",),
-            hint="Each rule needs when.driver, when.direction (up/down), action.en and action.zh.")) from None
+        message, key = format_validation_error(
+            err, str(path), what="playbook", prefix=("playbook",), model=tuple[PlaybookRule, ...],
+            hint="Each rule needs when.driver, when.direction (up/down), action.en and action.zh.")
+        raise PlaybookError(message, key=key) from None
 
 
 def config_rules(config: Config, config_path: Optional[Path]) -> tuple[PlaybookRule, ...]:
@@ -564,8 +590,9 @@ def select_targets(
     churners = np.asarray(churners, dtype=bool)
     if churners.shape != ids.shape:
         raise DataError(f"select_targets: {churners.shape[0]} churner flags for {ids.shape[0]} customers.")
-    dnc = set() if do_not_contact is None else {str(i) for i in do_not_contact}
-    blocked = np.array([t in dnc for t in _id_text(ids)], dtype=bool) if dnc else np.zeros(ids.shape[0], dtype=bool)
+    dnc = set() if do_not_contact is None else {normalise_id(i) for i in do_not_contact}
+    blocked = (np.array([t in dnc for t in normalise_ids(_id_text(ids))], dtype=bool) if dnc
+               else np.zeros(ids.shape[0], dtype=bool))
     excluded = churners & blocked
     listed = churners & ~blocked
     control = np.zeros(ids.shape[0], dtype=bool)
@@ -586,17 +613,18 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     """
     from churnlens.io.tables import csv_encoding, read_table
 
+    from churnlens.io.files import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"Do-not-contact file {path} does not exist (report.do_not_contact).",
-                             key="report.do_not_contact")
+    check_regular_file(path, "do_not_contact", key="report.do_not_contact", what="Do-not-contact file",
+                       hint="Give the path of the list (report.do_not_contact).")
     if path.suffix.lower() == ".txt":
         try:
             lines = path.read_text(encoding=csv_encoding(path, "Do-not-contact file")).splitlines()
         except OSError as err:
             raise InputFileError(f"Do-not-contact file {path} could not be read: {err}",
                                  key="report.do_not_contact") from None
-        return frozenset(t.strip() for t in lines if t.strip())
+        return frozenset(normalise_id(t) for t in lines if normalise_id(t))
     # every column as text: an id 0000017 must match the data's 0000017
     df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
                     suffixes=(".csv", ".parquet", ".pq", ".gz"))
@@ -609,7 +637,7 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
             f"Do-not-contact file {path} has no column {id_column!r}; columns are: {', '.join(map(str, df.columns))}. "
             "Name the id column like id_column, or keep a single column."
         )
-    return frozenset(str(v) for v in col.dropna().tolist())
+    return frozenset(i for i in normalise_ids(col.dropna().to_numpy()) if i)
 
 
 def hash_id(customer_id: object, *, salt: str) -> str:
@@ -786,8 +814,8 @@ def write_retention_list(path_csv: str | Path, retention: RetentionList) -> Path
 
     Text cells never start a spreadsheet formula (OWASP CSV injection guidance): a cell starting
     with ``= + - @`` gets a leading ``'``."""
-    from churnlens.io.csv_safety import safe_for_spreadsheets
+    from churnlens.io.csv_safety import write_csv
 
     path_csv = Path(path_csv)
-    safe_for_spreadsheets(retention.frame).to_csv(path_csv, index=False, encoding="utf-8")
+    write_csv(retention.frame, path_csv)
     return path_csv

@@ -50,11 +50,12 @@ METHOD = Note.of("campaign.method")
 def _read_table(path: Path, id_column: str) -> pd.DataFrame:
     from churnlens.io.tables import read_table
 
-    if not path.is_file():
-        raise InputFileError(f"campaign: file {path} does not exist. Give last month's campaign outcome file.",
-                             argument="campaign")
-    # ids as text, as in the customer table (leading zeros kept)
-    return read_table(path, what="Campaign file", text_columns=(id_column, "arm"),
+    from churnlens.io.files import check_regular_file
+
+    check_regular_file(path, "campaign", argument="campaign", what="campaign: file",
+                       hint="Give last month's campaign outcome file.")
+    # ids as text and normalised, as in the customer table (leading zeros kept)
+    return read_table(path, id_column=id_column, what="Campaign file", text_columns=("arm",),
                       suffixes=(".csv", ".txt", ".gz", ".parquet", ".pq"))
 
 

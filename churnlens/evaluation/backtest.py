@@ -155,10 +155,12 @@ def read_outcomes(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
     DataError
         Missing columns, outcomes other than 0/1 (missing ones included), missing or duplicated ids.
     """
+    from churnlens.io.files import check_regular_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"outcomes: file {path} does not exist. Give a CSV or Parquet file of "
-                             f"{id_column!r} and 'churned' (0/1) for last month's customers.", argument="outcomes")
+    check_regular_file(path, "outcomes", argument="outcomes", what="outcomes: file",
+                       hint=f"Give a CSV or Parquet file of {id_column!r} and 'churned' (0/1) for last month's "
+                            "customers.")
     try:
         df = read_table(path, id_column=id_column)
     except InputFileError as err:

@@ -35,10 +35,12 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional
 
 from churnlens.errors import OutputFolderError
+from churnlens.redact import redact_tree
 
 MANIFEST = "manifest.json"
 STAGING_MARKER = ".churnlens-staging"
@@ -46,6 +48,24 @@ SCHEMA_RE = re.compile(r"^churnlens\.([a-z_]+)/(\d+)$")
 KIND_NAMES = {"report": "report", "segments": "segmentation", "evaluation": "model comparison"}
 _LISTED = 8
 _KEPT: dict[Path, set[str]] = {}  # staging folder -> inputs kept in it (recorded by write_manifest)
+
+
+NAME_MAX = 255  # bytes of one file name on Linux/macOS file systems
+_STEM_MAX = 160  # bytes of the target's name kept in a staging name (the rest: a digest)
+
+
+def aside_prefix(target: Path, tag: str) -> str:
+    """Name prefix of the hidden files beside ``target`` (``.NAME.partial-``, ``.NAME.old-``).
+
+    A legal target name of up to 255 bytes would make ``.NAME.partial-XXXXXXXX`` too long for
+    the file system: a long name is cut and completed by a digest of the whole name, so the
+    prefix stays unique per target and the staging name always fits."""
+    name = target.name
+    if len(name.encode("utf-8")) > _STEM_MAX:
+        digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        cut = name.encode("utf-8", "surrogateescape")[:_STEM_MAX - 17].decode("utf-8", "ignore")
+        name = f"{cut}~{digest}"
+    return f".{name}.{tag}-"
 
 
 def schema_name(kind: str, version: int = 1) -> str:
@@ -150,6 +170,56 @@ def foreign_files(folder: Path, doc: dict) -> list[str]:
     return [f for f in foreign if not any(f != d and f.startswith(d) for d in dirs)]
 
 
+@dataclass(frozen=True)
+class FolderCheck:
+    """A churnlens folder checked against its manifest's ``outputs`` (SHA-256 per file).
+
+    Attributes
+    ----------
+    manifest : {"ok", "missing", "unreadable"}
+        ``unreadable``: cut, not JSON, or without churnlens's schema marker and outputs.
+    changed : tuple of str
+        Files whose SHA-256 differs from the manifest (hand-edited since).
+    missing : tuple of str
+        Files the manifest lists that are gone.
+    """
+
+    manifest: str
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.manifest == "ok" and not self.changed and not self.missing
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Every file at fault (``manifest.json`` itself when it is missing or unreadable)."""
+        return ((() if self.manifest == "ok" else (MANIFEST,)) + self.changed + self.missing)
+
+
+def verify_folder(folder: Path, *, only: Optional[Iterable[str]] = None) -> FolderCheck:
+    """Check ``folder``'s files against its manifest's ``outputs`` hashes (``only``: just these
+    relative paths, e.g. the files a run reads). Reads each file once, streamed."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        return FolderCheck("missing")
+    doc = read_manifest(folder)
+    if doc is None:
+        return FolderCheck("unreadable")
+    outputs = doc["outputs"]
+    wanted = sorted(outputs if only is None else (r for r in only if r in outputs))
+    changed, missing = [], []
+    for rel in wanted:
+        p = folder / rel
+        if not p.is_file():
+            missing.append(rel)
+        elif not isinstance(outputs[rel], str) or _sha256(p) != outputs[rel]:
+            changed.append(rel)
+    return FolderCheck("ok", tuple(changed), tuple(missing))
+
+
 def check_target(out: Path, *, kind: str = "report", shown: Optional[Path] = None) -> Optional[dict]:
     """Refuse a target that is not empty and not a churnlens folder of ``kind`` holding only
     churnlens's own files. Returns the existing manifest (None for a new or empty folder).
@@ -221,7 +291,7 @@ def _sweep(target: Path, own: Path, shown: Path) -> None:
     """Remove staging folders of earlier churnlens runs into ``target`` that died; refuse when
     one is still held by a live run. Only folders carrying churnlens's locked-marker are touched."""
     live = []
-    for p in sorted(target.parent.glob(f".{target.name}.partial-*")):
+    for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "partial")) + "*")):
         marker = p / STAGING_MARKER
         if p == own or p.is_symlink() or not p.is_dir() or not marker.is_file():
             continue
@@ -247,7 +317,7 @@ def _sweep(target: Path, own: Path, shown: Path) -> None:
             f"folder {p.name}). Wait for it to finish, or write to another output folder."
         )
     if target.exists():  # left by a crash between the two renames of an earlier run: its old folder
-        for p in sorted(target.parent.glob(f".{target.name}.old-*")):
+        for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "old")) + "*")):
             if p.is_dir() and not p.is_symlink() and read_manifest(p) is not None:
                 shutil.rmtree(p, ignore_errors=True)
 
@@ -257,7 +327,7 @@ def _recover(target: Path) -> None:
     the old folder back before anything else."""
     if target.exists() or target.is_symlink():
         return
-    olds = [p for p in sorted(target.parent.glob(f".{target.name}.old-*"))
+    olds = [p for p in sorted(target.parent.glob(glob_escape(aside_prefix(target, "old")) + "*"))
             if p.is_dir() and not p.is_symlink() and read_manifest(p) is not None]
     if len(olds) == 1:
         os.replace(olds[0], target)
@@ -285,7 +355,7 @@ def _umask() -> int:
 def _make_staging(target: Path, shown: Path) -> Path:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))  # mode 0700
+        return Path(tempfile.mkdtemp(prefix=aside_prefix(target, "partial"), dir=target.parent))  # mode 0700
     except PermissionError:
         raise OutputFolderError(
             f"out: {shown}: permission denied creating files in {target.parent}. Choose an output folder "
@@ -296,6 +366,90 @@ def _make_staging(target: Path, shown: Path) -> Path:
             raise OutputFolderError(f"out: {shown}: {target.parent} is on a read-only file system. Choose an "
                                     "output folder on a writable disk.") from None
         raise
+
+
+def glob_escape(text: str) -> str:
+    """``text`` as a literal glob pattern (a folder may be named ``report[1]``)."""
+    import glob
+
+    return glob.escape(text)
+
+
+# --- one output guard: never an input, never inside an input dataset, never a foreign file ------
+
+def _real(p) -> Path:
+    return Path(os.path.realpath(os.fspath(p)))
+
+
+def check_out_vs_inputs(out: str | Path, inputs: Iterable, *, shown: Optional[Path] = None) -> None:
+    """Refuse an output path that is an input of the run, or lies inside an input folder (a
+    Parquet dataset: a report written into it would be read as data next time). ``inputs``
+    may hold None and URLs (skipped). Used by every command, for folders and single files.
+
+    Raises
+    ------
+    OutputFolderError
+        Naming the output and the input.
+    """
+    shown = shown or Path(out)
+    real_out = _real(out)
+    for p in inputs:
+        if p is None or "://" in str(p):
+            continue
+        real_in = _real(p)
+        same = real_out == real_in
+        if not same and os.path.exists(out) and os.path.exists(p):
+            with contextlib.suppress(OSError):
+                same = os.path.samefile(out, p)  # a hard link is the same file
+        if same:
+            raise OutputFolderError(f"out: {shown} is an input of this run ({p}); writing it would destroy the "
+                                    "input. Choose another output path.")
+        if real_in.is_dir() and real_out.is_relative_to(real_in):
+            raise OutputFolderError(f"out: {shown} lies inside the input folder {p}; files written there would "
+                                    "become part of that dataset the next time it is read. Choose an output "
+                                    "outside it.")
+
+
+ATTRIBUTIONS_MARKER = b"churnlens.attributions"
+
+
+def check_out_file(out: str | Path, *, inputs: Iterable = (), marker: bytes = ATTRIBUTIONS_MARKER) -> None:
+    """The output guard for a single-file output (``explain --out FILE.parquet``): never an input
+    or inside an input folder, and an existing file is replaced only when churnlens wrote it
+    (its Parquet metadata holds ``marker``). Checked before any computation.
+
+    Raises
+    ------
+    OutputFolderError
+        Naming the file and why it is kept.
+    """
+    out = Path(out)
+    check_out_vs_inputs(out, inputs)
+    if not out.exists() and not out.is_symlink():
+        blocking = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise OutputFolderError(f"out: {out} cannot be created: {blocking} is a file, not a folder.")
+        return
+    import stat as _stat
+
+    st = os.stat(out) if out.exists() else None
+    if st is None or not _stat.S_ISREG(st.st_mode):
+        from churnlens.io.files import file_kind
+
+        what = file_kind(st.st_mode) if st is not None else "a broken link"
+        raise OutputFolderError(f"out: {out} is {what}, not a file churnlens wrote; give the path of a new "
+                                ".parquet file.")
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(out).metadata or {}
+        schema_meta = pq.read_schema(out).metadata or {}
+    except Exception:  # noqa: BLE001 - not Parquet at all (pyarrow raises several types)
+        meta, schema_meta = {}, {}
+    if marker not in meta and marker not in schema_meta:
+        raise OutputFolderError(f"out: {out} exists and was not written by churnlens (it has no churnlens "
+                                f"{marker.decode().split('.')[-1]} marker); churnlens replaces only its own files. "
+                                "Choose a new file name, or move the file away.")
 
 
 def resolve_target(out: str | Path) -> Path:
@@ -336,6 +490,7 @@ def staged_folder(out: str | Path, *, kind: str = "report", keep: Iterable[str |
     target = resolve_target(out)
     _recover(target)
     doc = check_target(target, kind=kind, shown=shown)
+    check_out_vs_inputs(target, [p for p in keep if p is not None], shown=shown)
     kept = set()
     for p in keep:
         rel = _inside(Path(p), target) if p is not None else None
@@ -378,7 +533,7 @@ def _publish(staging: Path, target: Path) -> None:
     os.chmod(staging, 0o777 & ~_umask())
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        old = Path(tempfile.mkdtemp(prefix=aside_prefix(target, "old"), dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)
     try:
@@ -397,6 +552,7 @@ def write_manifest(folder: Path, kind: str, body: dict, *, default=None) -> dict
     """Write ``folder/manifest.json``: ``schema``, then ``body``, then ``outputs`` (SHA-256 of every
     other file in the folder). Returns the document written."""
     kept = sorted(_KEPT.get(Path(folder), ()))
+    body = redact_tree(body)  # the one redaction: no credential of a URL reaches a manifest
     doc = {"schema": schema_name(kind), **body, **({"kept_inputs": kept} if kept else {}),
            "outputs": output_hashes(folder)}
     (Path(folder) / MANIFEST).write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=default),
@@ -409,7 +565,7 @@ def atomic_write_file(path: Path, write) -> None:
     path = Path(path).absolute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.partial-", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=aside_prefix(path, "partial"), dir=path.parent)
     except PermissionError:
         raise OutputFolderError(f"out: {path}: permission denied writing in {path.parent}. Choose a path in a "
                                 "folder you can write to.") from None

@@ -30,9 +30,22 @@ def unquote_cell(value):
 
 
 def safe_for_spreadsheets(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose text columns are quoted by :func:`quote_cell`."""
+    """A copy of ``frame`` whose text columns are quoted by :func:`quote_cell`. Numeric and
+    boolean columns are untouched (``-2.5`` stays a number); a text column's ``-3`` is quoted,
+    so an id stays the id it is (Excel would read it as the number -3). Column names are
+    quoted the same way (a category level or feature named ``=1+2``)."""
     out = frame.copy()
     for c in out.columns:
         if not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
             out[c] = out[c].astype(object).map(quote_cell)
+    out.columns = [quote_cell(c) if isinstance(c, str) else c for c in out.columns]
     return out
+
+
+def write_csv(frame: pd.DataFrame, path, **kwargs) -> None:
+    """The one CSV writer of every CSV output churnlens writes: ``frame`` made safe by
+    :func:`safe_for_spreadsheets`, written UTF-8 without the index (``kwargs`` go to
+    ``DataFrame.to_csv``)."""
+    kwargs.setdefault("index", False)
+    kwargs.setdefault("encoding", "utf-8")
+    safe_for_spreadsheets(frame).to_csv(path, **kwargs)

@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 import pandas as pd
 
 from churnlens.errors import ConfigError, InputFileError
+from churnlens.redact import redact, url_password
 
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030", "latin-1")
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -88,26 +89,14 @@ def expand_env(value: str, *, key: str, argument: Optional[str] = None) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for messages and the manifest).
-
-    The user information ends at the *last* ``@`` (a password may itself hold ``@``, ``:`` or
-    ``/``); ``postgresql://alice:s3cr@t@db/bank`` -> ``postgresql://alice:***@db/bank``."""
-    m = _URL.match(url)
-    if not m:
-        return redact_text(url)
-    scheme, rest = url[:m.end()], url[m.end():]
-    at = rest.rfind("@")
-    if at < 0 or ":" not in rest[:at]:
-        return url
-    return scheme + rest[:at].split(":", 1)[0] + ":***" + rest[at:]
-
-
-_URL_IN_TEXT = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@'\"]*:)[^\s'\"]*@")
+    """The URL with any password or token replaced by ``***`` (for messages and the manifest):
+    :func:`churnlens.redact.redact`, the one redaction of every message."""
+    return redact(url)
 
 
 def redact_text(text: str) -> str:
-    """Every ``scheme://user:password@`` inside ``text`` (a driver's message) with the password masked."""
-    return _URL_IN_TEXT.sub(r"\1***@", str(text))
+    """``text`` (a driver's message) with every credential masked: :func:`churnlens.redact.redact`."""
+    return redact(str(text))
 
 
 SQL_HINT = "pip install 'churnlens[sql]' (plus the database driver, e.g. psycopg for PostgreSQL)"
@@ -115,8 +104,8 @@ SQL_HINT = "pip install 'churnlens[sql]' (plus the database driver, e.g. psycopg
 
 def check_url_has_no_password(url: str, *, key: str) -> None:
     """A URL in a config file may name a password only as ``${VAR}`` (credentials stay in the environment)."""
-    m = re.search(r"://[^:/@]*:([^@]*)@", url)
-    if m and not _ENV_REF.fullmatch(m.group(1)):
+    password = url_password(url)
+    if password is not None and not _ENV_REF.fullmatch(password):
         raise ConfigError(f"{key}: the database URL {redact_url(url)!r} contains a password. Config files are "
                           "shared and archived: put the password in an environment variable and write "
                           "${DB_PASSWORD} in its place (or let the driver read it, e.g. PGPASSWORD).", key=key)
@@ -135,6 +124,34 @@ def check_encoding(encoding: Optional[str], *, key: Optional[str] = None) -> Opt
     return norm
 
 
+#: URL schemes that name files on the web or in cloud storage, not a database (SQLAlchemy) URL
+STORAGE_SCHEMES = {"http": "a web address", "https": "a web address", "ftp": "an FTP address",
+                   "sftp": "an SFTP address", "s3": "an S3 (cloud storage) address", "s3a": "an S3 (cloud storage) address",
+                   "gs": "a Google Cloud Storage address", "gcs": "a Google Cloud Storage address",
+                   "abfs": "an Azure storage address", "abfss": "an Azure storage address", "az": "an Azure storage address",
+                   "wasb": "an Azure storage address", "wasbs": "an Azure storage address", "hdfs": "an HDFS address",
+                   "file": "a file: URL"}
+
+
+def storage_kind(text: str) -> Optional[str]:
+    """What a web or cloud-storage URL is (``"an S3 (cloud storage) address"``), else None."""
+    if not is_url(text):
+        return None
+    return STORAGE_SCHEMES.get(str(text).split(":", 1)[0].lower())
+
+
+def refuse_storage_url(text: str, *, key: Optional[str] = None, argument: Optional[str] = None) -> None:
+    """A web or cloud-storage URL given as the customer table: not supported, said so."""
+    kind = storage_kind(text)
+    if kind is None:
+        return
+    name = key or argument or "data"
+    raise InputFileError(f"{name}: {redact_url(text)} is {kind}; churnlens reads the customer table from a file or "
+                         "Parquet folder on this machine (or a mounted share), or from a database URL "
+                         "(postgresql://..., with query). Download or mount the files and give their local path.",
+                         argument=argument, key=key)
+
+
 def table_source(data: str | os.PathLike | TableSource, *, query: Optional[str] = None,
                  encoding: Optional[str] = None) -> TableSource:
     """Describe the ``data`` argument as a :class:`TableSource` (checks only what needs no connection)."""
@@ -142,6 +159,7 @@ def table_source(data: str | os.PathLike | TableSource, *, query: Optional[str] 
         return data
     encoding = check_encoding(encoding)
     text = str(data)
+    refuse_storage_url(text, argument="data")
     if is_url(text):
         if not query:
             raise InputFileError(f"data: {redact_url(text)} is a database URL: give query, the SQL that "

@@ -24,6 +24,7 @@ import pandas as pd
 
 from churnlens.config import Config
 from churnlens.errors import ConfigError, DataError, InputFileError
+from churnlens.io.ids import RULE, describe_near_duplicates, near_duplicates, normalise_ids
 from churnlens.io.sources import TableSource, decode_hint, iter_dataset, iter_sql, read_encoding, table_source
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -187,13 +188,15 @@ def _check_values(frame: pd.DataFrame, column: str, source: str) -> None:
 
 
 def check_unique_ids(ids: np.ndarray, config: Config, *, source: str) -> None:
-    """Each customer must appear once (checked over the whole table, across chunks)."""
+    """Each customer must appear once (checked over the whole table, across chunks), ids
+    compared after :func:`churnlens.io.ids.normalise_id` (as :func:`iter_table` gives them)."""
     s = pd.Series(ids)
     dup = s[s.duplicated()]
     if len(dup):
         raise DataError(
             f"Column {config.id_column!r} (id_column) in {source} has {len(dup)} duplicated ids "
-            f"(e.g. {', '.join(map(str, dup.unique()[:3]))}); each customer must appear once."
+            f"(e.g. {', '.join(str(v)[:40] for v in dup.unique()[:3])}); each customer must appear once (ids are "
+            f"compared with {RULE})."
         )
 
 
@@ -368,6 +371,9 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
             for c in (list(chunk.columns) if all_text else text):
                 if c in chunk.columns:
                     chunk[c] = chunk[c].astype(object).where(chunk[c].isna(), chunk[c].astype(str))
+            if id_column and id_column in chunk.columns:
+                chunk[id_column] = _normalised_ids(chunk, id_column, what, path if source.kind == "file"
+                                                   else source.name)
             yield chunk
     except (InputFileError, DataError, ConfigError, GeneratorExit):
         raise
@@ -389,6 +395,22 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
                                  argument="data")
         where = f"{what} {path}" if source.kind == "file" else f"Parquet folder {source.location}"
         raise InputFileError(f"{where} has no rows. Export at least one row under the header.")
+
+
+def _normalised_ids(chunk: pd.DataFrame, column: str, what: str, where) -> np.ndarray:
+    """The chunk's ids by :func:`churnlens.io.ids.normalise_id`; two spellings of one id in the
+    chunk (``C001`` and ``C001 ``) are refused, naming them."""
+    raw = chunk[column].to_numpy(dtype=object)
+    norm = normalise_ids(raw)
+    present = pd.notna(raw)
+    if (raw[present] != norm[present]).any():
+        groups = near_duplicates(raw, norm)
+        if groups:
+            raise DataError(
+                f"{what} {where}: column {column!r} holds ids that differ only by surrounding spaces or Unicode "
+                f"form: {describe_near_duplicates(groups)}. churnlens compares ids with {RULE} (as a bank means "
+                "them), so these are one customer twice: correct or remove one of each.")
+    return norm
 
 
 def value_array(frame: pd.DataFrame, config: Config) -> Optional[np.ndarray]:

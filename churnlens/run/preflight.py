@@ -16,6 +16,8 @@ from churnlens.actions import playbook
 from churnlens.campaign.effect import read_campaign
 from churnlens.config import Config, PlaybookRule
 from churnlens.errors import ConfigError, InputFileError
+from churnlens.io.atomic import FolderCheck, verify_folder
+from churnlens.io.files import check_regular_file
 from churnlens.results import Checked
 
 
@@ -80,16 +82,50 @@ def published_ids(previous: Optional[Path]) -> Optional["np.ndarray"]:
     return read_published(Path(previous)).customer_ids
 
 
+#: the files of last month's folder a run reads
+PREVIOUS_FILES = ("segments.csv", "segment_signatures.json", "reference_profile.json", "attributions.parquet",
+                  "scores.parquet", "retention_list.csv", "month_summary.json")
+
+
+def verify_previous(previous: Path, *, strict: bool = False) -> FolderCheck:
+    """Check last month's folder against its manifest's SHA-256 of each file the run reads: a cut
+    ``manifest.json`` or a hand-edited ``segments.csv`` is a warning naming the file (logged on
+    ``churnlens``), or, with ``strict``, an :class:`InputFileError`. Returns the check, for the
+    report and the dossier."""
+    import logging
+
+    check = verify_folder(Path(previous), only=PREVIOUS_FILES)
+    if check.ok:
+        return check
+    if check.manifest != "ok":
+        what = (f"{previous} has no manifest.json" if check.manifest == "missing" else
+                f"{previous}/manifest.json is cut or not churnlens's")
+        detail = f"{what}, so its files cannot be verified"
+    else:
+        parts = ([f"changed since churnlens wrote them: {', '.join(check.changed)}"] if check.changed else []) + \
+                ([f"missing: {', '.join(check.missing)}"] if check.missing else [])
+        detail = f"last month's folder {previous} does not match its manifest ({'; '.join(parts)})"
+    if strict:
+        raise InputFileError(f"previous: {detail}. Restore the folder as churnlens wrote it, or run without strict.",
+                             argument="previous")
+    logging.getLogger("churnlens").warning("warning: %s; comparisons with last month may be wrong.", detail)
+    return check
+
+
 def check_logo(config: Config) -> None:
     """Read and check ``report.logo`` (already resolved beside the config file)."""
     if config.report.logo:
         from churnlens.reports.render import logo_data_uri
 
+        # checked before a byte is read: a FIFO would block, a sparse 2 GB file would be read whole
+        check_regular_file(config.report.logo, "logo", error=ConfigError, key="report.logo",
+                           what="report.logo:", hint="Give the path of a PNG, JPEG or SVG file (relative to the "
+                                                     "config file).")
         logo_data_uri(Path(config.report.logo))
 
 
 def preflight(config: Config, *, config_path: Optional[Path], previous: Optional[Path] = None,
-              campaign: Optional[Path] = None) -> Checked:
+              campaign: Optional[Path] = None, strict: bool = False) -> Checked:
     """Every check of the run's inputs other than the model and the customer table.
 
     ``config`` must have its file paths resolved beside the config file (``logo``,
@@ -107,9 +143,12 @@ def preflight(config: Config, *, config_path: Optional[Path], previous: Optional
         dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
     salt = id_salt(config)
     check_logo(config)
+    prev_check = verify_previous(Path(previous), strict=strict) if previous is not None and Path(previous).is_dir() \
+        else None
     prev = check_previous(Path(previous)) if previous is not None else None
-    if campaign is not None and not Path(campaign).is_file():
-        raise InputFileError(f"campaign: file {campaign} does not exist. Give a CSV of customer id, arm "
-                             "(treatment/control) and observed churn.", argument="campaign")
+    if campaign is not None:
+        check_regular_file(campaign, "campaign", argument="campaign", what="campaign: file",
+                           hint="Give a CSV of customer id, arm (treatment/control) and observed churn.")
     table = read_campaign(Path(campaign), id_column=config.id_column) if campaign is not None else None
-    return Checked(rules=tuple(rules), do_not_contact=dnc, salt=salt, campaign=table, previous=prev)
+    return Checked(rules=tuple(rules), do_not_contact=dnc, salt=salt, campaign=table, previous=prev,
+                   previous_check=prev_check)

@@ -17,7 +17,8 @@ from churnlens.actions import playbook
 from churnlens.config import Config, load_config
 from churnlens.io.tables import check_columns, check_unique_ids, missing_data, read_table, value_array
 from churnlens.errors import DataError, InputFileError
-from churnlens.io.atomic import atomic_write_file, check_out, staged_folder, write_manifest
+from churnlens.io.atomic import (atomic_write_file, check_out, check_out_file, check_out_vs_inputs, staged_folder,
+                                 write_manifest)
 from churnlens.io.sources import TableSource, resolve_data
 from churnlens.attribution.registry import is_model_uri
 from churnlens.reports import words
@@ -77,6 +78,8 @@ def explain_to_parquet(model_path, data_path, config_path: Optional[Path], out: 
     """Compute exact attributions of every customer and write ``out`` (Parquet). Returns rows written."""
     if Path(out).suffix.lower() not in (".parquet", ".pq"):
         raise InputFileError(f"out: {out} must end in .parquet (the attributions file to write).", argument="out")
+    # the one output guard, before any work: not an input, not inside an input dataset, not a foreign file
+    check_out_file(out, inputs=[model_path, data_path, config_path])
     config, model, frame, aligned, _ = _load(model_path, data_path, config_path, trust_model=trust_model,
                                              model_format=model_format, query=query, encoding=encoding)
     attr = attribution.explain(model, aligned.X, customer_ids=frame[config.id_column].to_numpy(),
@@ -133,6 +136,7 @@ def segment_churners(attr: attribution.Attributions, config: Config) -> Segmente
 def segment_attributions(attributions_path: Path, config_path: Optional[Path], out: Path) -> SegmentOutcome:
     """Select churners by score from an attributions file and segment them (no feature values needed).
     ``out`` is a segmentation folder (manifest schema ``churnlens.segments/1``): never a report folder."""
+    check_out_vs_inputs(out, [attributions_path, config_path])
     check_out(out, kind="segments")
     config = load_config(config_path)
     done = segment_churners(attribution.read_attributions(attributions_path), config)
@@ -254,6 +258,7 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
     from churnlens.evaluation.quality import evaluate
     from churnlens.reports.evaluation import write_evaluation
 
+    check_out_vs_inputs(out, [data_path, config_path, *model_paths, *(data_for or {}).values()])
     check_out(out, kind="evaluation")
     config = load_config(config_path)
     data_for = dict(data_for or {})
