@@ -9,7 +9,9 @@ playbook's uplift of rule ``r`` or, with enough evidence, the uplift measured la
 the customer's segment (:mod:`churnlens.campaign.uplift`), and ``cost_r`` the rule's own
 ``cost`` (the offer) plus its channel's ``budget.channels.<channel>.cost`` (reaching the
 customer). Candidate actions of a customer: every rule matching the customer (driver
-direction and value condition) plus the segment-level actions of the customer's segment.
+direction and value condition) plus the segment-level actions of the customer's segment
+whose value condition holds for the customer (a rule is never a candidate for a customer
+whose own value fails its condition).
 
 Assignment: greedy by net value
 -------------------------------
@@ -65,12 +67,14 @@ def candidate_rules(rules: Sequence[PlaybookRule], attributions_values: np.ndarr
         return np.zeros((n, 0), dtype=bool)
     a = values[:, _driver_columns(rules, features)]
     up = np.array([r.when.direction == "up" for r in rules])
-    cand = np.where(up, a > 0, a < 0) & condition_masks(rules, X)
+    cond = condition_masks(rules, X)
+    cand = np.where(up, a > 0, a < 0) & cond
     keys = np.asarray(segment_keys).astype(str)
     for p in plans:
         seg_level = [x.rule_index for x in p.actions if x.segment_level]
         if seg_level:
-            cand[np.ix_(keys == p.segment_key, seg_level)] = True
+            member = np.flatnonzero(keys == p.segment_key)
+            cand[np.ix_(member, seg_level)] |= cond[np.ix_(member, seg_level)]
     return cand
 
 

@@ -22,6 +22,7 @@ class PlannedAction:
     priority: int
     customers: int = 0  # targets of the segment whose own action is this rule
     segment_level: bool = True  # matches the segment's signature (else only customer-level)
+    conditional: bool = False  # the rule has a value condition (given only to customers for whom it holds)
     # of the segment's listed customers whose effective action this is (retention_plan.csv):
     control: int = 0  # in the control group
     value_at_risk: float = 0.0  # sum of score x value, targets and control
