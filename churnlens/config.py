@@ -304,9 +304,14 @@ class LoopConfig(_Frozen):
 
     bootstrap: int = Field(200, ge=0, le=10_000)
     level: float = Field(0.95, gt=0.5, lt=1.0)
-    uplift_prior_strength: float = Field(50.0, ge=0.0)
+    uplift_prior_strength: float = Field(30.0, ge=0.0)  # in contacted customers (churnlens.campaign.pooled)
     min_treated: int = Field(30, ge=1)
     min_control: int = Field(30, ge=1)
+    uplift_decay: float = Field(0.8, gt=0.0, le=1.0)  # weight of a month's evidence per month of age
+    uplift_criterion: Literal["mean", "quantile"] = "mean"  # the uplift the plan uses
+    uplift_quantile: float = Field(0.2, gt=0.0, lt=1.0)  # with uplift_criterion: quantile
+    control_months: int = Field(2, ge=1, le=12)  # every action reaches min_control within this many months
+    max_control_share: float = Field(0.5, gt=0.0, lt=1.0)  # cap of a raised per-action control share
 
 
 class EvaluationConfig(_Frozen):

@@ -609,15 +609,22 @@ def plot_uplift(measured, *, ax=None, lang: str = "en", names: Optional[Sequence
     with chart_style(lang):
         ax = _ax(ax, (6.4, max(1.6, 0.32 * len(rows) + 0.8)))
         y = np.arange(len(rows))[::-1]
-        post = [u.posterior_mean for u in rows]
-        ax.errorbar(post, y, xerr=[[p - u.posterior_low for p, u in zip(post, rows)],
-                                   [u.posterior_high - p for p, u in zip(post, rows)]],
-                    fmt="o", color=OKABE_ITO["blue"], ms=4, lw=1.0, capsize=2, label=text(lang, "loop_chart.posterior"))
+        post = np.array([u.posterior_mean for u in rows])
+        lo = np.array([u.posterior_low for u in rows])
+        hi = np.array([u.posterior_high for u in rows])
+        # prior-only cells are assumptions, not measurements: hollow grey markers
+        data = np.array([u.code != "assumed" for u in rows], dtype=bool)
+        for mask, face, colour, key in ((data, OKABE_ITO["blue"], OKABE_ITO["blue"], "loop_chart.posterior"),
+                                        (~data, "white", "#999999", "loop_chart.assumption")):
+            if mask.any():
+                ax.errorbar(post[mask], y[mask], xerr=[post[mask] - lo[mask], hi[mask] - post[mask]], fmt="o",
+                            color=colour, mfc=face, ms=4, lw=1.0, capsize=2, label=text(lang, key))
         ax.scatter([u.assumed_uplift for u in rows], y, marker="x", color=OKABE_ITO["vermillion"], s=22, zorder=3,
                    label=text(lang, "loop_chart.assumed"))
         labels = names if names is not None else [f"{u.segment} · {_short(u.action, 28)}" for u in rows]
         ax.set_yticks(y, [_short(s, 40) for s in labels])
-        ax.set_xlim(0, 1)
+        ax.set_xlim(min(0.0, float(lo.min()) - 0.05) if len(rows) else 0.0, 1)
+        ax.axvline(0.0, color=INK, lw=0.5)
         ax.set_xlabel(text(lang, "loop_chart.uplift"))
         ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax

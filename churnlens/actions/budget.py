@@ -48,11 +48,11 @@ import numpy as np
 import pandas as pd
 
 from churnlens.actions.playbook import condition_masks, _driver_columns
-from churnlens.actions.results import BudgetPlan, ChannelUse, SegmentPlan
+from churnlens.actions.results import BudgetPlan, ChannelUse, MoneyInterval, PlanMoney, SegmentPlan
 from churnlens.config import BudgetConfig, PlaybookRule
 from churnlens.errors import DataError
 
-__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "CURVE_POINTS"]
+__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "plan_money", "CURVE_POINTS"]
 
 CURVE_POINTS = 201
 
@@ -220,3 +220,65 @@ def _channel_use(names, budget, action, treated, cost, chan) -> tuple[ChannelUse
         out.append(ChannelUse(channel=name, cost=spec.cost if spec else 0.0, capacity=spec.capacity if spec else None,
                               contacts=int(m.sum()), spend=float(cost[action[m]].sum())))
     return tuple(out)
+
+
+def plan_money(score: np.ndarray, value: Optional[np.ndarray], action: np.ndarray, treated: np.ndarray,
+               segment_keys: np.ndarray, *, rules: Sequence[PlaybookRule], pooled, budget: Optional[BudgetConfig] = None,
+               uplift: Optional[np.ndarray] = None, level: float = 0.95, n_draws: int = 1000,
+               seed: int = 0) -> PlanMoney:
+    """Expected retained value ``sum p x uplift x value`` and net value (minus the contacts' cost)
+    of a plan, with the posterior mean and central ``level`` interval over joint posterior draws
+    of the uplift (:func:`churnlens.campaign.pooled.posterior_draws`, seeded): one draw per
+    segment x action, shared by all its customers, segments of one action drawn together.
+
+    Parameters
+    ----------
+    action : ndarray of int, shape (n,)
+        Rule index per customer (-1: none); only ``treated`` customers count.
+    pooled : PooledUplift or None
+        The pooled uplift; None, or an action it does not know, uses the rule's assumed ``uplift``
+        as if known (listed in ``assumed_actions``).
+    uplift : ndarray, shape (n, R), optional
+        The uplift the plan used (:func:`uplift_matrix`): gives ``value`` of both figures;
+        default the posterior mean.
+    """
+    from churnlens.campaign.pooled import posterior_draws
+
+    score = np.asarray(score, dtype=np.float64)
+    n = score.shape[0]
+    act = np.asarray(action, dtype=np.int64)
+    tr = np.asarray(treated, dtype=bool) & (act >= 0)
+    keys = np.asarray(segment_keys).astype(str)
+    for name, arr in (("action", act), ("treated", tr), ("segment_keys", keys)):
+        if arr.shape[0] != n:
+            raise DataError(f"plan_money: {name} has {arr.shape[0]} rows, expected {n} (one per customer).")
+    v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
+    w = score * v
+    cost = float(action_costs(rules, budget)[act[tr]].sum())
+    cells: dict[tuple[str, str], float] = {}
+    for i in np.flatnonzero(tr):
+        k = (keys[i], rules[act[i]].action.en)
+        cells[k] = cells.get(k, 0.0) + w[i]
+    cell_keys = sorted(cells)
+    weights = np.array([cells[k] for k in cell_keys])
+    known = {p.action for p in pooled.posteriors} if pooled is not None else set()
+    assumed_u = {r.action.en: float(r.uplift) for r in rules}
+    if cell_keys and pooled is not None:
+        draws = posterior_draws(pooled, cell_keys, n_draws=n_draws, seed=seed)
+    else:
+        draws = np.full((n_draws, len(cell_keys)), np.nan)
+    for j, (s, a) in enumerate(cell_keys):
+        if a not in known:
+            draws[:, j] = assumed_u.get(a, 0.0)
+    retained = draws @ weights if cell_keys else np.zeros(n_draws)
+    if uplift is not None:
+        u = np.asarray(uplift, dtype=np.float64)
+        plan_value = float((w * u[np.arange(n), np.maximum(act, 0)])[tr].sum())
+    else:
+        plan_value = float(retained.mean())
+    lo, hi = np.quantile(retained, [(1 - level) / 2, (1 + level) / 2])
+    mi = lambda val, d, a, b: MoneyInterval(value=val, mean=float(d.mean()), low=float(a), high=float(b),  # noqa: E731
+                                             level=level)
+    return PlanMoney(retained=mi(plan_value, retained, lo, hi), net=mi(plan_value - cost, retained - cost, lo - cost,
+                                                                      hi - cost),
+                     cost=cost, draws=n_draws, assumed_actions=tuple(sorted({a for _, a in cell_keys if a not in known})))

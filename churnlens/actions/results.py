@@ -127,3 +127,38 @@ class BudgetPlan:
     chosen_share: float  # contacted / eligible
     binding: tuple[str, ...]
     method: str = "greedy"  # code of the assignment (churnlens.actions.budget)
+
+
+@dataclass(frozen=True)
+class ControlPlan:
+    """Control share of one action so that it gets measured (churnlens.actions.control)."""
+
+    action: str
+    arm: int  # listed customers of the action this month (contacted + control)
+    share: float  # control share of the action's arm
+    control: int  # round(share x arm)
+    have: float  # control customers already in the pooled evidence (decayed)
+    measurable_in: Optional[int]  # months (this one included) until min_control is reached; 0: already; None: no arm
+
+
+@dataclass(frozen=True)
+class MoneyInterval:
+    """A money figure with its posterior mean and central interval (draws of the uplift)."""
+
+    value: float  # the plan's own figure (from the uplift the plan used)
+    mean: float  # posterior mean
+    low: float
+    high: float
+    level: float
+
+
+@dataclass(frozen=True)
+class PlanMoney:
+    """Expected retained and net value of a plan with intervals from the uplift posterior
+    (churnlens.actions.budget.plan_money)."""
+
+    retained: MoneyInterval
+    net: MoneyInterval
+    cost: float  # spend of the contacted customers (known, no uncertainty)
+    draws: int
+    assumed_actions: tuple[str, ...]  # actions without any evidence: their assumed uplift is used as known
