@@ -631,12 +631,18 @@ def plot_uplift(measured, *, ax=None, lang: str = "en", names: Optional[Sequence
 
 
 def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
-    """Expected net value against share of eligible customers contacted; the budget's cut marked."""
+    """Expected net value against share of eligible customers contacted: the curve under the
+    plan's limits (capacities, budget; it ends at the plan, marked) and, dashed, the curve without
+    limits, both labelled."""
     with chart_style(lang):
         ax = _ax(ax, (4.6, 2.8))
-        ax.plot(plan.curve_share, plan.curve_net, color=OKABE_ITO["blue"], lw=1.5)
+        ax.plot(plan.curve_share, plan.curve_net, color=OKABE_ITO["grey"], lw=1.2, ls="--",
+                label=text(lang, "loop_chart.curve_unlimited"))
+        if plan.limited_share is not None:
+            ax.plot(plan.limited_share, plan.limited_net, color=OKABE_ITO["blue"], lw=1.6,
+                    label=text(lang, "loop_chart.curve_limited"))
         ax.axhline(0.0, color=INK, lw=0.5)
-        ax.axvline(plan.chosen_share, color=OKABE_ITO["vermillion"], lw=1.0, ls="--")
+        ax.axvline(plan.chosen_share, color=OKABE_ITO["vermillion"], lw=1.0, ls=":")
         ax.scatter([plan.chosen_share], [plan.expected_net_value], color=OKABE_ITO["vermillion"], s=18, zorder=3)
         ax.annotate(text(lang, "loop_chart.chosen_cut"), (plan.chosen_share, plan.expected_net_value),
                     xytext=(6, -12), textcoords="offset points", fontsize=7, color=OKABE_ITO["vermillion"])
@@ -644,6 +650,7 @@ def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
         ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
         ax.set_xlabel(text(lang, "loop_chart.share_contacted"))
         ax.set_ylabel(text(lang, "loop_chart.net_value"))
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax
 
 

@@ -33,10 +33,20 @@ go through the same greedy: a control customer the rule would have contacted is 
 budget. Treated and control customers therefore come from the same decision rule, so next
 month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised.
 
-Profit curve
-------------
-Eligible customers ranked by their best action's net value; cumulative expected net value
-against the share contacted, without capacity or budget (the chosen plan is its cut).
+Profit curves
+-------------
+Two curves of cumulative expected net value against the share of eligible customers contacted
+(the share's denominator is ``n_eligible`` for both, the control group left out):
+
+* *without limits* (``curve_share``, ``curve_net``): eligible customers ranked by their best
+  action's net value, every one of them allowed (no capacity, no budget). With no binding
+  limit the plan is its maximum; with one, the plan lies below it (the limits cost money).
+* *under the plan's limits* (``limited_share``, ``limited_net``): the contacted customers in
+  the order the greedy accepted them (decreasing net value of the chosen action, ties by
+  customer then rule). The greedy with an extra cap of ``k`` contacts picks exactly these first
+  ``k`` customers, so each point is what the plan's own rule achieves with ``k`` contacts under
+  the same capacities and budget; the curve ends at the chosen plan
+  (``chosen_share``, ``expected_net_value``), which therefore always lies on it.
 """
 
 from __future__ import annotations
@@ -138,6 +148,18 @@ def _curve(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (idx / m if m else idx.astype(np.float64)), cum[idx]
 
 
+def _limited_curve(action: np.ndarray, treated: np.ndarray, chosen_net: np.ndarray,
+                   n_elig: int) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy's path: contacted customers in acceptance order (module docstring)."""
+    who = np.flatnonzero(treated)
+    who = who[np.lexsort((action[who], who, -chosen_net[who]))]  # the greedy's pair order
+    vals = chosen_net[who]
+    m = len(vals)
+    cum = np.r_[0.0, np.cumsum(vals)]
+    idx = np.unique(np.linspace(0, m, min(CURVE_POINTS, m + 1)).round().astype(np.int64))
+    return (idx / n_elig if n_elig else np.zeros(idx.size)), cum[idx]
+
+
 def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndarray, uplift: np.ndarray, *,
              rules: Sequence[PlaybookRule], budget: BudgetConfig, eligible: np.ndarray, control: np.ndarray,
              default_rule: np.ndarray) -> BudgetPlan:
@@ -193,12 +215,14 @@ def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndar
                     > budget.total else []) + tuple(f"capacity:{u.channel}" for u in uses
                                                      if u.capacity is not None and u.contacts >= u.capacity)
     retained = float((score * v * uplift[np.arange(n), np.maximum(action, 0)])[treated].sum())
+    lim_share, lim_net = _limited_curve(action, treated, chosen_net, n_elig)
     return BudgetPlan(
         action=action, treated=treated, control=(action >= 0) & ctrl, net=chosen_net, channels=uses,
         total_budget=budget.total, spend=spend, expected_retained_value=retained,
         expected_net_value=float(chosen_net[treated].sum()), baseline_net_value=base[0], baseline_contacts=base[1],
         n_eligible=n_elig, curve_share=share, curve_net=curve,
-        chosen_share=float(treated.sum() / n_elig) if n_elig else 0.0, binding=binding)
+        chosen_share=float(treated.sum() / n_elig) if n_elig else 0.0, binding=binding,
+        limited_share=lim_share, limited_net=lim_net)
 
 
 def _baseline(score, net, cost, chan, capacity, total, ctrl, eligible, default_rule) -> tuple[float, int]:

@@ -104,8 +104,15 @@ class BudgetPlan:
     net : ndarray of float64, shape (n,)
         Expected net value of the chosen action (NaN without one).
     curve_share, curve_net : ndarray, shape (K,)
-        Profit curve: the eligible customers ranked by their best action's expected net value,
-        share contacted (0..1) against cumulative expected net value (no capacity limits).
+        Profit curve without limits: the eligible customers ranked by their best action's
+        expected net value, share contacted (0..1) against cumulative expected net value (no
+        capacity and no budget limit).
+    limited_share, limited_net : ndarray, shape (L,)
+        Profit curve under the plan's limits (capacities and total budget): the contacted
+        customers in the order the greedy accepted them (decreasing net value of the chosen
+        action), share contacted against cumulative expected net value. Its first point is
+        (0, 0) and its last point is the plan itself, (``chosen_share``, ``expected_net_value``):
+        the greedy with a cap of k contacts chooses exactly its first k customers.
     binding : tuple of str
         Limits reached (codes): ``total`` and/or ``capacity:<channel>``.
     """
@@ -127,6 +134,8 @@ class BudgetPlan:
     chosen_share: float  # contacted / eligible
     binding: tuple[str, ...]
     method: str = "greedy"  # code of the assignment (churnlens.actions.budget)
+    limited_share: Optional[np.ndarray] = None
+    limited_net: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
