@@ -281,7 +281,8 @@ class BudgetConfig(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """Amber / red limits of the trend page: score PSI, and AUC drop against the window's first realised AUC."""
+    """Amber / red limits of the trend page: score PSI, and AUC drop against the pooled AUC of the
+    window's earlier months; a change within chance stays green (``MonitoringConfig.confidence``)."""
 
     psi: tuple[float, float] = (0.1, 0.25)
     auc_drop: tuple[float, float] = (0.02, 0.05)
@@ -297,6 +298,7 @@ class Thresholds(_Frozen):
 class MonitoringConfig(_Frozen):
     thresholds: Thresholds = Thresholds()
     months: int = Field(12, ge=1, le=36)  # months shown on the trend page (this one included)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)  # a change chance explains at this level stays green
 
 
 class LoopConfig(_Frozen):
