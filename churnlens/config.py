@@ -310,7 +310,8 @@ class BudgetConfig(_Frozen):
 
 
 class Thresholds(_Frozen):
-    """Amber / red limits of the trend page: score PSI, and AUC drop against the window's first realised AUC."""
+    """Amber / red limits of the trend page: score PSI, and AUC drop against the pooled AUC of the
+    window's earlier months; a change within chance stays green (``MonitoringConfig.confidence``)."""
 
     psi: tuple[float, float] = (0.1, 0.25)
     auc_drop: tuple[float, float] = (0.02, 0.05)
@@ -326,6 +327,7 @@ class Thresholds(_Frozen):
 class MonitoringConfig(_Frozen):
     thresholds: Thresholds = Thresholds()
     months: int = Field(12, ge=1, le=36)  # months shown on the trend page (this one included)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)  # a change chance explains at this level stays green
 
 
 class LoopConfig(_Frozen):
@@ -333,9 +335,14 @@ class LoopConfig(_Frozen):
 
     bootstrap: int = Field(200, ge=0, le=10_000)
     level: float = Field(0.95, gt=0.5, lt=1.0)
-    uplift_prior_strength: float = Field(50.0, ge=0.0)
+    uplift_prior_strength: float = Field(30.0, ge=0.0)  # in contacted customers (churnlens.campaign.pooled)
     min_treated: int = Field(30, ge=1)
     min_control: int = Field(30, ge=1)
+    uplift_decay: float = Field(0.8, gt=0.0, le=1.0)  # weight of a month's evidence per month of age
+    uplift_criterion: Literal["mean", "quantile"] = "mean"  # the uplift the plan uses
+    uplift_quantile: float = Field(0.2, gt=0.0, lt=1.0)  # with uplift_criterion: quantile
+    control_months: int = Field(2, ge=1, le=12)  # every action reaches min_control within this many months
+    max_control_share: float = Field(0.5, gt=0.0, lt=1.0)  # cap of a raised per-action control share
 
 
 class EvaluationConfig(_Frozen):

@@ -19,6 +19,10 @@ UNSTABLE_JACCARD = 0.6  # a segment whose mean best-match Jaccard over re-cluste
 SAME_REASONS = 0.8  # cosine of two clusters' mean profiles at or above which they are one segment
 ONE_SEGMENT_SIMILARITY = 0.8  # cosine to the churners' mean profile that counts as sharing it
 MIN_SIMILARITY = 0.8  # cosine of two months' segment signatures below which they are different segments
+# Segment lineage month to month (churnlens.segmentation.history.match_previous)
+LINEAGE_MIN_CUSTOMERS = 10  # fewest shared members of a link between last month's and this month's segments
+LINEAGE_SHARE = 0.25  # shared members' least share of either segment's members found in the other month
+LINEAGE_PART = 0.1  # least weight of a part in the signature decomposition that confirms a link
 # Segmentation by material drivers (segmentation/material.py)
 COHERENCE_MIN = 0.7  # members' mean cosine to their mean material profile (weighted by material attribution) for a cluster to share reasons
 COMBINATION_COS = 0.97  # NNLS reconstruction cosine that makes a cluster a combination of simpler segments

@@ -609,27 +609,40 @@ def plot_uplift(measured, *, ax=None, lang: str = "en", names: Optional[Sequence
     with chart_style(lang):
         ax = _ax(ax, (6.4, max(1.6, 0.32 * len(rows) + 0.8)))
         y = np.arange(len(rows))[::-1]
-        post = [u.posterior_mean for u in rows]
-        ax.errorbar(post, y, xerr=[[p - u.posterior_low for p, u in zip(post, rows)],
-                                   [u.posterior_high - p for p, u in zip(post, rows)]],
-                    fmt="o", color=OKABE_ITO["blue"], ms=4, lw=1.0, capsize=2, label=text(lang, "loop_chart.posterior"))
+        post = np.array([u.posterior_mean for u in rows])
+        lo = np.array([u.posterior_low for u in rows])
+        hi = np.array([u.posterior_high for u in rows])
+        # prior-only cells are assumptions, not measurements: hollow grey markers
+        data = np.array([u.code != "assumed" for u in rows], dtype=bool)
+        for mask, face, colour, key in ((data, OKABE_ITO["blue"], OKABE_ITO["blue"], "loop_chart.posterior"),
+                                        (~data, "white", "#999999", "loop_chart.assumption")):
+            if mask.any():
+                ax.errorbar(post[mask], y[mask], xerr=[post[mask] - lo[mask], hi[mask] - post[mask]], fmt="o",
+                            color=colour, mfc=face, ms=4, lw=1.0, capsize=2, label=text(lang, key))
         ax.scatter([u.assumed_uplift for u in rows], y, marker="x", color=OKABE_ITO["vermillion"], s=22, zorder=3,
                    label=text(lang, "loop_chart.assumed"))
         labels = names if names is not None else [f"{u.segment} · {_short(u.action, 28)}" for u in rows]
         ax.set_yticks(y, [_short(s, 40) for s in labels])
-        ax.set_xlim(0, 1)
+        ax.set_xlim(min(0.0, float(lo.min()) - 0.05) if len(rows) else 0.0, 1)
+        ax.axvline(0.0, color=INK, lw=0.5)
         ax.set_xlabel(text(lang, "loop_chart.uplift"))
         ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax
 
 
 def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
-    """Expected net value against share of eligible customers contacted; the budget's cut marked."""
+    """Expected net value against share of eligible customers contacted: the curve under the
+    plan's limits (capacities, budget; it ends at the plan, marked) and, dashed, the curve without
+    limits, both labelled."""
     with chart_style(lang):
         ax = _ax(ax, (4.6, 2.8))
-        ax.plot(plan.curve_share, plan.curve_net, color=OKABE_ITO["blue"], lw=1.5)
+        ax.plot(plan.curve_share, plan.curve_net, color=OKABE_ITO["grey"], lw=1.2, ls="--",
+                label=text(lang, "loop_chart.curve_unlimited"))
+        if plan.limited_share is not None:
+            ax.plot(plan.limited_share, plan.limited_net, color=OKABE_ITO["blue"], lw=1.6,
+                    label=text(lang, "loop_chart.curve_limited"))
         ax.axhline(0.0, color=INK, lw=0.5)
-        ax.axvline(plan.chosen_share, color=OKABE_ITO["vermillion"], lw=1.0, ls="--")
+        ax.axvline(plan.chosen_share, color=OKABE_ITO["vermillion"], lw=1.0, ls=":")
         ax.scatter([plan.chosen_share], [plan.expected_net_value], color=OKABE_ITO["vermillion"], s=18, zorder=3)
         ax.annotate(text(lang, "loop_chart.chosen_cut"), (plan.chosen_share, plan.expected_net_value),
                     xytext=(6, -12), textcoords="offset points", fontsize=7, color=OKABE_ITO["vermillion"])
@@ -637,6 +650,7 @@ def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
         ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
         ax.set_xlabel(text(lang, "loop_chart.share_contacted"))
         ax.set_ylabel(text(lang, "loop_chart.net_value"))
+        ax.legend(loc="lower right", fontsize=7, frameon=False)
     return ax
 
 

@@ -431,3 +431,17 @@ def rule_text(rule, config, lang: str, sources=None) -> str:
 def rule_definitions(rules, config, lang: str, sources=None) -> dict[str, str]:
     """Every rule's business words by rule id."""
     return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources) for r in rules.rules}
+
+
+def lineage_sentence(event, lang: str) -> str:
+    """A merge or split of segments (:class:`~churnlens.segmentation.results.LineageEvent`) in
+    words: "S1 and S3 merged into S1 ...", "S2 split into S2 and S5 ..."."""
+    def joined(keys) -> str:
+        keys = list(keys)
+        if len(keys) == 1:
+            return keys[0]
+        return text(lang, "monitoring.lineage.sep").join(keys[:-1]) + text(lang, "monitoring.lineage.and") + keys[-1]
+
+    if event.code == "merged":
+        return text(lang, "monitoring.lineage.merged", parts=joined(event.previous), key=event.current[0])
+    return text(lang, "monitoring.lineage.split", key=event.previous[0], parts=joined(event.current))

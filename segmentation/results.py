@@ -219,8 +219,35 @@ class SegmentSummary:
 @dataclass(frozen=True)
 class SegmentMatch:
     key: str  # this month's key (inherited from previous when matched)
-    previous_key: Optional[str]
-    similarity: float  # cosine similarity of signatures (0 when new)
+    previous_key: Optional[str]  # the main previous segment (most shared members; None when new)
+    similarity: float  # cosine similarity of signatures with previous_key (0 when new)
+    code: str = "same"  # "same" | "merged" (several previous segments) | "split" (one of a previous segment's parts) | "new"
+    previous_keys: tuple[str, ...] = ()  # every previous segment it descends from, main first
+    overlap: float = 0.0  # share of its returning members (churners last month too) that were in previous_key
+
+
+@dataclass(frozen=True)
+class LineageEvent:
+    """A merge or split between last month's and this month's segments (codes; reports word them).
+
+    ``("merged", ("S1", "S3"), ("S1",))``: S1 and S3 merged into S1 (the key of the part that
+    brought most members). ``("split", ("S2",), ("S2", "S5"))``: S2 split into S2 and S5.
+    """
+
+    code: str  # "merged" | "split"
+    previous: tuple[str, ...]  # sorted by key for merges
+    current: tuple[str, ...]  # main part first for splits
+    shares: tuple[float, ...] = ()  # merges: share of the merged segment's returning members from each previous key; splits: share of the previous segment's returning members in each part
+
+
+@dataclass(frozen=True)
+class KeyLink:
+    """Old key -> new key with a weight (share of the old segment's returning members, among its
+    linked parts; 1.0 when matched by signature alone)."""
+
+    previous: str
+    current: str
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -234,8 +261,10 @@ class Flow:
 class Migration:
     matches: tuple[SegmentMatch, ...]
     flows: tuple[Flow, ...]
-    new_segments: tuple[str, ...]
-    vanished_segments: tuple[str, ...]
+    new_segments: tuple[str, ...]  # no previous segment at all
+    vanished_segments: tuple[str, ...]  # previous segments with no part this month (merged ones are not vanished)
+    events: tuple[LineageEvent, ...] = ()  # merges and splits
+    key_map: tuple[KeyLink, ...] = ()  # every previous key's current key(s), for estimates that follow the lineage
 
 
 @array_eq

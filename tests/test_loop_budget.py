@@ -129,3 +129,60 @@ def test_candidates_and_measured_uplift_matrix():
     up = uplift_matrix(RULES, np.array(["S1", "S2", "S3"]), {("S1", "Call"): 0.5, ("", "Call"): 0.2})
     np.testing.assert_allclose(up[:, 1], [0.5, 0.2, 0.2])
     np.testing.assert_allclose(up[:, 0], [0.35] * 3)
+
+
+def test_chosen_plan_lies_on_the_limited_curve():
+    # capacities and the total bind: the plan sits below the unlimited curve but ends the limited one
+    plan, (score, value, cand, _, control) = _plan(n=3000, control_share=0.1)
+    assert set(plan.binding) & {"total", "capacity:relationship_manager", "capacity:phone"}
+    assert plan.limited_share[0] == 0 and plan.limited_net[0] == 0
+    assert plan.limited_share[-1] == pytest.approx(plan.chosen_share, rel=1e-12)
+    assert plan.limited_net[-1] == pytest.approx(plan.expected_net_value, rel=1e-12)
+    assert plan.limited_share[-1] == plan.treated.sum() / plan.n_eligible
+    # the unlimited curve at the plan's share is strictly above the plan (the limits cost money)
+    assert np.interp(plan.chosen_share, plan.curve_share, plan.curve_net) > plan.expected_net_value * 1.01
+    # concave: the greedy accepts pairs by decreasing net value
+    slope = np.diff(plan.limited_net) / np.diff(plan.limited_share)
+    assert (slope[:-1] >= slope[1:] - 1e-6).all()
+    # every point is the same greedy with a cap of k contacts under the same limits: recompute
+    # the k-contact plan with an extra channel-free cap by truncating the budget's choice order
+    j = len(plan.limited_share) // 3
+    k = int(round(plan.limited_share[j] * plan.n_eligible))
+    assert 0 < k < plan.treated.sum()
+    rules_cost = action_costs(RULES, BUDGET)
+    up = np.array([r.uplift for r in RULES])
+    net = score[:, None] * up[None, :] * value[:, None] - rules_cost[None, :]
+    ci, ri = np.nonzero(cand & (net > 0))
+    order = np.lexsort((ri, ci, -net[ci, ri]))
+    taken, used, spent, got = set(), {}, 0.0, []
+    cap = {"relationship_manager": 25, "phone": 120}
+    for i, r in zip(ci[order], ri[order]):
+        if len(got) == k:
+            break
+        if i in taken:
+            continue
+        ch = RULES[r].channel
+        if used.get(ch, 0) + 1 > cap.get(ch, np.inf) or spent + rules_cost[r] > 2500:
+            continue
+        taken.add(i)
+        if not control[i]:
+            used[ch] = used.get(ch, 0) + 1
+            spent += rules_cost[r]
+            got.append(net[i, r])
+    assert len(got) == k
+    assert plan.limited_net[j] == pytest.approx(sum(got), rel=1e-9)
+
+
+def test_profit_chart_draws_both_labelled_curves():
+    import matplotlib
+    matplotlib.use("Agg")
+    from churnlens.reports.charts import plot_profit_curve
+    plan, _ = _plan(n=800)
+    ax = plot_profit_curve(plan, lang="en")
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "Under the plan's limits (capacities, budget)" in labels and "Without limits" in labels
+    limited = next(line for line in ax.get_lines() if line.get_label().startswith("Under"))
+    x, y = limited.get_data()
+    assert (x[-1], y[-1]) == pytest.approx((plan.chosen_share, plan.expected_net_value), rel=1e-12)
+    zh = plot_profit_curve(plan, lang="zh")
+    assert "不设限制" in [line.get_label() for line in zh.get_lines()]

@@ -42,14 +42,18 @@ def test_verdicts_from_thresholds():
     assert [verdict(v, (0.1, 0.25)) for v in (0.05, 0.1, 0.2, 0.25, None)] == ["green", "amber", "amber", "red", "none"]
     hist = [month(1, auc=0.85), month(2, auc=0.84)]
     t = trend(hist, month(3, auc=0.81, psi=0.3), psi=(0.1, 0.25), auc_drop=(0.02, 0.05))
-    assert t.reference_auc == 0.85
-    assert [p.auc_verdict for p in t.points] == ["green", "green", "amber"]
-    assert t.points[-1].auc_drop == pytest.approx(0.04)
+    # baseline: the earlier months pooled (equal intervals: their mean), not the first month
+    se = 0.04 / (2 * 1.959963984540054)  # each month's 95% interval is +-0.02
+    assert t.reference_auc == pytest.approx(0.845) and t.reference_months == 2
+    assert t.reference_se == pytest.approx(se / np.sqrt(2))
+    # month 1 has no baseline; month 2: drop 0.01 (green); month 3: drop 0.035 > 1.96 x 0.0125 -> amber
+    assert [p.auc_verdict for p in t.points] == ["none", "green", "amber"]
+    assert t.points[-1].auc_drop == pytest.approx(0.035)
+    assert t.points[-1].auc_drop_se == pytest.approx(np.sqrt(se ** 2 / 2 + se ** 2))
+    assert t.points[-1].auc_drop_chance == pytest.approx(1.959963984540054 * np.sqrt(1.5) * se)
     assert t.points[-1].psi_verdict == "red" and t.verdict == "red"
     t2 = trend(hist, month(3, auc=0.81, psi=0.3), psi=(0.5, 0.6), auc_drop=(0.05, 0.1))
     assert t2.verdict == "green"
-
-
 def test_segments_followed_by_signature_not_key():
     a = month(1, segs=(SegmentSize("S1", 100, FEATS, (0.8, 0.1, 0.1)), SegmentSize("S2", 40, FEATS, (0.1, 0.9, 0.0))))
     # month 2: keys swapped, one new segment with another signature

@@ -36,17 +36,31 @@ def test_identical_samples_zero():
 
 
 def test_hand_computed_numeric():
-    ref = np.arange(1, 11, dtype=float)  # deciles 1..9; the cut at the minimum is dropped
-    cur = np.array([1.0] * 5 + [10.0] * 5)
+    ref = np.arange(1, 21, dtype=float)  # 20 values: deciles 2, 4, ..., 18 (positions ceil(k n / 10))
+    cur = np.array([1.0] * 5 + [20.0] * 5)
     r = psi(ref, cur, name="x")
-    assert [b.label for b in r.bins][:2] == ["(-inf, 2)", "[2, 3)"]
-    assert r.bins[-1].label == "[9, inf)"
-    assert [b.reference_share for b in r.bins] == pytest.approx([0.1] * 8 + [0.2])
-    expected = (0.5 - 0.1) * math.log(0.5 / 0.1) + 7 * (EPSILON - 0.1) * math.log(EPSILON / 0.1) \
-        + (0.5 - 0.2) * math.log(0.5 / 0.2)
+    assert [b.label for b in r.bins][:2] == ["(-inf, 2)", "[2, 4)"]
+    assert r.bins[-1].label == "[18, inf)"
+    assert [b.reference_share for b in r.bins] == pytest.approx([0.05] + [0.1] * 8 + [0.15])
+    expected = (0.5 - 0.05) * math.log(0.5 / 0.05) + 8 * (EPSILON - 0.1) * math.log(EPSILON / 0.1) \
+        + (0.5 - 0.15) * math.log(0.5 / 0.15)
     assert r.psi == pytest.approx(expected, rel=1e-12)
     assert r.band == "shift" and r.name == "x"
     assert sum(b.contribution for b in r.bins) == pytest.approx(r.psi)
+
+
+def test_hand_computed_levels():
+    """Ten distinct values (<= MAX_LEVELS): one bin per value, unseen values in "(other)"."""
+    ref = np.arange(1, 11, dtype=float)
+    cur = np.array([1.0] * 5 + [10.0] * 4 + [11.0])
+    r = psi(ref, cur, name="x")
+    assert [b.label for b in r.bins] == [str(i) for i in range(1, 11)] + ["(other)"]
+    assert [b.reference_share for b in r.bins] == pytest.approx([0.1] * 10 + [0.0])
+    assert [b.current_share for b in r.bins] == pytest.approx([0.5] + [0.0] * 8 + [0.4, 0.1])
+    e = EPSILON
+    expected = (0.4 * math.log(5) + 8 * (e - 0.1) * math.log(e / 0.1) + 0.3 * math.log(4)
+                + (0.1 - e) * math.log(0.1 / e))
+    assert r.psi == pytest.approx(expected, rel=1e-12)
 
 
 def test_out_of_range_values_go_to_open_end_bins():
@@ -56,9 +70,10 @@ def test_out_of_range_values_go_to_open_end_bins():
 
 
 def test_duplicate_edges_merged():
+    # three values: one bin per value (deciles would have merged 0 with 1)
     ref = np.array([0.0] * 70 + [1.0] * 10 + [2.0] * 20)
     r = psi(ref, ref)
-    assert [b.label for b in r.bins] == ["(-inf, 1)", "[1, 2)", "[2, inf)"]
+    assert [b.label for b in r.bins] == ["0", "1", "2"]
     assert [b.reference_share for b in r.bins] == pytest.approx([0.7, 0.1, 0.2])
     # Cut points are exact inverted-CDF deciles (numpy's definition).
     x = np.random.default_rng(0).integers(0, 30, 997).astype(float)
@@ -108,7 +123,8 @@ def test_profile_json_round_trip_and_same_psi_as_raw():
     prof = reference_profile(X, s, label="2026-10")
     back = ReferenceProfile.from_json(prof.to_json())
     assert back == prof
-    assert [f.kind for f in prof.features] == ["numeric", "numeric", "categorical", "categorical"]
+    # logins (Poisson(3), at most 10 distinct values here) is low-cardinality: one bin per value
+    assert [f.kind for f in prof.features] == ["numeric", "levels", "categorical", "categorical"]
     X2, s2 = _frame(400, 1, shift=0.5)
     sp, fp = psi_from_profile(back, X2, s2)
     assert sp == psi(s, s2, name="score")
@@ -170,3 +186,74 @@ def test_monitor_sorted():
     assert [r.psi for r in m.feature_psi] == sorted((r.psi for r in m.feature_psi), reverse=True)
     assert m.feature_psi[0].name == "balance" and m.driver_drift[0].feature == "logins"
     assert monitor(reference_profile(X, s), X2, s2, None, None, list(X.columns), reference=ref).driver_drift == ()
+
+
+# --- issue 31.4: drift of every feature type -------------------------------------------------
+
+def _flag(n, share, seed):
+    x = np.zeros(n)
+    x[np.random.default_rng(seed).permutation(n)[: int(round(share * n))]] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("before,after", [(0.05, 0.50), (0.083, 0.229)])
+def test_binary_flag_shift_seen(before, after):
+    n = 20_000
+    r = psi(_flag(n, before, 0), _flag(n, after, 1), name="deposit_maturing")
+    assert [b.label for b in r.bins] == ["0", "1"]
+    expected = (after - before) * math.log(after / before) + (before - after) * math.log((1 - after) / (1 - before))
+    assert r.psi == pytest.approx(expected, rel=1e-9)
+    if before == 0.083:
+        assert r.psi == pytest.approx(0.173, abs=0.002) and r.band == "moderate"
+    else:
+        assert r.band == "shift"
+    assert psi(_flag(n, before, 0), _flag(n, before, 2)).psi == 0.0  # same share: nothing seen
+
+
+def test_zero_inflated_column_spike_bin():
+    rng = np.random.default_rng(3)
+    n = 20_000
+
+    def col(zero_share, seed):
+        r = np.random.default_rng(seed)
+        x = r.lognormal(8, 1, n)
+        x[r.random(n) < zero_share] = 0.0
+        return x
+
+    ref = col(0.6, 1)
+    prof = psi(ref, ref)
+    assert prof.bins[0].label == "[0, 0]" and prof.bins[0].reference_share == pytest.approx((ref == 0).mean())
+    assert len(prof.bins) == 11  # the spike + deciles of the positive balances
+    # zeros 60% -> 35%: the old binning (deciles of all values, the cut at the minimum dropped)
+    # put 0 and the lowest positive balances together; the spike bin sees the shift
+    r = psi(ref, col(0.35, 2))
+    assert r.bins[0].current_share == pytest.approx(0.35, abs=0.01)
+    assert r.psi > 0.25 and r.band == "shift"
+    # a shift inside the positive part alone (zeros unchanged) is seen by the deciles of the rest
+    moved = col(0.6, 4)
+    moved[moved > 0] *= 3.0
+    assert psi(ref, moved).psi > 0.25
+    assert psi(ref, col(0.6, 5)).psi < 0.02
+    del rng
+
+
+def test_version_1_profile_still_read():
+    """An old folder's reference_profile.json (version 1, no levels/spikes keys) reads and
+    applies its stored deciles unchanged."""
+    import json
+
+    v1 = {"format": "churnlens.reference_profile", "version": 1, "label": "2026-09",
+          "score": {"name": "score", "kind": "numeric", "edges": [0.2, 0.5], "categories": [],
+                    "shares": [0.3, 0.3, 0.4], "missing_share": 0.0, "n": 10},
+          "features": [{"name": "flag", "kind": "numeric", "edges": [], "categories": [], "shares": [1.0],
+                        "missing_share": 0.0, "n": 10},
+                       {"name": "region", "kind": "categorical", "edges": [], "categories": ["a", "b"],
+                        "shares": [0.6, 0.4], "missing_share": 0.0, "n": 10}]}
+    prof = ReferenceProfile.from_json(json.dumps(v1))
+    assert prof.features[0].spikes == () and prof.features[0].levels == ()
+    X = pd.DataFrame({"flag": [0.0, 1.0, 1.0, 0.0], "region": ["a", "a", "b", "b"]})
+    sp, (fl, rg) = psi_from_profile(prof, X, np.array([0.1, 0.3, 0.6, 0.7]))
+    assert [b.label for b in fl.bins] == ["(-inf, inf)"] and fl.psi == 0.0  # as version 1 computed it
+    assert [b.current_share for b in sp.bins] == [0.25, 0.25, 0.5]
+    again = ReferenceProfile.from_json(prof.to_json())
+    assert again == prof and json.loads(prof.to_json())["version"] == 2

@@ -9,7 +9,9 @@ playbook's uplift of rule ``r`` or, with enough evidence, the uplift measured la
 the customer's segment (:mod:`churnlens.campaign.uplift`), and ``cost_r`` the rule's own
 ``cost`` (the offer) plus its channel's ``budget.channels.<channel>.cost`` (reaching the
 customer). Candidate actions of a customer: every rule matching the customer (driver
-direction and value condition) plus the segment-level actions of the customer's segment.
+direction and value condition) plus the segment-level actions of the customer's segment
+whose value condition holds for the customer (a rule is never a candidate for a customer
+whose own value fails its condition).
 
 Assignment: greedy by net value
 -------------------------------
@@ -31,10 +33,20 @@ go through the same greedy: a control customer the rule would have contacted is 
 budget. Treated and control customers therefore come from the same decision rule, so next
 month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised.
 
-Profit curve
-------------
-Eligible customers ranked by their best action's net value; cumulative expected net value
-against the share contacted, without capacity or budget (the chosen plan is its cut).
+Profit curves
+-------------
+Two curves of cumulative expected net value against the share of eligible customers contacted
+(the share's denominator is ``n_eligible`` for both, the control group left out):
+
+* *without limits* (``curve_share``, ``curve_net``): eligible customers ranked by their best
+  action's net value, every one of them allowed (no capacity, no budget). With no binding
+  limit the plan is its maximum; with one, the plan lies below it (the limits cost money).
+* *under the plan's limits* (``limited_share``, ``limited_net``): the contacted customers in
+  the order the greedy accepted them (decreasing net value of the chosen action, ties by
+  customer then rule). The greedy with an extra cap of ``k`` contacts picks exactly these first
+  ``k`` customers, so each point is what the plan's own rule achieves with ``k`` contacts under
+  the same capacities and budget; the curve ends at the chosen plan
+  (``chosen_share``, ``expected_net_value``), which therefore always lies on it.
 """
 
 from __future__ import annotations
@@ -46,11 +58,11 @@ import numpy as np
 import pandas as pd
 
 from churnlens.actions.playbook import condition_masks, _driver_columns
-from churnlens.actions.results import BudgetPlan, ChannelUse, SegmentPlan
+from churnlens.actions.results import BudgetPlan, ChannelUse, MoneyInterval, PlanMoney, SegmentPlan
 from churnlens.config import BudgetConfig, PlaybookRule
 from churnlens.errors import DataError
 
-__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "CURVE_POINTS"]
+__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "plan_money", "CURVE_POINTS"]
 
 CURVE_POINTS = 201
 
@@ -65,12 +77,14 @@ def candidate_rules(rules: Sequence[PlaybookRule], attributions_values: np.ndarr
         return np.zeros((n, 0), dtype=bool)
     a = values[:, _driver_columns(rules, features)]
     up = np.array([r.when.direction == "up" for r in rules])
-    cand = np.where(up, a > 0, a < 0) & condition_masks(rules, X)
+    cond = condition_masks(rules, X)
+    cand = np.where(up, a > 0, a < 0) & cond
     keys = np.asarray(segment_keys).astype(str)
     for p in plans:
         seg_level = [x.rule_index for x in p.actions if x.segment_level]
         if seg_level:
-            cand[np.ix_(keys == p.segment_key, seg_level)] = True
+            member = np.flatnonzero(keys == p.segment_key)
+            cand[np.ix_(member, seg_level)] |= cond[np.ix_(member, seg_level)]
     return cand
 
 
@@ -134,6 +148,18 @@ def _curve(best: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (idx / m if m else idx.astype(np.float64)), cum[idx]
 
 
+def _limited_curve(action: np.ndarray, treated: np.ndarray, chosen_net: np.ndarray,
+                   n_elig: int) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy's path: contacted customers in acceptance order (module docstring)."""
+    who = np.flatnonzero(treated)
+    who = who[np.lexsort((action[who], who, -chosen_net[who]))]  # the greedy's pair order
+    vals = chosen_net[who]
+    m = len(vals)
+    cum = np.r_[0.0, np.cumsum(vals)]
+    idx = np.unique(np.linspace(0, m, min(CURVE_POINTS, m + 1)).round().astype(np.int64))
+    return (idx / n_elig if n_elig else np.zeros(idx.size)), cum[idx]
+
+
 def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndarray, uplift: np.ndarray, *,
              rules: Sequence[PlaybookRule], budget: BudgetConfig, eligible: np.ndarray, control: np.ndarray,
              default_rule: np.ndarray) -> BudgetPlan:
@@ -189,12 +215,14 @@ def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndar
                     > budget.total else []) + tuple(f"capacity:{u.channel}" for u in uses
                                                      if u.capacity is not None and u.contacts >= u.capacity)
     retained = float((score * v * uplift[np.arange(n), np.maximum(action, 0)])[treated].sum())
+    lim_share, lim_net = _limited_curve(action, treated, chosen_net, n_elig)
     return BudgetPlan(
         action=action, treated=treated, control=(action >= 0) & ctrl, net=chosen_net, channels=uses,
         total_budget=budget.total, spend=spend, expected_retained_value=retained,
         expected_net_value=float(chosen_net[treated].sum()), baseline_net_value=base[0], baseline_contacts=base[1],
         n_eligible=n_elig, curve_share=share, curve_net=curve,
-        chosen_share=float(treated.sum() / n_elig) if n_elig else 0.0, binding=binding)
+        chosen_share=float(treated.sum() / n_elig) if n_elig else 0.0, binding=binding,
+        limited_share=lim_share, limited_net=lim_net)
 
 
 def _baseline(score, net, cost, chan, capacity, total, ctrl, eligible, default_rule) -> tuple[float, int]:
@@ -216,3 +244,65 @@ def _channel_use(names, budget, action, treated, cost, chan) -> tuple[ChannelUse
         out.append(ChannelUse(channel=name, cost=spec.cost if spec else 0.0, capacity=spec.capacity if spec else None,
                               contacts=int(m.sum()), spend=float(cost[action[m]].sum())))
     return tuple(out)
+
+
+def plan_money(score: np.ndarray, value: Optional[np.ndarray], action: np.ndarray, treated: np.ndarray,
+               segment_keys: np.ndarray, *, rules: Sequence[PlaybookRule], pooled, budget: Optional[BudgetConfig] = None,
+               uplift: Optional[np.ndarray] = None, level: float = 0.95, n_draws: int = 1000,
+               seed: int = 0) -> PlanMoney:
+    """Expected retained value ``sum p x uplift x value`` and net value (minus the contacts' cost)
+    of a plan, with the posterior mean and central ``level`` interval over joint posterior draws
+    of the uplift (:func:`churnlens.campaign.pooled.posterior_draws`, seeded): one draw per
+    segment x action, shared by all its customers, segments of one action drawn together.
+
+    Parameters
+    ----------
+    action : ndarray of int, shape (n,)
+        Rule index per customer (-1: none); only ``treated`` customers count.
+    pooled : PooledUplift or None
+        The pooled uplift; None, or an action it does not know, uses the rule's assumed ``uplift``
+        as if known (listed in ``assumed_actions``).
+    uplift : ndarray, shape (n, R), optional
+        The uplift the plan used (:func:`uplift_matrix`): gives ``value`` of both figures;
+        default the posterior mean.
+    """
+    from churnlens.campaign.pooled import posterior_draws
+
+    score = np.asarray(score, dtype=np.float64)
+    n = score.shape[0]
+    act = np.asarray(action, dtype=np.int64)
+    tr = np.asarray(treated, dtype=bool) & (act >= 0)
+    keys = np.asarray(segment_keys).astype(str)
+    for name, arr in (("action", act), ("treated", tr), ("segment_keys", keys)):
+        if arr.shape[0] != n:
+            raise DataError(f"plan_money: {name} has {arr.shape[0]} rows, expected {n} (one per customer).")
+    v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
+    w = score * v
+    cost = float(action_costs(rules, budget)[act[tr]].sum())
+    cells: dict[tuple[str, str], float] = {}
+    for i in np.flatnonzero(tr):
+        k = (keys[i], rules[act[i]].action.en)
+        cells[k] = cells.get(k, 0.0) + w[i]
+    cell_keys = sorted(cells)
+    weights = np.array([cells[k] for k in cell_keys])
+    known = {p.action for p in pooled.posteriors} if pooled is not None else set()
+    assumed_u = {r.action.en: float(r.uplift) for r in rules}
+    if cell_keys and pooled is not None:
+        draws = posterior_draws(pooled, cell_keys, n_draws=n_draws, seed=seed)
+    else:
+        draws = np.full((n_draws, len(cell_keys)), np.nan)
+    for j, (s, a) in enumerate(cell_keys):
+        if a not in known:
+            draws[:, j] = assumed_u.get(a, 0.0)
+    retained = draws @ weights if cell_keys else np.zeros(n_draws)
+    if uplift is not None:
+        u = np.asarray(uplift, dtype=np.float64)
+        plan_value = float((w * u[np.arange(n), np.maximum(act, 0)])[tr].sum())
+    else:
+        plan_value = float(retained.mean())
+    lo, hi = np.quantile(retained, [(1 - level) / 2, (1 + level) / 2])
+    mi = lambda val, d, a, b: MoneyInterval(value=val, mean=float(d.mean()), low=float(a), high=float(b),  # noqa: E731
+                                             level=level)
+    return PlanMoney(retained=mi(plan_value, retained, lo, hi), net=mi(plan_value - cost, retained - cost, lo - cost,
+                                                                      hi - cost),
+                     cost=cost, draws=n_draws, assumed_actions=tuple(sorted({a for _, a in cell_keys if a not in known})))

@@ -17,8 +17,13 @@ Segment level
     (``SegmentSummary.signature``) with the same sign of mean attribution, and - for a rule
     with a value condition - the condition holds for at least half of the segment's members.
 Effective action of a customer
-    The customer-level best rule; when none matches, the segment's first segment-level
-    action (by priority, then rule order); otherwise none (-1).
+    The customer-level best rule; when none matches, the first segment-level action of the
+    customer's segment (by priority, then rule order) *whose value condition holds for that
+    customer* (a segment-level rule answers the segment's reason, but a customer whose own
+    value fails the rule's condition -- ``deposit_maturing == 1`` for a customer with 0 -- never
+    gets it); otherwise none (-1). Without the per-customer condition table
+    (``conditions=None``) a segment-level rule with a value condition is never given as a
+    fallback: an action is only ever given where its condition is known to hold.
 
 Control group
 -------------
@@ -349,7 +354,7 @@ def _planned(i: int, rule: PlaybookRule, *, customers: int = 0, segment_level: b
     return PlannedAction(
         rule_index=i, driver=rule.when.driver, action=rule.action,
         channel=rule.channel, cost=float(rule.cost), uplift=float(rule.uplift), priority=int(rule.priority),
-        customers=customers, segment_level=segment_level,
+        customers=customers, segment_level=segment_level, conditional=rule.when.condition is not None,
     )
 
 
@@ -389,8 +394,11 @@ def effective_rules(
     customer_rule: np.ndarray,
     segment_keys: np.ndarray,
     plans: Sequence[SegmentPlan],
+    *,
+    conditions: Optional[np.ndarray] = None,
 ) -> np.ndarray:
-    """Each customer's own best rule, else their segment's first segment-level action, else -1.
+    """Each customer's own best rule, else the first segment-level action of their segment
+    whose value condition holds for them, else -1 (module docstring, "Effective action").
 
     Parameters
     ----------
@@ -399,14 +407,31 @@ def effective_rules(
     segment_keys : ndarray of str, shape (n,)
         Segment key per customer (``""`` for customers in no segment).
     plans : sequence of SegmentPlan
+    conditions : ndarray of bool, shape (n, R), optional
+        :func:`condition_masks` of the playbook on the same customers. Without it, segment-level
+        rules that carry a value condition are not used as a fallback (only unconditional ones).
     """
     out = np.asarray(customer_rule, dtype=np.int64).copy()
     keys = np.asarray(segment_keys).astype(str)
+    cond = None if conditions is None else np.asarray(conditions, dtype=bool)
+    if cond is not None and cond.shape[0] != out.shape[0]:
+        raise DataError(f"effective_rules: conditions has {cond.shape[0]} rows, expected {out.shape[0]}.")
     for p in plans:
-        # the segment's first segment-level action by priority, whatever order plans list them in
+        # segment-level actions by priority, whatever order plans list them in; each customer
+        # takes the first one whose condition holds for that customer
         seg_level = sorted((a for a in p.actions if a.segment_level), key=lambda a: (a.priority, a.rule_index))
-        if seg_level:
-            out[(out == -1) & (keys == p.segment_key)] = seg_level[0].rule_index
+        free = (out == -1) & (keys == p.segment_key)
+        for a in seg_level:
+            if not free.any():
+                break
+            if cond is not None:
+                ok = free & cond[:, a.rule_index]
+            elif a.conditional:
+                continue
+            else:
+                ok = free
+            out[ok] = a.rule_index
+            free &= ~ok
     return out
 
 
@@ -481,7 +506,7 @@ def plan_segments(
                     expected_retained_value=0.0, cost=0.0, no_rule=not a)
         for s, a in zip(summaries, first)
     )
-    eff = effective_rules(customer_rule, keys, provisional)
+    eff = effective_rules(customer_rule, keys, provisional, conditions=cond)
     target = targeting.target
     plans = []
     for s, seg_actions in zip(summaries, first):

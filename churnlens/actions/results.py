@@ -22,6 +22,7 @@ class PlannedAction:
     priority: int
     customers: int = 0  # targets of the segment whose own action is this rule
     segment_level: bool = True  # matches the segment's signature (else only customer-level)
+    conditional: bool = False  # the rule has a value condition (given only to customers for whom it holds)
     # of the segment's listed customers whose effective action this is (retention_plan.csv):
     control: int = 0  # in the control group
     value_at_risk: float = 0.0  # sum of score x value, targets and control
@@ -103,8 +104,15 @@ class BudgetPlan:
     net : ndarray of float64, shape (n,)
         Expected net value of the chosen action (NaN without one).
     curve_share, curve_net : ndarray, shape (K,)
-        Profit curve: the eligible customers ranked by their best action's expected net value,
-        share contacted (0..1) against cumulative expected net value (no capacity limits).
+        Profit curve without limits: the eligible customers ranked by their best action's
+        expected net value, share contacted (0..1) against cumulative expected net value (no
+        capacity and no budget limit).
+    limited_share, limited_net : ndarray, shape (L,)
+        Profit curve under the plan's limits (capacities and total budget): the contacted
+        customers in the order the greedy accepted them (decreasing net value of the chosen
+        action), share contacted against cumulative expected net value. Its first point is
+        (0, 0) and its last point is the plan itself, (``chosen_share``, ``expected_net_value``):
+        the greedy with a cap of k contacts chooses exactly its first k customers.
     binding : tuple of str
         Limits reached (codes): ``total`` and/or ``capacity:<channel>``.
     """
@@ -126,6 +134,8 @@ class BudgetPlan:
     chosen_share: float  # contacted / eligible
     binding: tuple[str, ...]
     method: str = "greedy"  # code of the assignment (churnlens.actions.budget)
+    limited_share: Optional[np.ndarray] = None
+    limited_net: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -162,3 +172,38 @@ class FinalPlan:
     budget: Optional[BudgetPlan] = None
     uplift: Optional[np.ndarray] = None
     extra_cost: Optional[np.ndarray] = None
+
+
+@dataclass(frozen=True)
+class ControlPlan:
+    """Control share of one action so that it gets measured (churnlens.actions.control)."""
+
+    action: str
+    arm: int  # listed customers of the action this month (contacted + control)
+    share: float  # control share of the action's arm
+    control: int  # round(share x arm)
+    have: float  # control customers already in the pooled evidence (decayed)
+    measurable_in: Optional[int]  # months (this one included) until min_control is reached; 0: already; None: no arm
+
+
+@dataclass(frozen=True)
+class MoneyInterval:
+    """A money figure with its posterior mean and central interval (draws of the uplift)."""
+
+    value: float  # the plan's own figure (from the uplift the plan used)
+    mean: float  # posterior mean
+    low: float
+    high: float
+    level: float
+
+
+@dataclass(frozen=True)
+class PlanMoney:
+    """Expected retained and net value of a plan with intervals from the uplift posterior
+    (churnlens.actions.budget.plan_money)."""
+
+    retained: MoneyInterval
+    net: MoneyInterval
+    cost: float  # spend of the contacted customers (known, no uncertainty)
+    draws: int
+    assumed_actions: tuple[str, ...]  # actions without any evidence: their assumed uplift is used as known

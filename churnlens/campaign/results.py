@@ -45,9 +45,11 @@ class UpliftEstimate:
     """Measured uplift of one action in one segment, shrunk toward the playbook's assumption.
 
     ``uplift`` is the share of would-be churners an action retains (the playbook's meaning):
-    expected churn of a contacted customer = p(churn) x (1 - uplift). ``code``: ``measured``
-    (enough evidence: ``posterior_mean`` replaces the assumed uplift), ``too_few_treated``,
-    ``too_few_control``, ``no_control_churn`` (no would-be churner observed: no evidence).
+    expected churn of a contacted customer = p(churn) x (1 - uplift). ``code``
+    (churnlens.campaign.pooled): ``measured`` (the data carry most of the weight and the cell has
+    the minimum contacted and control customers), ``pooled`` (data carry most of the weight, mostly
+    other segments'), ``assumed`` (the prior carries most of the weight: an assumption, not a
+    measurement). Counts are decayed sums over the months pooled.
     """
 
     segment: str  # segment key ("" = all segments)
@@ -62,9 +64,52 @@ class UpliftEstimate:
     assumed_uplift: float  # the playbook's ``uplift``
     prior_strength: float
     posterior_mean: float
-    posterior_low: float  # central credible interval of the Beta posterior
+    posterior_low: float  # central credible interval of the posterior (churnlens.campaign.pooled)
     posterior_high: float
     code: str
+    own_weight: float = 0.0  # 1 - var(posterior) / var(posterior without this cell's own data)
+    data_weight: float = 0.0  # 1 - var(posterior) / var(prior): share of the weight carried by data
+    months: int = 1  # months of evidence pooled
+    plan_value: float = float("nan")  # uplift the plan uses (posterior mean or the configured quantile)
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    """One month's evidence of a segment x action arm (``tables/uplift_evidence.csv``)."""
+
+    period: str
+    segment: str
+    action: str
+    treated: int
+    treated_churners: int
+    control: int
+    control_churners: int
+
+
+@array_eq
+@dataclass(frozen=True, eq=False)
+class ActionPosterior:
+    """Grid posterior pieces of one action (churnlens.campaign.pooled.GRID, TAUS) for joint draws."""
+
+    action: str
+    segments: tuple[str, ...]
+    loglik: np.ndarray  # (S, G): each segment's decayed log-likelihood of u plus the prior's pseudo-data
+    log_joint: np.ndarray  # (T, G): log posterior of (tau, mu), unnormalised
+    log_prior: np.ndarray  # (G,): the prior's pseudo-data (a segment without evidence: prior x Normal(mu, tau))
+
+
+@dataclass(frozen=True)
+class PooledUplift:
+    """Uplift pooled over months (decay) and segments (hierarchical), churnlens.campaign.pooled."""
+
+    estimates: tuple[UpliftEstimate, ...]  # per segment x action, then ("", action) = the action's mean
+    posteriors: tuple[ActionPosterior, ...]
+    periods: tuple[str, ...]  # newest first (this month first)
+    decay: float
+    prior_strength: float  # in contacted customers
+    level: float
+    criterion: str  # "mean" | "quantile": what plan_value is
+    quantile: float
 
 
 @dataclass(frozen=True)
@@ -81,4 +126,6 @@ class MeasuredCampaign:
     cells: tuple[ArmEffect, ...]  # population = "<segment> | <action>"
     uplift: tuple[UpliftEstimate, ...]  # per segment x action, then per action over all segments
     level: float
+    evidence: tuple["ArmCounts", ...] = ()  # this month's counts (tables/uplift_evidence.csv)
+    pooled: Optional["PooledUplift"] = None  # the posterior (draws for the plan's money)
     method: Note = Note.of("uplift.method")  # effect: Newcombe interval; uplift: Beta-binomial shrinkage

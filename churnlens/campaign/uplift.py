@@ -11,41 +11,35 @@ per action arm (treated customers of an action vs the control customers assigned
 action: a randomised comparison inside the arm) and per segment x action.
 
 Uplift (the playbook's meaning: the share of would-be churners an action retains) per segment x
-action and per action, by Beta-binomial shrinkage toward the playbook's assumed ``uplift`` u0:
-
-* prior ``Beta(a0, b0)`` with ``a0 = max(k u0, 0.5)``, ``b0 = max(k (1 - u0), 0.5)``, where the
-  prior strength ``k`` (``loop.uplift_prior_strength``, default 50) counts pseudo would-be
-  churners (the 0.5 floors keep an assumed 0 or 1 a proper prior);
-* data: the ``E = treated x control churn rate`` treated customers who would have churned
-  without contact ("trials"), of whom ``R = clip(E - treated churners, 0, E)`` were retained;
-* posterior ``Beta(a0 + R, b0 + E - R)``: mean ``(a0 + R) / (a0 + b0 + E)``, central credible
-  interval from ``scipy.stats.beta.ppf``. The interval treats the control rate as known, so it
-  is narrower than the truth when the control arm is small: hence the evidence thresholds.
-
-The estimate replaces the assumed uplift in this month's expected values (plan, budget) only
-with enough evidence: at least ``min_treated`` treated and ``min_control`` control customers
-and at least one control churner (code ``measured``); per segment x action first, else the
-action's estimate over all segments, else the playbook's value.
+action and per action: the hierarchical model of :mod:`churnlens.campaign.pooled` -- evidence pooled
+across months (earlier months' counts passed as ``history``, weighted ``decay ** age``) and across
+segments (partial pooling toward the action's mean), the control rate's uncertainty integrated
+out, the playbook's ``uplift`` as a prior worth ``prior_strength`` contacted customers. Codes:
+``measured`` / ``pooled`` / ``assumed`` (the last: the prior carries most of the weight -- an
+assumption, not a measurement). The plan uses every estimate's ``plan_value`` (posterior mean or
+the configured quantile; :func:`uplift_overrides`).
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from dataclasses import replace
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
-from scipy.stats import beta
 
 from churnlens.campaign.effect import arm_effect
-from churnlens.campaign.results import ArmEffect, MeasuredCampaign, UpliftEstimate
+from churnlens.campaign.pooled import arm_counts, plan_uplift, pooled_uplift
+from churnlens.campaign.results import ArmCounts, ArmEffect, MeasuredCampaign, UpliftEstimate
 from churnlens.errors import DataError
 
 __all__ = ["measure_campaign", "uplift_estimate", "uplift_overrides"]
 
 
 def uplift_estimate(segment: str, action: str, churned: np.ndarray, treated: np.ndarray, *, assumed: float,
-                    prior_strength: float = 50.0, min_treated: int = 30, min_control: int = 30,
+                    prior_strength: float = 30.0, min_treated: int = 30, min_control: int = 30,
                     level: float = 0.95) -> UpliftEstimate:
-    """Beta-binomial uplift of one arm (see the module docstring).
+    """Uplift of one arm alone (one month, one segment): :func:`churnlens.campaign.pooled.pooled_uplift`
+    on its counts.
 
     Parameters
     ----------
@@ -57,28 +51,13 @@ def uplift_estimate(segment: str, action: str, churned: np.ndarray, treated: np.
     """
     churned = np.asarray(churned, dtype=np.int64)
     treated = np.asarray(treated, dtype=bool)
-    n1, n0 = int(treated.sum()), int((~treated).sum())
-    x1, x0 = int(churned[treated].sum()), int(churned[~treated].sum())
-    p0 = x0 / n0 if n0 else 0.0
-    trials = n1 * p0
-    retained = float(min(max(trials - x1, 0.0), trials))
-    a0, b0 = max(prior_strength * assumed, 0.5), max(prior_strength * (1.0 - assumed), 0.5)
-    a, b = a0 + retained, b0 + trials - retained
-    lo, hi = beta.ppf([(1 - level) / 2, (1 + level) / 2], a, b)
-    if n1 < min_treated:
-        code = "too_few_treated"
-    elif n0 < min_control:
-        code = "too_few_control"
-    elif x0 == 0:
-        code = "no_control_churn"
-    else:
-        code = "measured"
-    return UpliftEstimate(
-        segment=segment, action=action, treated=n1, control=n0, treated_churners=x1, control_churners=x0,
-        would_be_churners=float(trials), retained=retained,
-        measured_uplift=(1.0 - (x1 / n1) / p0) if (p0 > 0 and n1) else None,
-        assumed_uplift=float(assumed), prior_strength=float(prior_strength), posterior_mean=float(a / (a + b)),
-        posterior_low=float(lo), posterior_high=float(hi), code=code)
+    c = ArmCounts(period="", segment=segment or "_", action=action, treated=int(treated.sum()),
+                  treated_churners=int(churned[treated].sum()), control=int((~treated).sum()),
+                  control_churners=int(churned[~treated].sum()))
+    pooled = pooled_uplift((c,), current="", assumed={action: assumed}, prior_strength=prior_strength,
+                           min_treated=min_treated, min_control=min_control, level=level)
+    e = pooled.estimates[0]
+    return replace(e, segment=segment)
 
 
 def _effects(keys: np.ndarray, churned, treated, value) -> tuple[ArmEffect, ...]:
@@ -92,8 +71,9 @@ def _effects(keys: np.ndarray, churned, treated, value) -> tuple[ArmEffect, ...]
 
 def measure_campaign(churned: np.ndarray, control: np.ndarray, segment: np.ndarray, action: np.ndarray,
                      value: Optional[np.ndarray] = None, *, assumed: Mapping[str, float],
-                     prior_strength: float = 50.0, min_treated: int = 30, min_control: int = 30,
-                     level: float = 0.95) -> MeasuredCampaign:
+                     prior_strength: float = 30.0, min_treated: int = 30, min_control: int = 30,
+                     level: float = 0.95, history: Sequence[ArmCounts] = (), period: str = "",
+                     decay: float = 0.8, criterion: str = "mean", quantile: float = 0.2) -> MeasuredCampaign:
     """Effects and uplift of last month's list (listed customers with an outcome only).
 
     Parameters
@@ -107,6 +87,14 @@ def measure_campaign(churned: np.ndarray, control: np.ndarray, segment: np.ndarr
         Customer value (for retained value).
     assumed : mapping of action key -> float
         The playbook's uplift of each action (0 for an action no longer in the playbook).
+    history : sequence of ArmCounts
+        Earlier months' counts (:func:`churnlens.campaign.pooled.read_evidence`), already under
+        this month's segment keys (:func:`churnlens.campaign.pooled.remap_segments`); their
+        periods must sort before ``period``.
+    period : str
+        The period of this list (the evidence's label; ``uplift_evidence`` rows).
+    decay, criterion, quantile
+        ``loop.uplift_decay``, ``loop.uplift_criterion``, ``loop.uplift_quantile``.
 
     Raises
     ------
@@ -122,24 +110,24 @@ def measure_campaign(churned: np.ndarray, control: np.ndarray, segment: np.ndarr
         raise DataError(f"Last month's list has {int(treated.sum())} contacted and {int((~treated).sum())} control "
                         "customers with an outcome; measuring the campaign needs both (report.control_share > 0).")
     cell_key = np.where((seg != "") & (act != ""), np.char.add(np.char.add(seg, " | "), act), "")
-    kw = dict(prior_strength=prior_strength, min_treated=min_treated, min_control=min_control, level=level)
-    uplift = []
-    for key in sorted(set(cell_key.tolist()) - {""}):
-        m = cell_key == key
-        s, a = key.split(" | ", 1)
-        uplift.append(uplift_estimate(s, a, churned[m], treated[m], assumed=float(assumed.get(a, 0.0)), **kw))
-    for a in sorted(set(act.tolist()) - {""}):
-        m = act == a
-        uplift.append(uplift_estimate("", a, churned[m], treated[m], assumed=float(assumed.get(a, 0.0)), **kw))
+    evidence = arm_counts(churned, ~treated, seg, act, period=period)
+    earlier = tuple(c for c in history if c.period < period or not period)
+    pooled = pooled_uplift(evidence + earlier, current=period, assumed=assumed, prior_strength=prior_strength,
+                           decay=decay, min_treated=min_treated, min_control=min_control, level=level,
+                           criterion=criterion, quantile=quantile)
     return MeasuredCampaign(
         overall=arm_effect("all", churned, treated, val), by_segment=_effects(seg, churned, treated, val),
         by_action=_effects(act, churned, treated, val), cells=_effects(cell_key, churned, treated, val),
-        uplift=tuple(uplift), level=level)
+        uplift=tuple(sorted(pooled.estimates, key=lambda u: (u.segment == "", u.segment, u.action))), level=level,
+        evidence=evidence, pooled=pooled)
 
 
 def uplift_overrides(measured: Optional[MeasuredCampaign]) -> dict[tuple[str, str], float]:
-    """Uplift to use this month per (segment key, action key); ``("", action)`` for the
-    action over all segments. Only estimates with code ``measured``."""
+    """Uplift to use this month per (segment key, action key); ``("", action)`` for segments
+    without evidence of the action: every estimate's ``plan_value`` (the posterior mean, or the
+    configured quantile). ``assumed`` estimates sit at the playbook's assumption anyway."""
     if measured is None:
         return {}
+    if measured.pooled is not None:
+        return plan_uplift(measured.pooled)
     return {(u.segment, u.action): u.posterior_mean for u in measured.uplift if u.code == "measured"}

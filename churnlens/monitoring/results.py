@@ -70,6 +70,7 @@ class MonthSummary:
     segments: tuple[SegmentSize, ...]
     drivers: tuple[tuple[str, float], ...]  # (feature, share of mean |attribution|), descending
     campaign: Optional[tuple[float, float, float, float]]  # reduction, ci low, ci high, retained value
+    level: float = 0.95  # confidence level of the auc / ks intervals (loop.level of that month's run)
 
 
 @dataclass(frozen=True)
@@ -80,9 +81,13 @@ class TrendPoint:
     ks: Optional[tuple[float, float, float]]
     score_psi: Optional[float]
     psi_verdict: str  # "green" | "amber" | "red" | "none" (not measured)
-    auc_drop: Optional[float]  # reference AUC - this AUC
+    auc_drop: Optional[float]  # baseline AUC (pooled earlier months of the window) - this AUC
     auc_verdict: str
     campaign: Optional[tuple[float, float, float, float]]
+    auc_baseline: Optional[float] = None  # inverse-variance pooled AUC of the window's earlier months
+    auc_drop_se: Optional[float] = None  # standard error of auc_drop (baseline's and this month's)
+    auc_drop_chance: Optional[float] = None  # largest drop chance explains: z x auc_drop_se
+    psi_chance: Optional[float] = None  # largest score PSI chance explains for the two months' sizes
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,9 @@ class Trend:
     """Up to ``monitoring.months`` months, oldest first, this month last.
 
     ``verdict`` is the worst of this month's PSI and AUC-drop verdicts (``none`` when neither
-    is measured). ``reference_auc`` is the window's first realised AUC (the AUC-drop baseline).
+    is measured). ``reference_auc`` is this month's AUC-drop baseline: the inverse-variance
+    pooled realised AUC of the window's earlier months (``reference_months`` of them), with
+    standard error ``reference_se`` (see :mod:`churnlens.monitoring.history`).
     """
 
     points: tuple[TrendPoint, ...]
@@ -109,3 +116,6 @@ class Trend:
     auc_drop_thresholds: tuple[float, float]
     verdict: str
     n_skipped: int  # folders of the history folder without a month summary
+    reference_se: Optional[float] = None
+    reference_months: int = 0
+    confidence: float = 0.95  # monitoring.confidence: what chance explains (module docstring of history)

@@ -6,14 +6,21 @@ PSI binning (the definition an auditor can re-compute)
 PSI = sum over bins of ``(cur - ref) * ln(cur / ref)`` where ``ref``/``cur`` are the shares
 of the reference (last month) and current customers in each bin.
 
-* Numeric variables (and the score): the cut points are the reference deciles
-  ``numpy.quantile(ref, [0.1, ..., 0.9], method="inverted_cdf")`` (computed in exact integer
-  arithmetic: the k-th cut is the sorted value at position ``ceil(k * n / 10)``), always observed values,
-  with duplicate cut points merged and cut points equal to the reference minimum dropped,
-  so every bin holds at least one reference customer (a constant variable has one bin).
-  Bins are left-closed ``[a, b)``; the first bin is ``(-inf, c1)`` and the last
-  ``[ck, inf)``, so current values outside the reference range fall into the open-ended
-  first/last bins.
+* Low-cardinality numeric variables (0/1 flags, counts such as products 1-4): a numeric
+  variable with at most ``MAX_LEVELS = 10`` distinct reference values (kind ``levels``) has one
+  bin per reference value, labelled by the value; current values the reference never had fall
+  into one bin ``(other)`` (reference share 0). Deciles of a flag held by < 10% of customers
+  are all equal, so decile binning would give one bin and a PSI of 0 whatever happens.
+* Other numeric variables (and the score), kind ``numeric``: every value holding at least
+  ``SPIKE_SHARE = 0.1`` of the reference customers (the zero of a zero-inflated balance) is a
+  *spike* with its own point bin ``[v, v]``; the remaining values are cut at their own deciles
+  ``numpy.quantile(rest, [0.1, ..., 0.9], method="inverted_cdf")`` (computed in exact integer
+  arithmetic: the k-th cut is the sorted value at position ``ceil(k * n / 10)``), always
+  observed values, with duplicate cut points merged and cut points equal to the minimum of the
+  rest dropped, so every interval bin holds at least one reference customer (a constant
+  variable has one bin). Interval bins are left-closed ``[a, b)`` and exclude the spike values;
+  the first is ``(-inf, c1)`` and the last ``[ck, inf)``, so current values outside the
+  reference range fall into the open-ended first/last bins. Spike bins come first.
 * Categorical variables (non-numeric dtype): each reference category is its own bin;
   categories first seen in the current month get their own bins (reference share 0).
   Values are compared as text.
@@ -24,9 +31,11 @@ of the reference (last month) and current customers in each bin.
   empty in both months contributes exactly 0.
 * Bands: PSI < 0.1 ``stable``, 0.1 <= PSI < 0.25 ``moderate``, PSI >= 0.25 ``shift``.
 
-:class:`ReferenceProfile` stores the cut points, categories and reference shares (not the
-raw data) and round-trips through JSON exactly, so next month's run can compute PSI from
-``reference_profile.json`` alone.
+:class:`ReferenceProfile` stores the cut points, levels, spikes, categories and reference shares
+(not the raw data) and round-trips through JSON exactly, so next month's run can compute PSI
+from ``reference_profile.json`` alone. Files are written as version 2; version 1 files (older
+folders: kinds ``numeric``/``categorical`` without levels or spikes) are still read, and a
+version-1 numeric profile is applied exactly as it was written (deciles, no spikes).
 
 Driver drift: a driver's share is its mean |attribution| divided by the sum of all drivers'
 mean |attribution|; the change is current minus previous share with a percentile bootstrap
@@ -64,8 +73,12 @@ __all__ = [
 
 EPSILON = PSI_EPSILON
 MISSING = "(missing)"
+OTHER = "(other)"
+MAX_LEVELS = 10  # numeric variables with at most this many distinct values: one bin per value
+SPIKE_SHARE = 0.1  # a value held by at least this share of the reference gets its own bin
 _FORMAT = "churnlens.reference_profile"
-_VERSION = 1
+_VERSION = 2
+_READS = (1, 2)
 
 
 def band(value: float) -> str:
@@ -85,13 +98,15 @@ class VariableProfile:
     ----------
     name : str
     kind : str
-        ``"numeric"`` or ``"categorical"``.
+        ``"numeric"``, ``"levels"`` or ``"categorical"``.
     edges : tuple of float
-        Numeric: inner cut points ``c1 < ... < ck`` (bins ``(-inf,c1), [c1,c2), ..., [ck,inf)``).
+        Numeric: inner cut points ``c1 < ... < ck`` of the non-spike values (bins
+        ``(-inf,c1), [c1,c2), ..., [ck,inf)``).
     categories : tuple of str
         Categorical: the reference categories, in order of decreasing share (ties by text).
     shares : tuple of float
-        Reference share of each non-missing bin (``len(edges) + 1`` or ``len(categories)``).
+        Reference share of each non-missing bin: numeric ``len(spikes) + len(edges) + 1``
+        (spikes first), levels ``len(levels)``, categorical ``len(categories)``.
     missing_share : float
         Reference share of missing values.
     n : int
@@ -105,6 +120,13 @@ class VariableProfile:
     shares: tuple[float, ...]
     missing_share: float
     n: int
+    levels: tuple[float, ...] = ()  # kind "levels": the reference values, ascending
+    spikes: tuple[float, ...] = ()  # kind "numeric": values with their own point bin, ascending
+
+    def expected_shares(self) -> int:
+        if self.kind == "numeric":
+            return len(self.spikes) + len(self.edges) + 1
+        return len(self.levels) if self.kind == "levels" else len(self.categories)
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,7 @@ class ReferenceProfile:
             return {
                 "name": v.name, "kind": v.kind, "edges": list(v.edges), "categories": list(v.categories),
                 "shares": list(v.shares), "missing_share": v.missing_share, "n": v.n,
+                "levels": list(v.levels), "spikes": list(v.spikes),
             }
 
         return json.dumps(
@@ -139,9 +162,10 @@ class ReferenceProfile:
             raise DataError(f"{source} is not valid JSON ({err}); re-run last month's report to rewrite it.") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise DataError(f"{source} is not a churnlens reference profile (missing \"format\": \"{_FORMAT}\").")
-        if data.get("version") != _VERSION:
+        if data.get("version") not in _READS:
             raise DataError(
-                f"{source} has reference-profile version {data.get('version')!r}; this churnlens reads version {_VERSION}."
+                f"{source} has reference-profile version {data.get('version')!r}; this churnlens reads versions "
+                f"{', '.join(map(str, _READS))}."
             )
 
         def var(d: dict, where: str) -> VariableProfile:
@@ -152,13 +176,15 @@ class ReferenceProfile:
                     categories=tuple(str(x) for x in d["categories"]),
                     shares=tuple(float(x) for x in d["shares"]),
                     missing_share=float(d["missing_share"]), n=int(d["n"]),
+                    levels=tuple(float(x) for x in d.get("levels", ())),
+                    spikes=tuple(float(x) for x in d.get("spikes", ())),
                 )
             except (KeyError, TypeError, ValueError) as err:
                 raise DataError(f"{source}: entry {where} is incomplete or malformed ({err!r}).") from None
-            expected = len(v.edges) + 1 if v.kind == "numeric" else len(v.categories)
-            if v.kind not in ("numeric", "categorical") or len(v.shares) != expected:
+            expected = v.expected_shares()
+            if v.kind not in ("numeric", "levels", "categorical") or len(v.shares) != expected:
                 raise DataError(f"{source}: entry {where} has kind {v.kind!r} and {len(v.shares)} shares; "
-                                f"expected kind numeric/categorical and {expected} shares.")
+                                f"expected kind numeric/levels/categorical and {expected} shares.")
             return v
 
         try:
@@ -226,22 +252,32 @@ def profile_variable(values, *, name: str, categorical: Optional[bool] = None) -
     except (TypeError, ValueError):
         raise DataError(f"Column {name!r} is not numeric; cannot bin it by reference deciles.") from None
     x = x[~np.isnan(x)]
-    if x.size == 0:
+    values, counts = np.unique(x, return_counts=True)
+    if 0 < values.size <= MAX_LEVELS:
+        return VariableProfile(
+            name=name, kind="levels", edges=(), categories=(), shares=tuple(float(c / n) for c in counts),
+            missing_share=missing_share, n=n, levels=tuple(float(v) for v in values),
+        )
+    spikes = values[counts >= SPIKE_SHARE * x.size] if x.size else values[:0]
+    spike_counts = counts[counts >= SPIKE_SHARE * x.size] if x.size else counts[:0]
+    rest = x[~np.isin(x, spikes)] if spikes.size else x
+    if rest.size == 0:
         edges = np.empty(0)
-        shares = (0.0,)
+        rest_shares: tuple[float, ...] = (0.0,)
     else:
         # Exact inverted-CDF deciles in integer arithmetic (k-th decile = smallest value with
         # at least k*n/10 values at or below it); float probabilities like 0.30000000000000004
         # would otherwise skip an observed value.
         # (the nine order statistics by partition: the same values as a full sort gives)
-        kth = (np.arange(1, 10) * x.size + 9) // 10 - 1
-        edges = np.unique(np.partition(x, kth)[kth])
-        edges = edges[edges > x.min()]
-        counts = np.bincount(_numeric_bins(x, edges), minlength=edges.size + 1)
-        shares = tuple(float(c / n) for c in counts)
+        kth = (np.arange(1, 10) * rest.size + 9) // 10 - 1
+        edges = np.unique(np.partition(rest, kth)[kth])
+        edges = edges[edges > rest.min()]
+        bins = np.bincount(_numeric_bins(rest, edges), minlength=edges.size + 1)
+        rest_shares = tuple(float(c / n) for c in bins)
     return VariableProfile(
         name=name, kind="numeric", edges=tuple(float(e) for e in edges), categories=(),
-        shares=shares, missing_share=missing_share, n=n,
+        shares=tuple(float(c / n) for c in spike_counts) + rest_shares, missing_share=missing_share, n=n,
+        spikes=tuple(float(v) for v in spikes),
     )
 
 
@@ -253,18 +289,33 @@ def psi_against(profile: VariableProfile, current) -> PSIResult:
         raise DataError(f"Cannot compute PSI of {profile.name!r}: the current month has no customers.")
     miss = _missing(s)
     cur_missing = float(miss.sum() / n)
-    if profile.kind == "numeric":
+    if profile.kind in ("numeric", "levels"):
         if not _is_numeric(s) and not (miss.all()):
             raise DataError(
                 f"Column {profile.name!r} was numeric in the reference month but is {s.dtype} now; "
                 "check that both months use the same data layout."
             )
         x = s.to_numpy(dtype=np.float64, na_value=np.nan)[~miss]
-        edges = np.asarray(profile.edges, dtype=np.float64)
-        counts = np.bincount(_numeric_bins(x, edges), minlength=edges.size + 1)
-        labels = _numeric_labels(profile.edges)
         ref = list(profile.shares)
-        cur = [float(c / n) for c in counts]
+        if profile.kind == "levels":
+            levels = np.asarray(profile.levels, dtype=np.float64)
+            pos = np.searchsorted(levels, x)
+            known = (pos < levels.size) & (levels[np.minimum(pos, levels.size - 1)] == x)
+            counts = np.bincount(pos[known], minlength=levels.size)
+            labels = [_fmt(v) for v in profile.levels]
+            cur = [float(c / n) for c in counts]
+            if not known.all():
+                labels.append(OTHER)
+                ref.append(0.0)
+                cur.append(float((~known).sum() / n))
+        else:
+            spikes = np.asarray(profile.spikes, dtype=np.float64)
+            is_spike = np.isin(x, spikes)
+            spike_counts = np.array([(x == v).sum() for v in spikes], dtype=np.int64)
+            edges = np.asarray(profile.edges, dtype=np.float64)
+            counts = np.bincount(_numeric_bins(x[~is_spike], edges), minlength=edges.size + 1)
+            labels = [f"[{_fmt(v)}, {_fmt(v)}]" for v in profile.spikes] + _numeric_labels(profile.edges)
+            cur = [float(c / n) for c in spike_counts] + [float(c / n) for c in counts]
     else:
         counts = s[~miss].astype(str).value_counts()
         known = set(profile.categories)

@@ -69,6 +69,7 @@ class MigrationBody:
     new: tuple[str, ...]
     vanished: tuple[str, ...]
     matches: tuple[Match, ...]
+    lineage: tuple[str, ...] = ()  # merges and splits in words
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def _migration(ctx: ReportContext, kit: Kit) -> Optional[MigrationBody]:
         return None
     uri = kit.chart("migration", lambda ax: charts.plot_migration(mg, ax=ax, lang=kit.lang), (6.6, 3.4))
     return MigrationBody(uri, tuple(mg.new_segments), tuple(mg.vanished_segments),
-                         tuple(Match(x.key, x.previous_key, x.similarity) for x in mg.matches))
+                         tuple(Match(x.key, x.previous_key, x.similarity) for x in mg.matches),
+                         tuple(words.lineage_sentence(e, kit.lang) for e in getattr(mg, "events", ())))
 
 
 def _campaign(ctx: ReportContext, kit: Kit) -> Optional[CampaignBody]:

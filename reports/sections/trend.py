@@ -1,5 +1,6 @@
 """Trend page: realised AUC/KS, score PSI, segment sizes and driver shares over up to twelve
-months, with the verdicts the monitoring stage computed from the configured thresholds."""
+months, with the verdicts the monitoring stage computed from the configured thresholds and
+the months' intervals (a change within chance stays green)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def build(ctx: ReportContext, kit: Kit) -> TrendView:
     fmt = lambda x: f"{x:g}"  # noqa: E731
     thresholds = kit.text("trend.thresholds", psi_amber=fmt(t.psi_thresholds[0]), psi_red=fmt(t.psi_thresholds[1]),
                           auc_amber=fmt(t.auc_drop_thresholds[0]), auc_red=fmt(t.auc_drop_thresholds[1]),
-                          ref="—" if t.reference_auc is None else f"{t.reference_auc:.3f}")
+                          ref="—" if t.reference_auc is None else f"{t.reference_auc:.3f}", confidence=t.confidence)
     notes = []
     if len(t.points) == 1:
         notes.append(kit.text("trend.single_month"))
