@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -185,6 +185,17 @@ class NamePart:
     feature: str
     direction: str = ""
     level: str = ""
+    # What the members have (segmentation.phrases): several risk levels of a categorical
+    # ("France", "Spain") or numeric value ranges, inclusive, None = open end ((None, 1), (3, None):
+    # "1 or 3+"); ``support``: share of the segment's churners the part holds for (NaN: not measured).
+    levels: tuple[str, ...] = ()
+    ranges: tuple[tuple[Optional[float], Optional[float]], ...] = ()
+    support: float = field(default=float("nan"), compare=False)
+
+    @property
+    def stated(self) -> bool:
+        """The part states values (a direction, level, levels or ranges), not the driver alone."""
+        return bool(self.direction or self.level or self.levels or self.ranges)
 
 
 @dataclass(frozen=True)
@@ -214,6 +225,9 @@ class SegmentSummary:
     profile_features: tuple[str, ...] = ()
     profile: tuple[float, ...] = ()
     name_with_key: bool = False  # another segment has the same name parts: the key is shown with it
+    # No phrase holds for claims.min_support of the churners: the parts name the drivers only
+    # and the documents word it "Mixed: <drivers>".
+    name_mixed: bool = False
 
 
 @dataclass(frozen=True)
