@@ -225,14 +225,8 @@ def categorical_zones(x: pd.Series, phi: np.ndarray) -> tuple[RiskZone, ...]:
 
 
 def feature_pp(attributions: Attributions, rows: np.ndarray, j: int) -> np.ndarray:
-    """Feature ``j``'s attribution of the given rows in probability points (as
-    :func:`churnlens.attribution.reasons.probability_points`): ``100 * phi`` for probability
-    models, ``100 * (p - expit(raw - phi))`` for log-odds ones."""
-    phi = np.asarray(attributions.values[rows, j], dtype=np.float64)
-    if attributions.output_space == "probability":
-        return 100.0 * phi
-    raw = np.asarray(attributions.raw_score, dtype=np.float64)[rows]
-    return 100.0 * (1.0 / (1.0 + np.exp(-raw)) - 1.0 / (1.0 + np.exp(-(raw - phi))))
+    """Feature ``j``'s attribution of the given rows in probability points (:meth:`Attributions.points`)."""
+    return attributions.points(rows, j)
 
 
 def in_zone(zone: RiskZone, values: pd.Series) -> np.ndarray:

@@ -97,6 +97,16 @@ class Attributions:
     def n(self) -> int:
         return int(self.values.shape[0])
 
+    def points(self, rows, j: int) -> np.ndarray:
+        """Feature ``j``'s attribution of ``rows`` in probability points: ``100 * phi`` for
+        probability models, ``100 * (p - expit(raw - phi))`` for log-odds ones (how many points
+        the churn probability would fall without it; as ``attribution.reasons.probability_points``)."""
+        phi = np.asarray(self.values[rows, j], dtype=np.float64)
+        if self.output_space == "probability":
+            return 100.0 * phi
+        raw = np.asarray(self.raw_score, dtype=np.float64)[rows]
+        return 100.0 * (1.0 / (1.0 + np.exp(-raw)) - 1.0 / (1.0 + np.exp(-(raw - phi))))
+
     @property
     def weights(self) -> np.ndarray:
         """Population weight per row, shape (n,): how many customers of the book the row

@@ -263,7 +263,9 @@ def describe(
     if X is None:  # attributions only (``churnlens segment``): no traits, no direction words
         X, columns = pd.DataFrame(index=pd.RangeIndex(n)), []
     else:
-        trait_cols = [c for c in features if c in X.columns] or list(X.columns)
+        # protected attributes stay out of the business story: no trait compares them
+        trait_cols = [c for c in ([c for c in features if c in X.columns] or list(X.columns))
+                      if not _protected(str(c), config)]
         columns = _trait_columns(X, trait_cols)
     t_names = [str(c) for c, _, _ in columns]
     t_levels = ["" if lv is None else str(lv) for _, lv, _ in columns]
