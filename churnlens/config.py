@@ -158,7 +158,7 @@ class ClaimsConfig(_Frozen):
 
     min_support: float = Field(0.5, gt=0.0, le=1.0)
     min_zone_pp: float = Field(1.0, ge=0.0)
-    min_lift: float = Field(1.25, ge=1.0)
+    min_lift: float = Field(2.0, ge=1.0)
     level: float = Field(0.95, gt=0.5, lt=1.0)
     correlation: float = Field(0.95, gt=0.0, le=1.0)
 

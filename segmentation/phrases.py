@@ -14,7 +14,8 @@ from the members themselves, never from the driver's global direction:
    members in it are driven.
 3. **Phrase.** Categorical and 0/1 features: the risk levels (one level -> ``level``; several
    -> ``levels``). Numeric features: the runs of consecutive risk bins as value ranges
-   (``ranges``: (low, high), inclusive, observed values; ``None`` = open end: a run of several
+   (``ranges``: (low, high), inclusive; a run reaching the members' smallest / largest value ends
+   at the ``TRIM`` quantile of its members' values; ``None`` = open end: a run of several
    values reaching beyond the retained customers' 1st / 99th percentile), the runs holding the
    most members first, at most ``MAX_RANGES``; a run open at both ends says nothing. A single open-ended range also gives ``direction`` "low" / "high".
 4. **Support.** The share of *all* the segment's churners whose value satisfies the phrase
@@ -36,6 +37,7 @@ MAX_DISCRETE = 12  # numeric features with at most this many distinct member val
 MAX_BINS = 10  # quantile bins of members' values otherwise
 MAX_RANGES = 2  # value ranges kept in one phrase
 MAX_LEVELS = 3  # category levels kept in one phrase
+TRIM = 0.025  # a numeric run reaching the members' smallest / largest value ends at this quantile of its values
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,12 @@ def phrase_of(s: pd.Series, driven: np.ndarray, *, kind: Optional[str] = None,
             j += 1
         members = int(count[keep[i:j + 1]].sum())
         low, high = float(lo[keep[i]]), float(hi[keep[j]])
+        if len(np.unique(xo)) > MAX_DISCRETE:  # a run's outer ends: trimmed, an outlier does not open it
+            in_run = xo[(bins >= keep[i]) & (bins <= keep[j])]
+            if i == 0:
+                low = float(np.quantile(in_run, TRIM))
+            if j == len(keep) - 1:
+                high = float(np.quantile(in_run, 1.0 - TRIM))
         if low != high:
             if ref_lo is None:
                 low = None if i == 0 else low
