@@ -11,7 +11,8 @@ Tests (thresholds: ``Config.claims``, documented in docs/config.md):
 * **set_apart** (one per segment, :func:`segment_evidence`): the segment's rules evaluated on
   the whole book. With labels the customers they select must churn at least ``min_lift`` times
   the book's rate with the Newcombe interval of (selected - rest) above 0 (``not_above_book``);
-  the segment must be stable (``unstable``). A segment failing it is not named: its churners
+  the segment must be stable (``unstable``); a model at ``NEAR_PERFECT_AUC`` (0.98) or above on
+  its own training outcomes has memorised them, and nothing is named (``memorised``). A segment failing it is not named: its churners
   are "no distinct reason" (:func:`demote`). Rules that mention none of the name's features are
   ``caveat`` (``rules_off_name``).
 * **risk_zone**: the zones of the top drivers, reported (``made``) or dropped with the code of
@@ -34,6 +35,7 @@ import pandas as pd
 
 from churnlens.attribution.results import Attributions, GlobalDrivers
 from churnlens.config import Config
+from churnlens.constants import NEAR_PERFECT_AUC
 from churnlens.proportions import newcombe, wilson
 from churnlens.segmentation.phrases import Phrase, holds
 from churnlens.segmentation.results import (
@@ -79,12 +81,16 @@ def churn_compare(inside: np.ndarray, label: Optional[np.ndarray], population: n
 
 def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmentation, rules: SegmentRules,
                      X: pd.DataFrame, config: Config, *, label: Optional[np.ndarray] = None,
-                     population: Optional[np.ndarray] = None) -> tuple[SegmentEvidence, ...]:
+                     population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None,
+                     auc: Optional[float] = None) -> tuple[SegmentEvidence, ...]:
     """Each segment's rules evaluated on the whole book (module docstring, ``set_apart``).
 
     ``X``: the raw feature frame of the attributed rows (the rules' columns); ``label``: their
     observed churn (0/1, NaN unknown) or None; ``population``: the rows standing for the book
-    (weight > 0), default all."""
+    (weight > 0), default all; ``in_sample`` / ``auc``: the labels are the model's training
+    outcomes and its AUC on them. A model at ``NEAR_PERFECT_AUC`` or above on its own training
+    outcomes has memorised them: those labels confirm nothing it says, and no segment is named
+    (reason ``memorised``)."""
     n = len(X)
     pop = np.ones(n, dtype=bool) if population is None else np.asarray(population, dtype=bool).reshape(-1)
     on_book = assign(rules.rules, X)
@@ -103,7 +109,9 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
         named_feats = {p.feature for p in s.name} or set(s.top_drivers)
         has_rules = any(r.key == s.key and r.conditions for r in rules.rules)
         reason = ""
-        if "unstable" in (segmentation.flags[s.segment_id] if s.segment_id < len(segmentation.flags) else ()):
+        if in_sample and auc is not None and auc >= NEAR_PERFECT_AUC:
+            reason = "memorised"
+        elif "unstable" in (segmentation.flags[s.segment_id] if s.segment_id < len(segmentation.flags) else ()):
             reason = "unstable"
         elif lab is not None and not (lift is not None and lift >= config.claims.min_lift - 1e-12
                                       and ev.diff_low is not None and ev.diff_low > 0):
