@@ -480,3 +480,47 @@ def rule_text(rule, config, lang: str, sources=None) -> str:
 def rule_definitions(rules, config, lang: str, sources=None) -> dict[str, str]:
     """Every rule's business words by rule id."""
     return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources) for r in rules.rules}
+
+
+def claim_text(claim, config, lang: str) -> str:
+    """A claim (``churnlens.segmentation.results.Claim``) as the dossier's claims table words it."""
+    from churnlens.segmentation.results import NamePart
+
+    params = dict(claim.params)
+    spec = config.features.get(claim.feature)
+    unit = spec.unit if spec is not None else None
+    if claim.kind == "segment_name":
+        if claim.statement == "segment_name.mixed":
+            seg = type("Seg", (), {"segment_id": 0, "key": claim.segment, "name_with_key": False, "name_mixed": True,
+                                   "name": tuple(NamePart(f) for f in claim.feature.split("|"))})()
+            return text(lang, "claims.name_mixed", name=segment_name(seg, config, lang))
+        ranges = params.get("ranges") or (((claim.low, claim.high),) if (claim.low, claim.high) != (None, None) else ())
+        levels = tuple(claim.level.split("|")) if claim.level else ()
+        part = NamePart(claim.feature, "", levels[0] if len(levels) == 1 else "", levels if len(levels) > 1 else (),
+                        tuple(ranges))
+        phrase = _name_phrase(part, config, lang)[0] if part.stated else config.label(claim.feature, lang)
+        return text(lang, "claims.name_part", phrase=phrase)
+    if claim.kind == "set_apart":
+        lift = params.get("lift")
+        return text(lang, "claims.set_apart", lift=formatting.DASH if lift is None else f"{lift:.1f}x")
+    if claim.kind == "risk_zone":
+        def g(x: float) -> str:
+            return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
+        if claim.level:
+            zone = text(lang, "drivers.zone_level", level=", ".join(
+                feature_value(c, lang=lang, spec=spec) for c in claim.level.split("|")))
+        elif claim.low is None and claim.high is not None:
+            zone = text(lang, "drivers.zone_below", high=g(claim.high))
+        elif claim.high is None and claim.low is not None:
+            zone = text(lang, "drivers.zone_above", low=g(claim.low))
+        elif claim.low is not None and claim.low == claim.high:
+            zone = text(lang, "drivers.zone_single", low=g(claim.low))
+        else:
+            zone = text(lang, "drivers.zone_between", low=g(claim.low), high=g(claim.high))
+        return text(lang, "claims.zone", zone=zone)
+    if claim.kind == "driver":
+        return text(lang, "claims.driver", rank=params.get("rank", ""))
+    if claim.kind == "headline":
+        key = "claims.headline_named" if claim.statement == "segments.named" else "claims.headline_none"
+        return text(lang, key, named=params.get("named", 0), found=params.get("found", 0))
+    return claim.statement

@@ -289,9 +289,25 @@ def test_a_model_that_memorised_a_noise_book_names_no_segment():
     demoted = demote(seg, tuple(e.segment_id for e in evidence if not e.named))
     assert demoted.n_segments == 0 and (demoted.labels == MIXED).all() and (demoted.strength == 0).all()
     again = describe(demoted, attributions, book.X, cfg)
-    claims = build_claims(again, demoted, attributions, book.X, cfg, evidence=evidence, label=book.churned,
-                          in_sample=True)
+    from churnlens.attribution.drivers import global_drivers, in_zone
+    from churnlens.reports.sections.claims import rows_of
+
+    drivers = global_drivers(attributions, book.X, cfg, label=book.churned)
+    claims = build_claims(again, demoted, attributions, book.X, cfg, drivers=drivers, evidence=evidence,
+                          label=book.churned, in_sample=True)
     frame = claims_frame(claims)
+    zone_claims = [c for c in claims if c.kind == "risk_zone"]
+    for d in drivers.drivers:  # every zone, reported or withheld, recomputed from the raw labels
+        for z in list(d.zones) + [z for z, _ in d.dropped_zones]:
+            inside = in_zone(z, book.X[d.feature])
+            known = book.X[d.feature].notna().to_numpy()
+            assert z.churn_in == pytest.approx(book.churned[inside].mean())
+            assert z.churn_out == pytest.approx(book.churned[known & ~inside].mean())
+            assert (z in d.zones) == (z.mean_pp >= 1.0 and z.diff_low > 0)
+    assert len(zone_claims) == sum(len(d.zones) + len(d.dropped_zones) for d in drivers.drivers[:10])
+    for lang in ("en", "zh"):
+        rows = rows_of(claims, cfg, lang)
+        assert len(rows) == len(claims) and all(r.what and r.verdict for r in rows)
     head = frame[frame["kind"] == "headline"].iloc[0]
     assert head["statement"] == "segments.none" and head["reason"] == "no_named_segment"
     assert set(frame.loc[frame["kind"] == "set_apart", "verdict"]) <= {"dropped"}
