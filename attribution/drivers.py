@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from churnlens.attribution.results import Attributions, Driver, GlobalDrivers, GroupDriver, RiskRange, RiskZone
 from churnlens.config import Config
+from churnlens.proportions import newcombe
 
 TOP_WITH_RANGE = 10  # drivers that get a risk range
 MAX_BINS = 20  # bins for numeric risk ranges (one bin per value when fewer distinct values)
@@ -222,6 +224,55 @@ def categorical_zones(x: pd.Series, phi: np.ndarray) -> tuple[RiskZone, ...]:
     return tuple(sorted(zones, key=lambda z: (-z.mean_attribution, z.categories))[:MAX_LEVEL_ZONES])
 
 
+def feature_pp(attributions: Attributions, rows: np.ndarray, j: int) -> np.ndarray:
+    """Feature ``j``'s attribution of the given rows in probability points (:meth:`Attributions.points`)."""
+    return attributions.points(rows, j)
+
+
+def in_zone(zone: RiskZone, values: pd.Series) -> np.ndarray:
+    """Where ``values`` fall in ``zone`` (bounds inclusive, open ends; categorical zones by
+    level text); missing values are in no zone."""
+    if zone.categories:
+        v = values.astype(object)
+        return np.array([x is not None and not (isinstance(x, float) and np.isnan(x)) and str(x) in zone.categories
+                         for x in v.to_numpy()], dtype=bool)
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    ok = np.isfinite(x)
+    with np.errstate(invalid="ignore"):
+        return ok & (x >= (-np.inf if zone.low is None else zone.low)) & (x <= (np.inf if zone.high is None else zone.high))
+
+
+def zone_evidence(zone: RiskZone, values: pd.Series, pp: np.ndarray, label: Optional[np.ndarray], *,
+                  min_pp: float, level: float = 0.95) -> tuple[RiskZone, str]:
+    """The zone with its evidence, and the verdict code: "" (reported), "not_material" (mean
+    attribution below ``min_pp`` probability points) or "churn_not_higher" (with labels: the
+    Newcombe ``level`` interval of churn in the zone minus churn among the other customers with
+    a known value does not exclude 0).
+
+    ``values``, ``pp``: the feature's values and attributions in probability points of the rows
+    the zone was read from; ``label``: their observed churn (0/1; NaN = unknown, e.g. rows
+    attributed only because they are targeted), or None."""
+    inside = in_zone(zone, values)
+    known = values.notna().to_numpy()
+    mean_pp = float(pp[inside].mean()) if inside.any() else float("nan")
+    fields = dict(mean_pp=mean_pp)
+    verdict = "" if np.isfinite(mean_pp) and mean_pp >= min_pp - 1e-12 else "not_material"
+    if label is not None:
+        lab = np.asarray(label, dtype=np.float64)
+        has = np.isfinite(lab)
+        a, b = inside & has, known & ~inside & has
+        n_in, n_out = int(a.sum()), int(b.sum())
+        x_in, x_out = float(lab[a].sum()), float(lab[b].sum())
+        fields.update(n_in=n_in, n_out=n_out, churn_in=x_in / n_in if n_in else None,
+                      churn_out=x_out / n_out if n_out else None)
+        if n_in and n_out:
+            lo, hi = newcombe(x_in, n_in, x_out, n_out, level)
+            fields.update(diff_low=float(lo), diff_high=float(hi))
+        if not verdict and not (n_in and n_out and fields["diff_low"] > 0):
+            verdict = "churn_not_higher"
+    return dataclasses.replace(zone, **fields), verdict
+
+
 @dataclass(frozen=True, eq=False)
 class DriverSums:
     """Weighted sums behind the global means, mergeable across blocks of customers (so they can
@@ -263,7 +314,8 @@ def driver_sums(attributions: Attributions, config: Config) -> DriverSums:
 
 
 def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, *,
-                   sums: Optional[DriverSums] = None) -> GlobalDrivers:
+                   sums: Optional[DriverSums] = None, label: Optional[np.ndarray] = None,
+                   families: tuple[tuple[str, ...], ...] = ()) -> GlobalDrivers:
     """Mean |attribution|, mean signed attribution, share, direction and risk range per
     feature, and the same per data-dictionary group.
 
@@ -278,6 +330,18 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         Weighted sums over the whole population of interest, computed block by block where
         the attributions were (see :func:`driver_sums`); default: from ``attributions``.
         Means are weighted by the population weights (``Attributions.weights``).
+    label : ndarray of 0/1, shape (n,), optional
+        Observed churn of the attributed rows (NaN where unknown). Zone churn rates use only
+        the population rows (weight > 0), which stand for the book.
+    families : tuple of tuples of str
+        Features that are one mechanism (:func:`churnlens.segmentation.families.families`):
+        each driver lists the others of its family in ``family``.
+
+    Zones are reported only when their evidence holds (:func:`zone_evidence`): mean
+    attribution at least ``config.claims.min_zone_pp`` probability points and, with labels,
+    observed churn in the zone above the rest with the ``config.claims.level`` interval of the
+    difference excluding 0; the others go to ``dropped_zones`` with their code. The one-sided
+    ``risk_range`` is kept only when exactly one zone is reported and it reaches that end.
 
     Returns
     -------
@@ -298,6 +362,12 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
     if len(X) != n:
         raise ValueError(f"X has {len(X)} rows but the attributions have {n}")
     rows = _sample_rows(n)
+    lab_rows = None
+    if label is not None:
+        lab = np.asarray(label, dtype=np.float64).reshape(-1)
+        if lab.shape[0] != n:
+            raise ValueError(f"label has {lab.shape[0]} rows but the attributions have {n}")
+        lab_rows = np.where(attributions.weights[rows] > 0, lab[rows], np.nan)
     sums = sums if sums is not None else driver_sums(attributions, config)
     total_w = sums.weight if sums.weight > 0 else 1.0
     mean_abs = sums.abs_sum / total_w
@@ -313,15 +383,23 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         x_num = s.to_numpy(dtype=np.float64, na_value=np.nan)[rows] if numeric else None
         direction = _direction(x_num, phi) if numeric else "mixed"
         risk, zones = None, ()
+        dropped = ()
         if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
             risk = _numeric_range(x_num, phi, direction) if numeric else _categorical_range(s.iloc[rows], phi)
-            zones = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
-            if numeric and not _one_sided(risk, zones):
-                risk = None  # non-monotone: the zones say where risk rises, no single threshold
+            found = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
+            pp = feature_pp(attributions, rows, j)
+            judged = [zone_evidence(z, s.iloc[rows], pp, lab_rows, min_pp=config.claims.min_zone_pp,
+                                    level=config.claims.level) for z in found]
+            zones = tuple(z for z, v in judged if not v)
+            dropped = tuple((z, v) for z, v in judged if v)
+            if (numeric and not _one_sided(risk, zones)) or (not numeric and not zones):
+                risk = None  # non-monotone or no zone holds: the zones say where risk rises, no single threshold
         drivers.append(Driver(
             feature=name, group=config.group(name), mean_abs=float(mean_abs[j]),
             mean_signed=float(mean_signed[j]), share=float(mean_abs[j] / total_abs) if total_abs > 0 else 0.0,
-            direction=direction, risk_range=risk, zones=zones,
+            direction=direction, risk_range=risk, zones=zones, dropped_zones=dropped,
+            protected=bool(config.features.get(name) is not None and config.features[name].protected),
+            family=next((tuple(x for x in fam if x != name) for fam in families if name in fam), ()),
         ))
     groups = [(g, float(sums.group_abs[k] / total_w), float(sums.group_signed[k] / total_w))
               for k, g in enumerate(sums.groups)]
@@ -334,22 +412,30 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
 
 
 DRIVER_COLUMNS = ("rank", "feature", "group", "mean_abs", "mean_signed", "share", "direction", "zone", "low", "high",
-                  "level", "zone_mean_attribution", "zone_n", "zone_share")
+                  "level", "zone_mean_attribution", "zone_n", "zone_share", "zone_pp", "zone_churn_in",
+                  "zone_churn_out", "zone_diff_low", "zone_diff_high", "protected", "family")
 
 
 def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
-    """``tables/drivers.csv``: one row per (driver, risk zone), strongest zone first; a driver
-    without zones has one row with empty zone columns. ``low``/``high`` empty = open end."""
+    """``tables/drivers.csv``: one row per (driver, reported risk zone), strongest zone first; a
+    driver without zones has one row with empty zone columns. ``low``/``high`` empty = open end;
+    ``zone_pp``: the zone's mean attribution in probability points; ``zone_churn_in`` /
+    ``zone_churn_out``: observed churn in / outside the zone and ``zone_diff_low`` /
+    ``zone_diff_high`` the interval of their difference (empty without labels); ``protected``:
+    the dictionary marks the feature protected; ``family``: features moving with it ("|")."""
     rows = []
     for rank, d in enumerate(drivers.drivers, start=1):
         base = dict(rank=rank, feature=d.feature, group=d.group, mean_abs=d.mean_abs, mean_signed=d.mean_signed,
-                    share=d.share, direction=d.direction)
+                    share=d.share, direction=d.direction, protected=d.protected, family="|".join(d.family))
         if not d.zones:
             rows.append(dict(base, zone=np.nan, low=np.nan, high=np.nan, level="", zone_mean_attribution=np.nan,
-                             zone_n=np.nan, zone_share=np.nan))
+                             zone_n=np.nan, zone_share=np.nan, zone_pp=np.nan, zone_churn_in=np.nan,
+                             zone_churn_out=np.nan, zone_diff_low=np.nan, zone_diff_high=np.nan))
         for z_i, z in enumerate(d.zones, start=1):
             rows.append(dict(base, zone=z_i, low=np.nan if z.low is None else z.low,
                              high=np.nan if z.high is None else z.high, level="|".join(z.categories),
-                             zone_mean_attribution=z.mean_attribution, zone_n=z.n, zone_share=z.share))
+                             zone_mean_attribution=z.mean_attribution, zone_n=z.n, zone_share=z.share,
+                             zone_pp=z.mean_pp, **{f"zone_{k}": np.nan if getattr(z, k) is None else getattr(z, k)
+                                                   for k in ("churn_in", "churn_out", "diff_low", "diff_high")}))
     frame = pd.DataFrame(rows, columns=list(DRIVER_COLUMNS))
     return frame.astype({"zone": "Int64", "zone_n": "Int64"})

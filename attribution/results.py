@@ -113,6 +113,16 @@ class Attributions:
     def n(self) -> int:
         return int(self.values.shape[0])
 
+    def points(self, rows, j: int) -> np.ndarray:
+        """Feature ``j``'s attribution of ``rows`` in probability points: ``100 * phi`` for
+        probability models, ``100 * (p - expit(raw - phi))`` for log-odds ones (how many points
+        the churn probability would fall without it; as ``attribution.reasons.probability_points``)."""
+        phi = np.asarray(self.values[rows, j], dtype=np.float64)
+        if self.output_space == "probability":
+            return 100.0 * phi
+        raw = np.asarray(self.raw_score, dtype=np.float64)[rows]
+        return 100.0 * (1.0 / (1.0 + np.exp(-raw)) - 1.0 / (1.0 + np.exp(-(raw - phi))))
+
     @property
     def weights(self) -> np.ndarray:
         """Population weight per row, shape (n,): how many customers of the book the row
@@ -182,6 +192,16 @@ class RiskZone:
     n: int  # customers of the (sampled) population in the zone
     share: float  # of the customers with a known value
     categories: tuple[str, ...] = ()
+    # Evidence (churnlens.attribution.drivers.zone_evidence): the zone's mean attribution in
+    # probability points; with labels, observed churn of the population rows in and outside the
+    # zone, their counts and the Newcombe interval of the difference (None without labels).
+    mean_pp: float = float("nan")
+    churn_in: Optional[float] = None
+    churn_out: Optional[float] = None
+    n_in: int = 0
+    n_out: int = 0
+    diff_low: Optional[float] = None
+    diff_high: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -193,8 +213,15 @@ class Driver:
     share: float  # mean_abs / sum of mean_abs over features
     direction: str  # "up": higher values raise risk; "down": higher values lower it; "mixed"
     risk_range: Optional[RiskRange]
-    # where risk rises, from the binned dependence itself: strongest zone first (top drivers)
+    # where risk rises, from the binned dependence itself: strongest zone first (top drivers);
+    # only the zones whose evidence holds (material in probability points, and with labels a
+    # churn rate above the rest's, its interval excluding equality)
     zones: tuple[RiskZone, ...] = ()
+    # zones found in the dependence but not reported, with the code of the test they failed
+    # ("not_material" | "churn_not_higher"), for tables/claims.csv
+    dropped_zones: tuple[tuple[RiskZone, str], ...] = ()
+    protected: bool = False  # the dictionary marks the feature protected: out of the business story
+    family: tuple[str, ...] = ()  # other features moving with this one (one mechanism, see claims.correlation)
 
 
 @dataclass(frozen=True)

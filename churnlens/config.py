@@ -65,6 +65,9 @@ class FeatureSpec(_Frozen):
     # Band edges for the traits pages (``bands: [18, 30, 45, 60]`` -> <18, 18-30, ..., >=60);
     # without them numeric traits get quantile bands of the whole book.
     bands: tuple[float, ...] = ()
+    # Features that carry one mechanism (minutes and charge of the same calls) share a family
+    # name: one driver for segmentation and naming (see ``claims.correlation`` for measured ones).
+    family: Optional[str] = None
 
     @field_validator("values", mode="before")
     @classmethod
@@ -153,6 +156,21 @@ class SegmentationConfig(_Frozen):
     stability_fraction: float = Field(0.8, gt=0.0, lt=1.0)
     materiality: float = Field(0.2, gt=0.0, le=1.0)
     material_floor: Optional[float] = Field(None, ge=0.0)
+
+
+class ClaimsConfig(_Frozen):
+    """When a statement is made (``churnlens.segmentation.claims``; defaults documented in
+    docs/config.md). ``min_support``: share of a segment's churners a name phrase must hold for;
+    ``min_zone_pp``: smallest mean attribution of a risk zone, in probability points;
+    ``min_lift``: a segment is named only when the customers its rules select churn at least this
+    many times the book's rate (and the ``level`` interval of the difference excludes 0);
+    ``correlation``: |r| at or above which two features are one driver."""
+
+    min_support: float = Field(0.5, gt=0.0, le=1.0)
+    min_zone_pp: float = Field(1.0, ge=0.0)
+    min_lift: float = Field(2.0, ge=1.0)
+    level: float = Field(0.95, gt=0.5, lt=1.0)
+    correlation: float = Field(0.95, gt=0.0, le=1.0)
 
 
 class AttributionConfig(_Frozen):
@@ -380,6 +398,7 @@ class Config(_Frozen):
     dictionary: DictionaryConfig = DictionaryConfig()
     reasons: ReasonsConfig = ReasonsConfig()
     data: DataConfig = DataConfig()
+    claims: ClaimsConfig = ClaimsConfig()
 
     @field_validator("playbook_file", mode="before")
     @classmethod

@@ -232,37 +232,40 @@ def plot_beeswarm(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray,
 
 def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray, driver: Driver, *,
                     ax=None, lang: str = "en", labels: Optional[Mapping[str, str]] = None):
-    """Attribution of ``driver`` against its value; the range where risk rises shaded."""
+    """Attribution of ``driver`` against its value; exactly its reported risk zones
+    (``driver.zones``) shaded or coloured -- the chart computes nothing."""
     with chart_style(lang):
         ax = _ax(ax, (3.2, 2.4))
         f = driver.feature
         rows = np.asarray(rows)
         s = np.asarray(attributions.values[rows, attributions.features.index(f)], dtype=np.float64)
         col = X[f].iloc[rows]
-        rr = driver.risk_range
-        if pd.api.types.is_numeric_dtype(col):
+        zones = [z for z in driver.zones if not z.categories]
+        if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
             x = col.to_numpy(dtype=np.float64, na_value=np.nan)
             ax.scatter(x, s, s=3, color=OKABE_ITO["blue"], alpha=0.5, linewidths=0, rasterized=True)
-            if rr is not None and rr.op in ("<", ">", "between"):
-                finite = x[np.isfinite(x)]
-                lo_x = float(finite.min()) if finite.size else 0.0
-                hi_x = float(finite.max()) if finite.size else 1.0
-                if rr.op == "<":
-                    a, b = lo_x, (rr.high if rr.high is not None else rr.low)
-                elif rr.op == ">":
-                    a, b = (rr.low if rr.low is not None else rr.high), hi_x
-                else:
-                    a, b = rr.low, rr.high
-                if a is not None and b is not None:
-                    ax.axvspan(a, b, color=RISK_UP, alpha=0.12, lw=0, label=text(lang, "chart.risk_rises"))
-                    ax.legend(loc="best")
+            finite = x[np.isfinite(x)]
+            lo_x = float(finite.min()) if finite.size else 0.0
+            hi_x = float(finite.max()) if finite.size else 1.0
+            # exactly the reported zones (driver.zones), bounds inclusive; a one-value zone (a
+            # count, a 0/1 flag) as a narrow band centred on the value
+            width = 0.01 * (hi_x - lo_x if hi_x > lo_x else 1.0)
+            for i, z in enumerate(zones):
+                a = lo_x if z.low is None else z.low
+                b = hi_x if z.high is None else z.high
+                if a == b:
+                    a, b = a - max(width, 0.2), b + max(width, 0.2)
+                ax.axvspan(a, b, color=RISK_UP, alpha=0.12, lw=0,
+                           label=text(lang, "chart.risk_rises") if i == 0 else None)
+            if zones:
+                ax.legend(loc="best")
         else:
             cats = [str(c) for c in (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
                                      else sorted(col.astype("str").unique()))]
             pos = {c: i for i, c in enumerate(cats)}
             xs = np.array([pos.get(str(v), -1) for v in col.astype("str")], dtype=np.float64)
             jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(xs))  # fixed: same picture each run
-            hot = set(rr.categories) if rr is not None and rr.op == "in" else set()
+            hot = {c for z in driver.zones for c in z.categories}  # exactly the reported zones' levels
             colours = [RISK_UP if cats[int(i)] in hot else OKABE_ITO["blue"] if i >= 0 else OKABE_ITO["grey"]
                        for i in xs]
             ax.scatter(xs + jitter, s, s=3, c=colours, alpha=0.5, linewidths=0, rasterized=True)

@@ -148,12 +148,13 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
 
 
 def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
-    """The driver's risk range in words, thresholds in the feature's unit from the dictionary:
-    its risk zones when the dependence has several (or the driver is categorical), else its
-    one-sided range."""
-    if driver.zones and (driver.risk_range is None or len(driver.zones) > 1 or driver.zones[0].categories):
+    """Where the driver raises risk, in words, thresholds in the feature's unit from the
+    dictionary: its reported risk zones (the numbers of the chart's shading and of
+    ``tables/drivers.csv``); without one, its direction only (a one-sided range only for a
+    driver whose zones were never examined, e.g. beyond the top ten)."""
+    if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
         return zones_text(config, driver, lang, output_space)
-    rr = driver.risk_range
+    rr = None if getattr(driver, "dropped_zones", ()) else driver.risk_range
     label = config.label(driver.feature, lang)
     if rr is None:
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
@@ -263,21 +264,63 @@ def _lower_first(s: str, lang: str) -> str:
     return s
 
 
+def _yes_no(word: str, lang: str) -> bool:
+    return word.strip().lower() in set(text(lang, "segment.yes_no_words").split("|"))
+
+
+def ranges_text(ranges, lang: str, *, unit: Optional[str] = None, spec=None) -> str:
+    """Value ranges as a name or claim words them: "1 or 3+", "50–65", "2,000 or less"."""
+    def g(x: float) -> str:
+        return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
+
+    out = []
+    for lo, hi in ranges:
+        if lo is not None and hi is not None and lo == hi:
+            out.append(g(lo))
+        elif lo is None and hi is not None:
+            out.append(text(lang, "segment.range_below", high=g(hi)))
+        elif hi is None and lo is not None:
+            out.append(text(lang, "segment.range_above", low=g(lo)))
+        elif lo is not None:
+            out.append(text(lang, "segment.range_between", low=g(lo), high=g(hi)))
+    return text(lang, "segment.range_or").join(out)
+
+
 def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
-    """(phrase, directional) for one name part: the dictionary's own ``low`` / ``high`` wording
-    when it has one ("Collapsing mobile-banking logins"), else the catalogue's "Low"/"High" +
-    the label; the label alone without a direction."""
+    """(phrase, directional) for one name part.
+
+    * a 0/1 feature: the dictionary's own ``high`` (value 1) / ``low`` (value 0) wording, else
+      its word for the value when that word says something ("Inactive"), else the feature's
+      label for 1 ("Deposit maturing soon") and "label: no" for 0 -- never a bare "Yes";
+    * categorical levels: "Country: Germany", "Country: France or Spain";
+    * value ranges: "Age: 50–65", "Number of products held: 1 or 3+"; a single open range
+      (``direction`` low / high) as a direction below (its bound is in the claims);
+    * a direction: the dictionary's own ``low`` / ``high`` wording, else "Low"/"High" + label;
+    * the label alone otherwise."""
     label = config.label(part.feature, lang)
     spec = config.features.get(part.feature)
+    unit = spec.unit if spec is not None else None
     level = getattr(part, "level", "")
-    own_value = spec.value_label(level, lang) if (spec is not None and level) else None
-    if level and own_value is not None and level in ("0", "1"):
-        # a 0/1 trait with the dictionary's words for the value: "Inactive", "不活跃"
-        return text(lang, "segment.name_value", value=own_value), True
-    if level and level not in ("0", "1"):  # a categorical level: "Country: Germany"
-        return text(lang, "segment.name_level", label=label, value=own_value or level), False
-    if part.direction in ("low", "high"):
-        spec = config.features.get(part.feature)
+    levels = getattr(part, "levels", ())
+    ranges = getattr(part, "ranges", ())
+    if level in ("0", "1"):
+        own = getattr(spec, "high" if level == "1" else "low", None) if spec is not None else None
+        if own is not None:
+            return own.get(lang), True
+        word = spec.value_label(level, lang) if spec is not None else None
+        if word is not None and not _yes_no(word, lang):
+            return text(lang, "segment.name_value", value=word), True  # "Inactive", "不活跃"
+        if level == "1":
+            return label, True
+        return text(lang, "segment.name_binary_off", label=label), False
+    if level or levels:
+        values = text(lang, "segment.range_or").join(
+            feature_value(v, lang=lang, spec=spec) for v in ((level,) if level else levels))
+        return text(lang, "segment.name_level", label=label, value=values), False
+    if ranges and not (len(ranges) == 1 and part.direction in ("low", "high")):
+        return text(lang, "segment.name_values", label=label,
+                    values=ranges_text(ranges, lang, unit=unit, spec=spec)), False
+    if part.direction in ("low", "high"):  # one open range (its bound is in the claims), or an older name
         own = getattr(spec, part.direction, None) if spec is not None else None
         if own is not None:
             return own.get(lang), True
@@ -286,13 +329,19 @@ def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
 
 
 def segment_name(seg, config, lang: str) -> str:
-    """A segment's name from its parts (distinguishing drivers and directions), in ``lang``."""
+    """A segment's name from its parts (distinguishing drivers and what the members have), in
+    ``lang``; a segment none of whose phrases holds for most of its churners is "Mixed: <drivers>"."""
     from churnlens.segmentation.results import MIXED
 
     if seg.segment_id == MIXED:
         return text(lang, "segment.mixed_name")
     if not seg.name:
         return text(lang, "segment.fallback_name", key=seg.key)
+    if getattr(seg, "name_mixed", False):
+        drivers = text(lang, "segment.name_mixed_join").join(
+            _lower_first(config.label(p.feature, lang), lang) for p in seg.name)
+        name = text(lang, "segment.name_mixed", drivers=drivers)
+        return text(lang, "segment.name_with_key", name=name, key=seg.key) if seg.name_with_key else name
     phrases = [_name_phrase(p, config, lang) for p in seg.name]
     rest = [_lower_first(ph, lang) if directional else ph for ph, directional in phrases[1:]]
     first = phrases[0][0]
@@ -445,3 +494,47 @@ def lineage_sentence(event, lang: str) -> str:
     if event.code == "merged":
         return text(lang, "monitoring.lineage.merged", parts=joined(event.previous), key=event.current[0])
     return text(lang, "monitoring.lineage.split", key=event.previous[0], parts=joined(event.current))
+
+
+def claim_text(claim, config, lang: str) -> str:
+    """A claim (``churnlens.segmentation.results.Claim``) as the dossier's claims table words it."""
+    from churnlens.segmentation.results import NamePart
+
+    params = dict(claim.params)
+    spec = config.features.get(claim.feature)
+    unit = spec.unit if spec is not None else None
+    if claim.kind == "segment_name":
+        if claim.statement == "segment_name.mixed":
+            seg = type("Seg", (), {"segment_id": 0, "key": claim.segment, "name_with_key": False, "name_mixed": True,
+                                   "name": tuple(NamePart(f) for f in claim.feature.split("|"))})()
+            return text(lang, "claims.name_mixed", name=segment_name(seg, config, lang))
+        ranges = params.get("ranges") or (((claim.low, claim.high),) if (claim.low, claim.high) != (None, None) else ())
+        levels = tuple(claim.level.split("|")) if claim.level else ()
+        part = NamePart(claim.feature, "", levels[0] if len(levels) == 1 else "", levels if len(levels) > 1 else (),
+                        tuple(ranges))
+        phrase = _name_phrase(part, config, lang)[0] if part.stated else config.label(claim.feature, lang)
+        return text(lang, "claims.name_part", phrase=phrase)
+    if claim.kind == "set_apart":
+        lift = params.get("lift")
+        return text(lang, "claims.set_apart", lift=formatting.DASH if lift is None else f"{lift:.1f}x")
+    if claim.kind == "risk_zone":
+        def g(x: float) -> str:
+            return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
+        if claim.level:
+            zone = text(lang, "drivers.zone_level", level=", ".join(
+                feature_value(c, lang=lang, spec=spec) for c in claim.level.split("|")))
+        elif claim.low is None and claim.high is not None:
+            zone = text(lang, "drivers.zone_below", high=g(claim.high))
+        elif claim.high is None and claim.low is not None:
+            zone = text(lang, "drivers.zone_above", low=g(claim.low))
+        elif claim.low is not None and claim.low == claim.high:
+            zone = text(lang, "drivers.zone_single", low=g(claim.low))
+        else:
+            zone = text(lang, "drivers.zone_between", low=g(claim.low), high=g(claim.high))
+        return text(lang, "claims.zone", zone=zone)
+    if claim.kind == "driver":
+        return text(lang, "claims.driver", rank=params.get("rank", ""))
+    if claim.kind == "headline":
+        key = "claims.headline_named" if claim.statement == "segments.named" else "claims.headline_none"
+        return text(lang, key, named=params.get("named", 0), found=params.get("found", 0))
+    return claim.statement

@@ -11,6 +11,7 @@ import pandas as pd
 from churnlens.attribution.results import Attributions
 from churnlens.config import GROUPS, Config
 from churnlens.errors import DataError
+from churnlens.segmentation.phrases import DRIVEN_FLOOR, phrase_of
 from churnlens.segmentation.profiles import risk_shares
 from churnlens.segmentation.results import (
     MIXED,
@@ -255,10 +256,16 @@ def describe(
     groups = [g for g in GROUPS if g in group_of]
     G_ch = np.column_stack([A_ch[:, [i for i, g in enumerate(group_of) if g == grp]].sum(axis=1) for grp in groups])
 
+    has_x = X is not None
+    ref = (np.zeros(len(features)) if segmentation.reference is None
+           else np.asarray(segmentation.reference, dtype=np.float64))
+    floor = float(segmentation.material_floor)
     if X is None:  # attributions only (``churnlens segment``): no traits, no direction words
         X, columns = pd.DataFrame(index=pd.RangeIndex(n)), []
     else:
-        trait_cols = [c for c in features if c in X.columns] or list(X.columns)
+        # protected attributes stay out of the business story: no trait compares them
+        trait_cols = [c for c in ([c for c in features if c in X.columns] or list(X.columns))
+                      if not _protected(str(c), config)]
         columns = _trait_columns(X, trait_cols)
     t_names = [str(c) for c, _, _ in columns]
     t_levels = ["" if lv is None else str(lv) for _, lv, _ in columns]
@@ -284,12 +291,21 @@ def describe(
         traits_ch = _effects(t_names, t_levels, T_ch[inseg], T_ch[~inseg])
         traits_ret = _effects(t_names, t_levels, T_ch[inseg], T_ret)
         name_drivers = _name_drivers(a, A_ch[~inseg], shares[inseg].mean(axis=0), features, config)
-        # Direction word and marking level from feature values vs retained customers (or other churners).
-        comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
         # a name uses at most NAME_DRIVERS + NAME_GROWTH drivers (see _name_all)
         worded = name_drivers[:NAME_DRIVERS + NAME_GROWTH]
-        directions = [_direction(numeric_trait.get(f), T_ch[inseg], comp) for f in worded]
-        levels = [_marking_level(f, numeric_trait.get(f), T_ch[inseg], comp, t_names, t_levels) for f in worded]
+        parts = []
+        for f in worded:
+            if has_x and f in X.columns:  # what the members have where it raises their risk
+                j = features.index(f)
+                corrected = a[:, j].astype(np.float64) - ref[j]
+                driven = (corrected > 0) & (corrected >= DRIVEN_FLOOR * floor)
+                ph = phrase_of(X[f].iloc[r], driven, reference=_reference_values(X, f, retained))
+                parts.append(NamePart(f, ph.direction, ph.level, ph.levels, ph.ranges, ph.support))
+            else:  # attributions only: the driver, and a direction from the values when known
+                comp = T_ret if T_ret.shape[0] else T_ch[~inseg]
+                dirn = _direction(numeric_trait.get(f), T_ch[inseg], comp) if has_x else None
+                lv = _marking_level(f, numeric_trait.get(f), T_ch[inseg], comp, t_names, t_levels) if has_x else ""
+                parts.append(NamePart(f, dirn or "", lv or ""))
         val = float(np.sum(score[r] * value[r])) if value is not None else 0.0
         drafts.append(
             dict(
@@ -308,19 +324,27 @@ def describe(
                 profile_features=features,
                 profile=tuple(float(x) for x in shares[inseg].mean(axis=0)),
                 _drivers=name_drivers,
-                _directions=directions,
-                _levels=levels,
+                _parts=parts,
             )
         )
 
-    _name_all(drafts)
+    _name_all(drafts, config.claims.min_support)
     for d in drafts:
         d.pop("_drivers")
-        d.pop("_directions")
-        d.pop("_levels")
+        d.pop("_parts")
         summaries.append(SegmentSummary(**d))
     return tuple(summaries)
 
+
+
+REFERENCE_ROWS = 200_000  # retained customers' values a phrase's open ends are judged on (evenly spaced beyond)
+
+
+def _reference_values(X: pd.DataFrame, f: str, retained: np.ndarray) -> pd.Series:
+    idx = np.flatnonzero(retained)
+    if idx.size > REFERENCE_ROWS:
+        idx = idx[np.linspace(0, idx.size - 1, REFERENCE_ROWS).round().astype(np.int64)]
+    return X[f].iloc[idx]
 
 
 def _aligned_inputs(n: int, X: Optional[pd.DataFrame], value: Optional[np.ndarray]) -> Optional[np.ndarray]:
@@ -418,20 +442,33 @@ def _marking_level(feat: str, j, seg: np.ndarray, comp: np.ndarray, t_names, t_l
     return best
 
 
-def _name_all(drafts: list[dict]) -> None:
-    """Give each draft its ``name`` parts, ``top_drivers`` and ``name_with_key``; names are
-    unique within the run (as parts: the documents word equal parts equally)."""
+def _supported(part: NamePart, min_support: float) -> bool:
+    """A part names a segment when it holds for ``min_support`` of its churners (a part whose
+    support could not be measured -- attributions only -- states no values and passes)."""
+    return bool(np.isnan(part.support) or part.support >= min_support - 1e-12)
+
+
+def _name_all(drafts: list[dict], min_support: float = 0.5) -> None:
+    """Give each draft its ``name`` parts, ``top_drivers``, ``name_mixed`` and ``name_with_key``.
+
+    A name is made of the first parts (drivers in distinguishing order) that hold for at least
+    ``min_support`` of the segment's churners; when none does, the name lists the first drivers
+    without values and is marked ``name_mixed``. Names are unique within the run (as parts: the
+    documents word equal parts equally)."""
     used = {d["segment_id"]: NAME_DRIVERS for d in drafts}
 
     def build(d: dict) -> None:
         if d["segment_id"] == MIXED:
-            d["name"], d["top_drivers"] = (), ()
+            d["name"], d["top_drivers"], d["name_mixed"] = (), (), False
             return
         k = used[d["segment_id"]]
-        feats = d["_drivers"][:k]
-        d["name"] = tuple(NamePart(f, dirn or "", lv or "")
-                          for f, dirn, lv in zip(feats, d["_directions"][:k], d["_levels"][:k]))
-        d["top_drivers"] = tuple(feats)
+        good = [p for p in d["_parts"] if _supported(p, min_support)]
+        d["name_mixed"] = not good and bool(d["_parts"])
+        if d["name_mixed"]:
+            d["name"] = tuple(NamePart(p.feature) for p in d["_parts"][:k])
+        else:
+            d["name"] = tuple(good[:k])
+        d["top_drivers"] = tuple(p.feature for p in d["name"]) or tuple(d["_drivers"][:k])
 
     for d in drafts:
         build(d)
@@ -442,7 +479,7 @@ def _name_all(drafts: list[dict]) -> None:
             return
         grown = False
         for d in drafts:
-            if d["segment_id"] in clash and used[d["segment_id"]] < len(d["_drivers"]):
+            if d["segment_id"] in clash and used[d["segment_id"]] < len(d["_parts"]):
                 used[d["segment_id"]] += 1
                 build(d)
                 grown = True

@@ -95,7 +95,9 @@ def write_segment_signatures(path: Path, summaries: tuple[SegmentSummary, ...], 
                 "key": s.key,
                 "segment_id": s.segment_id,
                 "name": names[s.key],
-                "name_parts": [[p.feature, p.direction, p.level] for p in s.name],
+                "name_parts": [[p.feature, p.direction, p.level, list(p.levels), [list(r) for r in p.ranges]]
+                               for p in s.name],
+                "name_mixed": s.name_mixed,
                 "name_with_key": s.name_with_key,
                 "size": s.size,
                 "features": list(s.profile_features),
@@ -190,9 +192,16 @@ def load_previous(directory: Path) -> PreviousSegments:
 def _name_parts(raw) -> Optional[tuple[NamePart, ...]]:
     """Name parts as written by :func:`write_segment_signatures`; None when absent or malformed
     (a file of an older churnlens: the segment keeps this month's name)."""
-    if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) in (2, 3) for p in raw):
+    if not isinstance(raw, list) or not all(isinstance(p, list) and len(p) in (2, 3, 5) for p in raw):
         return None
-    return tuple(NamePart(*(str(x) for x in p)) for p in raw)
+    try:
+        return tuple(NamePart(*(str(x) for x in p[:3]),
+                              *((tuple(str(x) for x in p[3]),
+                                 tuple((None if lo is None else float(lo), None if hi is None else float(hi))
+                                       for lo, hi in p[4])) if len(p) == 5 else ()))
+                     for p in raw)
+    except (TypeError, ValueError):
+        return None
 
 
 def _cosine(a: tuple[str, ...], va: tuple[float, ...], b: tuple[str, ...], vb: tuple[float, ...]) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -185,6 +185,17 @@ class NamePart:
     feature: str
     direction: str = ""
     level: str = ""
+    # What the members have (segmentation.phrases): several risk levels of a categorical
+    # ("France", "Spain") or numeric value ranges, inclusive, None = open end ((None, 1), (3, None):
+    # "1 or 3+"); ``support``: share of the segment's churners the part holds for (NaN: not measured).
+    levels: tuple[str, ...] = ()
+    ranges: tuple[tuple[Optional[float], Optional[float]], ...] = ()
+    support: float = field(default=float("nan"), compare=False)
+
+    @property
+    def stated(self) -> bool:
+        """The part states values (a direction, level, levels or ranges), not the driver alone."""
+        return bool(self.direction or self.level or self.levels or self.ranges)
 
 
 @dataclass(frozen=True)
@@ -214,6 +225,9 @@ class SegmentSummary:
     profile_features: tuple[str, ...] = ()
     profile: tuple[float, ...] = ()
     name_with_key: bool = False  # another segment has the same name parts: the key is shown with it
+    # No phrase holds for claims.min_support of the churners: the parts name the drivers only
+    # and the documents word it "Mixed: <drivers>".
+    name_mixed: bool = False
 
 
 @dataclass(frozen=True)
@@ -412,3 +426,81 @@ class Examples:
     """The riskiest few churners of each segment."""
 
     items: tuple  # CustomerExample
+
+
+# --- claims and their evidence (segmentation.claims) ------------------------------------------
+
+@dataclass(frozen=True)
+class Evidence:
+    """The numbers behind one claim.
+
+    ``support``: share of the segment's churners the phrase holds for (None: not a segment
+    phrase); ``effect_pp``: size in probability points (mean attribution, or difference of
+    churn rates for a segment's selection); ``churn_in`` / ``churn_out``: observed churn of the
+    population customers the phrase selects / does not select, with Wilson intervals, and the
+    Newcombe interval of the difference (``diff_low``, ``diff_high``); ``n`` / ``n_out``: their
+    counts (None without labels); ``in_sample``: the labels are the model's training outcomes
+    (None: unknown)."""
+
+    support: Optional[float] = None
+    effect_pp: Optional[float] = None
+    churn_in: Optional[float] = None
+    churn_in_low: Optional[float] = None
+    churn_in_high: Optional[float] = None
+    churn_out: Optional[float] = None
+    churn_out_low: Optional[float] = None
+    churn_out_high: Optional[float] = None
+    diff_low: Optional[float] = None
+    diff_high: Optional[float] = None
+    n: Optional[int] = None
+    n_out: Optional[int] = None
+    in_sample: Optional[bool] = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One statement the documents may make, as codes and numbers (no words).
+
+    ``kind``: "segment_name" | "set_apart" | "risk_zone" | "driver" | "trait" | "headline";
+    ``claim``: a stable id ("S1.name.1", "drivers.Age.zone.2"); ``statement``: the code of the
+    sentence (e.g. ``segment_name.range``) with ``params``; ``verdict``: "made" | "caveat" |
+    "dropped", ``reason``: the code of the test that decided it ("" when made)."""
+
+    claim: str
+    kind: str
+    segment: str
+    feature: str
+    statement: str
+    evidence: Evidence
+    verdict: str
+    reason: str = ""
+    level: str = ""  # category level(s), "|"-joined
+    low: Optional[float] = None
+    high: Optional[float] = None
+    params: tuple[tuple[str, object], ...] = ()
+
+
+@dataclass(frozen=True)
+class SegmentEvidence:
+    """Whether a segment may be named: its rules evaluated on the whole book.
+
+    ``selected_n`` / ``selected_churn``: population customers the segment's rules select and
+    their observed churn (None without labels); ``book_churn``: the population's; ``lift``:
+    their ratio; ``diff_low`` / ``diff_high``: Newcombe interval of selected minus the rest;
+    ``precision``: of the rules among churners (share of the churners they match that are in the
+    segment); ``rules_on_name``: the rules mention at least one of the features the name is built
+    from; ``named``: the segment keeps its name; ``reason``: why not ("" | "not_above_book" |
+    "unstable" | "no_rules")."""
+
+    key: str
+    segment_id: int
+    selected_n: int
+    selected_churn: Optional[float]
+    book_churn: Optional[float]
+    lift: Optional[float]
+    diff_low: Optional[float]
+    diff_high: Optional[float]
+    precision: float
+    rules_on_name: bool
+    named: bool
+    reason: str = ""

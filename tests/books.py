@@ -143,11 +143,13 @@ def make_shared_book(*, n: int = 12_000, seed: int = 0, mechanisms: tuple = SHAR
                 mechanism_features={j: tuple(m) for j, m in enumerate(mechanisms)})
 
 
-def attribute(book: Book, *, seed: int = 0, n_trees: int = 150, num_leaves: int = 15) -> Attributions:
-    """Train LightGBM on the book and return its exact path-dependent TreeSHAP attributions."""
+def attribute(book: Book, *, seed: int = 0, n_trees: int = 150, num_leaves: int = 15,
+              min_child_samples: int = 40) -> Attributions:
+    """Train LightGBM on the book and return its exact path-dependent TreeSHAP attributions
+    (a model that memorises its labels: many trees, many leaves, ``min_child_samples`` small)."""
     import lightgbm as lgb
 
-    params = dict(objective="binary", learning_rate=0.08, num_leaves=num_leaves, min_child_samples=40,
+    params = dict(objective="binary", learning_rate=0.08, num_leaves=num_leaves, min_child_samples=min_child_samples,
                   feature_fraction=0.9, bagging_fraction=0.8, bagging_freq=1, seed=seed, verbose=-1,
                   num_threads=2, deterministic=True, force_col_wise=True)
     booster = lgb.train(params, lgb.Dataset(book.X, label=book.churned), num_boost_round=n_trees)

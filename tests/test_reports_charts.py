@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import matplotlib as mpl
+import numpy as np
 import pytest
 
 from churnlens.reports import charts, formatting
@@ -80,11 +81,17 @@ def test_charts_draw_the_result_objects(ctx):
     ax = charts.plot_global_drivers(ctx.drivers, top=5)
     widths = [p.get_width() for p in ax.patches]
     assert widths == pytest.approx([d.mean_abs for d in ctx.drivers.drivers[:5]])
-    d0 = next(d for d in ctx.drivers.drivers if d.risk_range is not None and d.risk_range.op in ("<", ">"))
+    # the dependence chart shades exactly the driver's reported zones (those of the sentence and
+    # of tables/drivers.csv), open ends at the data's extremes; nothing else
+    d0 = next(d for d in ctx.drivers.drivers if d.zones and not d.zones[0].categories
+              and all(z.low != z.high for z in d.zones))
     ax = charts.plot_dependence(ctx.attributions, ctx.X, ctx.display_rows, d0)
-    span = ax.patches[0].get_path().get_extents().transformed(ax.patches[0].get_patch_transform())
-    edge = d0.risk_range.high if d0.risk_range.op == "<" else d0.risk_range.low
-    assert edge == pytest.approx(span.x1 if d0.risk_range.op == "<" else span.x0)
+    x = ctx.X[d0.feature].iloc[ctx.display_rows].to_numpy(dtype=float)
+    spans = sorted((e.x0, e.x1) for e in (p.get_path().get_extents().transformed(p.get_patch_transform())
+                                          for p in ax.patches))
+    expected = sorted((np.nanmin(x) if z.low is None else z.low, np.nanmax(x) if z.high is None else z.high)
+                      for z in d0.zones)
+    assert np.asarray(spans) == pytest.approx(np.asarray(expected))
     ax = charts.plot_gains(ctx.quality)
     assert [p.get_height() for p in ax.patches] == pytest.approx([r.lift for r in ctx.quality.deciles])
     ax = charts.plot_migration(ctx.migration)

@@ -211,3 +211,105 @@ def test_rules_never_use_excluded_columns_and_read_in_business_words(rules):
             text = words.rule_text(r, cfg, lang)
             assert text.count(word) == len(r.conditions)
             assert text == words.text(lang, "rule.and").join(words.condition_text(c, cfg, lang) for c in r.conditions)
+
+
+# --- no invented structure: a segment is named only when its rules select customers who churn
+# measurably more than the book (segmentation.claims.segment_evidence) -----------------------
+
+PLANTED = {"noise": 0, "single": 1, "clean": 4}
+
+
+def named_count(kind: str, seed: int):
+    from churnlens.segmentation.claims import segment_evidence
+
+    book, attributions, _, seg = run(kind, seed)
+    cfg = Config()
+    summaries = describe(seg, attributions, book.X, cfg)
+    rules = fit_rules(seg, summaries, book.X, seed=0, label=book.churned, score=attributions.score)
+    evidence = segment_evidence(summaries, seg, rules, book.X, cfg, label=book.churned)
+    return book, seg, summaries, rules, evidence
+
+
+@pytest.mark.parametrize("kind", sorted(PLANTED))
+@pytest.mark.parametrize("seed", (0, 1, 2))
+def test_named_segments_are_the_planted_mechanisms(kind, seed):
+    book, seg, summaries, rules, evidence = named_count(kind, seed)
+    named = [e for e in evidence if e.named]
+    assert len(named) == PLANTED[kind]
+    book_rate = book.churned.mean()
+    on_book = assign(rules.rules, book.X)
+    for e in evidence:  # recomputed from the raw labels
+        sel = on_book == e.key
+        assert e.selected_n == int(sel.sum()) and e.book_churn == pytest.approx(book_rate)
+        assert e.selected_churn == pytest.approx(book.churned[sel].mean())
+        assert e.named == (e.selected_churn >= 2.0 * book_rate and e.diff_low > 0 and e.reason == "")
+    # every named segment's name holds for most of its churners (recomputed by hand) and names
+    # its planted mechanism
+    truth = book.primary[seg.rows]
+    for s in summaries:
+        if s.segment_id < 0 or s.key not in {e.key for e in named}:
+            continue
+        assert not s.name_mixed and s.name
+        members = seg.rows[seg.labels == s.segment_id]
+        for p in s.name:
+            x = book.X[p.feature].iloc[members].to_numpy(dtype=float)
+            if p.ranges:
+                ok = np.zeros(x.size, bool)
+                for lo, hi in p.ranges:
+                    ok |= (x >= (-np.inf if lo is None else lo)) & (x <= (np.inf if hi is None else hi))
+            else:
+                ok = x == float(p.level)
+            assert ok.mean() == pytest.approx(p.support) and p.support >= 0.5
+        k = np.bincount(truth[(seg.labels == s.segment_id) & (truth >= 0)]).argmax()
+        assert book.mechanism_features[k][0] in {p.feature for p in s.name}
+
+
+def test_a_model_that_memorised_a_noise_book_names_no_segment():
+    """Churn is background only; a deep model memorises the labels (in-sample AUC near 1) and
+    its riskiest customers are its training churners: no segment is named, all are demoted."""
+    from sklearn.metrics import roc_auc_score
+
+    from churnlens.segmentation.claims import build_claims, claims_frame, demote, segment_evidence
+
+    book = make_book("noise", n=3_000, seed=5)
+    attributions = attribute(book, seed=5, n_trees=40, num_leaves=31, min_child_samples=5)
+    auc = roc_auc_score(book.churned, attributions.score)
+    assert auc > 0.98
+    churners = select_churners(attributions.score, selection=ChurnerSelection(by="top_fraction", fraction=0.08))
+    seg = segment(attributions, churners, config=CONFIG)
+    cfg = Config()
+    summaries = describe(seg, attributions, book.X, cfg)
+    rules = fit_rules(seg, summaries, book.X, seed=0, label=book.churned, score=attributions.score)
+    evidence = segment_evidence(summaries, seg, rules, book.X, cfg, label=book.churned, in_sample=True, auc=auc)
+    assert evidence and not any(e.named for e in evidence)
+    assert {e.reason for e in evidence} == {"memorised"}
+    # the same labels taken as out of sample: the groups the memorising model made look real
+    # in the labels it memorised -- which is why in-sample evidence cannot name them
+    assert any(e.named for e in segment_evidence(summaries, seg, rules, book.X, cfg, label=book.churned))
+    demoted = demote(seg, tuple(e.segment_id for e in evidence if not e.named))
+    assert demoted.n_segments == 0 and (demoted.labels == MIXED).all() and (demoted.strength == 0).all()
+    again = describe(demoted, attributions, book.X, cfg)
+    from churnlens.attribution.drivers import global_drivers, in_zone
+    from churnlens.reports.sections.claims import rows_of
+
+    drivers = global_drivers(attributions, book.X, cfg, label=book.churned)
+    claims = build_claims(again, demoted, attributions, book.X, cfg, drivers=drivers, evidence=evidence,
+                          label=book.churned, in_sample=True)
+    frame = claims_frame(claims)
+    zone_claims = [c for c in claims if c.kind == "risk_zone"]
+    for d in drivers.drivers:  # every zone, reported or withheld, recomputed from the raw labels
+        for z in list(d.zones) + [z for z, _ in d.dropped_zones]:
+            inside = in_zone(z, book.X[d.feature])
+            known = book.X[d.feature].notna().to_numpy()
+            assert z.churn_in == pytest.approx(book.churned[inside].mean())
+            assert z.churn_out == pytest.approx(book.churned[known & ~inside].mean())
+            assert (z in d.zones) == (z.mean_pp >= 1.0 and z.diff_low > 0)
+    assert len(zone_claims) == sum(len(d.zones) + len(d.dropped_zones) for d in drivers.drivers[:10])
+    for lang in ("en", "zh"):
+        rows = rows_of(claims, cfg, lang)
+        assert len(rows) == len(claims) and all(r.what and r.verdict for r in rows)
+    head = frame[frame["kind"] == "headline"].iloc[0]
+    assert head["statement"] == "segments.none" and head["reason"] == "no_named_segment"
+    assert set(frame.loc[frame["kind"] == "set_apart", "verdict"]) <= {"dropped"}
+    assert frame["in_sample"].dropna().all()
+    assert "segmentation.none_named" in demoted.codes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from churnlens.reports import charts, words
@@ -35,14 +36,42 @@ class DriversView:
     beeswarm: object  # ChartImage
     rows: tuple[DriverRow, ...]
     dependence: tuple[Dependence, ...]
+    protected_note: str = ""  # one neutral sentence when a protected attribute is a top driver
+
+
+def business_drivers(drivers) -> tuple[tuple, tuple]:
+    """(drivers shown in the business story, protected drivers kept out of it): protected
+    features out; of a family of features moving together only the first (strongest) shown,
+    the others named with it."""
+    shown, seen, protected = [], set(), []
+    for d in drivers:
+        if getattr(d, "protected", False):
+            protected.append(d)
+            continue
+        if d.feature in seen:
+            continue
+        seen.update(getattr(d, "family", ()))
+        shown.append(d)
+    return tuple(shown), tuple(protected)
 
 
 def build(ctx: ReportContext, kit: Kit) -> DriversView:
     lang, labels, attr = kit.lang, kit.labels, ctx.attributions
-    drivers = ctx.drivers.drivers
+    all_drivers = ctx.drivers.drivers
+    drivers, protected = business_drivers(all_drivers)
+    top = {d.feature for d in all_drivers[:TABLE_ROWS]}
+    protected_top = tuple(kit.label(d.feature) for d in protected if d.feature in top)
+    # a family reads as one driver: "Evening minutes (with evening charge)"
+    kit_label = kit.label
+
+    def label(d) -> str:
+        fam = getattr(d, "family", ())
+        return kit_label(d.feature) if not fam else kit.text("drivers.family", label=kit_label(d.feature),
+                                                              others=", ".join(kit_label(f) for f in fam))
     n_top = min(BAR_ROWS, len(drivers))
+    shown = dataclasses.replace(ctx.drivers, drivers=drivers)
     bar = kit.chart("global drivers", lambda ax: charts.plot_global_drivers(
-        ctx.drivers, ax=ax, lang=lang, labels=labels, top=n_top, output_space=attr.output_space),
+        shown, ax=ax, lang=lang, labels=labels, top=n_top, output_space=attr.output_space),
         (6.6, 0.26 * n_top + 1.0))
     bee_feats = [d.feature for d in drivers[:TABLE_ROWS]]
     bee = kit.chart("beeswarm", lambda ax: charts.plot_beeswarm(
@@ -51,10 +80,11 @@ def build(ctx: ReportContext, kit: Kit) -> DriversView:
     dependence = tuple(Dependence(
         kit.chart(f"dependence {d.feature}", lambda ax, d=d: charts.plot_dependence(
             attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels), (3.25, 2.4)),
-        kit.label(d.feature), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
-    rows = tuple(DriverRow(kit.label(d.feature), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
+        label(d), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
+    rows = tuple(DriverRow(label(d), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
                            words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:TABLE_ROWS])
-    return DriversView(bar, bee, rows, dependence)
+    note = kit.text("claims.protected_driver", features=", ".join(protected_top)) if protected_top else ""
+    return DriversView(bar, bee, rows, dependence, note)
 
 
 SECTION = Section("drivers", "drivers.title", build, "drivers.html")

@@ -1,0 +1,129 @@
+"""Claims and their evidence: name phrases describe what most members have (several risk levels,
+humps, 0/1 words), zones are reported only with their evidence, recomputed from raw data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlens.attribution.drivers import zone_evidence
+from churnlens.attribution.results import RiskZone
+from churnlens.config import parse_config
+from churnlens.proportions import newcombe, wilson
+from churnlens.reports import words
+from churnlens.segmentation.families import families, prepare
+from churnlens.segmentation.phrases import holds, phrase_of
+from churnlens.segmentation.results import NamePart
+
+
+def test_wilson_and_newcombe_match_scipy_and_the_formula():
+    from scipy.stats import binomtest
+
+    ci = binomtest(12, 100).proportion_ci(method="wilson")
+    assert wilson(12, 100) == pytest.approx((ci.low, ci.high))
+    lo, hi = newcombe(30, 100, 20, 120)
+    (l1, u1), (l2, u2) = wilson(30, 100), wilson(20, 120)
+    d = 0.3 - 20 / 120
+    assert lo == pytest.approx(d - np.sqrt((0.3 - l1) ** 2 + (u2 - 20 / 120) ** 2))
+    assert hi == pytest.approx(d + np.sqrt((u1 - 0.3) ** 2 + (20 / 120 - l2) ** 2))
+
+
+def test_a_driver_with_two_risk_levels_is_named_by_them():
+    # 836 churners: 548 hold 1 product (risk), 100 hold 2 (no risk), 188 hold 3 or 4 (risk)
+    products = pd.Series(np.r_[np.ones(548), np.full(100, 2.0), np.full(150, 3.0), np.full(38, 4.0)])
+    driven = products.to_numpy() != 2
+    retained = pd.Series(np.r_[np.ones(400), np.full(500, 2.0), np.full(30, 3.0), np.full(5, 4.0)])
+    p = phrase_of(products, driven, reference=retained)
+    assert p.ranges == ((1.0, 1.0), (3.0, None)) and p.direction == ""
+    assert p.support == pytest.approx((548 + 188) / 836)
+    assert holds(p, products).sum() == 548 + 188
+    part = NamePart("NumOfProducts", p.direction, p.level, p.levels, p.ranges, p.support)
+    cfg = parse_config({"features": {"NumOfProducts": {"label": {"en": "Number of products", "zh": "持有产品数"}}}})
+    seg = type("Seg", (), {"segment_id": 0, "key": "S1", "name_with_key": False, "name_mixed": False, "name": (part,)})()
+    assert words.segment_name(seg, cfg, "en") == "Number of products: 1 or 3+"
+    assert words.segment_name(seg, cfg, "zh") == "持有产品数：1或3及以上"
+
+
+def test_a_hump_is_named_as_the_range_it_is():
+    rng = np.random.default_rng(0)
+    age = pd.Series(rng.integers(18, 93, 2000).astype(float))
+    driven = ((age >= 50) & (age <= 65)).to_numpy() & (rng.random(2000) < 0.9)
+    members = age[(age >= 45) & (age <= 70)]
+    p = phrase_of(members, driven[members.index], reference=age)
+    (lo, hi), = p.ranges
+    assert 49 <= lo <= 52 and 63 <= hi <= 66
+    assert p.support == pytest.approx(((members >= lo) & (members <= hi)).mean())
+    cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
+    part = NamePart("Age", p.direction, "", (), p.ranges, p.support)
+    seg = type("Seg", (), {"segment_id": 0, "key": "S1", "name_with_key": False, "name_mixed": False, "name": (part,)})()
+    assert words.segment_name(seg, cfg, "en") == f"Age: {lo:.0f}–{hi:.0f}"
+
+
+@pytest.mark.parametrize("lang,values,expected", [
+    ("en", {1: {"en": "Yes", "zh": "是"}, 0: {"en": "No", "zh": "否"}}, "Deposit maturing soon"),
+    ("zh", {1: {"en": "Yes", "zh": "是"}, 0: {"en": "No", "zh": "否"}}, "定期即将到期"),
+    ("en", {}, "Deposit maturing soon")])
+def test_a_binary_feature_is_named_with_its_word_never_yes(lang, values, expected):
+    flag = pd.Series(np.r_[np.ones(70), np.zeros(30)])
+    p = phrase_of(flag, flag.to_numpy() == 1)
+    assert p.level == "1" and p.support == pytest.approx(0.7)
+    cfg = parse_config({"features": {"deposit_soon": {"label": {"en": "Deposit maturing soon", "zh": "定期即将到期"},
+                                                       "values": values}}})
+    seg = type("Seg", (), {"segment_id": 0, "key": "S1", "name_with_key": False, "name_mixed": False,
+                           "name": (NamePart("deposit_soon", "", "1", (), (), 0.7),)})()
+    assert words.segment_name(seg, cfg, lang) == expected
+    off = type("Seg", (), {"segment_id": 0, "key": "S1", "name_with_key": False, "name_mixed": False,
+                           "name": (NamePart("deposit_soon", "", "0", (), (), 0.7),)})()
+    assert words.segment_name(off, cfg, lang) == {"en": "Deposit maturing soon: no", "zh": "定期即将到期：否"}[lang]
+
+
+def test_a_mixed_name_says_what_is_true():
+    cfg = parse_config({"features": {"Balance": {"label": {"en": "Balance", "zh": "余额"}}}})
+    seg = type("Seg", (), {"segment_id": 0, "key": "S1", "name_with_key": False, "name_mixed": True,
+                           "name": (NamePart("Balance"), NamePart("logins"))})()
+    assert words.segment_name(seg, cfg, "en") == "Mixed: balance, logins"
+    assert words.segment_name(seg, cfg, "zh") == "混合：余额、logins"
+
+
+def test_zone_evidence_recomputed_from_raw_labels():
+    rng = np.random.default_rng(1)
+    n = 5000
+    x = pd.Series(rng.normal(size=n))
+    churn = (rng.random(n) < np.where(x > 1, 0.4, 0.1)).astype(float)
+    pp = np.where(x > 1, 5.0, -0.5)
+    zone = RiskZone(low=1.0, high=None, mean_attribution=0.3, n=int((x > 1).sum()), share=0.16)
+    z, verdict = zone_evidence(zone, x, pp, churn, min_pp=1.0)
+    inside = (x >= 1).to_numpy()
+    assert verdict == "" and z.mean_pp == pytest.approx(5.0)
+    assert z.churn_in == pytest.approx(churn[inside].mean()) and z.churn_out == pytest.approx(churn[~inside].mean())
+    lo, hi = newcombe(churn[inside].sum(), inside.sum(), churn[~inside].sum(), (~inside).sum())
+    assert (z.diff_low, z.diff_high) == pytest.approx((lo, hi)) and lo > 0
+    # the same zone on labels that do not depend on x: not reported
+    noise = (rng.random(n) < 0.2).astype(float)
+    assert zone_evidence(zone, x, pp, noise, min_pp=1.0)[1] == "churn_not_higher"
+    # an immaterial zone (0.5 probability points) is not reported either, labels or not
+    assert zone_evidence(zone, x, np.full(n, 0.5), None, min_pp=1.0)[1] == "not_material"
+
+
+def test_columns_moving_together_are_one_driver_and_protected_ones_are_out():
+    from churnlens.attribution.results import Attributions
+
+    rng = np.random.default_rng(2)
+    minutes = rng.gamma(2.0, 100.0, 1000)
+    X = pd.DataFrame({"eve_minutes": minutes, "eve_charge": minutes * 0.085, "day_minutes": rng.normal(size=1000),
+                      "gender": rng.integers(0, 2, 1000), "logins": rng.poisson(3, 1000).astype(float),
+                      "app_logins": rng.poisson(3, 1000).astype(float)})
+    cfg = parse_config({"features": {"gender": {"label": {"en": "Gender", "zh": "性别"}, "protected": True},
+                                     "logins": {"label": {"en": "Logins", "zh": "登录"}, "family": "activity"},
+                                     "app_logins": {"label": {"en": "App logins", "zh": "App 登录"},
+                                                    "family": "activity"}}})
+    fams = families(X, tuple(X.columns), cfg)
+    assert fams == (("eve_minutes", "eve_charge"), ("logins", "app_logins"))
+    V = rng.normal(size=(1000, 6)).astype(np.float32)
+    a = Attributions(np.arange(1000).astype(str), tuple(X.columns), V, 0.0, V.sum(1).astype(float),
+                     np.full(1000, 0.5), "log_odds", 0.0, "test")
+    b = prepare(a, exclude=("gender",), families=fams)
+    np.testing.assert_allclose(b.values[:, 0], V[:, 0] + V[:, 1], rtol=1e-5)
+    assert (b.values[:, [1, 3, 5]] == 0).all()
+    np.testing.assert_array_equal(b.values[:, 2], V[:, 2])
