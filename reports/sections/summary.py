@@ -24,7 +24,8 @@ class ActionLine:
     key: str
     action: str
     channel: str
-    targets: int
+    customers: int  # contacted with this action (retention_plan.csv ``customers``)
+    targets: int  # all the segment's customers to contact
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class SummaryView:
     observed: bool  # churners selected by their label (observed), not by the model (predicted)
     drivers: tuple[str, ...]  # the top drivers' risk ranges in words
     segments: tuple[SegmentLine, ...]
-    actions: tuple[ActionLine, ...]  # each plan's first action
+    actions: tuple[ActionLine, ...]  # every action some contacted customer gets, per segment
     change: tuple[str, ...]  # what changed since last month, one line each
     plan_reason: str
     mon_reason: str
@@ -61,9 +62,9 @@ def _change(ctx: ReportContext, kit: Kit) -> tuple[str, ...]:
 
 def build(ctx: ReportContext, kit: Kit) -> SummaryView:
     lang = kit.lang
-    headline = tuple(ActionLine(p.segment_key, words.action_text(p.actions[0], lang),
-                                kit.text(f"channel.{p.actions[0].channel}"), p.target_count)
-                     for p in ctx.plans if p.actions)
+    headline = tuple(ActionLine(p.segment_key, words.action_text(a, lang), kit.text(f"channel.{a.channel}"),
+                                a.customers, p.target_count)
+                     for p in ctx.plans for a in plan.listed_actions(p) if a.customers)
     return SummaryView(
         n_customers=ctx.facts.n_customers, n_churners=ctx.churners.count,
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),

@@ -1,0 +1,155 @@
+"""Issue 29: the documents equal the tables. The report is rendered on the real-shaped bank book
+(tests/fixtures/bank_book.csv, the flow of tests/test_content_bank.py), every number of its plan
+table is parsed back from the HTML and compared with tables/retention_plan.csv, and the headlines
+with the same rows."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from churnlens.reports import formatting
+from tests.fixtures import make_bank_book
+from tests.test_content_bank import _run, _write_config, book, config, model_path  # noqa: F401 (fixtures)
+
+BUDGET = {"total": 6000, "channels": {"phone": {"cost": 3, "capacity": 400}, "relationship_manager": {"cost": 25},
+                                      "sms": {"cost": 0.5}}}
+
+
+@pytest.fixture(scope="module")
+def runs(model_path, tmp_path_factory):  # noqa: F811
+    tmp = tmp_path_factory.mktemp("truth")
+    plain = _write_config(tmp, config(), "plain.yaml")
+    budgeted = _write_config(tmp, config(budget=BUDGET), "budget.yaml")
+    out = {}
+    for name, cfg in (("plain", plain), ("budget", budgeted)):
+        for lang in ("en", "zh"):
+            folder = tmp / f"{name}_{lang}"
+            out[name, lang] = (_run(model_path, make_bank_book.CSV, cfg, folder, lang), folder)
+    return out
+
+
+class _Tables(HTMLParser):
+    """Rows of the table with id ``table_id``: (data-segment of the row, cell texts)."""
+
+    def __init__(self, table_id: str):
+        super().__init__()
+        self.table_id, self.inside, self.rows, self.cell = table_id, False, [], None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "table" and a.get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tr":
+            self.rows.append((a.get("data-segment"), []))
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.inside = False
+        elif self.inside and tag in ("td", "th") and self.cell is not None:
+            self.rows[-1][1].append(re.sub(r"\s+", " ", "".join(self.cell)).strip())
+            self.cell = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table(html: str, table_id: str) -> list[tuple[str, list[str]]]:
+    p = _Tables(table_id)
+    p.feed(html)
+    return p.rows
+
+
+def _money(x: float, lang: str, unit: str = "EUR") -> str:
+    return formatting.money(x, lang, unit=unit).replace("\u00a0", " ")
+
+
+def _action_words(lang: str) -> dict[str, str]:
+    """Machine (English) action words -> the report language's words, from the playbook."""
+    return {r["action"]["en"]: r["action"][lang] for r in config()["playbook"]}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("name", ["plain", "budget"])
+def test_plan_table_is_retention_plan_csv(runs, name, lang):
+    state, out = runs[name, lang]
+    html = (out / "report.html").read_text(encoding="utf-8").replace("\u00a0", " ")
+    csv = pd.read_csv(out / "tables" / "retention_plan.csv", keep_default_na=False, na_values=[""])
+    csv = csv.fillna({"action": "", "channel": ""})
+    rows = table(html, "plan-table")
+    body = [(seg, cells) for seg, cells in rows if seg]  # header row has no data-segment, the total row ""
+    total = [cells for seg, cells in rows if seg == ""]
+    words = _action_words(lang)
+    no_rule = {"en": "no matching playbook rule", "zh": "无匹配的策略规则"}[lang]
+    got = []
+    for seg, cells in body:
+        cells = cells[1:] if len(cells) == 7 else cells  # the segment cell spans its rows
+        action = cells[0].split(" · ")[0]
+        got.append((seg, "" if action == no_rule else action, *cells[1:]))
+    expected = [(r.segment, words[r.action] if r.action else "", formatting.num(r.customers), formatting.num(r.control),
+                 _money(r.value_at_risk, lang), _money(r.expected_retained, lang), _money(r.cost, lang))
+                for r in csv.itertuples()]
+    assert sorted(got) == sorted(expected)
+    assert len(got) == len(csv) and (csv["customers"] + csv["control"] > 0).all()
+    # the totals row is the CSV's column sums
+    assert total and total[0][2:] == [formatting.num(csv["customers"].sum()), formatting.num(csv["control"].sum()),
+                                      _money(csv["value_at_risk"].sum(), lang),
+                                      _money(csv["expected_retained"].sum(), lang), _money(csv["cost"].sum(), lang)]
+    if name == "budget":  # channel costs are in: the plan's cost is the budget's spend
+        spend = pd.read_csv(out / "tables" / "budget_channels.csv")["spend"].sum()
+        assert csv["cost"].sum() == pytest.approx(spend)
+        assert total[0][6] == _money(spend, lang)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_headlines_are_per_action_with_the_segments_contacts(runs, lang):
+    _, out = runs["plain", lang]
+    html = (out / "report.html").read_text(encoding="utf-8").replace("\u00a0", " ")
+    summary = html[html.index('id="summary"'):html.index("</section>", html.index('id="summary"'))]
+    csv = pd.read_csv(out / "tables" / "retention_plan.csv", keep_default_na=False, na_values=[""])
+    csv = csv[csv["action"].fillna("") != ""]
+    words = _action_words(lang)
+    seg_total = csv.groupby("segment")["customers"].sum()
+    all_total = pd.read_csv(out / "tables" / "retention_plan.csv").groupby("segment")["customers"].sum()
+    lines = re.findall(r"<li>(S\d+|MIX)[:：](.*?)</li>", summary)
+    expected = set()
+    for r in csv[csv["customers"] > 0].itertuples():
+        k, n = formatting.num(r.customers), formatting.num(all_total[r.segment])
+        text = (f" {words[r.action]} " if lang == "en" else words[r.action])
+        expected.add((r.segment, text, k, n))
+    got = set()
+    for key, rest in lines:
+        m = re.search(r"— (\d[\d,]*) of (\d[\d,]*) contacts?$", rest) if lang == "en" else \
+            re.search(r"需联系的 (\d[\d,]*) 位客户中 (\d[\d,]*) 位$", rest)
+        assert m, rest
+        k, n = (m.group(1), m.group(2)) if lang == "en" else (m.group(2), m.group(1))
+        action = rest.split("(" if lang == "en" else "（")[0]
+        got.add((key, action, k, n))
+    assert got == expected
+    assert seg_total.sum() <= all_total.sum()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_pages_count_each_action_as_the_plan(runs, lang):
+    _, out = runs["plain", lang]
+    html = (out / "report.html").read_text(encoding="utf-8").replace("\u00a0", " ")
+    csv = pd.read_csv(out / "tables" / "retention_plan.csv", keep_default_na=False, na_values=[""])
+    csv = csv[csv["action"].fillna("") != ""]
+    words = _action_words(lang)
+    for seg, rows in csv.groupby("segment"):
+        start = html.index(f'id="segment-{seg}"') if f'id="segment-{seg}"' in html else None
+        if start is None:
+            continue
+        page = html[start:html.index("</section>", start)]
+        for r in rows.itertuples():
+            assert words[r.action] in page
+            phrase = (f"{formatting.num(r.customers)} of " if lang == "en"
+                      else f"中 {formatting.num(r.customers)} 位，对照组 {formatting.num(r.control)} 位")
+            assert phrase in page, (seg, r.action)
