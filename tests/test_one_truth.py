@@ -5,6 +5,7 @@ with the same rows."""
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -153,3 +154,88 @@ def test_segment_pages_count_each_action_as_the_plan(runs, lang):
             phrase = (f"{formatting.num(r.customers)} of " if lang == "en"
                       else f"中 {formatting.num(r.customers)} 位，对照组 {formatting.num(r.control)} 位")
             assert phrase in page, (seg, r.action)
+
+
+# --- the executive summary carries the run's verdicts; every figure says what it was measured on ---
+
+import dataclasses  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from churnlens import reports  # noqa: E402
+from churnlens.evaluation import backtest as bt  # noqa: E402
+from churnlens.monitoring.results import Trend, TrendPoint  # noqa: E402
+from tests.report_fixture import build_context, relabel  # noqa: E402
+
+
+def _section(html: str, sid: str) -> str:
+    start = html.index(f'id="{sid}"')
+    return html[start:html.index("</section>", start)]
+
+
+@pytest.fixture(scope="module")
+def loop_ctx():
+    """The fixture run with a red trend verdict and a back-test of last month's scores whose AUC is
+    well below the in-sample one (the scored table looks like training data)."""
+    ctx = build_context(1500)
+    rng = np.random.default_rng(5)
+    y = (rng.random(800) < 0.2).astype(int)
+    noisy = np.clip(0.2 + 0.15 * y + rng.normal(0, 0.2, 800), 0.001, 0.999)  # a weak ranking: AUC ~ 0.7
+    back = dataclasses.replace(bt.in_sample(y, noisy, n_boot=20, seed=0), basis="backtest",
+                               score_source="scores", outcome_source="outcomes_file", notes=())
+    point = lambda period, psi, pv, drop, av: TrendPoint(period, 1500, None, None, psi, pv, drop, av, None)  # noqa: E731
+    trend = Trend(points=(point("2026-10", None, "none", None, "none"), point("2026-11", 0.31, "red", 0.012, "green")),
+                  segments=(), drivers=(), reference_auc=0.8, psi_thresholds=(0.1, 0.25),
+                  auc_drop_thresholds=(0.02, 0.05), verdict="red", n_skipped=0)
+    return dataclasses.replace(ctx, backtest=back, trend=trend)
+
+
+@pytest.fixture(scope="module")
+def loop_html(loop_ctx, tmp_path_factory):
+    out = {}
+    for lang in ("en", "zh"):
+        d = tmp_path_factory.mktemp(f"loop_{lang}")
+        reports.render_documents(relabel(loop_ctx, lang), d, formats=("html",))
+        out[lang] = {n: html.unescape((d / f"{n}.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+                     for n in ("report", "dossier")}
+    return out
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_executive_summary_carries_the_red_verdict_and_the_model_warning(loop_ctx, loop_html, lang):
+    summary = _section(loop_html[lang]["report"], "summary")
+    red = {"en": "Monitoring verdict this month: red", "zh": "本月监控结论：红"}[lang]
+    assert red in summary and "0.310" in summary
+    q_auc, b_auc = loop_ctx.quality.auc, loop_ctx.backtest.auc.value
+    assert q_auc - b_auc >= bt.TRAINING_GAP  # the planted gap: the warning must be shown
+    warning = {"en": "looks like the model's training data", "zh": "训练数据"}[lang]
+    assert warning in summary
+    assert f"{q_auc:.3f}" in summary and f"{b_auc:.3f}" in summary and f"{q_auc - b_auc:+.3f}" in summary
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_page_with_model_figures_says_in_or_out_of_sample(loop_ctx, loop_html, lang):
+    words = {"en": ("In-sample", "Out-of-sample", "Gap"), "zh": ("样本内", "样本外", "差距")}[lang]
+    q_auc, b_auc = loop_ctx.quality.auc, loop_ctx.backtest.auc.value
+    for doc, sid in (("report", "performance"), ("dossier", "quality")):
+        page = _section(loop_html[lang][doc], sid)
+        assert all(w in page for w in words), (doc, sid)
+        assert f"{q_auc:.3f}" in page and f"{b_auc:.3f}" in page and f"{q_auc - b_auc:+.3f}" in page
+        # the AUC tile is labelled in-sample
+        assert {"en": "AUC · in-sample", "zh": "AUC · 样本内"}[lang] in page
+    segments = _section(loop_html[lang]["report"], "segments")
+    if loop_ctx.segment_rules is not None and loop_ctx.quality is not None:
+        assert words[0] in segments
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_without_outcomes_the_figures_say_in_sample_only(lang, tmp_path):
+    ctx = relabel(build_context(1500), lang)
+    assert ctx.backtest is None and ctx.quality is not None and ctx.trend is None
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    perf = _section(html, "performance")
+    assert {"en": "No out-of-sample figure", "zh": "无样本外结果"}[lang] in perf
+    assert {"en": "Out-of-sample:", "zh": "样本外："}[lang] not in perf
+    summary = _section(html, "summary")
+    assert {"en": "Monitoring verdict", "zh": "本月监控结论"}[lang] not in summary
