@@ -131,7 +131,7 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
     parts = []
     for z in driver.zones:
         if z.categories:
-            zone = text(lang, "drivers.zone_level", level=", ".join(
+            zone = text(lang, "drivers.zone_level", level=text(lang, "meta.sep_list").join(
                 feature_value(c, lang=lang, spec=spec) for c in z.categories))
         elif z.low is None and z.high is not None:
             zone = text(lang, "drivers.zone_below", high=g(z.high))
@@ -165,7 +165,7 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
         return formatting.DASH if x is None else feature_value(round3(float(x)), unit=unit, lang=lang)
 
     if rr.op == "in":
-        return text(lang, "drivers.range_in", feature=label, values=", ".join(rr.categories))
+        return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(rr.categories))
     if rr.op == "between":
         return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":

@@ -239,3 +239,68 @@ def test_without_outcomes_the_figures_say_in_sample_only(lang, tmp_path):
     assert {"en": "Out-of-sample:", "zh": "样本外："}[lang] not in perf
     summary = _section(html, "summary")
     assert {"en": "Monitoring verdict", "zh": "本月监控结论"}[lang] not in summary
+
+
+# --- words a bank uses: one term per concept, full-width punctuation in Chinese ---------------------
+
+from churnlens.reports.catalogue import catalogue  # noqa: E402
+
+# variants of a glossary concept that a banker would misread (风险价值 reads as VaR) or that
+# name one concept twice; the catalogue's glossary holds the one term
+VARIANTS = {
+    "value_at_risk": {"zh": ("风险价值", "预期流失价值", "流失价值"), "en": ("VaR", "expected loss")},
+    "expected_retained": {"zh": ("挽留资产", "预期挽留"), "en": ()},
+    "segment": {"zh": ("细分群体", "细分群", "分组客群"), "en": ()},
+    "control_group": {"zh": ("控制组", "对照群"), "en": ("holdout", "hold-out group")},
+    "contacted": {"zh": ("干预组", "处理组", "实验组"), "en": ("treated", "treatment")},
+    "in_sample": {"zh": ("训练集内",), "en": ("in sample",)},
+    "out_of_sample": {"zh": ("训练集外",), "en": ("out of sample",)},
+}
+
+
+def _texts(lang: str) -> dict[str, str]:
+    """Catalogue texts without their placeholders ({min_treated} names a parameter, not a word)."""
+    return {k: re.sub(r"\{[^}]*\}", "", v) for k, v in catalogue(lang).items() if not k.startswith("glossary.")}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_catalogue_uses_only_the_glossary_term_of_each_concept(lang):
+    terms = {k.split(".", 1)[1]: v for k, v in catalogue(lang).items() if k.startswith("glossary.")}
+    assert set(VARIANTS) <= set(terms)
+    texts = _texts(lang)
+    for concept, variants in VARIANTS.items():
+        assert terms[concept] and all(v.lower() not in terms[concept].lower() for v in variants[lang])
+        bound = r"\b" if lang == "en" else ""
+        bad = [(k, v) for k, t in texts.items() for v in variants[lang]
+               if re.search(bound + re.escape(v) + bound, t, re.I)]
+        assert not bad, (concept, bad)
+    # the glossary's term is the one in use
+    for concept in ("value_at_risk", "segment", "control_group", "in_sample", "out_of_sample"):
+        assert any(terms[concept].lower() in t.lower() for t in texts.values()), concept
+
+
+CJK = r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]"
+ASCII_PUNCT = re.compile(CJK + r" ?[,;:!?]|[,;:!?] ?" + CJK)
+
+
+def test_chinese_catalogue_has_full_width_punctuation():
+    bad = [(k, t) for k, t in _texts("zh").items() if ASCII_PUNCT.search(t)]
+    assert not bad
+
+
+def _visible_text(page: str) -> str:
+    page = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"<img[^>]*>", " ", page)
+    return html.unescape(re.sub(r"<[^>]+>", "\n", page))
+
+
+def test_chinese_documents_have_full_width_punctuation_and_bank_terms(runs):
+    _, out = runs["plain", "zh"]
+    for doc in ("report.html", "dossier.html"):
+        text = _visible_text((out / doc).read_text(encoding="utf-8"))
+        assert not [m.group(0) for m in ASCII_PUNCT.finditer(text)], doc
+        for concept, variants in VARIANTS.items():
+            assert not [v for v in variants["zh"] if v in text], (doc, concept)
+    report = _visible_text((out / "report.html").read_text(encoding="utf-8"))
+    summary = report[report.index("执行摘要"):report.index("流失客群", report.index("执行摘要") + 10)]
+    assert "对数几率" not in summary and "潜在流失资产" in report
