@@ -8,7 +8,7 @@ file, the key path, what was found and what was expected.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Union, Literal, Optional
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -33,6 +33,9 @@ class Text(_Frozen):
     def get(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
+    def __str__(self) -> str:  # where one text is needed without a language (machine words)
+        return self.en
+
 
 class FeatureSpec(_Frozen):
     """Data-dictionary entry: business words and role of one model feature."""
@@ -41,7 +44,9 @@ class FeatureSpec(_Frozen):
     group: Literal["customer", "product", "behaviour", "channel", "other"] = "other"
     actionable: bool = True
     protected: bool = False
-    unit: Optional[str] = None
+    # a unit name the catalogue words (``years``, ``EUR``) or the unit in both languages
+    # (``unit: {en: years, zh: 岁}``: "45 years" / "45岁")
+    unit: Optional[Union[str, Text]] = None
     # Wording for segment names when a segment's values are low / high, e.g. for
     # mobile_logins_change: low: {en: "Collapsing mobile-banking use", zh: "手机银行使用骤降"}.
     low: Optional[Text] = None

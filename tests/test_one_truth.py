@@ -304,3 +304,51 @@ def test_chinese_documents_have_full_width_punctuation_and_bank_terms(runs):
     report = _visible_text((out / "report.html").read_text(encoding="utf-8"))
     summary = report[report.index("执行摘要"):report.index("流失客群", report.index("执行摘要") + 10)]
     assert "对数几率" not in summary and "潜在流失资产" in report
+
+
+# --- units, plurals, whole-number thresholds, dictionary words for 0/1 ---------------------------
+
+from churnlens.config import Config  # noqa: E402
+from churnlens.reports import words as w  # noqa: E402
+from segmentation.results import Condition  # noqa: E402
+
+
+def _cfg() -> Config:
+    t = lambda en, zh: {"en": en, "zh": zh}  # noqa: E731
+    return Config.model_validate({"features": {
+        "Age": {"label": t("Age", "年龄"), "unit": t("years", "岁")},
+        "Tenure": {"label": t("Years with the bank", "开户年限"), "unit": "years"},
+        "NumOfProducts": {"label": t("Number of products held", "持有产品数")},
+        "IsActiveMember": {"label": t("Active member", "活跃客户"), "values": {0: t("inactive", "不活跃"), 1: t("active", "活跃")}},
+    }})
+
+
+def test_a_bilingual_unit_words_age_in_years_and_sui():
+    cfg = _cfg()
+    spec = cfg.features["Age"]
+    assert w.feature_value(45, unit=spec.unit, lang="en") == "45 years"
+    assert w.feature_value(45, unit=spec.unit, lang="zh") == "45岁"
+    assert w.reason_text("Age", 45.0, cfg, "zh") == "年龄：45岁"
+
+
+@pytest.mark.parametrize("value, en", [(1, "1 year"), (2, "2 years"), (1.5, "1.5 years")])
+def test_units_are_singular_for_one(value, en):
+    assert w.feature_value(value, unit="years", lang="en") == en
+    assert "years" not in w.feature_value(1, unit="years", lang="en")
+
+
+def test_integer_thresholds_and_dictionary_words_for_binary_splits():
+    cfg = _cfg()
+    ints = w.integer_features(pd.DataFrame({"NumOfProducts": [1.0, 2.0, 4.0], "Balance": [1.5, 2.0, 3.0],
+                                            "IsActiveMember": [0, 1, 1]}))
+    assert ints == {"NumOfProducts", "IsActiveMember"}
+    gt = Condition("NumOfProducts", ">", 2.5)
+    le = Condition("NumOfProducts", "<=", 1.5)
+    assert w.condition_text(gt, cfg, "en", integers=ints) == "Number of products held: 3 or more"
+    assert w.condition_text(le, cfg, "en", integers=ints) == "Number of products held: 1 or fewer"
+    assert w.condition_text(gt, cfg, "zh", integers=ints) == "持有产品数：3及以上"
+    # without the knowledge that the column holds whole numbers, the split is printed as found
+    assert w.condition_text(gt, cfg, "en") == "Number of products held > 2.5"
+    active = Condition("IsActiveMember", "<=", 0.5)
+    assert w.condition_text(active, cfg, "en", integers=ints) == "Active member: inactive"
+    assert w.condition_text(Condition("IsActiveMember", ">", 0.5), cfg, "zh") == "活跃客户：活跃"
