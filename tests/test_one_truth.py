@@ -352,3 +352,50 @@ def test_integer_thresholds_and_dictionary_words_for_binary_splits():
     active = Condition("IsActiveMember", "<=", 0.5)
     assert w.condition_text(active, cfg, "en", integers=ints) == "Active member: inactive"
     assert w.condition_text(Condition("IsActiveMember", ">", 0.5), cfg, "zh") == "活跃客户：活跃"
+
+
+# --- the dossier states facts as they are ---------------------------------------------------------
+
+from churnlens.attribution.io import read_attributions, stored_additivity_error, write_attributions  # noqa: E402
+from churnlens.attribution.results import RegistryInfo  # noqa: E402
+from churnlens.reports.sections.run_record import reproduce_command  # noqa: E402
+
+
+def test_reproduce_command_works_from_any_folder():
+    r = reproduce_command("churnlens report --model model.txt --data in/customers.csv --out report", "2026-11-30",
+                          ("/data/bank/model.txt", "/data/bank/in/customers.csv"))
+    assert r.command.startswith("cd /data/bank && churnlens report --model model.txt")
+    assert r.compare.startswith("cd /data/bank && diff -r")
+    absolute = reproduce_command("churnlens report --model /m/model.txt --out /r/out", "2026", ("/m/model.txt",))
+    assert not absolute.command.startswith("cd ")
+
+
+def test_stored_precision_is_what_a_reader_of_the_file_can_verify(tmp_path):
+    ctx = build_context(1500)
+    a = ctx.attributions
+    write_attributions(tmp_path / "attributions.parquet", a)
+    back = read_attributions(tmp_path / "attributions.parquet")
+    output = back.raw_score if back.output_space == "log_odds" else back.score
+    recomputed = float(np.max(np.abs(back.base_value + back.values.astype(np.float64).sum(axis=1) - output)))
+    assert stored_additivity_error(a) == pytest.approx(recomputed, rel=1e-9)
+    assert recomputed > a.additivity_max_error  # float32 storage loses precision: the dossier says so
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dossier_names_a_registry_model_and_keeps_hashes_whole(lang, tmp_path):
+    ctx = build_context(1500)
+    reg = RegistryInfo(uri="models:/churn/Production", registry_uri="sqlite:///mlflow.db", tracking_uri="",
+                       flavor="lightgbm", name="churn", version="7", run_id="0123456789abcdef0123456789abcdef")
+    ctx = relabel(dataclasses.replace(ctx, facts=dataclasses.replace(
+        ctx.facts, model=dataclasses.replace(ctx.facts.model, registry=reg, path="Production"))), lang)
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    dossier = (tmp_path / "dossier.html").read_text(encoding="utf-8")
+    card = _section(dossier, "model-card")
+    for fact in ("models:/churn/Production", ">churn<", ">7<", reg.run_id):
+        assert fact in card, fact
+    assert ">Production<" not in card
+    sha = ctx.facts.model.sha256
+    groups = re.findall(r'<span class="g">([0-9a-f]{16})</span>', card)
+    assert "".join(groups) == sha
+    additivity = _section(dossier, "additivity")
+    assert "float32" in additivity

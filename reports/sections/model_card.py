@@ -30,7 +30,9 @@ def build(ctx: ReportContext, kit: Kit) -> ModelCardView:
     feats = tuple(FeatureRow(f, kit.label(f), kit.text(f"group.{cfg.group(f)}"),
                              cfg.features[f].actionable if f in cfg.features else True,
                              cfg.features[f].protected if f in cfg.features else False) for f in model.feature_names)
-    return ModelCardView(model, Path(model.path).name, feats)
+    # a registry model is named by its registry facts, not by the stage or version the URI ends with
+    shown = model.registry.uri if model.registry is not None else Path(model.path).name
+    return ModelCardView(model, shown, feats)
 
 
 SECTION = Section("model-card", "dossier.model_card_title", build, "d_model_card.html")
