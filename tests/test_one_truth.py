@@ -399,3 +399,12 @@ def test_dossier_names_a_registry_model_and_keeps_hashes_whole(lang, tmp_path):
     assert "".join(groups) == sha
     additivity = _section(dossier, "additivity")
     assert "float32" in additivity
+
+
+def test_readme_method_paragraph_is_the_catalogues_method_text():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Method in brief"):]
+    section = re.sub(r"\s+", " ", section[:section.index("\n## ")])
+    brief = re.sub(r"\s+", " ", catalogue("en")["appendix.method_brief"])
+    assert brief[0].lower() + brief[1:] in section
+    assert "via each library's own implementation" not in readme
