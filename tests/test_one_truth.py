@@ -395,8 +395,10 @@ def test_dossier_names_a_registry_model_and_keeps_hashes_whole(lang, tmp_path):
         assert fact in card, fact
     assert ">Production<" not in card
     sha = ctx.facts.model.sha256
-    groups = re.findall(r'<span class="g">([0-9a-f]{16})</span>', card)
-    assert "".join(groups) == sha
+    assert f'<span class="hash">{sha}</span>' in card  # whole, in the unbreakable mono span
+    css = (Path(reports.__file__).parent / "templates" / "base.css").read_text(encoding="utf-8")
+    rule = re.search(r"\n\.hash \{([^}]*)\}", css).group(1)
+    assert "white-space: nowrap" in rule and "break-all" not in rule
     additivity = _section(dossier, "additivity")
     assert "float32" in additivity
 
