@@ -163,3 +163,15 @@ def read_attributions(path: str | Path) -> Attributions:
         method=f"read from {path.name} (no churnlens metadata; raw score reconstructed from the attributions)",
         weight=weight,
     )
+
+
+def stored_additivity_error(a: Attributions) -> float:
+    """Largest ``|base + sum(values) - model output|`` recomputed from the values as
+    ``attributions.parquet`` stores them (float32), summed in float64: what a reader of the file
+    can verify (``additivity_max_error`` is measured in float64 before the cast). The model
+    output is ``raw_score`` in log-odds space and ``score`` in probability space. NaN for no rows."""
+    if a.n == 0:
+        return float("nan")
+    stored = np.asarray(a.values, dtype=np.float32).astype(np.float64)
+    output = np.asarray(a.raw_score if a.output_space == "log_odds" else a.score, dtype=np.float64)
+    return float(np.max(np.abs(a.base_value + stored.sum(axis=1) - output)))

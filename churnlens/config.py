@@ -11,7 +11,7 @@ import difflib
 import re
 import typing
 from pathlib import Path
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -38,6 +38,9 @@ class Text(_Frozen):
     def get(self, lang: str) -> str:
         return self.zh if lang == "zh" else self.en
 
+    def __str__(self) -> str:  # where one text is needed without a language (machine words)
+        return self.en
+
 
 class FeatureSpec(_Frozen):
     """Data-dictionary entry: business words and role of one model feature."""
@@ -46,7 +49,9 @@ class FeatureSpec(_Frozen):
     group: Literal["customer", "product", "behaviour", "channel", "other"] = "other"
     actionable: bool = True
     protected: bool = False
-    unit: Optional[str] = None
+    # a unit name the catalogue words (``years``, ``EUR``) or the unit in both languages
+    # (``unit: {en: years, zh: 岁}``: "45 years" / "45岁")
+    unit: Optional[Union[str, Text]] = None
     # Wording for segment names when a segment's values are low / high, e.g. for
     # mobile_logins_change: low: {en: "Collapsing mobile-banking use", zh: "手机银行使用骤降"}.
     low: Optional[Text] = None

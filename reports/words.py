@@ -46,7 +46,11 @@ def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en"
         shown = str(value)
     if not unit or unit == "percent":
         return shown
+    if not isinstance(unit, str):  # a unit in both languages (config Text): "45 years" / "45岁"
+        return text(lang, "unit.own", v=shown, unit=unit.get(lang))
     key = f"unit.{unit}"
+    if key in catalogue(lang) and shown == "1" and f"{key}_one" in catalogue(lang):
+        key = f"{key}_one"  # "1 year", not "1 years"
     return text(lang, key, v=shown) if key in catalogue(lang) else text(lang, "unit.other", v=shown, unit=unit)
 
 
@@ -131,7 +135,7 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
     parts = []
     for z in driver.zones:
         if z.categories:
-            zone = text(lang, "drivers.zone_level", level=", ".join(
+            zone = text(lang, "drivers.zone_level", level=text(lang, "meta.sep_list").join(
                 feature_value(c, lang=lang, spec=spec) for c in z.categories))
         elif z.low is None and z.high is not None:
             zone = text(lang, "drivers.zone_below", high=g(z.high))
@@ -142,7 +146,8 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
         else:
             zone = text(lang, "drivers.zone_between", low=g(z.low), high=g(z.high))
         size = f"{z.mean_attribution:+.2g}" if output_space == "log_odds" else points(100 * z.mean_attribution)
-        parts.append(text(lang, f"drivers.zone_size_{output_space}", zone=zone, size=size))
+        one = "_one" if size.lstrip("+-") == "1" and output_space != "log_odds" else ""  # "1 probability point"
+        parts.append(text(lang, f"drivers.zone_size_{output_space}{one}", zone=zone, size=size))
     return text(lang, "drivers.zones", feature=config.label(driver.feature, lang),
                 zones=text(lang, "drivers.zone_then").join(parts))
 
@@ -166,7 +171,7 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
         return formatting.DASH if x is None else feature_value(round3(float(x)), unit=unit, lang=lang)
 
     if rr.op == "in":
-        return text(lang, "drivers.range_in", feature=label, values=", ".join(rr.categories))
+        return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(rr.categories))
     if rr.op == "between":
         return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":
@@ -435,7 +440,30 @@ def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = 
     return tuple(steps)
 
 
-def condition_text(cond, config, lang: str, sources=None) -> str:
+def integer_features(X) -> frozenset:
+    """The features whose observed values are all whole numbers (counts, years, flags): their
+    thresholds read as whole numbers ("3 or more products", not "> 2.5")."""
+    out = []
+    for c in X.columns:
+        col = X[c]
+        if pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
+            out.append(c)
+        elif pd.api.types.is_float_dtype(col):
+            v = col.to_numpy(dtype=np.float64)
+            v = v[np.isfinite(v)]
+            if v.size and np.all(v == np.round(v)):
+                out.append(c)
+    return frozenset(out)
+
+
+def _binary_word(cond, spec, lang: str) -> Optional[str]:
+    """A split of a 0/1 feature between 0 and 1 in the dictionary's words for 0 or 1 ("inactive")."""
+    if spec is None or not spec.values or cond.op not in ("<=", ">") or not 0.0 < float(cond.threshold) < 1.0:
+        return None
+    return spec.value_label(0 if cond.op == "<=" else 1, lang)
+
+
+def condition_text(cond, config, lang: str, sources=None, integers: frozenset = frozenset()) -> str:
     """One rule condition in business words: the dictionary's label, values in its words and unit.
 
     With ``sources`` (the run's FeatureSources), a split of a 0/1 column that encodes one level
@@ -449,6 +477,14 @@ def condition_text(cond, config, lang: str, sources=None) -> str:
         values = feature_value(value, lang=lang, spec=config.features.get(source))
         core = text(lang, "rule.in" if cond.op == ">" else "rule.not_in", label=config.label(source, lang),
                     values=values)
+    elif (word := _binary_word(cond, spec, lang)) is not None:
+        core = text(lang, "rule.in", label=label, values=word)  # "Active member: inactive"
+    elif cond.op in ("<=", ">") and cond.feature in integers:
+        # a whole-number feature: "<= 2.5" is "2 or fewer", "> 2.5" is "3 or more"
+        t = float(cond.threshold)
+        whole = math.floor(t) if cond.op == "<=" else math.floor(t) + 1
+        value = feature_value(whole, unit=spec.unit if spec is not None else None, lang=lang, spec=None)
+        core = text(lang, "rule.int_le" if cond.op == "<=" else "rule.int_ge", label=label, value=value)
     elif cond.op in ("<=", ">"):
         value = feature_value(round3(float(cond.threshold)), unit=spec.unit if spec is not None else None,
                               lang=lang, spec=None)
@@ -470,16 +506,16 @@ def _encoded_level(cond, sources) -> Optional[tuple[str, str]]:
     return sources.sources[sources.source_of[i]], level
 
 
-def rule_text(rule, config, lang: str, sources=None) -> str:
+def rule_text(rule, config, lang: str, sources=None, integers: frozenset = frozenset()) -> str:
     """A segment rule's conditions in business words, joined by "and" ("every churner" for none)."""
     if not rule.conditions:
         return text(lang, "material.every_churner")
-    return text(lang, "rule.and").join(condition_text(c, config, lang, sources) for c in rule.conditions)
+    return text(lang, "rule.and").join(condition_text(c, config, lang, sources, integers) for c in rule.conditions)
 
 
-def rule_definitions(rules, config, lang: str, sources=None) -> dict[str, str]:
-    """Every rule's business words by rule id."""
-    return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources) for r in rules.rules}
+def rule_definitions(rules, config, lang: str, sources=None, integers: frozenset = frozenset()) -> dict[str, str]:
+    """Every rule's business words by rule id (``integers``: :func:`integer_features` of the run's X)."""
+    return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources, integers) for r in rules.rules}
 
 
 def lineage_sentence(event, lang: str) -> str:

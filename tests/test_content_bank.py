@@ -430,7 +430,7 @@ def test_migration_tells_left_the_book_from_no_longer_selected(runs, model_path,
 
 @pytest.mark.parametrize("lang,products,germany,zone", [
     ("en", "Number of products held", "Country: Germany", "risk is highest at"),
-    ("zh", "持有产品数", "所在国家：德国", "风险最高的区间")])
+    ("zh", "持有产品数", "所在国家：德国", "风险最高的取值")])
 def test_report_words_zones_profiles_and_value_labels(runs, lang, products, germany, zone):
     import html as html_lib
 

@@ -448,12 +448,14 @@ def test_risk_ranges_use_the_units_of_the_data_dictionary(ctx_en):
 
 def test_counts_of_one_are_singular_in_english():
     line = dict(key="S1", action="Call", channel="phone")
-    assert text("en", "summary.action_line", n="1", **line).endswith("— 1 customer to contact")
-    assert text("en", "summary.action_line", n=1, **line).endswith("— 1 customer to contact")
-    assert text("en", "summary.action_line", n="12", **line).endswith("— 12 customers to contact")
+    # headlines are per action: k of the segment's n contacts (issue 29)
+    assert text("en", "summary.action_line", k="1", n="1", **line).endswith("— 1 of 1 contact")
+    assert text("en", "summary.action_line", k=1, n=1, **line).endswith("— 1 of 1 contact")
+    assert text("en", "summary.action_line", k="3", n="12", **line).endswith("— 3 of 12 contacts")
     assert text("en", "segment.targets", n="1", c="0").startswith("1 customer to contact;")
     assert text("en", "plan.excluded_note", n="1").startswith("1 churner on the do-not-contact list was")
-    assert text("zh", "summary.action_line", n="1", **line) == text("zh", "summary.action_line_one", n="1", **line)
+    assert text("zh", "summary.action_line", k="1", n="1", **line) == text("zh", "summary.action_line_one", k="1", n="1",
+                                                                          **line)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

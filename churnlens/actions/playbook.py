@@ -484,7 +484,14 @@ def plan_segments(
     * ``value_at_risk``: sum over all members of score x value;
     * ``expected_retained_value``: sum over targets of score x value x their action's uplift;
     * ``cost``: sum over targets of their action's cost per contact;
-    * ``no_rule``: no playbook rule applies to the segment at all.
+    * ``no_rule``: no playbook rule applies to the segment at all;
+    * ``unassigned``, ``unassigned_control``, ``unassigned_value_at_risk``: the listed customers
+      whose effective action is none (the empty-action row of :func:`retention_plan`).
+
+    ``value_at_risk`` of the actions plus ``unassigned_value_at_risk`` is the segment's value
+    at risk on the list (the basis of ``retention_plan.csv``); ``total_cost`` is the rule's
+    cost per contact only: a budget's channel cost per contact comes on top
+    (:func:`churnlens.actions.budget.action_costs`, as in the list's ``cost`` column).
     """
     keys = np.asarray(segment_keys).astype(str)
     score = np.asarray(score, dtype=np.float64)
@@ -538,6 +545,9 @@ def plan_segments(
                 expected_retained_value=float((score[tgt] * v[tgt] * U[np.flatnonzero(tgt), eff[tgt]]).sum()),
                 cost=float(cost[eff[tgt]].sum()),
                 no_rule=not actions,
+                unassigned=int((tgt & (eff < 0)).sum()),
+                unassigned_control=int((ctl & (eff < 0)).sum()),
+                unassigned_value_at_risk=float(evar[(tgt | ctl) & (eff < 0)].sum()),
             )
         )
     return tuple(plans)

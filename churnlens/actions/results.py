@@ -40,6 +40,10 @@ class SegmentPlan:
     expected_retained_value: float  # sum over targets of score x value x best uplift
     cost: float
     no_rule: bool  # no playbook rule matched: flagged in the report
+    # listed customers of the segment with no action (the empty-action row of retention_plan.csv)
+    unassigned: int = 0  # to contact, no rule applies
+    unassigned_control: int = 0  # in the control group, no rule applies
+    unassigned_value_at_risk: float = 0.0  # sum of score x value of both
 
 
 @array_eq

@@ -14,6 +14,7 @@ class AdditivityView:
     additivity: float
     tolerance: float
     additivity_ok: bool
+    stored: str = ""  # the additivity error of the stored (float32) attributions, in words
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,13 @@ class CrossCheckView:
 
 
 def build_additivity(ctx: ReportContext, kit: Kit) -> AdditivityView:
+    from churnlens.attribution.io import stored_additivity_error
+    from churnlens.reports import formatting
+
     a = ctx.attributions
-    return AdditivityView(a.additivity_max_error, a.additivity_tolerance, a.additivity_ok)
+    stored = kit.text("dossier.stored_precision", err=formatting.sci(stored_additivity_error(a)),
+                      exact=formatting.sci(a.additivity_max_error)) if a.n else ""
+    return AdditivityView(a.additivity_max_error, a.additivity_tolerance, a.additivity_ok, stored)
 
 
 def build_cross_check(ctx: ReportContext, kit: Kit) -> CrossCheckView:

@@ -34,7 +34,9 @@ def build(ctx: ReportContext, kit: Kit) -> ModelCardView:
     note = ""
     if getattr(model, "best_iteration", None) is not None:
         note = kit.text("dossier.best_iteration_" + ("sklearn" if model.family.startswith("sklearn") else model.family))
-    return ModelCardView(model, Path(model.path).name, feats, note)
+    # a registry model is named by its registry facts, not by the stage or version the URI ends with
+    shown = model.registry.uri if model.registry is not None else Path(model.path).name
+    return ModelCardView(model, shown, feats, note)
 
 
 SECTION = Section("model-card", "dossier.model_card_title", build, "d_model_card.html")

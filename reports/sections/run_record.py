@@ -37,17 +37,34 @@ def build_versions(ctx: ReportContext, kit: Kit) -> VersionsView:
 
 
 def build_reproduce(ctx: ReportContext, kit: Kit) -> ReproduceView:
-    return ReproduceView(ctx.facts.seed, ctx.facts.command, reproduce_command(ctx.facts.command,
-                                                                             ctx.facts.generated_at))
+    return ReproduceView(ctx.facts.seed, ctx.facts.command, reproduce_command(
+        ctx.facts.command, ctx.facts.generated_at, tuple(i.path for i in ctx.facts.inputs)))
 
 
 _DEFAULT_OUT = {"demo": "demo-report", "report": "churnlens-report"}
 
 
-def reproduce_command(command: str, generated_at: str) -> ReproduceCommand:
+def run_folder(parts: list[str], inputs: tuple[str, ...]) -> str:
+    """The folder the command was run from: an input's absolute path minus the relative path the
+    command gave for it ("" when no relative argument names an input)."""
+    import posixpath
+
+    for path in inputs:
+        if not posixpath.isabs(path):
+            continue
+        for a in parts:
+            a = a.split("=", 1)[1] if a.startswith("--") and "=" in a else a
+            if a and not a.startswith(("-", "/")) and path.endswith("/" + a.lstrip("./")):
+                return path[: -len(a.lstrip("./")) - 1] or "/"
+    return ""
+
+
+def reproduce_command(command: str, generated_at: str, inputs: tuple[str, ...] = ()) -> ReproduceCommand:
     """The run's command rewritten to write to a NEW folder (``<out>-reproduced``) with the same
     ``--generated-at``, and a command comparing the two folders: following the dossier never
-    replaces the report under review."""
+    replaces the report under review. With relative paths, both commands start with ``cd`` to the
+    folder the run was made from (found from the inputs' absolute paths, ``inputs``), so they work
+    from any folder."""
     import shlex
 
     try:
@@ -74,7 +91,9 @@ def reproduce_command(command: str, generated_at: str) -> ReproduceCommand:
     if not any(a == "--generated-at" or a.startswith("--generated-at=") for a in parts) and generated_at:
         parts += ["--generated-at", generated_at]
     compare = f"diff -r -x manifest.json -x 'dossier.*' {shlex.quote(out)} {shlex.quote(new)}"
-    return ReproduceCommand(command=shlex.join(parts), out=out, new=new, compare=compare)
+    folder = run_folder(parts, inputs)
+    cd = f"cd {shlex.quote(folder)} && " if folder else ""
+    return ReproduceCommand(command=cd + shlex.join(parts), out=out, new=new, compare=cd + compare)
 
 
 VERSIONS = Section("versions", "dossier.versions_title", build_versions, "d_versions.html")

@@ -33,6 +33,8 @@ class PageAction:
     text: str
     channel: str
     driver: str
+    customers: int = 0  # contacted with this action (retention_plan.csv)
+    control: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,9 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentP
         drivers=tuple(kit.label(f) for f in s.top_drivers),
         traits=tuple(PageTrait(trait_label(e, kit), e.segment_mean, e.other_mean, e.effect_size)
                      for e in s.traits_vs_churners[:TRAITS]),
-        actions=tuple(PageAction(words.action_text(a, lang), kit.text(f"channel.{a.channel}"), kit.label(a.driver))
-                      for a in (plan.actions if plan else ())),
+        actions=tuple(PageAction(words.action_text(a, lang), kit.text(f"channel.{a.channel}"), kit.label(a.driver),
+                                 a.customers, a.control)
+                      for a in (plan_section.listed_actions(plan) if plan else ())),
         no_rule=bool(plan.no_rule) if plan else False, has_plan=plan is not None,
         targets=plan.target_count if plan else None, control=plan.control_count if plan else None,
         examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score,

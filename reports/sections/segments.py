@@ -114,7 +114,7 @@ def rules_view(ctx: ReportContext, kit: Kit, names: dict) -> tuple[tuple[RuleRow
     rules = ctx.segment_rules
     if rules is None:
         return (), ()
-    rows = tuple(RuleRow(r.key, r.rule_id, words.rule_text(r, ctx.config, kit.lang, ctx.sources), r.precision, r.coverage, r.n)
+    rows = tuple(RuleRow(r.key, r.rule_id, words.rule_text(r, ctx.config, kit.lang, ctx.sources, words.integer_features(ctx.X)), r.precision, r.coverage, r.n)
                  for r in rules.rules)
     quality = tuple(QualityRow(q.key, names.get(q.key, q.key), q.size, q.precision, q.coverage, q.member_churn_rate,
                                q.population_n, q.population_churn_rate, q.population_auc) for q in rules.quality)

@@ -7,7 +7,7 @@ from typing import Optional
 
 from churnlens.reports import formatting, words
 from churnlens.reports.context import ReportContext
-from churnlens.reports.sections import monitoring, plan
+from churnlens.reports.sections import monitoring, performance, plan
 from churnlens.reports.sections.base import Kit, Section
 
 
@@ -24,7 +24,8 @@ class ActionLine:
     key: str
     action: str
     channel: str
-    targets: int
+    customers: int  # contacted with this action (retention_plan.csv ``customers``)
+    targets: int  # all the segment's customers to contact
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,12 @@ class SummaryView:
     observed: bool  # churners selected by their label (observed), not by the model (predicted)
     drivers: tuple[str, ...]  # the top drivers' risk ranges in words
     segments: tuple[SegmentLine, ...]
-    actions: tuple[ActionLine, ...]  # each plan's first action
+    actions: tuple[ActionLine, ...]  # every action some contacted customer gets, per segment
     change: tuple[str, ...]  # what changed since last month, one line each
+    warnings: tuple[str, ...]  # model warnings: training data, near-perfect separation
+    performance: str  # what the model's figures were measured on ("" without labels or outcomes)
+    verdict: str  # the monitoring verdict when amber or red ("" otherwise)
+    verdict_code: str  # "green" | "amber" | "red" | "none" | "" (no trend)
     plan_reason: str
     mon_reason: str
 
@@ -59,11 +64,26 @@ def _change(ctx: ReportContext, kit: Kit) -> tuple[str, ...]:
     return tuple(change)
 
 
+def _verdict(ctx: ReportContext, kit: Kit) -> str:
+    """This month's monitoring verdict in words when it is amber or red."""
+    t = ctx.trend
+    if t is None or t.verdict not in ("amber", "red") or not t.points:
+        return ""
+    word = lambda code: kit.text(f"trend.verdicts.{code}")  # noqa: E731
+    p = t.points[-1]
+    return kit.text("summary.monitoring_verdict", verdict=word(t.verdict),
+                    psi=word(p.psi_verdict) if p.score_psi is None else f"{p.score_psi:.3f} ({word(p.psi_verdict)})",
+                    auc=word(p.auc_verdict) if p.auc_drop is None else f"{p.auc_drop:+.3f} ({word(p.auc_verdict)})")
+
+
 def build(ctx: ReportContext, kit: Kit) -> SummaryView:
     lang = kit.lang
-    headline = tuple(ActionLine(p.segment_key, words.action_text(p.actions[0], lang),
-                                kit.text(f"channel.{p.actions[0].channel}"), p.target_count)
-                     for p in ctx.plans if p.actions)
+    measured = performance.basis(ctx)
+    warnings = tuple(words.note_text(n, lang) for n in measured.warnings) if measured is not None else ()
+    lines = performance.basis_lines(ctx, kit)
+    headline = tuple(ActionLine(p.segment_key, words.action_text(a, lang), kit.text(f"channel.{a.channel}"),
+                                a.customers, p.target_count)
+                     for p in ctx.plans for a in plan.listed_actions(p) if a.customers)
     return SummaryView(
         n_customers=ctx.facts.n_customers, n_churners=ctx.churners.count,
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
@@ -72,6 +92,8 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         actions=headline, change=_change(ctx, kit),
+        warnings=warnings, performance=kit.text("summary.performance_line", lines=" ".join(lines)) if lines else "",
+        verdict=_verdict(ctx, kit), verdict_code=ctx.trend.verdict if ctx.trend is not None else "",
         plan_reason=plan.reason(ctx, kit), mon_reason=monitoring.monitoring_reason(ctx, kit),
     )
 
