@@ -22,29 +22,11 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.attribution.results import ScoreParity  # noqa: F401  (re-exported)
 from churnlens.errors import ModelError
 
 PARITY_ROWS = 1_000
 TOLERANCES = {"float64": 1e-9, "float32": 1e-6}
-
-
-@dataclass(frozen=True)
-class ScoreParity:
-    """Largest difference between churnlens' churn probability and the library's own."""
-
-    family: str
-    n_rows: int  # rows compared (all rows when the table has fewer than ``PARITY_ROWS``)
-    max_abs_diff: float
-    tolerance: float
-    precision: str  # "float64" | "float32": the library's own prediction precision
-    worst_row: int  # position (in the frame given) of the largest difference; -1 when no rows
-    trees_used: int
-    trees_in_file: int
-    best_iteration: Optional[int]
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.max_abs_diff <= self.tolerance)
 
 
 def sample_rows(n: int, rows: int = PARITY_ROWS) -> np.ndarray:

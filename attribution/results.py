@@ -334,3 +334,22 @@ class Interactions:
     """Top interacting driver pairs of each segment."""
 
     items: tuple  # SegmentInteractions
+
+
+@dataclass(frozen=True)
+class ScoreParity:
+    """Largest difference between churnlens' churn probability and the library's own."""
+
+    family: str
+    n_rows: int  # rows compared (all rows when the table has fewer than ``PARITY_ROWS``)
+    max_abs_diff: float
+    tolerance: float
+    precision: str  # "float64" | "float32": the library's own prediction precision
+    worst_row: int  # position (in the frame given) of the largest difference; -1 when no rows
+    trees_used: int
+    trees_in_file: int
+    best_iteration: Optional[int]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.max_abs_diff <= self.tolerance)

@@ -218,13 +218,14 @@ def _explanation(attr: attribution.Attributions, X: pd.DataFrame):
 # --- the report flow ----------------------------------------------------------------------------
 
 @validate_params(attribute=Options("targeted", "all", optional=True), engine=Options("local", "dask"),
-                 period=Period(), progress=Options(True, False), trust_model=Options(True, False))
+                 period=Period(), progress=Options(True, False), trust_model=Options(True, False),
+                 strict=Options(True, False))
 def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous: Optional[PathLike] = None,
         campaign: Optional[PathLike] = None, attribute: Optional[str] = None, trust_model: bool = False,
         model_format: Optional[str] = None, engine: str = "local", scheduler: Optional[str] = None,
         progress: bool = False, query: Optional[str] = None, encoding: Optional[str] = None,
         period: Optional[str] = None, outcomes: Optional[PathLike] = None,
-        history: Optional[PathLike] = None) -> "Run":
+        history: Optional[PathLike] = None, strict: bool = False) -> "Run":
     """Score, explain, segment and plan actions for a customer book.
 
     Parameters
@@ -261,6 +262,8 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         effect and uplift. Without it, ``label_column`` of this table serves for last month's customers.
     history : path, optional
         Folder of earlier months' report folders: the trend page.
+    strict : bool
+        Refuse (instead of a warning) a ``previous`` folder whose files do not match its manifest.
 
     Returns
     -------
@@ -279,6 +282,7 @@ def run(model: ModelLike, data: DataLike, config: ConfigLike = None, *, previous
         attribute=attribute, engine=engine, scheduler=scheduler, formats=(), query=query, encoding=encoding,
         period=period,
         outcomes=None if outcomes is None else Path(outcomes), history=None if history is None else Path(history),
+        strict=strict,
     )
     results = pipeline.start(req, cfg)
     with make_engine(engine, scheduler=scheduler) as eng, Progress(quiet=not progress) as bars:
@@ -543,12 +547,12 @@ def evaluate_files(models: Sequence[PathLike], data: Optional[PathLike], config:
 def validate(model: PathLike, data: Optional[PathLike] = None, config: Optional[PathLike] = None, *,
              trust_model: bool = False, model_format: Optional[str] = None, query: Optional[str] = None,
              encoding: Optional[str] = None, previous: Optional[PathLike] = None,
-             campaign: Optional[PathLike] = None) -> str:
+             campaign: Optional[PathLike] = None, strict: bool = False) -> str:
     """Check that model, data, config, ``previous`` and ``campaign`` fit together with the same
     checks and messages as :func:`run`; writes nothing. Returns what was found."""
     return tasks.validate_inputs(_model_arg(model), _data_arg(data), _opt_path(config), trust_model=trust_model,
                                  model_format=model_format, query=query, encoding=encoding,
-                                 previous=_opt_path(previous), campaign=_opt_path(campaign))
+                                 previous=_opt_path(previous), campaign=_opt_path(campaign), strict=strict)
 
 
 def check_out(out: PathLike, *, previous: Optional[PathLike] = None) -> None:

@@ -713,25 +713,3 @@ def load_config(path: str | Path | None) -> Config:
     path = Path(path)
     data = read_yaml(path, what="config: file", hint="Give the path of a YAML file.", argument="config")
     return parse_config(data, source=str(path))
-
-
-def validated(config: Config, updates: dict[str, dict], *, source: str = "the options") -> Config:
-    """``config`` with ``{section: {key: value}}`` replaced, each section validated exactly as
-    the config file's (pydantic's ``model_copy(update=...)`` would skip validation).
-
-    Raises
-    ------
-    ConfigError
-        Naming the key (``err.key``, e.g. ``report.period``) and what was wrong.
-    """
-    sections = {}
-    for section, values in updates.items():
-        part = getattr(config, section)
-        try:
-            sections[section] = type(part).model_validate({**part.model_dump(), **values})
-        except ValidationError as err:
-            first = err.errors()[0]
-            key = ".".join([section, *(str(p) for p in first["loc"])])
-            raise ConfigError(format_validation_error(err, source, prefix=(section,),
-                                                      hint="Fix these values and run again."), key=key) from None
-    return config.model_copy(update=sections)

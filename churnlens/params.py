@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from churnlens.config import is_period
 from churnlens.errors import UserInputError
 
 __all__ = ["Instance", "Options", "Period", "validate_params"]
 
-_PERIOD = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 
 
 def _short(value: Any) -> str:
@@ -51,7 +50,7 @@ class Period:
     def check(self, name: str, value: Any) -> None:
         if value is None:
             return
-        if not isinstance(value, str) or not _PERIOD.fullmatch(value):
+        if not isinstance(value, str) or not is_period(value):
             raise UserInputError(f"{name}: {_short(value)} is not a month; use YYYY-MM, e.g. 2026-11.",
                                  argument=name)
 

@@ -25,7 +25,7 @@ from churnlens.frozen import array_eq
 
 T = TypeVar("T")
 
-__all__ = ["AlignedFeatures", "Book", "Checked", "DisplayRows", "MissingResult", "Omitted", "PopulationSample", "Results",
+__all__ = ["AlignedFeatures", "Book", "Checked", "InputChecks", "DisplayRows", "MissingResult", "Omitted", "PopulationSample", "Results",
            "Selection", "SourceFeatures"]
 
 
@@ -194,3 +194,13 @@ class Checked:
     previous: object
     #: ``previous`` checked against its manifest's hashes (a FolderCheck; None without ``previous``)
     previous_check: Any = None
+
+
+@dataclass(frozen=True, eq=False)
+class InputChecks:
+    """What the run found about its side inputs: the do-not-contact ids that match no customer
+    (an ``IdMatch``; None without a list) and last month's folder against its manifest (a
+    ``FolderCheck``; None without ``previous``)."""
+
+    do_not_contact: Any
+    previous: Any

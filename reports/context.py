@@ -22,7 +22,7 @@ from churnlens.evaluation.results import BackTest, InSample, ModelQuality
 from churnlens.monitoring.results import Monitoring, MonthSummary, Trend
 from churnlens.results import AlignedFeatures, Book, DisplayRows, Results, Selection, SourceFeatures
 from churnlens.segmentation.results import (  # noqa: F401  (CustomerExample re-exported)
-    ChurnerSet, CustomerExample, Examples, Migration, SegmentProfiles, SegmentRules, Segmentation, Segments,
+    ChurnerSet, Claims, CustomerExample, Examples, Migration, SegmentProfiles, SegmentRules, Segmentation, Segments,
 )
 
 T = TypeVar("T")
@@ -86,6 +86,7 @@ NAMES: dict[str, tuple[type, Optional[str]]] = {
     "segments": (Segments, "items"),
     "segment_keys": (Segments, "keys"),
     "migration": (Migration, None),
+    "claims": (Claims, "items"),
     "examples": (Examples, "items"),
     "interactions": (Interactions, "items"),
     "profiles": (SegmentProfiles, None),
@@ -105,7 +106,7 @@ NAMES: dict[str, tuple[type, Optional[str]]] = {
 }
 
 # names whose absence is an empty tuple rather than None (sequences a template iterates over)
-_EMPTY = {"segments": (), "plans": (), "examples": (), "interactions": (), "rules": ()}
+_EMPTY = {"segments": (), "plans": (), "examples": (), "interactions": (), "rules": (), "claims": ()}
 
 
 def read_name(results: Results, name: str, names: Optional[dict] = None) -> Any:

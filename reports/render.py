@@ -148,6 +148,12 @@ def build_documents(ctx: ReportContext, timings: Timings) -> dict[str, DocumentV
 
 # --- Jinja --------------------------------------------------------------------------------
 
+def _unit(spec, lang: str) -> str:
+    """A feature's unit in ``lang`` (a plain string, or a bilingual {en, zh})."""
+    unit = None if spec is None else spec.unit
+    return "" if unit is None else unit if isinstance(unit, str) else unit.get(lang)
+
+
 def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", value_label: str = ""):
     """The Jinja environment: autoescaping, StrictUndefined, the catalogue and the filters.
 
@@ -257,7 +263,7 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
     cfg = context.config
     value_spec = cfg.features.get(cfg.value_column) if cfg.value_column else None
     env = make_environment(context.lang, mask_ids=cfg.report.mask_ids and not cfg.report.hash_ids,
-                           money_unit=(value_spec.unit or "") if value_spec else "",
+                           money_unit=_unit(value_spec, context.lang),
                            value_label=cfg.label(cfg.value_column, context.lang) if cfg.value_column else "")
     created = context.facts.generated_at
 

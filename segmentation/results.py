@@ -504,3 +504,35 @@ class SegmentEvidence:
     rules_on_name: bool
     named: bool
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Families:
+    """Groups of features that carry one mechanism (declared ``family:`` or |r| >= the
+    ``claims.correlation`` bar on the book): one driver for segmentation and naming."""
+
+    groups: tuple  # tuple of feature-name tuples
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationBasis:
+    """The attributions segmentation and naming read: protected features left out, each
+    family's attributions joined into its first feature (the reasons and drivers keep the full
+    attributions)."""
+
+    attributions: object  # Attributions
+
+
+@dataclass(frozen=True)
+class SegmentEvidences:
+    """Each candidate segment's rules evaluated on the whole book, before unnamed segments were
+    dissolved (the claims show why a group was not named)."""
+
+    items: tuple  # SegmentEvidence
+
+
+@dataclass(frozen=True)
+class Claims:
+    """Every claim the documents may make, with its evidence and verdict (``tables/claims.csv``)."""
+
+    items: tuple  # Claim

@@ -43,7 +43,7 @@ GOLDEN_REPORT = ("cover", "toc", "summary",
                  "{segments}", "plan", "budget", "performance", "backtest", "uplift", "monitoring", "trend", "dictionary",
                  "appendix")
 GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "backtest", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
-                  "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
+                  "claims", "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
 
 
 @pytest.fixture(scope="module")

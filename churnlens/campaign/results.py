@@ -129,3 +129,11 @@ class MeasuredCampaign:
     evidence: tuple["ArmCounts", ...] = ()  # this month's counts (tables/uplift_evidence.csv)
     pooled: Optional["PooledUplift"] = None  # the posterior (draws for the plan's money)
     method: Note = Note.of("uplift.method")  # effect: Newcombe interval; uplift: Beta-binomial shrinkage
+
+
+@dataclass(frozen=True)
+class UpliftEvidence:
+    """Every month's counts behind this month's uplift (earlier months' under this month's
+    segment keys, then last month's list): ``tables/uplift_evidence.csv``, which next month reads."""
+
+    counts: tuple  # ArmCounts

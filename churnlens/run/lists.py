@@ -24,7 +24,7 @@ def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> Reten
     people = playbook.retention_list(
         attr.customer_ids, plan.targeting, segment=segments.keys, score=attr.score,
         value=results[AlignedFeatures].value, reasons=w.reasons,
-        rule_index=playbook.effective_rules(plan.customer_rule, segments.keys, plan.plans), rules=rules,
+        rule_index=plan.rule_index, rules=rules,
         segment_name=w.segment_name, drivers=w.drivers, protective=w.protective, rank_by=config.report.rank_by,
         hash_ids=config.report.hash_ids, salt=results[Checked].salt, uplift=plan.uplift, extra_cost=plan.extra_cost)
     if lang == words.MACHINE_LANG:

@@ -7,6 +7,7 @@ written by :mod:`churnlens.run.loop_files` (``scores.parquet``, ``month_summary.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,20 +18,22 @@ import pandas as pd
 
 from churnlens.actions import budget as budgeting
 from churnlens.actions import playbook
-from churnlens.actions.results import ActionPlan, BudgetPlan, FinalPlan, Playbook, Targeting
+from churnlens.actions.results import ActionPlan, BudgetPlan, FinalPlan, PlanMoney, Playbook, Targeting
 from churnlens.attribution.results import Attributions, GlobalDrivers
-from churnlens.campaign.results import MeasuredCampaign
+from churnlens.campaign.pooled import read_evidence, remap_segments
+from churnlens.campaign.results import MeasuredCampaign, UpliftEvidence
 from churnlens.campaign.uplift import measure_campaign, uplift_overrides
 from churnlens.config import Config
 from churnlens.errors import InputFileError
 from churnlens.evaluation import backtest as bt
 from churnlens.evaluation.results import BackTest, InSample, ModelQuality, Published
-from churnlens.monitoring.history import load_history, trend
+from churnlens.monitoring.history import SUMMARY_FILE, load_history, trend
 from churnlens.monitoring.results import Monitoring, MonthSummary, SegmentSize, Trend
 from churnlens.results import AlignedFeatures, Book, Omitted, SourceFeatures
 from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
-from churnlens.segmentation.results import Segments
+from churnlens.segmentation.history import lineage_key_map
+from churnlens.segmentation.results import Migration, Segments
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,41 +96,63 @@ def backtest(env: Env, config: Config, book: Book, loop_in: LoopInputs, quality:
     return (Omitted("backtest", "no_outcomes") if result is None else result), insample
 
 
-@step("measured campaign", needs=(Config, Book, LoopInputs, Playbook), gives=MeasuredCampaign)
-def measured_campaign(env: Env, config: Config, book: Book, loop_in: LoopInputs, book_rules: Playbook):
-    """Effect and uplift of last month's list, from its own control group and the outcomes."""
+def _previous_period(previous: Path) -> str:
+    """The period of last month's folder (its month summary), else the folder's name."""
+    summary = Path(previous) / SUMMARY_FILE
+    if summary.is_file():
+        return str(json.loads(summary.read_text(encoding="utf-8")).get("period") or Path(previous).name)
+    return Path(previous).name
+
+
+@step("measured campaign", needs=(ReportRequest, Config, Book, LoopInputs, Playbook, Migration),
+      gives=(MeasuredCampaign, UpliftEvidence))
+def measured_campaign(env: Env, req: ReportRequest, config: Config, book: Book, loop_in: LoopInputs,
+                      book_rules: Playbook, migration: Optional[Migration]):
+    """Effect and uplift of last month's list, from its own control group and the outcomes,
+    pooled with the earlier months' evidence kept by last month's folder; every month's counts
+    are moved to this month's segment keys along the segments' lineage (merges and splits)."""
     pub, loop = loop_in.published, config.loop
     outcomes = loop_in.outcomes
     if outcomes is None and pub is not None and book.label is not None:
         outcomes = bt.outcomes_from_labels(book.ids, book.label)
     if pub is None or outcomes is None or not (pub.listed & pub.control).any() or not (pub.listed & ~pub.control).any():
-        return Omitted("uplift", "no_assignment")
+        return Omitted("uplift", "no_assignment"), None
     rows, y, _ = bt.match_outcomes(pub, outcomes)
     rows, y = rows[pub.listed[rows]], y[pub.listed[rows]]
     if not pub.control[rows].any() or pub.control[rows].all():
-        return Omitted("uplift", "no_assignment")
+        return Omitted("uplift", "no_assignment"), None
     assumed = {r.action.en: float(r.uplift) for r in book_rules.rules}
-    return measure_campaign(y, pub.control[rows], pub.segment[rows], pub.action[rows], pub.value[rows],
-                            assumed=assumed, prior_strength=loop.uplift_prior_strength,
-                            min_treated=loop.min_treated, min_control=loop.min_control, level=loop.level)
+    key_map = {} if migration is None else lineage_key_map(migration)
+    earlier = remap_segments(read_evidence(req.previous), key_map)
+    segment = np.array([key_map.get(k, (k,))[0] for k in pub.segment[rows]], dtype=object).astype(str)
+    measured = measure_campaign(y, pub.control[rows], segment, pub.action[rows], pub.value[rows],
+                                assumed=assumed, prior_strength=loop.uplift_prior_strength,
+                                min_treated=loop.min_treated, min_control=loop.min_control, level=loop.level,
+                                history=earlier, period=_previous_period(req.previous), decay=loop.uplift_decay,
+                                criterion=loop.uplift_criterion, quantile=loop.uplift_quantile)
+    return measured, UpliftEvidence(tuple(earlier) + tuple(measured.evidence))
 
 
 @step("expected values", needs=(Config, Playbook, Attributions, SourceFeatures, AlignedFeatures, Segments,
-                                ActionPlan, MeasuredCampaign), gives=(FinalPlan, BudgetPlan))
+                                ActionPlan, MeasuredCampaign), gives=(FinalPlan, BudgetPlan, PlanMoney))
 def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attributions, X: SourceFeatures,
                     aligned: AlignedFeatures, segments: Segments, planned: ActionPlan,
                     measured: Optional[MeasuredCampaign]):
     """The list as sent: measured uplift in this month's expected values and, with ``budget``,
-    the budgeted list (the action plan itself when neither applies)."""
+    the budgeted list (the action plan itself when neither applies); each customer's action is
+    a rule whose condition holds for that customer; the plan's money with intervals from the
+    uplift posterior when uplift was measured."""
     overrides = uplift_overrides(measured)
     budget, rules = config.budget, book_rules.rules
-    if not overrides and budget is None:
-        return FinalPlan(planned.targeting, planned.customer_rule, planned.plans), None
+    conditions = playbook.condition_masks(rules, X.frame)
     keys = np.asarray(segments.keys).astype(str)
+    if not overrides and budget is None:
+        index = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
+        return FinalPlan(planned.targeting, planned.customer_rule, planned.plans, index), None, None
     uplift = budgeting.uplift_matrix(rules, keys, overrides)
     targeting, customer_rule, plan = planned.targeting, planned.customer_rule, None
     if budget is not None:
-        default = playbook.effective_rules(planned.customer_rule, keys, planned.plans)
+        default = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
         cand = budgeting.candidate_rules(rules, attr.values, X.frame, attr.features, segment_keys=keys,
                                          plans=planned.plans)
         plan = budgeting.allocate(attr.score, aligned.value, cand, uplift, rules=rules, budget=budget,
@@ -140,7 +165,13 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
                                    value=aligned.value, targeting=targeting, customer_rule=customer_rule,
                                    uplift=uplift)
     extra = budgeting.action_costs(rules, budget) - np.array([r.cost for r in rules]) if budget else None
-    return FinalPlan(targeting, customer_rule, tuple(plans), plan, uplift, extra), plan
+    index = playbook.effective_rules(customer_rule, keys, plans, conditions=conditions)
+    money = None
+    if measured is not None and measured.pooled is not None:
+        money = budgeting.plan_money(attr.score, aligned.value, index, targeting.target & (index >= 0), keys,
+                                     rules=rules, pooled=measured.pooled, budget=budget, uplift=uplift,
+                                     level=config.loop.level, seed=config.seed)
+    return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money
 
 
 @step("month summary", needs=(ReportRequest, Config, Book, Segments, GlobalDrivers, BackTest, MeasuredCampaign,
@@ -156,7 +187,7 @@ def month_summary(env: Env, req: ReportRequest, config: Config, book: Book, segm
         n_customers=book.n, score_psi=None if mon is None else float(mon.score_psi.psi),
         auc=None if b is None else tri(b.auc), ks=None if b is None else tri(b.ks),
         segments=tuple(SegmentSize(s.key, s.size, tuple(s.profile_features), tuple(float(x) for x in s.profile))
-                       for s in segments.items),
+                       for s in segments.items), level=config.loop.level,
         drivers=tuple((d.feature, float(d.share)) for d in drivers.drivers),
         campaign=None if m is None else (m.overall.absolute_reduction, m.overall.ci_low, m.overall.ci_high,
                                          m.overall.retained_value))
@@ -169,4 +200,4 @@ def history_trend(env: Env, req: ReportRequest, config: Config, loop_in: LoopInp
         return Omitted("trend", "no_history")
     mon = config.monitoring
     return trend(loop_in.history, summary, psi=mon.thresholds.psi, auc_drop=mon.thresholds.auc_drop,
-                 months=mon.months, n_skipped=loop_in.history_skipped)
+                 months=mon.months, n_skipped=loop_in.history_skipped, confidence=mon.confidence)

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnlens.actions import playbook
 from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook
-from churnlens.campaign.results import MeasuredCampaign
+from churnlens.campaign.pooled import evidence_frame
+from churnlens.campaign.results import MeasuredCampaign, UpliftEvidence
 from churnlens.evaluation import backtest as bt
 from churnlens.evaluation.results import BackTest, InSample, Published
 from churnlens.monitoring.history import SUMMARY_FILE, summary_to_json
@@ -30,7 +30,7 @@ def published_now(results: Results) -> Published:
     rows, tg = results[AlignedFeatures].rows, plan.targeting
     listed[rows], control[rows] = tg.listed, tg.control
     segment[rows] = np.where(tg.listed, np.asarray(keys).astype(str), "")
-    ridx = playbook.effective_rules(plan.customer_rule, keys, plan.plans)
+    ridx = plan.rule_index
     names = np.array([r.action.en for r in rules] + [""], dtype=object)
     chans = np.array([r.channel for r in rules] + [""], dtype=object)
     action[rows] = np.where(tg.listed, names[ridx], "")
@@ -73,8 +73,13 @@ def loop_tables(results: Results) -> dict[str, pd.DataFrame]:
               [("action", e) for e in measured.by_action] + [("segment_action", e) for e in measured.cells]
         out["campaign_arms"] = pd.DataFrame([{"level": lvl, **{k: getattr(e, k) for k in e.__dataclass_fields__}}
                                              for lvl, e in eff])
+    evidence = results.get(UpliftEvidence)
+    if evidence is not None:
+        out["uplift_evidence"] = evidence_frame(evidence.counts)
     p = results.get(BudgetPlan)
     if p is not None:
         out["budget_channels"] = pd.DataFrame([{k: getattr(c, k) for k in c.__dataclass_fields__} for c in p.channels])
         out["profit_curve"] = pd.DataFrame({"share_contacted": p.curve_share, "expected_net_value": p.curve_net})
+        out["profit_curve_limited"] = pd.DataFrame({"share_contacted": p.limited_share,
+                                                    "expected_net_value": p.limited_net})
     return out

@@ -17,10 +17,10 @@ from typing import Optional
 import pandas as pd
 
 from churnlens.attribution.registry import is_model_uri
-from churnlens.config import Config, beside_config, load_config, validated
+from churnlens.config import Config, beside_config, load_config, override
 from churnlens.demo.book import write_demo_inputs
 from churnlens.errors import InputFileError, OutputFolderError
-from churnlens.io.atomic import check_out as check_out_folder, declare_inputs, staged_folder
+from churnlens.io.atomic import check_out as check_out_folder, check_out_vs_inputs, declare_inputs, staged_folder
 from churnlens.io.sources import TableSource, is_url, resolve_data
 from churnlens.io.tables import missing_data
 from churnlens.progress import Progress
@@ -74,16 +74,13 @@ def with_overrides(config: Config, req: ReportRequest) -> Config:
     file's keys are, and file paths in the config (logo, do-not-contact list) made relative to
     the config file's folder."""
     report = config.report
-    update: dict = {}
-    files = {k: str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact")
-             if getattr(report, k)}
-    if files:
-        update["report"] = files
+    update = {f"report.{k}": str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact")
+              if getattr(report, k)}
     if req.attribute is not None:
-        update["attribution"] = {"mode": req.attribute}
+        update["attribution.mode"] = req.attribute
     if req.period is not None:
-        update["report"] = {**update.get("report", {}), "period": req.period}
-    return validated(config, update) if update else config
+        update["report.period"] = req.period
+    return override(config, update) if update else config
 
 
 def start(req: ReportRequest, config: Optional[Config] = None) -> Results:
@@ -123,6 +120,10 @@ def check_out(req: ReportRequest) -> None:
         raise OutputFolderError(f"out: {req.out} is the same folder as previous ({req.previous}): this month's "
                                 "report would replace last month's, which the next run needs as previous. "
                                 "Write each month to its own folder.")
+    data = req.data.path if isinstance(req.data, TableSource) and req.data.kind != "sql" else \
+        req.data if isinstance(req.data, (str, Path)) else None
+    check_out_vs_inputs(req.out, [req.model if isinstance(req.model, (str, Path)) else None, data, req.config,
+                                  req.campaign, req.previous, req.outcomes])
     check_out_folder(req.out, kind="report")
 
 

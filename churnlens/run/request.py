@@ -47,6 +47,7 @@ class ReportRequest:
     period: Optional[str] = None  # YYYY-MM: overrides report.period
     outcomes: Optional[Path] = None  # observed churn of last month's customers (with ``previous``)
     history: Optional[Path] = None  # folder of earlier report folders (trend page)
+    strict: bool = False  # a previous folder that does not match its manifest is an error, not a warning
 
     @property
     def source(self) -> str:

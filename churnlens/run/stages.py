@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 from typing import Iterator, Optional
 
 import numpy as np
@@ -20,7 +21,7 @@ from churnlens.actions import playbook
 from churnlens.actions.results import ActionPlan, Playbook
 from churnlens.attribution.model import with_levels
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes,
+    Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes, ScoreParity,
 )
 from churnlens.attribution.drivers import DriverSums
 from churnlens.attribution import LoadedModel
@@ -37,14 +38,18 @@ from churnlens.monitoring.results import Monitoring
 from churnlens.monitoring.stability import ReferenceProfile, monitor
 from churnlens.notes import Note
 from churnlens.results import (
-    AlignedFeatures, Book, DisplayRows, Omitted, PopulationSample, Selection, SourceFeatures,
+    AlignedFeatures, Book, Checked, DisplayRows, InputChecks, Omitted, PopulationSample, Selection, SourceFeatures,
 )
-from churnlens.run.preflight import Checked, preflight
+from churnlens.evaluation.backtest import read_published
+from churnlens.io.ids import match_ids
+from churnlens.run.preflight import preflight, published_ids
 from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
 from churnlens.sampling import BottomK, hash_keys
+from churnlens.segmentation import claims as seg_claims, families as seg_families
 from churnlens.segmentation.results import (
-    ChurnerSet, Examples, Migration, SegmentProfiles, SegmentRules, Segmentation, Segments,
+    ChurnerSet, Claims, Examples, Families, Migration, SegmentationBasis, SegmentEvidences, SegmentProfiles,
+    SegmentRules, Segmentation, Segments,
 )
 
 CROSS_CHECK_ROWS = 200
@@ -64,7 +69,8 @@ def load_inputs(env: Env, req: ReportRequest, config: Config):
     else:
         model = attribution.load_model(req.model, model_format=req.model_format, trust_model=req.trust_model,
                                        levels=config.levels())
-    checked = preflight(config, config_path=req.config, previous=req.previous, campaign=req.campaign)
+    checked = preflight(config, config_path=req.config, previous=req.previous, campaign=req.campaign,
+                        strict=req.strict)
     # encoded columns -> source features (and dictionary.require_all) before any work
     sources = attribution.feature_sources(model.info.feature_names, config)
     return model, sources, Playbook(checked.rules), checked
@@ -189,11 +195,27 @@ def read_and_score(env: Env, req: ReportRequest, config: Config, model, sources,
     playbook.validate_playbook(book_rules.rules, features=sources.sources, config=config, categorical=categorical,
                                encoded={c: sources.source(c) for c in sources.columns})
     if checked.campaign is not None:  # ids, arms and outcomes checked before attributions are computed
-        campaign_effect(checked.campaign, known_ids=book.ids)
+        # matched against this month's table and last month's published scores: churners have left the table
+        campaign_effect(checked.campaign, known_ids=book.ids, published_ids=published_ids(req.previous))
     churners = segmentation.select_churners(book.score, selection=config.churners, label=book.label,
                                             value=book.value)
     in_sample = np.ones(book.n, dtype=bool) if config.attribution.mode == "all" else book.sample
     return book, Selection(churners, in_sample)
+
+
+@step("score parity", needs=(LoadedModel, Book), gives=ScoreParity)
+def score_parity(env: Env, model, book: Book) -> ScoreParity:
+    """Our scores against the library's own prediction of the model as stored (the owner's
+    scores), on a deterministic sample of the scanned rows: a mismatch stops the run."""
+    return attribution.require_parity(attribution.score_parity(model, book.kept))
+
+
+@step("input checks", needs=(Book, Checked), gives=InputChecks)
+def input_checks(env: Env, book: Book, checked: Checked) -> InputChecks:
+    """Do-not-contact ids that match no customer (a compliance risk, not a no-op) and last
+    month's folder against its manifest."""
+    return InputChecks(match_ids(book.ids, checked.do_not_contact) if checked.do_not_contact is not None else None,
+                       checked.previous_check)
 
 
 # --- gather and attribute -----------------------------------------------------------------------
@@ -291,29 +313,59 @@ def cross_check(env: Env, config: Config, model, sources, aligned: AlignedFeatur
     return attribution.cross_check(model, X.iloc[check_rows], values, output_space=attr.output_space)
 
 
-@step("global drivers", needs=(Config, PopulationSample, DriverSums), gives=GlobalDrivers)
-def global_drivers(env: Env, config: Config, sample: PopulationSample, sums) -> GlobalDrivers:
-    """Means from the weighted sums of every block; direction and risk ranges from the sample."""
-    return attribution.global_drivers(sample.attributions, sample.X, config, sums=sums)
+@step("families", needs=(Config, PopulationSample), gives=Families)
+def feature_families(env: Env, config: Config, sample: PopulationSample) -> Families:
+    """Features that move together (declared, or |r| >= claims.correlation on the population
+    sample): one mechanism, one driver."""
+    return Families(seg_families.families(sample.X, sample.attributions.features, config))
 
 
-@step("segmentation", needs=(Config, Selection, AlignedFeatures, Attributions), gives=(ChurnerSet, Segmentation),
+def _labels(aligned: AlignedFeatures) -> Optional[np.ndarray]:
+    return None if aligned.label is None else aligned.label.astype(np.float64)
+
+
+@step("global drivers", needs=(Config, PopulationSample, DriverSums, AlignedFeatures, Families), gives=GlobalDrivers)
+def global_drivers(env: Env, config: Config, sample: PopulationSample, sums, aligned: AlignedFeatures,
+                   fams: Families) -> GlobalDrivers:
+    """Means from the weighted sums of every block; direction and risk zones from the sample
+    (a zone kept only when material and, with labels, when its churn is above the rest's)."""
+    label = _labels(aligned)
+    return attribution.global_drivers(sample.attributions, sample.X, config, sums=sums, families=fams.groups,
+                                      label=None if label is None else label[sample.pos])
+
+
+@step("segmentation", needs=(Config, Selection, AlignedFeatures, Attributions, SourceFeatures, Families,
+                             ModelQuality), gives=(ChurnerSet, Segmentation, SegmentationBasis, SegmentEvidences),
       beside=True)
-def segment(env: Env, config: Config, selection: Selection, aligned: AlignedFeatures, attr: Attributions):
-    """Segments from the churners' material drivers (HDBSCAN finds them)."""
+def segment(env: Env, config: Config, selection: Selection, aligned: AlignedFeatures, attr: Attributions,
+            X: SourceFeatures, fams: Families, quality: Optional[ModelQuality]):
+    """Segments from the churners' material drivers (HDBSCAN finds them), on the attributions
+    without protected features and with each family joined; a candidate whose rules do not
+    select customers who churn measurably more than the book (with labels), or that is not
+    stable, is not named: its churners have no distinct reason."""
     churners = replace(selection.churners, mask=selection.churners.mask[aligned.rows])
+    basis = seg_families.prepare(attr, families=fams.groups, exclude=seg_families.protected_features(
+        attr.features, config))
     with env.progress.task("Segmentation (HDBSCAN)", 1) as advance:
-        seg = segmentation.segment(attr, churners, config=config.segmentation)
+        seg = segmentation.segment(basis, churners, config=config.segmentation)
         advance(1)
-    return churners, seg
+    candidates = segmentation.describe(seg, basis, X.frame, config, value=aligned.value)
+    rules = _fit_rules(config, aligned, attr, seg, candidates, X.frame)
+    evidence = seg_claims.segment_evidence(
+        tuple(candidates), seg, rules, aligned.frame, config, label=_labels(aligned), population=aligned.in_population,
+        in_sample=aligned.label is not None, auc=None if quality is None else quality.auc)
+    unnamed = tuple(e.segment_id for e in evidence if not e.named)
+    if unnamed:
+        seg = seg_claims.demote(seg, unnamed)
+    return churners, seg, SegmentationBasis(basis), SegmentEvidences(evidence)
 
 
-@step("describe segments", needs=(ReportRequest, Config, Checked, Book, AlignedFeatures, Attributions,
+@step("describe segments", needs=(ReportRequest, Config, Checked, Book, AlignedFeatures, SegmentationBasis,
                                   SourceFeatures, Segmentation), gives=(Segments, Migration), beside=True)
 def describe_segments(env: Env, req: ReportRequest, config: Config, checked: Checked, book: Book,
-                      aligned: AlignedFeatures, attr: Attributions, X: SourceFeatures, seg: Segmentation):
+                      aligned: AlignedFeatures, basis: SegmentationBasis, X: SourceFeatures, seg: Segmentation):
     """Segment summaries, matched to last month's segments when a previous folder is given."""
-    summaries = segmentation.describe(seg, attr, X.frame, config, value=aligned.value)
+    summaries = segmentation.describe(seg, basis.attributions, X.frame, config, value=aligned.value)
     migration = None
     if req.previous is not None:
         summaries, migration = segmentation.match_previous(summaries, seg, checked.previous, book_ids=book.ids)
@@ -375,10 +427,26 @@ def segment_rules(env: Env, config: Config, sources, aligned: AlignedFeatures, a
     """Each segment as rules on the model's own columns (runnable on the customer table, never
     on protected features), with precision, coverage, and churn rate and AUC where labels exist
     (counted over the population sample)."""
+    return _fit_rules(config, aligned, attr, seg, segments.items, None, sources)
+
+
+def _fit_rules(config: Config, aligned: AlignedFeatures, attr: Attributions, seg, summaries, X=None,
+               sources=None) -> SegmentRules:
     protected = tuple(c for c in aligned.frame.columns
-                      if (spec := config.features.get(sources.source(c))) is not None and spec.protected)
-    return segmentation.fit_rules(seg, segments.items, aligned.frame, seed=config.seed, label=aligned.label,
+                      if (spec := config.features.get(sources.source(c) if sources is not None else c)) is not None
+                      and spec.protected)
+    return segmentation.fit_rules(seg, tuple(summaries), aligned.frame, seed=config.seed, label=aligned.label,
                                   score=attr.score, population=aligned.in_population, exclude=protected)
+
+
+@step("claims", needs=(Config, Segments, Segmentation, SegmentationBasis, SourceFeatures, AlignedFeatures,
+                       GlobalDrivers, SegmentEvidences), gives=Claims, beside=True)
+def claims(env: Env, config: Config, segments: Segments, seg: Segmentation, basis: SegmentationBasis,
+           X: SourceFeatures, aligned: AlignedFeatures, drivers: GlobalDrivers, evidence: SegmentEvidences) -> Claims:
+    """Every name, zone, driver and headline as a claim with its evidence and verdict."""
+    return Claims(seg_claims.build_claims(
+        segments.items, seg, basis.attributions, X.frame, config, drivers=drivers, evidence=evidence.items,
+        label=_labels(aligned), population=aligned.in_population, in_sample=aligned.label is not None))
 
 
 @step("model quality", needs=(Config, Book), gives=ModelQuality)
@@ -393,8 +461,6 @@ def model_quality(env: Env, config: Config, book: Book):
 def monitoring(env: Env, req: ReportRequest, config: Config, sample: PopulationSample):
     """Stability against last month's report folder: PSI from its reference profile, driver drift
     from its attributions (both over the population samples)."""
-    from pathlib import Path
-
     previous = req.previous
     if previous is None:
         return Omitted("monitoring", "no_previous")
@@ -432,14 +498,18 @@ def plan_actions(env: Env, config: Config, checked: Checked, book_rules: Playboo
     return ActionPlan(targeting, customer_rule, tuple(plans))
 
 
-@step("campaign effect", needs=(Checked, Book), gives=CampaignEffect)
-def campaign(env: Env, checked: Checked, book: Book):
+@step("campaign effect", needs=(ReportRequest, Checked, Book), gives=CampaignEffect)
+def campaign(env: Env, req: ReportRequest, checked: Checked, book: Book):
     """Uplift of last month's campaign, when its outcomes are given."""
     if checked.campaign is None:
         return Omitted("campaign", "no_campaign")
-    previous = checked.previous
+    previous, published = checked.previous, None
+    if req.previous is not None and (Path(req.previous) / "scores.parquet").is_file():
+        published = read_published(req.previous)
     return campaign_effect(
         checked.campaign, known_ids=book.ids,
+        published_ids=None if published is None else published.customer_ids,
+        published_value=None if published is None else pd.Series(published.value, index=published.customer_ids),
         value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
         # the campaign targeted last month's list: its segments are last month's
         segments=None if previous is None else pd.Series(previous.keys, index=previous.customer_ids))

@@ -15,7 +15,8 @@ from churnlens.attribution.results import GlobalDrivers
 from churnlens.run.lists import retention_list
 from churnlens.results import Results
 from churnlens.run.loop_files import loop_tables
-from churnlens.segmentation.results import SegmentProfiles
+from churnlens.segmentation.claims import claims_frame
+from churnlens.segmentation.results import Claims, SegmentProfiles
 
 
 def tables(results: Results, *, machine: Optional[RetentionList] = None) -> dict[str, pd.DataFrame]:
@@ -28,5 +29,8 @@ def tables(results: Results, *, machine: Optional[RetentionList] = None) -> dict
         "segment_profiles": results[SegmentProfiles].frame,
         "drivers": drivers_table(results[GlobalDrivers]),
     }
+    found = results.get(Claims)
+    if found is not None:
+        out["claims"] = claims_frame(found.items)
     out.update(loop_tables(results))
     return out

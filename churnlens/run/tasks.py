@@ -124,7 +124,7 @@ def segment_churners(attr: attribution.Attributions, config: Config) -> Segmente
     """
     if config.churners.by in ("label", "value_at_risk"):
         raise DataError(
-            f"churners.by is {config.churners.by!r}, but segmenting attributions alone only has their scores "
+            f"churners.by is {config.churners.by!r}, but segmenting from attributions alone only has its scores "
             "(no labels or values). Use churners.by 'score' or 'top_fraction', or run the whole report.",
             key="churners.by"
         )
@@ -160,7 +160,7 @@ def _inputs(**paths: Optional[Path]) -> list[dict]:
 def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust_model: bool = False,
                     model_format: Optional[str] = None, query: Optional[str] = None,
                     encoding: Optional[str] = None, previous: Optional[Path] = None,
-                    campaign: Optional[Path] = None) -> str:
+                    campaign: Optional[Path] = None, strict: bool = False) -> str:
     """Check that model, data, config and the files they name fit together, with the same checks
     and messages as the report (:func:`churnlens.run.preflight.preflight`); returns a short
     report of what was found."""
@@ -176,7 +176,7 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     config = with_overrides(config, req)
     # the scores churnlens computes are the owner's (trees beyond the best iteration dropped)
     parity = attribution.require_parity(attribution.score_parity(model, aligned.X))
-    checked = preflight(config, config_path=config_path, previous=previous, campaign=campaign)
+    checked = preflight(config, config_path=config_path, previous=previous, campaign=campaign, strict=strict)
     info = model.info
     rules = checked.rules
     sources = attribution.feature_sources(info.feature_names, config)

@@ -21,7 +21,7 @@ import pandas as pd
 from churnlens import __version__, attribution, reports, segmentation
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
-from churnlens.attribution.results import Attributions
+from churnlens.attribution.results import Attributions, ScoreParity
 from churnlens.config import Config
 from churnlens.io import atomic, parallel
 from churnlens.io.bom import add_utf8_bom
@@ -34,7 +34,9 @@ from churnlens.reports import words
 from churnlens.reports.context import InputFile, PackageVersion, ReportContext, RunFacts
 from churnlens.run.lists import retention_list
 from churnlens.reports.words import attributed_text
-from churnlens.results import AlignedFeatures, Book, PopulationSample, Results, Selection
+from churnlens.reports.workbook import write_retention_workbook
+from churnlens.io.csv_safety import write_csv
+from churnlens.results import AlignedFeatures, Book, InputChecks, PopulationSample, Results, Selection
 from churnlens.run.loop import now_iso, period
 from churnlens.run.loop_files import write_loop_files
 from churnlens.run.request import ReportOutcome, ReportRequest
@@ -168,23 +170,37 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
     log_timings(results.timings + (("reports", round(time.perf_counter() - t0, 3)),))
     book = results[Book]
     return ReportOutcome(Path(req.out), book.n, results[ChurnerSet].count, results[Segmentation].n_segments,
-                         folder_files(staging), book.warnings)
+                         folder_files(staging), run_warnings(results))
+
+
+def run_warnings(results: Results) -> tuple[str, ...]:
+    """Every warning of the run (machine words): the table's alignment warnings, do-not-contact
+    ids that match no customer, last month's folder not matching its manifest."""
+    out = list(results[Book].warnings)
+    checks = results.get(InputChecks)
+    if checks is not None and checks.do_not_contact is not None and checks.do_not_contact.unmatched:
+        m = checks.do_not_contact
+        out.append(f"{m.unmatched:,} of the {m.listed:,} do-not-contact ids match no customer of this table "
+                   "(check the id column and its format: leading zeros, spaces)")
+    if checks is not None and checks.previous is not None and not checks.previous.ok:
+        p = checks.previous
+        out.append("last month's folder does not match its manifest" + (
+            f" (changed: {', '.join(p.changed)})" if p.changed else "") + (
+            f" (missing: {', '.join(p.missing)})" if p.missing else "") + (
+            f" (manifest {p.manifest})" if p.manifest != "ok" else ""))
+    return tuple(out)
 
 
 def write_workbook(results: Results, path: Path, facts: RunFacts, machine) -> None:
-    """``retention_list.xlsx`` for people, in the report language, when XlsxWriter (extra
-    ``churnlens[xlsx]``) is installed; ``retention_list.csv`` stays in machine words."""
-    try:
-        import xlsxwriter  # noqa: F401  -- listed lazy import: an optional extra
-    except ImportError:
-        return
-    from churnlens.reports.workbook import write_retention_workbook  # noqa: PLC0415 -- needs xlsxwriter
-
+    """``retention_list.xlsx`` for people, in the report language; ``retention_list.csv``
+    stays in machine words."""
     req, config = results[ReportRequest], results[Config]
     people = machine if req.lang == words.MACHINE_LANG else retention_list(results, lang=req.lang)
     spec = config.features.get(config.value_column or "")
-    write_retention_workbook(path, people, lang=req.lang, unit=spec.unit if spec else None,
-                             period=facts.period, generated_at=facts.generated_at)
+    unit = None if spec is None or spec.unit is None else spec.unit if isinstance(spec.unit, str) \
+        else spec.unit.get(req.lang)
+    write_retention_workbook(path, people, lang=req.lang, unit=unit, period=facts.period,
+                             generated_at=facts.generated_at)
 
 
 def write_tables(results: Results, folder: Path, machine) -> None:
@@ -192,7 +208,7 @@ def write_tables(results: Results, folder: Path, machine) -> None:
     ``retention_plan.csv`` is the group-by of ``retention_list.csv``."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, frame in tables(results, machine=machine).items():
-        frame.to_csv(folder / f"{name}.csv", index=False, encoding="utf-8")
+        write_csv(frame, folder / f"{name}.csv")
     rules = results.get(SegmentRules)
     if rules is not None:  # segment_rules.csv (+ .sql, segment_quality.csv), business words in machine lang
         segmentation.write_segment_rules(folder, rules, words.rule_definitions(
@@ -265,8 +281,22 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
             if ctx.sources else [],
             "undeclared_features": list(ctx.sources.undeclared) if ctx.sources else [],
             "excluded_from_reasons": [{"feature": f, "cause": c} for f, c in ctx.excluded_reasons],
+            "absent_columns": list(getattr(ctx.sources, "absent", ())) if ctx.sources else [],
         },
+        "score_parity": None if ctx.get(ScoreParity) is None else asdict(ctx.get(ScoreParity)),
+        "input_checks": _input_checks(ctx.get(InputChecks)),
+        "warnings": list(run_warnings(ctx.results)),
     }
+
+
+def _input_checks(checks: Optional[InputChecks]) -> Optional[dict]:
+    if checks is None:
+        return None
+    dnc, prev = checks.do_not_contact, checks.previous
+    return {"do_not_contact": None if dnc is None else {"listed": dnc.listed, "matched": dnc.matched,
+                                                        "unmatched": dnc.unmatched},
+            "previous": None if prev is None else {"manifest": prev.manifest, "changed": list(prev.changed),
+                                                   "missing": list(prev.missing)}}
 
 
 def material_manifest(ctx: ReportContext) -> dict:

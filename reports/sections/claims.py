@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from churnlens.reports import formatting, words
+from churnlens.segmentation.results import Claims
 from churnlens.reports.sections.base import Kit, Section
 
 
@@ -61,4 +62,4 @@ def build(ctx, kit: Kit) -> ClaimsView:
                       verdicts.count("dropped"))
 
 
-SECTION = Section("claims", "claims.title", build, "d_claims.html")
+SECTION = Section("claims", "claims.title", build, "d_claims.html", needs=(Claims,))
