@@ -121,7 +121,7 @@ def segment_churners(attr: attribution.Attributions, config: Config) -> Segmente
     """
     if config.churners.by in ("label", "value_at_risk"):
         raise DataError(
-            f"churners.by is {config.churners.by!r}, but segmenting attributions alone only has their scores "
+            f"churners.by is {config.churners.by!r}, but segmenting from attributions alone only has its scores "
             "(no labels or values). Use churners.by 'score' or 'top_fraction', or run the whole report.",
             key="churners.by"
         )
