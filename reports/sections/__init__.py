@@ -44,6 +44,7 @@ from churnlens.reports.sections import (
     checks,
     data,
     dictionary,
+    distribution,
     drivers,
     fixed_text,
     interactions,
@@ -74,6 +75,7 @@ REPORT: tuple[Section, ...] = (
     plan.SECTION,
     budget.SECTION,
     performance.SECTION,
+    distribution.SECTION,
     backtest.SECTION,
     uplift.SECTION,
     monitoring.SECTION,
@@ -85,6 +87,7 @@ REPORT: tuple[Section, ...] = (
 DOSSIER: tuple[Section, ...] = (
     model_card.SECTION,
     performance.QUALITY,
+    distribution.DOSSIER,
     backtest.SECTION,
     data.SECTION,
     dictionary.DOSSIER,
