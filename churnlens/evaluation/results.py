@@ -241,3 +241,25 @@ class InSample:
     has seen these customers' outcomes when it was trained on the same table."""
 
     figures: BackTest
+@dataclass(frozen=True)
+class ScoreBand:
+    low: float  # probability band [low, high)
+    high: float
+    customers: int
+    churners: int  # selected churners
+    listed: int  # on the retention list (control group included)
+    observed: Optional[int]  # observed churners (labels), None without a label column
+
+    @property
+    def observed_rate(self) -> Optional[float]:
+        return None if self.observed is None or self.customers == 0 else self.observed / self.customers
+
+
+@dataclass(frozen=True)
+class ScoreDistribution:
+    """The book's predicted churn probability in bands: customers, selected churners, listed
+    customers and observed churn per band."""
+
+    bands: tuple  # ScoreBand
+    n: int
+    labelled: bool

@@ -18,7 +18,7 @@ import pandas as pd
 
 from churnlens import attribution, segmentation
 from churnlens.actions import playbook
-from churnlens.actions.results import ActionPlan, Playbook
+from churnlens.actions.results import ActionPlan, FinalPlan, Playbook
 from churnlens.attribution.model import with_levels
 from churnlens.attribution.results import (
     Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes, ScoreParity,
@@ -30,8 +30,9 @@ from churnlens.campaign.results import CampaignEffect
 from churnlens.config import Config
 from churnlens.constants import INTERACTION_DRIVERS, INTERACTION_PAIRS, INTERACTION_ROWS
 from churnlens.errors import DataError, InputFileError
+from churnlens.evaluation.distribution import score_distribution
 from churnlens.evaluation.quality import evaluate
-from churnlens.evaluation.results import ModelQuality
+from churnlens.evaluation.results import ModelQuality, ScoreDistribution
 from churnlens.io.parallel import ahead
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.results import Monitoring
@@ -513,3 +514,12 @@ def campaign(env: Env, req: ReportRequest, checked: Checked, book: Book):
         value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
         # the campaign targeted last month's list: its segments are last month's
         segments=None if previous is None else pd.Series(previous.keys, index=previous.customer_ids))
+
+
+@step("score distribution", needs=(Book, Selection, AlignedFeatures, FinalPlan), gives=ScoreDistribution)
+def score_bands(env: Env, book: Book, selection: Selection, aligned: AlignedFeatures,
+                plan: FinalPlan) -> ScoreDistribution:
+    """The book's predicted probability in bands, with churners, listed customers and observed churn."""
+    listed = np.zeros(book.n, dtype=bool)
+    listed[aligned.rows] = plan.targeting.listed
+    return score_distribution(book.score, churners=selection.churners.mask, listed=listed, label=book.label)

@@ -45,6 +45,7 @@ from churnlens.reports.sections import (
     claims,
     data,
     dictionary,
+    distribution,
     drivers,
     fixed_text,
     interactions,
@@ -75,6 +76,7 @@ REPORT: tuple[Section, ...] = (
     plan.SECTION,
     budget.SECTION,
     performance.SECTION,
+    distribution.SECTION,
     backtest.SECTION,
     uplift.SECTION,
     monitoring.SECTION,
@@ -86,6 +88,7 @@ REPORT: tuple[Section, ...] = (
 DOSSIER: tuple[Section, ...] = (
     model_card.SECTION,
     performance.QUALITY,
+    distribution.DOSSIER,
     backtest.SECTION,
     data.SECTION,
     dictionary.DOSSIER,
