@@ -23,7 +23,8 @@ from churnlens.attribution.drivers import DriverSums, driver_sums, drivers_table
 from churnlens.attribution.explain import explain
 from churnlens.attribution.interactions import interaction_matrix, top_pairs
 from churnlens.attribution.io import AttributionsWriter, read_attributions, write_attributions
-from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator, load_model
+from churnlens.attribution.loading import load_model
+from churnlens.attribution.model import MODEL_FORMATS, LoadedModel, from_estimator
 from churnlens.attribution.parity import ScoreParity, require_parity, score_parity
 from churnlens.attribution.reasons import excluded_features, probability_points, reason_codes
 from churnlens.attribution.sources import feature_sources, source_frame, to_sources

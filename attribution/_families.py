@@ -29,6 +29,7 @@ import numpy as np
 
 from churnlens.errors import ModelError
 from churnlens.notes import Note
+from churnlens.attribution._lgb_json import tree_problem
 
 OWN_METHOD = "TreeSHAP (path-dependent), churnlens' own exact implementation (numba)"
 _FORESTS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
@@ -246,7 +247,6 @@ class _LightGBM(_Family):
         if "is_linear=1" in est.model_to_string(num_iteration=1):
             raise ModelError(f"Model {path} uses LightGBM linear trees, which TreeSHAP does not explain exactly. "
                              "Retrain with linear_tree=false.")
-        from churnlens.attribution._lgb_json import tree_problem
 
         # boosters restored from skops/pickle bypass the text-file check; a bad index would
         # crash the process inside LightGBM's prediction code

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
-from churnlens.attribution.model import LoadedModel, _Column
 from churnlens.errors import DataError
+from churnlens.redact import shorten
+from churnlens.io.tables import did_you_mean
+
+if TYPE_CHECKING:  # annotations only: the model module itself aligns its input with this one
+    from churnlens.attribution.model import LoadedModel, _Column
 
 _MAX_LISTED = 25
 
@@ -50,7 +54,6 @@ def _listing(values, limit: int = _MAX_LISTED) -> str:
 
 def _quoted(values, limit: int = 5) -> str:
     """Values for a message, each shortened (a 1 MB cell shows as a few dozen characters + "…")."""
-    from churnlens.redact import shorten
 
     return _listing([shorten(v.item() if isinstance(v, np.generic) else v, 40) for v in values], limit)
 
@@ -151,15 +154,13 @@ def _align_numeric(s: pd.Series, col: _Column, problems: list[str]) -> pd.Series
 def _check_missing_allowed(model: LoadedModel, X: pd.DataFrame, source: str) -> None:
     """Refuse missing values the model cannot take (e.g. scikit-learn's GradientBoostingClassifier),
     naming the columns, instead of the library's traceback in the middle of scoring."""
-    from churnlens.attribution.model import encode
-
     b = model._backend
     if b.family.accepts_missing(b.estimator):
         return
     rows = X.isna().any(axis=1).to_numpy()
     if not rows.any():
         return
-    M = encode(model, X[rows])  # a pipeline's own imputer may fill them: check what the estimator gets
+    M = model.encode(X[rows])  # a pipeline's own imputer may fill them: check what the estimator gets
     bad_cols = np.isnan(M).any(axis=0)
     if not bad_cols.any():
         return
@@ -202,7 +203,6 @@ def align(model: LoadedModel, data: pd.DataFrame, *, source: str = "data", known
     features = model.feature_names
     missing = [f for f in features if f not in present]
     if missing:
-        from churnlens.io.tables import did_you_mean
 
         hints = "".join(did_you_mean(m, [c for c in present if c not in features], say_for=len(missing) > 1)
                         for m in missing[:3])

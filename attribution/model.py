@@ -19,12 +19,14 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from churnlens.attribution.align import ensure_aligned
 from churnlens.attribution._families import (
     FAMILIES, LEVELS_UNKNOWN, SUPPORTED_ESTIMATORS, Facts, _binary_only, _Family, family_of,
 )
 from churnlens.attribution._lgb_json import tree_problem
 from churnlens.attribution.results import ModelInfo
 from churnlens.errors import InputFileError, ModelError
+from churnlens.attribution._lgb_json import dump_to_model_string
 
 MODEL_FORMATS = ("lightgbm", "xgboost", "skops", "pickle")
 
@@ -105,10 +107,12 @@ class LoadedModel:
     def feature_names(self) -> tuple[str, ...]:
         return self.info.feature_names
 
+    def encode(self, X: pd.DataFrame) -> np.ndarray:
+        """Aligned source frame -> float64 matrix in the estimator's input column order."""
+        return encode(self, X)
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Raw model output, shape (n,): log-odds (boosted models) or probability (forests)."""
-        from churnlens.attribution.align import ensure_aligned
-
         return raw_output(self, encode(self, ensure_aligned(self, X)))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
@@ -235,7 +239,6 @@ def _load_object(path: Path, fmt: str, trust_model: bool) -> tuple[Any, str]:
     if fmt == "lightgbm_json":
         import lightgbm as lgb
 
-        from churnlens.attribution._lgb_json import dump_to_model_string
 
         try:
             dump = json.loads(path.read_text(encoding="utf-8"))
@@ -448,7 +451,7 @@ def _pipeline(pipe: Any, path: Path) -> tuple[Any, Any, tuple[_Column, ...], np.
     return final, preprocess, tuple(columns[n] for n in src), mapping, tuple(names)
 
 
-def load_model(path: str | Path, *, model_format: str | None = None, trust_model: bool = False,
+def load_model_file(path: str | Path, *, model_format: str | None = None, trust_model: bool = False,
                levels: Optional[dict] = None) -> LoadedModel:
     """Load a binary churn classifier.
 
@@ -476,10 +479,6 @@ def load_model(path: str | Path, *, model_format: str | None = None, trust_model
     ModelError
         Unsupported format or estimator, not a binary classifier, or untrusted content.
     """
-    from churnlens.attribution.registry import is_model_uri, load_registry_model
-
-    if is_model_uri(path):
-        return with_levels(load_registry_model(str(path), trust_model=trust_model), levels)
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"model: file {path} does not exist. Give the path of a trained model file.",

@@ -24,6 +24,8 @@ import pandas as pd
 
 from churnlens.attribution.results import ScoreParity  # noqa: F401  (re-exported)
 from churnlens.errors import ModelError
+from churnlens.attribution.align import ensure_aligned
+from churnlens.attribution.model import encode, raw_output, to_probability
 
 PARITY_ROWS = 1_000
 TOLERANCES = {"float64": 1e-9, "float32": 1e-6}
@@ -47,8 +49,6 @@ def score_parity(model, X: pd.DataFrame, *, rows: int = PARITY_ROWS) -> ScorePar
     rows : int
         Sample size (at least 1,000 in a run; every row when ``X`` has fewer).
     """
-    from churnlens.attribution.align import ensure_aligned
-    from churnlens.attribution.model import encode, raw_output, to_probability
 
     if rows < 1:
         raise ValueError("rows must be positive")

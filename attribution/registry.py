@@ -25,8 +25,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
+from churnlens.attribution.model import _sha256, from_estimator, load_model_file as load_model
 from churnlens.attribution.results import RegistryInfo
 from churnlens.errors import ModelError
+from churnlens.io.sources import redact_url
+from churnlens.io.sources import redact_text
 
 URI_SCHEMES = ("models:/", "runs:/")
 REGISTRY_TIMEOUT = 30.0  # seconds; CHURNLENS_REGISTRY_TIMEOUT overrides
@@ -50,7 +53,6 @@ def _mlflow() -> Any:
 
 
 def _server(mlflow: Any) -> str:
-    from churnlens.io.sources import redact_url
 
     registry, tracking = str(mlflow.get_registry_uri()), str(mlflow.get_tracking_uri())
     return redact_url(registry) if registry == tracking else f"{redact_url(registry)} (tracking {redact_url(tracking)})"
@@ -66,7 +68,6 @@ def _alias_hint(uri: str) -> str:
 
 
 def _not_found(uri: str, mlflow: Any, err: Exception) -> ModelError:
-    from churnlens.io.sources import redact_text
 
     first = redact_text(str(err).strip().splitlines()[0]) if str(err).strip() else type(err).__name__
     return ModelError(f"model: MLflow model {uri} could not be resolved in registry {_server(mlflow)}: {first}. "
@@ -198,7 +199,6 @@ def load_registry_model(uri: str, *, trust_model: bool = False, timeout: Optiona
     """
     import yaml
 
-    from churnlens.attribution.model import _sha256, from_estimator, load_model
 
     mlflow = _mlflow()
     uri = str(uri)

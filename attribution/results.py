@@ -337,6 +337,14 @@ class Interactions:
 
 
 @dataclass(frozen=True)
+class StoredPrecision:
+    """Additivity as a reader of ``attributions.parquet`` can verify it: the largest
+    ``|base + sum(values) - model output|`` from the float32 values the file stores."""
+
+    additivity_max_error: float
+
+
+@dataclass(frozen=True)
 class ScoreParity:
     """Largest difference between churnlens' churn probability and the library's own."""
 

@@ -11,7 +11,7 @@ The public API (docs/api.md)::
 first use, so ``import churnlens`` (and ``churnlens --help``) stays fast.
 """
 
-__version__ = "0.1.0"
+from churnlens.version import __version__
 
 _API = ("Run", "load_model", "explain", "segment", "demo", "validate", "ReportOutcome")
 _CONFIG = ("Config", "load_config")

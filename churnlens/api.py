@@ -43,6 +43,7 @@ from churnlens.run.stages import table_chunks
 from churnlens.run.write import machine_names, write_report
 from churnlens.segmentation.history import segments_frame
 from churnlens.segmentation.results import ChurnerSet, Segmentation, Segments
+from churnlens.reports.notebook import RunSummary, SegmentLine, summary_html
 
 PathLike = Union[str, os.PathLike]
 ModelLike = Union[PathLike, Any]  # a path, a fitted estimator, a Booster, or a LoadedModel
@@ -421,7 +422,6 @@ class Run:
 
     # -- display ------------------------------------------------------------------------------
     def _repr_html_(self) -> str:
-        from churnlens.reports.notebook import RunSummary, SegmentLine, summary_html  # noqa: PLC0415
 
         r = self._results
         segs = tuple(SegmentLine(s.key, s.size, s.share, s.mean_score, s.value_at_risk) for s in r[Segments].items)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import errno
 import os
 import shlex
@@ -186,18 +187,19 @@ def json_summary(args: argparse.Namespace, code: int) -> str:
     body = {"status": "ok" if code == EXIT_OK else "error", "exit_code": code, "command": args.command,
             "out": str(out) if out is not None and code == EXIT_OK else None,
             "counts": done.get("counts", {}), "paths": done.get("paths", []),
-            "warnings": done.get("warnings", 0)}
+            "message": getattr(args, "error_message", "") if code != EXIT_OK else "",
+            "warnings": done.get("warnings", [])}
     return json.dumps(body, ensure_ascii=False, sort_keys=True)
 
 
 def _remember(args: argparse.Namespace, outcome=None, *, paths=None, **counts) -> None:
     """What --json reports about a finished command (counts and files written)."""
-    summary: dict = {"counts": counts, "paths": [str(p) for p in paths or ()], "warnings": 0}
+    summary: dict = {"counts": counts, "paths": [str(p) for p in paths or ()], "warnings": []}
     if outcome is not None:
         summary["counts"] = {**counts, "customers": outcome.n_customers, "churners": outcome.n_churners,
                              "segments": outcome.n_segments}
         summary["paths"] = [str(Path(outcome.out) / f) for f in outcome.files]
-        summary["warnings"] = len(outcome.warnings)
+        summary["warnings"] = [{"code": c, "text": t} for c, t in zip(outcome.warning_codes, outcome.warnings)]
     args.summary = summary
 
 
@@ -239,7 +241,14 @@ def _guarded(args: argparse.Namespace):
             try:
                 yield outcome
             except BaseException as err:  # noqa: BLE001 - the one place errors become exit codes
-                outcome.code = _report_error(err, debug=debug)
+                said = io.StringIO()  # what the user is told, also for the --json line
+                try:
+                    with contextlib.redirect_stderr(said):
+                        outcome.code = _report_error(err, debug=debug)
+                finally:
+                    sys.stderr.write(said.getvalue())
+                lines = [ln for ln in said.getvalue().splitlines() if ln.startswith("churnlens:")]
+                args.error_message = lines[0].removeprefix("churnlens: ") if lines else ""
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -29,6 +29,7 @@ from churnlens.constants import PSI_MODERATE, PSI_SHIFT, UNSTABLE_JACCARD
 from churnlens.reports.catalogue import text
 from churnlens.reports.fonts import CJK_FAMILY, LATIN_FAMILY, register_matplotlib_cjk
 from churnlens.segmentation.results import Migration, SegmentSummary, Stability
+from churnlens.reports.formatting import money, num
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -289,7 +290,6 @@ def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str
     """
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    from churnlens.reports.formatting import money, num
 
     with chart_style(lang):
         ax = _ax(ax, (3.2, 0.3 * max(len(segments), 1) + 1.0))

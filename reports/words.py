@@ -12,6 +12,9 @@ import pandas as pd
 from churnlens.notes import Note
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import catalogue, text
+from churnlens.segmentation.results import MIXED
+from churnlens import constants as c
+from churnlens.segmentation.results import NamePart
 
 # Language of the words in machine-readable outputs (CSV, JSON): the same whatever --lang.
 MACHINE_LANG = "en"
@@ -336,7 +339,6 @@ def _name_phrase(part, config, lang: str) -> tuple[str, bool]:
 def segment_name(seg, config, lang: str) -> str:
     """A segment's name from its parts (distinguishing drivers and what the members have), in
     ``lang``; a segment none of whose phrases holds for most of its churners is "Mixed: <drivers>"."""
-    from churnlens.segmentation.results import MIXED
 
     if seg.segment_id == MIXED:
         return text(lang, "segment.mixed_name")
@@ -409,7 +411,6 @@ def segmentation_method(seg, segcfg, lang: str, *, rules_depth: Optional[int] = 
     """The material-driver method as the numbered steps an auditor re-derives a segment with,
     with this run's parameters (``seg``: the Segmentation, ``segcfg``: SegmentationConfig);
     () for another representation."""
-    from churnlens import constants as c
 
     r = seg.representation
     if r.code != "profile.material":
@@ -534,7 +535,6 @@ def lineage_sentence(event, lang: str) -> str:
 
 def claim_text(claim, config, lang: str) -> str:
     """A claim (``churnlens.segmentation.results.Claim``) as the dossier's claims table words it."""
-    from churnlens.segmentation.results import NamePart
 
     params = dict(claim.params)
     spec = config.features.get(claim.feature)

@@ -32,6 +32,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+from sklearn.tree import DecisionTreeClassifier
 
 from churnlens.attribution.results import Attributions, GlobalDrivers
 from churnlens.config import Config
@@ -47,7 +48,7 @@ from churnlens.segmentation.results import (
     SegmentRules,
     SegmentSummary,
 )
-from churnlens.segmentation.rules import assign
+from churnlens.notes import Note
 
 CLAIM_COLUMNS = ("claim", "kind", "segment", "feature", "statement", "level", "low", "high", "support", "effect_pp",
                  "churn_in", "churn_in_low", "churn_in_high", "churn_out", "churn_out_low", "churn_out_high",
@@ -79,6 +80,39 @@ def churn_compare(inside: np.ndarray, label: Optional[np.ndarray], population: n
                     diff_low=_f(dl), diff_high=_f(dh), n=n1, n_out=n2, in_sample=in_sample)
 
 
+def book_selection(segmentation: Segmentation, segment_id: int, X: pd.DataFrame, population: np.ndarray, *,
+                   seed: int = 0) -> np.ndarray:
+    """The customers of the book a shallow tree on the raw columns picks out as the segment's
+    (its members against every other customer of the population, churner or not), shape (n,).
+
+    The surrogate rules of :func:`churnlens.segmentation.rules.fit_rules` separate a segment
+    from the *other churners* (the last one is often "everything else"); whether a segment is a
+    real mechanism is whether the customers that look like its members churn more than the book,
+    so this tree is fitted one segment against everyone. It is cross-fitted (two seeded halves,
+    each customer picked or not by the tree fitted on the other half), so the churn of the
+    customers it picks is an honest estimate: members are the model's riskiest customers, and on
+    its own training rows a model's riskiest customers churn whatever the mechanism."""
+    members = np.zeros(len(X), dtype=bool)
+    members[segmentation.rows[segmentation.labels == segment_id]] = True
+    train = members | population
+    if members.sum() < 2 or (~members & train).sum() < 2:
+        return members.copy()
+    M = X.apply(lambda c: pd.to_numeric(c, errors="coerce") if not isinstance(c.dtype, pd.CategoricalDtype)
+                else c.cat.codes.astype(float)).to_numpy(dtype=np.float64)
+    M = np.where(np.isfinite(M), M, -1e300)
+    fold = np.random.default_rng(seed).integers(0, 2, len(X))
+    picked = np.zeros(len(X), dtype=bool)
+    for k in (0, 1):
+        fit = train & (fold != k)
+        if members[fit].sum() < 2 or (~members[fit]).sum() < 2:
+            continue
+        leaf = max(5, int(0.2 * members[fit].sum()))
+        tree = DecisionTreeClassifier(max_depth=3, min_samples_leaf=leaf, class_weight="balanced", random_state=seed)
+        tree.fit(M[fit], members[fit])
+        picked[fold == k] = tree.predict(M[fold == k]).astype(bool)
+    return picked
+
+
 def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmentation, rules: SegmentRules,
                      X: pd.DataFrame, config: Config, *, label: Optional[np.ndarray] = None,
                      population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None,
@@ -93,14 +127,13 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
     (reason ``memorised``)."""
     n = len(X)
     pop = np.ones(n, dtype=bool) if population is None else np.asarray(population, dtype=bool).reshape(-1)
-    on_book = assign(rules.rules, X)
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
     quality = {q.key: q for q in rules.quality}
     out = []
     for s in summaries:
         if s.segment_id == MIXED:
             continue
-        sel = on_book == s.key
+        sel = book_selection(segmentation, s.segment_id, X, pop, seed=config.seed)
         ev = churn_compare(sel, lab, pop, level=config.claims.level)
         known = pop if lab is None else pop & np.isfinite(lab)
         book = None if lab is None or not known.any() else float(lab[known].mean())
@@ -135,7 +168,6 @@ def demote(segmentation: Segmentation, drop: tuple[int, ...]) -> Segmentation:
     drop = set(int(d) for d in drop)
     if not drop:
         return segmentation
-    from churnlens.notes import Note
 
     k = segmentation.n_segments
     keep = [j for j in range(k) if j not in drop]

@@ -27,6 +27,9 @@ from churnlens.segmentation.results import (
     Segmentation,
     SegmentSummary,
 )
+from churnlens.errors import DataError
+from churnlens.io.tables import read_table
+from churnlens.io.ids import normalise_ids
 
 SEGMENTS_CSV = "segments.csv"
 SIGNATURES_JSON = "segment_signatures.json"
@@ -128,8 +131,6 @@ def load_previous(directory: Path) -> PreviousSegments:
     for p in (csv_path, json_path):
         if not p.is_file():
             raise InputFileError(f"{p} is missing from the previous report folder. {fix}")
-    from churnlens.errors import DataError
-    from churnlens.io.tables import read_table
 
     try:
         frame = read_table(csv_path, what="Previous segments file", all_text=True, allow_empty=True,
@@ -138,7 +139,6 @@ def load_previous(directory: Path) -> PreviousSegments:
         raise InputFileError(f"{err} {fix}") from None
     frame = frame.map(unquote_cell) if len(frame) else frame
     if "customer_id" in frame.columns:  # compared with this month's ids by the one rule
-        from churnlens.io.ids import normalise_ids
 
         frame["customer_id"] = normalise_ids(frame["customer_id"].to_numpy())
     need = ("customer_id", "segment")

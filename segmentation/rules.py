@@ -33,6 +33,7 @@ from churnlens.segmentation.results import (
     SegmentRules,
     SegmentSummary,
 )
+from churnlens.io.csv_safety import write_csv
 
 MAX_DEPTH = 3
 MAX_LEVELS = 20  # categorical columns with more levels are not used in rules
@@ -328,7 +329,6 @@ def write_segment_rules(directory, rules: SegmentRules, definitions: Optional[di
     ``directory`` (created if needed)."""
     from pathlib import Path
 
-    from churnlens.io.csv_safety import write_csv
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

@@ -255,7 +255,8 @@ def test_plan_money_has_intervals_that_cover_the_realised_value():
     for r in range(60):
         ev, _ = _simulate(rng)
         pooled = pooled_uplift(ev, current=PERIODS[-1], assumed=ASSUMED, level=0.9)
-        money = plan_money(score, value, action, treated, seg, rules=rules, pooled=pooled, level=0.9, seed=r)
+        money = plan_money(score, value, action, treated, seg, rules=rules, pooled=pooled, level=0.9, seed=r,
+                           draw=posterior_draws)
         truth = float(sum(score[i] * value[i] * TRUE[(seg[i], ACTIONS[action[i]])] for i in range(n)))
         covered += money.retained.low <= truth <= money.retained.high
         assert money.net.mean == pytest.approx(money.retained.mean - 5.0 * n)

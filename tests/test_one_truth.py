@@ -165,7 +165,7 @@ import numpy as np  # noqa: E402
 from churnlens import reports  # noqa: E402
 from churnlens.evaluation import backtest as bt  # noqa: E402
 from churnlens.monitoring.results import Trend, TrendPoint  # noqa: E402
-from tests.report_fixture import build_context, relabel  # noqa: E402
+from tests.flow_fixture import build_context, relabel  # noqa: E402
 
 
 def _section(html: str, sid: str) -> str:
@@ -187,7 +187,7 @@ def loop_ctx():
     trend = Trend(points=(point("2026-10", None, "none", None, "none"), point("2026-11", 0.31, "red", 0.012, "green")),
                   segments=(), drivers=(), reference_auc=0.8, psi_thresholds=(0.1, 0.25),
                   auc_drop_thresholds=(0.02, 0.05), verdict="red", n_skipped=0)
-    return dataclasses.replace(ctx, backtest=back, trend=trend)
+    return ctx.replace(backtest=back, trend=trend)
 
 
 @pytest.fixture(scope="module")
@@ -386,7 +386,7 @@ def test_dossier_names_a_registry_model_and_keeps_hashes_whole(lang, tmp_path):
     ctx = build_context(1500)
     reg = RegistryInfo(uri="models:/churn/Production", registry_uri="sqlite:///mlflow.db", tracking_uri="",
                        flavor="lightgbm", name="churn", version="7", run_id="0123456789abcdef0123456789abcdef")
-    ctx = relabel(dataclasses.replace(ctx, facts=dataclasses.replace(
+    ctx = relabel(ctx.replace(facts=dataclasses.replace(
         ctx.facts, model=dataclasses.replace(ctx.facts.model, registry=reg, path="Production"))), lang)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     dossier = (tmp_path / "dossier.html").read_text(encoding="utf-8")

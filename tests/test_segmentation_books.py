@@ -237,9 +237,10 @@ def test_named_segments_are_the_planted_mechanisms(kind, seed):
     named = [e for e in evidence if e.named]
     assert len(named) == PLANTED[kind]
     book_rate = book.churned.mean()
-    on_book = assign(rules.rules, book.X)
-    for e in evidence:  # recomputed from the raw labels
-        sel = on_book == e.key
+    from churnlens.segmentation.claims import book_selection
+
+    for e in evidence:  # the churn of the customers the segment's one-vs-rest tree picks, from the raw labels
+        sel = book_selection(seg, e.segment_id, book.X, np.ones(len(book.X), bool))
         assert e.selected_n == int(sel.sum()) and e.book_churn == pytest.approx(book_rate)
         assert e.selected_churn == pytest.approx(book.churned[sel].mean())
         assert e.named == (e.selected_churn >= 2.0 * book_rate and e.diff_low > 0 and e.reason == "")

@@ -51,8 +51,12 @@ def test_json_summary_on_error_and_exit_code_2(inputs, tmp_path, capsys):
     captured = capsys.readouterr()
     assert code == 2
     assert "report.logo: environment variable NO_SUCH_VAR is not set" in captured.err
-    assert _last_json(captured.out) == {"status": "error", "exit_code": 2, "command": "validate", "out": None,
-                                        "counts": {}, "paths": [], "warnings": 0}
+    line = _last_json(captured.out)
+    assert line == {"status": "error", "exit_code": 2, "command": "validate", "out": None,
+                    "counts": {}, "paths": [], "warnings": [], "message": line["message"]}
+    # the scheduler's log keeps the reason, as the user was told it (on stderr)
+    assert line["message"].startswith("error: ") and "report.logo: environment variable NO_SUCH_VAR" in line["message"]
+    assert line["message"] in captured.err
 
 
 def test_validate_json_keeps_stdout_machine_readable(inputs, capsys):

@@ -52,7 +52,7 @@ Two curves of cumulative expected net value against the share of eligible custom
 from __future__ import annotations
 
 import math
-from typing import Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -249,11 +249,12 @@ def _channel_use(names, budget, action, treated, cost, chan) -> tuple[ChannelUse
 def plan_money(score: np.ndarray, value: Optional[np.ndarray], action: np.ndarray, treated: np.ndarray,
                segment_keys: np.ndarray, *, rules: Sequence[PlaybookRule], pooled, budget: Optional[BudgetConfig] = None,
                uplift: Optional[np.ndarray] = None, level: float = 0.95, n_draws: int = 1000,
-               seed: int = 0) -> PlanMoney:
+               seed: int = 0, draw: Optional[Callable] = None) -> PlanMoney:
     """Expected retained value ``sum p x uplift x value`` and net value (minus the contacts' cost)
     of a plan, with the posterior mean and central ``level`` interval over joint posterior draws
-    of the uplift (:func:`churnlens.campaign.pooled.posterior_draws`, seeded): one draw per
-    segment x action, shared by all its customers, segments of one action drawn together.
+    of the uplift (``draw``: :func:`churnlens.campaign.pooled.posterior_draws`, passed in by the
+    caller since actions do not import the campaign stage; seeded): one draw per segment x
+    action, shared by all its customers, segments of one action drawn together.
 
     Parameters
     ----------
@@ -266,7 +267,6 @@ def plan_money(score: np.ndarray, value: Optional[np.ndarray], action: np.ndarra
         The uplift the plan used (:func:`uplift_matrix`): gives ``value`` of both figures;
         default the posterior mean.
     """
-    from churnlens.campaign.pooled import posterior_draws
 
     score = np.asarray(score, dtype=np.float64)
     n = score.shape[0]
@@ -288,7 +288,7 @@ def plan_money(score: np.ndarray, value: Optional[np.ndarray], action: np.ndarra
     known = {p.action for p in pooled.posteriors} if pooled is not None else set()
     assumed_u = {r.action.en: float(r.uplift) for r in rules}
     if cell_keys and pooled is not None:
-        draws = posterior_draws(pooled, cell_keys, n_draws=n_draws, seed=seed)
+        draws = draw(pooled, cell_keys, n_draws=n_draws, seed=seed)
     else:
         draws = np.full((n_draws, len(cell_keys)), np.nan)
     for j, (s, a) in enumerate(cell_keys):

@@ -61,6 +61,9 @@ from churnlens.io.ids import normalise_id, normalise_ids
 from churnlens.redact import shorten
 from churnlens.actions.results import PlannedAction, RetentionList, SegmentPlan, Targeting
 from churnlens.segmentation.results import SegmentSummary
+from churnlens.io.tables import csv_encoding, read_table
+from churnlens.io.files import check_regular_file
+from churnlens.io.csv_safety import write_csv
 
 __all__ = [
     "load_playbook",
@@ -646,9 +649,7 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
     DataError
         A table with several columns but no ``id_column``.
     """
-    from churnlens.io.tables import csv_encoding, read_table
 
-    from churnlens.io.files import check_regular_file
 
     path = Path(path)
     check_regular_file(path, "do_not_contact", key="report.do_not_contact", what="Do-not-contact file",
@@ -849,7 +850,6 @@ def write_retention_list(path_csv: str | Path, retention: RetentionList) -> Path
 
     Text cells never start a spreadsheet formula (OWASP CSV injection guidance): a cell starting
     with ``= + - @`` gets a leading ``'``."""
-    from churnlens.io.csv_safety import write_csv
 
     path_csv = Path(path_csv)
     write_csv(retention.frame, path_csv)

@@ -38,6 +38,9 @@ from scipy.stats import binomtest, chi2_contingency, fisher_exact
 from churnlens.notes import Note
 from churnlens.errors import DataError, InputFileError
 from churnlens.campaign.results import ArmEffect, CampaignEffect
+from churnlens.io.tables import read_table
+from churnlens.io.files import check_regular_file
+from churnlens.io.tables import did_you_mean
 
 __all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD"]
 
@@ -48,9 +51,7 @@ METHOD = Note.of("campaign.method")
 
 
 def _read_table(path: Path, id_column: str) -> pd.DataFrame:
-    from churnlens.io.tables import read_table
 
-    from churnlens.io.files import check_regular_file
 
     check_regular_file(path, "campaign", argument="campaign", what="campaign: file",
                        hint="Give last month's campaign outcome file.")
@@ -75,7 +76,6 @@ def read_campaign(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
         Missing columns, unknown arm labels, outcomes other than 0/1, missing or duplicated ids.
     """
     path = Path(path)
-    from churnlens.io.tables import did_you_mean
 
     df = _read_table(path, id_column)
     cols = list(map(str, df.columns))

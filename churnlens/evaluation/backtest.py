@@ -45,6 +45,8 @@ from churnlens.evaluation.quality import evaluate
 from churnlens.evaluation.results import BackTest, HitRate, ModelQuality, Published
 from churnlens.io.tables import read_table
 from churnlens.notes import Note
+from churnlens.io.files import check_regular_file
+from churnlens.io.tables import parse_labels, row_examples
 
 __all__ = ["SCORES_FILE", "SCORES_COLUMNS", "write_scores", "read_published", "read_outcomes",
            "outcomes_from_labels", "match_outcomes", "backtest", "in_sample", "training_data_notes",
@@ -155,7 +157,6 @@ def read_outcomes(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
     DataError
         Missing columns, outcomes other than 0/1 (missing ones included), missing or duplicated ids.
     """
-    from churnlens.io.files import check_regular_file
 
     path = Path(path)
     check_regular_file(path, "outcomes", argument="outcomes", what="outcomes: file",
@@ -180,7 +181,6 @@ def read_outcomes(path: Path, *, id_column: str = "customer_id") -> pd.DataFrame
     if len(dup):
         raise DataError(f"Outcomes file {path}: {len(dup)} duplicated {id_column!r} value(s), e.g. "
                         f"{dup.astype(str).head(3).tolist()}; each customer must appear once.", argument="outcomes")
-    from churnlens.io.tables import parse_labels, row_examples
 
     y, bad = parse_labels(df[outcome])
     if bad.any():

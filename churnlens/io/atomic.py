@@ -41,6 +41,7 @@ from typing import Iterable, Iterator, Optional
 
 from churnlens.errors import OutputFolderError
 from churnlens.redact import redact_tree
+from churnlens.io.files import file_kind
 
 MANIFEST = "manifest.json"
 STAGING_MARKER = ".churnlens-staging"
@@ -434,7 +435,6 @@ def check_out_file(out: str | Path, *, inputs: Iterable = (), marker: bytes = AT
 
     st = os.stat(out) if out.exists() else None
     if st is None or not _stat.S_ISREG(st.st_mode):
-        from churnlens.io.files import file_kind
 
         what = file_kind(st.st_mode) if st is not None else "a broken link"
         raise OutputFolderError(f"out: {out} is {what}, not a file churnlens wrote; give the path of a new "

@@ -22,6 +22,7 @@ from typing import Iterator, Optional
 
 import pandas as pd
 
+from churnlens.io.digest import sha256_file
 from churnlens.errors import ConfigError, InputFileError
 from churnlens.redact import redact, url_password
 
@@ -337,8 +338,6 @@ def iter_sql(source: TableSource, *, chunk_rows: int) -> Iterator[pd.DataFrame]:
 
 def fingerprint(source: TableSource) -> dict:
     """Manifest entry of the data: path/URL, SHA-256 (file, folder) or query + rows digest (SQL)."""
-    from churnlens.io.tables import sha256_file
-
     if source.kind == "file":
         return {"kind": "file", "path": str(source.location), "sha256": sha256_file(source.path)}
     if source.kind == "dataset":

@@ -25,28 +25,15 @@ import pandas as pd
 from churnlens.config import Config
 from churnlens.errors import ConfigError, DataError, InputFileError
 from churnlens.io.ids import RULE, describe_near_duplicates, near_duplicates, normalise_ids
-from churnlens.io.sources import TableSource, decode_hint, iter_dataset, iter_sql, read_encoding, table_source
+from churnlens.io.digest import sha256_file  # noqa: F401  (re-exported)
+from churnlens.io.sources import (
+    TableSource, decode_hint, iter_dataset, iter_sql, read_encoding, redact_text, table_source,
+)
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".txt", ".gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 _SEPARATORS = (";", "\t", "|")
-
-
-def sha256_file(path: Path, *, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes, streamed; a file unchanged since (same size and modification
-    time) is hashed once per process (the manifest names the data file twice)."""
-    st = os.stat(path)
-    return _sha256(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns, chunk)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256(path: str, inode: int, size: int, mtime_ns: int, chunk: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_table(path: "str | Path | TableSource", *, id_column: Optional[str] = None, what: str = "Data file",
@@ -380,8 +367,6 @@ def iter_table(path: "str | Path | TableSource", *, id_column: Optional[str] = N
     except UnicodeDecodeError:
         raise InputFileError(f"data: {decode_hint(path, encoding)}", argument="data") from None
     except Exception as err:  # pandas/pyarrow raise many types for a corrupt file
-        from churnlens.io.sources import redact_text
-
         first = redact_text((str(err).strip().splitlines() or [type(err).__name__])[0][:200])
         if source.kind == "sql":  # never Path(url): it garbles the URL and keeps the password
             raise InputFileError(f"data: reading the query's rows from {source.name} failed after {start:,} row(s) "

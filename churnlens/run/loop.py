@@ -20,7 +20,7 @@ from churnlens.actions import budget as budgeting
 from churnlens.actions import playbook
 from churnlens.actions.results import ActionPlan, BudgetPlan, FinalPlan, PlanMoney, Playbook, Targeting
 from churnlens.attribution.results import Attributions, GlobalDrivers
-from churnlens.campaign.pooled import read_evidence, remap_segments
+from churnlens.campaign.pooled import posterior_draws, read_evidence, remap_segments
 from churnlens.campaign.results import MeasuredCampaign, UpliftEvidence
 from churnlens.campaign.uplift import measure_campaign, uplift_overrides
 from churnlens.config import Config
@@ -170,7 +170,7 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
     if measured is not None and measured.pooled is not None:
         money = budgeting.plan_money(attr.score, aligned.value, index, targeting.target & (index >= 0), keys,
                                      rules=rules, pooled=measured.pooled, budget=budget, uplift=uplift,
-                                     level=config.loop.level, seed=config.seed)
+                                     level=config.loop.level, seed=config.seed, draw=posterior_draws)
     return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money
 
 

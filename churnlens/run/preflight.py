@@ -19,6 +19,10 @@ from churnlens.errors import ConfigError, InputFileError
 from churnlens.io.atomic import FolderCheck, verify_folder
 from churnlens.io.files import check_regular_file
 from churnlens.results import Checked
+from churnlens import segmentation
+from churnlens.monitoring.stability import ReferenceProfile
+from churnlens.evaluation.backtest import read_published
+from churnlens.io.logo import logo_data_uri
 
 
 def id_salt(config: Config) -> str:
@@ -39,8 +43,6 @@ def check_previous(previous: Path):
     file are present and readable. Returns the previous segments."""
     import pyarrow.parquet as pq
 
-    from churnlens import segmentation
-    from churnlens.monitoring.stability import ReferenceProfile
 
     previous = Path(previous)
     if not previous.is_dir():
@@ -77,7 +79,6 @@ def published_ids(previous: Optional[Path]) -> Optional["np.ndarray"]:
     without ``previous``."""
     if previous is None:
         return None
-    from churnlens.evaluation.backtest import read_published
 
     return read_published(Path(previous)).customer_ids
 
@@ -115,7 +116,6 @@ def verify_previous(previous: Path, *, strict: bool = False) -> FolderCheck:
 def check_logo(config: Config) -> None:
     """Read and check ``report.logo`` (already resolved beside the config file)."""
     if config.report.logo:
-        from churnlens.reports.render import logo_data_uri
 
         # checked before a byte is read: a FIFO would block, a sparse 2 GB file would be read whole
         check_regular_file(config.report.logo, "logo", error=ConfigError, key="report.logo",

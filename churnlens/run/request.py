@@ -66,6 +66,7 @@ class ReportOutcome:
     n_segments: int
     files: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    warning_codes: tuple[str, ...] = field(default=())  # one per warning: data | do_not_contact_unmatched | previous_changed
 
 
 @dataclass(frozen=True)

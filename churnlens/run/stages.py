@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from churnlens import attribution, segmentation
+import churnlens.attribution.io  # noqa: F401  (attribution.io.stored_additivity_error)
 from churnlens.actions import playbook
 from churnlens.actions.results import ActionPlan, FinalPlan, Playbook
 from churnlens.attribution.model import with_levels
 from churnlens.attribution.results import (
-    Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes, ScoreParity,
+    Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes, ScoreParity, StoredPrecision,
 )
 from churnlens.attribution.drivers import DriverSums
 from churnlens.attribution import LoadedModel
@@ -52,6 +53,7 @@ from churnlens.segmentation.results import (
     ChurnerSet, Claims, Examples, Families, Migration, SegmentationBasis, SegmentEvidences, SegmentProfiles,
     SegmentRules, Segmentation, Segments,
 )
+from churnlens.segmentation.results import MIXED
 
 CROSS_CHECK_ROWS = 200
 DISPLAY_ROWS = 5_000
@@ -289,6 +291,12 @@ def population_sample(env: Env, aligned: AlignedFeatures, attr: Attributions, X:
     return PopulationSample(pos, attribution.take(attr, pos), X.frame.iloc[pos])
 
 
+@step("stored precision", needs=(Attributions,), gives=StoredPrecision)
+def stored_precision(env: Env, attr: Attributions) -> StoredPrecision:
+    """Additivity recomputed from the float32 values ``attributions.parquet`` stores."""
+    return StoredPrecision(attribution.io.stored_additivity_error(attr))
+
+
 @step("display rows", needs=(Config, PopulationSample), gives=DisplayRows)
 def display_rows(env: Env, config: Config, sample: PopulationSample) -> DisplayRows:
     """A deterministic sample of at most 5,000 rows of the population sample for point charts."""
@@ -389,7 +397,6 @@ def examples(env: Env, config: Config, seg: Segmentation, segments: Segments, at
 def segment_interactions(env: Env, config: Config, model, sources, aligned: AlignedFeatures,
                          segments: Segments) -> Interactions:
     """Exact SHAP interaction values among each segment's top drivers: its top interacting pairs."""
-    from churnlens.segmentation.results import MIXED
 
     rng = np.random.default_rng(config.seed)
     model_features = set(model.feature_names)

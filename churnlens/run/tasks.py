@@ -23,6 +23,13 @@ from churnlens.io.sources import TableSource, resolve_data
 from churnlens.attribution.registry import is_model_uri
 from churnlens.reports import words
 from churnlens.segmentation.history import segments_frame
+from churnlens.io.tables import sha256_file
+from churnlens.campaign.effect import campaign_effect
+from churnlens.run.pipeline import ReportRequest, check_request, with_overrides
+from churnlens.run.preflight import preflight, published_ids
+from churnlens.evaluation.compare import compare_with_evidence
+from churnlens.evaluation.quality import evaluate
+from churnlens.reports.evaluation import write_evaluation
 
 
 def check_frame(frame: pd.DataFrame, config: Config, *, source: str) -> pd.DataFrame:
@@ -151,7 +158,6 @@ def segment_attributions(attributions_path: Path, config_path: Optional[Path], o
 
 def _inputs(**paths: Optional[Path]) -> list[dict]:
     """Manifest ``inputs`` entries (role, absolute path, SHA-256) of the given files."""
-    from churnlens.io.tables import sha256_file
 
     return [{"role": role, "path": str(Path(p).absolute()), "sha256": sha256_file(Path(p))}
             for role, p in paths.items() if p is not None]
@@ -164,9 +170,6 @@ def validate_inputs(model_path, data_path, config_path: Optional[Path], *, trust
     """Check that model, data, config and the files they name fit together, with the same checks
     and messages as the report (:func:`churnlens.run.preflight.preflight`); returns a short
     report of what was found."""
-    from churnlens.campaign.effect import campaign_effect
-    from churnlens.run.pipeline import ReportRequest, check_request, with_overrides
-    from churnlens.run.preflight import preflight, published_ids
 
     req = ReportRequest(model=model_path, data=data_path, config=config_path, previous=previous, campaign=campaign,
                         formats=(), query=query, encoding=encoding)
@@ -254,9 +257,6 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
     table; labels and values always come from ``data_path``. ``out`` is a model-comparison folder
     (``churnlens.evaluation/1``): never a report folder.
     """
-    from churnlens.evaluation.compare import compare_with_evidence
-    from churnlens.evaluation.quality import evaluate
-    from churnlens.reports.evaluation import write_evaluation
 
     check_out_vs_inputs(out, [data_path, config_path, *model_paths, *(data_for or {}).values()])
     check_out(out, kind="evaluation")

@@ -18,7 +18,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from churnlens import __version__, attribution, reports, segmentation
+from churnlens import attribution, reports, segmentation
+from churnlens.version import __version__
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
 from churnlens.attribution.results import Attributions, ScoreParity
@@ -169,25 +170,28 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
     write_manifest(staging, context, data_source=data_source(results, out=Path(req.out), staging=staging))
     log_timings(results.timings + (("reports", round(time.perf_counter() - t0, 3)),))
     book = results[Book]
+    warnings = run_warnings(results)
     return ReportOutcome(Path(req.out), book.n, results[ChurnerSet].count, results[Segmentation].n_segments,
-                         folder_files(staging), run_warnings(results))
+                         folder_files(staging), tuple(t for _, t in warnings), tuple(c for c, _ in warnings))
 
 
-def run_warnings(results: Results) -> tuple[str, ...]:
-    """Every warning of the run (machine words): the table's alignment warnings, do-not-contact
-    ids that match no customer, last month's folder not matching its manifest."""
-    out = list(results[Book].warnings)
+def run_warnings(results: Results) -> tuple[tuple[str, str], ...]:
+    """Every warning of the run as (code, text in machine words): the table's alignment warnings
+    (``data``), do-not-contact ids that match no customer, last month's folder not matching its
+    manifest."""
+    out = [("data", w) for w in results[Book].warnings]
     checks = results.get(InputChecks)
     if checks is not None and checks.do_not_contact is not None and checks.do_not_contact.unmatched:
         m = checks.do_not_contact
-        out.append(f"{m.unmatched:,} of the {m.listed:,} do-not-contact ids match no customer of this table "
-                   "(check the id column and its format: leading zeros, spaces)")
+        out.append(("do_not_contact_unmatched",
+                    f"{m.unmatched:,} of the {m.listed:,} do-not-contact ids match no customer of this table "
+                    "(check the id column and its format: leading zeros, spaces)"))
     if checks is not None and checks.previous is not None and not checks.previous.ok:
         p = checks.previous
-        out.append("last month's folder does not match its manifest" + (
+        out.append(("previous_changed", "last month's folder does not match its manifest" + (
             f" (changed: {', '.join(p.changed)})" if p.changed else "") + (
             f" (missing: {', '.join(p.missing)})" if p.missing else "") + (
-            f" (manifest {p.manifest})" if p.manifest != "ok" else ""))
+            f" (manifest {p.manifest})" if p.manifest != "ok" else "")))
     return tuple(out)
 
 
@@ -285,7 +289,7 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
         },
         "score_parity": None if ctx.get(ScoreParity) is None else asdict(ctx.get(ScoreParity)),
         "input_checks": _input_checks(ctx.get(InputChecks)),
-        "warnings": list(run_warnings(ctx.results)),
+        "warnings": [{"code": c, "text": t} for c, t in run_warnings(ctx.results)],
     }
 
 

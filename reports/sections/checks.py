@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from churnlens.reports import words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
+from churnlens.attribution.results import StoredPrecision
+from churnlens.reports import formatting
 
 
 @dataclass(frozen=True)
@@ -27,11 +29,9 @@ class CrossCheckView:
 
 
 def build_additivity(ctx: ReportContext, kit: Kit) -> AdditivityView:
-    from churnlens.attribution.io import stored_additivity_error
-    from churnlens.reports import formatting
 
     a = ctx.attributions
-    stored = kit.text("dossier.stored_precision", err=formatting.sci(stored_additivity_error(a)),
+    stored = kit.text("dossier.stored_precision", err=formatting.sci(ctx[StoredPrecision].additivity_max_error),
                       exact=formatting.sci(a.additivity_max_error)) if a.n else ""
     return AdditivityView(a.additivity_max_error, a.additivity_tolerance, a.additivity_ok, stored)
 

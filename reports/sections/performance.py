@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 from churnlens.evaluation.results import ModelQuality
-from churnlens.evaluation.backtest import training_data_notes
 from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -48,8 +47,8 @@ def basis(ctx: ReportContext) -> Optional[Basis]:
     ins = q.auc if q is not None else None
     oos = b.auc.value if b is not None and b.auc is not None and b.auc.value == b.auc.value else None
     gap = ins - oos if ins is not None and oos is not None else None
-    notes = list(training_data_notes(ins, oos))
-    for src in (ctx.backtest, ctx.in_sample):  # the stage's own warnings, once each
+    notes: list = []
+    for src in (ctx.backtest, ctx.in_sample):  # the back-test stage's warnings (in_sample vs back-test AUC), once each
         for n in (src.notes if src is not None else ()):
             if n.code in ("backtest.looks_like_training_data", "backtest.near_perfect_separation") and \
                     all(m.code != n.code for m in notes):

@@ -11,6 +11,7 @@ from churnlens.reports import charts
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
 from churnlens.segmentation.results import MIXED
+from churnlens.reports import words
 
 MIN_EFFECT = 0.3  # |Cohen's d| below this is not worth a table row
 
@@ -42,7 +43,6 @@ class ProfileRow:
 
 def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
     """A profile row's level in words: value labels, readable bands, "median", "missing"."""
-    from churnlens.reports import words
 
     spec = kit.ctx.config.features.get(feature)
     if stat == "median":
@@ -71,7 +71,6 @@ def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
 
 
 def _value(v: float, stat: str, feature: str, kit: Kit) -> str:
-    from churnlens.reports import words
 
     if v != v:  # NaN
         return "–"
