@@ -56,7 +56,8 @@ def _body(q: ModelQuality, name: str, lang: str, timings: Timings) -> Performanc
         confusion=tuple(ConfusionRow(words.note_text(c.rule, lang), c.tp, c.fp, c.fn, c.tn, c.precision, c.recall,
                                      c.threshold) for c in q.confusion),
         roc=chart("roc", charts.plot_roc), ks_uri=chart("ks", charts.plot_ks), gains=chart("gains", charts.plot_gains),
-        calib=chart("calibration", charts.plot_calibration))
+        calib=chart("calibration", charts.plot_calibration),
+        basis=(), warnings=())  # the comparison page states what every model was measured on
 
 
 def _f(x) -> str:

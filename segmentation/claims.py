@@ -99,7 +99,7 @@ def book_selection(segmentation: Segmentation, segment_id: int, X: pd.DataFrame,
         return members.copy()
     M = X.apply(lambda c: pd.to_numeric(c, errors="coerce") if not isinstance(c.dtype, pd.CategoricalDtype)
                 else c.cat.codes.astype(float)).to_numpy(dtype=np.float64)
-    M = np.where(np.isfinite(M), M, -1e300)
+    M = np.where(np.isfinite(M), M, np.nan)  # scikit-learn trees send missing values down their own branch
     fold = np.random.default_rng(seed).integers(0, 2, len(X))
     picked = np.zeros(len(X), dtype=bool)
     for k in (0, 1):
@@ -140,7 +140,6 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
         lift = None if ev.churn_in is None or not book else ev.churn_in / book
         used = {c.feature for r in rules.rules if r.key == s.key for c in r.conditions}
         named_feats = {p.feature for p in s.name} or set(s.top_drivers)
-        has_rules = any(r.key == s.key and r.conditions for r in rules.rules)
         reason = ""
         if in_sample and auc is not None and auc >= NEAR_PERFECT_AUC:
             reason = "memorised"
@@ -149,7 +148,7 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
         elif lab is not None and not (lift is not None and lift >= config.claims.min_lift - 1e-12
                                       and ev.diff_low is not None and ev.diff_low > 0):
             reason = "not_above_book"
-        elif not has_rules and lab is not None:
+        elif not (sel & pop).any() and lab is not None:  # nothing on the book looks like its members
             reason = "no_rules"
         q = quality.get(s.key)
         out.append(SegmentEvidence(

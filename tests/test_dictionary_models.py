@@ -93,7 +93,7 @@ def test_one_config_runs_both_models(book):
     d, raw, enc = book
     champion = churnlens.run(d / "champion.txt", raw, CONFIG)
     challenger = churnlens.run(d / "challenger.json", enc, CONFIG)
-    s1, s2 = champion.state.sources, challenger.state.sources
+    s1, s2 = champion.sources, challenger.sources
     # the champion lacks the one-hot columns: noted, not refused
     assert s1.absent == (("Geography", "Geo_Germany"), ("Geography", "Geo_Spain"), ("Gender", "Gender_Male"))
     assert s1.undeclared == () and s2.undeclared == () and s2.absent == ()
@@ -125,7 +125,7 @@ def test_reasons_read_the_level_in_the_dictionary_words(book):
     assert words.reason_text("Geography", "France", cfg, "en") == "Country: France"
     germans = raw.Geography.to_numpy() == "Germany"
     reasons = challenger.attributions_frame()
-    assert reasons["shap__Geography"].to_numpy()[germans[challenger.state.rows]].mean() > 0
+    assert reasons["shap__Geography"].to_numpy()[germans[challenger.rows]].mean() > 0
 
 
 def test_validate_agrees_with_the_run(book):

@@ -150,7 +150,7 @@ def test_select_by_value_at_risk():
     # score x value = 9, 100, 50, 50, 1 -> top 2: row 1 (100), row 2 (first of the tied 50s).
     assert np.flatnonzero(cs.mask).tolist() == [1, 2]
     assert cs.rule.code == "churners.value_at_risk" and (cs.rule.get("k"), cs.rule.get("n")) == (2, 5)
-    assert "value at risk" in words.churner_rule(cs, "en") and "预期风险价值" in words.churner_rule(cs, "zh")
+    assert "value at risk" in words.churner_rule(cs, "en") and "潜在流失资产" in words.churner_rule(cs, "zh")
     with pytest.raises(ConfigError, match="value_column"):
         select_churners(score, selection=ChurnerSelection(by="value_at_risk"))
 
@@ -282,7 +282,7 @@ def test_one_segment():
     s = segment(a, churner_set(truth >= 0), config=SegmentationConfig(min_cluster_size=0.05, **FAST))
     assert s.n_segments == 1 and "segmentation.single_material" in codes(s)
     assert set(s.segment_drivers[0]) == {"f02", "f03"}
-    assert "single segment" in words.segmentation_note(s, "en") and "单一细分群体" in words.segmentation_note(s, "zh")
+    assert "single segment" in words.segmentation_note(s, "en") and "单一客群" in words.segmentation_note(s, "zh")
     inside = s.labels == 0
     assert inside.mean() > 0.95 and (s.strength[~inside] == 0).all()
     # membership strength = the segment's drivers' share of the churner's material attribution,
@@ -593,7 +593,7 @@ def test_segment_name_uses_the_dictionary_wording_for_low_and_high():
     assert named(("complaints", "high"), ("logins_change", "low")) == ("High complaints & collapsing app use",
                                                                         "投诉次数偏高、手机银行使用骤降")
     assert named(("complaints",), with_key=True) == ("Complaints (S1)", "投诉次数（S1）")
-    assert named() == ("Segment S1", "细分群体 S1")
+    assert named() == ("Segment S1", "客群 S1")
 
 
 def test_a_mechanism_spread_thinly_over_its_drivers_joins_its_segment():

@@ -41,7 +41,7 @@ def test_sheets_headers_formats_and_text_ids(tmp_path):
     assert wb.sheetnames == ["汇总", "S1", "S10", "未分群"]  # segments in report order, no segment last
     s1 = wb["S1"]
     headers = [c.value for c in s1[1]]
-    assert headers[:6] == ["客户编号", "客群", "客群名称", "流失概率", "资产价值", "预期流失价值"]
+    assert headers[:6] == ["客户编号", "客群", "客群名称", "流失概率", "资产价值", "潜在流失资产"]
     assert headers[6:9] == ["原因 1", "原因 2", "原因 3"] and headers[9:12] == ["驱动因素 1", "驱动因素 2", "驱动因素 3"]
     assert headers[-5:] == ["挽留行动", "渠道", "单次联系成本", "预期挽回价值", "对照组"]
     n_cols = len(rl.frame.columns)

@@ -10,6 +10,8 @@ of churnlens's own files (``--previous``) remove the quote again with :func:`unq
 
 from __future__ import annotations
 
+import csv
+
 import pandas as pd
 
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -48,4 +50,10 @@ def write_csv(frame: pd.DataFrame, path, **kwargs) -> None:
     ``DataFrame.to_csv``)."""
     kwargs.setdefault("index", False)
     kwargs.setdefault("encoding", "utf-8")
-    safe_for_spreadsheets(frame).to_csv(path, **kwargs)
+    safe = safe_for_spreadsheets(frame)
+    text = [c for c in safe.columns if safe[c].dtype == object]
+    if any(safe[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in text):
+        # a lone carriage return is not quoted by the csv module (the line ends with "\n") and
+        # would split the row when read back: quote every text cell of this file instead
+        kwargs.setdefault("quoting", csv.QUOTE_NONNUMERIC)
+    safe.to_csv(path, **kwargs)
