@@ -125,6 +125,14 @@ def round3(x: float) -> float:
     return float(round(r)) if abs(r) >= 100 else r
 
 
+def _is_number(key) -> bool:
+    try:
+        float(key)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
     """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
     attribution, values in the dictionary's words and unit: "risk is highest with Number of
@@ -135,15 +143,23 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
     def g(x: float) -> str:
         return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
 
+    def end_level(x: float, lowest: bool) -> bool:
+        """``x`` is the lowest (highest) of the values the dictionary words (a 0/1 flag): an open
+        zone ending there is that one value ("at inactive", never "at inactive or less")."""
+        keys = [k for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k)]
+        return bool(keys) and float(x) == (min if lowest else max)(float(k) for k in keys)
+
     parts = []
     for z in driver.zones:
         if z.categories:
             zone = text(lang, "drivers.zone_level", level=text(lang, "meta.sep_list").join(
                 feature_value(c, lang=lang, spec=spec) for c in z.categories))
         elif z.low is None and z.high is not None:
-            zone = text(lang, "drivers.zone_below", high=g(z.high))
+            zone = text(lang, "drivers.zone_single" if end_level(z.high, True) else "drivers.zone_below",
+                        high=g(z.high), low=g(z.high))
         elif z.high is None and z.low is not None:
-            zone = text(lang, "drivers.zone_above", low=g(z.low))
+            zone = text(lang, "drivers.zone_single" if end_level(z.low, False) else "drivers.zone_above",
+                        low=g(z.low))
         elif z.low is not None and z.low == z.high:
             zone = text(lang, "drivers.zone_single", low=g(z.low))
         else:

@@ -40,6 +40,7 @@ from churnlens.constants import NEAR_PERFECT_AUC
 from churnlens.proportions import newcombe, wilson
 from churnlens.segmentation.phrases import Phrase, holds
 from churnlens.segmentation.results import (
+    MixedReasons,
     MIXED,
     Claim,
     Evidence,
@@ -192,9 +193,17 @@ def demote(segmentation: Segmentation, drop: tuple[int, ...]) -> Segmentation:
     notes = tuple(segmentation.notes) + (Note.of("segmentation.not_named", count=len(drop)),)
     if not keep:
         notes += (Note.of("segmentation.none_named"),)
+    mixed = segmentation.mixed
+    size = int(gone.sum())
+    if mixed is not None or size:  # the dissolved segments' churners are mixed reasons now: their drivers are no named segment's
+        counts = dict(mixed.counts) if mixed is not None else {}
+        no_material = int(counts.get("no_material_driver", 0))
+        mixed = MixedReasons(size=size, share=size / len(labels) if len(labels) else 0.0,
+                             counts=(("no_material_driver", no_material), ("no_segment_driver", size - no_material)),
+                             drivers=mixed.drivers if mixed is not None else ())
     return dataclasses.replace(
         segmentation, labels=labels, strength=strength, secondary=secondary, overlap=overlap, n_segments=len(keep),
-        stability=stability, notes=notes,
+        stability=stability, notes=notes, mixed=mixed,
         segment_drivers=tuple(segmentation.segment_drivers[j] for j in keep if j < len(segmentation.segment_drivers)),
         flags=tuple(segmentation.flags[j] for j in keep if j < len(segmentation.flags)))
 

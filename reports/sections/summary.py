@@ -38,6 +38,7 @@ class SummaryView:
     observed: bool  # churners selected by their label (observed), not by the model (predicted)
     drivers: tuple[str, ...]  # the top drivers' risk ranges in words
     segments: tuple[SegmentLine, ...]
+    n_segments: int  # named segments (the mixed-reasons group is not one)
     actions: tuple[ActionLine, ...]  # every action some contacted customer gets, per segment
     change: tuple[str, ...]  # what changed since last month, one line each
     warnings: tuple[str, ...]  # model warnings: training data, near-perfect separation
@@ -91,6 +92,7 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         rule=words.churner_rule(ctx.churners, lang), observed=ctx.config.churners.by == "label",
         drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
+        n_segments=ctx.segmentation.n_segments,
         actions=headline, change=_change(ctx, kit),
         warnings=warnings, performance=kit.text("summary.performance_line", lines=" ".join(lines)) if lines else "",
         verdict=_verdict(ctx, kit), verdict_code=ctx.trend.verdict if ctx.trend is not None else "",
