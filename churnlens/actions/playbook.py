@@ -635,6 +635,7 @@ def retention_list(
     salt: str = "",
     uplift: Optional[np.ndarray] = None,
     extra_cost: Optional[np.ndarray] = None,
+    extra: Optional[dict[str, np.ndarray]] = None,
 ) -> RetentionList:
     """One row per listed customer, riskiest first.
 
@@ -670,6 +671,9 @@ def retention_list(
         Uplift per customer and rule (measured last month); default each rule's ``uplift``.
     extra_cost : ndarray, shape (R,), optional
         Cost per contact added to each rule's ``cost`` (the budget's channel cost).
+    extra : dict of str to ndarray of shape (n,), optional
+        More columns, appended after ``LIST_COLUMNS`` in the given order (e.g. the ``keep_*``
+        columns of :func:`churnlens.reports.lists.keep_columns`).
 
     Returns
     -------
@@ -729,6 +733,11 @@ def retention_list(
         "expected_retained": retained_value[order],
         "control_group": targeting.control[order],
     })
+    for name, col in (extra or {}).items():
+        col = np.asarray(col)
+        if len(col) != n:
+            raise DataError(f"retention_list: column {name} has {len(col)} rows, expected {n}.")
+        frame[name] = col[order]
     return RetentionList(frame=frame, excluded_do_not_contact=int(targeting.excluded.sum()),
                          control_count=int(targeting.control.sum()))
 
