@@ -166,3 +166,60 @@ def test_rows_must_match():
     kw["listed"] = kw["listed"][:-1]
     with pytest.raises(Exception, match="listed"):
         fz.fairness(CONFIG, frame, **kw)
+
+
+# --- the dossier section and the business sentence -------------------------------------------------
+
+def _ctx(lang, result):
+    from churnlens.attribution.results import Attributions
+    from churnlens.reports.context import ReportContext
+    from churnlens.results import Results
+
+    feats = ("gender", "age", "logins", "pension_plan", "height")
+    attr = Attributions(customer_ids=np.arange(2), features=feats, values=np.zeros((2, 5), np.float32), base_value=0.0,
+                        raw_score=np.zeros(2), score=np.zeros(2), output_space="log_odds", additivity_max_error=0.0,
+                        method="test")
+    return ReportContext(lang, None, Results.of(CONFIG, attr, result))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dossier_section_shows_the_flags_in_both_languages(lang):
+    from churnlens.reports import render
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections import base, fairness as section
+
+    frame, kw = book(over="M")
+    result = fz.fairness(CONFIG, frame, **kw)
+    ctx = _ctx(lang, result)
+    placed = section.SECTION.place(ctx, base.Kit(ctx, base.Timings()))
+    assert placed.template == "sections/d_fairness.html"
+    page = render.make_environment(lang).get_template(placed.template).render(sec=placed.view, for_pdf=False)
+    assert text(lang, "fairness.title") in page
+    assert text(lang, "fairness.flag.selection_high") in page  # the planted over-selection, worded
+    assert text(lang, "fairness.verdict_flagged", n=len(result.flagged)) in page
+    assert text(lang, "fairness.kind_protected", label=CONFIG.label("gender", lang)) in page
+    assert text(lang, "fairness.proxies_title") in page and CONFIG.label("pension_plan", lang) in page
+    m = next(x for x in by(result, "gender").groups if x.group == "M")
+    assert f"{100 * m.selection_rate:.1f}% ({m.selection_ratio:.2f})" in page
+    # a fair list: no flag worded
+    clear = fz.fairness(CONFIG, *book()[:1], **book()[1])
+    ctx = _ctx(lang, clear)
+    view = section.build(ctx, base.Kit(ctx, base.Timings()))
+    assert view.verdict == text(lang, "fairness.verdict_clear")
+    assert not any(g.flags for a in view.attributes for g in a.groups)
+
+
+def test_business_sentence_is_one_neutral_sentence():
+    from churnlens.reports.sections.fairness import business_sentence
+
+    frame, kw = book(over="M")
+    result = fz.fairness(CONFIG, frame, **kw)
+    en, zh = business_sentence(result, CONFIG, "en"), business_sentence(result, CONFIG, "zh")
+    assert en == ("The list's selection, contact and action rates were compared across the groups of each protected "
+                  "attribute (Gender (protected), Age: age bands); 1 group falls outside the four-fifths range (see the "
+                  "dossier's fairness section).")
+    assert len(result.flagged) == 1
+    assert zh.startswith("已按各受保护属性（性别（受保护属性），年龄：年龄段）") and "1 个群体" in zh
+    assert business_sentence(None, CONFIG, "en") == ""
+    empty = fz.fairness(parse_config({}), frame, **kw)
+    assert empty.attributes == () and "No protected attribute" in business_sentence(empty, CONFIG, "en")
