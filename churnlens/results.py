@@ -185,6 +185,8 @@ class Checked:
         From :func:`churnlens.campaign.effect.read_campaign`.
     previous : PreviousSegments, optional
         Last month's segments (``previous``).
+    no_personalisation : frozenset of str, optional
+        Ids (as text) that refused personalised marketing (``report.no_personalisation``).
     """
 
     rules: tuple  # PlaybookRule
@@ -192,3 +194,4 @@ class Checked:
     salt: str
     campaign: Optional[pd.DataFrame]
     previous: object
+    no_personalisation: Optional[frozenset] = None

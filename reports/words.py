@@ -431,3 +431,15 @@ def rule_text(rule, config, lang: str, sources=None) -> str:
 def rule_definitions(rules, config, lang: str, sources=None) -> dict[str, str]:
     """Every rule's business words by rule id."""
     return {} if rules is None else {r.rule_id: rule_text(r, config, lang, sources) for r in rules.rules}
+
+
+def refusals_text(refusals, lang: str) -> str:
+    """How ``report.no_personalisation`` was honoured (a :class:`~churnlens.actions.results.Refusals`),
+    one sentence for the dossier and the plan page ("" without a list)."""
+    if refusals is None:
+        return ""
+    line = text(lang, "refusals.counted", ids=formatting.num(refusals.ids), n=formatting.num(refusals.churners),
+                excluded=formatting.num(refusals.excluded), generic=formatting.num(refusals.generic))
+    if refusals.unknown:
+        line += text(lang, "refusals.unknown", unknown=formatting.num(refusals.unknown))
+    return line

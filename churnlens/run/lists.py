@@ -30,7 +30,11 @@ def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> Reten
         rule_index=playbook.effective_rules(plan.customer_rule, segments.keys, plan.plans), rules=rules,
         segment_name=w.segment_name, drivers=w.drivers, protective=w.protective, rank_by=config.report.rank_by,
         hash_ids=config.report.hash_ids, salt=results[Checked].salt, uplift=plan.uplift, extra_cost=plan.extra_cost,
-        extra=None if keep is None else keep_columns(keep, config, rules, lang))
+        extra=None if keep is None else keep_columns(keep, config, rules, lang),
+        generic_action=config.report.generic_action)
     if lang == words.MACHINE_LANG:
         return people
-    return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: w.actions.get(a, a))))
+    actions = dict(w.actions)
+    if config.report.generic_action is not None:
+        actions[config.report.generic_action.action.en] = config.report.generic_action.action.get(lang)
+    return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a))))
