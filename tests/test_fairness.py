@@ -223,3 +223,28 @@ def test_business_sentence_is_one_neutral_sentence():
     assert business_sentence(None, CONFIG, "en") == ""
     empty = fz.fairness(parse_config({}), frame, **kw)
     assert empty.attributes == () and "No protected attribute" in business_sentence(empty, CONFIG, "en")
+
+
+def test_fairness_of_run_reads_the_plan():
+    from types import SimpleNamespace
+
+    from churnlens.actions.results import FinalPlan, Targeting
+
+    frame, kw = book(n=400, over="M")
+    n = len(frame)
+    refused = np.zeros(n, bool)
+    refused[:50] = True
+    t = Targeting(listed=kw["listed"], control=kw["listed"] & ~kw["contacted"], excluded=np.zeros(n, bool),
+                  refused=refused & kw["listed"], generic=True)
+    plan = FinalPlan(targeting=t, customer_rule=np.zeros(n, np.int64), plans=())
+    aligned = SimpleNamespace(in_population=np.ones(n, bool), value=np.ones(n), label=kw["label"])
+    attr = SimpleNamespace(score=kw["score"], values=kw["attributions"], features=kw["attribution_features"])
+    segments = SimpleNamespace(keys=kw["segments"])
+    result = fz.fairness_of_run(CONFIG, frame, aligned=aligned, churners=SimpleNamespace(mask=kw["selected"]),
+                                plan=plan, attributions=attr, segments=segments, rules=())
+    g = by(result, "gender")
+    contacted = t.listed & ~t.control
+    for x in g.groups:
+        hit = (frame.gender == x.group).to_numpy()
+        assert x.contact_rate == pytest.approx(contacted[hit].mean())
+        assert x.action_rate == pytest.approx((contacted & ~t.refused)[hit].mean())  # refused: nothing personalised

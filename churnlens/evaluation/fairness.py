@@ -389,7 +389,10 @@ def fairness_of_run(config: Config, frame: pd.DataFrame, *, aligned, churners, p
     score = np.asarray(attributions.score, dtype=np.float64)
     evar = None if aligned.value is None else score * np.nan_to_num(np.asarray(aligned.value, dtype=np.float64))
     key = evar if (config.report.rank_by == "value_at_risk" and evar is not None) else score
+    personalised = contacted & (np.asarray(action) >= 0)
+    if t.refused is not None:  # refused customers get the generic action at most: nothing personalised
+        personalised &= ~t.refused
     return fairness(config, frame, population=aligned.in_population, selected=churners.mask, listed=t.listed,
-                    contacted=contacted, personalised=contacted & (np.asarray(action) >= 0), list_key=key,
+                    contacted=contacted, personalised=personalised, list_key=key,
                     value_at_risk=evar, score=score, label=aligned.label, segments=segments.keys,
                     attributions=attributions.values, attribution_features=attributions.features)
