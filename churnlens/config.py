@@ -227,6 +227,16 @@ def _both_languages(v: object) -> object:
     return {"en": v, "zh": v} if isinstance(v, str) else v
 
 
+class GenericAction(_Frozen):
+    """The action customers who refused personalised marketing get instead of a personalised
+    one (``report.generic_action``): the same for everyone, chosen from no data about them."""
+
+    action: Text
+    channel: Literal["relationship_manager", "phone", "app_push", "sms", "branch", "email"] = "email"
+    cost: float = Field(0.0, ge=0.0)
+    uplift: float = Field(0.0, ge=0.0, le=1.0)
+
+
 class ReportConfig(_Frozen):
     """Branding and list options. ``title`` and ``institution`` take ``{en, zh}`` or one string."""
 
@@ -241,6 +251,10 @@ class ReportConfig(_Frozen):
     logo: Optional[str] = None
     accent: str = "#0072B2"
     do_not_contact: Optional[str] = None
+    # ids that refused personalised marketing or automated decisions (a file read like do_not_contact):
+    # excluded from the list, or listed with ``generic_action`` when one is given
+    no_personalisation: Optional[str] = None
+    generic_action: Optional[GenericAction] = None
     excel_bom: bool = False  # CSV outputs with a UTF-8 BOM, so Excel opens Chinese text correctly
 
     @field_validator("period", mode="before")
@@ -252,7 +266,7 @@ class ReportConfig(_Frozen):
             raise ValueError("expected a month like '2026-11' (YYYY-MM, month 01 to 12)")
         return v
 
-    @field_validator("logo", "do_not_contact", mode="before")
+    @field_validator("logo", "do_not_contact", "no_personalisation", mode="before")
     @classmethod
     def _env_paths(cls, v: object, info) -> object:
         return expand_env(v, key=f"report.{info.field_name}") if isinstance(v, str) else v

@@ -185,6 +185,8 @@ class Checked:
         From :func:`churnlens.campaign.effect.read_campaign`.
     previous : PreviousSegments, optional
         Last month's segments (``previous``).
+    no_personalisation : frozenset of str, optional
+        Ids (as text) that refused personalised marketing (``report.no_personalisation``).
     """
 
     rules: tuple  # PlaybookRule
@@ -194,6 +196,8 @@ class Checked:
     previous: object
     #: ``previous`` checked against its manifest's hashes (a FolderCheck; None without ``previous``)
     previous_check: Any = None
+
+    no_personalisation: Optional[frozenset] = None
 
 
 @dataclass(frozen=True, eq=False)

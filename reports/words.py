@@ -590,3 +590,15 @@ def claim_text(claim, config, lang: str) -> str:
         key = "claims.headline_named" if claim.statement == "segments.named" else "claims.headline_none"
         return text(lang, key, named=params.get("named", 0), found=params.get("found", 0))
     return claim.statement
+
+
+def refusals_text(refusals, lang: str) -> str:
+    """How ``report.no_personalisation`` was honoured (a :class:`~churnlens.actions.results.Refusals`),
+    one sentence for the dossier and the plan page ("" without a list)."""
+    if refusals is None:
+        return ""
+    line = text(lang, "refusals.counted", ids=formatting.num(refusals.ids), n=formatting.num(refusals.churners),
+                excluded=formatting.num(refusals.excluded), generic=formatting.num(refusals.generic))
+    if refusals.unknown:
+        line += text(lang, "refusals.unknown", unknown=formatting.num(refusals.unknown))
+    return line

@@ -64,7 +64,7 @@ def _columns(frame: pd.DataFrame, lang: str, unit: Optional[str]) -> list[tuple[
     """(machine column, header, number format) in list order."""
     out = []
     for col in frame.columns:
-        fmt = PCT if col == "score" else money_format(unit) if col in MONEY_COLUMNS else \
+        fmt = PCT if col in ("score", "keep_probability") else money_format(unit) if col in MONEY_COLUMNS else \
             "@" if col == "customer_id" else None
         out.append((col, words.list_header(col, lang), fmt))
     return out

@@ -611,8 +611,11 @@ def select_targets(
     control_share: float,
     seed: int,
     do_not_contact: Optional[Collection] = None,
+    no_personalisation: Optional[Collection] = None,
+    generic: bool = False,
 ) -> Targeting:
-    """Remove do-not-contact customers from the churners, then draw the control group.
+    """Remove do-not-contact customers from the churners (and customers who refused
+    personalised marketing, unless a generic action is configured), then draw the control group.
 
     Parameters
     ----------
@@ -623,6 +626,12 @@ def select_targets(
     seed : int
     do_not_contact : collection of ids, optional
         Compared as text with ``customer_ids``.
+    no_personalisation : collection of ids, optional
+        Ids that refused personalised marketing or automated decisions (compared as text):
+        flagged in ``Targeting.refused``; left out of the list unless ``generic``.
+    generic : bool
+        A generic action is configured (``report.generic_action``): refused customers stay
+        listed and get it instead of a personalised action (:func:`retention_list`).
     """
     ids = np.asarray(customer_ids)
     churners = np.asarray(churners, dtype=bool)
@@ -633,14 +642,38 @@ def select_targets(
                else np.zeros(ids.shape[0], dtype=bool))
     excluded = churners & blocked
     listed = churners & ~blocked
+    refused = None
+    if no_personalisation is not None:
+        said_no = {str(i) for i in no_personalisation}
+        refused = listed & np.array([t in said_no for t in _id_text(ids)], dtype=bool)
+        if not generic:
+            listed = listed & ~refused
     control = np.zeros(ids.shape[0], dtype=bool)
     control[listed] = control_group(ids[listed], share=control_share, seed=seed)
-    return Targeting(listed=listed, control=control, excluded=excluded)
+    return Targeting(listed=listed, control=control, excluded=excluded, refused=refused,
+                     generic=bool(generic and refused is not None))
 
 
-def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozenset[str]:
-    """Read a do-not-contact list: a CSV/Parquet with ``id_column`` (or with a single column),
-    or a text file with one id per line. Ids are returned as text (compared as text).
+def count_refusals(book_ids: np.ndarray, targeting: Targeting, no_personalisation: Optional[Collection]):
+    """How the no-personalisation list was honoured (:class:`~churnlens.actions.results.Refusals`);
+    None without a list. ``book_ids`` are every customer's id (``Book.ids``)."""
+    from churnlens.actions.results import Refusals
+
+    if no_personalisation is None:
+        return None
+    said_no = {str(i) for i in no_personalisation}
+    known = said_no & set(_id_text(np.asarray(book_ids)))
+    refused = np.zeros(len(targeting.listed), dtype=bool) if targeting.refused is None else targeting.refused
+    generic = int((refused & targeting.listed).sum()) if targeting.generic else 0
+    return Refusals(ids=len(said_no), unknown=len(said_no) - len(known), churners=int(refused.sum()),
+                    excluded=int(refused.sum()) - generic, generic=generic)
+
+
+def read_id_list(path: str | Path, *, id_column: str = "customer_id", what: str = "Do-not-contact file",
+                 key: str = "report.do_not_contact") -> frozenset[str]:
+    """Read a list of ids (do-not-contact, no-personalisation): a CSV/Parquet with ``id_column``
+    (or with a single column), or a text file with one id per line. Ids are returned as text
+    (compared as text). ``what`` and ``key`` name the file and its config key in messages.
 
     Raises
     ------
@@ -652,17 +685,16 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
 
 
     path = Path(path)
-    check_regular_file(path, "do_not_contact", key="report.do_not_contact", what="Do-not-contact file",
-                       hint="Give the path of the list (report.do_not_contact).")
+    check_regular_file(path, "do_not_contact", key=key, what=what,
+                       hint=f"Give the path of the list ({key}).")
     if path.suffix.lower() == ".txt":
         try:
-            lines = path.read_text(encoding=csv_encoding(path, "Do-not-contact file")).splitlines()
+            lines = path.read_text(encoding=csv_encoding(path, what)).splitlines()
         except OSError as err:
-            raise InputFileError(f"Do-not-contact file {path} could not be read: {err}",
-                                 key="report.do_not_contact") from None
+            raise InputFileError(f"{what} {path} could not be read: {err}", key=key) from None
         return frozenset(normalise_id(t) for t in lines if normalise_id(t))
     # every column as text: an id 0000017 must match the data's 0000017
-    df = read_table(path, what="Do-not-contact file", all_text=True, allow_empty=True,
+    df = read_table(path, what=what, all_text=True, allow_empty=True,
                     suffixes=(".csv", ".parquet", ".pq", ".gz"))
     if id_column in df.columns:
         col = df[id_column]
@@ -670,7 +702,7 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id") -> frozens
         col = df.iloc[:, 0]
     else:
         raise DataError(
-            f"Do-not-contact file {path} has no column {id_column!r}; columns are: {', '.join(map(str, df.columns))}. "
+            f"{what} {path} has no column {id_column!r}; columns are: {', '.join(map(str, df.columns))}. "
             "Name the id column like id_column, or keep a single column."
         )
     return frozenset(i for i in normalise_ids(col.dropna().to_numpy()) if i)
@@ -699,6 +731,8 @@ def retention_list(
     salt: str = "",
     uplift: Optional[np.ndarray] = None,
     extra_cost: Optional[np.ndarray] = None,
+    extra: Optional[dict[str, np.ndarray]] = None,
+    generic_action=None,
 ) -> RetentionList:
     """One row per listed customer, riskiest first.
 
@@ -734,6 +768,13 @@ def retention_list(
         Uplift per customer and rule (measured last month); default each rule's ``uplift``.
     extra_cost : ndarray, shape (R,), optional
         Cost per contact added to each rule's ``cost`` (the budget's channel cost).
+    extra : dict of str to ndarray of shape (n,), optional
+        More columns, appended after ``LIST_COLUMNS`` in the given order (e.g. the ``keep_*``
+        columns of :func:`churnlens.reports.lists.keep_columns`).
+    generic_action : GenericAction, optional
+        ``report.generic_action``: listed customers who refused personalised marketing
+        (``targeting.refused`` with ``targeting.generic``) get it instead of their rule (its
+        own cost and uplift, no channel cost), and empty ``extra`` cells (nothing personalised).
 
     Returns
     -------
@@ -765,12 +806,22 @@ def retention_list(
     unit = np.array([r.cost for r in rules] + [0.0])
     if extra_cost is not None:
         unit[:-1] += np.asarray(extra_cost, dtype=np.float64)
-    cost = np.where(treated, unit[ridx], 0.0)
+    generic = np.zeros(n, dtype=bool)
+    if targeting.refused is not None and targeting.generic:
+        if generic_action is None:
+            raise DataError("retention_list: the targeting lists refused customers with a generic action, but no "
+                            "generic_action was given (report.generic_action).")
+        generic = targeting.refused & targeting.listed
+    cost = np.where(treated, np.where(generic, generic_action.cost if generic.any() else 0.0, unit[ridx]), 0.0)
     uplift = _uplift_table(rules, n, uplift)[np.arange(n), ridx]
+    if generic.any():
+        uplift = np.where(generic, generic_action.uplift, uplift)
     retained_value = np.where(treated, score * np.nan_to_num(val, nan=0.0) * uplift, 0.0)
     names = np.full(n, "", dtype=object) if segment_name is None else np.asarray(segment_name, dtype=object)
-    actions = np.array([r.action.en for r in rules] + [""], dtype=object)
-    channels = np.array([r.channel for r in rules] + [""], dtype=object)
+    actions = np.array([r.action.en for r in rules] + [""], dtype=object)[ridx]
+    channels = np.array([r.channel for r in rules] + [""], dtype=object)[ridx]
+    if generic.any():
+        actions[generic], channels[generic] = generic_action.action.en, generic_action.channel
     key = evar if (rank_by == "value_at_risk" and value is not None) else score
     sub_key = np.where(np.isnan(key[rows]), -np.inf, key[rows])
     sub_ids = ids[rows]
@@ -787,14 +838,23 @@ def retention_list(
         **{f"reason_{j + 1}": padded[order, j] for j in range(k)},
         **{f"driver_{j + 1}": drv[order, j] for j in range(k)},
         **{f"protective_{j + 1}": prot[order, j] for j in range(prot.shape[1])},
-        "action": actions[ridx[order]],
-        "channel": channels[ridx[order]],
+        "action": actions[order],
+        "channel": channels[order],
         "cost": cost[order],
         "expected_retained": retained_value[order],
         "control_group": targeting.control[order],
     })
+    for name, col in (extra or {}).items():
+        col = np.asarray(col)
+        if len(col) != n:
+            raise DataError(f"retention_list: column {name} has {len(col)} rows, expected {n}.")
+        if generic.any():  # nothing personalised for customers who refused it
+            col = col.copy()
+            col[generic] = np.nan if col.dtype.kind == "f" else ""
+        frame[name] = col[order]
     return RetentionList(frame=frame, excluded_do_not_contact=int(targeting.excluded.sum()),
-                         control_count=int(targeting.control.sum()))
+                         control_count=int(targeting.control.sum()),
+                         refused_no_personalisation=0 if targeting.refused is None else int(targeting.refused.sum()))
 
 
 def _padded(texts: Optional[np.ndarray], n: int, k: int) -> np.ndarray:

@@ -59,11 +59,19 @@ class Targeting:
         Held-out control group (subset of ``listed``): on the list, flagged, not contacted.
     excluded : ndarray of bool, shape (n,)
         Churners removed because they are on the do-not-contact list.
+    refused : ndarray of bool, shape (n,), optional
+        Churners (not on the do-not-contact list) who refused personalised marketing
+        (``report.no_personalisation``): not listed, or, with ``generic``, listed with the
+        configured generic action instead of a personalised one.
+    generic : bool
+        Whether refused customers are listed with the generic action (``report.generic_action``).
     """
 
     listed: np.ndarray
     control: np.ndarray
     excluded: np.ndarray
+    refused: Optional[np.ndarray] = None
+    generic: bool = False
 
     @property
     def target(self) -> np.ndarray:
@@ -83,6 +91,24 @@ class RetentionList:
     frame: "pd.DataFrame"
     excluded_do_not_contact: int
     control_count: int
+    refused_no_personalisation: int = 0  # refused churners: left out, or listed with the generic action
+
+
+@dataclass(frozen=True)
+class Refusals:
+    """How ``report.no_personalisation`` was honoured (the dossier counts it).
+
+    ``ids``: distinct ids on the file; ``unknown``: of them, ids that match no customer of the
+    book (a compliance risk: check the file's id format); ``churners``: refused customers
+    among this month's churners (do-not-contact customers aside); ``excluded``: left out of the
+    list (no generic action configured); ``generic``: listed with the generic action.
+    """
+
+    ids: int
+    unknown: int
+    churners: int
+    excluded: int
+    generic: int
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from churnlens.actions import playbook
+from churnlens.actions.keep import KeepOptions
 from churnlens.actions.results import FinalPlan, Playbook, RetentionList
 from churnlens.attribution.results import Attributions
 from churnlens.config import Config
 from churnlens.reports import words
-from churnlens.reports.lists import list_words
+from churnlens.reports.lists import keep_columns, list_words
 from churnlens.results import AlignedFeatures, Checked, Results
 from churnlens.segmentation.results import Segments
 
@@ -17,16 +18,23 @@ from churnlens.segmentation.results import Segments
 def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> RetentionList:
     """The retention list in ``lang`` (machine words by default, as ``retention_list.csv``),
     with the list's uplift and channel costs from the :class:`~churnlens.actions.results.FinalPlan`,
-    so every language shows the same money."""
+    so every language shows the same money; with a :class:`~churnlens.actions.keep.KeepOptions`
+    in the results, the ``keep_*`` columns (what would keep each customer) in ``lang``."""
     config, attr, plan = results[Config], results[Attributions], results[FinalPlan]
     segments, rules = results[Segments], results[Playbook].rules
     w = list_words(results, lang)
+    keep = results.get(KeepOptions)  # what would keep each customer, when the run computed it
     people = playbook.retention_list(
         attr.customer_ids, plan.targeting, segment=segments.keys, score=attr.score,
         value=results[AlignedFeatures].value, reasons=w.reasons,
         rule_index=plan.rule_index, rules=rules,
         segment_name=w.segment_name, drivers=w.drivers, protective=w.protective, rank_by=config.report.rank_by,
-        hash_ids=config.report.hash_ids, salt=results[Checked].salt, uplift=plan.uplift, extra_cost=plan.extra_cost)
+        hash_ids=config.report.hash_ids, salt=results[Checked].salt, uplift=plan.uplift, extra_cost=plan.extra_cost,
+        extra=None if keep is None else keep_columns(keep, config, rules, lang),
+        generic_action=config.report.generic_action)
     if lang == words.MACHINE_LANG:
         return people
-    return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: w.actions.get(a, a))))
+    actions = dict(w.actions)
+    if config.report.generic_action is not None:
+        actions[config.report.generic_action.action.en] = config.report.generic_action.action.get(lang)
+    return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a))))

@@ -129,7 +129,7 @@ def preflight(config: Config, *, config_path: Optional[Path], previous: Optional
     """Every check of the run's inputs other than the model and the customer table.
 
     ``config`` must have its file paths resolved beside the config file (``logo``,
-    ``do_not_contact``), as :func:`churnlens.run.pipeline.with_overrides` does.
+    ``do_not_contact``, ``no_personalisation``), as :func:`churnlens.run.pipeline.with_overrides` does.
 
     Raises
     ------
@@ -141,6 +141,10 @@ def preflight(config: Config, *, config_path: Optional[Path], previous: Optional
     dnc = None
     if config.report.do_not_contact:
         dnc = playbook.read_id_list(config.report.do_not_contact, id_column=config.id_column)
+    refused = None
+    if config.report.no_personalisation:
+        refused = playbook.read_id_list(config.report.no_personalisation, id_column=config.id_column,
+                                        what="No-personalisation file", key="report.no_personalisation")
     salt = id_salt(config)
     check_logo(config)
     prev_check = verify_previous(Path(previous), strict=strict) if previous is not None and Path(previous).is_dir() \
@@ -151,4 +155,4 @@ def preflight(config: Config, *, config_path: Optional[Path], previous: Optional
                            hint="Give a CSV of customer id, arm (treatment/control) and observed churn.")
     table = read_campaign(Path(campaign), id_column=config.id_column) if campaign is not None else None
     return Checked(rules=tuple(rules), do_not_contact=dnc, salt=salt, campaign=table, previous=prev,
-                   previous_check=prev_check)
+                   previous_check=prev_check, no_personalisation=refused)
