@@ -12,13 +12,13 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
-from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook
+from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook, Refusals
 from churnlens.attribution.results import (
     Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ModelInfo, ReasonCodes,
 )
 from churnlens.campaign.results import CampaignEffect, MeasuredCampaign
 from churnlens.config import Config
-from churnlens.evaluation.results import BackTest, InSample, ModelQuality
+from churnlens.evaluation.results import BackTest, Fairness, InSample, ModelQuality
 from churnlens.monitoring.results import Monitoring, MonthSummary, Trend
 from churnlens.results import AlignedFeatures, Book, DisplayRows, Results, Selection, SourceFeatures
 from churnlens.segmentation.results import (  # noqa: F401  (CustomerExample re-exported)
@@ -87,6 +87,8 @@ NAMES: dict[str, tuple[type, Optional[str]]] = {
     "segment_keys": (Segments, "keys"),
     "migration": (Migration, None),
     "claims": (Claims, "items"),
+    "fairness": (Fairness, None),
+    "refusals": (Refusals, None),
     "examples": (Examples, "items"),
     "interactions": (Interactions, "items"),
     "profiles": (SegmentProfiles, None),

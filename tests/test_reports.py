@@ -43,7 +43,7 @@ GOLDEN_REPORT = ("cover", "toc", "summary",
                  "{segments}", "plan", "budget", "performance", "score-distribution", "backtest", "uplift", "monitoring", "trend", "dictionary",
                  "appendix")
 GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "d-score-distribution", "backtest", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
-                  "claims", "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
+                  "claims", "fairness", "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
 
 
 @pytest.fixture(scope="module")

@@ -47,85 +47,22 @@ import pandas as pd
 
 from churnlens.config import Config
 from churnlens.errors import DataError
+from churnlens.evaluation.results import (  # noqa: F401  (re-exported)
+    FOUR_FIFTHS, MIN_GROUP, PROXY_ASSOCIATION, AttributeFairness, Composition, Fairness, GroupRates, ProxyCheck,
+)
+
+
+def segment_order_key(key: object) -> tuple:
+    """S1, S2, ..., S10, then other keys (MIX) by text: the report's segment order."""
+    k = str(key)
+    return (0, int(k[1:]), "") if k[:1] == "S" and k[1:].isdigit() else (1, 0, k)
 
 __all__ = ["AGE_BANDS", "AttributeFairness", "Composition", "Fairness", "FOUR_FIFTHS", "GroupRates", "ProxyCheck",
            "fairness", "protected_groups"]
 
-FOUR_FIFTHS = 0.8
-PROXY_ASSOCIATION = 0.3
-MIN_GROUP = 30
 MAX_LEVELS = 10
 AGE_BANDS = (25.0, 35.0, 45.0, 55.0, 65.0)
 MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class GroupRates:
-    group: str  # level, band code ("<25", "25-35", ">=65") or "missing"
-    n: int  # customers of the population sample
-    selection_rate: float
-    contact_rate: float
-    action_rate: float
-    selection_ratio: float  # against the reference group; NaN when the reference rate is 0
-    contact_ratio: float
-    action_ratio: float
-    listed: int  # listed customers (all attributed rows, not only the sample)
-    mean_list_position: float  # 0 = top of the list, 1 = bottom; NaN when none listed
-    value_share: float  # share of the list's expected value at risk (NaN without a value column)
-    observed_rate: Optional[float] = None  # churn observed in the sample (labels only)
-    mean_score: Optional[float] = None
-    auc: Optional[float] = None
-    flags: tuple[str, ...] = ()  # "selection_low", "selection_high", "contact_low", ... (four-fifths both ways)
-
-    @property
-    def flagged(self) -> bool:
-        return bool(self.flags)
-
-
-@dataclass(frozen=True)
-class ProxyCheck:
-    feature: str
-    measure: str  # "cramers_v" | "correlation_ratio"
-    association: float
-    attribution_share: float  # of the book's mean |attribution| over all source features
-
-
-@dataclass(frozen=True)
-class Composition:
-    segment: str
-    group: str
-    n: int  # the segment's churners in the group
-    share: float  # of the segment
-    book_share: float  # the group's share of the population sample
-
-
-@dataclass(frozen=True)
-class AttributeFairness:
-    attribute: str  # source feature
-    kind: str  # "protected" | "age_band"
-    reference: str  # the largest group
-    groups: tuple[GroupRates, ...]
-    proxies: tuple[ProxyCheck, ...]  # association >= PROXY_ASSOCIATION, strongest first
-    composition: tuple[Composition, ...]
-
-    @property
-    def flagged(self) -> bool:
-        return any(g.flagged for g in self.groups)
-
-
-@dataclass(frozen=True)
-class Fairness:
-    attributes: tuple[AttributeFairness, ...]
-    n_population: int
-    has_labels: bool
-    four_fifths: float = FOUR_FIFTHS
-    proxy_association: float = PROXY_ASSOCIATION
-    min_group: int = MIN_GROUP
-
-    @property
-    def flagged(self) -> tuple[tuple[str, str], ...]:
-        """(attribute, group) of every flagged group."""
-        return tuple((a.attribute, g.group) for a in self.attributes for g in a.groups if g.flagged)
 
 
 # --- groups -------------------------------------------------------------------------------------
@@ -359,8 +296,6 @@ def _composition(codes: np.ndarray, pop: np.ndarray, segments: Optional[np.ndarr
         return ()
     seg = np.asarray(segments, dtype=object)
     book = {g: float(c) / max(pop.sum(), 1) for g, c in zip(*np.unique(codes[pop].astype(str), return_counts=True))}
-    from churnlens.actions.playbook import segment_order_key
-
     out = []
     for key in sorted({s for s in seg.tolist() if s}, key=segment_order_key):
         hit = seg == key
@@ -377,15 +312,13 @@ def fairness_of_run(config: Config, frame: pd.DataFrame, *, aligned, churners, p
     """:func:`fairness` from a run's results: ``aligned`` (AlignedFeatures), ``churners``
     (ChurnerSet over the attributed rows), ``plan`` (FinalPlan), ``attributions``
     (Attributions), ``segments`` (Segments), ``rules`` (the playbook rules)."""
-    from churnlens.actions import playbook
-
     t = plan.targeting
     if plan.budget is not None:
         contacted = np.asarray(plan.budget.treated, dtype=bool)
         action = np.asarray(plan.budget.action)
     else:
         contacted = t.target
-        action = playbook.effective_rules(plan.customer_rule, segments.keys, plan.plans)
+        action = plan.rule_index
     score = np.asarray(attributions.score, dtype=np.float64)
     evar = None if aligned.value is None else score * np.nan_to_num(np.asarray(aligned.value, dtype=np.float64))
     key = evar if (config.report.rank_by == "value_at_risk" and evar is not None) else score

@@ -263,3 +263,77 @@ class ScoreDistribution:
     bands: tuple  # ScoreBand
     n: int
     labelled: bool
+
+
+FOUR_FIFTHS = 0.8  # a group's rate below 0.8 x the largest group's is flagged (the four-fifths reference)
+MIN_GROUP = 30  # groups smaller than this are shown, never flagged
+PROXY_ASSOCIATION = 0.3  # Cramer's V / correlation ratio from which a feature is a proxy of a protected one
+
+
+@dataclass(frozen=True)
+class GroupRates:
+    group: str  # level, band code ("<25", "25-35", ">=65") or "missing"
+    n: int  # customers of the population sample
+    selection_rate: float
+    contact_rate: float
+    action_rate: float
+    selection_ratio: float  # against the reference group; NaN when the reference rate is 0
+    contact_ratio: float
+    action_ratio: float
+    listed: int  # listed customers (all attributed rows, not only the sample)
+    mean_list_position: float  # 0 = top of the list, 1 = bottom; NaN when none listed
+    value_share: float  # share of the list's expected value at risk (NaN without a value column)
+    observed_rate: Optional[float] = None  # churn observed in the sample (labels only)
+    mean_score: Optional[float] = None
+    auc: Optional[float] = None
+    flags: tuple[str, ...] = ()  # "selection_low", "selection_high", "contact_low", ... (four-fifths both ways)
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+
+@dataclass(frozen=True)
+class ProxyCheck:
+    feature: str
+    measure: str  # "cramers_v" | "correlation_ratio"
+    association: float
+    attribution_share: float  # of the book's mean |attribution| over all source features
+
+
+@dataclass(frozen=True)
+class Composition:
+    segment: str
+    group: str
+    n: int  # the segment's churners in the group
+    share: float  # of the segment
+    book_share: float  # the group's share of the population sample
+
+
+@dataclass(frozen=True)
+class AttributeFairness:
+    attribute: str  # source feature
+    kind: str  # "protected" | "age_band"
+    reference: str  # the largest group
+    groups: tuple[GroupRates, ...]
+    proxies: tuple[ProxyCheck, ...]  # association >= PROXY_ASSOCIATION, strongest first
+    composition: tuple[Composition, ...]
+
+    @property
+    def flagged(self) -> bool:
+        return any(g.flagged for g in self.groups)
+
+
+@dataclass(frozen=True)
+class Fairness:
+    attributes: tuple[AttributeFairness, ...]
+    n_population: int
+    has_labels: bool
+    four_fifths: float = FOUR_FIFTHS
+    proxy_association: float = PROXY_ASSOCIATION
+    min_group: int = MIN_GROUP
+
+    @property
+    def flagged(self) -> tuple[tuple[str, str], ...]:
+        """(attribute, group) of every flagged group."""
+        return tuple((a.attribute, g.group) for a in self.attributes for g in a.groups if g.flagged)

@@ -74,7 +74,8 @@ def with_overrides(config: Config, req: ReportRequest) -> Config:
     file's keys are, and file paths in the config (logo, do-not-contact list) made relative to
     the config file's folder."""
     report = config.report
-    update = {f"report.{k}": str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact")
+    update = {f"report.{k}": str(beside_config(req.config, getattr(report, k))) for k in ("logo", "do_not_contact",
+                                                                                         "no_personalisation")
               if getattr(report, k)}
     if req.attribute is not None:
         update["attribution.mode"] = req.attribute
@@ -132,7 +133,8 @@ def staged_report(req: ReportRequest, config: Config):
     this run that lie inside the old folder (model, data, config, campaign, logo,
     do-not-contact list) are kept, or the run is refused when they lie directly in it."""
     check_out(req)
-    keep = (req.model, req.data, req.config, req.campaign, config.report.logo, config.report.do_not_contact)
+    keep = (req.model, req.data, req.config, req.campaign, config.report.logo, config.report.do_not_contact,
+            config.report.no_personalisation)
     return staged_folder(req.out, kind="report", keep=[Path(p) for p in keep if isinstance(p, (str, Path)) and p])
 
 

@@ -19,7 +19,9 @@ import pandas as pd
 from churnlens import attribution, segmentation
 import churnlens.attribution.io  # noqa: F401  (attribution.io.stored_additivity_error)
 from churnlens.actions import playbook
-from churnlens.actions.results import ActionPlan, FinalPlan, Playbook
+from churnlens.actions import keep
+from churnlens.actions.keep import KeepOptions
+from churnlens.actions.results import ActionPlan, FinalPlan, Playbook, Refusals
 from churnlens.attribution.model import with_levels
 from churnlens.attribution.results import (
     Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ReasonCodes, ScoreParity, StoredPrecision,
@@ -33,7 +35,8 @@ from churnlens.constants import INTERACTION_DRIVERS, INTERACTION_PAIRS, INTERACT
 from churnlens.errors import DataError, InputFileError
 from churnlens.evaluation.distribution import score_distribution
 from churnlens.evaluation.quality import evaluate
-from churnlens.evaluation.results import ModelQuality, ScoreDistribution
+from churnlens.evaluation.fairness import fairness_of_run
+from churnlens.evaluation.results import Fairness, ModelQuality, ScoreDistribution
 from churnlens.io.parallel import ahead
 from churnlens.io.tables import check_columns, check_unique_ids, iter_table, value_array
 from churnlens.monitoring.results import Monitoring
@@ -498,12 +501,32 @@ def plan_actions(env: Env, config: Config, checked: Checked, book_rules: Playboo
     """Control group, playbook matches per customer and per segment (the list in codes; its
     words are made by :mod:`churnlens.reports.lists`)."""
     targeting = playbook.select_targets(attr.customer_ids, churners.mask, control_share=config.report.control_share,
-                                        seed=config.seed, do_not_contact=checked.do_not_contact)
+                                        seed=config.seed, do_not_contact=checked.do_not_contact,
+                                        no_personalisation=checked.no_personalisation,
+                                        generic=config.report.generic_action is not None)
     customer_rule = playbook.match_customer_rules(book_rules.rules, attr.values, X.frame, attr.features)
     plans = playbook.plan_segments(segments.items, book_rules.rules, segment_keys=segments.keys, X=X.frame,
                                    score=attr.score, value=aligned.value, targeting=targeting,
                                    customer_rule=customer_rule)
     return ActionPlan(targeting, customer_rule, tuple(plans))
+
+
+@step("what would keep", needs=(Config, LoadedModel, FeatureSources, Playbook, AlignedFeatures, SourceFeatures,
+                                Attributions, ChurnerSet, ActionPlan), gives=KeepOptions)
+def what_would_keep(env: Env, config: Config, model, sources, book_rules: Playbook, aligned: AlignedFeatures,
+                    X: SourceFeatures, attr: Attributions, churners: ChurnerSet, plan: ActionPlan) -> KeepOptions:
+    """For each listed customer, the smallest permitted change (actionable features, values seen
+    among similar customers, at most two) that brings the churn probability under the threshold,
+    re-scored by the model, with the playbook action that makes it."""
+    return keep.keep_for_list(model, config, sources, book_rules.rules, frame=aligned.frame, source=X.frame,
+                              attributions=attr, listed=plan.targeting.listed, population=aligned.in_population,
+                              churners=churners.mask)
+
+
+@step("refusals", needs=(Book, ActionPlan, Checked), gives=Refusals)
+def refusals(env: Env, book: Book, plan: ActionPlan, checked: Checked):
+    """How the no-personalisation list was honoured (None without a list)."""
+    return playbook.count_refusals(book.ids, plan.targeting, checked.no_personalisation)
 
 
 @step("campaign effect", needs=(ReportRequest, Checked, Book), gives=CampaignEffect)
@@ -530,3 +553,13 @@ def score_bands(env: Env, book: Book, selection: Selection, aligned: AlignedFeat
     listed = np.zeros(book.n, dtype=bool)
     listed[aligned.rows] = plan.targeting.listed
     return score_distribution(book.score, churners=selection.churners.mask, listed=listed, label=book.label)
+
+
+@step("fairness", needs=(Config, SourceFeatures, AlignedFeatures, ChurnerSet, FinalPlan, Attributions, Segments,
+                         Playbook), gives=Fairness, beside=True)
+def fairness(env: Env, config: Config, X: SourceFeatures, aligned: AlignedFeatures, churners: ChurnerSet,
+             plan: FinalPlan, attr: Attributions, segments: Segments, book_rules: Playbook) -> Fairness:
+    """Selection, contact and action rates by protected group, with disparity ratios, proxies and
+    segment composition (the dossier's fairness view)."""
+    return fairness_of_run(config, X.frame, aligned=aligned, churners=churners, plan=plan, attributions=attr,
+                           segments=segments, rules=book_rules.rules)

@@ -22,6 +22,7 @@ from churnlens import attribution, reports, segmentation
 from churnlens.version import __version__
 from churnlens.actions import playbook
 from churnlens.attribution.registry import is_model_uri
+from churnlens.actions.results import Refusals
 from churnlens.attribution.results import Attributions, ScoreParity
 from churnlens.config import Config
 from churnlens.io import atomic, parallel
@@ -289,6 +290,7 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
         },
         "score_parity": None if ctx.get(ScoreParity) is None else asdict(ctx.get(ScoreParity)),
         "input_checks": _input_checks(ctx.get(InputChecks)),
+        "refusals": None if ctx.get(Refusals) is None else asdict(ctx.get(Refusals)),
         "warnings": [{"code": c, "text": t} for c, t in run_warnings(ctx.results)],
     }
 

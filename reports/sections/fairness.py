@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from churnlens.evaluation.fairness import Fairness
+from churnlens.evaluation.results import Fairness
 from churnlens.reports import formatting
 from churnlens.reports.catalogue import text
 from churnlens.reports.context import ReportContext

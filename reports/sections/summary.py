@@ -8,6 +8,7 @@ from typing import Optional
 from churnlens.reports import formatting, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import monitoring, performance, plan
+from churnlens.reports.sections.fairness import business_sentence
 from churnlens.reports.sections.base import Kit, Section
 
 
@@ -39,6 +40,7 @@ class SummaryView:
     drivers: tuple[str, ...]  # the top drivers' risk ranges in words
     segments: tuple[SegmentLine, ...]
     n_segments: int  # named segments (the mixed-reasons group is not one)
+    fairness: str  # one neutral sentence pointing to the dossier's fairness view ("" without one)
     actions: tuple[ActionLine, ...]  # every action some contacted customer gets, per segment
     change: tuple[str, ...]  # what changed since last month, one line each
     warnings: tuple[str, ...]  # model warnings: training data, near-perfect separation
@@ -93,6 +95,7 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         n_segments=ctx.segmentation.n_segments,
+        fairness=business_sentence(ctx.fairness, ctx.config, lang),
         actions=headline, change=_change(ctx, kit),
         warnings=warnings, performance=kit.text("summary.performance_line", lines=" ".join(lines)) if lines else "",
         verdict=_verdict(ctx, kit), verdict_code=ctx.trend.verdict if ctx.trend is not None else "",
