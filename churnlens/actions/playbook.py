@@ -59,7 +59,7 @@ from churnlens.config import Config, PlaybookRule, beside_config, format_validat
 from churnlens.errors import DataError, InputFileError, PlaybookError
 from churnlens.io.ids import normalise_id, normalise_ids
 from churnlens.redact import shorten
-from churnlens.actions.results import PlannedAction, RetentionList, SegmentPlan, Targeting
+from churnlens.actions.results import PlannedAction, Refusals, RetentionList, SegmentPlan, Targeting
 from churnlens.segmentation.results import SegmentSummary
 from churnlens.io.tables import csv_encoding, read_table
 from churnlens.io.files import check_regular_file
@@ -657,8 +657,6 @@ def select_targets(
 def count_refusals(book_ids: np.ndarray, targeting: Targeting, no_personalisation: Optional[Collection]):
     """How the no-personalisation list was honoured (:class:`~churnlens.actions.results.Refusals`);
     None without a list. ``book_ids`` are every customer's id (``Book.ids``)."""
-    from churnlens.actions.results import Refusals
-
     if no_personalisation is None:
         return None
     said_no = {str(i) for i in no_personalisation}
