@@ -83,7 +83,8 @@ def test_retention_list_columns_and_order(demo_dir):
     rl = pd.read_csv(demo_dir / "retention_list.csv", dtype={"customer_id": str})
     assert list(rl.columns) == ["customer_id", "segment", "segment_name", "score", "value", "expected_value_at_risk",
                                 "reason_1", "reason_2", "reason_3", "driver_1", "driver_2", "driver_3", "protective_1",
-                                "action", "channel", "cost", "expected_retained", "control_group"]
+                                "action", "channel", "cost", "expected_retained", "control_group",
+                                "keep_change", "keep_probability", "keep_action"]
     ev = rl["expected_value_at_risk"].to_numpy()
     assert np.all(np.diff(ev) <= 1e-9), "ranked by expected value at risk"
     np.testing.assert_allclose(ev, rl["score"] * rl["value"], rtol=1e-6)

@@ -83,7 +83,10 @@ def test_targeted_reason_codes_match_full_attribution(inputs, targeted, tmp_path
     pd.testing.assert_frame_equal(a[shap_cols], b.loc[a.index, shap_cols])
     ra = pd.read_csv(targeted / "retention_list.csv", dtype={"customer_id": str})
     rb = pd.read_csv(full / "retention_list.csv", dtype={"customer_id": str})
-    pd.testing.assert_frame_equal(ra.drop(columns=["segment"]), rb.drop(columns=["segment"]))
+    # what would keep a customer uses values seen among similar customers of the population
+    # sample, which the two modes draw differently: the rest of the list is the same
+    keep = ["keep_change", "keep_probability", "keep_action"]
+    pd.testing.assert_frame_equal(ra.drop(columns=["segment", *keep]), rb.drop(columns=["segment", *keep]))
 
 
 def test_small_chunks_give_identical_outputs(inputs, targeted, tmp_path):

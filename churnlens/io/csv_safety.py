@@ -51,8 +51,8 @@ def write_csv(frame: pd.DataFrame, path, **kwargs) -> None:
     kwargs.setdefault("index", False)
     kwargs.setdefault("encoding", "utf-8")
     safe = safe_for_spreadsheets(frame)
-    text = [c for c in safe.columns if safe[c].dtype == object]
-    if any(safe[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in text):
+    if any(safe[c].map(lambda v: isinstance(v, str) and "\r" in v).any() for c in safe.columns
+           if not pd.api.types.is_numeric_dtype(safe[c])):
         # a lone carriage return is not quoted by the csv module (the line ends with "\n") and
         # would split the row when read back: quote every text cell of this file instead
         kwargs.setdefault("quoting", csv.QUOTE_NONNUMERIC)
