@@ -330,3 +330,234 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
                 k = leaf_node[li]
                 H = mask[k - s] & ((np.uint64(1) << np.uint64(d)) - np.uint64(1))
                 _leaf_pairs(r, out, fmap, value[k], d, H, leaf_u0[li], uf, uz, gx, gw, fvals, cvals, P, s_)
+
+
+# --- Quadrature TreeSHAP: one preorder pass per tree and block of rows, depth-independent per node --
+
+
+@njit(cache=True, inline="always")
+def _block_directions(gl, xs, nb, kind, thr, missing, dleft, words, cs, cl):
+    """Direction (True: left) of the block's rows at one node; the common cases branch-free."""
+    if missing == MISS_NAN and kind == KIND_LE:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x <= thr) | (dleft & (x != x))
+    elif missing == MISS_NAN and kind == KIND_LT:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x < thr) | (dleft & (x != x))
+    elif missing == MISS_AS_ZERO and kind == KIND_LE:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x <= thr) | ((x != x) & (0.0 <= thr))
+    else:
+        for rr in range(nb):
+            gl[rr] = goes_left(xs[rr], kind, thr, missing, dleft, words, cs, cl)
+
+
+@njit(cache=True)
+def _quad_tree(XT, acc, nb, s, e, q, tn, tw, h0, left, feature, kind, thr, missing, dleft, words, cstart, clen,
+               value, par, side, depth, prev, zm, P, S, GL, OM, at, c):
+    """One tree's TreeSHAP values of the block's rows, added into ``acc`` (f, block).
+
+    Levels, not nodes, hold the state of the inner nodes on the current path: ``P[l]`` the
+    path polynomial at the t_j of the node open at depth l, ``S[l]`` the sum of
+    v_leaf P_leaf(t_j) over the leaves below it so far, ``GL[l]`` its rows' directions,
+    ``OM[l]`` the merged one fraction of its edge. An inner node is closed when the preorder
+    walk leaves its subtree: its edge is credited with sum_j w_j S(t_j) (o - z)/(z + t_j (o - z))
+    and S is passed up. A leaf is credited at once: its own term reduces to
+    v (o - z) sum_j w_j P_parent(t_j). Everything that depends on the node and t_j only is
+    formed once per node, outside the loops over rows.
+    """
+    top = -1
+    for k in range(s, e):
+        dk = depth[k]
+        while top >= dk:
+            _quad_close(acc, nb, q, tn, tw, h0, feature, par, side, depth, prev, zm, at[top], top, S, OM, c)
+            top -= 1
+        if dk == 0:
+            P0 = P[0]
+            for j in range(q):
+                for rr in range(nb):
+                    P0[j, rr] = 1.0
+        else:
+            gp = GL[dk - 1]
+            Pp = P[dk - 1]
+            om = OM[dk]
+            lft = side[k] == 0
+            z = zm[k]
+            pk = prev[k]
+            if left[k] < 0:  # a leaf: credit its edge and add v P to its parent's sum at once
+                v = value[k]
+                Sp = S[dk - 1]
+                for rr in range(nb):
+                    c[rr] = 0.0
+                if pk < 0:
+                    b1 = v * (1.0 - z)
+                    b0 = -v * z
+                    for rr in range(nb):
+                        om[rr] = gp[rr] == lft
+                    for j in range(q):
+                        t, w = tn[j], tw[j]
+                        a1 = v * (z + t * (1.0 - z))
+                        a0 = v * (z * (1.0 - t))
+                        c1, c0 = w * b1, w * b0
+                        pj, sj = Pp[j], Sp[j]
+                        if lft:  # the first child of its parent: it starts the parent's sum
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o = om[rr]
+                                c[rr] += x * (c1 if o else c0)
+                                sj[rr] = x * (a1 if o else a0)
+                        else:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o = om[rr]
+                                c[rr] += x * (c1 if o else c0)
+                                sj[rr] += x * (a1 if o else a0)
+                else:
+                    oo = OM[depth[pk]]
+                    for rr in range(nb):
+                        om[rr] = oo[rr] & (gp[rr] == lft)
+                    zo = zm[pk]
+                    for j in range(q):
+                        t, w = tn[j], tw[j]
+                        f1, f0 = z + t * (1.0 - z), z * (1.0 - t)
+                        g1, g0 = zo + t * (1.0 - zo), zo * (1.0 - t)
+                        # v P_leaf = v P_parent f / g; credit (o-z)/f - (oo-zo)/g (zero when oo = 0)
+                        a11, a10, a00 = v * f1 / g1, v * f0 / g1, v * f0 / g0
+                        c11 = w * v * ((1.0 - z) - f1 * (1.0 - zo) / g1) / g1
+                        c10 = w * v * (-z - f0 * (1.0 - zo) / g1) / g1
+                        pj, sj = Pp[j], Sp[j]
+                        if lft:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o, u = om[rr], oo[rr]
+                                c[rr] += x * (c11 if o else (c10 if u else 0.0))
+                                sj[rr] = x * (a11 if o else (a10 if u else a00))
+                        else:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o, u = om[rr], oo[rr]
+                                c[rr] += x * (c11 if o else (c10 if u else 0.0))
+                                sj[rr] += x * (a11 if o else (a10 if u else a00))
+                a = acc[feature[par[k]]]
+                for rr in range(nb):
+                    a[rr] += c[rr]
+                continue
+            Pk = P[dk]
+            if pk < 0:
+                for rr in range(nb):
+                    om[rr] = gp[rr] == lft
+                for j in range(q):
+                    t = tn[j]
+                    f1 = z + t * (1.0 - z)
+                    f0 = z * (1.0 - t)
+                    pj, qj = Pp[j], Pk[j]
+                    for rr in range(nb):
+                        qj[rr] = pj[rr] * (f1 if om[rr] else f0)
+            else:
+                oo = OM[depth[pk]]
+                for rr in range(nb):
+                    om[rr] = oo[rr] & (gp[rr] == lft)
+                zo = zm[pk]
+                for j in range(q):
+                    t = tn[j]
+                    f1, f0 = z + t * (1.0 - z), z * (1.0 - t)
+                    g1, g0 = zo + t * (1.0 - zo), zo * (1.0 - t)
+                    r11, r10, r00 = f1 / g1, f0 / g1, f0 / g0
+                    pj, qj = Pp[j], Pk[j]
+                    for rr in range(nb):
+                        qj[rr] = pj[rr] * (r11 if om[rr] else (r10 if oo[rr] else r00))
+        _block_directions(GL[dk], XT[feature[k]], nb, kind[k], thr[k], missing[k], dleft[k], words, cstart[k],
+                          clen[k])
+        at[dk] = k
+        top = dk
+    while top >= 1:
+        _quad_close(acc, nb, q, tn, tw, h0, feature, par, side, depth, prev, zm, at[top], top, S, OM, c)
+        top -= 1
+
+
+@njit(cache=True, inline="always")
+def _quad_close(acc, nb, q, tn, tw, h0w, feature, par, side, depth, prev, zm, k, lv, S, OM, c):
+    Sk, Sp, om = S[lv], S[lv - 1], OM[lv]
+    first = side[k] == 0
+    z = zm[k]
+    pk = prev[k]
+    for rr in range(nb):
+        c[rr] = 0.0
+    if pk < 0:
+        for j in range(q):
+            t, w = tn[j], tw[j]
+            h1 = w * (1.0 - z) / (z + t * (1.0 - z))
+            h0 = h0w[j]
+            sj, pj = Sk[j], Sp[j]
+            if first:  # the first child of its parent: it starts the parent's sum
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else h0)
+                    pj[rr] = x
+            else:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else h0)
+                    pj[rr] += x
+    else:
+        oo = OM[depth[pk]]
+        zo = zm[pk]
+        for j in range(q):
+            t, w = tn[j], tw[j]
+            g1 = (1.0 - zo) / (zo + t * (1.0 - zo))
+            h1 = w * ((1.0 - z) / (z + t * (1.0 - z)) - g1)
+            h0 = w * (-1.0 / (1.0 - t) - g1)
+            sj, pj = Sk[j], Sp[j]
+            if first:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else (h0 if oo[rr] else 0.0))
+                    pj[rr] = x
+            else:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else (h0 if oo[rr] else 0.0))
+                    pj[rr] += x
+    a = acc[feature[par[k]]]
+    for rr in range(nb):
+        a[rr] += c[rr]
+
+
+@njit(parallel=True, cache=True)
+def quad_kernel(X, out, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
+                par, side, depth, prev, zm, tq, tn, tw, max_depth, max_q, block):
+    """Add every tree's TreeSHAP values of the rows of ``X`` (n, f) into ``out`` (n, f) by
+    Gauss-Legendre quadrature of the Shapley integral (1), ``tq[t]`` nodes for tree t
+    (exact: the integrand is a polynomial of degree < 2 tq[t]). Rows are independent and
+    innermost: any split of the rows gives bit-identical values."""
+    n, nf = X.shape
+    n_trees = node_start.shape[0] - 1
+    n_blocks = (n + block - 1) // block
+    th = -tw / (1.0 - tn)  # the credit factor -w_j / (1 - t_j) of a cold edge
+    for b in prange(n_blocks):
+        r0 = b * block
+        r1 = min(n, r0 + block)
+        nb = r1 - r0
+        XT = np.empty((nf, block), np.float64)
+        acc = np.zeros((nf, block), np.float64)
+        P = np.empty((max_depth + 1, max_q, block), np.float64)
+        S = np.empty((max_depth + 1, max_q, block), np.float64)
+        GL = np.zeros((max_depth + 1, block), np.bool_)
+        OM = np.zeros((max_depth + 1, block), np.bool_)
+        at = np.zeros(max_depth + 1, np.int64)
+        c = np.empty(block, np.float64)
+        for rr in range(nb):
+            for f in range(nf):
+                XT[f, rr] = X[r0 + rr, f]
+        for t in range(n_trees):
+            s, e = node_start[t], node_start[t + 1]
+            if e - s <= 1:
+                continue
+            _quad_tree(XT, acc, nb, s, e, tq[t], tn[t], tw[t], th[t], left, feature, kind, thr, missing, dleft, words,
+                       cstart, clen, value, par, side, depth, prev, zm, P, S, GL, OM, at, c)
+        for rr in range(nb):
+            for f in range(nf):
+                out[r0 + rr, f] += acc[f, rr]

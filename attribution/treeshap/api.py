@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from typing import Optional, Sequence
 
 import numpy as np
 
 from churnlens.attribution.treeshap import _kernels as K
 from churnlens.attribution.treeshap.forest import Forest
 
-ROW_BLOCK = 64  # rows per parallel task: a tree's tables are reused over the block
+ROW_BLOCK = 64  # rows per parallel task of the classic kernel: a tree's tables are reused over the block
+QUAD_BLOCK = 256  # at most this many rows per parallel task of the quadrature kernel
+KERNELS = ("quadrature", "classic")
+KERNEL_ENV = "CHURNLENS_TREESHAP_KERNEL"  # "classic" selects the previous kernel (for comparison)
+
+
+def quad_block(n: int) -> int:
+    """Rows per task of the quadrature kernel: as many as possible (the per-node work that does
+    not depend on the row is done once per block), up to :data:`QUAD_BLOCK`, while keeping at
+    least two tasks per thread. Rows are independent, so the values do not depend on it."""
+    import numba
+
+    per_task = -(-n // (2 * max(numba.get_num_threads(), 1)))
+    return int(min(QUAD_BLOCK, max(16, -(-per_task // 16) * 16)))
+
+
+def kernel_name(kernel: Optional[str] = None) -> str:
+    """The kernel to use: ``kernel``, else the environment's ``CHURNLENS_TREESHAP_KERNEL``, else
+    "quadrature"."""
+    name = kernel if kernel is not None else (os.environ.get(KERNEL_ENV) or "quadrature")
+    if name not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS} (argument or {KERNEL_ENV}), got {name!r}")
+    return name
 
 
 def predict(forest: Forest, M: np.ndarray) -> np.ndarray:
@@ -22,7 +45,7 @@ def predict(forest: Forest, M: np.ndarray) -> np.ndarray:
     return out
 
 
-def shap_values(forest: Forest, M: np.ndarray) -> tuple[np.ndarray, float]:
+def shap_values(forest: Forest, M: np.ndarray, *, kernel: Optional[str] = None) -> tuple[np.ndarray, float]:
     """Exact path-dependent TreeSHAP values.
 
     Parameters
@@ -30,6 +53,11 @@ def shap_values(forest: Forest, M: np.ndarray) -> tuple[np.ndarray, float]:
     forest : Forest
     M : ndarray, shape (n, f)
         The estimator's input matrix (its own column order and encoding).
+    kernel : "quadrature" or "classic", optional
+        ``quadrature`` (the default; :func:`~._kernels.quad_kernel`) or the previous per-leaf
+        table / linear kernel (:func:`~._kernels.shap_kernel`). Both are exact; their values
+        differ by rounding only (<= 1e-12). Default: the environment variable
+        ``CHURNLENS_TREESHAP_KERNEL``, else quadrature.
 
     Returns
     -------
@@ -38,9 +66,15 @@ def shap_values(forest: Forest, M: np.ndarray) -> tuple[np.ndarray, float]:
         Expected value; ``base + phi.sum(1) == predict(forest, M)`` up to rounding.
     """
     X = forest.prepare(M)
-    pl = forest.plan()
     out = np.zeros(X.shape, dtype=np.float64)
     fr = forest
+    if kernel_name(kernel) == "quadrature":
+        pl = forest.plan()
+        K.quad_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
+                      fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth, pl.prev, pl.zm,
+                      pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], quad_block(X.shape[0]))
+        return out, pl.expected
+    pl = forest.plan(tables=True)
     K.shap_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
                   fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.pos, pl.prev, pl.zm, pl.mode,
                   pl.leaf_start, pl.leaf_node, pl.leaf_d, pl.leaf_u0, pl.leaf_a0, pl.uf, pl.ur, pl.A, pl.tq, pl.tn,
