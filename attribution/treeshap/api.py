@@ -8,6 +8,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from churnlens.attribution.treeshap import _kernels as K
+from churnlens.errors import ConfigError, UserInputError
 from churnlens.attribution.treeshap.forest import Forest
 
 ROW_BLOCK = 64  # rows per parallel task of the classic kernel: a tree's tables are reused over the block
@@ -29,9 +30,14 @@ def quad_block(n: int) -> int:
 def kernel_name(kernel: Optional[str] = None) -> str:
     """The kernel to use: ``kernel``, else the environment's ``CHURNLENS_TREESHAP_KERNEL``, else
     "quadrature"."""
-    name = kernel if kernel is not None else (os.environ.get(KERNEL_ENV) or "quadrature")
+    if kernel is not None:
+        if kernel not in KERNELS:
+            raise UserInputError(f"kernel: expected one of {', '.join(KERNELS)}; found {kernel!r}.", argument="kernel")
+        return kernel
+    name = os.environ.get(KERNEL_ENV) or "quadrature"
     if name not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS} (argument or {KERNEL_ENV}), got {name!r}")
+        raise ConfigError(f"environment variable {KERNEL_ENV}: expected one of {', '.join(KERNELS)}; found {name!r}.",
+                          key=KERNEL_ENV)
     return name
 
 

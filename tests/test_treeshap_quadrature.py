@@ -1,0 +1,247 @@
+"""The Quadrature kernel (the default) on deep trees, against shap, Lundberg's Algorithm 2 and
+the classic kernel, and the kernel selection.
+
+Path-dependent TreeSHAP as an integral of a path polynomial is where Linear TreeSHAP loses
+precision beyond depth ~12; the quadrature here must stay at 1e-12 at depth 20-40 with 20-40
+distinct features on a path (the Gauss-Legendre rule then has 10-20 nodes).
+"""
+
+from __future__ import annotations
+
+import decimal
+
+import lightgbm as lgb
+import numpy as np
+import pytest
+import shap
+import xgboost as xgb
+from sklearn.ensemble import (
+    ExtraTreesClassifier, GradientBoostingClassifier, HistGradientBoostingClassifier, RandomForestClassifier,
+)
+
+from churnlens.attribution import treeshap as ts
+from churnlens.attribution._families import FAMILIES, family_of
+from churnlens.attribution.treeshap import _kernels as K
+from churnlens.attribution.treeshap import api as tsapi
+from churnlens.attribution.treeshap.reference import shap_values_reference
+from churnlens.errors import ConfigError, UserInputError
+
+
+def _chain(depth: int, n_features: int, seed: int, skew: float = 0.5) -> ts.Forest:
+    """A caterpillar tree: inner node i (depth i) splits x[i % n_features] <= 0, its left child
+    is a leaf, its right child the next inner node (the last one has two leaves). Covers send
+    a fraction ``skew`` (jittered) left, so zero fractions shrink to ~skew^depth."""
+    rng = np.random.default_rng(seed)
+    n = 2 * depth + 1
+    left, right = np.full(n, -1), np.full(n, -1)
+    feature, value, cover = np.zeros(n, int), np.zeros(n), np.zeros(n)
+    cover[0] = 1e6
+    for i in range(depth):
+        k = 2 * i  # inner node i; its leaf child 2i + 1, its right child 2i + 2
+        left[k], right[k], feature[k] = k + 1, k + 2, i % n_features
+        share = np.clip(skew + rng.uniform(-0.1, 0.1), 0.01, 0.99)
+        cover[k + 1], cover[k + 2] = cover[k] * share, cover[k] * (1 - share)
+        value[k + 1] = rng.normal()
+    value[n - 1] = rng.normal()
+    tree = ts.TreeArrays(left=left, right=right, feature=feature, threshold=np.zeros(n), kind=0, missing=2,
+                         default_left=rng.random(n) < 0.5, value=value, cover=cover)
+    return ts.from_tree_arrays([tree], n_features=n_features)
+
+
+def _rows(n: int, f: int, seed: int, right: float = 0.9) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = np.where(rng.random((n, f)) < right, 1.0, -1.0) * rng.uniform(0.1, 2.0, (n, f))
+    X[rng.random((n, f)) < 0.05] = np.nan
+    return X
+
+
+def _exact(fr: ts.Forest, x: np.ndarray) -> np.ndarray:
+    """TreeSHAP of one row by the definition in 50-digit decimal arithmetic: for every leaf,
+    v (o_i - z_i) int_0^1 prod_{j != i} (z_j + t (o_j - z_j)) dt over the path's merged
+    features, the polynomial expanded coefficient by coefficient (covers and values converted
+    exactly). An oracle that shares nothing with the kernels but ``goes_left``; O(L D^2) per row."""
+    D = decimal.Decimal
+    phi = [D(0)] * fr.n_features
+
+    def leaf(v, zs, os_):
+        full = [D(1)]  # prod over the path's features of (z + t (o - z)), low degree first
+        for j in zs:
+            a, b = zs[j], os_[j] - zs[j]
+            full = [(full[p] * a if p < len(full) else 0) + (full[p - 1] * b if p else 0) for p in range(len(full) + 1)]
+        for i in zs:
+            a, b = zs[i], os_[i] - zs[i]
+            # divide out (a + b t) (it divides exactly), from the end where errors shrink
+            m = len(full) - 1
+            quo = [D(0)] * m
+            if abs(b) >= abs(a):
+                rem = list(full)
+                for p in range(m, 0, -1):
+                    quo[p - 1] = rem[p] / b
+                    rem[p - 1] -= quo[p - 1] * a
+            else:
+                for p in range(m):
+                    quo[p] = (full[p] - (quo[p - 1] * b if p else 0)) / a
+            phi[i] += v * b * sum(c / (p + 1) for p, c in enumerate(quo))
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        for t in range(fr.n_trees):
+            stack = [(int(fr.node_start[t]), {}, {})]
+            while stack:
+                k, zs, os_ = stack.pop()
+                if fr.left[k] < 0:
+                    leaf(D(float(fr.value[k])), zs, os_)
+                    continue
+                f = int(fr.feature[k])
+                gl = K.goes_left(x[f], fr.kind[k], fr.threshold[k], fr.missing[k], fr.default_left[k], fr.cat_words,
+                                 fr.cat_start[k], fr.cat_len[k])
+                for child, took in ((int(fr.left[k]), gl), (int(fr.right[k]), not gl)):
+                    z = D(float(fr.cover[child])) / D(float(fr.cover[k]))
+                    stack.append((child, {**zs, f: zs.get(f, D(1)) * z}, {**os_, f: os_.get(f, 1) * int(took)}))
+        return np.array([float(p) for p in phi])
+
+
+# (depth, distinct features, left share of the covers, tolerance of Algorithm 2 itself)
+CHAINS = [(24, 24, 0.5, 1e-12), (40, 40, 0.5, 1e-12), (30, 30, 0.95, 1e-12),
+          # repeated features and shares 0.3: Algorithm 2's UNWIND divides by small zero fractions
+          # and drifts to ~1e-11 (measured against the exact value); the quadrature stays at 1e-16
+          (36, 25, 0.3, 3e-11)]
+
+
+@pytest.mark.parametrize("depth,n_features,skew,alg2_tol", CHAINS)
+def test_deep_chain_is_exact(depth, n_features, skew, alg2_tol):
+    fr = _chain(depth, n_features, seed=depth, skew=skew)
+    X = _rows(40, n_features, seed=depth)
+    pl = fr.plan()
+    assert pl.max_depth == depth and pl.max_d == min(depth, n_features)
+    phi, base = ts.shap_values(fr, X)
+    for r in range(2):
+        np.testing.assert_allclose(phi[r], _exact(fr, X[r]), atol=1e-14, rtol=0)
+    ref, ref_base = shap_values_reference(fr, X)
+    np.testing.assert_allclose(phi, ref, atol=alg2_tol, rtol=0)
+    assert abs(base - ref_base) < 1e-12
+    assert np.max(np.abs(base + phi.sum(1) - ts.predict(fr, X))) < 1e-12
+    assert np.abs(phi[:, (depth - 1) % n_features]).max() > 0  # some rows' hot path reaches the bottom
+
+
+@pytest.fixture(scope="module")
+def deep_data():
+    rng = np.random.default_rng(5)
+    n, f = 6000, 30
+    X = rng.normal(size=(n, f))
+    y = (X[:, :10].sum(1) + 4 * rng.normal(size=n) > 0).astype(int)  # noisy: fully grown trees get deep
+    return X, y
+
+
+def _agrees(phi, ref, fr, Xf, what, always=(0,)):
+    """``phi`` (n, f, forest column order) agrees with ``ref`` to 1e-12; where it does not, the
+    exact value decides: ours must be within 1e-14 of it and ``ref`` the one more than 1e-12 off
+    (EXTEND/UNWIND divides by zero fractions and drifts on deep trees). Rows ``always`` are
+    checked against the exact value too."""
+    bad = np.flatnonzero((np.abs(phi - ref) > 1e-12).any(1))
+    assert len(bad) <= max(3, len(phi) // 50), f"{what}: {len(bad)} rows differ by more than 1e-12"
+    for r in sorted(set(bad.tolist()) | set(always)):
+        ex = _exact(fr, Xf[r])
+        assert np.abs(phi[r] - ex).max() < 1e-14, (what, r)
+        if r in bad:
+            assert np.abs(ref[r] - ex).max() > 1e-12, (what, r)
+    return len(bad)
+
+
+DEEP = {
+    "one_tree": lambda: RandomForestClassifier(n_estimators=1, bootstrap=False, random_state=0),
+    "rf": lambda: RandomForestClassifier(n_estimators=4, random_state=0),
+    "et": lambda: ExtraTreesClassifier(n_estimators=3, random_state=0),
+    "gbm": lambda: GradientBoostingClassifier(n_estimators=3, max_depth=None, random_state=0),
+    "hgb": lambda: HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=None, min_samples_leaf=2,
+                                                  random_state=0),
+    "hgb_cat": lambda: HistGradientBoostingClassifier(max_iter=3, max_leaf_nodes=None, min_samples_leaf=2,
+                                                      categorical_features=[0, 1], random_state=0),
+    "xgb": lambda: xgb.XGBClassifier(n_estimators=3, max_depth=26, min_child_weight=0, random_state=0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEEP))
+def test_deep_trees_of_every_family_match_shap(deep_data, name):
+    X, y = deep_data
+    if name == "hgb_cat":  # native categorical splits on two integer-coded columns
+        X = X.copy()
+        X[:, :2] = np.floor(np.abs(X[:, :2]) * 4).clip(0, 9)
+    est = DEEP[name]().fit(X, y)
+    fam = FAMILIES[family_of(est)]
+    est = fam.unwrap(est)
+    fr = fam.forest(est)
+    pl = fr.plan()
+    assert pl.max_depth >= 20 and pl.max_d >= 14, (pl.max_depth, pl.max_d)
+    Xs = X[:300]
+    phi, base = fam.contribs(est, Xs)
+    if fam.name == "xgboost":  # shap's own C++ TreeSHAP on its parse (XGBoost's pred_contribs is float32)
+        e = shap.TreeExplainer(est, feature_perturbation="tree_path_dependent")
+        e.model.model_type = "internal"
+        ref = np.asarray(e.shap_values(Xs, check_additivity=False), np.float64)
+        own, ref_base = fam.library_contribs(est, Xs)  # shap's parse drops base_score: XGBoost's own base
+        assert abs(base - ref_base) < 2e-5  # (float32)
+        ref_base = base
+        raw = ts.predict(fr, Xs)  # XGBoost predicts in float32
+    else:
+        ref, ref_base = fam.reference(est, Xs)  # shap's C++ TreeSHAP, float64
+        raw = fam.raw(est, Xs)
+    assert abs(base - ref_base) < 1e-12
+    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-12
+    cols = fam.forest_columns(est)
+    Xf = fr.prepare(fam.forest_input(est, Xs))
+    phi_f = phi if cols is None else phi[:, cols]
+    _agrees(phi_f, ref if cols is None else ref[:, cols], fr, Xf, "shap")
+    alg2, alg2_base = shap_values_reference(fr, Xf[:5])
+    _agrees(phi_f[:5], alg2, fr, Xf, "Algorithm 2", always=())
+    assert abs(base - alg2_base) < 1e-12
+    classic, _ = ts.shap_values(fr, Xf, kernel="classic")
+    np.testing.assert_allclose(phi_f, classic, atol=1e-12, rtol=0)
+
+
+def test_deep_lightgbm_matches_pred_contrib(deep_data):
+    X, y = deep_data
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 1500, "min_data_in_leaf": 1,
+                   "min_sum_hessian_in_leaf": 0, "learning_rate": 0.3, "seed": 0}, lgb.Dataset(X, y), 3)
+    fr = ts.from_lightgbm_dump(b.dump_model())
+    assert fr.plan().max_depth >= 20
+    Xs = X[:300]
+    phi, base = ts.shap_values(fr, Xs)
+    ref = b.predict(Xs, pred_contrib=True)  # LightGBM's own TreeSHAP, float64
+    _agrees(phi, ref[:, :-1], fr, fr.prepare(Xs), "pred_contrib")
+    assert abs(base - ref[0, -1]) < 1e-12
+    assert np.max(np.abs(base + phi.sum(1) - b.predict(Xs, raw_score=True))) < 1e-12
+
+
+def test_kernels_agree_and_are_selectable(monkeypatch):
+    fr = _chain(30, 20, seed=1)
+    X = _rows(100, 20, seed=2)
+    quad, b1 = ts.shap_values(fr, X, kernel="quadrature")
+    classic, b2 = ts.shap_values(fr, X, kernel="classic")
+    np.testing.assert_allclose(quad, classic, atol=1e-12, rtol=0)
+    assert b1 == b2
+    assert np.array_equal(ts.shap_values(fr, X)[0], quad)  # the default
+    monkeypatch.setenv(tsapi.KERNEL_ENV, "classic")
+    assert np.array_equal(ts.shap_values(fr, X)[0], classic)
+    monkeypatch.setenv(tsapi.KERNEL_ENV, "linear")
+    with pytest.raises(ConfigError) as e:
+        ts.shap_values(fr, X)
+    assert e.value.key == tsapi.KERNEL_ENV
+    with pytest.raises(UserInputError) as e:
+        ts.shap_values(fr, X, kernel="fast")
+    assert e.value.argument == "kernel"
+
+
+def test_quadrature_values_do_not_depend_on_the_block():
+    # rows are independent: every block size (and so every chunk or partition) gives the same bits
+    fr = _chain(36, 25, seed=3)
+    X = _rows(203, 25, seed=4)
+    whole = ts.shap_values(fr, X)[0]
+    for blk in (16, 48, 256):
+        out = np.zeros_like(whole)
+        pl = fr.plan()
+        Xp = fr.prepare(X)
+        K.quad_kernel(Xp, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
+                      fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth,
+                      pl.prev, pl.zm, pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], blk)
+        assert np.array_equal(out, whole)
