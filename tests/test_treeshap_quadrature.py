@@ -245,3 +245,27 @@ def test_quadrature_values_do_not_depend_on_the_block():
                       fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth,
                       pl.prev, pl.zm, pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], blk)
         assert np.array_equal(out, whole)
+
+
+def test_model_facts_read_depth_and_trees_from_the_forest():
+    # LightGBM and XGBoost facts come from the cached forest (one parse per model): the same
+    # tree count and deepest path as the libraries' own dumps
+    import json
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(800, 6))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=800) > 0).astype(int)
+
+    def depth(node, kids):
+        return max((depth(c, kids) + 1 for c in kids(node)), default=0)
+
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 40, "min_data_in_leaf": 3}, lgb.Dataset(X, y), 12)
+    lgb_kids = lambda n: [n[k] for k in ("left_child", "right_child") if k in n]  # noqa: E731
+    want = max(depth(t["tree_structure"], lgb_kids) for t in b.dump_model()["tree_info"])
+    facts = FAMILIES["lightgbm"].facts(b)
+    assert (facts.n_trees, facts.max_depth) == (12, want) and want > 6
+    bst = xgb.XGBClassifier(n_estimators=9, max_depth=5, random_state=0).fit(X, y).get_booster()
+    dumps = [json.loads(t) for t in bst.get_dump(dump_format="json")]
+    want = max(depth(t, lambda n: n.get("children", [])) for t in dumps)
+    facts = FAMILIES["xgboost"].facts(bst)
+    assert (facts.n_trees, facts.max_depth) == (9, want) and want == 5

@@ -75,6 +75,10 @@ class Forest:
             self._plan[tables] = _make_plan(self, tables)
         return self._plan[tables]
 
+    def max_depth(self) -> int:
+        """Edges on the longest root-to-leaf path of any tree (0 for a forest of single leaves)."""
+        return int(_max_depth(self.node_start, self.left, self.right))
+
     def decision_args(self) -> tuple:
         return (self.node_start, self.left, self.feature, self.kind, self.threshold, self.missing,
                 self.default_left, self.cat_words, self.cat_start, self.cat_len, self.value)
@@ -143,6 +147,19 @@ def _paths(node_start, left, right, feature, cover, par, side, pos, prev, zm, dn
                 pos[k] = dn[p]
                 dn[k] = dn[p] + 1
                 zm[k] = ze
+
+
+@njit(cache=True)
+def _max_depth(node_start, left, right):
+    depth = np.zeros(left.shape[0], np.int64)
+    best = 0
+    for t in range(node_start.shape[0] - 1):
+        for k in range(node_start[t], node_start[t + 1]):  # preorder: a parent comes before its children
+            if left[k] >= 0:
+                depth[left[k]] = depth[right[k]] = depth[k] + 1
+            elif depth[k] > best:
+                best = depth[k]
+    return best
 
 
 @njit(cache=True)
