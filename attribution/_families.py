@@ -45,6 +45,9 @@ class Facts:
 
 
 _EXPLAINERS: "weakref.WeakKeyDictionary[Any, dict[bool, Any]]" = weakref.WeakKeyDictionary()
+# LightGBM boosters whose model text passed :meth:`_LightGBM.check`, with their tree count then:
+# the same object is not re-serialised and re-parsed on every call of the public API
+_CHECKED: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
 
 # ``categories()`` entry of a categorical column whose levels the model file does not store (or
 # stores unreadably): the data dictionary's ``values`` must name them, in training order.
@@ -212,6 +215,11 @@ class _LightGBM(_Family):
         return obj, sigmoid
 
     def check(self, est, path):
+        try:
+            if _CHECKED.get(est) == est.num_trees():  # this booster object passed already (trees unchanged)
+                return
+        except TypeError:  # not weak-referenceable
+            pass
         obj, _ = self._objective(est)
         if est.num_model_per_iteration() != 1 or not obj.startswith("binary"):
             raise _binary_only(path, f"a LightGBM model with objective '{obj or 'unknown'}' and "
@@ -226,6 +234,10 @@ class _LightGBM(_Family):
         problem = tree_problem(est.model_to_string().split("\n"))
         if problem:
             raise ModelError(f"Model {path} holds a malformed LightGBM model: {problem}.")
+        try:
+            _CHECKED[est] = est.num_trees()
+        except TypeError:
+            pass
 
     def facts(self, est):
         fr = self.forest(est)  # parsed once per model: the attributions read it too

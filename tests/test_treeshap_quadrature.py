@@ -269,3 +269,22 @@ def test_model_facts_read_depth_and_trees_from_the_forest():
     want = max(depth(t, lambda n: n.get("children", [])) for t in dumps)
     facts = FAMILIES["xgboost"].facts(bst)
     assert (facts.n_trees, facts.max_depth) == (9, want) and want == 5
+
+
+def test_lightgbm_model_text_is_checked_once_per_booster_and_tree_count(monkeypatch):
+    import churnlens.attribution._lgb_json as lj
+
+    calls = []
+    real = lj.tree_problem
+    monkeypatch.setattr(lj, "tree_problem", lambda lines: calls.append(1) or real(lines))
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(300, 4))
+    y = (X[:, 0] > 0).astype(int)
+    b = lgb.train({"objective": "binary", "verbose": -1}, lgb.Dataset(X, y), 3, keep_training_booster=True)
+    fam = FAMILIES["lightgbm"]
+    fam.check(b, "m")
+    fam.check(b, "m")
+    assert len(calls) == 1
+    b.update()  # one more tree: the model text changed, it is checked again
+    fam.check(b, "m")
+    assert len(calls) == 2
