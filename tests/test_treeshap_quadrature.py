@@ -232,19 +232,26 @@ def test_kernels_agree_and_are_selectable(monkeypatch):
     assert e.value.argument == "kernel"
 
 
-def test_quadrature_values_do_not_depend_on_the_block():
-    # rows are independent: every block size (and so every chunk or partition) gives the same bits
+def test_quadrature_values_do_not_depend_on_the_block_or_the_threads(monkeypatch):
+    # rows are independent: every block size and every split of the rows among threads (and
+    # so every chunk or partition) gives the same bits
     fr = _chain(36, 25, seed=3)
     X = _rows(203, 25, seed=4)
     whole = ts.shap_values(fr, X)[0]
-    for blk in (16, 48, 256):
+    pl = fr.plan()
+    Xp = fr.prepare(X)
+    for blk, cuts in ((16, (0, 203)), (48, (0, 7, 150, 203)), (256, (0, 1, 2, 203))):
         out = np.zeros_like(whole)
-        pl = fr.plan()
-        Xp = fr.prepare(X)
-        K.quad_kernel(Xp, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
-                      fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth,
-                      pl.prev, pl.zm, pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], blk)
+        for r0, r1 in zip(cuts[:-1], cuts[1:]):
+            K.quad_kernel(Xp, out, r0, r1, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
+                          fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side,
+                          pl.depth, pl.prev, pl.zm, pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], blk)
         assert np.array_equal(out, whole)
+    for threads in (1, 3):
+        monkeypatch.setattr(tsapi, "_threads", lambda: threads)
+        assert np.array_equal(ts.shap_values(fr, X)[0], whole)
+    assert tsapi.quad_tasks(203, 2) == ([(0, 102), (102, 203)], 102)
+    assert tsapi.quad_tasks(2000, 2) == ([(0, 1000), (1000, 2000)], 250)  # equal blocks of <= 256 rows
 
 
 def test_model_facts_read_depth_and_trees_from_the_forest():

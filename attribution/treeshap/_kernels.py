@@ -335,7 +335,7 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
 # --- Quadrature TreeSHAP: one preorder pass per tree and block of rows, depth-independent per node --
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _block_directions(gl, xs, nb, kind, thr, missing, dleft, words, cs, cl):
     """Direction (True: left) of the block's rows at one node; the common cases branch-free."""
     if missing == MISS_NAN and kind == KIND_LE:
@@ -478,7 +478,7 @@ def _quad_tree(XT, acc, nb, s, e, q, tn, tw, h0, left, feature, kind, thr, missi
         top -= 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _quad_close(acc, nb, q, tn, tw, h0w, feature, par, side, depth, prev, zm, k, lv, S, OM, c):
     Sk, Sp, om = S[lv], S[lv - 1], OM[lv]
     first = side[k] == 0
@@ -526,32 +526,32 @@ def _quad_close(acc, nb, q, tn, tw, h0w, feature, par, side, depth, prev, zm, k,
         a[rr] += c[rr]
 
 
-@njit(parallel=True, cache=True)
-def quad_kernel(X, out, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
+@njit(cache=True, nogil=True)
+def quad_kernel(X, out, row0, row1, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
                 par, side, depth, prev, zm, tq, tn, tw, max_depth, max_q, block):
-    """Add every tree's TreeSHAP values of the rows of ``X`` (n, f) into ``out`` (n, f) by
-    Gauss-Legendre quadrature of the Shapley integral (1), ``tq[t]`` nodes for tree t
-    (exact: the integrand is a polynomial of degree < 2 tq[t]). Rows are independent and
-    innermost: any split of the rows gives bit-identical values."""
-    n, nf = X.shape
+    """Add every tree's TreeSHAP values of rows ``row0:row1`` of ``X`` (n, f) into ``out``
+    (n, f) by Gauss-Legendre quadrature of the Shapley integral (1), ``tq[t]`` nodes for tree
+    t (exact: the integrand is a polynomial of degree < 2 tq[t]), ``block`` rows at a time.
+    Rows are independent and innermost: any split of the rows gives bit-identical values.
+    Serial and without the GIL: the caller runs disjoint row ranges on threads (a serial
+    kernel compiles in half the time of a ``prange`` one)."""
+    nf = X.shape[1]
     n_trees = node_start.shape[0] - 1
-    n_blocks = (n + block - 1) // block
     th = -tw / (1.0 - tn)  # the credit factor -w_j / (1 - t_j) of a cold edge
-    for b in prange(n_blocks):
-        r0 = b * block
-        r1 = min(n, r0 + block)
-        nb = r1 - r0
-        XT = np.empty((nf, block), np.float64)
-        acc = np.zeros((nf, block), np.float64)
-        P = np.empty((max_depth + 1, max_q, block), np.float64)
-        S = np.empty((max_depth + 1, max_q, block), np.float64)
-        GL = np.zeros((max_depth + 1, block), np.bool_)
-        OM = np.zeros((max_depth + 1, block), np.bool_)
-        at = np.zeros(max_depth + 1, np.int64)
-        c = np.empty(block, np.float64)
+    XT = np.empty((nf, block), np.float64)
+    acc = np.empty((nf, block), np.float64)
+    P = np.empty((max_depth + 1, max_q, block), np.float64)
+    S = np.empty((max_depth + 1, max_q, block), np.float64)
+    GL = np.zeros((max_depth + 1, block), np.bool_)
+    OM = np.zeros((max_depth + 1, block), np.bool_)
+    at = np.zeros(max_depth + 1, np.int64)
+    c = np.empty(block, np.float64)
+    for r0 in range(row0, row1, block):
+        nb = min(row1, r0 + block) - r0
         for rr in range(nb):
             for f in range(nf):
                 XT[f, rr] = X[r0 + rr, f]
+                acc[f, rr] = 0.0
         for t in range(n_trees):
             s, e = node_start[t], node_start[t + 1]
             if e - s <= 1:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional, Sequence
 
 import numpy as np
@@ -17,14 +18,40 @@ KERNELS = ("quadrature", "classic")
 KERNEL_ENV = "CHURNLENS_TREESHAP_KERNEL"  # "classic" selects the previous kernel (for comparison)
 
 
-def quad_block(n: int) -> int:
-    """Rows per task of the quadrature kernel: as many as possible (the per-node work that does
-    not depend on the row is done once per block), up to :data:`QUAD_BLOCK`, while keeping at
-    least two tasks per thread. Rows are independent, so the values do not depend on it."""
+def _threads() -> int:
     import numba
 
-    per_task = -(-n // (2 * max(numba.get_num_threads(), 1)))
-    return int(min(QUAD_BLOCK, max(16, -(-per_task // 16) * 16)))
+    return max(int(numba.get_num_threads()), 1)
+
+
+def quad_tasks(n: int, threads: int) -> tuple[list[tuple[int, int]], int]:
+    """Row ranges of the quadrature kernel, one per thread, and the rows per block within
+    them: blocks as large as possible (the per-node work that does not depend on the row is
+    done once per block) up to :data:`QUAD_BLOCK`, and equal. Rows are independent, so the
+    values do not depend on either."""
+    per = -(-n // threads) if n else 0
+    ranges = [(min(i * per, n), min((i + 1) * per, n)) for i in range(threads)]
+    ranges = [(a, b) for a, b in ranges if b > a]
+    block = -(-per // max(1, -(-per // QUAD_BLOCK))) if per else 1
+    return ranges, int(block)
+
+
+def _quad(X: np.ndarray, out: np.ndarray, forest: Forest, pl) -> None:
+    fr = forest
+    ranges, block = quad_tasks(X.shape[0], _threads())
+
+    def run(rows: tuple[int, int]) -> None:
+        K.quad_kernel(X, out, rows[0], rows[1], fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
+                      fr.default_left, fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth,
+                      pl.prev, pl.zm, pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], block)
+
+    if len(ranges) <= 1:
+        for r in ranges:
+            run(r)
+        return
+    # a pool per call: cheap next to the kernel, and nothing left behind for a fork to inherit
+    with ThreadPoolExecutor(len(ranges)) as pool:
+        list(pool.map(run, ranges))
 
 
 def kernel_name(kernel: Optional[str] = None) -> str:
@@ -76,9 +103,7 @@ def shap_values(forest: Forest, M: np.ndarray, *, kernel: Optional[str] = None) 
     fr = forest
     if kernel_name(kernel) == "quadrature":
         pl = forest.plan()
-        K.quad_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
-                      fr.cat_words, fr.cat_start, fr.cat_len, fr.value, pl.par, pl.side, pl.depth, pl.prev, pl.zm,
-                      pl.tq, pl.tn, pl.tw, pl.max_depth, pl.tn.shape[1], quad_block(X.shape[0]))
+        _quad(X, out, forest, pl)
         return out, pl.expected
     pl = forest.plan(tables=True)
     K.shap_kernel(X, out, fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing, fr.default_left,
