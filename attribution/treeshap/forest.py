@@ -290,7 +290,8 @@ def _make_plan(fr: Forest, tables: bool = True) -> Plan:
     leaf_a0 = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     A = np.zeros(int(sizes.sum()), np.float64)
     max_d = int(leaf_d.max()) if len(leaf_d) else 0
-    _tables(leaf_node, leaf_d, leaf_u0, leaf_a0, is_table, fr.value, uz, _shapley_weights(max(max_d, 1)), A)
+    if len(A):  # (not compiled at all where only the quadrature kernel runs)
+        _tables(leaf_node, leaf_d, leaf_u0, leaf_a0, is_table, fr.value, uz, _shapley_weights(max(max_d, 1)), A)
     tq = np.maximum((max_d_tree + 1) // 2, 1)
     qmax = int(tq.max()) if T else 1
     gx, gw = _gauss(max(qmax, (max_d + 1) // 2, 1))
