@@ -10,7 +10,25 @@ summed over leaves:
 
 (the Shapley weight |S|!(d-|S|-1)!/d! is the Beta integral of t^|S| (1-t)^(d-1-|S|)).
 
-Two exact evaluations of (1), chosen per tree by :func:`plan`:
+The default evaluation of (1), :func:`quad_kernel` (Quadrature TreeSHAP; the idea of
+Wettenstein, Mitchell & Yu 2026): the integrand is a polynomial of degree d - 1, so a
+Gauss-Legendre rule with q = ceil(D/2) nodes t_j (D the deepest path's distinct features in
+the tree) integrates it exactly. One preorder walk per tree and block of rows carries the
+path product P(t_j) = prod (z + t_j (o - z)) down, sums v_l P_l(t_j) back up, and credits
+each edge with sum_j w_j S(t_j) (o - z)/(z + t_j (o - z)): O(nodes x q) per tree and row,
+with nothing per row but multiplications, additions and selects (o is 0 or 1, so every
+factor has two possible values, formed once per node and t_j outside the loops over rows).
+Rows are the innermost loop (vectorised); the state lives in per-depth arrays, not per node.
+A feature met again deeper on a path replaces its earlier factor by the merged one (a ratio,
+three cases by the two edges' one fractions); the earlier edge's credit for the leaves below
+is cancelled exactly. The work per node and row is q = ceil(D/2) multiply-adds: at most
+the paper's fixed 8 for paths of <= 16 features (3 for depth-6 trees), growing past it only
+as exactness at depth 20+ requires; nothing grows with the square of the depth, there is
+no power basis and no division by zero fractions per row (EXTEND/UNWIND and Linear TreeSHAP
+lose digits there: tests/test_treeshap_quadrature.py).
+
+The previous evaluation, :func:`shap_kernel` ("classic", selectable for comparison), chooses
+per tree by :func:`plan`:
 
 - *table* (shallow trees; the idea of FastTreeSHAP v2): o is 0/1, so a leaf's
   contribution depends on x only through the "hot" set H = {j: o_j = 1}. With
@@ -18,12 +36,8 @@ Two exact evaluations of (1), chosen per tree by :func:`plan`:
   phi_i = -A(H) for a cold i and phi_i = (1 - z_i)/z_i A(H - {i}) for a hot i. A is
   precomputed once per leaf (2^d values, subset-sum transform); a row costs one pass over
   the nodes to form every leaf's H as a bit mask, then d table reads per leaf.
-- *linear* (deep trees; the idea of Linear TreeSHAP, Yu et al. 2022): (1) integrates a
-  polynomial of degree d - 1, so Gauss-Legendre quadrature with ceil(D/2) nodes is exact.
-  One depth-first pass carries the path product P(t) at the nodes down the tree, sums
-  v_l P_l(t) back up, and credits each edge with its feature's term: O(nodes x D/2) per
-  tree and row. A feature met again deeper on the path replaces its earlier factor; the
-  earlier edge's credit for the leaves below is cancelled exactly (same quadrature nodes).
+- *linear* (deep trees): the same quadrature as the default kernel, one row at a time
+  with the factors divided per row.
 
 Interaction values use the same hot set and per-leaf quadrature (see
 :func:`interactions_kernel`). Everything is float64.
