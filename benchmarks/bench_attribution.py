@@ -29,7 +29,7 @@ Usage::
         [--interaction-repeats 2]
 
 ``--scale`` multiplies the rows explained per model (defaults: 2,000 / 500 / 2,000 / 200; interaction
-values 100 / 20 / 10 / 4: shap's interaction values of XGBoost run at ~2 rows/s, of the forest slower).
+values 100 / 20 / 10 / 2: shap's interaction values of XGBoost run at ~2 rows/s, of the forest slower).
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _models():
         "xgb300xd6": (lambda: xgb.XGBClassifier(n_estimators=300, max_depth=6, learning_rate=0.05, n_jobs=2,
                                                 random_state=0).fit(X, y).get_booster(), 2000, 20.0, 10),
         "rf300": (lambda: RandomForestClassifier(n_estimators=300, n_jobs=2, random_state=0).fit(X[:5000], y[:5000]),
-                  200, 30.0, 4),
+                  200, 30.0, 2),
     }
 
 
