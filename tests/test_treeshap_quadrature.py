@@ -295,3 +295,23 @@ def test_lightgbm_model_text_is_checked_once_per_booster_and_tree_count(monkeypa
     b.update()  # one more tree: the model text changed, it is checked again
     fam.check(b, "m")
     assert len(calls) == 2
+
+
+def test_default_kernel_leaves_numba_thread_pool_unstarted():
+    # the quadrature kernel runs on plain threads: a process that forks (the forked writers)
+    # afterwards holds no numba thread pool
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from numba.np.ufunc import parallel\n"
+            "from churnlens.attribution import treeshap as ts\n"
+            "t = ts.TreeArrays(left=np.array([1, -1, -1]), right=np.array([2, -1, -1]), feature=np.zeros(3, int),\n"
+            "    threshold=np.array([0.5, 0, 0]), kind=0, missing=2, default_left=np.ones(3, bool),\n"
+            "    value=np.array([0.0, -1.0, 2.0]), cover=np.array([40.0, 30.0, 10.0]))\n"
+            "phi, base = ts.shap_values(ts.from_tree_arrays([t], n_features=2), np.zeros((500, 2)))\n"
+            "assert np.all(phi[:, 0] == -0.75), phi\n"
+            "print(parallel._is_initialized)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"

@@ -19,9 +19,15 @@ KERNEL_ENV = "CHURNLENS_TREESHAP_KERNEL"  # "classic" selects the previous kerne
 
 
 def _threads() -> int:
+    """numba's thread count (NUMBA_NUM_THREADS, or ``numba.set_num_threads`` once numba's own
+    threads run), read without starting numba's thread pool: the quadrature kernel runs on
+    plain threads, and a process that forks is better off without a numba pool."""
     import numba
+    from numba.np.ufunc import parallel
 
-    return max(int(numba.get_num_threads()), 1)
+    if getattr(parallel, "_is_initialized", True):
+        return max(int(numba.get_num_threads()), 1)
+    return max(int(numba.config.NUMBA_NUM_THREADS), 1)
 
 
 def quad_tasks(n: int, threads: int) -> tuple[list[tuple[int, int]], int]:
