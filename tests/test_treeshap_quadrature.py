@@ -315,3 +315,39 @@ def test_default_kernel_leaves_numba_thread_pool_unstarted():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("params", [{"zero_as_missing": True}, {"use_missing": False}, {}])
+def test_lightgbm_missing_types_in_both_kernels(params):
+    # missing_type Zero (NaN and 0 take the default direction), None (NaN read as 0.0) and NaN;
+    # rows with NaN and exact zeros where training had none (None) or had them
+    rng = np.random.default_rng(6)
+    n = 1500
+    X = rng.normal(size=(n, 5))
+    X[rng.random((n, 5)) < 0.15] = 0.0
+    if params != {"use_missing": False}:
+        X[rng.random((n, 5)) < 0.1] = np.nan
+    y = (np.nan_to_num(X[:, 0]) + (X[:, 1] == 0) + rng.normal(size=n) > 0.5).astype(int)
+    b = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 31, "min_data_in_leaf": 5, **params},
+                  lgb.Dataset(X, y), 20)
+    kinds = {nd.get("missing_type") for t in b.dump_model()["tree_info"] for nd in _lgb_nodes(t["tree_structure"])}
+    want = {"zero_as_missing": "Zero", "use_missing": "None"}.get(next(iter(params), ""), "NaN")
+    assert want in kinds
+    Xt = X[:400].copy()
+    Xt[rng.random(Xt.shape) < 0.1] = np.nan
+    Xt[rng.random(Xt.shape) < 0.1] = 0.0
+    fr = ts.from_lightgbm_dump(b.dump_model())
+    ref = b.predict(Xt, pred_contrib=True)
+    for kernel in ("quadrature", "classic"):
+        phi, base = ts.shap_values(fr, Xt, kernel=kernel)
+        np.testing.assert_allclose(phi, ref[:, :-1], atol=1e-12, rtol=0, err_msg=kernel)
+        assert np.max(np.abs(base + phi.sum(1) - b.predict(Xt, raw_score=True))) < 1e-12
+
+
+def _lgb_nodes(node):
+    stack = [node]
+    while stack:
+        nd = stack.pop()
+        if "split_index" in nd:
+            yield nd
+            stack += [nd["left_child"], nd["right_child"]]
