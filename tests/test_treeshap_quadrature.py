@@ -351,3 +351,18 @@ def _lgb_nodes(node):
         if "split_index" in nd:
             yield nd
             stack += [nd["left_child"], nd["right_child"]]
+
+
+def test_very_deep_chain_keeps_the_state_small(monkeypatch):
+    # a 300-level chain over 60 features (q = 30): the per-task state caps the block, the
+    # values stay exact
+    fr = _chain(300, 60, seed=9, skew=0.5)
+    X = _rows(30, 60, seed=9, right=0.99)
+    pl = fr.plan()
+    assert pl.max_depth == 300 and pl.tn.shape[1] == 30
+    monkeypatch.setattr(tsapi, "QUAD_STATE_BYTES", 16 * 301 * 30 * 4)  # 4 rows per block
+    phi, base = ts.shap_values(fr, X)
+    for r in range(2):
+        np.testing.assert_allclose(phi[r], _exact(fr, fr.prepare(X)[r]), atol=1e-14, rtol=0)
+    assert np.max(np.abs(base + phi.sum(1) - ts.predict(fr, X))) < 1e-12
+    assert np.abs(phi[:, 30:]).max() > 1e-6  # rows reach far down the chain

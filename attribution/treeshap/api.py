@@ -14,6 +14,7 @@ from churnlens.attribution.treeshap.forest import Forest
 
 ROW_BLOCK = 64  # rows per parallel task of the classic kernel: a tree's tables are reused over the block
 QUAD_BLOCK = 256  # at most this many rows per parallel task of the quadrature kernel
+QUAD_STATE_BYTES = 64 << 20  # per task (thread)
 KERNELS = ("quadrature", "classic")
 KERNEL_ENV = "CHURNLENS_TREESHAP_KERNEL"  # "classic" selects the previous kernel (for comparison)
 
@@ -45,6 +46,10 @@ def quad_tasks(n: int, threads: int) -> tuple[list[tuple[int, int]], int]:
 def _quad(X: np.ndarray, out: np.ndarray, forest: Forest, pl) -> None:
     fr = forest
     ranges, block = quad_tasks(X.shape[0], _threads())
+    # the per-depth state of a task, P and S of (depth + 1, q, block) float64, stays within
+    # QUAD_STATE_BYTES however deep the trees (a LightGBM chain may be hundreds of levels)
+    per_row = 16 * (pl.max_depth + 1) * pl.tn.shape[1]
+    block = max(1, min(block, QUAD_STATE_BYTES // per_row))
 
     def run(rows: tuple[int, int]) -> None:
         K.quad_kernel(X, out, rows[0], rows[1], fr.node_start, fr.left, fr.feature, fr.kind, fr.threshold, fr.missing,
