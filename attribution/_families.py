@@ -46,6 +46,9 @@ class Facts:
 
 
 _EXPLAINERS: "weakref.WeakKeyDictionary[Any, dict[bool, Any]]" = weakref.WeakKeyDictionary()
+# LightGBM boosters whose model text passed :meth:`_LightGBM.check`, with their tree count then:
+# the same object is not re-serialised and re-parsed on every call of the public API
+_CHECKED: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
 
 # ``categories()`` entry of a categorical column whose levels the model file does not store (or
 # stores unreadably): the data dictionary's ``values`` must name them, in training order.
@@ -212,17 +215,6 @@ def _binary_only(path: str, what: str) -> ModelError:
 
 # --- LightGBM ---------------------------------------------------------------------------------
 
-def _lgb_depth(node: dict) -> int:
-    depth, stack = 0, [(node, 0)]
-    while stack:
-        nd, d = stack.pop()
-        if "split_index" in nd:
-            stack += [(nd["left_child"], d + 1), (nd["right_child"], d + 1)]
-        else:
-            depth = max(depth, d)
-    return depth
-
-
 class _LightGBM(_Family):
     name = "lightgbm"
 
@@ -240,6 +232,11 @@ class _LightGBM(_Family):
         return obj, sigmoid
 
     def check(self, est, path):
+        try:
+            if _CHECKED.get(est) == est.num_trees():  # this booster object passed already (trees unchanged)
+                return
+        except TypeError:  # not weak-referenceable
+            pass
         obj, _ = self._objective(est)
         if est.num_model_per_iteration() != 1 or not obj.startswith("binary"):
             raise _binary_only(path, f"a LightGBM model with objective '{obj or 'unknown'}' and "
@@ -253,18 +250,22 @@ class _LightGBM(_Family):
         problem = tree_problem(est.model_to_string().split("\n"))
         if problem:
             raise ModelError(f"Model {path} holds a malformed LightGBM model: {problem}.")
+        try:
+            _CHECKED[est] = est.num_trees()
+        except TypeError:
+            pass
 
     def facts(self, est):
-        dump = est.dump_model()
-        trees = dump["tree_info"]
+        fr = self.forest(est)  # parsed once per model: the attributions read it too
+        objective, sigmoid = self._objective(est)
         return Facts(
-            n_trees=len(trees),
-            max_depth=max((_lgb_depth(t["tree_structure"]) for t in trees), default=0),
-            objective=self._objective(est)[0],
+            n_trees=fr.n_trees,
+            max_depth=fr.max_depth(),
+            objective=objective,
             n_features=est.num_feature(),
             feature_names=tuple(est.feature_name()),
             # LightGBM's probability is sigmoid(k * margin): k * margin is the log-odds.
-            raw_scale=self._objective(est)[1],
+            raw_scale=sigmoid,
         )
 
     def categories(self, est):
@@ -369,15 +370,11 @@ class _XGBoost(_Family):
             raise ModelError(f"Model {path} is an XGBoost '{booster}' model; only tree boosters can be explained exactly.")
 
     def facts(self, est):
-        dumps = est.get_dump(dump_format="json")
-
-        def depth(node, d=0):
-            return max((depth(c, d + 1) for c in node.get("children", [])), default=d)
-
+        fr = self.forest(est)  # parsed once per model: the attributions read it too
         names = tuple(est.feature_names) if est.feature_names else tuple(f"f{i}" for i in range(est.num_features()))
         return Facts(
-            n_trees=len(dumps),
-            max_depth=max((depth(json.loads(t)) for t in dumps), default=0),
+            n_trees=fr.n_trees,
+            max_depth=fr.max_depth(),
             objective=self._config(est)["objective"]["name"],
             n_features=est.num_features(),
             feature_names=names,

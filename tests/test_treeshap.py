@@ -47,10 +47,10 @@ def test_lightgbm_matches_pred_contrib(lgb_case, table_max_d, monkeypatch):
     phi, base = ts.shap_values(fr, X)
     ref = b.predict(X, pred_contrib=True)
     raw = b.predict(X, raw_score=True)
-    np.testing.assert_allclose(phi, ref[:, :-1], atol=1e-9, rtol=0)
-    assert abs(base - ref[0, -1]) < 1e-9
+    np.testing.assert_allclose(phi, ref[:, :-1], atol=1e-12, rtol=0)
+    assert abs(base - ref[0, -1]) < 1e-12
     np.testing.assert_allclose(ts.predict(fr, X), raw, atol=1e-12, rtol=0)
-    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-12
 
 
 def test_interactions_match_shap(lgb_case):
@@ -63,6 +63,6 @@ def test_interactions_match_shap(lgb_case):
     fr = ts.from_lightgbm_dump(bn.dump_model())
     ref = np.asarray(shap.TreeExplainer(bn).shap_interaction_values(Xn))
     got = ts.interaction_values(fr, Xn, features=range(Xn.shape[1]))
-    np.testing.assert_allclose(got, ref, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-12, rtol=0)
     sub = ts.interaction_values(fr, Xn, features=[1, 0])
-    np.testing.assert_allclose(sub, ref[:, [1, 0]][:, :, [1, 0]], atol=1e-9, rtol=0)
+    np.testing.assert_allclose(sub, ref[:, [1, 0]][:, :, [1, 0]], atol=1e-12, rtol=0)

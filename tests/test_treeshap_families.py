@@ -73,10 +73,10 @@ def test_sklearn_matches_shap_and_adds_up(name):
     est = SKLEARN[name]().fit(X, y)
     fam, est, phi, base = _ours(est, X)
     ref, ref_base = _shap(est, X)
-    np.testing.assert_allclose(phi, ref, atol=1e-9, rtol=0)
-    assert abs(base - ref_base) < 1e-9
+    np.testing.assert_allclose(phi, ref, atol=1e-12, rtol=0)
+    assert abs(base - ref_base) < 1e-12
     raw = fam.raw(est, X)  # decision_function, or predict_proba[:, 1] for forests (shap's model_output='raw')
-    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-12
     np.testing.assert_allclose(ts.predict(fam.forest(est), X), raw, atol=1e-12, rtol=0)
 
 
@@ -87,10 +87,10 @@ def test_sklearn_missing_values_follow_the_library(name):
     fam, est, phi, base = _ours(est, X)
     raw = fam.raw(est, X)
     np.testing.assert_allclose(ts.predict(fam.forest(est), X), raw, atol=1e-12, rtol=0)
-    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-12
     ref, ref_base = shap_values_reference(fam.forest(est), X[:80])
-    np.testing.assert_allclose(phi[:80], ref, atol=1e-9, rtol=0)
-    assert abs(base - ref_base) < 1e-9
+    np.testing.assert_allclose(phi[:80], ref, atol=1e-12, rtol=0)
+    assert abs(base - ref_base) < 1e-12
 
 
 def test_hist_gbm_native_categorical():
@@ -108,10 +108,10 @@ def test_hist_gbm_native_categorical():
     Xt[:3, 4] = np.nan  # a category unseen in training: align makes it missing, as HGB itself does
     phi, base = fam.contribs(est, Xt)
     raw = fam.raw(est, Xt)
-    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw)) < 1e-12
     ref, ref_base, note = fam.cross_reference(est, Xt[:100], categorical=True)
-    np.testing.assert_allclose(phi[:100], ref, atol=1e-9, rtol=0)
-    assert note.code == "crosscheck.algorithm2" and abs(base - ref_base) < 1e-9
+    np.testing.assert_allclose(phi[:100], ref, atol=1e-12, rtol=0)
+    assert note.code == "crosscheck.algorithm2" and abs(base - ref_base) < 1e-12
     assert np.abs(phi[:, [1, 4]]).mean() > np.abs(phi[:, [2, 3, 5]]).mean()  # the categorical signal is credited
 
 
@@ -122,8 +122,8 @@ def test_reference_algorithm_matches_shap():
     fr = ts.from_lightgbm_dump(b.dump_model())
     ref = b.predict(X, pred_contrib=True)
     phi, base = shap_values_reference(fr, X)
-    np.testing.assert_allclose(phi, ref[:, :-1], atol=1e-9, rtol=0)
-    assert abs(base - ref[0, -1]) < 1e-9
+    np.testing.assert_allclose(phi, ref[:, :-1], atol=1e-12, rtol=0)
+    assert abs(base - ref[0, -1]) < 1e-12
 
 
 @pytest.mark.parametrize("booster", ["gbtree", "dart"])
@@ -136,16 +136,16 @@ def test_xgboost_matches_shap_and_pred_contribs(booster):
     fam, bst, phi, base = _ours(est, X)
     fr = fam.forest(bst)
     raw64 = ts.predict(fr, X)
-    assert np.max(np.abs(base + phi.sum(1) - raw64)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw64)) < 1e-12
     np.testing.assert_allclose(raw64, fam.raw(bst, X), atol=2e-5, rtol=0)  # XGBoost predicts in float32
     own, own_base = fam.library_contribs(bst, X)  # float32 as well
     np.testing.assert_allclose(phi, own, atol=2e-5, rtol=0)
     if booster == "gbtree":  # shap's own C++ TreeSHAP on its parse of the trees, float64
         ref, ref_base = _shap(bst, X, internal=True)
-        np.testing.assert_allclose(phi, ref, atol=1e-9, rtol=0)
+        np.testing.assert_allclose(phi, ref, atol=1e-12, rtol=0)
     ref, ref_base = shap_values_reference(fr, X[:60])
-    np.testing.assert_allclose(phi[:60], ref, atol=1e-9, rtol=0)
-    assert abs(base - ref_base) < 1e-9
+    np.testing.assert_allclose(phi[:60], ref, atol=1e-12, rtol=0)
+    assert abs(base - ref_base) < 1e-12
 
 
 def test_xgboost_categorical_splits_and_missing():
@@ -169,9 +169,9 @@ def test_xgboost_categorical_splits_and_missing():
     np.testing.assert_allclose(phi, own[:, :-1], atol=2e-5, rtol=0)
     raw64 = ts.predict(fr, M)
     np.testing.assert_allclose(raw64, bst.predict(dm, output_margin=True), atol=2e-5, rtol=0)
-    assert np.max(np.abs(base + phi.sum(1) - raw64)) < 1e-9
+    assert np.max(np.abs(base + phi.sum(1) - raw64)) < 1e-12
     ref, ref_base = shap_values_reference(fr, M[:80])
-    np.testing.assert_allclose(phi[:80], ref, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(phi[:80], ref, atol=1e-12, rtol=0)
 
 
 def test_interactions_match_shap_on_sklearn_and_xgboost():
@@ -188,9 +188,9 @@ def test_interactions_match_shap_on_sklearn_and_xgboost():
         ref = np.asarray(ex.shap_interaction_values(Xs), np.float64)
         if ref.ndim == 4:
             ref = ref[..., 1]
-        np.testing.assert_allclose(got, ref, atol=1e-9, rtol=0, err_msg=fam.name)
+        np.testing.assert_allclose(got, ref, atol=1e-12, rtol=0, err_msg=fam.name)
         phi, _ = fam.contribs(e, Xs)
-        np.testing.assert_allclose(got.sum(2), phi, atol=1e-9, rtol=0)
+        np.testing.assert_allclose(got.sum(2), phi, atol=1e-12, rtol=0)
 
 
 def test_results_do_not_depend_on_chunks_or_partitions():

@@ -2,6 +2,7 @@
 
     forest = from_lightgbm_dump(booster.dump_model())        # or from_xgboost_json / from_sklearn_trees / ...
     phi, base = shap_values(forest, M)                        # (n, f) float64, base + phi.sum(1) == predict
+    phi, base = shap_values(forest, M, kernel="classic")      # the previous kernel (or CHURNLENS_TREESHAP_KERNEL)
     raw = predict(forest, M)                                  # (n,) float64
     Phi = interaction_values(forest, M, features=[0, 3])      # (n, 2, 2)
 

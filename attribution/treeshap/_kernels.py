@@ -10,7 +10,25 @@ summed over leaves:
 
 (the Shapley weight |S|!(d-|S|-1)!/d! is the Beta integral of t^|S| (1-t)^(d-1-|S|)).
 
-Two exact evaluations of (1), chosen per tree by :func:`plan`:
+The default evaluation of (1), :func:`quad_kernel` (Quadrature TreeSHAP; the idea of
+Wettenstein, Mitchell & Yu 2026): the integrand is a polynomial of degree d - 1, so a
+Gauss-Legendre rule with q = ceil(D/2) nodes t_j (D the deepest path's distinct features in
+the tree) integrates it exactly. One preorder walk per tree and block of rows carries the
+path product P(t_j) = prod (z + t_j (o - z)) down, sums v_l P_l(t_j) back up, and credits
+each edge with sum_j w_j S(t_j) (o - z)/(z + t_j (o - z)): O(nodes x q) per tree and row,
+with nothing per row but multiplications, additions and selects (o is 0 or 1, so every
+factor has two possible values, formed once per node and t_j outside the loops over rows).
+Rows are the innermost loop (vectorised); the state lives in per-depth arrays, not per node.
+A feature met again deeper on a path replaces its earlier factor by the merged one (a ratio,
+three cases by the two edges' one fractions); the earlier edge's credit for the leaves below
+is cancelled exactly. The work per node and row is q = ceil(D/2) multiply-adds: at most
+the paper's fixed 8 for paths of <= 16 features (3 for depth-6 trees), growing past it only
+as exactness at depth 20+ requires; nothing grows with the square of the depth, there is
+no power basis and no division by zero fractions per row (EXTEND/UNWIND and Linear TreeSHAP
+lose digits there: tests/test_treeshap_quadrature.py).
+
+The previous evaluation, :func:`shap_kernel` ("classic", selectable for comparison), chooses
+per tree by :func:`plan`:
 
 - *table* (shallow trees; the idea of FastTreeSHAP v2): o is 0/1, so a leaf's
   contribution depends on x only through the "hot" set H = {j: o_j = 1}. With
@@ -18,12 +36,8 @@ Two exact evaluations of (1), chosen per tree by :func:`plan`:
   phi_i = -A(H) for a cold i and phi_i = (1 - z_i)/z_i A(H - {i}) for a hot i. A is
   precomputed once per leaf (2^d values, subset-sum transform); a row costs one pass over
   the nodes to form every leaf's H as a bit mask, then d table reads per leaf.
-- *linear* (deep trees; the idea of Linear TreeSHAP, Yu et al. 2022): (1) integrates a
-  polynomial of degree d - 1, so Gauss-Legendre quadrature with ceil(D/2) nodes is exact.
-  One depth-first pass carries the path product P(t) at the nodes down the tree, sums
-  v_l P_l(t) back up, and credits each edge with its feature's term: O(nodes x D/2) per
-  tree and row. A feature met again deeper on the path replaces its earlier factor; the
-  earlier edge's credit for the leaves below is cancelled exactly (same quadrature nodes).
+- *linear* (deep trees): the same quadrature as the default kernel, one row at a time
+  with the factors divided per row.
 
 Interaction values use the same hot set and per-leaf quadrature (see
 :func:`interactions_kernel`). Everything is float64.
@@ -330,3 +344,234 @@ def interactions_kernel(X, out, fmap, node_start, left, feature, kind, thr, miss
                 k = leaf_node[li]
                 H = mask[k - s] & ((np.uint64(1) << np.uint64(d)) - np.uint64(1))
                 _leaf_pairs(r, out, fmap, value[k], d, H, leaf_u0[li], uf, uz, gx, gw, fvals, cvals, P, s_)
+
+
+# --- Quadrature TreeSHAP: one preorder pass per tree and block of rows, depth-independent per node --
+
+
+@njit(cache=True)
+def _block_directions(gl, xs, nb, kind, thr, missing, dleft, words, cs, cl):
+    """Direction (True: left) of the block's rows at one node; the common cases branch-free."""
+    if missing == MISS_NAN and kind == KIND_LE:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x <= thr) | (dleft & (x != x))
+    elif missing == MISS_NAN and kind == KIND_LT:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x < thr) | (dleft & (x != x))
+    elif missing == MISS_AS_ZERO and kind == KIND_LE:
+        for rr in range(nb):
+            x = xs[rr]
+            gl[rr] = (x <= thr) | ((x != x) & (0.0 <= thr))
+    else:
+        for rr in range(nb):
+            gl[rr] = goes_left(xs[rr], kind, thr, missing, dleft, words, cs, cl)
+
+
+@njit(cache=True)
+def _quad_tree(XT, acc, nb, s, e, q, tn, tw, h0, left, feature, kind, thr, missing, dleft, words, cstart, clen,
+               value, par, side, depth, prev, zm, P, S, GL, OM, at, c):
+    """One tree's TreeSHAP values of the block's rows, added into ``acc`` (f, block).
+
+    Levels, not nodes, hold the state of the inner nodes on the current path: ``P[l]`` the
+    path polynomial at the t_j of the node open at depth l, ``S[l]`` the sum of
+    v_leaf P_leaf(t_j) over the leaves below it so far, ``GL[l]`` its rows' directions,
+    ``OM[l]`` the merged one fraction of its edge. An inner node is closed when the preorder
+    walk leaves its subtree: its edge is credited with sum_j w_j S(t_j) (o - z)/(z + t_j (o - z))
+    and S is passed up. A leaf is credited at once: its own term reduces to
+    v (o - z) sum_j w_j P_parent(t_j). Everything that depends on the node and t_j only is
+    formed once per node, outside the loops over rows.
+    """
+    top = -1
+    for k in range(s, e):
+        dk = depth[k]
+        while top >= dk:
+            _quad_close(acc, nb, q, tn, tw, h0, feature, par, side, depth, prev, zm, at[top], top, S, OM, c)
+            top -= 1
+        if dk == 0:
+            P0 = P[0]
+            for j in range(q):
+                for rr in range(nb):
+                    P0[j, rr] = 1.0
+        else:
+            gp = GL[dk - 1]
+            Pp = P[dk - 1]
+            om = OM[dk]
+            lft = side[k] == 0
+            z = zm[k]
+            pk = prev[k]
+            if left[k] < 0:  # a leaf: credit its edge and add v P to its parent's sum at once
+                v = value[k]
+                Sp = S[dk - 1]
+                for rr in range(nb):
+                    c[rr] = 0.0
+                if pk < 0:
+                    b1 = v * (1.0 - z)
+                    b0 = -v * z
+                    for rr in range(nb):
+                        om[rr] = gp[rr] == lft
+                    for j in range(q):
+                        t, w = tn[j], tw[j]
+                        a1 = v * (z + t * (1.0 - z))
+                        a0 = v * (z * (1.0 - t))
+                        c1, c0 = w * b1, w * b0
+                        pj, sj = Pp[j], Sp[j]
+                        if lft:  # the first child of its parent: it starts the parent's sum
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o = om[rr]
+                                c[rr] += x * (c1 if o else c0)
+                                sj[rr] = x * (a1 if o else a0)
+                        else:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o = om[rr]
+                                c[rr] += x * (c1 if o else c0)
+                                sj[rr] += x * (a1 if o else a0)
+                else:
+                    oo = OM[depth[pk]]
+                    for rr in range(nb):
+                        om[rr] = oo[rr] & (gp[rr] == lft)
+                    zo = zm[pk]
+                    for j in range(q):
+                        t, w = tn[j], tw[j]
+                        f1, f0 = z + t * (1.0 - z), z * (1.0 - t)
+                        g1, g0 = zo + t * (1.0 - zo), zo * (1.0 - t)
+                        # v P_leaf = v P_parent f / g; credit (o-z)/f - (oo-zo)/g (zero when oo = 0)
+                        a11, a10, a00 = v * f1 / g1, v * f0 / g1, v * f0 / g0
+                        c11 = w * v * ((1.0 - z) - f1 * (1.0 - zo) / g1) / g1
+                        c10 = w * v * (-z - f0 * (1.0 - zo) / g1) / g1
+                        pj, sj = Pp[j], Sp[j]
+                        if lft:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o, u = om[rr], oo[rr]
+                                c[rr] += x * (c11 if o else (c10 if u else 0.0))
+                                sj[rr] = x * (a11 if o else (a10 if u else a00))
+                        else:
+                            for rr in range(nb):
+                                x = pj[rr]
+                                o, u = om[rr], oo[rr]
+                                c[rr] += x * (c11 if o else (c10 if u else 0.0))
+                                sj[rr] += x * (a11 if o else (a10 if u else a00))
+                a = acc[feature[par[k]]]
+                for rr in range(nb):
+                    a[rr] += c[rr]
+                continue
+            Pk = P[dk]
+            if pk < 0:
+                for rr in range(nb):
+                    om[rr] = gp[rr] == lft
+                for j in range(q):
+                    t = tn[j]
+                    f1 = z + t * (1.0 - z)
+                    f0 = z * (1.0 - t)
+                    pj, qj = Pp[j], Pk[j]
+                    for rr in range(nb):
+                        qj[rr] = pj[rr] * (f1 if om[rr] else f0)
+            else:
+                oo = OM[depth[pk]]
+                for rr in range(nb):
+                    om[rr] = oo[rr] & (gp[rr] == lft)
+                zo = zm[pk]
+                for j in range(q):
+                    t = tn[j]
+                    f1, f0 = z + t * (1.0 - z), z * (1.0 - t)
+                    g1, g0 = zo + t * (1.0 - zo), zo * (1.0 - t)
+                    r11, r10, r00 = f1 / g1, f0 / g1, f0 / g0
+                    pj, qj = Pp[j], Pk[j]
+                    for rr in range(nb):
+                        qj[rr] = pj[rr] * (r11 if om[rr] else (r10 if oo[rr] else r00))
+        _block_directions(GL[dk], XT[feature[k]], nb, kind[k], thr[k], missing[k], dleft[k], words, cstart[k],
+                          clen[k])
+        at[dk] = k
+        top = dk
+    while top >= 1:
+        _quad_close(acc, nb, q, tn, tw, h0, feature, par, side, depth, prev, zm, at[top], top, S, OM, c)
+        top -= 1
+
+
+@njit(cache=True)
+def _quad_close(acc, nb, q, tn, tw, h0w, feature, par, side, depth, prev, zm, k, lv, S, OM, c):
+    Sk, Sp, om = S[lv], S[lv - 1], OM[lv]
+    first = side[k] == 0
+    z = zm[k]
+    pk = prev[k]
+    for rr in range(nb):
+        c[rr] = 0.0
+    if pk < 0:
+        for j in range(q):
+            t, w = tn[j], tw[j]
+            h1 = w * (1.0 - z) / (z + t * (1.0 - z))
+            h0 = h0w[j]
+            sj, pj = Sk[j], Sp[j]
+            if first:  # the first child of its parent: it starts the parent's sum
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else h0)
+                    pj[rr] = x
+            else:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else h0)
+                    pj[rr] += x
+    else:
+        oo = OM[depth[pk]]
+        zo = zm[pk]
+        for j in range(q):
+            t, w = tn[j], tw[j]
+            g1 = (1.0 - zo) / (zo + t * (1.0 - zo))
+            h1 = w * ((1.0 - z) / (z + t * (1.0 - z)) - g1)
+            h0 = w * (-1.0 / (1.0 - t) - g1)
+            sj, pj = Sk[j], Sp[j]
+            if first:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else (h0 if oo[rr] else 0.0))
+                    pj[rr] = x
+            else:
+                for rr in range(nb):
+                    x = sj[rr]
+                    c[rr] += x * (h1 if om[rr] else (h0 if oo[rr] else 0.0))
+                    pj[rr] += x
+    a = acc[feature[par[k]]]
+    for rr in range(nb):
+        a[rr] += c[rr]
+
+
+@njit(cache=True, nogil=True)
+def quad_kernel(X, out, row0, row1, node_start, left, feature, kind, thr, missing, dleft, words, cstart, clen, value,
+                par, side, depth, prev, zm, tq, tn, tw, max_depth, max_q, block):
+    """Add every tree's TreeSHAP values of rows ``row0:row1`` of ``X`` (n, f) into ``out``
+    (n, f) by Gauss-Legendre quadrature of the Shapley integral (1), ``tq[t]`` nodes for tree
+    t (exact: the integrand is a polynomial of degree < 2 tq[t]), ``block`` rows at a time.
+    Rows are independent and innermost: any split of the rows gives bit-identical values.
+    Serial and without the GIL: the caller runs disjoint row ranges on threads (a serial
+    kernel compiles in half the time of a ``prange`` one)."""
+    nf = X.shape[1]
+    n_trees = node_start.shape[0] - 1
+    th = -tw / (1.0 - tn)  # the credit factor -w_j / (1 - t_j) of a cold edge
+    XT = np.empty((nf, block), np.float64)
+    acc = np.empty((nf, block), np.float64)
+    P = np.empty((max_depth + 1, max_q, block), np.float64)
+    S = np.empty((max_depth + 1, max_q, block), np.float64)
+    GL = np.zeros((max_depth + 1, block), np.bool_)
+    OM = np.zeros((max_depth + 1, block), np.bool_)
+    at = np.zeros(max_depth + 1, np.int64)
+    c = np.empty(block, np.float64)
+    for r0 in range(row0, row1, block):
+        nb = min(row1, r0 + block) - r0
+        for rr in range(nb):
+            for f in range(nf):
+                XT[f, rr] = X[r0 + rr, f]
+                acc[f, rr] = 0.0
+        for t in range(n_trees):
+            s, e = node_start[t], node_start[t + 1]
+            if e - s <= 1:
+                continue
+            _quad_tree(XT, acc, nb, s, e, tq[t], tn[t], tw[t], th[t], left, feature, kind, thr, missing, dleft, words,
+                       cstart, clen, value, par, side, depth, prev, zm, P, S, GL, OM, at, c)
+        for rr in range(nb):
+            for f in range(nf):
+                out[r0 + rr, f] += acc[f, rr]

@@ -53,7 +53,7 @@ class Forest:
     intercept: float
     n_features: int
     cast_float32: bool = False
-    _plan: list = field(default_factory=list, repr=False)
+    _plan: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_trees(self) -> int:
@@ -68,10 +68,16 @@ class Forest:
             M = M.astype(np.float32).astype(np.float64)
         return np.ascontiguousarray(M)
 
-    def plan(self) -> "Plan":
-        if not self._plan:
-            self._plan.append(_make_plan(self))
-        return self._plan[0]
+    def plan(self, *, tables: bool = False) -> "Plan":
+        """The plan, built once per model; ``tables`` adds the per-leaf tables of the classic
+        kernel (:func:`~._kernels.shap_kernel`), which the default quadrature kernel does not read."""
+        if tables not in self._plan:
+            self._plan[tables] = _make_plan(self, tables)
+        return self._plan[tables]
+
+    def max_depth(self) -> int:
+        """Edges on the longest root-to-leaf path of any tree (0 for a forest of single leaves)."""
+        return int(_max_depth(self.node_start, self.left, self.right))
 
     def decision_args(self) -> tuple:
         return (self.node_start, self.left, self.feature, self.kind, self.threshold, self.missing,
@@ -104,6 +110,8 @@ class Plan:
     max_nodes: int
     max_leaves: int
     max_d: int
+    depth: np.ndarray  # (N,) edges from the tree's root
+    max_depth: int
 
 
 @njit(cache=True)
@@ -139,6 +147,28 @@ def _paths(node_start, left, right, feature, cover, par, side, pos, prev, zm, dn
                 pos[k] = dn[p]
                 dn[k] = dn[p] + 1
                 zm[k] = ze
+
+
+@njit(cache=True)
+def _max_depth(node_start, left, right):
+    depth = np.zeros(left.shape[0], np.int64)
+    best = 0
+    for t in range(node_start.shape[0] - 1):
+        for k in range(node_start[t], node_start[t + 1]):  # preorder: a parent comes before its children
+            if left[k] >= 0:
+                depth[left[k]] = depth[right[k]] = depth[k] + 1
+            elif depth[k] > best:
+                best = depth[k]
+    return best
+
+
+@njit(cache=True)
+def _depths(node_start, par, depth):
+    for t in range(node_start.shape[0] - 1):
+        s = node_start[t]
+        depth[s] = 0
+        for k in range(s + 1, node_start[t + 1]):  # preorder: a parent comes before its children
+            depth[k] = depth[par[k]] + 1
 
 
 @njit(cache=True)
@@ -222,7 +252,7 @@ def _gauss(qmax: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gw
 
 
-def _make_plan(fr: Forest) -> Plan:
+def _make_plan(fr: Forest, tables: bool = True) -> Plan:
     N, T = len(fr.left), fr.n_trees
     if T == 0 or N == 0:  # the compiled kernels index the first tree: an empty forest would crash them
         raise ValueError("TreeSHAP plan of a forest without trees (0 trees); load_model refuses such models")
@@ -233,6 +263,8 @@ def _make_plan(fr: Forest) -> Plan:
     zm = np.ones(N, np.float64)
     dn = np.zeros(N, np.int64)
     _paths(fr.node_start, fr.left, fr.right, fr.feature, fr.cover, par, side, pos, prev, zm, dn)
+    depth = np.zeros(N, np.int64)
+    _depths(fr.node_start, par, depth)
     is_leaf = fr.left < 0
     tree_of = np.repeat(np.arange(T), np.diff(fr.node_start))
     leaf_node = np.flatnonzero(is_leaf).astype(np.int64)
@@ -252,7 +284,7 @@ def _make_plan(fr: Forest) -> Plan:
     mode = np.full(T, K.MODE_LINEAR, np.int8)
     total = 0.0
     for t in range(T):
-        if max_d_tree[t] <= TABLE_MAX_D and size[t] <= TABLE_TREE_BUDGET and total + size[t] <= TABLE_TOTAL_BUDGET:
+        if tables and max_d_tree[t] <= TABLE_MAX_D and size[t] <= TABLE_TREE_BUDGET and total + size[t] <= TABLE_TOTAL_BUDGET:
             mode[t] = K.MODE_TABLE
             total += size[t]
     is_table = mode[leaf_tree] == K.MODE_TABLE
@@ -260,7 +292,8 @@ def _make_plan(fr: Forest) -> Plan:
     leaf_a0 = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     A = np.zeros(int(sizes.sum()), np.float64)
     max_d = int(leaf_d.max()) if len(leaf_d) else 0
-    _tables(leaf_node, leaf_d, leaf_u0, leaf_a0, is_table, fr.value, uz, _shapley_weights(max(max_d, 1)), A)
+    if len(A):  # (not compiled at all where only the quadrature kernel runs)
+        _tables(leaf_node, leaf_d, leaf_u0, leaf_a0, is_table, fr.value, uz, _shapley_weights(max(max_d, 1)), A)
     tq = np.maximum((max_d_tree + 1) // 2, 1)
     qmax = int(tq.max()) if T else 1
     gx, gw = _gauss(max(qmax, (max_d + 1) // 2, 1))
@@ -271,4 +304,4 @@ def _make_plan(fr: Forest) -> Plan:
     expected = float(fr.intercept + np.sum(fr.value[leaf_node] * leaf_mass))
     return Plan(par, side, pos, prev, zm, mode, leaf_start, leaf_node, leaf_d, leaf_u0, leaf_a0, uf, uz, ur, A,
                 tq.astype(np.int64), tn, tw, gx, gw, expected, int(np.diff(fr.node_start).max(initial=1)),
-                int(np.diff(leaf_start).max(initial=1)), max_d)
+                int(np.diff(leaf_start).max(initial=1)), max_d, depth, int(depth.max(initial=0)))
