@@ -313,7 +313,7 @@ def test_chinese_documents_have_full_width_punctuation_and_bank_terms(runs):
 
 from churnlens.config import Config  # noqa: E402
 from churnlens.reports import words as w  # noqa: E402
-from segmentation.results import Condition  # noqa: E402
+from churnlens.segmentation.results import Condition  # noqa: E402
 
 
 def _cfg() -> Config:
