@@ -279,11 +279,11 @@ def test_model_facts_read_depth_and_trees_from_the_forest():
 
 
 def test_lightgbm_model_text_is_checked_once_per_booster_and_tree_count(monkeypatch):
-    import churnlens.attribution._lgb_json as lj
+    import churnlens.attribution._families as fams  # the check calls _lgb_json.tree_problem, imported there
 
     calls = []
-    real = lj.tree_problem
-    monkeypatch.setattr(lj, "tree_problem", lambda lines: calls.append(1) or real(lines))
+    real = fams.tree_problem
+    monkeypatch.setattr(fams, "tree_problem", lambda lines: calls.append(1) or real(lines))
     rng = np.random.default_rng(4)
     X = rng.normal(size=(300, 4))
     y = (X[:, 0] > 0).astype(int)
