@@ -122,3 +122,11 @@ def test_points_and_p_values_are_worded_as_points_and_bounds():
     assert formatting.money(43_812_345.0, "en", unit="EUR") == "43.8\u00a0M\u00a0EUR"
     assert formatting.money(43_812_345.0, "zh", unit="EUR") == "4,381.2\u00a0万\u00a0EUR"
     assert formatting.money(43_812_345.0, "en") == "43.8\u00a0M"
+
+
+def test_the_summary_counts_one_segment_in_the_singular():
+    from churnlens.reports.catalogue import text
+
+    assert text("en", "summary.segments", n=1) == "churner segment"
+    assert text("en", "summary.segments", n=2) == "churner segments"
+    assert text("zh", "summary.segments", n=1) == text("zh", "summary.segments", n=2) == "流失客群"
