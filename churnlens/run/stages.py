@@ -346,10 +346,10 @@ def global_drivers(env: Env, config: Config, sample: PopulationSample, sums, ali
                                       label=None if label is None else label[sample.pos])
 
 
-@step("segmentation", needs=(Config, Selection, AlignedFeatures, Attributions, SourceFeatures, Families,
-                             ModelQuality), gives=(ChurnerSet, Segmentation, SegmentationBasis, SegmentEvidences),
+@step("segmentation", needs=(Config, FeatureSources, Selection, AlignedFeatures, Attributions, SourceFeatures,
+                             Families, ModelQuality), gives=(ChurnerSet, Segmentation, SegmentationBasis, SegmentEvidences),
       beside=True)
-def segment(env: Env, config: Config, selection: Selection, aligned: AlignedFeatures, attr: Attributions,
+def segment(env: Env, config: Config, sources, selection: Selection, aligned: AlignedFeatures, attr: Attributions,
             X: SourceFeatures, fams: Families, quality: Optional[ModelQuality]):
     """Segments from the churners' material drivers (HDBSCAN finds them), on the attributions
     without protected features and with each family joined; a candidate whose rules do not
@@ -362,7 +362,7 @@ def segment(env: Env, config: Config, selection: Selection, aligned: AlignedFeat
         seg = segmentation.segment(basis, churners, config=config.segmentation)
         advance(1)
     candidates = segmentation.describe(seg, basis, X.frame, config, value=aligned.value)
-    rules = _fit_rules(config, aligned, attr, seg, candidates, X.frame)
+    rules = _fit_rules(config, aligned, attr, seg, candidates, sources)
     evidence = seg_claims.segment_evidence(
         tuple(candidates), seg, rules, aligned.frame, config, label=_labels(aligned), population=aligned.in_population,
         in_sample=aligned.label is not None, auc=None if quality is None else quality.auc)
@@ -438,13 +438,14 @@ def segment_rules(env: Env, config: Config, sources, aligned: AlignedFeatures, a
     """Each segment as rules on the model's own columns (runnable on the customer table, never
     on protected features), with precision, coverage, and churn rate and AUC where labels exist
     (counted over the population sample)."""
-    return _fit_rules(config, aligned, attr, seg, segments.items, None, sources)
+    return _fit_rules(config, aligned, attr, seg, segments.items, sources)
 
 
-def _fit_rules(config: Config, aligned: AlignedFeatures, attr: Attributions, seg, summaries, X=None,
-               sources=None) -> SegmentRules:
+def _fit_rules(config: Config, aligned: AlignedFeatures, attr: Attributions, seg, summaries,
+               sources) -> SegmentRules:
+    """Surrogate rules on the model's columns, never on a protected feature's (encoded) columns."""
     protected = tuple(c for c in aligned.frame.columns
-                      if (spec := config.features.get(sources.source(c) if sources is not None else c)) is not None
+                      if (spec := config.features.get(sources.source(c))) is not None
                       and spec.protected)
     return segmentation.fit_rules(seg, tuple(summaries), aligned.frame, seed=config.seed, label=aligned.label,
                                   score=attr.score, population=aligned.in_population, exclude=protected)
