@@ -73,6 +73,14 @@ class FeatureSpec(_Frozen):
     # Features that carry one mechanism (minutes and charge of the same calls) share a family
     # name: one driver for segmentation and naming (see ``claims.correlation`` for measured ones).
     family: Optional[str] = None
+    # Levels of a tier feature that mark a VIP customer (``vip_levels: [gold, platinum]``):
+    # their relationship-manager cards come first. Compared as text, like ``values:`` keys.
+    vip_levels: tuple[str, ...] = ()
+
+    @field_validator("vip_levels", mode="before")
+    @classmethod
+    def _vip_keys(cls, v: object) -> object:
+        return tuple(value_key(k) for k in v) if isinstance(v, (list, tuple)) else v
 
     @field_validator("values", mode="before")
     @classmethod
@@ -214,6 +222,13 @@ class PlaybookRule(_Frozen):
     cost: float = Field(0.0, ge=0.0)
     uplift: float = Field(0.0, ge=0.0, le=1.0)
     priority: int = Field(100, ge=0)
+    # what the relationship manager may say when taking the action (cards), each {en, zh} or one string
+    talking_points: tuple[Text, ...] = ()
+
+    @field_validator("talking_points", mode="before")
+    @classmethod
+    def _points(cls, v: object) -> object:
+        return tuple(_both_languages(t) for t in v) if isinstance(v, (list, tuple)) else v
 
 
 def is_period(value: str) -> bool:
@@ -235,6 +250,19 @@ class GenericAction(_Frozen):
     channel: Literal["relationship_manager", "phone", "app_push", "sms", "branch", "email"] = "email"
     cost: float = Field(0.0, ge=0.0)
     uplift: float = Field(0.0, ge=0.0, le=1.0)
+    talking_points: tuple[Text, ...] = ()
+
+    @field_validator("talking_points", mode="before")
+    @classmethod
+    def _points(cls, v: object) -> object:
+        return tuple(_both_languages(t) for t in v) if isinstance(v, (list, tuple)) else v
+
+
+class CardsConfig(_Frozen):
+    """Relationship-manager cards (``cards.html`` / ``cards.pdf``): the ``top_n`` customers to
+    contact by value at risk, VIPs first (``features.<f>.vip_levels``); 0 writes no cards."""
+
+    top_n: int = Field(50, ge=0, le=5000)
 
 
 class ReportConfig(_Frozen):
@@ -256,6 +284,9 @@ class ReportConfig(_Frozen):
     no_personalisation: Optional[str] = None
     generic_action: Optional[GenericAction] = None
     excel_bom: bool = False  # CSV outputs with a UTF-8 BOM, so Excel opens Chinese text correctly
+    cards: CardsConfig = CardsConfig()
+    # how a customer refuses personalised marketing (printed on ``churnlens customer`` explanations)
+    refusal_contact: Optional[Text] = None
 
     @field_validator("period", mode="before")
     @classmethod
@@ -271,7 +302,7 @@ class ReportConfig(_Frozen):
     def _env_paths(cls, v: object, info) -> object:
         return expand_env(v, key=f"report.{info.field_name}") if isinstance(v, str) else v
 
-    @field_validator("title", "institution", mode="before")
+    @field_validator("title", "institution", "refusal_contact", mode="before")
     @classmethod
     def _text(cls, v: object) -> object:
         return _both_languages(v)

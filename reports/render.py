@@ -174,13 +174,19 @@ def _font_face() -> tuple[str, tuple[Path, ...]]:
 
 
 def render_html(view: DocumentView, env, *, for_pdf: bool) -> str:
+    return render_page(view, env, f"{view.kind}.html", for_pdf=for_pdf)
+
+
+def render_page(view, env, template: str, *, for_pdf: bool) -> str:
+    """``template`` rendered with ``view`` as ``v`` and the documents' stylesheet (``base.css``:
+    the view gives ``lang``, ``accent``, ``title``, ``period`` and ``institution``)."""
     from markupsafe import Markup
 
     font_url, _ = _font_face()
     font_url = Markup(font_url.replace('"', "%22"))  # a file:// URI of the bundled font, quoted in CSS
     css = env.get_template("base.css").render(v=view, font_url=font_url if for_pdf else "", for_pdf=for_pdf,
                                               doc_title=view.title)
-    return env.get_template(f"{view.kind}.html").render(v=view, css=css, for_pdf=for_pdf)
+    return env.get_template(template).render(v=view, css=css, for_pdf=for_pdf)
 
 
 def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:

@@ -38,3 +38,38 @@ def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> Reten
     if config.report.generic_action is not None:
         actions[config.report.generic_action.action.en] = config.report.generic_action.action.get(lang)
     return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a))))
+
+
+def list_rows(results: Results, frame) -> "np.ndarray":
+    """The attributed row of each row of a retention list ``frame`` (ids as the list shows
+    them: hashed with ``report.hash_ids``)."""
+    import numpy as np
+
+    config, ids = results[Config], np.asarray(results[Attributions].customer_ids)
+    listed = np.flatnonzero(results[FinalPlan].targeting.listed)
+    texts = [str(i) for i in ids[listed].tolist()]
+    shown = [playbook.hash_id(i, salt=results[Checked].salt) for i in texts] if config.report.hash_ids else texts
+    index = dict(zip(shown, listed.tolist()))
+    return np.array([index[str(c)] for c in frame["customer_id"].tolist()], dtype=np.int64)
+
+
+#: the list's columns in words, stored per language in ``explanations.parquet``
+WORDED = ("segment_name", "action", "keep_change", "keep_action")
+
+
+def explanations_frame(lists: dict):
+    """``explanations.parquet``: one row per listed customer (the rows and order of
+    ``retention_list.csv``), the list's words in every language (``reason_1_en``,
+    ``reason_1_zh``, ..., ``action_zh``, ``keep_change_zh``), so a document about one customer
+    can be worded in any language from the report folder alone (``churnlens customer``).
+    ``lists`` maps each language to its :class:`RetentionList`."""
+    import pandas as pd
+
+    first = next(iter(lists.values())).frame
+    columns = [c for c in first.columns if c in WORDED or c.rpartition("_")[0] in ("reason", "driver", "protective")]
+    out = {"customer_id": first["customer_id"].astype(str).to_numpy()}
+    for c in columns:
+        for lang, people in lists.items():
+            col = people.frame[c]
+            out[f"{c}_{lang}"] = col.where(col.notna(), "").astype(str).to_numpy()
+    return pd.DataFrame(out)

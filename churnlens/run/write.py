@@ -34,7 +34,9 @@ from churnlens.monitoring.stability import reference_profile
 from churnlens.progress import Progress
 from churnlens.reports import words
 from churnlens.reports.context import InputFile, PackageVersion, ReportContext, RunFacts
-from churnlens.run.lists import retention_list
+from churnlens.run.lists import explanations_frame, list_rows, retention_list
+from churnlens.reports.cards import render_cards
+from churnlens.reports.catalogue import LANGS
 from churnlens.reports.words import attributed_text
 from churnlens.reports.workbook import write_retention_workbook
 from churnlens.io.csv_safety import write_csv
@@ -44,6 +46,8 @@ from churnlens.run.loop_files import write_loop_files
 from churnlens.run.request import ReportOutcome, ReportRequest
 from churnlens.run.tables import tables
 from churnlens.segmentation.results import ChurnerSet, SegmentRules, Segmentation, Segments
+
+EXPLANATIONS_FILE = "explanations.parquet"
 
 PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
             "xgboost", "skops", "jinja2", "weasyprint", "matplotlib", "pyarrow", "pydantic")
@@ -149,8 +153,11 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
 
     def lists_and_tables() -> None:  # pure-Python writers: in a second process beside the documents
         machine = retention_list(results)
+        people = {lang: machine if lang == words.MACHINE_LANG else retention_list(results, lang=lang)
+                  for lang in LANGS}
         playbook.write_retention_list(staging / "retention_list.csv", machine)
-        write_workbook(results, staging / "retention_list.xlsx", facts, machine)
+        write_workbook(results, staging / "retention_list.xlsx", facts, machine, people=people[req.lang])
+        write_explanations(staging / EXPLANATIONS_FILE, people)
         names = machine_names(results)
         seg, segments = results[Segmentation], results[Segments].items
         segmentation.write_segments_csv(staging / "segments.csv", seg, segments, names=names)
@@ -159,6 +166,7 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
 
     with parallel.beside(lists_and_tables), progress.task("Reports (HTML, PDF)", 1) as advance:
         reports.render_documents(context, staging, formats=req.formats)
+        write_cards(results, context, staging)
         advance(1)
     summary = replace(results[MonthSummary], period=period(req, config),
                       folder=Path(req.out).name if req.out else "")
@@ -196,11 +204,31 @@ def run_warnings(results: Results) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def write_workbook(results: Results, path: Path, facts: RunFacts, machine) -> None:
+def write_cards(results: Results, context: ReportContext, staging: Path) -> tuple[Path, ...]:
+    """``cards.html`` / ``cards.pdf``: relationship-manager cards of the list's first customers to
+    contact, in the report language (:mod:`churnlens.reports.cards`)."""
+    if results[Config].report.cards.top_n == 0:
+        return ()
+    people = retention_list(results, lang=context.lang).frame
+    return render_cards(context, people, list_rows(results, people), staging, formats=results[ReportRequest].formats)
+
+
+def write_explanations(path: Path, lists: dict) -> None:
+    """``explanations.parquet``: the list's words per customer in every language
+    (:func:`churnlens.run.lists.explanations_frame`), read by ``churnlens customer``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = explanations_frame(lists)
+    pq.write_table(pa.table({c: pa.array(frame[c].tolist(), type=pa.string()) for c in frame.columns}), path)
+
+
+def write_workbook(results: Results, path: Path, facts: RunFacts, machine, people=None) -> None:
     """``retention_list.xlsx`` for people, in the report language; ``retention_list.csv``
     stays in machine words."""
     req, config = results[ReportRequest], results[Config]
-    people = machine if req.lang == words.MACHINE_LANG else retention_list(results, lang=req.lang)
+    if people is None:
+        people = machine if req.lang == words.MACHINE_LANG else retention_list(results, lang=req.lang)
     spec = config.features.get(config.value_column or "")
     unit = None if spec is None or spec.unit is None else spec.unit if isinstance(spec.unit, str) \
         else spec.unit.get(req.lang)
