@@ -13,7 +13,7 @@ first use, so ``import churnlens`` (and ``churnlens --help``) stays fast.
 
 from churnlens.version import __version__
 
-_API = ("Run", "load_model", "explain", "segment", "demo", "validate", "ReportOutcome")
+_API = ("Run", "load_model", "explain", "segment", "demo", "validate", "customer", "ReportOutcome")
 _CONFIG = ("Config", "load_config")
 
 __all__ = ["__version__", "run", *_API, *_CONFIG]

@@ -51,7 +51,7 @@ DataLike = Union[PathLike, pd.DataFrame, None]  # a file, Parquet folder, databa
 ConfigLike = Union[PathLike, Mapping[str, Any], Config, None]
 
 __all__ = ["Config", "Run", "ReportOutcome", "demo", "evaluate_files", "explain", "explain_to_file", "load_config",
-           "load_model", "redact_url", "run", "segment", "segment_file", "validate", "check_out"]
+           "load_model", "redact_url", "run", "segment", "segment_file", "validate", "check_out", "customer"]
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -553,6 +553,42 @@ def validate(model: PathLike, data: Optional[PathLike] = None, config: Optional[
     return tasks.validate_inputs(_model_arg(model), _data_arg(data), _opt_path(config), trust_model=trust_model,
                                  model_format=model_format, query=query, encoding=encoding,
                                  previous=_opt_path(previous), campaign=_opt_path(campaign), strict=strict)
+
+
+@validate_params(lang=Options("en", "zh"))
+def customer(customer_id: Any, *, report: PathLike, out: Optional[PathLike] = None, lang: str = "en") -> Path:
+    """Write one customer's explanation on request from a report folder (``churnlens customer``):
+    one page in English and Chinese (``lang`` first) with the data used in business words, the
+    main reasons with their sizes, what would change the outcome, the action proposed and how to
+    refuse personalised marketing (``report.refusal_contact``), with the model and data
+    fingerprints of the month. Only this customer's rows of the folder are read.
+
+    Parameters
+    ----------
+    customer_id : str
+        The id as in the customer table (surrounding spaces and Unicode forms normalised as
+        everywhere in churnlens; leading zeros and letter case are part of it).
+    report : path
+        A report folder written by ``churnlens report``.
+    out : path, optional
+        ``.pdf`` or ``.html``; default ``explanation-<id>.pdf`` in the working folder. An existing
+        file is replaced only when churnlens wrote it; never inside ``report``.
+    lang : {"en", "zh"}
+        The language printed first (both are always on the page).
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    UnknownCustomerError
+        No customer of the folder has this id.
+    """
+    from churnlens.run.customer import write_customer
+
+    return write_customer(customer_id, Path(report), None if out is None else Path(out), lang=lang)
 
 
 def check_out(out: PathLike, *, previous: Optional[PathLike] = None) -> None:

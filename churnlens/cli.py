@@ -29,7 +29,7 @@ FLAGS = {
     "generated_at": "--generated-at", "trust_model": "--trust-model", "model_format": "--model-format",
     "attribute": "--attribute", "engine": "--engine", "scheduler": "--scheduler", "n_customers": "--customers",
     "seed": "--seed", "query": "--query", "encoding": "--encoding", "period": "--period",
-    "outcomes": "--outcomes", "history": "--history", "data_for": "--data-for",
+    "outcomes": "--outcomes", "history": "--history", "data_for": "--data-for", "report": "--report",
 }
 
 
@@ -138,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default="html,pdf", metavar="html,pdf", help="pages to write (default html,pdf)")
     p.add_argument("--lang", choices=("en", "zh"), default="en", help="language of the page (default en)")
     p.add_argument("--generated-at", metavar="ISO8601", help="timestamp recorded (default: SOURCE_DATE_EPOCH or now)")
+    _add_common(p)
+
+    p = sub.add_parser("customer", help="write one customer's explanation (English and Chinese) from a report folder",
+                       description="One page, English and Chinese, explaining one customer's churn probability from "
+                                   "a report folder: data used, main reasons with sizes, what would change the outcome, "
+                                   "the action proposed, how to refuse personalised marketing, and the month's model "
+                                   "and data fingerprints. Only that customer's rows are read.")
+    p.add_argument("customer_id", metavar="ID", help="customer id as in the customer table (leading zeros kept)")
+    p.add_argument("--report", type=Path, required=True, metavar="DIR", help="report folder written by churnlens report")
+    p.add_argument("--out", type=Path, metavar="FILE",
+                   help="explanation file, .pdf or .html (default explanation-ID.pdf here); an existing file is "
+                        "replaced only when churnlens wrote it")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="language printed first (both are on the page; default en)")
     _add_common(p)
 
     p = sub.add_parser("validate", help="check that model, data and config fit together; writes nothing",
@@ -386,7 +400,7 @@ def flag_message(err: Exception) -> str:
 
 def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     handler = {"demo": cmd_demo, "report": cmd_report, "explain": cmd_explain, "segment": cmd_segment,
-               "evaluate": cmd_evaluate, "validate": cmd_validate}[args.command]
+               "evaluate": cmd_evaluate, "validate": cmd_validate, "customer": cmd_customer}[args.command]
     return handler(args, _command_line(argv))
 
 
@@ -469,6 +483,16 @@ def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
                                  query=args.query, encoding=args.encoding, data_for=data_for, formats=args.format)
     _remember(args, models=len(args.model), paths=sorted(Path(args.out).iterdir()))
     print(verdict, file=sys.stderr if args.json else sys.stdout)  # with --json stdout holds the summary only
+    return EXIT_OK
+
+
+def cmd_customer(args: argparse.Namespace, command: str) -> int:
+    from churnlens import api
+
+    path = api.customer(args.customer_id, report=args.report, out=args.out, lang=args.lang)
+    args.out = path
+    _remember(args, paths=[path])
+    _say(args, f"Explanation written to {path}.")
     return EXIT_OK
 
 

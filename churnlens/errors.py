@@ -58,6 +58,11 @@ class OutputFolderError(UserInputError):
         super().__init__(message, argument=argument, key=key)
 
 
+class UnknownCustomerError(UserInputError):
+    """``churnlens customer``: the id is no customer of the report folder (the message never
+    lists the folder's ids)."""
+
+
 class PlaybookError(ConfigError):
     """A retention playbook rule is invalid."""
 

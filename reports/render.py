@@ -189,11 +189,12 @@ def render_page(view, env, template: str, *, for_pdf: bool) -> str:
     return env.get_template(template).render(v=view, css=css, for_pdf=for_pdf)
 
 
-def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
+def write_pdf(html: str, path: Path, *, created: str = "", identifier: Optional[bytes] = None) -> AssetFetcher:
     """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs).
 
     ``created`` (ISO 8601, the run's ``generated_at``) becomes the PDF's creation and
-    modification dates, so the same inputs give the same bytes."""
+    modification dates, so the same inputs give the same bytes. ``identifier`` is the first
+    element of the PDF's ``/ID`` (churnlens's marker on a file the output guard may replace)."""
     from weasyprint import HTML
 
     _, fonts = _font_face()
@@ -201,7 +202,7 @@ def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
     if created:
         document.metadata.created = document.metadata.modified = created
-    document.write_pdf(str(path))
+    document.write_pdf(str(path), **({"pdf_identifier": identifier} if identifier else {}))
     return fetcher
 
 

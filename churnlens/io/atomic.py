@@ -412,12 +412,39 @@ def check_out_vs_inputs(out: str | Path, inputs: Iterable, *, shown: Optional[Pa
 
 
 ATTRIBUTIONS_MARKER = b"churnlens.attributions"
+#: what marks a one-customer explanation churnlens wrote (HTML: a ``<meta name="generator">``;
+#: PDF: the first element of the trailer's ``/ID``)
+CUSTOMER_MARKER = b"churnlens.customer"
+_MARK_SPAN = 4096  # bytes at the start (HTML head) and end (PDF trailer) searched for a marker
+
+
+def written_by_churnlens(path: Path, marker: bytes) -> bool:
+    """Whether the file at ``path`` carries churnlens's ``marker``: in its Parquet metadata,
+    or (a document) within its first or last few KB."""
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path).metadata or {}
+        schema_meta = pq.read_schema(path).metadata or {}
+        if marker in meta or marker in schema_meta:
+            return True
+    except Exception:  # noqa: BLE001 - not Parquet at all (pyarrow raises several types)
+        pass
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_MARK_SPAN)
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - _MARK_SPAN))
+            tail = fh.read(_MARK_SPAN)
+    except OSError:
+        return False
+    return marker in head or marker in tail
 
 
 def check_out_file(out: str | Path, *, inputs: Iterable = (), marker: bytes = ATTRIBUTIONS_MARKER) -> None:
-    """The output guard for a single-file output (``explain --out FILE.parquet``): never an input
-    or inside an input folder, and an existing file is replaced only when churnlens wrote it
-    (its Parquet metadata holds ``marker``). Checked before any computation.
+    """The output guard for a single-file output (``explain --out FILE.parquet``, ``customer
+    --out FILE.pdf``): never an input or inside an input folder, and an existing file is
+    replaced only when churnlens wrote it (it carries ``marker``: Parquet metadata, or a
+    document's generator mark, see :func:`written_by_churnlens`). Checked before any computation.
 
     Raises
     ------
@@ -433,20 +460,14 @@ def check_out_file(out: str | Path, *, inputs: Iterable = (), marker: bytes = AT
         return
     import stat as _stat
 
+    kind = out.suffix or "output"
     st = os.stat(out) if out.exists() else None
     if st is None or not _stat.S_ISREG(st.st_mode):
 
         what = file_kind(st.st_mode) if st is not None else "a broken link"
         raise OutputFolderError(f"out: {out} is {what}, not a file churnlens wrote; give the path of a new "
-                                ".parquet file.")
-    try:
-        import pyarrow.parquet as pq
-
-        meta = pq.read_metadata(out).metadata or {}
-        schema_meta = pq.read_schema(out).metadata or {}
-    except Exception:  # noqa: BLE001 - not Parquet at all (pyarrow raises several types)
-        meta, schema_meta = {}, {}
-    if marker not in meta and marker not in schema_meta:
+                                f"{kind} file.")
+    if not written_by_churnlens(out, marker):
         raise OutputFolderError(f"out: {out} exists and was not written by churnlens (it has no churnlens "
                                 f"{marker.decode().split('.')[-1]} marker); churnlens replaces only its own files. "
                                 "Choose a new file name, or move the file away.")
