@@ -10,7 +10,7 @@ import pytest
 
 from churnlens import cli
 
-COMMANDS = ("demo", "report", "explain", "segment", "evaluate", "validate")
+COMMANDS = ("demo", "report", "explain", "segment", "evaluate", "validate", "customer")
 
 
 def _options(command: str) -> list[str]:
