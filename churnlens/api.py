@@ -37,6 +37,7 @@ from churnlens.reports.context import NAMES, read_name
 from churnlens.run.lists import retention_list
 from churnlens.results import AlignedFeatures, Book, Results, SourceFeatures
 from churnlens.run import pipeline, tables, tasks
+from churnlens.run.customer import write_customer
 from churnlens.run.engine import make_engine
 from churnlens.run.request import Env, ReportOutcome, ReportRequest
 from churnlens.run.stages import table_chunks
@@ -586,8 +587,6 @@ def customer(customer_id: Any, *, report: PathLike, out: Optional[PathLike] = No
     UnknownCustomerError
         No customer of the folder has this id.
     """
-    from churnlens.run.customer import write_customer
-
     return write_customer(customer_id, Path(report), None if out is None else Path(out), lang=lang)
 
 

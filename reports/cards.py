@@ -25,6 +25,7 @@ from churnlens.errors import UserInputError
 from churnlens.reports import words
 from churnlens.reports.catalogue import text
 from churnlens.reports.context import ReportContext
+from churnlens.reports.render import _unit, make_environment, render_page, write_pdf
 from churnlens.results import SourceFeatures
 
 FORMATS = ("html", "pdf")
@@ -164,8 +165,6 @@ def render_cards(ctx: ReportContext, frame: pd.DataFrame, rows: np.ndarray, out_
                  formats: tuple[str, ...] = FORMATS) -> tuple[Path, ...]:
     """Write ``cards.html`` / ``cards.pdf`` into ``out_dir`` (formats as the documents');
     nothing when ``report.cards.top_n`` is 0. Returns the files written."""
-    from churnlens.reports.render import make_environment, render_page, write_pdf
-
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise UserInputError(f"formats: {','.join(formats)!s} has unsupported format(s) {bad}; expected a "
@@ -191,8 +190,6 @@ def render_cards(ctx: ReportContext, frame: pd.DataFrame, rows: np.ndarray, out_
 def cards_environment(ctx: ReportContext, lang: Optional[str] = None):
     """The documents' Jinja environment for ``ctx`` (ids masked as in the report, money in the
     value column's unit)."""
-    from churnlens.reports.render import _unit, make_environment
-
     cfg, lang = ctx.config, lang or ctx.lang
     value_spec = cfg.features.get(cfg.value_column) if cfg.value_column else None
     return make_environment(lang, mask_ids=cfg.report.mask_ids and not cfg.report.hash_ids,

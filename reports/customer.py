@@ -17,6 +17,7 @@ from typing import Mapping, Optional
 from churnlens.config import Config
 from churnlens.reports import formatting, words
 from churnlens.reports.catalogue import LANGS, text
+from churnlens.reports.render import make_environment, render_page, write_pdf
 
 
 @dataclass(frozen=True)
@@ -191,8 +192,6 @@ def render_explanation(record: CustomerRecord, path: Path, *, lang: str = "en", 
     """Write the page to ``path`` as ``fmt`` ("pdf" or "html"; default from the suffix: PDF for
     ``.pdf``, else HTML). ``marker`` marks the file as churnlens's (HTML
     ``<meta name="generator">``; PDF ``/ID``)."""
-    from churnlens.reports.render import make_environment, render_page, write_pdf
-
     view = build_explanation(record, lang)
     env = make_environment(lang, mask_ids=False)
     env.globals["marker"] = marker.decode()

@@ -19,6 +19,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from churnlens.actions.playbook import hash_id
 from churnlens.config import Config, parse_config
@@ -48,8 +49,6 @@ def _folder(report) -> tuple[Path, dict]:
 def _one_row(path: Path, column: str, value: str, columns: Optional[list[str]] = None) -> Optional[dict]:
     """The row of the Parquet file ``path`` whose ``column`` equals ``value`` (read with a filter:
     other rows are never returned), or None."""
-    import pyarrow.parquet as pq
-
     table = pq.read_table(path, columns=columns, filters=[(column, "==", value)])
     if table.num_rows == 0:
         return None
@@ -147,8 +146,6 @@ def read_customer(report, customer_id) -> CustomerRecord:
     texts = {lang: {k[: -len(lang) - 1]: (v or "") for k, v in worded.items() if k.endswith("_" + lang)}
              for lang in LANGS} if worded else {}
     attr = _one_row(folder / ATTRIBUTIONS, "customer_id", cid)
-    import pyarrow.parquet as pq
-
     features = tuple(n[len("shap__"):] for n in pq.read_schema(folder / ATTRIBUTIONS).names if n.startswith("shap__"))
     output_space = str((doc.get("attribution") or {}).get("output_space") or config.output_space)
     generic = bool(listed and config.report.generic_action is not None and list_row is not None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+import pandas as pd
+
 from churnlens.actions import playbook
 from churnlens.actions.keep import KeepOptions
 from churnlens.actions.results import FinalPlan, Playbook, RetentionList
@@ -40,11 +43,9 @@ def retention_list(results: Results, *, lang: str = words.MACHINE_LANG) -> Reten
     return replace(people, frame=people.frame.assign(action=people.frame["action"].map(lambda a: actions.get(a, a))))
 
 
-def list_rows(results: Results, frame) -> "np.ndarray":
+def list_rows(results: Results, frame) -> np.ndarray:
     """The attributed row of each row of a retention list ``frame`` (ids as the list shows
     them: hashed with ``report.hash_ids``)."""
-    import numpy as np
-
     config, ids = results[Config], np.asarray(results[Attributions].customer_ids)
     listed = np.flatnonzero(results[FinalPlan].targeting.listed)
     texts = [str(i) for i in ids[listed].tolist()]
@@ -63,8 +64,6 @@ def explanations_frame(lists: dict):
     ``reason_1_zh``, ..., ``action_zh``, ``keep_change_zh``), so a document about one customer
     can be worded in any language from the report folder alone (``churnlens customer``).
     ``lists`` maps each language to its :class:`RetentionList`."""
-    import pandas as pd
-
     first = next(iter(lists.values())).frame
     columns = [c for c in first.columns if c in WORDED or c.rpartition("_")[0] in ("reason", "driver", "protective")]
     out = {"customer_id": first["customer_id"].astype(str).to_numpy()}
