@@ -29,8 +29,8 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 def test_report_folder_has_spec_files(demo_dir):
-    for name in ("report.html", "report.pdf", "dossier.html", "dossier.pdf", "retention_list.csv",
-                 "attributions.parquet", "segments.csv", "manifest.json"):
+    for name in ("report.html", "report.pdf", "dossier.html", "dossier.pdf", "cards.html", "cards.pdf", "retention_list.csv",
+                 "explanations.parquet", "attributions.parquet", "segments.csv", "manifest.json"):
         assert (demo_dir / name).is_file(), name
         assert (demo_dir / name).stat().st_size > 0, name
     assert not list(demo_dir.parent.glob(".demo-report.partial-*")), "staging folder left behind"
