@@ -60,8 +60,8 @@ WORDED = ("segment_name", "action", "keep_change", "keep_action")
 
 def explanations_frame(lists: dict):
     """``explanations.parquet``: one row per listed customer (the rows and order of
-    ``retention_list.csv``), the list's words in every language (``reason_1_en``,
-    ``reason_1_zh``, ..., ``action_zh``, ``keep_change_zh``), so a document about one customer
+    ``retention_list.csv``), the list's words in every language (``reason_1_<lang>``, ...,
+    ``action_<lang>``, ``keep_change_<lang>``), so a document about one customer
     can be worded in any language from the report folder alone (``churnlens customer``).
     ``lists`` maps each language to its :class:`RetentionList`."""
     first = next(iter(lists.values())).frame
