@@ -99,9 +99,14 @@ def card_order(frame: pd.DataFrame, vip: np.ndarray) -> np.ndarray:
     return pos[np.lexsort((pos, -key, ~vip[pos]))]
 
 
-def _products(ctx: ReportContext, row: int, lang: str) -> tuple[str, ...]:
+def _binary(X: pd.DataFrame, feature: str) -> bool:
+    """A 0/1 feature (a product held or not)."""
+    return set(pd.unique(X[feature].dropna()).tolist()) <= {0, 1}
+
+
+def _products(ctx: ReportContext, row: int, lang: str, binary: dict) -> tuple[str, ...]:
     """The dictionary's ``product`` features of one customer: a 0/1 feature by its label when
-    held, a zero count left out, other values as "label: value"."""
+    held, a zero count left out, other values as "label: value" (``binary``: feature -> 0/1)."""
     X, config = ctx.results[SourceFeatures].frame, ctx.config
     out = []
     for feature, spec in config.features.items():
@@ -113,8 +118,9 @@ def _products(ctx: ReportContext, row: int, lang: str) -> tuple[str, ...]:
         numeric = isinstance(v, (int, float, np.integer, np.floating, bool, np.bool_))
         if numeric and float(v) == 0.0 and spec.value_label(v, lang) is None:
             continue  # not held
-        if numeric and float(v) == 1.0 and set(pd.unique(X[feature].dropna())) <= {0, 1} \
-                and spec.value_label(v, lang) is None:
+        if feature not in binary:
+            binary[feature] = _binary(X, feature)
+        if numeric and float(v) == 1.0 and binary[feature] and spec.value_label(v, lang) is None:
             out.append(spec.label.get(lang))  # a 0/1 product: held
             continue
         out.append(words.reason_text(feature, v, config, lang))
@@ -133,7 +139,7 @@ def build_cards(ctx: ReportContext, frame: pd.DataFrame, rows: np.ndarray, *, ge
     tg, generic_action = plan.targeting, config.report.generic_action
     refused = np.zeros(len(tg.listed), dtype=bool) if tg.refused is None or not tg.generic else tg.refused
     k = sum(1 for c in frame.columns if c.startswith("reason_") and c[7:].isdigit())
-    cards = []
+    cards, binary = [], {}
     for rank, i in enumerate(order, start=1):
         row = int(rows[i])
         generic = bool(refused[row])
@@ -146,7 +152,7 @@ def build_cards(ctx: ReportContext, frame: pd.DataFrame, rows: np.ndarray, *, ge
             score=float(frame["score"].iat[i]), value=float(frame["value"].iat[i]),
             value_at_risk=float(frame["expected_value_at_risk"].iat[i]),
             reasons=tuple(r for j in range(k) if (r := _cell(frame, f"reason_{j + 1}", i))),
-            products=_products(ctx, row, lang),
+            products=_products(ctx, row, lang, binary),
             keep_change=_cell(frame, "keep_change", i), keep_action=_cell(frame, "keep_action", i),
             action=_cell(frame, "action", i), channel=words.channel_name(_cell(frame, "channel", i), lang),
             talking_points=tuple(p.get(lang) for p in points), generic=generic))

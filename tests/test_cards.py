@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from pypdf import PdfReader
 
+from churnlens.actions.results import Playbook
 from churnlens.io.tables import mask_id
 from churnlens.reports.cards import build_cards, render_cards
 from churnlens.reports.formatting import pct
@@ -148,3 +149,20 @@ def test_cards_are_in_the_manifest(folder):
 
     outputs = json.loads((folder.path / "manifest.json").read_text(encoding="utf-8"))["outputs"]
     assert {"cards.html", "explanations.parquet"} <= set(outputs)
+
+
+def test_talking_points_are_escaped(folder):
+    from tests.flow_fixture import EVIL
+
+    ctx, frame, _ = _cards(folder)
+    rules = tuple(r.model_copy(update={"talking_points": (r.talking_points[0].model_copy(update={"en": EVIL}),)})
+                  if r.talking_points else r for r in folder.results[Playbook].rules)
+    results = folder.results.with_(Playbook(rules))
+    ctx = ctx.replace(rules=rules)
+    from churnlens.reports.cards import cards_environment
+    from churnlens.reports.render import render_page
+
+    view = build_cards(ctx, frame, list_rows(results, frame))
+    assert any(EVIL in c.talking_points for c in view.cards)
+    page = render_page(view, cards_environment(ctx), "cards.html", for_pdf=False)
+    assert EVIL not in page and "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -141,6 +141,10 @@ def read_customer(report, customer_id) -> CustomerRecord:
                                  "environment variable CHURNLENS_ID_SALT to the key the run used.")
         shown = hash_id(cid, salt=salt)
     listed = bool(scores.get("listed"))
+    if listed and not (folder / WORDS).is_file():
+        raise InputFileError(f"report: {folder} has no {WORDS} (the list's words in every language, which the "
+                             "explanation of a listed customer is worded from); write the folder again with this "
+                             "version of churnlens report.", argument="report")
     list_row = _list_row(folder / LIST, shown) if listed and (folder / LIST).is_file() else None
     worded = _one_row(folder / WORDS, "customer_id", shown) if listed and (folder / WORDS).is_file() else None
     texts = {lang: {k[: -len(lang) - 1]: (v or "") for k, v in worded.items() if k.endswith("_" + lang)}
