@@ -166,3 +166,21 @@ def test_talking_points_are_escaped(folder):
     assert any(EVIL in c.talking_points for c in view.cards)
     page = render_page(view, cards_environment(ctx), "cards.html", for_pdf=False)
     assert EVIL not in page and "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_list_rows_follow_hashed_ids(folder):
+    """With report.hash_ids the list shows salted hashes: each list row still maps to its customer."""
+    import dataclasses
+
+    from churnlens.actions.playbook import hash_id
+    from churnlens.attribution.results import Attributions
+    from churnlens.results import Checked
+    from churnlens.run.lists import retention_list
+
+    cfg = folder.config.model_copy(update={"report": folder.config.report.model_copy(update={"hash_ids": True})})
+    results = folder.results.with_(cfg, dataclasses.replace(folder.results[Checked], salt="s3cret"))
+    frame = retention_list(results).frame
+    rows = list_rows(results, frame)
+    ids = np.asarray(folder.results[Attributions].customer_ids)
+    assert [hash_id(str(i), salt="s3cret") for i in ids[rows]] == frame["customer_id"].tolist()
+    assert not set(frame["customer_id"]) & set(ids.astype(str))

@@ -181,6 +181,7 @@ def write_customer(customer_id, report, out=None, *, lang: str = "en") -> Path:
     out = Path(out) if out is not None else default_out(customer_id)
     if out.suffix.lower() not in FORMATS:
         raise UserInputError(f"out: {out} must end in .pdf or .html (the explanation's format).", argument="out")
+    _folder(report)  # a report folder at all, before the output is judged against it
     atomic.check_out_file(out, inputs=[Path(report)], marker=atomic.CUSTOMER_MARKER)
     record = read_customer(report, customer_id)
     fmt = out.suffix.lower().lstrip(".")
