@@ -192,3 +192,28 @@ def test_a_changed_folder_is_refused(folder, tmp_path):
     scores.to_parquet(copy / "scores.parquet")
     with pytest.raises(InputFileError, match="scores.parquet"):
         churnlens.customer(scores["customer_id"][0], report=copy, out=tmp_path / "c.html")
+
+
+def test_a_folder_with_hashed_ids(folder, files, tmp_path, monkeypatch):
+    """With report.hash_ids the list's files hold salted hashes: the explanation is found by the
+    raw id with the run's key (CHURNLENS_ID_SALT), and refused without it."""
+    import dataclasses
+
+    from churnlens.errors import UserInputError
+    from churnlens.results import Checked
+    from churnlens.run.write import write_report
+
+    cfg = folder.config.model_copy(update={"report": folder.config.report.model_copy(update={"hash_ids": True})})
+    results = folder.results.with_(cfg, dataclasses.replace(folder.results[Checked], salt="s3cret"))
+    out = tmp_path / "hashed"
+    out.mkdir()
+    write_report(results, out)
+    cid = _listed_with_keep(files)
+    assert cid not in set(pd.read_parquet(out / "explanations.parquet")["customer_id"])
+    monkeypatch.delenv("CHURNLENS_ID_SALT", raising=False)
+    with pytest.raises(UserInputError, match="CHURNLENS_ID_SALT"):
+        churnlens.customer(cid, report=out, out=tmp_path / "h.html")
+    monkeypatch.setenv("CHURNLENS_ID_SALT", "s3cret")
+    page = _visible(churnlens.customer(cid, report=out, out=tmp_path / "h.html"))
+    w = files["words"].set_index("customer_id").loc[cid]
+    assert w["keep_change_en"] in page and w["action_zh"] in page
