@@ -151,7 +151,7 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
     facts = run_facts(results, out=Path(req.out), staging=staging)
     context = ReportContext(req.lang, facts, results)
 
-    def lists_and_tables() -> None:  # pure-Python writers: in a second process beside the documents
+    def lists_and_tables() -> None:  # the lists, tables and cards: in a second process beside the documents
         machine = retention_list(results)
         people = {lang: machine if lang == words.MACHINE_LANG else retention_list(results, lang=lang)
                   for lang in LANGS}
@@ -163,10 +163,10 @@ def write_report(results: Results, staging: Path, *, progress: Optional[Progress
         segmentation.write_segments_csv(staging / "segments.csv", seg, segments, names=names)
         segmentation.write_segment_signatures(staging / "segment_signatures.json", segments, names=names)
         write_tables(results, staging / "tables", machine)
+        write_cards(results, context, staging, people[req.lang].frame)  # from the list just worded
 
     with parallel.beside(lists_and_tables), progress.task("Reports (HTML, PDF)", 1) as advance:
         reports.render_documents(context, staging, formats=req.formats)
-        write_cards(results, context, staging)
         advance(1)
     summary = replace(results[MonthSummary], period=period(req, config),
                       folder=Path(req.out).name if req.out else "")
@@ -204,12 +204,14 @@ def run_warnings(results: Results) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def write_cards(results: Results, context: ReportContext, staging: Path) -> tuple[Path, ...]:
+def write_cards(results: Results, context: ReportContext, staging: Path, people=None) -> tuple[Path, ...]:
     """``cards.html`` / ``cards.pdf``: relationship-manager cards of the list's first customers to
-    contact, in the report language (:mod:`churnlens.reports.cards`)."""
+    contact, in the report language (:mod:`churnlens.reports.cards`); ``people`` is the retention
+    list's frame in that language (computed when not given)."""
     if results[Config].report.cards.top_n == 0:
         return ()
-    people = retention_list(results, lang=context.lang).frame
+    if people is None:
+        people = retention_list(results, lang=context.lang).frame
     return render_cards(context, people, list_rows(results, people), staging, formats=results[ReportRequest].formats)
 
 
