@@ -161,7 +161,8 @@ def build_cards(ctx: ReportContext, frame: pd.DataFrame, rows: np.ndarray, *, ge
                             levels=text(lang, "meta.sep_list").join(
                                 s.value_label(v, lang) or v for v in s.vip_levels))
                        for f, s in vip_features[:1])
-    intro = text(lang, "cards.intro", n=len(cards), vip=vip_text)
+    key = "cards.intro" if config.value_column else "cards.intro_by_score"  # without values: by probability
+    intro = text(lang, key, n=len(cards), vip=vip_text)
     return CardsView(lang=lang, kind="cards", title=text(lang, "cards.title"), institution=institution,
                      period=period, generated_at=generated_at, accent=config.report.accent, intro=intro,
                      cards=tuple(cards), has_keep="keep_change" in frame.columns)

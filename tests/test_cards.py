@@ -184,3 +184,16 @@ def test_list_rows_follow_hashed_ids(folder):
     ids = np.asarray(folder.results[Attributions].customer_ids)
     assert [hash_id(str(i), salt="s3cret") for i in ids[rows]] == frame["customer_id"].tolist()
     assert not set(frame["customer_id"]) & set(ids.astype(str))
+
+
+def test_card_order_known_answer():
+    from churnlens.reports.cards import card_order
+
+    frame = pd.DataFrame({"control_group": [False, True, False, False, False],
+                          "expected_value_at_risk": [50.0, 900.0, 70.0, 70.0, 10.0]})
+    vip = np.array([False, True, False, False, True])
+    # VIP first (row 4; row 1 is control), then 70 (rows 2, 3 in list order), then 50
+    assert card_order(frame, vip).tolist() == [4, 2, 3, 0]
+    # without a value column: the list's own order (by probability), VIPs first
+    frame["expected_value_at_risk"] = np.nan
+    assert card_order(frame, vip).tolist() == [4, 0, 2, 3]
