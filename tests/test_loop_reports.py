@@ -7,6 +7,7 @@ import dataclasses
 import re
 
 import numpy as np
+from markupsafe import escape
 import pandas as pd
 import pytest
 from pypdf import PdfReader
@@ -125,6 +126,16 @@ def test_loop_pages_show_the_stage_numbers_in_both_languages(base, tmp_path, mon
     assert "looks like the model&#39;s training data" in bt  # in-sample AUC far above the back-test
     up = _section(html, "uplift")
     assert f"{ctx.measured.overall.treated:,}" in up
+    # one campaign view: both sources in one table, each row saying where it comes from
+    assert up.count("<td>Campaign file</td>") == 1 + len(ctx.campaign.by_segment)
+    assert up.count("<td>List</td>") == (1 + len(ctx.measured.by_segment)
+                                                              + len(ctx.measured.by_action))
+    assert f"{ctx.campaign.overall.treated:,}" in up
+    # when each action is measurable: one row per action of this month's list
+    assert "Control group per action: when each action is measurable" in up
+    assert ctx.control_plan.plans
+    for p in ctx.control_plan.plans:
+        assert (f'<td>{escape(p.action)}</td><td class="r">{p.arm:,}</td><td class="r">{p.control:,}</td>') in up
     bud = _section(html, "budget")
     assert "phone capacity" in bud or "total budget" in bud
     assert 'class="omitted"' not in bt + up + bud
@@ -149,6 +160,14 @@ def test_sections_say_why_when_not_measured(base):
     assert "budget: total" in _page(base, s_bu, "budget.html")
     from churnlens.campaign.results import MeasuredCampaign
 
-    # the fixture's two months measure last month's list: the same run without that measurement
-    assert "--outcomes" in _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
+    from churnlens.campaign.results import CampaignEffect
+
+    # the fixture's two months measure last month's list (and read a campaign file): the campaign
+    # view is one section; "not shown" only when neither source exists
+    neither = _page(base.replace(without=(MeasuredCampaign, CampaignEffect)), s_up, "uplift.html")
+    assert "--outcomes" in neither and "--campaign" in neither and 'class="omitted"' in neither
+    file_only = _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
+    assert 'class="omitted"' not in file_only and "<td>Campaign file</td>" in file_only
+    assert "<td>List</td>" not in file_only
+    assert f"{base.campaign.overall.treated:,}" in file_only
     assert "--outcomes" in _page(base, s_bt, "backtest.html") or "In-sample" in _page(base, s_bt, "backtest.html")

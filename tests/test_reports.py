@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from churnlens import reports
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.campaign.results import MeasuredCampaign
 from churnlens.evaluation.results import BackTest, InSample
 from churnlens.notes import Note
 from churnlens.reports import render, sections, words
@@ -299,14 +300,17 @@ def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
     unlabelled = dataclasses.replace(ctx_en.segment_rules, quality=tuple(  # what fit_rules gives without labels
         dataclasses.replace(q, member_churn_rate=None, member_auc=None, population_churn_rate=None,
                             population_auc=None) for q in ctx_en.segment_rules.quality))
-    ctx = ctx_en.replace(quality=None, monitoring=None, migration=None, campaign=None, without=(InSample, BackTest),
+    ctx = ctx_en.replace(quality=None, monitoring=None, migration=None, campaign=None,
+                         without=(InSample, BackTest, MeasuredCampaign),
                          omitted=(("performance", reason), ("monitoring", "no_previous")),
                          segmentation=seg, plans=plans, segment_rules=unlabelled)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert str(escape(reason)) in html
-    for key in ("omitted.no_previous", "omitted.no_campaign"):
+    # neither the list's own control group nor a campaign file: the one campaign view says so, once
+    for key in ("omitted.no_previous", "omitted.no_campaign_measure"):
         assert text("en", key) in html
+    assert html.count(text("en", "omitted.no_campaign_measure")) == 1
     assert ">no_previous<" not in html  # a reason code from the pipeline is worded from the catalogue
     assert _section_ids(html) == _expected_ids(GOLDEN_REPORT, ctx)  # sections stay, with their reason
     assert "AUC" not in html
