@@ -206,12 +206,13 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
 
 
 @step("month summary", needs=(ReportRequest, Config, Book, Segments, GlobalDrivers, BackTest, MeasuredCampaign,
-                              Monitoring), gives=MonthSummary)
+                              Monitoring, Migration), gives=MonthSummary)
 def month_summary(env: Env, req: ReportRequest, config: Config, book: Book, segments: Segments,
                   drivers: GlobalDrivers, b: Optional[BackTest], m: Optional[MeasuredCampaign],
-                  mon: Optional[Monitoring]) -> MonthSummary:
+                  mon: Optional[Monitoring], migration: Optional[Migration]) -> MonthSummary:
     """This month's numbers for next months' trend pages (period and folder as the run knows
-    them; the report folder's writer sets those of the folder it writes)."""
+    them; the report folder's writer sets those of the folder it writes), with the segments'
+    lineage from last month's keys (the trend's rows follow merges and splits)."""
     tri = lambda e: None if e is None or not np.isfinite(e.value) else (e.value, e.low, e.high)  # noqa: E731
     return MonthSummary(
         period=period(req, config), folder=Path(req.out).name if req.out else "",
@@ -221,7 +222,9 @@ def month_summary(env: Env, req: ReportRequest, config: Config, book: Book, segm
                        for s in segments.items), level=config.loop.level,
         drivers=tuple((d.feature, float(d.share)) for d in drivers.drivers),
         campaign=None if m is None else (m.overall.absolute_reduction, m.overall.ci_low, m.overall.ci_high,
-                                         m.overall.retained_value))
+                                         m.overall.retained_value),
+        lineage=None if migration is None else tuple((l.previous, l.current, float(l.weight))
+                                                     for l in migration.key_map))
 
 
 @step("trend", needs=(ReportRequest, Config, LoopInputs, MonthSummary), gives=Trend)
