@@ -127,9 +127,11 @@ def test_loop_pages_show_the_stage_numbers_in_both_languages(base, tmp_path, mon
     up = _section(html, "uplift")
     assert f"{ctx.measured.overall.treated:,}" in up
     # one campaign view: both sources in one table, each row saying where it comes from
-    assert up.count("<td>Campaign file</td>") == 1 + len(ctx.campaign.by_segment)
-    assert up.count("<td>List</td>") == (1 + len(ctx.measured.by_segment)
-                                                              + len(ctx.measured.by_action))
+    effects = up.split('<table class="effects')[1].split("</table>")[0]
+    groups = effects.split('<tr class="group">')[1:]
+    assert [g.split("</th>")[0].split(">")[-1] for g in groups] == ["Source: List", "Source: Campaign file"]
+    assert groups[0].count("<tr><td>") == 1 + len(ctx.measured.by_segment) + len(ctx.measured.by_action)
+    assert groups[1].count("<tr><td>") == 1 + len(ctx.campaign.by_segment)
     assert f"{ctx.campaign.overall.treated:,}" in up
     # when each action is measurable: one row per action of this month's list
     assert "Control group per action: when each action is measurable" in up
@@ -167,7 +169,37 @@ def test_sections_say_why_when_not_measured(base):
     neither = _page(base.replace(without=(MeasuredCampaign, CampaignEffect)), s_up, "uplift.html")
     assert "--outcomes" in neither and "--campaign" in neither and 'class="omitted"' in neither
     file_only = _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
-    assert 'class="omitted"' not in file_only and "<td>Campaign file</td>" in file_only
-    assert "<td>List</td>" not in file_only
+    assert 'class="omitted"' not in file_only and "Source: Campaign file</th>" in file_only
+    assert "Source: List</th>" not in file_only
     assert f"{base.campaign.overall.treated:,}" in file_only
     assert "--outcomes" in _page(base, s_bt, "backtest.html") or "In-sample" in _page(base, s_bt, "backtest.html")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_trend_page_follows_a_planted_merge_and_names_segments(base, lang):
+    """Issue 31.6/31.7 on the trend page: last month S5 and S3 merged into S3 (month_summary's
+    lineage); the S3 row adds up both parts before the merge, the page says the merge, and rows
+    carry the segments' names, in both languages."""
+    from churnlens.reports import words as w
+    from churnlens.reports.catalogue import text
+
+    ctx = base.replace(lang=lang)
+    segs = tuple(SegmentSize(s.key, s.size, tuple(s.profile_features), tuple(s.profile)) for s in ctx.segments)
+    by_key = {s.key: s for s in segs}
+    before = tuple(SegmentSize(s.key, s.size - 5 if s.key == "S3" else s.size, s.features, s.signature)
+                   for s in segs) + (SegmentSize("S5", 7, by_key["S3"].features, by_key["S3"].signature),)
+    last = MonthSummary(period="2026-10", folder="m1", n_customers=1000, score_psi=None, auc=None, ks=None,
+                        segments=before, drivers=(), campaign=None)
+    lineage = tuple((k, k, 1.0) for k in by_key) + (("S5", "S3", 1.0),)
+    now = MonthSummary(period="2026-11", folder="m2", n_customers=1000, score_psi=0.01, auc=None, ks=None,
+                       segments=segs, drivers=(), campaign=None, lineage=lineage)
+    tr = trend([last], now)
+    s3 = next(r for r in tr.segments if r.key == "S3")
+    assert s3.values == (by_key["S3"].size - 5 + 7, by_key["S3"].size) and s3.keys[0] == ("S3", "S5")
+    page = _page(ctx.replace(trend=tr), trend_section, "trend.html")
+    sentence = text(lang, "monitoring.lineage.merged", parts="S3" + text(lang, "monitoring.lineage.and") + "S5",
+                    key="S3")
+    assert str(escape(text(lang, "trend.event", period="2026-11", sentence=sentence))) in page
+    for s in ctx.segments:
+        assert str(escape(f"{s.key} · {w.segment_name(s, ctx.config, lang)}")) in page
+    assert "S5" not in [r.key for r in tr.segments]  # S5 is part of S3's line, not a row of its own
