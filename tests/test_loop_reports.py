@@ -203,3 +203,35 @@ def test_trend_page_follows_a_planted_merge_and_names_segments(base, lang):
     for s in ctx.segments:
         assert str(escape(f"{s.key} · {w.segment_name(s, ctx.config, lang)}")) in page
     assert "S5" not in [r.key for r in tr.segments]  # S5 is part of S3's line, not a row of its own
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_loop_pages_say_a_planted_merge_and_name_segments(base, lang):
+    """Issue 31.6/31.7 on the back-test and campaign pages: with S1 and S3 merged into S3 since last
+    month, last month's S1 is shown as now S3 (with its name), S2 with its own name, and the
+    campaign page says the merge its evidence followed."""
+    import dataclasses
+
+    from churnlens.reports import words as w
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections import backtest as s_bt, uplift as s_up
+    from churnlens.segmentation.results import KeyLink, LineageEvent
+
+    ctx = base.replace(lang=lang)
+    assert {h.key for h in ctx.backtest.hit_rates if h.group == "segment"} >= {"S1", "S2", "S3"}
+    merged = dataclasses.replace(
+        ctx.migration, events=(LineageEvent("merged", ("S1", "S3"), ("S3",), (0.6, 0.4)),),
+        key_map=(KeyLink("S1", "S3", 1.0), KeyLink("S2", "S2", 1.0), KeyLink("S3", "S3", 1.0), KeyLink("S4", "S4", 1.0)))
+    ctx = ctx.replace(migration=merged)
+    names = {s.key: w.segment_name(s, ctx.config, lang) for s in ctx.segments}
+    bt = _page(ctx, s_bt, "backtest.html")
+    now = text(lang, "backtest.segment_now", key="S1", now=f"S3 · {names['S3']}")
+    assert str(escape(text(lang, "backtest.group_segment", key=now))) in bt
+    assert str(escape(text(lang, "backtest.group_segment", key=f"S2 · {names['S2']}"))) in bt
+    up = _page(ctx, s_up, "uplift.html")
+    sentence = text(lang, "monitoring.lineage.merged", parts="S1" + text(lang, "monitoring.lineage.and") + "S3",
+                    key="S3")
+    assert str(escape(sentence)) in up and str(escape(text(lang, "uplift.lineage_note"))) in up
+    for e in ctx.measured.uplift:
+        if e.segment:
+            assert str(escape(f"{e.segment} · {names[e.segment]}")) in up

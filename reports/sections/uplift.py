@@ -50,6 +50,7 @@ class UpliftView:
     with_value: bool = True
     controls: tuple[ControlRow, ...] = ()
     controls_intro: str = ""
+    lineage: tuple[str, ...] = ()  # merges and splits the earlier months' evidence followed
 
 
 def action_words(ctx: ReportContext, lang: str) -> dict[str, str]:
@@ -126,13 +127,18 @@ def build(ctx: ReportContext, kit: Kit) -> UpliftView:
     if m is not None and c is not None:
         intro.append(kit.text("uplift.both_sources"))
     controls, controls_intro = _controls(ctx, kit, act)
+    lineage: tuple[str, ...] = ()
+    events = () if ctx.migration is None else ctx.migration.events
+    if m is not None and events:
+        lineage = (kit.text("uplift.lineage_note"),) + tuple(words.lineage_sentence(e, kit.lang) for e in events)
     reason = "" if effects else kit.text("omitted.no_campaign_measure")
     return UpliftView(
         intro=tuple(intro),
         method=kit.text("uplift.method", k=f"{cfg.uplift_prior_strength:g}", min_treated=cfg.min_treated,
                         min_control=cfg.min_control),
         effects=tuple(effects), estimates=rows, chart=chart, reason=reason,
-        with_value=m is not None or ctx.value is not None, controls=controls, controls_intro=controls_intro)
+        with_value=m is not None or ctx.value is not None, controls=controls, controls_intro=controls_intro,
+        lineage=lineage)
 
 
 SECTION = Section("uplift", "uplift.title", build, "uplift.html")
