@@ -188,10 +188,10 @@ def test_trend_page_follows_a_planted_merge_and_names_segments(base, lang):
     by_key = {s.key: s for s in segs}
     before = tuple(SegmentSize(s.key, s.size - 5 if s.key == "S3" else s.size, s.features, s.signature)
                    for s in segs) + (SegmentSize("S5", 7, by_key["S3"].features, by_key["S3"].signature),)
-    last = MonthSummary(period="2026-10", folder="m1", n_customers=1000, score_psi=None, auc=None, ks=None,
+    last = MonthSummary(period="2026-10", folder="m1", n_customers=1000, score_psi=None, auc=(0.8, 0.78, 0.82), ks=None,
                         segments=before, drivers=(), campaign=None)
     lineage = tuple((k, k, 1.0) for k in by_key) + (("S5", "S3", 1.0),)
-    now = MonthSummary(period="2026-11", folder="m2", n_customers=1000, score_psi=0.01, auc=None, ks=None,
+    now = MonthSummary(period="2026-11", folder="m2", n_customers=1000, score_psi=0.01, auc=(0.8, 0.78, 0.82), ks=None,
                        segments=segs, drivers=(), campaign=None, lineage=lineage)
     tr = trend([last], now)
     s3 = next(r for r in tr.segments if r.key == "S3")
