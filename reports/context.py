@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
-from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook, Refusals
+from churnlens.actions.results import BudgetPlan, ControlAllocation, FinalPlan, Playbook, Refusals
 from churnlens.attribution.results import (
     Attributions, CrossCheck, FeatureSources, GlobalDrivers, Interactions, ModelInfo, ReasonCodes,
 )
@@ -99,6 +99,7 @@ NAMES: dict[str, tuple[type, Optional[str]]] = {
     "plans": (FinalPlan, "plans"),
     "targeting": (FinalPlan, "targeting"),
     "budget": (BudgetPlan, None),
+    "control_plan": (ControlAllocation, None),
     "campaign": (CampaignEffect, None),
     "backtest": (BackTest, None),
     "in_sample": (InSample, "figures"),

@@ -114,3 +114,36 @@ def test_single_arm_estimate_raw_figures_and_evidence_codes():
 def test_needs_both_arms():
     with pytest.raises(DataError, match="needs both"):
         measure_campaign(np.zeros(5), np.zeros(5, bool), np.full(5, "S1"), np.full(5, "Call"), assumed={})
+
+
+def test_overall_effect_is_stratified_when_control_shares_differ():
+    """Known answer: two actions, no effect at all; the small action's control share raised to
+    50% and its customers churn at 60% against 10% for the large one. A raw comparison of all
+    control with all contacted customers reads a large false effect; the campaign's overall and
+    segment effects compare each action's own arms (weighted by contacted customers) and find
+    none; the action arms are unchanged."""
+    from churnlens.campaign.effect import arm_effect, stratified_effect
+
+    n_big, n_small = 4000, 400
+    act = np.array(["Big"] * n_big + ["Small"] * n_small)
+    rng = np.random.default_rng(5)
+    control = np.r_[rng.random(n_big) < 0.1, rng.random(n_small) < 0.5]
+    churned = (rng.random(act.size) < np.where(act == "Small", 0.6, 0.1)).astype(int)
+    raw = arm_effect("all", churned, ~control, None)
+    assert raw.absolute_reduction > 0.1  # the raised share alone makes the control arm churn more
+    m = measure_campaign(churned, control, np.full(act.size, "S1"), act, np.full(act.size, 100.0),
+                         assumed={"Big": 0.2, "Small": 0.2}, min_treated=5, min_control=5)
+    t = ~control
+    w = np.array([t[act == a].sum() for a in ("Big", "Small")]) / t.sum()
+    want = sum(wi * (churned[(act == a) & control].mean() - churned[(act == a) & t].mean())
+               for wi, a in zip(w, ("Big", "Small")))
+    for e in (m.overall, m.by_segment[0]):
+        assert e.absolute_reduction == pytest.approx(want, abs=1e-12)
+        assert e.ci_low <= 0.0 <= e.ci_high and abs(e.absolute_reduction) < 0.03
+        assert e.treated == int(t.sum()) and e.control == int(control.sum())
+        assert e.retained_value == pytest.approx(want * 100.0 * t.sum())
+    by_action = {e.population: e for e in m.by_action}
+    assert by_action["Small"] == arm_effect("Small", churned[act == "Small"], t[act == "Small"], np.full(n_small, 100.0))
+    # a population of one action is the Newcombe comparison itself
+    one = act == "Big"
+    assert stratified_effect("x", churned[one], t[one], act[one]) == arm_effect("x", churned[one], t[one])

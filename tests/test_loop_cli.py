@@ -5,6 +5,7 @@ budgets the list and draws the trend; bad inputs exit 2 naming the flag."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -70,7 +71,15 @@ def test_month_two_backtest_campaign_budget_trend(months):
     listed = s["listed"].to_numpy()
     ctrl = s["control_group"].to_numpy()
     assert overall["treated"] == int((listed & ~ctrl).sum()) and overall["control"] == int(ctrl.sum())
-    assert overall["absolute_reduction"] == pytest.approx(y[ctrl].mean() - y[listed & ~ctrl].mean())
+    # control shares differ by action (raised where short): each action's own arms, weighted by
+    # its contacted customers (recomputed from the published list and the outcomes)
+    act = s["action"].fillna("").astype(str).to_numpy()
+    trt = listed & ~ctrl
+    both = [a for a in sorted(set(act[listed])) if (trt & (act == a)).any() and (ctrl & (act == a)).any()]
+    n1 = np.array([(trt & (act == a)).sum() for a in both], dtype=float)
+    diff = np.array([y[ctrl & (act == a)].mean() - y[trt & (act == a)].mean() for a in both])
+    assert len(both) >= 2
+    assert overall["absolute_reduction"] == pytest.approx(float(n1 @ diff / n1.sum()), abs=1e-12)
     channels = pd.read_csv(m2 / "tables" / "budget_channels.csv").set_index("channel")
     assert channels.loc["phone", "contacts"] <= 30 and channels.loc["relationship_manager", "contacts"] <= 15
     assert channels["spend"].sum() <= 5000 + 1e-6
@@ -148,3 +157,47 @@ def test_machine_readable_outputs_identical_in_both_languages(months, tmp_path):
     assert set(lst["action"].dropna()) <= {r["action"]["en"] for r in rules}  # the action key, never the zh words
     html = (zh / "report.html").read_text(encoding="utf-8")
     assert "回测" in html and "预算" in html and "趋势" in html
+
+
+def test_every_action_gets_measured_in_the_written_lists(months):
+    """Issue 31.2 through the CLI: month one (no evidence, no budget) holds out round(30 / (1.8 x
+    arm) x arm) of a small action's listed customers (the base draw of report.control_share where
+    that is more), recomputed from the list and the seed; month two (budgeted) brings every action
+    to loop.min_control within loop.control_months, counting the evidence it pooled; control
+    customers are never contacted (no cost, no expected value) and the report says when each
+    action is measurable."""
+    from churnlens.actions.control import _months_until, decayed_controls
+    from churnlens.actions.playbook import control_group
+    from churnlens.campaign.pooled import read_evidence
+
+    m1, m2 = months["m1"], months["m2"]
+    config = yaml.safe_load((m1 / "inputs" / "config.yaml").read_text(encoding="utf-8"))
+    seed, base = int(config.get("seed", 0)), float(config.get("report", {}).get("control_share", 0.1))
+    lst = pd.read_csv(m1 / "retention_list.csv", dtype={"customer_id": str}, keep_default_na=False)
+    ctl = lst["control_group"].astype(bool).to_numpy()
+    drawn = control_group(lst["customer_id"].to_numpy(), share=base, seed=seed)
+    raised = 0
+    for action, g in lst[lst["action"] != ""].groupby("action"):
+        arm = len(g)
+        want = int(drawn[g.index].sum())
+        if base * arm < 30:
+            want = max(want, math.floor(min(max(base, 30 / (1.8 * arm)), 0.5) * arm + 0.5))
+            raised += want > drawn[g.index].sum()
+        assert ctl[g.index].sum() == want, (action, arm)
+    assert raised >= 1  # the demo's small actions were raised
+    none = (lst["action"] == "").to_numpy()
+    assert (ctl[none] == drawn[none]).all()  # listed without an action: the base draw
+    for folder in (m1, m2):
+        lst = pd.read_csv(folder / "retention_list.csv", dtype={"customer_id": str}, keep_default_na=False)
+        held = lst[lst["control_group"].astype(bool)]
+        assert len(held) and (held["cost"] == 0).all() and (held["expected_retained"] == 0).all()
+    # month two: the pooled evidence it read (last month's list) plus this month's control customers
+    have = decayed_controls(read_evidence(m2), decay=0.8)
+    lst = pd.read_csv(m2 / "retention_list.csv", dtype={"customer_id": str}, keep_default_na=False)
+    for action, g in lst[lst["action"] != ""].groupby("action"):
+        c = int(g["control_group"].astype(bool).sum())
+        if 0.5 * len(g) * 1.8 >= 30 + 2:  # reachable at the capped share (2 customers of rounding)
+            assert _months_until(have.get(action, 0.0), c, 30, 0.8) <= 2, (action, len(g), c, have.get(action))
+    html = (m2 / "report.html").read_text(encoding="utf-8")
+    up = html[html.index('<section id="uplift"'):]
+    assert "Control group per action: when each action is measurable" in up.split("</section>")[0]

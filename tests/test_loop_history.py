@@ -75,3 +75,40 @@ def test_window_lengths(n):
     assert t.segments[0].values[0] == float(months[-len(t.points)].segments[0].size)
     # the current month replaces a history folder of the same period
     assert len(trend(months, months[-1]).points) == min(n, 12)
+
+
+def test_segment_rows_follow_a_planted_merge_and_split(tmp_path):
+    """Issue 31.6: month 2's lineage says S1 and S3 merged into S3 (their signatures would pair the
+    merged segment with S1 one to one: the mechanism S1 brought most of), month 3's that S2 split
+    into S2 (70%) and S5 (30%). Rows follow the lineage: S3's earlier size is S1 + S3, a split
+    part counts its share; the merge and the split are listed; summaries round-trip the lineage."""
+    from dataclasses import replace
+
+    m1 = month(1, segs=(SegmentSize("S1", 50, FEATS, (0.9, 0.05, 0.05)), SegmentSize("S2", 40, FEATS, (0.05, 0.9, 0.05)),
+                        SegmentSize("S3", 30, FEATS, (0.2, 0.1, 0.7))))
+    m2 = replace(month(2, segs=(SegmentSize("S2", 42, FEATS, (0.05, 0.9, 0.05)),
+                                SegmentSize("S3", 85, FEATS, (0.7, 0.05, 0.25)))),
+                 lineage=(("S1", "S3", 1.0), ("S2", "S2", 1.0), ("S3", "S3", 1.0)))
+    m3 = replace(month(3, segs=(SegmentSize("S2", 30, FEATS, (0.05, 0.9, 0.05)), SegmentSize("S3", 80, FEATS, (0.7, 0.05, 0.25)),
+                                SegmentSize("S5", 14, FEATS, (0.05, 0.8, 0.15)))),
+                 lineage=(("S2", "S2", 0.7), ("S2", "S5", 0.3), ("S3", "S3", 1.0)))
+    # the one-to-one signature match of months 1 -> 2 would give the merged S3 the line of S1 only
+    by_signature = trend([m1, replace(m2, lineage=None)], replace(m3, lineage=None)).segments
+    s3 = next(r for r in by_signature if r.key == "S3")
+    assert s3.values[0] == 50.0 and s3.keys[0] == ("S1",)
+    assert len(by_signature) == 4  # and month one's S3 is a row of its own that vanished
+    t = trend([m1, m2], m3)
+    rows = {r.key: r for r in t.segments}
+    assert set(rows) == {"S2", "S3", "S5"}  # S1 is part of S3's line, not a row of its own
+    assert rows["S3"].values == (80.0, 85.0, 80.0) and rows["S3"].keys == (("S1", "S3"), ("S3",), ("S3",))
+    assert rows["S2"].values == pytest.approx((28.0, 29.4, 30.0))
+    assert rows["S5"].values == pytest.approx((12.0, 12.6, 14.0)) and rows["S5"].keys[0] == ("S2",)
+    for u, m in enumerate((m1, m2, m3)):  # every churner counted once
+        assert sum(r.values[u] for r in t.segments) == pytest.approx(sum(g.size for g in m.segments))
+    assert [(e.period, e.code, e.previous, e.current) for e in t.events] == [
+        ("2026-02", "merged", ("S1", "S3"), ("S3",)), ("2026-03", "split", ("S2",), ("S2", "S5"))]
+    # the lineage is kept by month_summary.json; an older summary without it reads as None
+    (tmp_path / SUMMARY_FILE).write_text(summary_to_json(m3), encoding="utf-8")
+    assert read_summary(tmp_path / SUMMARY_FILE).lineage == m3.lineage
+    (tmp_path / SUMMARY_FILE).write_text(summary_to_json(m1), encoding="utf-8")
+    assert read_summary(tmp_path / SUMMARY_FILE).lineage is None

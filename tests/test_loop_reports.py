@@ -7,6 +7,7 @@ import dataclasses
 import re
 
 import numpy as np
+from markupsafe import escape
 import pandas as pd
 import pytest
 from pypdf import PdfReader
@@ -125,6 +126,18 @@ def test_loop_pages_show_the_stage_numbers_in_both_languages(base, tmp_path, mon
     assert "looks like the model&#39;s training data" in bt  # in-sample AUC far above the back-test
     up = _section(html, "uplift")
     assert f"{ctx.measured.overall.treated:,}" in up
+    # one campaign view: both sources in one table, each row saying where it comes from
+    effects = up.split('<table class="effects')[1].split("</table>")[0]
+    groups = effects.split('<tr class="group">')[1:]
+    assert [g.split("</th>")[0].split(">")[-1] for g in groups] == ["Source: List", "Source: Campaign file"]
+    assert groups[0].count("<tr><td>") == 1 + len(ctx.measured.by_segment) + len(ctx.measured.by_action)
+    assert groups[1].count("<tr><td>") == 1 + len(ctx.campaign.by_segment)
+    assert f"{ctx.campaign.overall.treated:,}" in up
+    # when each action is measurable: one row per action of this month's list
+    assert "Control group per action: when each action is measurable" in up
+    assert ctx.control_plan.plans
+    for p in ctx.control_plan.plans:
+        assert (f'<td>{escape(p.action)}</td><td class="r">{p.arm:,}</td><td class="r">{p.control:,}</td>') in up
     bud = _section(html, "budget")
     assert "phone capacity" in bud or "total budget" in bud
     assert 'class="omitted"' not in bt + up + bud
@@ -149,6 +162,76 @@ def test_sections_say_why_when_not_measured(base):
     assert "budget: total" in _page(base, s_bu, "budget.html")
     from churnlens.campaign.results import MeasuredCampaign
 
-    # the fixture's two months measure last month's list: the same run without that measurement
-    assert "--outcomes" in _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
+    from churnlens.campaign.results import CampaignEffect
+
+    # the fixture's two months measure last month's list (and read a campaign file): the campaign
+    # view is one section; "not shown" only when neither source exists
+    neither = _page(base.replace(without=(MeasuredCampaign, CampaignEffect)), s_up, "uplift.html")
+    assert "--outcomes" in neither and "--campaign" in neither and 'class="omitted"' in neither
+    file_only = _page(base.replace(without=(MeasuredCampaign,)), s_up, "uplift.html")
+    assert 'class="omitted"' not in file_only and "Source: Campaign file</th>" in file_only
+    assert "Source: List</th>" not in file_only
+    assert f"{base.campaign.overall.treated:,}" in file_only
     assert "--outcomes" in _page(base, s_bt, "backtest.html") or "In-sample" in _page(base, s_bt, "backtest.html")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_trend_page_follows_a_planted_merge_and_names_segments(base, lang):
+    """Issue 31.6/31.7 on the trend page: last month S5 and S3 merged into S3 (month_summary's
+    lineage); the S3 row adds up both parts before the merge, the page says the merge, and rows
+    carry the segments' names, in both languages."""
+    from churnlens.reports import words as w
+    from churnlens.reports.catalogue import text
+
+    ctx = base.replace(lang=lang)
+    segs = tuple(SegmentSize(s.key, s.size, tuple(s.profile_features), tuple(s.profile)) for s in ctx.segments)
+    by_key = {s.key: s for s in segs}
+    before = tuple(SegmentSize(s.key, s.size - 5 if s.key == "S3" else s.size, s.features, s.signature)
+                   for s in segs) + (SegmentSize("S5", 7, by_key["S3"].features, by_key["S3"].signature),)
+    last = MonthSummary(period="2026-10", folder="m1", n_customers=1000, score_psi=None, auc=(0.8, 0.78, 0.82), ks=None,
+                        segments=before, drivers=(), campaign=None)
+    lineage = tuple((k, k, 1.0) for k in by_key) + (("S5", "S3", 1.0),)
+    now = MonthSummary(period="2026-11", folder="m2", n_customers=1000, score_psi=0.01, auc=(0.8, 0.78, 0.82), ks=None,
+                       segments=segs, drivers=(), campaign=None, lineage=lineage)
+    tr = trend([last], now)
+    s3 = next(r for r in tr.segments if r.key == "S3")
+    assert s3.values == (by_key["S3"].size - 5 + 7, by_key["S3"].size) and s3.keys[0] == ("S3", "S5")
+    page = _page(ctx.replace(trend=tr), trend_section, "trend.html")
+    sentence = text(lang, "monitoring.lineage.merged", parts="S3" + text(lang, "monitoring.lineage.and") + "S5",
+                    key="S3")
+    assert str(escape(text(lang, "trend.event", period="2026-11", sentence=sentence))) in page
+    for s in ctx.segments:
+        assert str(escape(f"{s.key} · {w.segment_name(s, ctx.config, lang)}")) in page
+    assert "S5" not in [r.key for r in tr.segments]  # S5 is part of S3's line, not a row of its own
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_loop_pages_say_a_planted_merge_and_name_segments(base, lang):
+    """Issue 31.6/31.7 on the back-test and campaign pages: with S1 and S3 merged into S3 since last
+    month, last month's S1 is shown as now S3 (with its name), S2 with its own name, and the
+    campaign page says the merge its evidence followed."""
+    import dataclasses
+
+    from churnlens.reports import words as w
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections import backtest as s_bt, uplift as s_up
+    from churnlens.segmentation.results import KeyLink, LineageEvent
+
+    ctx = base.replace(lang=lang)
+    assert {h.key for h in ctx.backtest.hit_rates if h.group == "segment"} >= {"S1", "S2", "S3"}
+    merged = dataclasses.replace(
+        ctx.migration, events=(LineageEvent("merged", ("S1", "S3"), ("S3",), (0.6, 0.4)),),
+        key_map=(KeyLink("S1", "S3", 1.0), KeyLink("S2", "S2", 1.0), KeyLink("S3", "S3", 1.0), KeyLink("S4", "S4", 1.0)))
+    ctx = ctx.replace(migration=merged)
+    names = {s.key: w.segment_name(s, ctx.config, lang) for s in ctx.segments}
+    bt = _page(ctx, s_bt, "backtest.html")
+    now = text(lang, "backtest.segment_now", key="S1", now=f"S3 · {names['S3']}")
+    assert str(escape(text(lang, "backtest.group_segment", key=now))) in bt
+    assert str(escape(text(lang, "backtest.group_segment", key=f"S2 · {names['S2']}"))) in bt
+    up = _page(ctx, s_up, "uplift.html")
+    sentence = text(lang, "monitoring.lineage.merged", parts="S1" + text(lang, "monitoring.lineage.and") + "S3",
+                    key="S3")
+    assert str(escape(sentence)) in up and str(escape(text(lang, "uplift.lineage_note"))) in up
+    for e in ctx.measured.uplift:
+        if e.segment:
+            assert str(escape(f"{e.segment} · {names[e.segment]}")) in up

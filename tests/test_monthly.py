@@ -66,6 +66,16 @@ def test_monitoring_and_campaign_sections_are_filled(months):
     assert "no previous report" not in section.lower()
     treated = int((campaign["arm"] == "treatment").sum())
     assert f"{treated:,}" in html
+    # one campaign view (issue 30.7): the campaign file's effect is in the uplift section, its rows
+    # named by source, and the monitoring page no longer carries a second campaign table
+    up = html[html.index('<section id="uplift"'):]
+    up = up[:up.index("</section>")]
+    assert "Campaign effect" not in section
+    from_file = up.split("Source: Campaign file</th></tr>")[1]
+    assert from_file.lstrip().startswith(f'<tr><td>All listed customers</td><td class="r">{treated:,}</td>')
+    control = int((campaign["arm"] == "control").sum())
+    assert f'<td class="r">{treated:,}</td><td class="r">{control:,}</td>' in up
+    assert 'class="omitted"' not in up
 
 
 def test_manifest_records_previous_and_campaign_inputs(months):

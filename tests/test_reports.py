@@ -21,6 +21,7 @@ from pypdf import PdfReader
 
 from churnlens import reports
 from churnlens.errors import ConfigError, UserInputError
+from churnlens.campaign.results import MeasuredCampaign
 from churnlens.evaluation.results import BackTest, InSample
 from churnlens.notes import Note
 from churnlens.reports import render, sections, words
@@ -299,14 +300,17 @@ def test_degraded_run_gives_reasons_and_flags(ctx_en, tmp_path):
     unlabelled = dataclasses.replace(ctx_en.segment_rules, quality=tuple(  # what fit_rules gives without labels
         dataclasses.replace(q, member_churn_rate=None, member_auc=None, population_churn_rate=None,
                             population_auc=None) for q in ctx_en.segment_rules.quality))
-    ctx = ctx_en.replace(quality=None, monitoring=None, migration=None, campaign=None, without=(InSample, BackTest),
+    ctx = ctx_en.replace(quality=None, monitoring=None, migration=None, campaign=None,
+                         without=(InSample, BackTest, MeasuredCampaign),
                          omitted=(("performance", reason), ("monitoring", "no_previous")),
                          segmentation=seg, plans=plans, segment_rules=unlabelled)
     reports.render_documents(ctx, tmp_path, formats=("html",))
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert str(escape(reason)) in html
-    for key in ("omitted.no_previous", "omitted.no_campaign"):
-        assert text("en", key) in html
+    # neither the list's own control group nor a campaign file: the one campaign view says so, once
+    for key in ("omitted.no_previous", "omitted.no_campaign_measure"):
+        assert str(escape(text("en", key))) in html
+    assert html.count(str(escape(text("en", "omitted.no_campaign_measure")))) == 1
     assert ">no_previous<" not in html  # a reason code from the pipeline is worded from the catalogue
     assert _section_ids(html) == _expected_ids(GOLDEN_REPORT, ctx)  # sections stay, with their reason
     assert "AUC" not in html
@@ -480,16 +484,19 @@ def test_monitoring_and_dossier_show_stability_drift_migration_and_campaign(rend
     dossier = rendered["en"]["dossier.html"].read_text(encoding="utf-8")
     mon = _section(report, "monitoring")
     psi = _section(dossier, "psi")
+    # the campaign's effect is one view (issue 30.7): the campaign page, not monitoring or PSI
+    camp = _section(report, "uplift").split('Source: Campaign file</th></tr>')[1].split("</table>")[0]
+    for col in ("col.relative_reduction", "col.retained_value", "col.ci95"):
+        assert text("en", col) in _section(report, "uplift")
+    assert text("en", "col.relative_reduction") not in mon + psi
+    for arm in (c.overall,) + c.by_segment:  # effect per segment, with its CI and retained value
+        assert f"{formatting.pp(arm.ci_low)} – {formatting.pp(arm.ci_high)}" in camp  # points, not %
+        assert str(escape(formatting.pvalue(arm.p_value))) in camp
+        assert formatting.money(arm.retained_value) in camp
     for part in (mon, psi):
-        for col in ("col.relative_reduction", "col.retained_value", "col.ci95"):
-            assert text("en", col) in part
-        for arm in (c.overall,) + c.by_segment:  # effect per segment, with its CI and retained value
-            assert f"{formatting.pp(arm.ci_low)} – {formatting.pp(arm.ci_high)}" in part  # points, not %
-            assert str(escape(formatting.pvalue(arm.p_value))) in part
-            assert formatting.money(arm.retained_value) in part
         d = m.driver_drift[0]  # drift with its bootstrap CI
         assert f"{formatting.pp(d.ci_low, 2)} – {formatting.pp(d.ci_high, 2)}" in part
-        assert part.count("<img") >= 3  # PSI, drift, migration, campaign charts
+        assert part.count("<img") >= 3  # PSI, drift, migration charts
     # the dossier lists PSI for the score's bins and for every feature, and the segment matches
     assert psi.count("<tr>") >= 1 + len(m.score_psi.bins) + 1 + len(m.feature_psi)
     for r in m.feature_psi:

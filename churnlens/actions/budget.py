@@ -31,7 +31,10 @@ Control customers (drawn beforehand, seeded, :func:`churnlens.actions.playbook.c
 go through the same greedy: a control customer the rule would have contacted is flagged
 ``control`` and keeps the action they would have received, but uses no capacity and no
 budget. Treated and control customers therefore come from the same decision rule, so next
-month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised.
+month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised. So that every
+action gets measured, the run's "expected values" step then raises the control group of each
+action whose control evidence is short (:func:`churnlens.actions.control.allocate_controls`,
+over the customers this greedy chose) and runs the greedy again with the raised group.
 
 Profit curves
 -------------

@@ -19,6 +19,13 @@ as the pooled uplift counts them, each month's weighted ``decay ** age``
 ``min_control`` when the arm keeps its size and share (0: already there; None: no listed customer
 this month, or not within 36 months at ``max_share``).
 
+Wiring (:func:`allocate_controls`, used by the run's "expected values" step): the list's control
+group is first drawn with ``report.control_share`` (:func:`churnlens.actions.playbook.control_group`);
+an action whose share is raised gets more control customers, its listed customers with the
+smallest keys not yet held out (:func:`raise_controls`), so that it holds ``round(share_a x arm_a)``.
+An action at the base share keeps the base draw unchanged. ``report.control_share: 0`` (no control
+group) holds nobody out, whatever the evidence.
+
 The draw (:func:`control_by_action`) is the seeded per-customer key of
 :func:`churnlens.actions.playbook.control_group` (``SHA-256("churnlens-control:<seed>:<id>")``):
 within each action's listed customers, the ``round(share_a x n_a)`` with the smallest keys are
@@ -32,14 +39,16 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import replace
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from churnlens.actions.results import ControlPlan
+from churnlens.actions.results import ControlAllocation, ControlPlan
 from churnlens.errors import DataError
 
-__all__ = ["control_allocation", "control_keys", "control_by_action"]
+__all__ = ["control_allocation", "control_keys", "control_by_action", "decayed_controls", "raise_controls",
+           "allocate_controls", "held_out"]
 
 
 def control_allocation(arm_sizes: Mapping[str, int], have: Optional[Mapping[str, float]] = None, *,
@@ -117,3 +126,86 @@ def control_by_action(customer_ids: np.ndarray, action: np.ndarray, listed: np.n
             order = rows[np.lexsort((text[rows], keys[rows]))]
             mask[order[:k]] = True
     return mask
+
+
+def decayed_controls(evidence: Sequence, *, decay: float) -> dict[str, float]:
+    """Control customers per action in the pooled evidence (``ArmCounts``), each month weighted
+    ``decay ** age`` where age counts from this month's list (age 0 when it is measured): the
+    latest period of the evidence is age 1, the one before age 2, and so on."""
+    periods = sorted({c.period for c in evidence}, reverse=True)
+    age = {p: i + 1 for i, p in enumerate(periods)}
+    have: dict[str, float] = {}
+    for c in evidence:
+        have[c.action] = have.get(c.action, 0.0) + decay ** age[c.period] * c.control
+    return have
+
+
+def raise_controls(customer_ids: np.ndarray, action: np.ndarray, listed: np.ndarray, control: np.ndarray,
+                   shares: Mapping[str, float], *, seed: int) -> np.ndarray:
+    """The control group ``control`` topped up per action: within each action's listed customers,
+    those with the smallest keys not yet held out until it holds ``round(share x n)`` (never fewer
+    than it had). The result depends only on the ids, actions, base group and seed."""
+    ids = np.asarray(customer_ids)
+    act = np.asarray(action).astype(str)
+    listed = np.asarray(listed, dtype=bool)
+    out = np.asarray(control, dtype=bool) & listed
+    if not (ids.shape == act.shape == listed.shape == out.shape):
+        raise DataError(f"raise_controls: ids {ids.shape}, actions {act.shape}, listed {listed.shape} and control "
+                        f"{out.shape} differ.")
+    out = out.copy()
+    keys = text = None
+    for a, share in sorted(shares.items()):
+        if not a:
+            continue
+        rows = np.flatnonzero(listed & (act == a))
+        k = int(math.floor(float(share) * rows.size + 0.5))
+        missing = k - int(out[rows].sum())
+        if missing <= 0:
+            continue
+        if keys is None:
+            keys = _keys(ids, seed)
+            text = np.array([str(i) for i in ids.tolist()])
+        free = rows[~out[rows]]
+        order = free[np.lexsort((text[free], keys[free]))]
+        out[order[:missing]] = True
+    return out
+
+
+def allocate_controls(customer_ids: np.ndarray, action: np.ndarray, listed: np.ndarray, control: np.ndarray,
+                      evidence: Sequence, *, base_share: float, min_control: int, months: int, decay: float,
+                      max_share: float, seed: int) -> tuple[np.ndarray, ControlAllocation]:
+    """This month's control group with every action's share raised as needed (module docstring):
+    the topped-up mask and the per-action :class:`ControlPlan` (arms counted on ``action`` over
+    ``listed``; ``action`` "" is no action and is never raised)."""
+    act = np.asarray(action).astype(str)
+    listed = np.asarray(listed, dtype=bool)
+    arms = {a: int((listed & (act == a)).sum()) for a in sorted(set(act[listed].tolist())) if a}
+    have = decayed_controls(evidence, decay=decay)
+    if base_share <= 0.0:  # no control group at all: nothing to measure, nobody held out
+        plans = tuple(ControlPlan(action=a, arm=n, share=0.0, control=0, have=float(have.get(a, 0.0)),
+                                  measurable_in=_months_until(float(have.get(a, 0.0)), 0.0, min_control, decay)
+                                  if n else None) for a, n in arms.items())
+        return np.asarray(control, dtype=bool).copy(), ControlAllocation(plans, min_control, months, base_share)
+    plans = control_allocation(arms, have, base_share=base_share, min_control=min_control, months=months,
+                               decay=decay, max_share=max(max_share, base_share))
+    raised = {p.action: p.share for p in plans if p.share > base_share}
+    mask = raise_controls(customer_ids, act, listed, control, raised, seed=seed) if raised else \
+        np.asarray(control, dtype=bool).copy()
+    return mask, held_out(ControlAllocation(plans, min_control, months, base_share), act, listed, mask, decay=decay)
+
+
+def held_out(allocation: ControlAllocation, action: np.ndarray, listed: np.ndarray, control: np.ndarray, *,
+             decay: float) -> ControlAllocation:
+    """``allocation`` with each action's arm, control customers and ``measurable_in`` counted on
+    the list as sent (``action`` and ``control`` over ``listed``)."""
+    act = np.asarray(action).astype(str)
+    listed = np.asarray(listed, dtype=bool)
+    ctl = np.asarray(control, dtype=bool) & listed
+    out = []
+    for p in allocation.plans:
+        arm = int((listed & (act == p.action)).sum())
+        held = int((ctl & (act == p.action)).sum())
+        out.append(ControlPlan(action=p.action, arm=arm, share=p.share, control=held, have=p.have,
+                               measurable_in=_months_until(p.have, float(held), allocation.min_control, decay)
+                               if arm else (0 if p.have >= allocation.min_control - 1e-9 else None)))
+    return replace(allocation, plans=tuple(out))

@@ -218,6 +218,17 @@ class ControlPlan:
 
 
 @dataclass(frozen=True)
+class ControlAllocation:
+    """The list's control group per action: when each action will be measurable
+    (churnlens.actions.control.allocate_controls)."""
+
+    plans: tuple  # ControlPlan, by action key
+    min_control: int  # loop.min_control
+    months: int  # loop.control_months
+    base_share: float  # report.control_share
+
+
+@dataclass(frozen=True)
 class MoneyInterval:
     """A money figure with its posterior mean and central interval (draws of the uplift)."""
 

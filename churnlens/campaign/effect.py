@@ -42,7 +42,7 @@ from churnlens.io.tables import read_table
 from churnlens.io.files import check_regular_file
 from churnlens.io.tables import did_you_mean
 
-__all__ = ["read_campaign", "campaign_effect", "arm_effect", "METHOD"]
+__all__ = ["read_campaign", "campaign_effect", "arm_effect", "stratified_effect", "METHOD"]
 
 ARMS = ("treatment", "control")
 _OUTCOME = ("churned", "churn")
@@ -169,6 +169,61 @@ def arm_effect(population: str, churned: np.ndarray, treated: np.ndarray, value:
         absolute_reduction=d, relative_reduction=(d / p0 if p0 > 0 else None),
         ci_low=float(lo), ci_high=float(hi), p_value=p, retained_value=retained, test=test,
     )
+
+
+def stratified_effect(population: str, churned: np.ndarray, treated: np.ndarray, strata: np.ndarray,
+                      value: Optional[np.ndarray] = None) -> ArmEffect:
+    """Treatment-vs-control effect of a population whose control share differs by stratum (the
+    list raises an action's control share so that it gets measured: a raw comparison of all
+    contacted with all control customers would then weigh the raised actions' churn rates more in
+    the control arm).
+
+    Post-stratified by ``strata`` (the action): each stratum with both arms compares its own
+    contacted and control customers; the strata are weighted by their contacted customers,
+    ``w_s = n1_s / sum n1``, so the control churn rate is standardised to the contacted customers'
+    mix: ``reduction = sum w_s (p0_s - p1_s)``. Standard error ``sqrt(sum w_s^2 (q0_s (1 - q0_s) /
+    n0_s + q1_s (1 - q1_s) / n1_s))`` with ``q = (x + 1) / (n + 2)`` (never zero), 95% interval
+    ``reduction +- 1.96 se``, two-sided z-test p-value. A population with a single stratum is
+    :func:`arm_effect` (Newcombe interval). Strata with only one arm add to the counts, not to
+    the comparison."""
+    churned = np.asarray(churned, dtype=np.int64)
+    treated = np.asarray(treated, dtype=bool)
+    st = np.asarray(strata).astype(str)
+    both = [k for k in sorted(set(st.tolist())) if treated[st == k].any() and (~treated[st == k]).any()]
+    if len(both) <= 1 and (len(both) == 0 or (st == both[0]).all()):
+        return arm_effect(population, churned, treated, value)
+    if not both:
+        return arm_effect(population, churned, treated, value)
+    n1s, p1s, p0s, var = [], [], [], 0.0
+    for k in both:
+        m = st == k
+        t, c = m & treated, m & ~treated
+        n1, n0, x1, x0 = int(t.sum()), int(c.sum()), int(churned[t].sum()), int(churned[c].sum())
+        n1s.append(n1)
+        p1s.append(x1 / n1)
+        p0s.append(x0 / n0)
+        q1, q0 = (x1 + 1) / (n1 + 2), (x0 + 1) / (n0 + 2)
+        var += n1 * n1 * (q0 * (1 - q0) / n0 + q1 * (1 - q1) / n1)
+    total = float(sum(n1s))
+    w = np.array(n1s) / total
+    p1 = float(w @ np.array(p1s))
+    p0 = float(w @ np.array(p0s))
+    d = p0 - p1
+    se = math.sqrt(var) / total
+    z = 1.959963984540054
+    pval = float(2 * norm_sf(abs(d) / se)) if se > 0 else None
+    retained = 0.0
+    if value is not None:
+        retained = float(d * np.nansum(np.asarray(value, dtype=np.float64)[treated]))
+    return ArmEffect(
+        population=population, treated=int(treated.sum()), control=int((~treated).sum()), treated_churn_rate=p1,
+        control_churn_rate=p0, absolute_reduction=d, relative_reduction=(d / p0 if p0 > 0 else None),
+        ci_low=float(max(d - z * se, -1.0)), ci_high=float(min(d + z * se, 1.0)), p_value=pval,
+        retained_value=retained, test="post-stratified z-test")
+
+
+def norm_sf(x: float) -> float:
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
 
 
 def _lookup(series: pd.Series, ids: np.ndarray) -> np.ndarray:

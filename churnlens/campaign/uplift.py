@@ -6,9 +6,12 @@ customers included (the action they *would* have received). With the outcomes of
 customers:
 
 Effects (difference in churn rate, control - treated, Newcombe 95% interval, p-value, retained
-value; :func:`churnlens.campaign.effect.arm_effect`) for all listed customers, per segment,
-per action arm (treated customers of an action vs the control customers assigned the same
-action: a randomised comparison inside the arm) and per segment x action.
+value; :func:`churnlens.campaign.effect.arm_effect`) per action arm (treated customers of an
+action vs the control customers assigned the same action: a randomised comparison inside the
+arm) and per segment x action; for all listed customers and per segment, populations that mix
+actions whose control shares differ (an action short of evidence gets a raised share,
+:mod:`churnlens.actions.control`), each action's own arms compared and weighted by its
+contacted customers (:func:`churnlens.campaign.effect.stratified_effect`).
 
 Uplift (the playbook's meaning: the share of would-be churners an action retains) per segment x
 action and per action: the hierarchical model of :mod:`churnlens.campaign.pooled` -- evidence pooled
@@ -27,7 +30,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from churnlens.campaign.effect import arm_effect
+from churnlens.campaign.effect import arm_effect, stratified_effect
 from churnlens.campaign.pooled import arm_counts, plan_uplift, pooled_uplift
 from churnlens.campaign.results import ArmCounts, ArmEffect, MeasuredCampaign, UpliftEstimate
 from churnlens.errors import DataError
@@ -60,12 +63,14 @@ def uplift_estimate(segment: str, action: str, churned: np.ndarray, treated: np.
     return replace(e, segment=segment)
 
 
-def _effects(keys: np.ndarray, churned, treated, value) -> tuple[ArmEffect, ...]:
+def _effects(keys: np.ndarray, churned, treated, value, strata: Optional[np.ndarray] = None) -> tuple[ArmEffect, ...]:
     out = []
     for k in sorted(set(keys.tolist()) - {""}):
         m = keys == k
         if treated[m].any() and (~treated[m]).any():
-            out.append(arm_effect(k, churned[m], treated[m], None if value is None else value[m]))
+            v = None if value is None else value[m]
+            out.append(arm_effect(k, churned[m], treated[m], v) if strata is None
+                       else stratified_effect(k, churned[m], treated[m], strata[m], v))
     return tuple(out)
 
 
@@ -116,7 +121,10 @@ def measure_campaign(churned: np.ndarray, control: np.ndarray, segment: np.ndarr
                            decay=decay, min_treated=min_treated, min_control=min_control, level=level,
                            criterion=criterion, quantile=quantile)
     return MeasuredCampaign(
-        overall=arm_effect("all", churned, treated, val), by_segment=_effects(seg, churned, treated, val),
+        # the control share differs by action (every action gets measured): populations mixing
+        # actions compare each action's own arms, weighted by its contacted customers
+        overall=stratified_effect("all", churned, treated, act, val),
+        by_segment=_effects(seg, churned, treated, val, act),
         by_action=_effects(act, churned, treated, val), cells=_effects(cell_key, churned, treated, val),
         uplift=tuple(sorted(pooled.estimates, key=lambda u: (u.segment == "", u.segment, u.action))), level=level,
         evidence=evidence, pooled=pooled)

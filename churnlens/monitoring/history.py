@@ -32,11 +32,16 @@ then ``amber`` below the red limit, else ``red``. Chance is judged at ``monitori
   below the fixed limits, which then decide; 0.23 for two months of 150, where sampling noise
   alone averages a PSI of 0.12 and would otherwise turn amber.
 
-Segments are matched month to month by signature: between consecutive months, the
-assignment maximising total cosine similarity of the signature vectors
-(``scipy.optimize.linear_sum_assignment``), pairs below :data:`MIN_SIMILARITY` left unmatched
-(the rule of :mod:`churnlens.segmentation.history`). A row follows a segment back from the
-latest month it appears in.
+Segments follow their lineage month to month: each month's summary keeps the links from the
+month before's segment keys to its own (``lineage``: merges and splits by shared members and
+signatures, :func:`churnlens.segmentation.history.match_previous`). A row follows a segment back
+from the latest month it appears in: before a merge its size is the sum of its parts' sizes
+(the row's ``keys`` name them), a part of a split counts its share of the segment it came from.
+Between two months whose newer summary has no lineage for them (an older summary, or a run
+without ``--previous``) the segments are matched one to one by signature: the assignment
+maximising total cosine similarity (``scipy.optimize.linear_sum_assignment``), pairs below
+:data:`MIN_SIMILARITY` left unmatched. ``Trend.events`` lists the merges and splits of the
+window.
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ from scipy.stats import chi2, norm
 
 from churnlens.constants import MIN_SIMILARITY, PSI_EPSILON
 from churnlens.errors import InputFileError
-from churnlens.monitoring.results import MonthSummary, SegmentSize, SeriesRow, Trend, TrendPoint
+from churnlens.monitoring.results import MonthSummary, SegmentSize, SeriesRow, Trend, TrendEvent, TrendPoint
 
 __all__ = ["SUMMARY_FILE", "summary_to_json", "read_summary", "load_history", "trend", "verdict", "interval_se",
            "pooled_baseline", "auc_drop_verdict", "psi_chance", "psi_verdict", "PSI_BINS"]
@@ -78,6 +83,8 @@ def summary_to_json(s: MonthSummary) -> str:
                      for g in s.segments],
         "drivers": [[f, v] for f, v in s.drivers], "campaign": _triple(s.campaign), "level": s.level,
     }
+    if s.lineage is not None:  # absent in older summaries, and in a month without a previous month
+        doc["lineage"] = [[a, b, float(w)] for a, b, w in s.lineage]
     return json.dumps(doc, indent=1, ensure_ascii=False)
 
 
@@ -102,7 +109,9 @@ def read_summary(path: Path) -> MonthSummary:
             segments=tuple(SegmentSize(key=str(g["key"]), size=int(g["size"]), features=tuple(g["features"]),
                                        signature=tuple(float(x) for x in g["signature"])) for g in doc["segments"]),
             drivers=tuple((str(f), float(v)) for f, v in doc["drivers"]), campaign=tup(doc["campaign"]),
-            level=float(doc.get("level", 0.95)))
+            level=float(doc.get("level", 0.95)),
+            lineage=None if doc.get("lineage") is None else tuple((str(a), str(b), float(w))
+                                                                  for a, b, w in doc["lineage"]))
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise InputFileError(f"history: {path} is not a churnlens month summary ({type(err).__name__}: {err}); it is "
                              "written by churnlens report into every report folder.", argument="history") from None
@@ -158,33 +167,83 @@ def _cosine_matrix(a: Sequence[SegmentSize], b: Sequence[SegmentSize]) -> np.nda
     return A @ B.T
 
 
+def _step_links(old: MonthSummary, new: MonthSummary) -> dict[str, dict[str, float]]:
+    """This month's key -> {previous key: weight} between two consecutive months of the window:
+    the newer month's lineage when it was computed against the older month's segments (weight =
+    share of the previous segment's members that went to it), else a one-to-one signature match
+    (weight 1)."""
+    links: dict[str, dict[str, float]] = {}
+    old_keys = {g.key for g in old.segments}
+    new_keys = {g.key for g in new.segments}
+    if new.lineage is not None and (not new.lineage or {a for a, _, _ in new.lineage} <= old_keys):
+        for a, b, w in new.lineage:
+            if b in new_keys:
+                links.setdefault(b, {})[a] = links.get(b, {}).get(a, 0.0) + float(w)
+        return links
+    o, n = old.segments, new.segments
+    if o and n:
+        sim = _cosine_matrix(o, n)
+        ri, cj = linear_sum_assignment(-sim)
+        for i, j in zip(ri, cj):
+            if sim[i, j] >= MIN_SIMILARITY:
+                links[n[int(j)].key] = {o[int(i)].key: 1.0}
+    return links
+
+
 def _segment_rows(months: Sequence[MonthSummary]) -> tuple[SeriesRow, ...]:
-    """Segment sizes per month, segments followed back by signature from their latest month."""
+    """Segment sizes per month, each row following its segment's lineage back from the latest
+    month it appears in: a merged segment's earlier sizes are the sum of its parts', a split's
+    part gets its share of the segment it came from (:func:`_step_links`)."""
     T = len(months)
-    links = []  # links[t]: newer index j -> older index i between months t and t+1
-    for t in range(T - 1):
-        old, new = months[t].segments, months[t + 1].segments
-        link = {}
-        if old and new:
-            sim = _cosine_matrix(old, new)
-            ri, cj = linear_sum_assignment(-sim)
-            link = {int(j): int(i) for i, j in zip(ri, cj) if sim[i, j] >= MIN_SIMILARITY}
-        links.append(link)
+    steps = [_step_links(months[t], months[t + 1]) for t in range(T - 1)]
+    size = [{g.key: float(g.size) for g in m.segments} for m in months]
     rows, claimed = [], [set() for _ in range(T)]
     for t in range(T - 1, -1, -1):
-        for j, seg in enumerate(months[t].segments):
-            if j in claimed[t]:
+        for seg in months[t].segments:
+            if seg.key in claimed[t]:
                 continue
             sizes: list[Optional[float]] = [None] * T
-            cur = j
+            keys: list[tuple[str, ...]] = [()] * T
+            weight = {seg.key: 1.0}
             for u in range(t, -1, -1):
-                claimed[u].add(cur)
-                sizes[u] = float(months[u].segments[cur].size)
-                if u == 0 or cur not in links[u - 1]:
+                weight = {k: w for k, w in weight.items() if k in size[u]}
+                if not weight:
                     break
-                cur = links[u - 1][cur]
-            rows.append(SeriesRow(key=seg.key, values=tuple(sizes)))
+                claimed[u].update(weight)
+                sizes[u] = float(sum(w * size[u][k] for k, w in weight.items()))
+                keys[u] = tuple(sorted(weight, key=_key_order))
+                if u == 0:
+                    break
+                back: dict[str, float] = {}
+                for k, w in weight.items():
+                    for p, pw in steps[u - 1].get(k, {}).items():
+                        back[p] = back.get(p, 0.0) + w * pw
+                weight = back
+            rows.append(SeriesRow(key=seg.key, values=tuple(sizes), keys=tuple(keys)))
     return tuple(rows)
+
+
+def _key_order(key: str) -> tuple:
+    return (0, int(key[1:]), "") if key[:1] == "S" and key[1:].isdigit() else (1, 0, key)
+
+
+def _events(months: Sequence[MonthSummary]) -> tuple[TrendEvent, ...]:
+    """Merges and splits between consecutive months of the window, from each month's lineage."""
+    out = []
+    for t in range(1, len(months)):
+        links = _step_links(months[t - 1], months[t])
+        for cur, parents in sorted(links.items(), key=lambda kv: _key_order(kv[0])):
+            if len(parents) > 1:
+                out.append(TrendEvent(months[t].period, "merged", tuple(sorted(parents, key=_key_order)), (cur,)))
+        children: dict[str, list[tuple[float, str]]] = {}
+        for cur, parents in links.items():
+            for p, w in parents.items():
+                children.setdefault(p, []).append((w, cur))
+        for p, cs in sorted(children.items(), key=lambda kv: _key_order(kv[0])):
+            if len(cs) > 1:
+                cs.sort(key=lambda wc: (-wc[0], _key_order(wc[1])))
+                out.append(TrendEvent(months[t].period, "split", (p,), tuple(c for _, c in cs)))
+    return tuple(out)
 
 
 def _driver_rows(months: Sequence[MonthSummary]) -> tuple[SeriesRow, ...]:
@@ -299,5 +358,6 @@ def trend(history: Sequence[MonthSummary], current: MonthSummary, *, psi: tuple[
     worst = max((last.psi_verdict, last.auc_verdict), key=order.__getitem__)
     ref, ref_se, n_ref_months = pooled_baseline(window[:-1])
     return Trend(points=tuple(points), segments=_segment_rows(window), drivers=_driver_rows(window),
+                 events=_events(window),
                  reference_auc=ref, psi_thresholds=tuple(psi), auc_drop_thresholds=tuple(auc_drop), verdict=worst,
                  n_skipped=n_skipped, reference_se=ref_se, reference_months=n_ref_months, confidence=confidence)

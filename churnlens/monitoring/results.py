@@ -71,6 +71,21 @@ class MonthSummary:
     drivers: tuple[tuple[str, float], ...]  # (feature, share of mean |attribution|), descending
     campaign: Optional[tuple[float, float, float, float]]  # reduction, ci low, ci high, retained value
     level: float = 0.95  # confidence level of the auc / ks intervals (loop.level of that month's run)
+    # segment lineage from the month before: (previous key, this month's key, share of the previous
+    # segment's members that went to it) per link (Migration.key_map); None when that run had no
+    # previous month's segments (the trend then matches that step by signature)
+    lineage: Optional[tuple[tuple[str, str, float], ...]] = None
+
+
+@dataclass(frozen=True)
+class TrendEvent:
+    """A merge or split of segments in the trend's window (codes; the trend page words them):
+    ``("2026-03", "merged", ("S1", "S3"), ("S3",))``: in 2026-03, S1 and S3 merged into S3."""
+
+    period: str
+    code: str  # "merged" | "split"
+    previous: tuple[str, ...]
+    current: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,9 @@ class SeriesRow:
 
     key: str  # segment key of the latest month it appears in, or the feature
     values: tuple[Optional[float], ...]  # per period, None where absent
+    # segments: the keys of the row's lineage in each month (a merged row holds its parts' keys
+    # in the months before the merge); () for drivers
+    keys: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,3 +137,4 @@ class Trend:
     reference_se: Optional[float] = None
     reference_months: int = 0
     confidence: float = 0.95  # monitoring.confidence: what chance explains (module docstring of history)
+    events: tuple[TrendEvent, ...] = ()  # merges and splits of segments in the window, oldest first

@@ -8,7 +8,7 @@ written by :mod:`churnlens.run.loop_files` (``scores.parquet``, ``month_summary.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -17,8 +17,11 @@ import numpy as np
 import pandas as pd
 
 from churnlens.actions import budget as budgeting
+from churnlens.actions import control as control_mod
 from churnlens.actions import playbook
-from churnlens.actions.results import ActionPlan, BudgetPlan, FinalPlan, PlanMoney, Playbook, Targeting
+from churnlens.actions.results import (
+    ActionPlan, BudgetPlan, ControlAllocation, FinalPlan, PlanMoney, Playbook, Targeting,
+)
 from churnlens.attribution.results import Attributions, GlobalDrivers
 from churnlens.campaign.pooled import posterior_draws, read_evidence, remap_segments
 from churnlens.campaign.results import MeasuredCampaign, UpliftEvidence
@@ -134,36 +137,64 @@ def measured_campaign(env: Env, req: ReportRequest, config: Config, book: Book, 
 
 
 @step("expected values", needs=(Config, Playbook, Attributions, SourceFeatures, AlignedFeatures, Segments,
-                                ActionPlan, MeasuredCampaign), gives=(FinalPlan, BudgetPlan, PlanMoney))
+                                ActionPlan, MeasuredCampaign, UpliftEvidence),
+      gives=(FinalPlan, BudgetPlan, PlanMoney, ControlAllocation))
 def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attributions, X: SourceFeatures,
                     aligned: AlignedFeatures, segments: Segments, planned: ActionPlan,
-                    measured: Optional[MeasuredCampaign]):
+                    measured: Optional[MeasuredCampaign], evidence: Optional[UpliftEvidence]):
     """The list as sent: measured uplift in this month's expected values and, with ``budget``,
     the budgeted list (the action plan itself when neither applies); each customer's action is
-    a rule whose condition holds for that customer; the plan's money with intervals from the
-    uplift posterior when uplift was measured."""
+    a rule whose condition holds for that customer; the control group raised per action so that
+    every action gets measured within ``loop.control_months`` (the pooled evidence's control
+    customers counted); the plan's money with intervals from the uplift posterior when uplift
+    was measured."""
     overrides = uplift_overrides(measured)
-    budget, rules = config.budget, book_rules.rules
+    budget, rules, loop = config.budget, book_rules.rules, config.loop
     conditions = playbook.condition_masks(rules, X.frame)
     keys = np.asarray(segments.keys).astype(str)
-    if not overrides and budget is None:
-        index = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
-        return FinalPlan(planned.targeting, planned.customer_rule, planned.plans, index), None, None
-    uplift = budgeting.uplift_matrix(rules, keys, overrides)
+    names = np.array([r.action.en for r in rules] + [""], dtype=object)
+    counts = () if evidence is None else evidence.counts
+
+    def controls(listed, control, rule):
+        return control_mod.allocate_controls(
+            attr.customer_ids, names[np.where(rule >= 0, rule, -1)], listed, control, counts,
+            base_share=config.report.control_share, min_control=loop.min_control, months=loop.control_months,
+            decay=loop.uplift_decay, max_share=loop.max_control_share, seed=config.seed)
+
+    uplift = budgeting.uplift_matrix(rules, keys, overrides) if (overrides or budget is not None) else None
     targeting, customer_rule, plan = planned.targeting, planned.customer_rule, None
     if budget is not None:
         default = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
         cand = budgeting.candidate_rules(rules, attr.values, X.frame, attr.features, segment_keys=keys,
                                          plans=planned.plans)
-        plan = budgeting.allocate(attr.score, aligned.value, cand, uplift, rules=rules, budget=budget,
-                                  eligible=planned.targeting.listed, control=planned.targeting.control,
-                                  default_rule=default)
+        kw = dict(rules=rules, budget=budget, eligible=planned.targeting.listed, default_rule=default)
+        plan = budgeting.allocate(attr.score, aligned.value, cand, uplift, control=planned.targeting.control, **kw)
+        # every action measured: the arms the greedy chose, control raised where short, chosen again
+        ctl, allocation = controls(plan.treated | plan.control, planned.targeting.control, plan.action)
+        if (ctl & ~planned.targeting.control).any():
+            plan = budgeting.allocate(attr.score, aligned.value, cand, uplift,
+                                      control=planned.targeting.control | ctl, **kw)
+            allocation = control_mod.held_out(allocation, names[np.where(plan.action >= 0, plan.action, -1)],
+                                              plan.treated | plan.control, plan.control, decay=loop.uplift_decay)
         chosen = plan.treated | plan.control
         targeting = Targeting(listed=chosen, control=plan.control, excluded=planned.targeting.excluded)
         customer_rule = np.where(chosen, plan.action, -1)
-    plans = playbook.plan_segments(segments.items, rules, segment_keys=keys, X=X.frame, score=attr.score,
-                                   value=aligned.value, targeting=targeting, customer_rule=customer_rule,
-                                   uplift=uplift)
+        plans = playbook.plan_segments(segments.items, rules, segment_keys=keys, X=X.frame, score=attr.score,
+                                       value=aligned.value, targeting=targeting, customer_rule=customer_rule,
+                                       uplift=uplift)
+    else:
+        index = playbook.effective_rules(customer_rule, keys, planned.plans, conditions=conditions)
+        ctl, allocation = controls(targeting.listed, targeting.control, index)
+        if (ctl != targeting.control).any():
+            targeting = replace(targeting, control=ctl)
+        if overrides or targeting is not planned.targeting:
+            plans = playbook.plan_segments(segments.items, rules, segment_keys=keys, X=X.frame, score=attr.score,
+                                           value=aligned.value, targeting=targeting, customer_rule=customer_rule,
+                                           uplift=uplift)
+        else:
+            plans = planned.plans
+        if not overrides:
+            return FinalPlan(targeting, customer_rule, tuple(plans), index), None, None, allocation
     extra = budgeting.action_costs(rules, budget) - np.array([r.cost for r in rules]) if budget else None
     index = playbook.effective_rules(customer_rule, keys, plans, conditions=conditions)
     money = None
@@ -171,16 +202,17 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         money = budgeting.plan_money(attr.score, aligned.value, index, targeting.target & (index >= 0), keys,
                                      rules=rules, pooled=measured.pooled, budget=budget, uplift=uplift,
                                      level=config.loop.level, seed=config.seed, draw=posterior_draws)
-    return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money
+    return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money, allocation
 
 
 @step("month summary", needs=(ReportRequest, Config, Book, Segments, GlobalDrivers, BackTest, MeasuredCampaign,
-                              Monitoring), gives=MonthSummary)
+                              Monitoring, Migration), gives=MonthSummary)
 def month_summary(env: Env, req: ReportRequest, config: Config, book: Book, segments: Segments,
                   drivers: GlobalDrivers, b: Optional[BackTest], m: Optional[MeasuredCampaign],
-                  mon: Optional[Monitoring]) -> MonthSummary:
+                  mon: Optional[Monitoring], migration: Optional[Migration]) -> MonthSummary:
     """This month's numbers for next months' trend pages (period and folder as the run knows
-    them; the report folder's writer sets those of the folder it writes)."""
+    them; the report folder's writer sets those of the folder it writes), with the segments'
+    lineage from last month's keys (the trend's rows follow merges and splits)."""
     tri = lambda e: None if e is None or not np.isfinite(e.value) else (e.value, e.low, e.high)  # noqa: E731
     return MonthSummary(
         period=period(req, config), folder=Path(req.out).name if req.out else "",
@@ -190,7 +222,9 @@ def month_summary(env: Env, req: ReportRequest, config: Config, book: Book, segm
                        for s in segments.items), level=config.loop.level,
         drivers=tuple((d.feature, float(d.share)) for d in drivers.drivers),
         campaign=None if m is None else (m.overall.absolute_reduction, m.overall.ci_low, m.overall.ci_high,
-                                         m.overall.retained_value))
+                                         m.overall.retained_value),
+        lineage=None if migration is None else tuple((l.previous, l.current, float(l.weight))
+                                                     for l in migration.key_map))
 
 
 @step("trend", needs=(ReportRequest, Config, LoopInputs, MonthSummary), gives=Trend)

@@ -57,6 +57,29 @@ def _warnings(ctx: ReportContext, kit: Kit) -> tuple[str, ...]:
     return tuple(out)
 
 
+def previous_segment_label(ctx: ReportContext, kit: Kit):
+    """Last month's segment key in words along the lineage (``Migration.key_map``): "S1 · name"
+    when it continues as this month's S1, "S1 (now S3 · name)" when it merged into or became
+    another segment, the key alone when it has no part this month."""
+    names = words.segment_names(ctx.segments, ctx.config, kit.lang)
+    named = lambda k: f"{k} · {names[k]}" if k in names else k  # noqa: E731
+    mig = ctx.migration
+    links: dict[str, list[str]] = {}
+    for link in (() if mig is None else mig.key_map):
+        links.setdefault(link.previous, []).append(link.current)
+
+    def label(key: str) -> str:
+        now = links.get(key, [key] if mig is None else [])
+        if now == [key]:
+            return named(key)
+        if not now:
+            return key
+        return kit.text("backtest.segment_now", key=key,
+                        now=kit.text("monitoring.lineage.sep").join(named(k) for k in now))
+
+    return label
+
+
 def build(ctx: ReportContext, kit: Kit) -> BacktestView:
     b, ins = ctx.backtest, ctx.in_sample
     if b is None and ins is None:
@@ -69,7 +92,9 @@ def build(ctx: ReportContext, kit: Kit) -> BacktestView:
                          n_boot=b.auc.n_boot, seed=b.seed)
         deciles = tuple(zip(b.quality.deciles, b.decile_lift))
         calib = tuple(zip(b.quality.calibration, b.calibration_rate))
-        hits = tuple(GroupRow(kit.text(f"backtest.group_{h.group}", key=h.key), h.customers, h.churners, h.rate)
+        seg = previous_segment_label(ctx, kit)
+        hits = tuple(GroupRow(kit.text(f"backtest.group_{h.group}", key=seg(h.key) if h.group == "segment" else h.key),
+                              h.customers, h.churners, h.rate)
                      for h in b.hit_rates)
         chart = kit.chart("backtest lift", lambda ax: charts.plot_backtest_lift(b, ax=ax, lang=kit.lang), (3.4, 2.7))
     note = kit.text("backtest.in_sample_note") if ins is not None else ""

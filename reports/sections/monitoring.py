@@ -1,4 +1,5 @@
-"""Monitoring: score and feature PSI, driver drift, segment migration, campaign effect.
+"""Monitoring: score and feature PSI, driver drift, segment migration (the campaign's effect is
+the uplift section's, :mod:`churnlens.reports.sections.uplift`).
 
 The same view is the report's monitoring section and the dossier's PSI section (which shows
 more of it: score bins, every feature's PSI, segment matches).
@@ -73,27 +74,11 @@ class MigrationBody:
 
 
 @dataclass(frozen=True)
-class Arm:
-    population: str
-    a: object  # campaign ArmEffect (numbers)
-
-
-@dataclass(frozen=True)
-class CampaignBody:
-    uri: object  # ChartImage
-    method: str
-    with_value: bool
-    arms: tuple[Arm, ...]
-
-
-@dataclass(frozen=True)
 class MonitoringView:
     mon: Optional[MonitoringBody]
     mon_reason: str
     mig: Optional[MigrationBody]
     mig_reason: str
-    camp: Optional[CampaignBody]
-    camp_reason: str
     psi_epsilon: str
 
 
@@ -133,24 +118,11 @@ def _migration(ctx: ReportContext, kit: Kit) -> Optional[MigrationBody]:
                          tuple(words.lineage_sentence(e, kit.lang) for e in getattr(mg, "events", ())))
 
 
-def _campaign(ctx: ReportContext, kit: Kit) -> Optional[CampaignBody]:
-    c, lang = ctx.campaign, kit.lang
-    if c is None:
-        return None
-    uri = kit.chart("campaign", lambda ax: charts.plot_campaign(c, ax=ax, lang=lang),
-                    (6.6, 0.3 * (len(c.by_segment) + 1) + 1.0))
-    arms = tuple(Arm(kit.text("chart.all_customers") if a.population == "all" else a.population, a)
-                 for a in (c.overall,) + tuple(c.by_segment))
-    return CampaignBody(uri, words.note_text(c.method, lang),
-                        ctx.value is not None, arms)
-
-
 def build(ctx: ReportContext, kit: Kit) -> MonitoringView:
-    mon, mig, camp = _monitoring(ctx, kit), _migration(ctx, kit), _campaign(ctx, kit)
+    mon, mig = _monitoring(ctx, kit), _migration(ctx, kit)
     return MonitoringView(
         mon=mon, mon_reason=monitoring_reason(ctx, kit),
         mig=mig, mig_reason="" if mig else kit.omitted("migration", "omitted.no_previous"),
-        camp=camp, camp_reason="" if camp else kit.omitted("campaign", "omitted.no_campaign"),
         psi_epsilon=f"{PSI_EPSILON:g}")
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from churnlens.monitoring.results import Trend
-from churnlens.reports import charts
+from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
 
@@ -37,6 +37,7 @@ class TrendView:
     notes: tuple[str, ...]
     chart: object
     reason: str
+    events: tuple[str, ...] = ()  # merges and splits of segments, in words
 
 
 def build(ctx: ReportContext, kit: Kit) -> TrendView:
@@ -53,9 +54,13 @@ def build(ctx: ReportContext, kit: Kit) -> TrendView:
     if t.n_skipped:
         notes.append(kit.text("trend.skipped", n=t.n_skipped))
     chart = kit.chart("trend", lambda axes: charts.plot_trend(t, ax=axes, lang=kit.lang), (6.4, 2.6), ncols=2)
+    names = words.segment_names(ctx.segments, ctx.config, kit.lang)
+    label = lambda key: f"{key} · {names[key]}" if key in names else key  # noqa: E731
+    events = tuple(kit.text("trend.event", period=e.period, sentence=words.lineage_sentence(e, kit.lang))
+                   for e in t.events)
     return TrendView(
-        periods=tuple(p.period for p in t.points), rows=rows,
-        segments=tuple(SeriesView(r.key, r.values) for r in t.segments),
+        periods=tuple(p.period for p in t.points), rows=rows, events=events,
+        segments=tuple(SeriesView(label(r.key), r.values) for r in t.segments),
         drivers=tuple(SeriesView(kit.label(r.key), r.values) for r in t.drivers),
         thresholds=thresholds, verdict=kit.text("trend.verdict", verdict=word(t.verdict)), verdict_code=t.verdict,
         notes=tuple(notes), chart=chart, reason="")
