@@ -38,7 +38,7 @@ from churnlens.reports.words import attributed_text
 from churnlens.reports.workbook import write_retention_workbook
 from churnlens.io.csv_safety import write_csv
 from churnlens.results import AlignedFeatures, Book, InputChecks, PopulationSample, Results, Selection
-from churnlens.run.loop import PACKAGES, installed_versions, now_iso, period  # noqa: F401 (PACKAGES re-exported)
+from churnlens.run.loop import PACKAGES, LoopInputs, installed_versions, now_iso, period  # noqa: F401 (PACKAGES re-exported)
 from churnlens.run.loop_files import write_loop_files
 from churnlens.run.request import ReportOutcome, ReportRequest
 from churnlens.run.tables import tables
@@ -54,10 +54,11 @@ def _shown(path, *, out: Path, staging: Path) -> str:
     return str(Path(out).absolute() / p.relative_to(staging) if p.is_relative_to(staging) else p)
 
 
-def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> InputFile:
-    """An input with its SHA-256; paths inside the staging folder are shown at their final place,
-    in-memory inputs by their kind (a DataFrame is fingerprinted by pandas' row hashes)."""
-    rows = n_rows if role == "data" else None
+def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: Optional[int]) -> InputFile:
+    """An input with its SHA-256 and, for the customer table and the outcomes, its rows; paths
+    inside the staging folder are shown at their final place, in-memory inputs by their kind (a
+    DataFrame is fingerprinted by pandas' row hashes)."""
+    rows = n_rows
     if isinstance(obj, pd.DataFrame):
         digest = hashlib.sha256(pd.util.hash_pandas_object(obj, index=False).to_numpy().tobytes())
         return InputFile(role, "<DataFrame>", digest.hexdigest(), rows)
@@ -76,7 +77,10 @@ def input_files(results: Results, *, out: Path, staging: Path) -> tuple[InputFil
     shown = model if is_model_uri(req.model) else req.model
     roles = [("model", shown), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
              ("outcomes", req.outcomes)]
-    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=results[Book].n)
+    loop_in = results.get(LoopInputs)
+    rows = {"data": results[Book].n,
+            "outcomes": None if loop_in is None or loop_in.outcomes is None else len(loop_in.outcomes)}
+    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=rows.get(role))
                  for role, obj in roles if obj is not None)
 
 
