@@ -29,7 +29,7 @@ from churnlens.monitoring.results import DataSchema, MonthChanges, ReasonShift
 from churnlens.reports.catalogue import catalogue, text
 from churnlens.reports.context import InputFile, ReportContext
 from churnlens.reports.sections import DOSSIER
-from churnlens.reports.sections.filing import JRT_0287
+from churnlens.reports.sections.filing import JRT_0287, TITLES
 from churnlens.results import InputChecks
 from churnlens.run.request import ReportRequest
 from churnlens.run.write import manifest
@@ -352,3 +352,10 @@ def test_catalogues_word_every_filing_key_in_both_languages():
     en, zh = catalogue("en"), catalogue("zh")
     keys = [k for k in en if k.split(".")[0] in ("purpose", "disclosure", "changes", "reason_shift")]
     assert len(keys) > 40 and all(k in zh and zh[k] != en[k] for k in keys)
+
+
+def test_disclosure_titles_are_the_registrys():
+    """The disclosure map names sections by the registry's own title keys and ids."""
+    registry = {s.id: s.title_key for s in DOSSIER}
+    assert {i for _, ids in JRT_0287 for i in ids} <= set(TITLES)
+    assert all(registry[i] == key for i, key in TITLES.items())

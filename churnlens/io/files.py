@@ -24,6 +24,7 @@ model is), but are checked for their kind the same way.
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 from pathlib import Path
@@ -158,8 +159,6 @@ def iter_text_lines(path: str | os.PathLike, kind: str, encoding: str, limit: "O
     (:data:`TEXT_BLOCK` bytes) and never more than the limit is read. Memory holds one block and
     the line being read, never the file. Lines are split as :meth:`str.splitlines` splits them
     (``\\r\\n``, ``\\r``, ``\\n`` and Unicode line boundaries), without their line ends."""
-    import codecs
-
     check_regular_file(path, kind, limit, **kw)
     if limit == "default":
         limit = limit_bytes(kind)

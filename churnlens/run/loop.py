@@ -7,8 +7,11 @@ written by :mod:`churnlens.run.loop_files` (``scores.parquet``, ``month_summary.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import platform
 from dataclasses import dataclass
+from importlib import metadata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -16,6 +19,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens import attribution
 from churnlens.actions import budget as budgeting
 from churnlens.actions import playbook
 from churnlens.actions.results import ActionPlan, BudgetPlan, FinalPlan, PlanMoney, Playbook, Targeting
@@ -54,9 +58,6 @@ PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm",
 
 def installed_versions() -> dict[str, str]:
     """Versions of the packages a run's numbers depend on (those installed), then Python's."""
-    import platform
-    from importlib import metadata
-
     found = {}
     for name in PACKAGES:
         try:
@@ -238,8 +239,6 @@ def changes_since_last_month(env: Env, req: ReportRequest, config: Config, model
                              data_schema: DataSchema):
     """Model fingerprint, config, data schema and package versions against last month's
     ``manifest.json`` (``previous``)."""
-    import dataclasses
-
     if req.previous is None:
         return Omitted("changes", "no_previous")
     return month_changes.month_changes(Path(req.previous), model=dataclasses.asdict(model.info),
@@ -251,8 +250,6 @@ def changes_since_last_month(env: Env, req: ReportRequest, config: Config, model
 def reasons_month_to_month(env: Env, req: ReportRequest, config: Config, attr: Attributions, plan: FinalPlan):
     """The listed customers' first reasons, last month (its stored attributions of the customers
     on its published list) against this month, computed the same way from both."""
-    from churnlens import attribution
-
     if req.previous is None:
         return Omitted("reason-shift", "no_previous")
     previous = Path(req.previous)
