@@ -234,7 +234,7 @@ def test_same_model_config_and_schema_as_last_month_say_so(ctx, dossier, lang):
     words = _words(_section(dossier[lang], "changes"))
     assert text(lang, "changes.model_same", model=c.model_identity_after) in words
     assert text(lang, "changes.config_none") in words and text(lang, "changes.schema_none") in words
-    assert c.model_after in Page(dossier[lang]).tables["changes-model"][1]
+    assert [r[1] for r in Page(dossier[lang]).tables["changes-model"][1:]] == [c.model_before, c.model_after]
 
 
 def test_planted_changes_in_last_months_manifest_are_found(ctx, tmp_path):
@@ -293,7 +293,8 @@ def test_planted_changes_render_in_the_dossier(ctx, lang, tmp_path):
     tables = Page(page).tables
     words = _words(_section(page, "changes"))
     assert text(lang, "changes.model_changed", before="churn-old.txt", after=planted.model_identity_after) in words
-    assert tables["changes-model"][1][1:] == ["ff" * 32, planted.model_after]
+    assert tables["changes-model"][1:] == [[text(lang, "changes.col_before"), "ff" * 32],
+                                           [text(lang, "changes.col_after"), planted.model_after]]
     assert tables["changes-config"][1:] == [["churners.threshold", "0.35", "0.5"]]
     assert tables["changes-schema"][1:] == [["legacy_flag", "feature/integer", text(lang, "changes.absent")]]
     assert tables["changes-packages"][1:] == [["lightgbm", "3.3.5", "4.7.0"]]
