@@ -347,6 +347,21 @@ def test_dossier_states_identity_reference_precision_and_a_reproduce_command_fro
     pre = re.findall(r"<pre>(.*?)</pre>", _section(page, "reproduce"), re.S)
     assert pre and all(html.unescape(p).startswith("cd /data/bank && ") for p in pre)
     assert "--generated-at 2026-11-25T02:30:00+00:00" in html.unescape(pre[0])
+    assert text(lang, "dossier.reproduce_from", folder="/data/bank") in _words(_section(page, "reproduce"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_reproduce_says_from_where_when_the_folder_is_unknown(ctx, lang, tmp_path):
+    """Relative paths and no input whose absolute path shows the run's folder (a DataFrame run):
+    the dossier tells the reader to run from the folder the run was started from."""
+    facts = dataclasses.replace(ctx.facts, inputs=tuple(dataclasses.replace(i, path="<DataFrame>")
+                                                        for i in ctx.facts.inputs))
+    page = _render(ReportContext(lang, facts, ctx.results), tmp_path)
+    section = _section(page, "reproduce")
+    pre = html.unescape(re.findall(r"<pre>(.*?)</pre>", section, re.S)[0])
+    assert pre.startswith("churnlens report --model model.txt")
+    assert text(lang, "dossier.reproduce_relative") in _words(section)
+    assert text(lang, "dossier.reproduce_from", folder="/data/bank") not in _words(section)
 
 
 def test_catalogues_word_every_filing_key_in_both_languages():
