@@ -375,3 +375,21 @@ def test_disclosure_titles_are_the_registrys():
     registry = {s.id: s.title_key for s in DOSSIER}
     assert {i for _, ids in JRT_0287 for i in ids} <= set(TITLES)
     assert all(registry[i] == key for i, key in TITLES.items())
+
+
+def test_outcomes_file_is_fingerprinted_with_its_rows(ctx, tmp_path):
+    """With ``--outcomes``, the run's inputs carry the outcomes file's SHA-256 and its rows (the
+    dossier's lineage table shows them)."""
+    import hashlib
+
+    from churnlens.run.loop import LoopInputs
+    from churnlens.run.write import input_files
+
+    path = tmp_path / "outcomes.csv"
+    frame = pd.DataFrame({"customer_id": ctx.book.ids[:40].astype(str), "churned": np.arange(40) % 2})
+    frame.to_csv(path, index=False)
+    req = dataclasses.replace(ctx.results[ReportRequest], outcomes=path)
+    results = ctx.results.with_(req, LoopInputs(frame, None, (), 0))
+    files = {f.role: f for f in input_files(results, out=tmp_path / "out", staging=tmp_path / "staging")}
+    assert files["outcomes"].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert files["outcomes"].rows == 40 and files["data"].rows == ctx.book.n
