@@ -399,3 +399,25 @@ def test_outcomes_file_is_fingerprinted_with_its_rows(ctx, tmp_path):
     files = {f.role: f for f in input_files(results, out=tmp_path / "out", staging=tmp_path / "staging")}
     assert files["outcomes"].sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert files["outcomes"].rows == 40 and files["data"].rows == ctx.book.n
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_banks_own_purpose_and_out_of_scope_uses_are_shown_with_the_standard_ones(ctx, lang, tmp_path):
+    from churnlens.config import parse_config
+    from tests.flow_fixture import demo_config
+
+    data = demo_config().model_dump(mode="json")
+    data["report"].update(purpose={"en": "Retention of deposit customers in region North.", "zh": "北区存款客户挽留。"},
+                          out_of_scope=["Mortgage retention", {"en": "Card limits", "zh": "信用卡额度"}])
+    data["report"].pop("generic_action", None)
+    config = parse_config(data, source="config.yaml")
+    assert config.report.out_of_scope[0].zh == "Mortgage retention"  # one string stands for both languages
+    c = ReportContext(lang, ctx.facts, ctx.results.with_(config))
+    section = _section(_render(c, tmp_path), "purpose")
+    words = _words(section)
+    assert config.report.purpose.get(lang) in words and text(lang, "purpose.purpose") not in words
+    items = re.findall(r"<li>(.*?)</li>", section.split('class="out-of-scope"')[1])
+    standard = [text(lang, f"purpose.out_of_scope_{i}") for i in range(1, 7)]
+    assert [html.unescape(i) for i in items] == standard + ["Mortgage retention", {"en": "Card limits",
+                                                                                  "zh": "信用卡额度"}[lang]]
+    assert text(lang, "purpose.source_own") in words

@@ -34,6 +34,7 @@ class PurposeView:
     in_scope: tuple[str, ...]
     out_of_scope: tuple[str, ...]
     owner: str  # the institution responsible ("" when not configured)
+    source: str  # whose text the purpose is: churnlens' standard one, or the bank's (report.purpose)
 
 
 def _items(kit: Kit, prefix: str) -> tuple[str, ...]:
@@ -41,8 +42,14 @@ def _items(kit: Kit, prefix: str) -> tuple[str, ...]:
 
 
 def build_purpose(ctx: ReportContext, kit: Kit) -> PurposeView:
-    return PurposeView(kit.text("purpose.purpose"), kit.text("purpose.users"), _items(kit, "purpose.in_scope"),
-                       _items(kit, "purpose.out_of_scope"), ctx.facts.institution or "")
+    """The catalogue's standard purpose, or the bank's own (``report.purpose``); the standard
+    out-of-scope uses, then the bank's (``report.out_of_scope``)."""
+    report = ctx.config.report
+    own = report.purpose is not None and bool(report.purpose.get(kit.lang))
+    return PurposeView(report.purpose.get(kit.lang) if own else kit.text("purpose.purpose"), kit.text("purpose.users"),
+                       _items(kit, "purpose.in_scope"),
+                       _items(kit, "purpose.out_of_scope") + tuple(x.get(kit.lang) for x in report.out_of_scope),
+                       ctx.facts.institution or "", kit.text("purpose.source_own" if own else "purpose.source"))
 
 
 @dataclass(frozen=True)
