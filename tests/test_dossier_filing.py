@@ -421,3 +421,19 @@ def test_a_banks_own_purpose_and_out_of_scope_uses_are_shown_with_the_standard_o
     assert [html.unescape(i) for i in items] == standard + ["Mortgage retention", {"en": "Card limits",
                                                                                   "zh": "信用卡额度"}[lang]]
     assert text(lang, "purpose.source_own") in words
+
+
+def test_first_reasons_and_their_shift_on_a_planted_mix():
+    """Known answers: the largest positive eligible attribution (protected 'g' never), none when
+    nothing raises the risk; shares and total-variation distance of the two months."""
+    from churnlens.monitoring.changes import first_reasons, reason_shift
+
+    features = ["a", "b", "g"]
+    values = np.array([[0.2, 0.5, 9.0], [0.3, -0.1, 9.0], [-0.2, -0.1, 9.0], [0.4, 0.4, 0.0]])
+    got = first_reasons(values, features, ["a", "b"])
+    assert got.tolist() == ["b", "a", "", "a"]  # a tie goes to the first feature
+    shift = reason_shift(np.array(["a", "a", "b", "b"], dtype=object), got)
+    shares = {r.feature: (r.previous_share, r.current_share) for r in shift.rows}
+    assert shares == {"a": (0.5, 0.5), "b": (0.5, 0.25), "": (0.0, 0.25)}
+    assert shift.distance == pytest.approx(0.25) and (shift.n_previous, shift.n_current) == (4, 4)
+    assert np.isnan(reason_shift(np.array([], dtype=object), got).distance)  # nothing to compare with

@@ -252,6 +252,8 @@ def reasons_month_to_month(env: Env, req: ReportRequest, config: Config, attr: A
     on its published list) against this month, computed the same way from both."""
     if req.previous is None:
         return Omitted("reason-shift", "no_previous")
+    if plan is None:  # no list this month: nothing to compare
+        return None
     previous = Path(req.previous)
     if not (previous / "attributions.parquet").is_file():
         return Omitted("reason-shift", "no_previous")
