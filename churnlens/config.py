@@ -287,6 +287,10 @@ class ReportConfig(_Frozen):
     cards: CardsConfig = CardsConfig()
     # how a customer refuses personalised marketing (printed on ``churnlens customer`` explanations)
     refusal_contact: Optional[Text] = None
+    # the dossier's purpose paragraph (the catalogue's standard text when None) and out-of-scope
+    # uses added to the standard ones (credit decisions and the rest stay out of scope)
+    purpose: Optional[Text] = None
+    out_of_scope: tuple[Text, ...] = ()
 
     @field_validator("period", mode="before")
     @classmethod
@@ -302,10 +306,15 @@ class ReportConfig(_Frozen):
     def _env_paths(cls, v: object, info) -> object:
         return expand_env(v, key=f"report.{info.field_name}") if isinstance(v, str) else v
 
-    @field_validator("title", "institution", "refusal_contact", mode="before")
+    @field_validator("title", "institution", "refusal_contact", "purpose", mode="before")
     @classmethod
     def _text(cls, v: object) -> object:
         return _both_languages(v)
+
+    @field_validator("out_of_scope", mode="before")
+    @classmethod
+    def _texts(cls, v: object) -> object:
+        return [_both_languages(x) for x in v] if isinstance(v, (list, tuple)) else v
 
     @field_validator("accent")
     @classmethod

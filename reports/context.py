@@ -19,7 +19,7 @@ from churnlens.attribution.results import (
 from churnlens.campaign.results import CampaignEffect, MeasuredCampaign
 from churnlens.config import Config
 from churnlens.evaluation.results import BackTest, Fairness, InSample, ModelQuality
-from churnlens.monitoring.results import Monitoring, MonthSummary, Trend
+from churnlens.monitoring.results import DataSchema, Monitoring, MonthChanges, MonthSummary, ReasonShift, Trend
 from churnlens.results import AlignedFeatures, Book, DisplayRows, Results, Selection, SourceFeatures
 from churnlens.segmentation.results import (  # noqa: F401  (CustomerExample re-exported)
     ChurnerSet, Claims, CustomerExample, Examples, Migration, SegmentProfiles, SegmentRules, Segmentation, Segments,
@@ -106,6 +106,9 @@ NAMES: dict[str, tuple[type, Optional[str]]] = {
     "measured": (MeasuredCampaign, None),
     "month_summary": (MonthSummary, None),
     "trend": (Trend, None),
+    "data_schema": (DataSchema, None),
+    "changes": (MonthChanges, None),
+    "reason_shift": (ReasonShift, None),
 }
 
 # names whose absence is an empty tuple rather than None (sequences a template iterates over)

@@ -141,3 +141,72 @@ def test_logo_fifo_refused_by_preflight(tmp_path):
     with pytest.raises(ConfigError) as e:
         check_logo(Config().with_updates(report__logo=str(tmp_path / "logo.png")))
     assert "named pipe" in str(e.value) and e.value.key == "report.logo"
+
+
+def _whole_file_ids(path: Path) -> frozenset:
+    """The ids as the former whole-file reader made them (read_text, splitlines): the reference."""
+    return frozenset(normalise_id(t) for t in path.read_text(encoding="utf-8").splitlines() if normalise_id(t))
+
+
+def test_txt_do_not_contact_is_streamed_with_bounded_memory(tmp_path, monkeypatch):
+    """A ~12 MB .txt list (60,000 long lines, few distinct ids) is read block by block: the peak
+    memory of the read stays far below the file's size, and the ids equal those of reading it whole."""
+    import tracemalloc
+
+    import churnlens.io.files as files
+
+    p = tmp_path / "dnc.txt"
+    ids = [f"C{i:07d}" + "-" * 180 for i in range(50)]
+    with open(p, "w", encoding="utf-8", newline="") as fh:
+        for k in range(24):  # mixed line ends, spaces around ids, blank lines
+            fh.write("".join(f" {i}\r\n" if (j + k) % 3 == 0 else f"{i}\n" if (j + k) % 3 == 1 else f"{i}\r"
+                             for j, i in enumerate(ids * 50)) + "\n\n")
+    size = p.stat().st_size
+    assert size > 10 << 20
+    expected = _whole_file_ids(p)
+    assert expected == frozenset(ids)
+    # nothing may read the whole file
+    monkeypatch.setattr(Path, "read_text", lambda *a, **k: pytest.fail("read whole"))
+    monkeypatch.setattr(Path, "read_bytes", lambda *a, **k: pytest.fail("read whole"))
+    blocks = []
+    real_fdopen = os.fdopen
+
+    class Counting:
+        def __init__(self, fh):
+            self.fh = fh
+
+        def read(self, n=-1):
+            assert 0 < n <= files.TEXT_BLOCK  # bounded reads, never read(-1)
+            data = self.fh.read(n)
+            blocks.append(len(data))
+            return data
+
+        def __getattr__(self, name):
+            return getattr(self.fh, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+    monkeypatch.setattr(files.os, "fdopen", lambda fd, *a, **k: Counting(real_fdopen(fd, *a, **k)))
+    tracemalloc.start()
+    got = read_id_list(p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert got == expected
+    assert sum(blocks) == size and len(blocks) >= size // files.TEXT_BLOCK  # read block by block
+    assert peak < size / 4, peak  # the whole text (and its list of lines) would be several times the file
+
+
+@pytest.mark.parametrize("text", ["a\r\nb", "a\rb\r", "a\nb\n\n", " a \u2028b\x85c", "\ufeffa\nb", "", "x" * 3000])
+def test_txt_do_not_contact_lines_split_as_before(tmp_path, monkeypatch, text):
+    """Line ends cut by the block boundary (a "\\r" at the end of one block, its "\\n" at the
+    start of the next) and Unicode line boundaries give the same ids as the whole-file reader."""
+    import churnlens.io.files as files
+
+    monkeypatch.setattr(files, "TEXT_BLOCK", 3)  # tiny blocks: every boundary falls inside a line end
+    p = tmp_path / "dnc.txt"
+    p.write_bytes(text.encode("utf-8"))
+    assert read_id_list(p) == _whole_file_ids(p) - {"\ufeffa"} | ({"a"} if text.startswith("\ufeff") else set())

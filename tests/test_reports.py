@@ -33,7 +33,7 @@ REPORT_TITLE_KEYS = ("summary.title", "traits.customer_profile_title", "traits.p
                      "traits.behaviour_profile_title", "drivers.title", "segments.title", "plan.title", "budget.title",
                      "performance.title", "backtest.title", "uplift.title", "monitoring.title", "trend.title",
                      "dictionary.title", "appendix.title")
-DOSSIER_TITLE_KEYS = ("dossier.model_card_title", "dossier.quality_title", "backtest.title", "dossier.data_title",
+DOSSIER_TITLE_KEYS = ("purpose.title", "disclosure.title", "reason_shift.title", "changes.title", "dossier.model_card_title", "dossier.quality_title", "backtest.title", "dossier.data_title",
                       "dictionary.title", "dossier.method_title",
                       "dossier.additivity_title", "dossier.cross_check_title", "dossier.segmentation_title",
                       "dossier.interactions_title", "dossier.psi_title", "dossier.limitations_title", "dossier.versions_title",
@@ -43,8 +43,9 @@ GOLDEN_REPORT = ("cover", "toc", "summary",
                  "customer-profile", "product-profile", "behaviour-profile", "drivers", "segments",
                  "{segments}", "plan", "budget", "performance", "score-distribution", "backtest", "uplift", "monitoring", "trend", "dictionary",
                  "appendix")
-GOLDEN_DOSSIER = ("cover", "toc", "model-card", "quality", "d-score-distribution", "backtest", "data", "dictionary", "method", "additivity", "cross-check", "segmentation",
-                  "claims", "fairness", "interactions", "psi", "limitations", "versions", "reproduce", "signoff")
+GOLDEN_DOSSIER = ("cover", "toc", "purpose", "disclosure", "model-card", "data", "dictionary", "method", "additivity",
+                  "cross-check", "segmentation", "claims", "interactions", "quality", "d-score-distribution", "backtest",
+                  "fairness", "psi", "reason-shift", "changes", "limitations", "versions", "reproduce", "signoff")
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +188,10 @@ def test_page_count_is_sane(rendered, ctx_en):
         # list and its control group) have content: two pages each, not a "not shown" line
         # the segment-quality table also gives what its rules select on the book: one more page
         assert 2 + 6 + n_seg <= pages <= 26 + 2 * n_seg, pages
-        # back-test too (see above), and the claims with their evidence and the fairness view
-        assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 27
+        # back-test too (see above), and the claims with their evidence and the fairness view;
+        # a filing's front matter (purpose and uses, the JR/T 0287 disclosure map: one page or two) and
+        # the month-to-month reasons and changes (about one page)
+        assert 6 <= len(PdfReader(str(rendered[lang]["dossier.pdf"])).pages) <= 31
 
 
 def test_pdf_has_a_table_of_contents_with_page_numbers(rendered):

@@ -62,7 +62,7 @@ from churnlens.redact import shorten
 from churnlens.actions.results import PlannedAction, Refusals, RetentionList, SegmentPlan, Targeting
 from churnlens.segmentation.results import SegmentSummary
 from churnlens.io.tables import csv_encoding, read_table
-from churnlens.io.files import check_regular_file
+from churnlens.io.files import check_regular_file, iter_text_lines
 from churnlens.io.csv_safety import write_csv
 
 __all__ = [
@@ -686,11 +686,16 @@ def read_id_list(path: str | Path, *, id_column: str = "customer_id", what: str 
     check_regular_file(path, "do_not_contact", key=key, what=what,
                        hint=f"Give the path of the list ({key}).")
     if path.suffix.lower() == ".txt":
+        # streamed line by line (never the whole file in memory), within the do-not-contact size limit
+        ids: set[str] = set()
         try:
-            lines = path.read_text(encoding=csv_encoding(path, what)).splitlines()
+            for line in iter_text_lines(path, "do_not_contact", csv_encoding(path, what), key=key, what=what,
+                                        hint=f"Give the path of the list ({key})."):
+                if (i := normalise_id(line)):
+                    ids.add(i)
         except OSError as err:
             raise InputFileError(f"{what} {path} could not be read: {err}", key=key) from None
-        return frozenset(normalise_id(t) for t in lines if normalise_id(t))
+        return frozenset(ids)
     # every column as text: an id 0000017 must match the data's 0000017
     df = read_table(path, what=what, all_text=True, allow_empty=True,
                     suffixes=(".csv", ".parquet", ".pq", ".gz"))

@@ -24,10 +24,11 @@ model is), but are checked for their kind the same way.
 
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 from churnlens.errors import InputFileError, UserInputError
 
@@ -145,3 +146,56 @@ def read_bytes(path: str | os.PathLike, kind: str, limit: "Optional[int] | str" 
         raise error(f"{NAMES.get(kind, kind)} {path} grew beyond {_size(limit)} while being read.",
                     argument=kw.get("argument"), key=kw.get("key"))
     return data
+
+
+#: the block a streamed text reader decodes at a time (bytes)
+TEXT_BLOCK = 1 << 16
+
+
+def iter_text_lines(path: str | os.PathLike, kind: str, encoding: str, limit: "Optional[int] | str" = "default",
+                    **kw) -> "Iterator[str]":
+    """The lines of a text file checked by :func:`check_regular_file` (same keywords), streamed:
+    the file is opened without blocking, checked again once open, decoded block by block
+    (:data:`TEXT_BLOCK` bytes) and never more than the limit is read. Memory holds one block and
+    the line being read, never the file. Lines are split as :meth:`str.splitlines` splits them
+    (``\\r\\n``, ``\\r``, ``\\n`` and Unicode line boundaries), without their line ends."""
+    check_regular_file(path, kind, limit, **kw)
+    if limit == "default":
+        limit = limit_bytes(kind)
+    error = kw.get("error", InputFileError)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise error(f"{NAMES.get(kind, kind)} {path} cannot be read: {err.strerror}.",
+                    argument=kw.get("argument"), key=kw.get("key")) from None
+    decoder = codecs.getincrementaldecoder(encoding)()
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{NAMES.get(kind, kind)} {path} is {file_kind(st.st_mode)}, not a regular file.",
+                        argument=kw.get("argument"), key=kw.get("key"))
+        done, rest, carry = 0, [], ""
+        while True:
+            block = fh.read(TEXT_BLOCK)
+            done += len(block)
+            if limit is not None and done > limit:
+                raise error(f"{NAMES.get(kind, kind)} {path} grew beyond {_size(limit)} while being read.",
+                            argument=kw.get("argument"), key=kw.get("key"))
+            text = carry + decoder.decode(block, final=not block)
+            carry = ""
+            if block and text.endswith("\r"):  # its "\n" may open the next block: one line end, not two
+                text, carry = text[:-1], "\r"
+            for piece in text.splitlines(keepends=True):
+                if piece[-1] not in _LINE_ENDS:  # the block ends inside this line
+                    rest.append(piece)
+                    continue
+                line = "".join(rest) + piece if rest else piece
+                rest = []
+                yield line.rstrip(_LINE_ENDS)
+            if not block:
+                if rest:
+                    yield "".join(rest)
+                return
+
+
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines splits

@@ -138,3 +138,76 @@ class Trend:
     reference_months: int = 0
     confidence: float = 0.95  # monitoring.confidence: what chance explains (module docstring of history)
     events: tuple[TrendEvent, ...] = ()  # merges and splits of segments in the window, oldest first
+
+
+# --- what changed since last month (dossier) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class SchemaColumn:
+    """One column of the customer table as the run read it: its name, its role (``id``,
+    ``label``, ``value``, ``feature``) and its kind (``number``, ``integer``, ``category``, ``text``)."""
+
+    column: str
+    role: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class DataSchema:
+    """The customer table's schema as the run used it (recorded in ``manifest.json`` as
+    ``data_schema`` so next month can compare)."""
+
+    columns: tuple[SchemaColumn, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One value that differs from last month: what (a dotted config key, a column, a package),
+    and its value before and after (text, shortened; "" when absent on that side)."""
+
+    what: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True)
+class MonthChanges:
+    """This run against last month's folder's ``manifest.json``: model fingerprint, config,
+    data schema and package versions. ``manifest`` is "ok", "missing" or "unreadable" (then
+    nothing could be compared); ``schema_recorded`` is False when last month's folder predates
+    the ``data_schema`` record (its schema cannot be compared)."""
+
+    folder: str  # last month's folder name
+    manifest: str
+    model_before: str  # SHA-256 of last month's model ("" unknown)
+    model_after: str
+    model_identity_before: str  # registry name/version, else the model file's name
+    model_identity_after: str
+    config: tuple[Change, ...]
+    schema_recorded: bool
+    schema: tuple[Change, ...]  # added (before ""), removed (after ""), kind or role changed
+    packages: tuple[Change, ...]
+
+    @property
+    def model_changed(self) -> bool:
+        return bool(self.model_before) and self.model_before != self.model_after
+
+
+@dataclass(frozen=True)
+class ReasonShare:
+    feature: str
+    previous_share: float  # share of last month's listed customers with this first reason
+    current_share: float
+
+
+@dataclass(frozen=True)
+class ReasonShift:
+    """The listed customers' first reason (their largest risk-raising attribution among the
+    features that may be reasons), last month against this month, both recomputed from each
+    month's stored attributions the same way. ``distance`` is the total-variation distance of
+    the two distributions (half the sum of absolute share changes: 0 same mix, 1 disjoint)."""
+
+    rows: tuple[ReasonShare, ...]  # by this month's share, then last month's, descending
+    n_previous: int
+    n_current: int
+    distance: float

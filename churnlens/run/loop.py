@@ -7,8 +7,11 @@ written by :mod:`churnlens.run.loop_files` (``scores.parquet``, ``month_summary.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import platform
 from dataclasses import dataclass, replace
+from importlib import metadata
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Optional
@@ -16,6 +19,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from churnlens import attribution
 from churnlens.actions import budget as budgeting
 from churnlens.actions import control as control_mod
 from churnlens.actions import playbook
@@ -31,8 +35,10 @@ from churnlens.errors import InputFileError
 from churnlens.evaluation import backtest as bt
 from churnlens.evaluation.results import BackTest, InSample, ModelQuality, Published
 from churnlens.monitoring.history import SUMMARY_FILE, load_history, trend
-from churnlens.monitoring.results import Monitoring, MonthSummary, SegmentSize, Trend
+from churnlens.monitoring import changes as month_changes
+from churnlens.monitoring.results import DataSchema, Monitoring, MonthChanges, MonthSummary, ReasonShift, SegmentSize, Trend
 from churnlens.results import AlignedFeatures, Book, Omitted, SourceFeatures
+from churnlens.attribution import LoadedModel
 from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
 from churnlens.segmentation.history import lineage_key_map
@@ -47,6 +53,22 @@ class LoopInputs:
     published: Optional[Published]  # last month's scores and list
     history: tuple  # MonthSummary of earlier months
     history_skipped: int
+
+
+PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
+            "xgboost", "skops", "jinja2", "weasyprint", "matplotlib", "pyarrow", "pydantic")
+
+
+def installed_versions() -> dict[str, str]:
+    """Versions of the packages a run's numbers depend on (those installed), then Python's."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    found["python"] = platform.python_version()
+    return found
 
 
 def now_iso(given: str) -> str:
@@ -235,3 +257,45 @@ def history_trend(env: Env, req: ReportRequest, config: Config, loop_in: LoopInp
     mon = config.monitoring
     return trend(loop_in.history, summary, psi=mon.thresholds.psi, auc_drop=mon.thresholds.auc_drop,
                  months=mon.months, n_skipped=loop_in.history_skipped, confidence=mon.confidence)
+
+
+# --- what changed since last month (dossier) ----------------------------------------------------
+
+@step("data schema", needs=(Config, SourceFeatures), gives=DataSchema)
+def schema(env: Env, config: Config, X: SourceFeatures) -> DataSchema:
+    """The customer table's columns as the run used them (recorded in ``manifest.json``)."""
+    return month_changes.data_schema(X.frame, id_column=config.id_column, label_column=config.label_column,
+                                     value_column=config.value_column)
+
+
+@step("changes since last month", needs=(ReportRequest, Config, LoadedModel, DataSchema), gives=MonthChanges)
+def changes_since_last_month(env: Env, req: ReportRequest, config: Config, model: LoadedModel,
+                             data_schema: DataSchema):
+    """Model fingerprint, config, data schema and package versions against last month's
+    ``manifest.json`` (``previous``)."""
+    if req.previous is None:
+        return Omitted("changes", "no_previous")
+    return month_changes.month_changes(Path(req.previous), model=dataclasses.asdict(model.info),
+                                       config=config.model_dump(mode="json"), schema=data_schema,
+                                       packages=installed_versions())
+
+
+@step("reasons month to month", needs=(ReportRequest, Config, Attributions, FinalPlan), gives=ReasonShift)
+def reasons_month_to_month(env: Env, req: ReportRequest, config: Config, attr: Attributions, plan: FinalPlan):
+    """The listed customers' first reasons, last month (its stored attributions of the customers
+    on its published list) against this month, computed the same way from both."""
+    if req.previous is None:
+        return Omitted("reason-shift", "no_previous")
+    if plan is None:  # no list this month: nothing to compare
+        return None
+    previous = Path(req.previous)
+    if not (previous / "attributions.parquet").is_file():
+        return Omitted("reason-shift", "no_previous")
+    published = bt.read_published(previous)
+    prev = attribution.read_attributions(previous / "attributions.parquet")
+    listed = pd.Index(published.customer_ids[published.listed].astype(str))
+    prev_rows = pd.Index(np.asarray(prev.customer_ids).astype(str)).isin(listed)
+    eligible = [f for f in attr.features if not config.excluded_cause(f)]
+    return month_changes.reason_shift(
+        month_changes.first_reasons(prev.values[prev_rows], prev.features, eligible),
+        month_changes.first_reasons(attr.values[plan.targeting.listed], attr.features, eligible))

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import platform
 import time
 from dataclasses import asdict, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +27,8 @@ from churnlens.io import atomic, parallel
 from churnlens.io.bom import add_utf8_bom
 from churnlens.io.sources import TableSource, fingerprint
 from churnlens.io.tables import sha256_file
-from churnlens.monitoring.results import MonthSummary
+from churnlens.monitoring.changes import schema_json
+from churnlens.monitoring.results import DataSchema, MonthChanges, MonthSummary
 from churnlens.monitoring.stability import reference_profile
 from churnlens.progress import Progress
 from churnlens.reports import words
@@ -41,7 +40,7 @@ from churnlens.reports.words import attributed_text
 from churnlens.reports.workbook import write_retention_workbook
 from churnlens.io.csv_safety import write_csv
 from churnlens.results import AlignedFeatures, Book, InputChecks, PopulationSample, Results, Selection
-from churnlens.run.loop import now_iso, period
+from churnlens.run.loop import PACKAGES, LoopInputs, installed_versions, now_iso, period  # noqa: F401 (PACKAGES re-exported)
 from churnlens.run.loop_files import write_loop_files
 from churnlens.run.request import ReportOutcome, ReportRequest
 from churnlens.run.tables import tables
@@ -49,19 +48,9 @@ from churnlens.segmentation.results import ChurnerSet, SegmentRules, Segmentatio
 
 EXPLANATIONS_FILE = "explanations.parquet"
 
-PACKAGES = ("churnlens", "numpy", "pandas", "scikit-learn", "scipy", "lightgbm", "shap", "hdbscan",
-            "xgboost", "skops", "jinja2", "weasyprint", "matplotlib", "pyarrow", "pydantic")
-
 
 def package_versions() -> tuple[PackageVersion, ...]:
-    found = []
-    for name in PACKAGES:
-        try:
-            found.append(PackageVersion(name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            continue
-    found.append(PackageVersion("python", platform.python_version()))
-    return tuple(found)
+    return tuple(PackageVersion(n, v) for n, v in installed_versions().items())
 
 
 def _shown(path, *, out: Path, staging: Path) -> str:
@@ -70,10 +59,11 @@ def _shown(path, *, out: Path, staging: Path) -> str:
     return str(Path(out).absolute() / p.relative_to(staging) if p.is_relative_to(staging) else p)
 
 
-def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: int) -> InputFile:
-    """An input with its SHA-256; paths inside the staging folder are shown at their final place,
-    in-memory inputs by their kind (a DataFrame is fingerprinted by pandas' row hashes)."""
-    rows = n_rows if role == "data" else None
+def _fingerprint(role: str, obj, *, out: Path, staging: Path, n_rows: Optional[int]) -> InputFile:
+    """An input with its SHA-256 and, for the customer table and the outcomes, its rows; paths
+    inside the staging folder are shown at their final place, in-memory inputs by their kind (a
+    DataFrame is fingerprinted by pandas' row hashes)."""
+    rows = n_rows
     if isinstance(obj, pd.DataFrame):
         digest = hashlib.sha256(pd.util.hash_pandas_object(obj, index=False).to_numpy().tobytes())
         return InputFile(role, "<DataFrame>", digest.hexdigest(), rows)
@@ -92,7 +82,10 @@ def input_files(results: Results, *, out: Path, staging: Path) -> tuple[InputFil
     shown = model if is_model_uri(req.model) else req.model
     roles = [("model", shown), ("data", req.data), ("config", req.config), ("campaign", req.campaign),
              ("outcomes", req.outcomes)]
-    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=results[Book].n)
+    loop_in = results.get(LoopInputs)
+    rows = {"data": results[Book].n,
+            "outcomes": None if loop_in is None or loop_in.outcomes is None else len(loop_in.outcomes)}
+    return tuple(_fingerprint(role, obj, out=out, staging=staging, n_rows=rows.get(role))
                  for role, obj in roles if obj is not None)
 
 
@@ -320,9 +313,21 @@ def manifest(ctx: ReportContext, *, data_source: Optional[dict] = None) -> dict:
         },
         "score_parity": None if ctx.get(ScoreParity) is None else asdict(ctx.get(ScoreParity)),
         "input_checks": _input_checks(ctx.get(InputChecks)),
+        "data_schema": None if ctx.get(DataSchema) is None else schema_json(ctx.get(DataSchema)),
+        "changes_since_previous": _changes(ctx.get(MonthChanges)),
         "refusals": None if ctx.get(Refusals) is None else asdict(ctx.get(Refusals)),
         "warnings": [{"code": c, "text": t} for c, t in run_warnings(ctx.results)],
     }
+
+
+def _changes(c: Optional[MonthChanges]) -> Optional[dict]:
+    """What changed since last month's folder (None without ``previous``), for machines."""
+    if c is None:
+        return None
+    pairs = lambda xs: [{"what": x.what, "before": x.before, "after": x.after} for x in xs]  # noqa: E731
+    return {"folder": c.folder, "manifest": c.manifest, "model_changed": c.model_changed,
+            "model_sha256_before": c.model_before, "config": pairs(c.config),
+            "schema_recorded": c.schema_recorded, "schema": pairs(c.schema), "packages": pairs(c.packages)}
 
 
 def _input_checks(checks: Optional[InputChecks]) -> Optional[dict]:

@@ -47,6 +47,7 @@ from churnlens.reports.sections import (
     dictionary,
     distribution,
     fairness,
+    filing,
     drivers,
     fixed_text,
     interactions,
@@ -86,11 +87,13 @@ REPORT: tuple[Section, ...] = (
     appendix.SECTION,
 )
 
+# in the order a model-risk filing reads: purpose and the disclosure headings; model identity and
+# data lineage; method and its independent checks; segments; performance and outcomes; fairness;
+# stability month to month and what changed; limitations; traceability; sign-off
 DOSSIER: tuple[Section, ...] = (
+    filing.PURPOSE,
+    filing.DISCLOSURE,
     model_card.SECTION,
-    performance.QUALITY,
-    distribution.DOSSIER,
-    backtest.SECTION,
     data.SECTION,
     dictionary.DOSSIER,
     method.SECTION,
@@ -98,9 +101,14 @@ DOSSIER: tuple[Section, ...] = (
     checks.CROSS_CHECK,
     stability.SECTION,
     claims.SECTION,
-    fairness.SECTION,
     interactions.SECTION,
+    performance.QUALITY,
+    distribution.DOSSIER,
+    backtest.SECTION,
+    fairness.SECTION,
     monitoring.PSI,
+    filing.REASON_SHIFT,
+    filing.CHANGES,
     fixed_text.LIMITATIONS,
     run_record.VERSIONS,
     run_record.REPRODUCE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -23,6 +24,8 @@ class ReproduceCommand:
     out: str
     new: str
     compare: str
+    folder: str = ""  # the folder the commands start in (``cd``), "" when none was needed or found
+    relative: bool = False  # paths relative to an unknown folder: the dossier says to run from where the run was
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,21 @@ def reproduce_command(command: str, generated_at: str, inputs: tuple[str, ...] =
     compare = f"diff -r -x manifest.json -x 'dossier.*' {shlex.quote(out)} {shlex.quote(new)}"
     folder = run_folder(parts, inputs)
     cd = f"cd {shlex.quote(folder)} && " if folder else ""
-    return ReproduceCommand(command=cd + shlex.join(parts), out=out, new=new, compare=cd + compare)
+    relative = not folder and any(_relative_path(a) for a in parts[at + 1:])
+    return ReproduceCommand(command=cd + shlex.join(parts), out=out, new=new, compare=cd + compare, folder=folder,
+                            relative=relative)
+
+
+def _relative_path(arg: str) -> bool:
+    """A command argument that reads as a relative file path (``model.txt``, ``in/customers.csv``)."""
+    value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
+    try:
+        float(value)
+        return False  # a number (0.5), not a file
+    except ValueError:
+        pass
+    return bool(value) and not value.startswith(("-", "/", "~")) and "://" not in value and (
+        "/" in value or "." in Path(value).name)
 
 
 VERSIONS = Section("versions", "dossier.versions_title", build_versions, "d_versions.html")
