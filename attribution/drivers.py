@@ -20,6 +20,8 @@ ZONE_MIN_T = 2.0  # a bin's mean attribution is "clearly positive" at >= 2 stand
 ZONE_MIN_RELATIVE = 0.1  # ... and >= 10% of the largest |bin mean| of the driver
 MAX_ZONES = 3  # numeric zones kept per driver (strongest first)
 MAX_LEVEL_ZONES = 5  # category levels kept per driver
+EDGE_SPLITS = 8  # a zone's end values are examined in groups of 1/8 of the zone's customers ...
+EDGE_MIN_ROWS = 20  # ... and of at least 20 customers (see _trim_edges)
 SAMPLE_ROWS = 200_000  # direction and ranges use evenly spaced rows beyond this (deterministic)
 
 
@@ -194,6 +196,7 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
     np.maximum.at(hi, bins, x)
     lo, hi, count = lo[keep], hi[keep], count[keep]
     pos = _clearly_positive(total, sq, count)
+    xmin, xmax = float(x.min()), float(x.max())
     zones, i, last = [], 0, len(pos) - 1
     while i <= last:
         if not pos[i]:
@@ -202,11 +205,62 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
         j = i
         while j < last and pos[j + 1]:
             j += 1
-        c = float(count[i:j + 1].sum())
-        zones.append(RiskZone(low=None if i == 0 else float(lo[i]), high=None if j == last else float(hi[j]),
-                              mean_attribution=float(total[i:j + 1].sum() / c), n=int(c), share=c / len(x)))
+        a, b = _trim_edges(x, phi, float(lo[i]), float(hi[j]), j - i + 1)
+        inside = (x >= a) & (x <= b)
+        c = float(inside.sum())
+        zones.append(RiskZone(low=None if a <= xmin else a, high=None if b >= xmax else b,
+                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x)))
         i = j + 1
     return tuple(sorted(zones, key=lambda z: -z.mean_attribution)[:MAX_ZONES])
+
+
+def _trim_edges(x: np.ndarray, phi: np.ndarray, a: float, b: float, n_bins: int) -> tuple[float, float]:
+    """The run of bins [a, b] without the values at either end where the attribution has turned
+    (a hump: ages 60-92 share one quantile bin whose mean is positive although contributions are
+    negative from 72). The values of the run are cut, from the outside in, into consecutive
+    groups of at least 1/``EDGE_SPLITS`` of the run's mean bin size (``n_bins`` bins; at least
+    ``EDGE_MIN_ROWS`` rows):
+    an end group whose mean attribution is not positive is dropped, until one is; when one was
+    dropped, the edge inside that group is where its sum of attributions, counted from the
+    inside, peaks. Bounds stay observed values."""
+    inside = (x >= a) & (x <= b)
+    uniq, inv = np.unique(x[inside], return_inverse=True)
+    if len(uniq) < 2:
+        return a, b
+    tot = np.bincount(inv, weights=phi[inside], minlength=len(uniq))
+    cnt = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    m = max(EDGE_MIN_ROWS, float(cnt.sum()) / (EDGE_SPLITS * n_bins))
+
+    def groups(order):
+        out, t, c, start = [], 0.0, 0.0, None
+        for k in order:
+            start = k if start is None else start
+            t, c = t + tot[k], c + cnt[k]
+            if c >= m:
+                out.append((start, k, t, c))
+                t, c, start = 0.0, 0.0, None
+        if start is not None:  # a short remainder joins the last full group
+            if out:
+                s0, _, t0, c0 = out[-1]
+                out[-1] = (s0, order[-1], t0 + t, c0 + c)
+            else:
+                out.append((start, order[-1], t, c))
+        return out
+
+    ia, ib = 0, len(uniq) - 1
+    for s0, k, t, c in groups(list(range(len(uniq) - 1, -1, -1))):  # from the top
+        if t > 0 or k <= ia:
+            if ib < len(uniq) - 1 and k > ia:  # turned: the edge where the sum inside this group peaks
+                ib = k + int(np.argmax(np.cumsum(tot[k:s0 + 1])))
+            break
+        ib = k - 1
+    for s0, k, t, c in groups(list(range(0, ib + 1))):  # from the bottom
+        if t > 0 or k >= ib:
+            if ia > 0 and k < ib:
+                ia = k - int(np.argmax(np.cumsum(tot[s0:k + 1][::-1])))
+            break
+        ia = k + 1
+    return float(uniq[ia]), float(uniq[ib])
 
 
 def categorical_zones(x: pd.Series, phi: np.ndarray) -> tuple[RiskZone, ...]:

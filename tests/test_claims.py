@@ -127,3 +127,40 @@ def test_columns_moving_together_are_one_driver_and_protected_ones_are_out():
     np.testing.assert_allclose(b.values[:, 0], V[:, 0] + V[:, 1], rtol=1e-5)
     assert (b.values[:, [1, 3, 5]] == 0).all()
     np.testing.assert_array_equal(b.values[:, 2], V[:, 2])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(seed):
+    """Risk only for ages 45-65 (a hump): the zone is about 45-65, not 45-to-the-oldest; the
+    sentence of both languages and tables/drivers.csv give the zone's numbers, and the churn
+    evidence is recomputed from the raw labels."""
+    import lightgbm as lgb
+
+    from churnlens.attribution.drivers import drivers_table, global_drivers, in_zone
+    from churnlens.attribution.results import GlobalDrivers
+    from tests.books import booster_attributions
+
+    rng = np.random.default_rng(seed)
+    n = 12_000
+    # skewed as a bank's book is: the oldest twentieth (about 58-92) is one quantile bin
+    age = np.clip(np.round(18 + rng.gamma(4.0, 5.5, n)), 18, 92)
+    X = pd.DataFrame({"Age": age, "balance": rng.gamma(2.0, 20_000.0, n), "tenure": rng.integers(0, 11, n).astype(float)})
+    hump = (age >= 45) & (age <= 65)
+    churned = (rng.random(n) < np.where(hump, 0.45, 0.08)).astype(int)
+    booster = lgb.train(dict(objective="binary", learning_rate=0.08, num_leaves=15, min_child_samples=40, seed=seed,
+                             verbose=-1, num_threads=2, deterministic=True, force_col_wise=True),
+                        lgb.Dataset(X, label=churned), num_boost_round=120)
+    attr = booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+    cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
+    d = next(d for d in global_drivers(attr, X, cfg, label=churned.astype(float)).drivers if d.feature == "Age")
+    (z,) = d.zones
+    assert z.low is not None and z.high is not None, "a hump is a closed range, never 'Age 45 or more'"
+    assert 43 <= z.low <= 47 and 63 <= z.high <= 67
+    inside = in_zone(z, X["Age"])
+    assert z.churn_in == pytest.approx(churned[inside].mean()) and z.churn_out == pytest.approx(churned[~inside].mean())
+    assert z.diff_low > 0 and z.mean_pp >= cfg.claims.min_zone_pp
+    row = drivers_table(GlobalDrivers(drivers=(d,), groups=(), n_customers=n)).iloc[0]
+    assert (row["low"], row["high"]) == (z.low, z.high)
+    en, zh = words.risk_text(cfg, d, "en", "log_odds"), words.risk_text(cfg, d, "zh", "log_odds")
+    assert f"{z.low:.0f}" in en and f"{z.high:.0f}" in en and f"{z.low:.0f}" in zh and f"{z.high:.0f}" in zh
+    assert "or more" not in en
