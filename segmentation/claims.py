@@ -17,6 +17,9 @@ Tests (thresholds: ``Config.claims``, documented in docs/config.md):
   ``caveat`` (``rules_off_name``).
 * **risk_zone**: the zones of the top drivers, reported (``made``) or dropped with the code of
   :func:`churnlens.attribution.drivers.zone_evidence` (``not_material`` / ``churn_not_higher``).
+  The churn check's labels are flagged ``in_sample`` when they are the model's training outcomes;
+  on a model that memorised them (in-sample AUC at ``NEAR_PERFECT_AUC`` or above) a zone that
+  passes is a ``caveat`` (``in_sample_memorised``): the labels agree because the model learnt them.
 * **driver**: a protected driver among the top ones is ``dropped`` from the business story
   (``protected``); the others are ``made``.
 * **headline**: ``segments.named`` (how many segments are named, the share of churners they
@@ -231,7 +234,8 @@ def _bounds(part) -> tuple[Optional[float], Optional[float]]:
 def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentation, attributions: Attributions,
                  X: Optional[pd.DataFrame], config: Config, *, drivers: Optional[GlobalDrivers] = None,
                  evidence: tuple[SegmentEvidence, ...] = (), label: Optional[np.ndarray] = None,
-                 population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None) -> tuple[Claim, ...]:
+                 population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None,
+                 auc: Optional[float] = None) -> tuple[Claim, ...]:
     """Every claim with its evidence and verdict (module docstring), recomputed from the data.
 
     Parameters
@@ -244,7 +248,11 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
     label : observed churn of the attributed rows (0/1, NaN unknown), optional.
     population : rows standing for the book (weight > 0), default ``attributions.weights > 0``.
     in_sample : the labels are the model's training outcomes (None: unknown).
+    auc : the model's AUC on those labels; at ``NEAR_PERFECT_AUC`` or above on in-sample labels
+        the model has memorised them, and a zone that passes its churn check is made only with
+        the caveat ``in_sample_memorised`` (the labels agree with the model because it learnt them).
     """
+    memorised = bool(in_sample) and auc is not None and auc >= NEAR_PERFECT_AUC
     lv = config.claims.level
     pop = (np.asarray(attributions.weights) > 0) if population is None else np.asarray(population, dtype=bool)
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
@@ -309,9 +317,13 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                     ev = dataclasses.replace(ev, churn_in_low=_f(l1), churn_in_high=_f(u1), churn_out_low=_f(l2),
                                              churn_out_high=_f(u2))
                 verdict = "dropped" if code or d.protected else "made"
+                reason = code or ("protected" if d.protected else "")
+                if verdict == "made" and memorised and z.churn_in is not None:
+                    verdict, reason = "caveat", "in_sample_memorised"
+                ev = dataclasses.replace(ev, in_sample=z.in_sample if z.in_sample is not None else ev.in_sample)
                 claims.append(Claim(f"drivers.{d.feature}.zone.{i}", "risk_zone", "", d.feature,
                                     "risk_zone.level" if z.categories else "risk_zone.range", ev, verdict,
-                                    code or ("protected" if d.protected else ""), level="|".join(z.categories),
+                                    reason, level="|".join(z.categories),
                                     low=z.low, high=z.high))
     named = [e for e in evidence if e.named]
     m = int(rows.size)

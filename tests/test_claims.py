@@ -129,19 +129,13 @@ def test_columns_moving_together_are_one_driver_and_protected_ones_are_out():
     np.testing.assert_array_equal(b.values[:, 2], V[:, 2])
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(seed):
-    """Risk only for ages 45-65 (a hump): the zone is about 45-65, not 45-to-the-oldest; the
-    sentence of both languages and tables/drivers.csv give the zone's numbers, and the churn
-    evidence is recomputed from the raw labels."""
+def _hump_book(seed: int, n: int = 12_000):
+    """Risk only for ages 45-65 on a skewed age distribution, LightGBM's exact attributions."""
     import lightgbm as lgb
 
-    from churnlens.attribution.drivers import drivers_table, global_drivers, in_zone
-    from churnlens.attribution.results import GlobalDrivers
     from tests.books import booster_attributions
 
     rng = np.random.default_rng(seed)
-    n = 12_000
     # skewed as a bank's book is: the oldest twentieth (about 58-92) is one quantile bin
     age = np.clip(np.round(18 + rng.gamma(4.0, 5.5, n)), 18, 92)
     X = pd.DataFrame({"Age": age, "balance": rng.gamma(2.0, 20_000.0, n), "tenure": rng.integers(0, 11, n).astype(float)})
@@ -150,7 +144,19 @@ def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(see
     booster = lgb.train(dict(objective="binary", learning_rate=0.08, num_leaves=15, min_child_samples=40, seed=seed,
                              verbose=-1, num_threads=2, deterministic=True, force_col_wise=True),
                         lgb.Dataset(X, label=churned), num_boost_round=120)
-    attr = booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+    return X, churned, booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(seed):
+    """Risk only for ages 45-65 (a hump): the zone is about 45-65, not 45-to-the-oldest; the
+    sentence of both languages and tables/drivers.csv give the zone's numbers, and the churn
+    evidence is recomputed from the raw labels."""
+    from churnlens.attribution.drivers import drivers_table, global_drivers, in_zone
+    from churnlens.attribution.results import GlobalDrivers
+
+    X, churned, attr = _hump_book(seed)
+    n = len(X)
     cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
     d = next(d for d in global_drivers(attr, X, cfg, label=churned.astype(float)).drivers if d.feature == "Age")
     (z,) = d.zones
@@ -164,3 +170,35 @@ def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(see
     en, zh = words.risk_text(cfg, d, "en", "log_odds"), words.risk_text(cfg, d, "zh", "log_odds")
     assert f"{z.low:.0f}" in en and f"{z.high:.0f}" in en and f"{z.low:.0f}" in zh and f"{z.high:.0f}" in zh
     assert "or more" not in en
+
+
+def test_zone_churn_on_in_sample_labels_says_so_and_a_memorised_model_only_confirms_with_a_caveat():
+    """Labels of the scored table are the model's training outcomes: the zone's churn evidence
+    carries in_sample (drivers.csv, claims.csv, the dossier's words in both languages); on a
+    model at or above the near-perfect AUC the zone is made only with its caveat."""
+    from types import SimpleNamespace
+
+    from churnlens.attribution.drivers import drivers_table, global_drivers
+    from churnlens.reports.sections.claims import rows_of
+    from churnlens.segmentation.claims import build_claims, claims_frame
+
+    X, churned, attr = _hump_book(0, n=6000)
+    cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
+    drivers = global_drivers(attr, X, cfg, label=churned.astype(float), in_sample=True)
+    age = next(d for d in drivers.drivers if d.feature == "Age")
+    assert age.zones and all(z.in_sample is True for z in age.zones)
+    table = drivers_table(drivers)
+    assert table.loc[table.feature == "Age", "zone_in_sample"].tolist() == [True] * len(age.zones)
+    assert drivers_table(global_drivers(attr, X, cfg)).zone_in_sample.isna().all()  # no labels, no flag
+    seg = SimpleNamespace(rows=np.zeros(0, dtype=np.int64), labels=np.zeros(0, dtype=np.int64))
+    for auc, verdict, reason in ((0.85, "made", ""), (0.995, "caveat", "in_sample_memorised")):
+        claims = build_claims((), seg, attr, X, cfg, drivers=drivers, label=churned.astype(float), in_sample=True,
+                              auc=auc)
+        zone = next(c for c in claims if c.claim == "drivers.Age.zone.1")
+        assert (zone.verdict, zone.reason) == (verdict, reason) and zone.evidence.in_sample is True
+        row = claims_frame(claims).set_index("claim").loc["drivers.Age.zone.1"]
+        assert bool(row.in_sample) and row.churn_in == pytest.approx(age.zones[0].churn_in)
+    words_of = {lang: next(r for r, c in zip(rows_of(claims, cfg, lang), claims) if c.claim == "drivers.Age.zone.1")
+                for lang in ("en", "zh")}
+    assert "in-sample" in words_of["en"].churn and "样本内" in words_of["zh"].churn
+    assert "memorised" in words_of["en"].reason and "样本内" in words_of["zh"].reason

@@ -45,7 +45,8 @@ def rows_of(claims, config, lang: str) -> tuple[ClaimRow, ...]:
         subject = c.segment or (config.label(c.feature, lang) if c.feature else formatting.DASH)
         churn = formatting.DASH
         if e.churn_in is not None and e.churn_out is not None:
-            churn = words.text(lang, "claims.churn", cin=_pct(e.churn_in), cout=_pct(e.churn_out),
+            churn = words.text(lang, "claims.churn_in_sample" if e.in_sample else "claims.churn",
+                               cin=_pct(e.churn_in), cout=_pct(e.churn_out),
                                lo=_pct(e.diff_low), hi=_pct(e.diff_high))
         out.append(ClaimRow(
             subject=subject, what=words.claim_text(c, config, lang),
