@@ -22,6 +22,14 @@ Tests (thresholds: ``Config.claims``, documented in docs/config.md):
   passes is a ``caveat`` (``in_sample_memorised``): the labels agree because the model learnt them.
 * **driver**: a protected driver among the top ones is ``dropped`` from the business story
   (``protected``); the others are ``made``.
+* **trait** (:func:`trait_claims`): a segment's distinguishing traits from
+  ``tables/segment_profiles.csv``. A share of a level or band (``trait.share``, ``trait.band``,
+  ``trait.missing``): *support* is the share among the segment's customers, *effect_pp* its
+  difference from the book's share, ``n`` / ``n_out`` the segment's and the book's customers with
+  a known value; made when |effect| reaches ``min_trait_pp`` with the Newcombe interval of the
+  difference excluding 0 (``trait_not_different``). A median (``trait.median``) is made when
+  |Cohen's d| against the retained customers reaches ``min_trait_d``. A protected attribute is
+  never a business trait (``protected``); the profile pages list only made traits.
 * **headline**: ``segments.named`` (how many segments are named, the share of churners they
   hold) or ``segments.none`` with why (``no_named_segment``).
 
@@ -51,6 +59,7 @@ from churnlens.segmentation.results import (
     SegmentEvidence,
     SegmentRules,
     SegmentSummary,
+    TRAIT_STATEMENTS,
 )
 from churnlens.notes import Note
 
@@ -58,6 +67,7 @@ CLAIM_COLUMNS = ("claim", "kind", "segment", "feature", "statement", "level", "l
                  "churn_in", "churn_in_low", "churn_in_high", "churn_out", "churn_out_low", "churn_out_high",
                  "diff_low", "diff_high", "n", "n_out", "in_sample", "verdict", "reason")
 TOP_DRIVER_CLAIMS = 10  # drivers examined for "driver" and "risk_zone" claims
+TRAITS_PER_GROUP = 6  # trait candidates claimed per segment and feature group (a profile page's rows)
 
 
 def _f(x) -> Optional[float]:
@@ -235,7 +245,7 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                  X: Optional[pd.DataFrame], config: Config, *, drivers: Optional[GlobalDrivers] = None,
                  evidence: tuple[SegmentEvidence, ...] = (), label: Optional[np.ndarray] = None,
                  population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None,
-                 auc: Optional[float] = None) -> tuple[Claim, ...]:
+                 auc: Optional[float] = None, profiles: Optional[pd.DataFrame] = None) -> tuple[Claim, ...]:
     """Every claim with its evidence and verdict (module docstring), recomputed from the data.
 
     Parameters
@@ -251,6 +261,8 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
     auc : the model's AUC on those labels; at ``NEAR_PERFECT_AUC`` or above on in-sample labels
         the model has memorised them, and a zone that passes its churn check is made only with
         the caveat ``in_sample_memorised`` (the labels agree with the model because it learnt them).
+    profiles : ``tables/segment_profiles.csv``'s frame: the segments' traits as claims
+        (:func:`trait_claims`).
     """
     memorised = bool(in_sample) and auc is not None and auc >= NEAR_PERFECT_AUC
     lv = config.claims.level
@@ -325,6 +337,9 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                                     "risk_zone.level" if z.categories else "risk_zone.range", ev, verdict,
                                     reason, level="|".join(z.categories),
                                     low=z.low, high=z.high))
+    if profiles is not None and X is not None and len(profiles):
+        real = [s.key for s in summaries if s.segment_id != MIXED]
+        claims.extend(trait_claims(profiles[profiles["segment"].isin(real)], X, config, population=pop))
     named = [e for e in evidence if e.named]
     m = int(rows.size)
     covered = int(sum(s.size for s in summaries if s.segment_id != MIXED))
@@ -335,6 +350,67 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                             "made" if named and covered else "caveat", "" if named and covered else "no_named_segment",
                             params=(("named", len(named)), ("found", len(evidence)))))
     return tuple(claims)
+
+
+def trait_claims(profiles: pd.DataFrame, X: pd.DataFrame, config: Config, *,
+                 population: np.ndarray) -> tuple[Claim, ...]:
+    """The distinguishing traits of every segment as claims (module docstring, ``trait``).
+
+    ``profiles``: :func:`churnlens.segmentation.traits.segment_profiles`' frame; ``X``: the
+    source features of the same rows; ``population``: the rows standing for the book. Only rows
+    that could be a trait are claimed: shares at least ``min_trait_pp`` points from the retained
+    customers' or the book's, medians at least ``min_trait_d`` from the retained customers'."""
+    cc = config.claims
+    pop = np.asarray(population, dtype=bool)
+    out: list[Claim] = []
+    book_n: dict[str, int] = {}
+    # the strongest candidates of each segment and feature group (a profile page lists at most
+    # TRAITS_PER_GROUP of them): shares by their largest difference in points, medians with
+    # |d| = min_trait_d counting as min_trait_pp points
+    f = profiles.assign(_g=[config.group(x) for x in profiles["feature"]])
+    size = np.where(f["stat"] == "median", f["effect"].abs() / max(cc.min_trait_d, 1e-9) * cc.min_trait_pp,
+                    np.maximum((100.0 * (f["segment_value"] - f["book_value"])).abs(), f["effect"].abs()))
+    f = f.assign(_size=np.nan_to_num(size, nan=0.0)).sort_values("_size", ascending=False, kind="stable")
+    f = f.groupby(["segment", "_g"], sort=False).head(TRAITS_PER_GROUP).sort_index()
+    for r in f.itertuples(index=False):
+        spec = config.features.get(r.feature)
+        protected = bool(spec is not None and spec.protected)
+        statement = TRAIT_STATEMENTS.get(r.stat)
+        if statement is None:
+            continue
+        level = "" if r.stat in ("median", "missing") else str(r.level)
+        cid = f"{r.segment}.trait.{r.feature}.{r.stat}" + (f".{level}" if level else "")
+        if r.stat == "median":
+            d = float(r.effect) if r.effect == r.effect else None
+            if d is None or abs(d) < cc.min_trait_d:
+                continue
+            out.append(Claim(cid, "trait", r.segment, r.feature, statement, Evidence(n=int(r.n)),
+                             "dropped" if protected else "made", "protected" if protected else "",
+                             params=(("d", d), ("segment_median", float(r.segment_value)),
+                                     ("book_median", float(r.book_value)))))
+            continue
+        sv, bv, rv = float(r.segment_value), float(r.book_value), float(r.retained_value)
+        if not (sv == sv and bv == bv):
+            continue
+        vs_book, vs_ret = 100.0 * (sv - bv), (100.0 * (sv - rv) if rv == rv else 0.0)
+        if max(abs(vs_book), abs(vs_ret)) < cc.min_trait_pp:
+            continue  # not a candidate trait at all
+        if r.feature not in book_n:
+            book_n[r.feature] = int((pop & X[r.feature].notna().to_numpy()).sum()) if r.feature in X.columns else 0
+        n_seg, n_book = int(r.n), book_n[r.feature]
+        if r.stat == "missing":
+            n_book = int(pop.sum())
+        lo, hi = newcombe(sv * n_seg, n_seg, bv * n_book, n_book, cc.level) if n_seg and n_book else (np.nan, np.nan)
+        ev = Evidence(support=sv, effect_pp=vs_book, diff_low=_f(lo), diff_high=_f(hi), n=n_seg, n_out=n_book)
+        if protected:
+            verdict, reason = "dropped", "protected"
+        elif abs(vs_book) >= cc.min_trait_pp - 1e-12 and np.isfinite(lo) and (lo > 0 or hi < 0):
+            verdict, reason = "made", ""
+        else:
+            verdict, reason = "dropped", "trait_not_different"
+        out.append(Claim(cid, "trait", r.segment, r.feature, statement, ev, verdict, reason, level=level,
+                         params=(("book_share", bv), ("retained_share", rv))))
+    return tuple(out)
 
 
 def claims_frame(claims: tuple[Claim, ...]) -> pd.DataFrame:

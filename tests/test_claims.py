@@ -202,3 +202,53 @@ def test_zone_churn_on_in_sample_labels_says_so_and_a_memorised_model_only_confi
                 for lang in ("en", "zh")}
     assert "in-sample" in words_of["en"].churn and "样本内" in words_of["zh"].churn
     assert "memorised" in words_of["en"].reason and "样本内" in words_of["zh"].reason
+
+
+def test_distinguishing_traits_are_claims_with_evidence_and_protected_ones_never_business_traits():
+    """A segment whose customers are mostly inactive and German (planted), with gender shifted
+    too (protected) and a salary that is the book's: inactive and Germany are made trait claims
+    whose support and difference from the book are recomputed from the raw data; gender is
+    withheld as protected; salary is no trait. The profile pages list only made traits."""
+    from churnlens.segmentation.claims import trait_claims
+    from churnlens.segmentation.traits import segment_profiles
+    from churnlens.reports.sections.traits import made_traits
+
+    rng = np.random.default_rng(3)
+    n = 8000
+    seg = np.zeros(n, dtype=bool)
+    seg[:800] = True
+    X = pd.DataFrame({
+        "active": np.where(seg, rng.random(n) < 0.15, rng.random(n) < 0.55).astype(int),
+        "country": np.where(seg, rng.choice(["France", "Germany"], n, p=[0.3, 0.7]),
+                            rng.choice(["France", "Germany", "Spain"], n, p=[0.5, 0.25, 0.25])),
+        "gender": np.where(seg, rng.choice(["Female", "Male"], n, p=[0.65, 0.35]),
+                           rng.choice(["Female", "Male"], n, p=[0.45, 0.55])),
+        "salary": rng.uniform(10_000, 200_000, n)})
+    churners = seg | (rng.random(n) < 0.1)
+    keys = np.where(seg, "S1", "").astype(object)
+    book = np.ones(n, dtype=bool)
+    cfg = parse_config({"features": {"gender": {"label": {"en": "Gender", "zh": "性别"}, "protected": True},
+                                     "active": {"label": {"en": "Active", "zh": "活跃"},
+                                                "values": {0: {"en": "inactive", "zh": "不活跃"},
+                                                           1: {"en": "active", "zh": "活跃"}}}}})
+    prof = segment_profiles(X, keys, churners=churners, book=book, config=cfg, segments=["S1"]).frame
+    claims = {c.claim: c for c in trait_claims(prof, X, cfg, population=book)}
+    germany = claims["S1.trait.country.share.Germany"]
+    assert germany.verdict == "made"
+    sv, bv = (X.country[seg] == "Germany").mean(), (X.country == "Germany").mean()
+    assert germany.evidence.support == pytest.approx(sv) and germany.evidence.effect_pp == pytest.approx(100 * (sv - bv))
+    lo, hi = newcombe(sv * seg.sum(), seg.sum(), bv * n, n)
+    assert (germany.evidence.diff_low, germany.evidence.diff_high) == pytest.approx((lo, hi)) and lo > 0
+    assert (germany.evidence.n, germany.evidence.n_out) == (800, n)
+    active = claims["S1.trait.active.share.1"]  # fewer active members than the book: a made trait, negative effect
+    assert active.verdict == "made" and active.evidence.effect_pp < -30
+    assert active.evidence.support == pytest.approx(X.active[seg].mean())
+    assert claims["S1.trait.gender.share.Female"].verdict == "dropped"
+    assert claims["S1.trait.gender.share.Female"].reason == "protected"
+    assert not any(c.feature == "salary" and c.verdict == "made" for c in claims.values())
+    shown = made_traits(tuple(claims.values()))
+    assert ("S1", "country", "share", "Germany") in shown and not any(f == "gender" for _, f, _, _ in shown)
+    from churnlens.reports.sections.claims import rows_of
+    for lang, word in (("en", "Germany"), ("zh", "Germany")):
+        row = next(r for r, c in zip(rows_of((germany,), cfg, lang), (germany,)))
+        assert word in row.what and ("trait" in row.what if lang == "en" else "特征" in row.what)
