@@ -252,3 +252,52 @@ def test_distinguishing_traits_are_claims_with_evidence_and_protected_ones_never
     for lang, word in (("en", "Germany"), ("zh", "Germany")):
         row = next(r for r, c in zip(rows_of((germany,), cfg, lang), (germany,)))
         assert word in row.what and ("trait" in row.what if lang == "en" else "特征" in row.what)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_segment_page_says_what_its_rules_select_in_the_whole_book(lang, tmp_path):
+    """Each named segment's page gives its rules' precision among churners and the churn of the
+    customers they select in the book against the book's (in-sample: the label column), all
+    recomputed from the raw table by applying the rules; rules naming none of the name's
+    features are flagged."""
+    from churnlens import reports
+    from churnlens.reports import formatting
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections.segment_pages import rules_on_book
+    from churnlens.run.stages import AlignedFeatures
+    from churnlens.segmentation.results import MIXED
+    from churnlens.segmentation.rules import assign
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    rules = ctx.segment_rules
+    aligned = ctx[AlignedFeatures]
+    pop = np.asarray(aligned.in_population, dtype=bool)
+    y = np.asarray(aligned.label, dtype=float)
+    on_all = assign(rules.rules, ctx.X_model)
+    on_book = np.where(pop, on_all, "")
+    churners = np.asarray(ctx.churners.mask, dtype=bool)
+    named = [s for s in ctx.segments if s.segment_id != MIXED]
+    assert named
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for s in named:
+        ob = rules_on_book(ctx, s)
+        sel = on_book == s.key
+        assert ob.selected_n == int(sel.sum()) > 0
+        assert ob.selected_churn == pytest.approx(y[sel].mean())
+        assert ob.book_churn == pytest.approx(y[pop].mean())
+        assert ob.in_sample is True
+        picked = (on_all == s.key) & churners
+        assert ob.precision == pytest.approx((ctx.segment_keys[picked] == s.key).mean())
+        name_feats = {p.feature for p in s.name} or set(s.top_drivers)
+        for d in ctx.drivers.drivers:
+            if d.feature in name_feats:
+                name_feats |= set(d.family)
+        for r in (r for r in rules.rules if r.key == s.key):
+            mentions = any(ctx.sources.source(c.feature) in name_feats for c in r.conditions)
+            assert (r.rule_id in ob.off_name) == (not mentions)
+        line = text(lang, "segment.rules_on_book", n=formatting.num(ob.selected_n), rate=formatting.pct(ob.selected_churn),
+                    book=formatting.pct(ob.book_churn), precision=formatting.pct(ob.precision))
+        assert line in page
+    assert text(lang, "segment.rules_in_sample") in page
