@@ -174,12 +174,15 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
 def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
     """Where the driver raises risk, in words, thresholds in the feature's unit from the
     dictionary: its reported risk zones (the numbers of the chart's shading and of
-    ``tables/drivers.csv``); without one, its direction only (a one-sided range only for a
-    driver whose zones were never examined, e.g. beyond the top ten)."""
+    ``tables/drivers.csv``); when zones were found but none held its evidence, that no range
+    raises risk materially and measurably; otherwise its direction only (a one-sided range only
+    for a driver whose zones were never examined, e.g. beyond the top ten)."""
     if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
         return zones_text(config, driver, lang, output_space)
-    rr = None if getattr(driver, "dropped_zones", ()) else driver.risk_range
     label = config.label(driver.feature, lang)
+    if getattr(driver, "dropped_zones", ()):  # examined, and no zone's evidence held: no direction claimed either
+        return text(lang, "drivers.no_zone", feature=label)
+    rr = driver.risk_range
     if rr is None:
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)

@@ -301,3 +301,18 @@ def test_a_segment_page_says_what_its_rules_select_in_the_whole_book(lang, tmp_p
                     book=formatting.pct(ob.book_churn), precision=formatting.pct(ob.precision))
         assert line in page
     assert text(lang, "segment.rules_in_sample") in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_driver_whose_zones_all_failed_their_evidence_claims_no_direction(lang):
+    """Salary's zones churn like the rest of the book: the drivers page claims neither a zone nor a
+    direction for it ("lower X raises risk" would be a claim without evidence)."""
+    from churnlens.attribution.results import Driver
+    from churnlens.reports.catalogue import text
+
+    cfg = parse_config({"features": {"salary": {"label": {"en": "Estimated salary", "zh": "估计年收入"}}}})
+    zone = RiskZone(low=41_000.0, high=70_000.0, mean_attribution=0.1, n=1500, share=0.15)
+    d = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None, zones=(), dropped_zones=((zone, "churn_not_higher"),))
+    assert words.risk_text(cfg, d, lang) == text(lang, "drivers.no_zone", feature=cfg.label("salary", lang))
+    never = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None)  # beyond the top ten: never examined
+    assert words.risk_text(cfg, never, lang) == text(lang, "drivers.direction_down", feature=cfg.label("salary", lang))
