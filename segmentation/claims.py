@@ -10,7 +10,12 @@ Tests (thresholds: ``Config.claims``, documented in docs/config.md):
   phrase selects vs the others is given with its interval.
 * **set_apart** (one per segment, :func:`segment_evidence`): the segment's rules evaluated on
   the whole book. With labels the customers they select must churn at least ``min_lift`` times
-  the book's rate with the Newcombe interval of (selected - rest) above 0 (``not_above_book``);
+  the book's rate with the Newcombe interval of (selected - rest) above 0 (``not_above_book``),
+  the interval's level Bonferroni-adjusted for the number of candidate segments tested
+  (``1 - (1 - level) / k``), and its lower end at least ``(min_lift - 1)`` times the book's rate:
+  the excess churn itself must be measurable, not only its sign (on a book whose features are
+  shaped by mechanisms that cause nothing, a small group picked by chance churns 2x the book
+  with an interval reaching down to +0.3 points);
   the segment must be stable (``unstable``); a model at ``NEAR_PERFECT_AUC`` (0.98) or above on
   its own training outcomes has memorised them, and nothing is named (``memorised``). A segment failing it is not named: its churners
   are "no distinct reason" (:func:`demote`). Rules that mention none of the name's features are
@@ -144,11 +149,15 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
     quality = {q.key: q for q in rules.quality}
     out = []
+    # every candidate is tested: the interval is Bonferroni-adjusted for their number, so a book
+    # without mechanisms names none however many candidate groups the clustering offers
+    k = sum(1 for s in summaries if s.segment_id != MIXED)
+    level = 1.0 - (1.0 - config.claims.level) / max(k, 1)
     for s in summaries:
         if s.segment_id == MIXED:
             continue
         sel = book_selection(segmentation, s.segment_id, X, pop, seed=config.seed)
-        ev = churn_compare(sel, lab, pop, level=config.claims.level)
+        ev = churn_compare(sel, lab, pop, level=level)
         known = pop if lab is None else pop & np.isfinite(lab)
         book = None if lab is None or not known.any() else float(lab[known].mean())
         lift = None if ev.churn_in is None or not book else ev.churn_in / book
@@ -160,7 +169,8 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
         elif "unstable" in (segmentation.flags[s.segment_id] if s.segment_id < len(segmentation.flags) else ()):
             reason = "unstable"
         elif lab is not None and not (lift is not None and lift >= config.claims.min_lift - 1e-12
-                                      and ev.diff_low is not None and ev.diff_low > 0):
+                                      and ev.diff_low is not None and ev.diff_low > 0
+                                      and ev.diff_low >= (config.claims.min_lift - 1.0) * book - 1e-12):
             reason = "not_above_book"
         elif not (sel & pop).any() and lab is not None:  # nothing on the book looks like its members
             reason = "no_rules"
