@@ -20,6 +20,8 @@ ZONE_MIN_T = 2.0  # a bin's mean attribution is "clearly positive" at >= 2 stand
 ZONE_MIN_RELATIVE = 0.1  # ... and >= 10% of the largest |bin mean| of the driver
 MAX_ZONES = 3  # numeric zones kept per driver (strongest first)
 MAX_LEVEL_ZONES = 5  # category levels kept per driver
+EDGE_SPLITS = 8  # a zone's end values are examined in groups of 1/8 of the zone's customers ...
+EDGE_MIN_ROWS = 20  # ... and of at least 20 customers (see _trim_edges)
 SAMPLE_ROWS = 200_000  # direction and ranges use evenly spaced rows beyond this (deterministic)
 
 
@@ -194,6 +196,7 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
     np.maximum.at(hi, bins, x)
     lo, hi, count = lo[keep], hi[keep], count[keep]
     pos = _clearly_positive(total, sq, count)
+    xmin, xmax = float(x.min()), float(x.max())
     zones, i, last = [], 0, len(pos) - 1
     while i <= last:
         if not pos[i]:
@@ -202,11 +205,62 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
         j = i
         while j < last and pos[j + 1]:
             j += 1
-        c = float(count[i:j + 1].sum())
-        zones.append(RiskZone(low=None if i == 0 else float(lo[i]), high=None if j == last else float(hi[j]),
-                              mean_attribution=float(total[i:j + 1].sum() / c), n=int(c), share=c / len(x)))
+        a, b = _trim_edges(x, phi, float(lo[i]), float(hi[j]), j - i + 1)
+        inside = (x >= a) & (x <= b)
+        c = float(inside.sum())
+        zones.append(RiskZone(low=None if a <= xmin else a, high=None if b >= xmax else b,
+                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x)))
         i = j + 1
     return tuple(sorted(zones, key=lambda z: -z.mean_attribution)[:MAX_ZONES])
+
+
+def _trim_edges(x: np.ndarray, phi: np.ndarray, a: float, b: float, n_bins: int) -> tuple[float, float]:
+    """The run of bins [a, b] without the values at either end where the attribution has turned
+    (a hump: ages 60-92 share one quantile bin whose mean is positive although contributions are
+    negative from 72). The values of the run are cut, from the outside in, into consecutive
+    groups of at least 1/``EDGE_SPLITS`` of the run's mean bin size (``n_bins`` bins; at least
+    ``EDGE_MIN_ROWS`` rows):
+    an end group whose mean attribution is not positive is dropped, until one is; when one was
+    dropped, the edge inside that group is where its sum of attributions, counted from the
+    inside, peaks. Bounds stay observed values."""
+    inside = (x >= a) & (x <= b)
+    uniq, inv = np.unique(x[inside], return_inverse=True)
+    if len(uniq) < 2:
+        return a, b
+    tot = np.bincount(inv, weights=phi[inside], minlength=len(uniq))
+    cnt = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
+    m = max(EDGE_MIN_ROWS, float(cnt.sum()) / (EDGE_SPLITS * n_bins))
+
+    def groups(order):
+        out, t, c, start = [], 0.0, 0.0, None
+        for k in order:
+            start = k if start is None else start
+            t, c = t + tot[k], c + cnt[k]
+            if c >= m:
+                out.append((start, k, t, c))
+                t, c, start = 0.0, 0.0, None
+        if start is not None:  # a short remainder joins the last full group
+            if out:
+                s0, _, t0, c0 = out[-1]
+                out[-1] = (s0, order[-1], t0 + t, c0 + c)
+            else:
+                out.append((start, order[-1], t, c))
+        return out
+
+    ia, ib = 0, len(uniq) - 1
+    for s0, k, t, c in groups(list(range(len(uniq) - 1, -1, -1))):  # from the top
+        if t > 0 or k <= ia:
+            if ib < len(uniq) - 1 and k > ia:  # turned: the edge where the sum inside this group peaks
+                ib = k + int(np.argmax(np.cumsum(tot[k:s0 + 1])))
+            break
+        ib = k - 1
+    for s0, k, t, c in groups(list(range(0, ib + 1))):  # from the bottom
+        if t > 0 or k >= ib:
+            if ia > 0 and k < ib:
+                ia = k - int(np.argmax(np.cumsum(tot[s0:k + 1][::-1])))
+            break
+        ia = k + 1
+    return float(uniq[ia]), float(uniq[ib])
 
 
 def categorical_zones(x: pd.Series, phi: np.ndarray) -> tuple[RiskZone, ...]:
@@ -243,7 +297,7 @@ def in_zone(zone: RiskZone, values: pd.Series) -> np.ndarray:
 
 
 def zone_evidence(zone: RiskZone, values: pd.Series, pp: np.ndarray, label: Optional[np.ndarray], *,
-                  min_pp: float, level: float = 0.95) -> tuple[RiskZone, str]:
+                  min_pp: float, level: float = 0.95, in_sample: Optional[bool] = None) -> tuple[RiskZone, str]:
     """The zone with its evidence, and the verdict code: "" (reported), "not_material" (mean
     attribution below ``min_pp`` probability points) or "churn_not_higher" (with labels: the
     Newcombe ``level`` interval of churn in the zone minus churn among the other customers with
@@ -251,7 +305,8 @@ def zone_evidence(zone: RiskZone, values: pd.Series, pp: np.ndarray, label: Opti
 
     ``values``, ``pp``: the feature's values and attributions in probability points of the rows
     the zone was read from; ``label``: their observed churn (0/1; NaN = unknown, e.g. rows
-    attributed only because they are targeted), or None."""
+    attributed only because they are targeted), or None; ``in_sample``: those labels are the
+    model's training outcomes (kept on the zone, None without labels)."""
     inside = in_zone(zone, values)
     known = values.notna().to_numpy()
     mean_pp = float(pp[inside].mean()) if inside.any() else float("nan")
@@ -264,7 +319,7 @@ def zone_evidence(zone: RiskZone, values: pd.Series, pp: np.ndarray, label: Opti
         n_in, n_out = int(a.sum()), int(b.sum())
         x_in, x_out = float(lab[a].sum()), float(lab[b].sum())
         fields.update(n_in=n_in, n_out=n_out, churn_in=x_in / n_in if n_in else None,
-                      churn_out=x_out / n_out if n_out else None)
+                      churn_out=x_out / n_out if n_out else None, in_sample=in_sample)
         if n_in and n_out:
             lo, hi = newcombe(x_in, n_in, x_out, n_out, level)
             fields.update(diff_low=float(lo), diff_high=float(hi))
@@ -315,7 +370,7 @@ def driver_sums(attributions: Attributions, config: Config) -> DriverSums:
 
 def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, *,
                    sums: Optional[DriverSums] = None, label: Optional[np.ndarray] = None,
-                   families: tuple[tuple[str, ...], ...] = ()) -> GlobalDrivers:
+                   families: tuple[tuple[str, ...], ...] = (), in_sample: Optional[bool] = None) -> GlobalDrivers:
     """Mean |attribution|, mean signed attribution, share, direction and risk range per
     feature, and the same per data-dictionary group.
 
@@ -336,6 +391,10 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
     families : tuple of tuples of str
         Features that are one mechanism (:func:`churnlens.segmentation.families.families`):
         each driver lists the others of its family in ``family``.
+    in_sample : bool, optional
+        ``label`` holds the model's own training outcomes (the scored table's label column):
+        kept on each zone's evidence (``RiskZone.in_sample``, ``zone_in_sample`` of
+        ``tables/drivers.csv``) so the churn check is never read as out-of-sample proof.
 
     Zones are reported only when their evidence holds (:func:`zone_evidence`): mean
     attribution at least ``config.claims.min_zone_pp`` probability points and, with labels,
@@ -389,7 +448,8 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
             found = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
             pp = feature_pp(attributions, rows, j)
             judged = [zone_evidence(z, s.iloc[rows], pp, lab_rows, min_pp=config.claims.min_zone_pp,
-                                    level=config.claims.level) for z in found]
+                                    level=config.claims.level, in_sample=in_sample if label is not None else None)
+                      for z in found]
             zones = tuple(z for z, v in judged if not v)
             dropped = tuple((z, v) for z, v in judged if v)
             if (numeric and not _one_sided(risk, zones)) or (not numeric and not zones):
@@ -413,7 +473,7 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
 
 DRIVER_COLUMNS = ("rank", "feature", "group", "mean_abs", "mean_signed", "share", "direction", "zone", "low", "high",
                   "level", "zone_mean_attribution", "zone_n", "zone_share", "zone_pp", "zone_churn_in",
-                  "zone_churn_out", "zone_diff_low", "zone_diff_high", "protected", "family")
+                  "zone_churn_out", "zone_diff_low", "zone_diff_high", "zone_in_sample", "protected", "family")
 
 
 def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
@@ -421,7 +481,8 @@ def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
     driver without zones has one row with empty zone columns. ``low``/``high`` empty = open end;
     ``zone_pp``: the zone's mean attribution in probability points; ``zone_churn_in`` /
     ``zone_churn_out``: observed churn in / outside the zone and ``zone_diff_low`` /
-    ``zone_diff_high`` the interval of their difference (empty without labels); ``protected``:
+    ``zone_diff_high`` the interval of their difference (empty without labels); ``zone_in_sample``:
+    those labels are the model's training outcomes (empty without labels); ``protected``:
     the dictionary marks the feature protected; ``family``: features moving with it ("|")."""
     rows = []
     for rank, d in enumerate(drivers.drivers, start=1):
@@ -430,12 +491,14 @@ def drivers_table(drivers: GlobalDrivers) -> pd.DataFrame:
         if not d.zones:
             rows.append(dict(base, zone=np.nan, low=np.nan, high=np.nan, level="", zone_mean_attribution=np.nan,
                              zone_n=np.nan, zone_share=np.nan, zone_pp=np.nan, zone_churn_in=np.nan,
-                             zone_churn_out=np.nan, zone_diff_low=np.nan, zone_diff_high=np.nan))
+                             zone_churn_out=np.nan, zone_diff_low=np.nan, zone_diff_high=np.nan,
+                             zone_in_sample=pd.NA))
         for z_i, z in enumerate(d.zones, start=1):
             rows.append(dict(base, zone=z_i, low=np.nan if z.low is None else z.low,
                              high=np.nan if z.high is None else z.high, level="|".join(z.categories),
                              zone_mean_attribution=z.mean_attribution, zone_n=z.n, zone_share=z.share,
-                             zone_pp=z.mean_pp, **{f"zone_{k}": np.nan if getattr(z, k) is None else getattr(z, k)
+                             zone_pp=z.mean_pp, zone_in_sample=pd.NA if z.in_sample is None else z.in_sample,
+                             **{f"zone_{k}": np.nan if getattr(z, k) is None else getattr(z, k)
                                                    for k in ("churn_in", "churn_out", "diff_low", "diff_high")}))
     frame = pd.DataFrame(rows, columns=list(DRIVER_COLUMNS))
-    return frame.astype({"zone": "Int64", "zone_n": "Int64"})
+    return frame.astype({"zone": "Int64", "zone_n": "Int64", "zone_in_sample": "boolean"})

@@ -202,6 +202,9 @@ class RiskZone:
     n_out: int = 0
     diff_low: Optional[float] = None
     diff_high: Optional[float] = None
+    # the labels are the model's own training outcomes (the label column of the scored table):
+    # the zone's churn shows what the data say where the model points, not out-of-sample proof
+    in_sample: Optional[bool] = None
 
 
 @dataclass(frozen=True)

@@ -177,13 +177,18 @@ class ClaimsConfig(_Frozen):
     ``min_zone_pp``: smallest mean attribution of a risk zone, in probability points;
     ``min_lift``: a segment is named only when the customers its rules select churn at least this
     many times the book's rate (and the ``level`` interval of the difference excludes 0);
-    ``correlation``: |r| at or above which two features are one driver."""
+    ``correlation``: |r| at or above which two features are one driver; ``min_trait_pp``: a
+    segment's trait (a level's or band's share) must differ from the book's by at least this many
+    percentage points, the ``level`` interval of the difference excluding 0; ``min_trait_d``: a
+    median trait needs |Cohen's d| at least this against the retained customers."""
 
     min_support: float = Field(0.5, gt=0.0, le=1.0)
     min_zone_pp: float = Field(1.0, ge=0.0)
     min_lift: float = Field(2.0, ge=1.0)
     level: float = Field(0.95, gt=0.5, lt=1.0)
     correlation: float = Field(0.95, gt=0.0, le=1.0)
+    min_trait_pp: float = Field(5.0, ge=0.0, le=100.0)
+    min_trait_d: float = Field(0.3, ge=0.0)
 
 
 class AttributionConfig(_Frozen):

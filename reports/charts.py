@@ -232,9 +232,15 @@ def plot_beeswarm(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray,
 
 
 def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray, driver: Driver, *,
-                    ax=None, lang: str = "en", labels: Optional[Mapping[str, str]] = None):
+                    ax=None, lang: str = "en", labels: Optional[Mapping[str, str]] = None,
+                    value_words: Optional[Mapping[object, str]] = None):
     """Attribution of ``driver`` against its value; exactly its reported risk zones
-    (``driver.zones``) shaded or coloured -- the chart computes nothing."""
+    (``driver.zones``) shaded or coloured -- the chart computes nothing.
+
+    ``value_words``: the dictionary's words for the feature's values in ``lang`` (numeric
+    values as floats, category levels as text): a 0/1 or coded feature whose every value has
+    words is drawn on those words ("inactive", "active"), never on a 0.00-1.00 axis, and
+    category levels are labelled with their words."""
     with chart_style(lang):
         ax = _ax(ax, (3.2, 2.4))
         f = driver.feature
@@ -260,6 +266,11 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
                            label=text(lang, "chart.risk_rises") if i == 0 else None)
             if zones:
                 ax.legend(loc="best")
+            coded = sorted({float(v) for v in finite})
+            if value_words and coded and all(v in value_words for v in coded):
+                # a 0/1 or coded feature: its values in the dictionary's words, nothing in between
+                ax.set_xticks(coded, [_short(value_words[v], 14) for v in coded])
+                ax.set_xlim(coded[0] - 0.5, coded[-1] + 0.5)
         else:
             cats = [str(c) for c in (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
                                      else sorted(col.astype("str").unique()))]
@@ -270,7 +281,8 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
             colours = [RISK_UP if cats[int(i)] in hot else OKABE_ITO["blue"] if i >= 0 else OKABE_ITO["grey"]
                        for i in xs]
             ax.scatter(xs + jitter, s, s=3, c=colours, alpha=0.5, linewidths=0, rasterized=True)
-            ax.set_xticks(range(len(cats)), [_short(c, 12) for c in cats], rotation=30, ha="right")
+            words_of = value_words or {}
+            ax.set_xticks(range(len(cats)), [_short(words_of.get(c, c), 12) for c in cats], rotation=30, ha="right")
         ax.axhline(0, color=INK, lw=0.6)
         ax.set_title(_short(_label(labels, f), 40), loc="left")
         ax.set_xlabel(text(lang, "chart.feature_value"))

@@ -174,12 +174,15 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
 def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
     """Where the driver raises risk, in words, thresholds in the feature's unit from the
     dictionary: its reported risk zones (the numbers of the chart's shading and of
-    ``tables/drivers.csv``); without one, its direction only (a one-sided range only for a
-    driver whose zones were never examined, e.g. beyond the top ten)."""
+    ``tables/drivers.csv``); when zones were found but none held its evidence, that no range
+    raises risk materially and measurably; otherwise its direction only (a one-sided range only
+    for a driver whose zones were never examined, e.g. beyond the top ten)."""
     if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
         return zones_text(config, driver, lang, output_space)
-    rr = None if getattr(driver, "dropped_zones", ()) else driver.risk_range
     label = config.label(driver.feature, lang)
+    if getattr(driver, "dropped_zones", ()):  # examined, and no zone's evidence held: no direction claimed either
+        return text(lang, "drivers.no_zone", feature=label)
+    rr = driver.risk_range
     if rr is None:
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)
@@ -549,6 +552,35 @@ def lineage_sentence(event, lang: str) -> str:
     return text(lang, "monitoring.lineage.split", key=event.previous[0], parts=joined(event.current))
 
 
+def trait_level(config, feature: str, stat: str, level: str, lang: str) -> str:
+    """A profile row's level in words (``tables/segment_profiles.csv``): value labels, readable
+    bands, "median", "missing"."""
+    spec = config.features.get(feature)
+    if stat == "median":
+        return text(lang, "traits.median")
+    if stat == "missing":
+        return text(lang, "reason.missing")
+    if stat == "band" and level[:1] in "<[>":
+        nums = [float(x) for x in level.strip("<>=[)").split(",")]
+        unit = spec.unit if spec is not None else None
+        shown = [feature_value(x, unit=unit, lang=lang) for x in nums]
+        if level.startswith("<"):
+            return text(lang, "traits.band_below", high=shown[0])
+        if level.startswith(">="):
+            return text(lang, "traits.band_above", low=shown[0])
+        return text(lang, "traits.band_between", low=shown[0], high=shown[1])
+    if level == "(other)":
+        return text(lang, "traits.other_levels")
+    value: object = level
+    try:
+        value = float(level)
+    except ValueError:
+        pass
+    if stat == "share" and level == "1" and spec is not None and not spec.value_label(1, lang):
+        return text(lang, "traits.has_trait")
+    return feature_value(value, lang=lang, spec=spec)
+
+
 def claim_text(claim, config, lang: str) -> str:
     """A claim (``churnlens.segmentation.results.Claim``) as the dossier's claims table words it."""
 
@@ -586,6 +618,13 @@ def claim_text(claim, config, lang: str) -> str:
         return text(lang, "claims.zone", zone=zone)
     if claim.kind == "driver":
         return text(lang, "claims.driver", rank=params.get("rank", ""))
+    if claim.kind == "trait":
+        stat = claim.statement.split(".", 1)[1]
+        trait = text(lang, "reason.line", label=config.label(claim.feature, lang),
+                     value=trait_level(config, claim.feature, stat, claim.level, lang))
+        if stat == "median":
+            return text(lang, "claims.trait_median", trait=trait, d=f"{params.get('d', 0.0):+.2f}")
+        return text(lang, "claims.trait_share", trait=trait, book=f"{100 * params.get('book_share', 0.0):.0f}%")
     if claim.kind == "headline":
         key = "claims.headline_named" if claim.statement == "segments.named" else "claims.headline_none"
         return text(lang, key, named=params.get("named", 0), found=params.get("found", 0))

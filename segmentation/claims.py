@@ -10,15 +10,31 @@ Tests (thresholds: ``Config.claims``, documented in docs/config.md):
   phrase selects vs the others is given with its interval.
 * **set_apart** (one per segment, :func:`segment_evidence`): the segment's rules evaluated on
   the whole book. With labels the customers they select must churn at least ``min_lift`` times
-  the book's rate with the Newcombe interval of (selected - rest) above 0 (``not_above_book``);
+  the book's rate with the Newcombe interval of (selected - rest) above 0 (``not_above_book``),
+  the interval's level Bonferroni-adjusted for the number of candidate segments tested
+  (``1 - (1 - level) / k``), and its lower end at least ``(min_lift - 1)`` times the book's rate:
+  the excess churn itself must be measurable, not only its sign (on a book whose features are
+  shaped by mechanisms that cause nothing, a small group picked by chance churns 2x the book
+  with an interval reaching down to +0.3 points);
   the segment must be stable (``unstable``); a model at ``NEAR_PERFECT_AUC`` (0.98) or above on
   its own training outcomes has memorised them, and nothing is named (``memorised``). A segment failing it is not named: its churners
   are "no distinct reason" (:func:`demote`). Rules that mention none of the name's features are
   ``caveat`` (``rules_off_name``).
 * **risk_zone**: the zones of the top drivers, reported (``made``) or dropped with the code of
   :func:`churnlens.attribution.drivers.zone_evidence` (``not_material`` / ``churn_not_higher``).
+  The churn check's labels are flagged ``in_sample`` when they are the model's training outcomes;
+  on a model that memorised them (in-sample AUC at ``NEAR_PERFECT_AUC`` or above) a zone that
+  passes is a ``caveat`` (``in_sample_memorised``): the labels agree because the model learnt them.
 * **driver**: a protected driver among the top ones is ``dropped`` from the business story
   (``protected``); the others are ``made``.
+* **trait** (:func:`trait_claims`): a segment's distinguishing traits from
+  ``tables/segment_profiles.csv``. A share of a level or band (``trait.share``, ``trait.band``,
+  ``trait.missing``): *support* is the share among the segment's customers, *effect_pp* its
+  difference from the book's share, ``n`` / ``n_out`` the segment's and the book's customers with
+  a known value; made when |effect| reaches ``min_trait_pp`` with the Newcombe interval of the
+  difference excluding 0 (``trait_not_different``). A median (``trait.median``) is made when
+  |Cohen's d| against the retained customers reaches ``min_trait_d``. A protected attribute is
+  never a business trait (``protected``); the profile pages list only made traits.
 * **headline**: ``segments.named`` (how many segments are named, the share of churners they
   hold) or ``segments.none`` with why (``no_named_segment``).
 
@@ -48,6 +64,7 @@ from churnlens.segmentation.results import (
     SegmentEvidence,
     SegmentRules,
     SegmentSummary,
+    TRAIT_STATEMENTS,
 )
 from churnlens.notes import Note
 
@@ -55,6 +72,7 @@ CLAIM_COLUMNS = ("claim", "kind", "segment", "feature", "statement", "level", "l
                  "churn_in", "churn_in_low", "churn_in_high", "churn_out", "churn_out_low", "churn_out_high",
                  "diff_low", "diff_high", "n", "n_out", "in_sample", "verdict", "reason")
 TOP_DRIVER_CLAIMS = 10  # drivers examined for "driver" and "risk_zone" claims
+TRAITS_PER_GROUP = 6  # trait candidates claimed per segment and feature group (a profile page's rows)
 
 
 def _f(x) -> Optional[float]:
@@ -131,11 +149,15 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
     quality = {q.key: q for q in rules.quality}
     out = []
+    # every candidate is tested: the interval is Bonferroni-adjusted for their number, so a book
+    # without mechanisms names none however many candidate groups the clustering offers
+    k = sum(1 for s in summaries if s.segment_id != MIXED)
+    level = 1.0 - (1.0 - config.claims.level) / max(k, 1)
     for s in summaries:
         if s.segment_id == MIXED:
             continue
         sel = book_selection(segmentation, s.segment_id, X, pop, seed=config.seed)
-        ev = churn_compare(sel, lab, pop, level=config.claims.level)
+        ev = churn_compare(sel, lab, pop, level=level)
         known = pop if lab is None else pop & np.isfinite(lab)
         book = None if lab is None or not known.any() else float(lab[known].mean())
         lift = None if ev.churn_in is None or not book else ev.churn_in / book
@@ -147,7 +169,8 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
         elif "unstable" in (segmentation.flags[s.segment_id] if s.segment_id < len(segmentation.flags) else ()):
             reason = "unstable"
         elif lab is not None and not (lift is not None and lift >= config.claims.min_lift - 1e-12
-                                      and ev.diff_low is not None and ev.diff_low > 0):
+                                      and ev.diff_low is not None and ev.diff_low > 0
+                                      and ev.diff_low >= (config.claims.min_lift - 1.0) * book - 1e-12):
             reason = "not_above_book"
         elif not (sel & pop).any() and lab is not None:  # nothing on the book looks like its members
             reason = "no_rules"
@@ -231,7 +254,8 @@ def _bounds(part) -> tuple[Optional[float], Optional[float]]:
 def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentation, attributions: Attributions,
                  X: Optional[pd.DataFrame], config: Config, *, drivers: Optional[GlobalDrivers] = None,
                  evidence: tuple[SegmentEvidence, ...] = (), label: Optional[np.ndarray] = None,
-                 population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None) -> tuple[Claim, ...]:
+                 population: Optional[np.ndarray] = None, in_sample: Optional[bool] = None,
+                 auc: Optional[float] = None, profiles: Optional[pd.DataFrame] = None) -> tuple[Claim, ...]:
     """Every claim with its evidence and verdict (module docstring), recomputed from the data.
 
     Parameters
@@ -244,7 +268,13 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
     label : observed churn of the attributed rows (0/1, NaN unknown), optional.
     population : rows standing for the book (weight > 0), default ``attributions.weights > 0``.
     in_sample : the labels are the model's training outcomes (None: unknown).
+    auc : the model's AUC on those labels; at ``NEAR_PERFECT_AUC`` or above on in-sample labels
+        the model has memorised them, and a zone that passes its churn check is made only with
+        the caveat ``in_sample_memorised`` (the labels agree with the model because it learnt them).
+    profiles : ``tables/segment_profiles.csv``'s frame: the segments' traits as claims
+        (:func:`trait_claims`).
     """
+    memorised = bool(in_sample) and auc is not None and auc >= NEAR_PERFECT_AUC
     lv = config.claims.level
     pop = (np.asarray(attributions.weights) > 0) if population is None else np.asarray(population, dtype=bool)
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
@@ -309,10 +339,17 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                     ev = dataclasses.replace(ev, churn_in_low=_f(l1), churn_in_high=_f(u1), churn_out_low=_f(l2),
                                              churn_out_high=_f(u2))
                 verdict = "dropped" if code or d.protected else "made"
+                reason = code or ("protected" if d.protected else "")
+                if verdict == "made" and memorised and z.churn_in is not None:
+                    verdict, reason = "caveat", "in_sample_memorised"
+                ev = dataclasses.replace(ev, in_sample=z.in_sample if z.in_sample is not None else ev.in_sample)
                 claims.append(Claim(f"drivers.{d.feature}.zone.{i}", "risk_zone", "", d.feature,
                                     "risk_zone.level" if z.categories else "risk_zone.range", ev, verdict,
-                                    code or ("protected" if d.protected else ""), level="|".join(z.categories),
+                                    reason, level="|".join(z.categories),
                                     low=z.low, high=z.high))
+    if profiles is not None and X is not None and len(profiles):
+        real = [s.key for s in summaries if s.segment_id != MIXED]
+        claims.extend(trait_claims(profiles[profiles["segment"].isin(real)], X, config, population=pop))
     named = [e for e in evidence if e.named]
     m = int(rows.size)
     covered = int(sum(s.size for s in summaries if s.segment_id != MIXED))
@@ -323,6 +360,67 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                             "made" if named and covered else "caveat", "" if named and covered else "no_named_segment",
                             params=(("named", len(named)), ("found", len(evidence)))))
     return tuple(claims)
+
+
+def trait_claims(profiles: pd.DataFrame, X: pd.DataFrame, config: Config, *,
+                 population: np.ndarray) -> tuple[Claim, ...]:
+    """The distinguishing traits of every segment as claims (module docstring, ``trait``).
+
+    ``profiles``: :func:`churnlens.segmentation.traits.segment_profiles`' frame; ``X``: the
+    source features of the same rows; ``population``: the rows standing for the book. Only rows
+    that could be a trait are claimed: shares at least ``min_trait_pp`` points from the retained
+    customers' or the book's, medians at least ``min_trait_d`` from the retained customers'."""
+    cc = config.claims
+    pop = np.asarray(population, dtype=bool)
+    out: list[Claim] = []
+    book_n: dict[str, int] = {}
+    # the strongest candidates of each segment and feature group (a profile page lists at most
+    # TRAITS_PER_GROUP of them): shares by their largest difference in points, medians with
+    # |d| = min_trait_d counting as min_trait_pp points
+    f = profiles.assign(_g=[config.group(x) for x in profiles["feature"]])
+    size = np.where(f["stat"] == "median", f["effect"].abs() / max(cc.min_trait_d, 1e-9) * cc.min_trait_pp,
+                    np.maximum((100.0 * (f["segment_value"] - f["book_value"])).abs(), f["effect"].abs()))
+    f = f.assign(_size=np.nan_to_num(size, nan=0.0)).sort_values("_size", ascending=False, kind="stable")
+    f = f.groupby(["segment", "_g"], sort=False).head(TRAITS_PER_GROUP).sort_index()
+    for r in f.itertuples(index=False):
+        spec = config.features.get(r.feature)
+        protected = bool(spec is not None and spec.protected)
+        statement = TRAIT_STATEMENTS.get(r.stat)
+        if statement is None:
+            continue
+        level = "" if r.stat in ("median", "missing") else str(r.level)
+        cid = f"{r.segment}.trait.{r.feature}.{r.stat}" + (f".{level}" if level else "")
+        if r.stat == "median":
+            d = float(r.effect) if r.effect == r.effect else None
+            if d is None or abs(d) < cc.min_trait_d:
+                continue
+            out.append(Claim(cid, "trait", r.segment, r.feature, statement, Evidence(n=int(r.n)),
+                             "dropped" if protected else "made", "protected" if protected else "",
+                             params=(("d", d), ("segment_median", float(r.segment_value)),
+                                     ("book_median", float(r.book_value)))))
+            continue
+        sv, bv, rv = float(r.segment_value), float(r.book_value), float(r.retained_value)
+        if not (sv == sv and bv == bv):
+            continue
+        vs_book, vs_ret = 100.0 * (sv - bv), (100.0 * (sv - rv) if rv == rv else 0.0)
+        if max(abs(vs_book), abs(vs_ret)) < cc.min_trait_pp:
+            continue  # not a candidate trait at all
+        if r.feature not in book_n:
+            book_n[r.feature] = int((pop & X[r.feature].notna().to_numpy()).sum()) if r.feature in X.columns else 0
+        n_seg, n_book = int(r.n), book_n[r.feature]
+        if r.stat == "missing":
+            n_book = int(pop.sum())
+        lo, hi = newcombe(sv * n_seg, n_seg, bv * n_book, n_book, cc.level) if n_seg and n_book else (np.nan, np.nan)
+        ev = Evidence(support=sv, effect_pp=vs_book, diff_low=_f(lo), diff_high=_f(hi), n=n_seg, n_out=n_book)
+        if protected:
+            verdict, reason = "dropped", "protected"
+        elif abs(vs_book) >= cc.min_trait_pp - 1e-12 and np.isfinite(lo) and (lo > 0 or hi < 0):
+            verdict, reason = "made", ""
+        else:
+            verdict, reason = "dropped", "trait_not_different"
+        out.append(Claim(cid, "trait", r.segment, r.feature, statement, ev, verdict, reason, level=level,
+                         params=(("book_share", bv), ("retained_share", rv))))
+    return tuple(out)
 
 
 def claims_frame(claims: tuple[Claim, ...]) -> pd.DataFrame:

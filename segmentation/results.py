@@ -457,6 +457,10 @@ class Evidence:
     in_sample: Optional[bool] = None
 
 
+# statement code of a trait claim per profile stat (tables/segment_profiles.csv ``stat``)
+TRAIT_STATEMENTS = {"share": "trait.share", "band": "trait.band", "missing": "trait.missing", "median": "trait.median"}
+
+
 @dataclass(frozen=True)
 class Claim:
     """One statement the documents may make, as codes and numbers (no words).

@@ -17,7 +17,9 @@ Not the demo book: these books are built to break segmentation methods the way r
 * Background churn: every customer churns at ``background`` probability regardless.
 
 Kinds: ``hard`` (the above), ``clean`` (no overlap, no correlated noise, equal sizes 7% x 4),
-``noise`` (background churn only, at 8%), ``single`` (one mechanism of 12%).
+``noise`` (background churn only, at 8%), ``single`` (one mechanism of 12%), ``shaped`` (the
+features of ``clean``, four mechanisms shaping levels and flags, but no effect: background churn
+only, at 5%).
 
 :func:`attribute` trains a small LightGBM model and returns exact TreeSHAP
 (``pred_contrib``) attributions as :class:`Attributions`.
@@ -49,12 +51,16 @@ KINDS = {
     "clean": dict(prevalence=(0.07, 0.07, 0.07, 0.07), overlap=0.0, n_noise=10, n_correlated=0, background=0.006),
     "noise": dict(prevalence=(), overlap=0.0, n_noise=40, n_correlated=0, background=0.08),
     "single": dict(prevalence=(0.12,), overlap=0.0, n_noise=40, n_correlated=8, background=0.012),
+    # four mechanisms shape the features (levels, flags) but cause nothing: churn is background only
+    "shaped": dict(prevalence=(0.07, 0.07, 0.07, 0.07), overlap=0.0, n_noise=10, n_correlated=0, background=0.05,
+                   effect=0.0),
 }
 
 
 def make_book(kind: str = "hard", *, n: int = 40_000, seed: int = 0, effect: float = 4.5, flag_rate: float = 0.3) -> Book:
     """Generate a book of ``n`` customers of the given ``kind`` (see the module docstring)."""
     spec = KINDS[kind]
+    effect = spec.get("effect", effect)
     prevalence = spec["prevalence"]
     rng = np.random.default_rng([seed, len(kind)])
     k = len(prevalence)

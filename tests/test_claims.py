@@ -127,3 +127,192 @@ def test_columns_moving_together_are_one_driver_and_protected_ones_are_out():
     np.testing.assert_allclose(b.values[:, 0], V[:, 0] + V[:, 1], rtol=1e-5)
     assert (b.values[:, [1, 3, 5]] == 0).all()
     np.testing.assert_array_equal(b.values[:, 2], V[:, 2])
+
+
+def _hump_book(seed: int, n: int = 12_000):
+    """Risk only for ages 45-65 on a skewed age distribution, LightGBM's exact attributions."""
+    import lightgbm as lgb
+
+    from tests.books import booster_attributions
+
+    rng = np.random.default_rng(seed)
+    # skewed as a bank's book is: the oldest twentieth (about 58-92) is one quantile bin
+    age = np.clip(np.round(18 + rng.gamma(4.0, 5.5, n)), 18, 92)
+    X = pd.DataFrame({"Age": age, "balance": rng.gamma(2.0, 20_000.0, n), "tenure": rng.integers(0, 11, n).astype(float)})
+    hump = (age >= 45) & (age <= 65)
+    churned = (rng.random(n) < np.where(hump, 0.45, 0.08)).astype(int)
+    booster = lgb.train(dict(objective="binary", learning_rate=0.08, num_leaves=15, min_child_samples=40, seed=seed,
+                             verbose=-1, num_threads=2, deterministic=True, force_col_wise=True),
+                        lgb.Dataset(X, label=churned), num_boost_round=120)
+    return X, churned, booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_planted_hump_is_one_zone_of_its_range_in_sentence_chart_and_table(seed):
+    """Risk only for ages 45-65 (a hump): the zone is about 45-65, not 45-to-the-oldest; the
+    sentence of both languages and tables/drivers.csv give the zone's numbers, and the churn
+    evidence is recomputed from the raw labels."""
+    from churnlens.attribution.drivers import drivers_table, global_drivers, in_zone
+    from churnlens.attribution.results import GlobalDrivers
+
+    X, churned, attr = _hump_book(seed)
+    n = len(X)
+    cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
+    d = next(d for d in global_drivers(attr, X, cfg, label=churned.astype(float)).drivers if d.feature == "Age")
+    (z,) = d.zones
+    assert z.low is not None and z.high is not None, "a hump is a closed range, never 'Age 45 or more'"
+    assert 43 <= z.low <= 47 and 63 <= z.high <= 67
+    inside = in_zone(z, X["Age"])
+    assert z.churn_in == pytest.approx(churned[inside].mean()) and z.churn_out == pytest.approx(churned[~inside].mean())
+    assert z.diff_low > 0 and z.mean_pp >= cfg.claims.min_zone_pp
+    row = drivers_table(GlobalDrivers(drivers=(d,), groups=(), n_customers=n)).iloc[0]
+    assert (row["low"], row["high"]) == (z.low, z.high)
+    en, zh = words.risk_text(cfg, d, "en", "log_odds"), words.risk_text(cfg, d, "zh", "log_odds")
+    assert f"{z.low:.0f}" in en and f"{z.high:.0f}" in en and f"{z.low:.0f}" in zh and f"{z.high:.0f}" in zh
+    assert "or more" not in en
+
+
+def test_zone_churn_on_in_sample_labels_says_so_and_a_memorised_model_only_confirms_with_a_caveat():
+    """Labels of the scored table are the model's training outcomes: the zone's churn evidence
+    carries in_sample (drivers.csv, claims.csv, the dossier's words in both languages); on a
+    model at or above the near-perfect AUC the zone is made only with its caveat."""
+    from types import SimpleNamespace
+
+    from churnlens.attribution.drivers import drivers_table, global_drivers
+    from churnlens.reports.sections.claims import rows_of
+    from churnlens.segmentation.claims import build_claims, claims_frame
+
+    X, churned, attr = _hump_book(0, n=6000)
+    cfg = parse_config({"features": {"Age": {"label": {"en": "Age", "zh": "年龄"}}}})
+    drivers = global_drivers(attr, X, cfg, label=churned.astype(float), in_sample=True)
+    age = next(d for d in drivers.drivers if d.feature == "Age")
+    assert age.zones and all(z.in_sample is True for z in age.zones)
+    table = drivers_table(drivers)
+    assert table.loc[table.feature == "Age", "zone_in_sample"].tolist() == [True] * len(age.zones)
+    assert drivers_table(global_drivers(attr, X, cfg)).zone_in_sample.isna().all()  # no labels, no flag
+    seg = SimpleNamespace(rows=np.zeros(0, dtype=np.int64), labels=np.zeros(0, dtype=np.int64))
+    for auc, verdict, reason in ((0.85, "made", ""), (0.995, "caveat", "in_sample_memorised")):
+        claims = build_claims((), seg, attr, X, cfg, drivers=drivers, label=churned.astype(float), in_sample=True,
+                              auc=auc)
+        zone = next(c for c in claims if c.claim == "drivers.Age.zone.1")
+        assert (zone.verdict, zone.reason) == (verdict, reason) and zone.evidence.in_sample is True
+        row = claims_frame(claims).set_index("claim").loc["drivers.Age.zone.1"]
+        assert bool(row.in_sample) and row.churn_in == pytest.approx(age.zones[0].churn_in)
+    words_of = {lang: next(r for r, c in zip(rows_of(claims, cfg, lang), claims) if c.claim == "drivers.Age.zone.1")
+                for lang in ("en", "zh")}
+    assert "in-sample" in words_of["en"].churn and "样本内" in words_of["zh"].churn
+    assert "memorised" in words_of["en"].reason and "样本内" in words_of["zh"].reason
+
+
+def test_distinguishing_traits_are_claims_with_evidence_and_protected_ones_never_business_traits():
+    """A segment whose customers are mostly inactive and German (planted), with gender shifted
+    too (protected) and a salary that is the book's: inactive and Germany are made trait claims
+    whose support and difference from the book are recomputed from the raw data; gender is
+    withheld as protected; salary is no trait. The profile pages list only made traits."""
+    from churnlens.segmentation.claims import trait_claims
+    from churnlens.segmentation.traits import segment_profiles
+    from churnlens.reports.sections.traits import made_traits
+
+    rng = np.random.default_rng(3)
+    n = 8000
+    seg = np.zeros(n, dtype=bool)
+    seg[:800] = True
+    X = pd.DataFrame({
+        "active": np.where(seg, rng.random(n) < 0.15, rng.random(n) < 0.55).astype(int),
+        "country": np.where(seg, rng.choice(["France", "Germany"], n, p=[0.3, 0.7]),
+                            rng.choice(["France", "Germany", "Spain"], n, p=[0.5, 0.25, 0.25])),
+        "gender": np.where(seg, rng.choice(["Female", "Male"], n, p=[0.65, 0.35]),
+                           rng.choice(["Female", "Male"], n, p=[0.45, 0.55])),
+        "salary": rng.uniform(10_000, 200_000, n)})
+    churners = seg | (rng.random(n) < 0.1)
+    keys = np.where(seg, "S1", "").astype(object)
+    book = np.ones(n, dtype=bool)
+    cfg = parse_config({"features": {"gender": {"label": {"en": "Gender", "zh": "性别"}, "protected": True},
+                                     "active": {"label": {"en": "Active", "zh": "活跃"},
+                                                "values": {0: {"en": "inactive", "zh": "不活跃"},
+                                                           1: {"en": "active", "zh": "活跃"}}}}})
+    prof = segment_profiles(X, keys, churners=churners, book=book, config=cfg, segments=["S1"]).frame
+    claims = {c.claim: c for c in trait_claims(prof, X, cfg, population=book)}
+    germany = claims["S1.trait.country.share.Germany"]
+    assert germany.verdict == "made"
+    sv, bv = (X.country[seg] == "Germany").mean(), (X.country == "Germany").mean()
+    assert germany.evidence.support == pytest.approx(sv) and germany.evidence.effect_pp == pytest.approx(100 * (sv - bv))
+    lo, hi = newcombe(sv * seg.sum(), seg.sum(), bv * n, n)
+    assert (germany.evidence.diff_low, germany.evidence.diff_high) == pytest.approx((lo, hi)) and lo > 0
+    assert (germany.evidence.n, germany.evidence.n_out) == (800, n)
+    active = claims["S1.trait.active.share.1"]  # fewer active members than the book: a made trait, negative effect
+    assert active.verdict == "made" and active.evidence.effect_pp < -30
+    assert active.evidence.support == pytest.approx(X.active[seg].mean())
+    assert claims["S1.trait.gender.share.Female"].verdict == "dropped"
+    assert claims["S1.trait.gender.share.Female"].reason == "protected"
+    assert not any(c.feature == "salary" and c.verdict == "made" for c in claims.values())
+    shown = made_traits(tuple(claims.values()))
+    assert ("S1", "country", "share", "Germany") in shown and not any(f == "gender" for _, f, _, _ in shown)
+    from churnlens.reports.sections.claims import rows_of
+    for lang, word in (("en", "Germany"), ("zh", "Germany")):
+        row = next(r for r, c in zip(rows_of((germany,), cfg, lang), (germany,)))
+        assert word in row.what and ("trait" in row.what if lang == "en" else "特征" in row.what)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_segment_page_says_what_its_rules_select_in_the_whole_book(lang, tmp_path):
+    """Each named segment's page gives its rules' precision among churners and the churn of the
+    customers they select in the book against the book's (in-sample: the label column), all
+    recomputed from the raw table by applying the rules; rules naming none of the name's
+    features are flagged."""
+    from churnlens import reports
+    from churnlens.reports import formatting
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections.segment_pages import rules_on_book
+    from churnlens.run.stages import AlignedFeatures
+    from churnlens.segmentation.results import MIXED
+    from churnlens.segmentation.rules import assign
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    rules = ctx.segment_rules
+    aligned = ctx[AlignedFeatures]
+    pop = np.asarray(aligned.in_population, dtype=bool)
+    y = np.asarray(aligned.label, dtype=float)
+    on_all = assign(rules.rules, ctx.X_model)
+    on_book = np.where(pop, on_all, "")
+    churners = np.asarray(ctx.churners.mask, dtype=bool)
+    named = [s for s in ctx.segments if s.segment_id != MIXED]
+    assert named
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for s in named:
+        ob = rules_on_book(ctx, s)
+        sel = on_book == s.key
+        assert ob.selected_n == int(sel.sum()) > 0
+        assert ob.selected_churn == pytest.approx(y[sel].mean())
+        assert ob.book_churn == pytest.approx(y[pop].mean())
+        assert ob.in_sample is True
+        picked = (on_all == s.key) & churners
+        assert ob.precision == pytest.approx((ctx.segment_keys[picked] == s.key).mean())
+        name_feats = {p.feature for p in s.name} or set(s.top_drivers)
+        for d in ctx.drivers.drivers:
+            if d.feature in name_feats:
+                name_feats |= set(d.family)
+        for r in (r for r in rules.rules if r.key == s.key):
+            mentions = any(ctx.sources.source(c.feature) in name_feats for c in r.conditions)
+            assert (r.rule_id in ob.off_name) == (not mentions)
+        line = text(lang, "segment.rules_on_book", n=formatting.num(ob.selected_n), rate=formatting.pct(ob.selected_churn),
+                    book=formatting.pct(ob.book_churn), precision=formatting.pct(ob.precision))
+        assert line in page
+    assert text(lang, "segment.rules_in_sample") in page
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_driver_whose_zones_all_failed_their_evidence_claims_no_direction(lang):
+    """Salary's zones churn like the rest of the book: the drivers page claims neither a zone nor a
+    direction for it ("lower X raises risk" would be a claim without evidence)."""
+    from churnlens.attribution.results import Driver
+    from churnlens.reports.catalogue import text
+
+    cfg = parse_config({"features": {"salary": {"label": {"en": "Estimated salary", "zh": "估计年收入"}}}})
+    zone = RiskZone(low=41_000.0, high=70_000.0, mean_attribution=0.1, n=1500, share=0.15)
+    d = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None, zones=(), dropped_zones=((zone, "churn_not_higher"),))
+    assert words.risk_text(cfg, d, lang) == text(lang, "drivers.no_zone", feature=cfg.label("salary", lang))
+    never = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None)  # beyond the top ten: never examined
+    assert words.risk_text(cfg, never, lang) == text(lang, "drivers.direction_down", feature=cfg.label("salary", lang))

@@ -130,3 +130,49 @@ def test_chart_texts_come_from_the_catalogue(ctx):
     ax = charts.plot_global_drivers(ctx.drivers, lang="zh", labels=_labels(ctx, "zh"), top=3)
     assert [t.get_text() for t in ax.get_yticklabels()] == [ctx.config.label(d.feature, "zh")
                                                             for d in ctx.drivers.drivers[:3]]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dependence_of_0_1_and_categorical_features_on_the_dictionarys_words(lang):
+    """A 0/1 driver is drawn on its words ("inactive"/"active"), never 0.00-1.00, its zone shaded on
+    its word alone; a categorical driver's levels carry their words and the zone's level is the
+    coloured one."""
+    import pandas as pd
+
+    from churnlens.attribution.results import Attributions, Driver, RiskZone
+    from churnlens.config import parse_config
+    from churnlens.reports.sections.drivers import value_words
+
+    rng = np.random.default_rng(0)
+    n = 400
+    X = pd.DataFrame({"IsActiveMember": rng.integers(0, 2, n),
+                      "Geography": pd.Categorical(rng.choice(["France", "Germany", "Spain"], n))})
+    V = np.column_stack([np.where(X.IsActiveMember == 0, 0.4, -0.3), np.where(X.Geography == "Germany", 0.5, -0.2)])
+    a = Attributions(np.arange(n).astype(str), tuple(X.columns), V.astype(np.float32), 0.0, V.sum(1), np.full(n, 0.5),
+                     "log_odds", 0.0, "test")
+    cfg = parse_config({"features": {
+        "IsActiveMember": {"label": {"en": "Active member", "zh": "活跃客户"},
+                           "values": {0: {"en": "inactive", "zh": "不活跃"}, 1: {"en": "active", "zh": "活跃"}}},
+        "Geography": {"label": {"en": "Country", "zh": "所在国家"},
+                      "values": {"France": {"en": "France", "zh": "法国"}, "Germany": {"en": "Germany", "zh": "德国"},
+                                 "Spain": {"en": "Spain", "zh": "西班牙"}}}}})
+    rows = np.arange(n)
+    active = Driver("IsActiveMember", "behaviour", 0.35, 0.0, 0.5, "down", None,
+                    zones=(RiskZone(low=None, high=0.0, mean_attribution=0.4, n=200, share=0.5),))
+    words_active = value_words(cfg, X["IsActiveMember"], lang)
+    ax = charts.plot_dependence(a, X, rows, active, lang=lang, value_words=words_active)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ({"en": ["inactive", "active"], "zh": ["不活跃", "活跃"]}[lang])
+    assert [t for t in ax.get_xticks()] == [0.0, 1.0]
+    (span,) = [p.get_path().get_extents().transformed(p.get_patch_transform()) for p in ax.patches]
+    assert span.x0 < 0.0 < span.x1 < 1.0  # the shading covers "inactive" only
+    geo = Driver("Geography", "customer", 0.3, 0.0, 0.5, "mixed", None,
+                 zones=(RiskZone(low=None, high=None, mean_attribution=0.5, n=130, share=0.33, categories=("Germany",)),))
+    ax = charts.plot_dependence(a, X, rows, geo, lang=lang, value_words=value_words(cfg, X["Geography"], lang))
+    assert [t.get_text() for t in ax.get_xticklabels()] == (
+        {"en": ["France", "Germany", "Spain"], "zh": ["法国", "德国", "西班牙"]}[lang])
+    colours = ax.collections[0].get_facecolors()
+    hot = np.all(np.isclose(colours[:, :3], mpl.colors.to_rgb(charts.RISK_UP)), axis=1)
+    np.testing.assert_array_equal(hot, (X.Geography == "Germany").to_numpy())
+    # a feature without words for every value keeps its numeric axis
+    assert value_words(cfg, pd.Series(rng.normal(size=10), name="Balance"), lang) == {}

@@ -343,7 +343,8 @@ def global_drivers(env: Env, config: Config, sample: PopulationSample, sums, ali
     (a zone kept only when material and, with labels, when its churn is above the rest's)."""
     label = _labels(aligned)
     return attribution.global_drivers(sample.attributions, sample.X, config, sums=sums, families=fams.groups,
-                                      label=None if label is None else label[sample.pos])
+                                      label=None if label is None else label[sample.pos],
+                                      in_sample=aligned.label is not None)
 
 
 @step("segmentation", needs=(Config, FeatureSources, Selection, AlignedFeatures, Attributions, SourceFeatures,
@@ -452,13 +453,15 @@ def _fit_rules(config: Config, aligned: AlignedFeatures, attr: Attributions, seg
 
 
 @step("claims", needs=(Config, Segments, Segmentation, SegmentationBasis, SourceFeatures, AlignedFeatures,
-                       GlobalDrivers, SegmentEvidences), gives=Claims, beside=True)
+                       GlobalDrivers, SegmentEvidences, ModelQuality, SegmentProfiles), gives=Claims, beside=True)
 def claims(env: Env, config: Config, segments: Segments, seg: Segmentation, basis: SegmentationBasis,
-           X: SourceFeatures, aligned: AlignedFeatures, drivers: GlobalDrivers, evidence: SegmentEvidences) -> Claims:
+           X: SourceFeatures, aligned: AlignedFeatures, drivers: GlobalDrivers, evidence: SegmentEvidences,
+           quality: Optional[ModelQuality], profiles: Optional[SegmentProfiles]) -> Claims:
     """Every name, zone, driver and headline as a claim with its evidence and verdict."""
     return Claims(seg_claims.build_claims(
         segments.items, seg, basis.attributions, X.frame, config, drivers=drivers, evidence=evidence.items,
-        label=_labels(aligned), population=aligned.in_population, in_sample=aligned.label is not None))
+        label=_labels(aligned), population=aligned.in_population, in_sample=aligned.label is not None,
+        auc=None if quality is None else quality.auc, profiles=None if profiles is None else profiles.frame))
 
 
 @step("model quality", needs=(Config, Book), gives=ModelQuality)

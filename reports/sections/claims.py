@@ -13,6 +13,8 @@ from churnlens.reports import formatting, words
 from churnlens.segmentation.results import Claims
 from churnlens.reports.sections.base import Kit, Section
 
+TRAITS_LISTED = 2  # made trait claims listed per segment (every one is in tables/claims.csv)
+
 
 @dataclass(frozen=True)
 class ClaimRow:
@@ -31,6 +33,7 @@ class ClaimsView:
     made: int
     caveat: int
     dropped: int
+    traits_left: int = 0  # trait claims in tables/claims.csv only
 
 
 def _pct(x: Optional[float]) -> str:
@@ -45,7 +48,8 @@ def rows_of(claims, config, lang: str) -> tuple[ClaimRow, ...]:
         subject = c.segment or (config.label(c.feature, lang) if c.feature else formatting.DASH)
         churn = formatting.DASH
         if e.churn_in is not None and e.churn_out is not None:
-            churn = words.text(lang, "claims.churn", cin=_pct(e.churn_in), cout=_pct(e.churn_out),
+            churn = words.text(lang, "claims.churn_in_sample" if e.in_sample else "claims.churn",
+                               cin=_pct(e.churn_in), cout=_pct(e.churn_out),
                                lo=_pct(e.diff_low), hi=_pct(e.diff_high))
         out.append(ClaimRow(
             subject=subject, what=words.claim_text(c, config, lang),
@@ -55,11 +59,42 @@ def rows_of(claims, config, lang: str) -> tuple[ClaimRow, ...]:
     return tuple(out)
 
 
+def listed(claims) -> tuple[tuple, int]:
+    """The claims the dossier lists, and how many trait claims it leaves to ``tables/claims.csv``:
+    every claim but traits; of the traits, each segment's ``TRAITS_LISTED`` strongest made ones
+    and every protected attribute withheld."""
+    out, per_segment, left = [], {}, 0
+    for c in claims:
+        if c.kind != "trait":
+            out.append(c)
+        elif c.verdict == "made" and per_segment.get(c.segment, 0) < TRAITS_LISTED:
+            per_segment[c.segment] = per_segment.get(c.segment, 0) + 1
+            out.append(c)
+        elif c.reason == "protected":
+            out.append(c)
+        else:
+            left += 1
+    return tuple(out), left
+
+
 def build(ctx, kit: Kit) -> ClaimsView:
     claims = tuple(getattr(ctx, "claims", ()) or ())
     verdicts = [c.verdict for c in claims]
-    return ClaimsView(rows_of(claims, ctx.config, kit.lang), verdicts.count("made"), verdicts.count("caveat"),
-                      verdicts.count("dropped"))
+    shown, left = listed(_strongest_first(claims))
+    return ClaimsView(rows_of(shown, ctx.config, kit.lang), verdicts.count("made"), verdicts.count("caveat"),
+                      verdicts.count("dropped"), left)
+
+
+def _strongest_first(claims) -> tuple:
+    """Trait claims of each segment by |effect| (shares) or |d| (medians), largest first; the
+    other claims in their order."""
+    def size(c):
+        if c.kind != "trait":
+            return 0.0
+        d = dict(c.params).get("d")
+        return -abs(d) * 16.7 if d is not None else -abs(c.evidence.effect_pp or 0.0)
+    traits = sorted((c for c in claims if c.kind == "trait"), key=lambda c: (c.segment, size(c)))
+    return tuple(c for c in claims if c.kind != "trait") + tuple(traits)
 
 
 SECTION = Section("claims", "claims.title", build, "d_claims.html", needs=(Claims,))

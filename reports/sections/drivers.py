@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
 from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -12,6 +15,7 @@ from churnlens.reports.sections.base import Kit, Section
 TABLE_ROWS = 10
 BAR_ROWS = 12
 DEPENDENCE_PLOTS = 4
+MAX_WORDED_VALUES = 12  # a numeric feature drawn on its dictionary words has at most this many values
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,24 @@ def business_drivers(drivers) -> tuple[tuple, tuple]:
     return tuple(shown), tuple(protected)
 
 
+def value_words(config, values, lang: str) -> dict:
+    """The dictionary's words for the shown values of a feature (``values:``), keyed as the
+    dependence chart draws them (numbers as floats, levels as text); empty when the feature has
+    no words or a value is without them (the chart then keeps its numeric axis)."""
+    spec = config.features.get(values.name) if values.name is not None else None
+    if spec is None or not spec.values:
+        return {}
+    if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+        uniq = np.unique(values.to_numpy(dtype=np.float64, na_value=np.nan))
+        uniq = uniq[np.isfinite(uniq)]
+        if len(uniq) > MAX_WORDED_VALUES:
+            return {}
+        out = {float(v): spec.value_label(float(v), lang) for v in uniq}
+        return out if all(w is not None for w in out.values()) else {}
+    levels = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().astype(str).unique()
+    return {str(c): w for c in levels if (w := spec.value_label(str(c), lang)) is not None}
+
+
 def build(ctx: ReportContext, kit: Kit) -> DriversView:
     lang, labels, attr = kit.lang, kit.labels, ctx.attributions
     all_drivers = ctx.drivers.drivers
@@ -79,7 +101,8 @@ def build(ctx: ReportContext, kit: Kit) -> DriversView:
         (6.6, 0.38 * len(bee_feats) + 1.0))
     dependence = tuple(Dependence(
         kit.chart(f"dependence {d.feature}", lambda ax, d=d: charts.plot_dependence(
-            attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels), (3.25, 2.4)),
+            attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels,
+            value_words=value_words(ctx.config, ctx.X[d.feature].iloc[ctx.display_rows], lang)), (3.25, 2.4)),
         label(d), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
     rows = tuple(DriverRow(label(d), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
                            words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:TABLE_ROWS])

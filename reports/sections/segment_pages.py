@@ -45,6 +45,22 @@ class Example:
 
 
 @dataclass(frozen=True)
+class RulesOnBook:
+    """What the segment's rules select in the whole book (``tables/segment_quality.csv``): how
+    many population customers, their observed churn against the book's (None without labels),
+    whether those labels are the model's training outcomes, and the rules' precision among
+    churners. ``off_name``: ids of the rules that mention none of the features of the segment's
+    name (or of its drivers, for a segment named by none)."""
+
+    selected_n: int
+    selected_churn: Optional[float]
+    book_churn: Optional[float]
+    in_sample: bool
+    precision: float
+    off_name: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SegmentPage:
     key: str
     anchor: str
@@ -66,12 +82,37 @@ class SegmentPage:
     control: Optional[int]
     examples: tuple[Example, ...]
     rules: tuple = ()  # segments.RuleRow: the segment's definition as rules (business words)
+    on_book: Optional[RulesOnBook] = None  # what those rules select in the whole book
 
 
 @dataclass(frozen=True)
 class SegmentPagesView:
     pages: tuple[SegmentPage, ...]
     plan_reason: str
+
+
+def rules_on_book(ctx: ReportContext, s) -> Optional[RulesOnBook]:
+    """The segment's rules as evaluated on the whole book (read from the results: the rules'
+    quality, the ``set_apart`` claim's book churn and in-sample flag), or None without rules."""
+    if s.segment_id == MIXED or ctx.segment_rules is None:
+        return None
+    q = next((q for q in ctx.segment_rules.quality if q.key == s.key), None)
+    if q is None:
+        return None
+    claim = next((c for c in (ctx.claims or ()) if c.kind == "set_apart" and c.segment == s.key), None)
+    book = claim.evidence.churn_out if claim is not None else None
+    if book is None and ctx.quality is not None and q.population_churn_rate is not None and ctx.quality.n:
+        book = ctx.quality.n_churners / ctx.quality.n
+    in_sample = bool(claim.evidence.in_sample) if claim is not None and claim.evidence.in_sample is not None else (
+        q.population_churn_rate is not None)
+    named = {p.feature for p in s.name} or set(s.top_drivers)
+    for d in ctx.drivers.drivers if ctx.drivers is not None else ():
+        if d.feature in named:
+            named |= set(getattr(d, "family", ()))
+    source = ctx.sources.source if ctx.sources is not None else (lambda c: c)
+    off = tuple(r.rule_id for r in ctx.segment_rules.rules if r.key == s.key
+                and not any(source(c.feature) in named or c.feature in named for c in r.conditions))
+    return RulesOnBook(q.population_n, q.population_churn_rate, book, in_sample, q.precision, off)
 
 
 def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentPage:
@@ -97,6 +138,7 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentP
                                tuple(words.reason_text(f, v, ctx.config, lang) for f, v in e.reasons))
                        for e in examples[:EXAMPLES]),
         rules=tuple(r for r in rules if r.key == s.key),
+        on_book=rules_on_book(ctx, s),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 from churnlens.reports import formatting, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import monitoring, performance, plan
+from churnlens.reports.sections.drivers import business_drivers
 from churnlens.reports.sections.fairness import business_sentence
 from churnlens.reports.sections.base import Kit, Section
 
@@ -92,7 +93,8 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
         value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
         rule=words.churner_rule(ctx.churners, lang), observed=ctx.config.churners.by == "label",
-        drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space) for d in ctx.drivers.drivers[:3]),
+        drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)
+                      for d in business_drivers(ctx.drivers.drivers)[0][:3]),  # protected and family duplicates out
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         n_segments=ctx.segmentation.n_segments,
         fairness=business_sentence(ctx.fairness, ctx.config, lang),

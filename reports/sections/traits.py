@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Optional
 
+import pandas as pd
+
 from churnlens.reports import charts
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
 from churnlens.segmentation.results import MIXED
 from churnlens.reports import words
+from churnlens.segmentation.results import TRAIT_STATEMENTS
 
-MIN_EFFECT = 0.3  # |Cohen's d| below this is not worth a table row
 
 
 def trait_label(e, kit: Kit) -> str:
@@ -25,7 +27,6 @@ def trait_label(e, kit: Kit) -> str:
     return kit.text("reason.line", label=kit.label(e.feature), value=_level_words(e.feature, "share", level, kit))
 
 
-MIN_PP = 5.0  # share rows: |difference from retained customers| below this many points not listed
 ROWS_PER_SEGMENT = 6
 
 
@@ -43,31 +44,7 @@ class ProfileRow:
 
 def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
     """A profile row's level in words: value labels, readable bands, "median", "missing"."""
-
-    spec = kit.ctx.config.features.get(feature)
-    if stat == "median":
-        return kit.text("traits.median")
-    if stat == "missing":
-        return kit.text("reason.missing")
-    if stat == "band" and level[:1] in "<[>":
-        nums = [float(x) for x in level.strip("<>=[)").split(",")]
-        unit = spec.unit if spec is not None else None
-        shown = [words.feature_value(x, unit=unit, lang=kit.lang) for x in nums]
-        if level.startswith("<"):
-            return kit.text("traits.band_below", high=shown[0])
-        if level.startswith(">="):
-            return kit.text("traits.band_above", low=shown[0])
-        return kit.text("traits.band_between", low=shown[0], high=shown[1])
-    if level == "(other)":
-        return kit.text("traits.other_levels")
-    value: object = level
-    try:
-        value = float(level)
-    except ValueError:
-        pass
-    if stat == "share" and level == "1" and spec is not None and not spec.value_label(1, kit.lang):
-        return kit.text("traits.has_trait")
-    return words.feature_value(value, lang=kit.lang, spec=spec)
+    return words.trait_level(kit.ctx.config, feature, stat, level, kit.lang)
 
 
 def _value(v: float, stat: str, feature: str, kit: Kit) -> str:
@@ -80,11 +57,21 @@ def _value(v: float, stat: str, feature: str, kit: Kit) -> str:
     return f"{100 * v:.0f}%"
 
 
+def made_traits(claims) -> set[tuple[str, str, str, str]]:
+    """(segment, feature, stat, level) of the trait claims that are made: the rows a profile page
+    may list (``churnlens.segmentation.claims.trait_claims``; never a protected attribute)."""
+    stat_of = {v: k for k, v in TRAIT_STATEMENTS.items()}
+    return {(c.segment, c.feature, stat_of[c.statement], c.level) for c in claims
+            if c.kind == "trait" and c.verdict == "made"}
+
+
 def _profile_rows(ctx: ReportContext, kit: Kit, feats: list[str], keys: list[str]) -> tuple[ProfileRow, ...]:
     f = ctx.profiles.frame
     f = f[f["feature"].isin(feats) & f["segment"].isin(keys)]
-    strong = ((f["effect_kind"] == "pp") & (f["effect"].abs() >= MIN_PP)) | (
-        (f["effect_kind"] == "d") & (f["effect"].abs() >= MIN_EFFECT))
+    made = made_traits(ctx.claims or ())
+    level = f["level"].astype(str).where(~f["stat"].isin(("median", "missing")), "")
+    strong = pd.Series([(sg, ft, st, lv) in made for sg, ft, st, lv in zip(f["segment"], f["feature"], f["stat"], level)],
+                       index=f.index, dtype=bool)
     f = f[strong].assign(_size=lambda d: d["effect"].abs() / d["effect_kind"].map({"pp": 10.0, "d": 0.1}))
     f = f.sort_values(["segment", "_size"], key=lambda c: c.map({k: i for i, k in enumerate(keys)})
                       if c.name == "segment" else -c, kind="stable")
