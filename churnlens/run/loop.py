@@ -194,7 +194,7 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         else:
             plans = planned.plans
         if not overrides:
-            return FinalPlan(targeting, customer_rule, tuple(plans), index), None, None, allocation
+            return FinalPlan(targeting, tuple(plans), index), None, None, allocation
     extra = budgeting.action_costs(rules, budget) - np.array([r.cost for r in rules]) if budget else None
     index = playbook.effective_rules(customer_rule, keys, plans, conditions=conditions)
     money = None
@@ -202,7 +202,7 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         money = budgeting.plan_money(attr.score, aligned.value, index, targeting.target & (index >= 0), keys,
                                      rules=rules, pooled=measured.pooled, budget=budget, uplift=uplift,
                                      level=config.loop.level, seed=config.seed, draw=posterior_draws)
-    return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money, allocation
+    return FinalPlan(targeting, tuple(plans), index, plan, uplift, extra), plan, money, allocation
 
 
 @step("month summary", needs=(ReportRequest, Config, Book, Segments, GlobalDrivers, BackTest, MeasuredCampaign,
