@@ -35,7 +35,7 @@ from churnlens.monitoring.results import Monitoring, MonthSummary, SegmentSize, 
 from churnlens.results import AlignedFeatures, Book, Omitted, SourceFeatures
 from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
-from churnlens.segmentation.history import lineage_key_map
+from churnlens.segmentation.history import current_keys, lineage_key_map
 from churnlens.segmentation.results import Migration, Segments
 
 
@@ -127,7 +127,7 @@ def measured_campaign(env: Env, req: ReportRequest, config: Config, book: Book, 
     assumed = {r.action.en: float(r.uplift) for r in book_rules.rules}
     key_map = {} if migration is None else lineage_key_map(migration)
     earlier = remap_segments(read_evidence(req.previous), key_map)
-    segment = np.array([key_map.get(k, (k,))[0] for k in pub.segment[rows]], dtype=object).astype(str)
+    segment = current_keys(pub.segment[rows], key_map)
     measured = measure_campaign(y, pub.control[rows], segment, pub.action[rows], pub.value[rows],
                                 assumed=assumed, prior_strength=loop.uplift_prior_strength,
                                 min_treated=loop.min_treated, min_control=loop.min_control, level=loop.level,
