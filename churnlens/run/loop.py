@@ -167,15 +167,11 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         default = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
         cand = budgeting.candidate_rules(rules, attr.values, X.frame, attr.features, segment_keys=keys,
                                          plans=planned.plans)
-        kw = dict(rules=rules, budget=budget, eligible=planned.targeting.listed, default_rule=default)
-        plan = budgeting.allocate(attr.score, aligned.value, cand, uplift, control=planned.targeting.control, **kw)
-        # every action measured: the arms the greedy chose, control raised where short, chosen again
-        ctl, allocation = controls(plan.treated | plan.control, planned.targeting.control, plan.action)
-        if (ctl & ~planned.targeting.control).any():
-            plan = budgeting.allocate(attr.score, aligned.value, cand, uplift,
-                                      control=planned.targeting.control | ctl, **kw)
-            allocation = control_mod.held_out(allocation, names[np.where(plan.action >= 0, plan.action, -1)],
-                                              plan.treated | plan.control, plan.control, decay=loop.uplift_decay)
+        # every action measured: control raised where the chosen arms are short, chosen again until
+        # every action holds its count (budget.allocate_with_controls)
+        plan, allocation = budgeting.allocate_with_controls(
+            attr.score, aligned.value, cand, uplift, controls=controls, control=planned.targeting.control,
+            rules=rules, budget=budget, eligible=planned.targeting.listed, default_rule=default)
         chosen = plan.treated | plan.control
         targeting = Targeting(listed=chosen, control=plan.control, excluded=planned.targeting.excluded)
         customer_rule = np.where(chosen, plan.action, -1)
