@@ -38,11 +38,12 @@ step) raises the control group of each action whose control evidence is short
 (:func:`churnlens.actions.control.allocate_controls`, over the customers the greedy chose) and
 runs the greedy again with the raised group, whose freed capacity and budget go to other
 customers. That changes the arms the shares were computed on, so it repeats until the raise adds
-nobody (a fixed point: every action holds the control count its arm calls for), at most
-``CONTROL_PASSES`` greedy runs. If the last run's list is still short, the missing control
-customers are held out of that list itself (``held``: chosen customers flagged control after the
-greedy, keeping their action, with the same seeded keys as every other draw): the arms do not
-change, so the counts are exact, and the capacity they free stays unused.
+nobody (a fixed point: every raised action holds at least ``round(share x arm)`` control customers
+of its arm in the list as sent; more when control customers drawn for an earlier run's arm are
+chosen again), at most ``CONTROL_PASSES`` greedy runs. If the last run's list is still short, the
+missing control customers are held out of that list itself (``held``: chosen customers flagged
+control after the greedy, keeping their action, with the same seeded keys as every other draw):
+the arms do not change, so the counts are met, and the capacity they free stays unused.
 
 Profit curves
 -------------
@@ -249,13 +250,14 @@ def allocate_with_controls(score: np.ndarray, value: Optional[np.ndarray], candi
                            uplift: np.ndarray, *, controls: Callable, control: np.ndarray,
                            passes: int = CONTROL_PASSES, **kw) -> tuple[BudgetPlan, Any]:
     """:func:`allocate` with every action's control group raised to the count its arm calls for
-    (module docstring, "Control group"), exactly.
+    (module docstring, "Control group") at least, for the arms of the list it returns.
 
     ``controls(listed, control, action)`` -> ``(mask, allocation)``: the control group of the list
     ``listed`` with rule index ``action`` (-1 none), ``control`` topped up where an action is short
     (:func:`churnlens.actions.control.allocate_controls`; it never removes a control customer).
     ``kw`` are :func:`allocate`'s other arguments. Returns the plan and the allocation counted on
-    it: a fixed point, where ``controls`` adds nobody to the plan's control group."""
+    it: a fixed point, where ``controls`` adds nobody to the plan's control group (every raised
+    action holds at least its count)."""
     if passes < 1:
         raise ValueError(f"passes must be at least 1, not {passes}")
     drawn = np.asarray(control, dtype=bool)

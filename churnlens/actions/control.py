@@ -27,7 +27,7 @@ An action at the base share keeps the base draw unchanged. ``report.control_shar
 group) holds nobody out, whatever the evidence. With a budget the arms are the greedy's, which
 the raised control customers change (they use no capacity):
 :func:`churnlens.actions.budget.allocate_with_controls` repeats the raise and the greedy until
-every raised action holds ``round(share_a x arm_a)`` of the list as sent.
+every raised action holds at least ``round(share_a x arm_a)`` of the list as sent.
 
 The draw (:func:`control_by_action`) is the seeded per-customer key of
 :func:`churnlens.actions.playbook.control_group` (``SHA-256("churnlens-control:<seed>:<id>")``):
