@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 
 from churnlens.attribution.results import Attributions, Driver, GlobalDrivers
-from churnlens.campaign.results import CampaignEffect
 from churnlens.evaluation.results import ModelQuality
 from churnlens.monitoring.results import Monitoring
 from churnlens.constants import PSI_MODERATE, PSI_SHIFT, UNSTABLE_JACCARD
@@ -572,24 +571,6 @@ def plot_migration(migration: Migration, *, ax=None, lang: str = "en",
         ax.invert_yaxis()
         ax.axis("off")
         ax.set_title(f"{text(lang, 'chart.previous_month')}  →  {text(lang, 'chart.this_month')}", loc="center")
-    return ax
-
-
-def plot_campaign(campaign: CampaignEffect, *, ax=None, lang: str = "en",
-                  labels: Optional[Mapping[str, str]] = None):
-    """Churn-rate reduction (control - treated) overall and per segment, with 95% intervals."""
-    with chart_style(lang):
-        arms = (campaign.overall,) + tuple(campaign.by_segment)
-        ax = _ax(ax, (6.4, 0.3 * len(arms) + 1.0))
-        y = np.arange(len(arms))[::-1]
-        v = 100.0 * np.array([a.absolute_reduction for a in arms])  # percentage points
-        err = 100.0 * np.array([[a.absolute_reduction - a.ci_low for a in arms], [a.ci_high - a.absolute_reduction for a in arms]])
-        ax.barh(y, v, color=[OKABE_ITO["green"] if x > 0 else OKABE_ITO["vermillion"] for x in v], height=0.6)
-        ax.errorbar(v, y, xerr=np.clip(err, 0, None), fmt="none", ecolor=INK, elinewidth=0.8, capsize=2)
-        ax.axvline(0, color=INK, lw=0.6)
-        ax.set_yticks(y, [text(lang, "chart.all_customers") if a.population == "all" else a.population for a in arms])
-        ax.set_xlabel(text(lang, "chart.reduction"))
-        ax.set_ylim(-0.6, len(arms) - 0.4)
     return ax
 
 

@@ -449,3 +449,12 @@ def lineage_key_map(migration: Migration) -> dict[str, tuple[str, ...]]:
     for l in migration.key_map:
         out.setdefault(l.previous, []).append((l.weight, l.current))
     return {k: tuple(c for _, c in sorted(v, key=lambda wc: -wc[0])) for k, v in out.items()}
+
+
+def current_keys(keys: Sequence[str], key_map: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Last month's segment keys of customers (last month's list, a campaign file's customers) as
+    this month's keys along the lineage (``key_map``: :func:`lineage_key_map`): a merged part
+    takes the merged segment's key, a split segment the key of its part that took most of its
+    members; a key without a lineage (vanished, the mixed group) stays as it was. Text, shape (n,)."""
+    return np.array([str(key_map.get(str(k), (str(k),))[0]) for k in np.asarray(keys).tolist()],
+                    dtype=object).astype(str)

@@ -97,12 +97,12 @@ def test_frames_equal_the_files_written(result, tmp_path):
     attr = pd.read_parquet(tmp_path / "r" / "attributions.parquet")
     pd.testing.assert_frame_equal(result.attributions_frame(), attr)
     written = sorted(p.stem for p in (tmp_path / "r" / "tables").glob("*.csv"))
-    for name in ("drivers", "segment_profiles", "retention_plan", "in_sample"):  # one function for frame and file
+    for name in ("drivers", "segment_profiles", "retention_plan", "in_sample", "control_plan"):  # one function each
         assert name in written
         assert result.table(name).to_csv(index=False) == (tmp_path / "r" / "tables" / f"{name}.csv").read_text(
             encoding="utf-8")
     pd.testing.assert_frame_equal(result.drivers_frame(), result.table("drivers"))
-    with pytest.raises(KeyError, match="'budget_channels': no such table in this run; tables: claims, drivers"):
+    with pytest.raises(KeyError, match="'budget_channels': no such table in this run; tables: claims, control_plan, drivers"):
         result.table("budget_channels")
 
 

@@ -236,7 +236,7 @@ def test_fairness_of_run_reads_the_plan():
     refused[:50] = True
     t = Targeting(listed=kw["listed"], control=kw["listed"] & ~kw["contacted"], excluded=np.zeros(n, bool),
                   refused=refused & kw["listed"], generic=True)
-    plan = FinalPlan(targeting=t, customer_rule=np.zeros(n, np.int64), plans=(), rule_index=np.zeros(n, np.int64))
+    plan = FinalPlan(targeting=t, plans=(), rule_index=np.zeros(n, np.int64))
     aligned = SimpleNamespace(in_population=np.ones(n, bool), value=np.ones(n), label=kw["label"])
     attr = SimpleNamespace(score=kw["score"], values=kw["attributions"], features=kw["attribution_features"])
     segments = SimpleNamespace(keys=kw["segments"])

@@ -235,3 +235,10 @@ def test_loop_pages_say_a_planted_merge_and_name_segments(base, lang):
     for e in ctx.measured.uplift:
         if e.segment:
             assert str(escape(f"{e.segment} · {names[e.segment]}")) in up
+    # the campaign file's rows are in this month's segments too (last month's keys moved along the
+    # lineage by the campaign step), named like the list's rows
+    seg_word = text(lang, "uplift.level_segment")
+    assert ctx.campaign.by_segment
+    for e in ctx.campaign.by_segment:
+        label = f"{e.population} · {names[e.population]}" if e.population in names else e.population
+        assert str(escape(f"{seg_word}: {label}")) in up

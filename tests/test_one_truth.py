@@ -109,6 +109,46 @@ def test_plan_table_is_retention_plan_csv(runs, name, lang):
         assert total[0][6] == _money(spend, lang)
 
 
+@pytest.mark.parametrize("name", ["plain", "budget"])
+def test_control_plan_page_is_control_plan_csv(runs, name):
+    """The campaign page's control group per action is tables/control_plan.csv, cell by cell, in
+    both languages; the CSV itself is the same bytes in both (machine words, action keys), and
+    the raised actions hold at least round(target_share x listed) of the list as sent."""
+    from churnlens.reports.catalogue import text
+
+    csv_bytes = {lang: (runs[name, lang][1] / "tables" / "control_plan.csv").read_bytes() for lang in ("en", "zh")}
+    assert csv_bytes["en"] == csv_bytes["zh"]
+    for lang in ("en", "zh"):
+        out = runs[name, lang][1]
+        csv = pd.read_csv(out / "tables" / "control_plan.csv", keep_default_na=False, na_values=[""])
+        assert list(csv.columns) == ["action", "listed", "control", "share", "target_share", "control_evidence",
+                                     "measurable_in"]
+        assert len(csv) and (csv["listed"] > 0).all()
+        html = (out / "report.html").read_text(encoding="utf-8").replace("\u00a0", " ")
+        rows = [cells for _, cells in table(html, "control-plan")][1:]  # the first row is the header
+        words = _action_words(lang)
+
+        def when(r) -> str:
+            if pd.isna(r.measurable_in):
+                return text(lang, "uplift.when.never" if r.listed else "uplift.when.not_listed")
+            m = int(r.measurable_in)
+            return text(lang, "uplift.when.now") if m == 0 else text(lang, "uplift.when.months", n=m)
+
+        expected = [[words.get(r.action, r.action), formatting.num(r.listed), formatting.num(r.control),
+                     formatting.pct(r.share), formatting.fixed(r.control_evidence, 1), when(r)]
+                    for r in csv.itertuples()]
+        assert rows == expected, (name, lang)
+        # the CSV's numbers are those of the list as sent
+        lst = pd.read_csv(out / "retention_list.csv", dtype={"customer_id": str}, keep_default_na=False)
+        for r in csv.itertuples():
+            arm = lst[lst["action"] == r.action]
+            held = int(arm["control_group"].astype(bool).sum())
+            assert (r.listed, r.control) == (len(arm), held), r
+            assert r.share == pytest.approx(held / len(arm))
+            if r.target_share > 0.1 + 1e-12:  # raised: its count at least, budget or not
+                assert held >= int(r.target_share * len(arm) + 0.5), r
+
+
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_headlines_are_per_action_with_the_segments_contacts(runs, lang):
     _, out = runs["plain", lang]

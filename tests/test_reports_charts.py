@@ -46,7 +46,6 @@ def _all_charts(ctx, lang):
         "psi": lambda ax: charts.plot_psi(ctx.monitoring, ax=ax, lang=lang, labels=L),
         "drift": lambda ax: charts.plot_driver_drift(ctx.monitoring, ax=ax, lang=lang, labels=L),
         "migration": lambda ax: charts.plot_migration(ctx.migration, ax=ax, lang=lang),
-        "campaign": lambda ax: charts.plot_campaign(ctx.campaign, ax=ax, lang=lang),
     }
 
 

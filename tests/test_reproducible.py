@@ -22,8 +22,8 @@ GENERATED_AT = "2026-11-30T08:00:00+00:00"
 FILES = ("attributions.parquet", "cards.html", "cards.pdf", "dossier.html", "dossier.pdf", "inputs/config.yaml", "inputs/customers.csv",
          "inputs/model.txt", "inputs/truth.csv", "manifest.json", "month_summary.json", "explanations.parquet", "reference_profile.json",
          "report.html", "report.pdf", "retention_list.csv", "retention_list.xlsx", "scores.parquet",
-         "segment_signatures.json", "segments.csv", "tables/claims.csv", "tables/drivers.csv", "tables/in_sample.csv",
-         "tables/retention_plan.csv", "tables/segment_profiles.csv", "tables/segment_quality.csv",
+         "segment_signatures.json", "segments.csv", "tables/claims.csv", "tables/control_plan.csv", "tables/drivers.csv",
+         "tables/in_sample.csv", "tables/retention_plan.csv", "tables/segment_profiles.csv", "tables/segment_quality.csv",
          "tables/segment_rules.csv", "tables/segment_rules.sql")
 
 

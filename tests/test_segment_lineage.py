@@ -143,3 +143,48 @@ def test_migration_part_of_the_monitoring_section_words_the_events():
         body = monitoring._migration(SimpleNamespace(migration=mig), kit)
         assert len(body.lineage) == 2
         assert body.lineage[0].startswith(merged) and body.lineage[1].startswith(split)
+
+
+def test_campaign_file_rows_follow_a_planted_merge(tmp_path):
+    """Issue 31.6 for the ``--campaign`` file: its customers were on last month's list, in last
+    month's segments; with A and B merged into A's key this month, the run's campaign step (the
+    flow's own step function) reports B's customers in the merged segment, not under B's old key
+    (which no segment has any more): the merged row equals the effect over A's and B's customers
+    together, recomputed by hand, and C keeps its own row."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from churnlens.campaign.effect import arm_effect
+    from churnlens.run import stages
+    from churnlens.segmentation.history import current_keys
+
+    a1, s1, d1, _ = _month((550, 150, 200), ((0, 1), (2, 3), (4, 5, 6)), seed=1)
+    prev = _write(tmp_path, s1, d1)
+    A, B, Cseg = _by_drivers(d1, ("f00", "f01")), _by_drivers(d1, ("f02", "f03")), _by_drivers(d1, ("f04", "f05", "f06"))
+    ids1 = np.asarray(a1.customer_ids)
+    a2, s2, d2, _ = _month((700, 200), ((0, 1, 2, 3), (4, 5, 6)), seed=2,
+                           ids=np.r_[ids1[:550], ids1[550:700], ids1[700:900]])
+    _, mig = match_previous(d2, s2, prev)
+    assert lineage_key_map(mig)[B.key] == (A.key,)  # the planted merge
+    # last month's list with a campaign: 25% control; A's customers respond (churn 50% -> 25%), B's do not
+    ids, old = np.asarray(prev.customer_ids).astype(str), np.asarray(prev.keys).astype(str)
+    rng = np.random.default_rng(7)
+    treated = rng.random(ids.size) >= 0.25
+    churned = (rng.random(ids.size) < np.where(treated & (old == A.key), 0.25, 0.5)).astype(int)
+    file = pd.DataFrame({"customer_id": ids, "arm": np.where(treated, "treatment", "control"), "churned": churned})
+    req = SimpleNamespace(previous=None)
+    checked = SimpleNamespace(campaign=file, previous=prev)
+    book = SimpleNamespace(ids=ids, value=None)
+    effect = stages.campaign(None, req, checked, book, mig)
+    rows = {e.population: e for e in effect.by_segment}
+    assert B.key not in rows and set(rows) <= {A.key, Cseg.key, "MIX"} and A.key in rows and Cseg.key in rows
+    now = current_keys(old, lineage_key_map(mig))
+    assert set(now[old == B.key]) == {A.key}
+    for key, members in ((A.key, (old == A.key) | (old == B.key)), (Cseg.key, old == Cseg.key)):
+        want = arm_effect(key, churned[members], treated[members])
+        assert rows[key] == want, key
+    assert rows[A.key].treated + rows[A.key].control == int(((old == A.key) | (old == B.key)).sum())
+    # without the lineage (no previous matching) the rows would keep last month's keys
+    before = {e.population for e in stages.campaign(None, req, checked, book, None).by_segment}
+    assert B.key in before

@@ -31,10 +31,19 @@ Control customers (drawn beforehand, seeded, :func:`churnlens.actions.playbook.c
 go through the same greedy: a control customer the rule would have contacted is flagged
 ``control`` and keeps the action they would have received, but uses no capacity and no
 budget. Treated and control customers therefore come from the same decision rule, so next
-month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised. So that every
-action gets measured, the run's "expected values" step then raises the control group of each
-action whose control evidence is short (:func:`churnlens.actions.control.allocate_controls`,
-over the customers this greedy chose) and runs the greedy again with the raised group.
+month's comparison of the two (:mod:`churnlens.campaign.uplift`) is randomised.
+
+So that every action gets measured, :func:`allocate_with_controls` (the run's "expected values"
+step) raises the control group of each action whose control evidence is short
+(:func:`churnlens.actions.control.allocate_controls`, over the customers the greedy chose) and
+runs the greedy again with the raised group, whose freed capacity and budget go to other
+customers. That changes the arms the shares were computed on, so it repeats until the raise adds
+nobody (a fixed point: every raised action holds at least ``round(share x arm)`` control customers
+of its arm in the list as sent; more when control customers drawn for an earlier run's arm are
+chosen again), at most ``CONTROL_PASSES`` greedy runs. If the last run's list is still short, the
+missing control customers are held out of that list itself (``held``: chosen customers flagged
+control after the greedy, keeping their action, with the same seeded keys as every other draw):
+the arms do not change, so the counts are met, and the capacity they free stays unused.
 
 Profit curves
 -------------
@@ -55,7 +64,7 @@ Two curves of cumulative expected net value against the share of eligible custom
 from __future__ import annotations
 
 import math
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,9 +74,11 @@ from churnlens.actions.results import BudgetPlan, ChannelUse, MoneyInterval, Pla
 from churnlens.config import BudgetConfig, PlaybookRule
 from churnlens.errors import DataError
 
-__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "plan_money", "CURVE_POINTS"]
+__all__ = ["candidate_rules", "uplift_matrix", "action_costs", "allocate", "allocate_with_controls", "plan_money",
+           "CURVE_POINTS", "CONTROL_PASSES"]
 
 CURVE_POINTS = 201
+CONTROL_PASSES = 4  # greedy runs of allocate_with_controls before the last shortfall is held out of the list
 
 
 def candidate_rules(rules: Sequence[PlaybookRule], attributions_values: np.ndarray, X: pd.DataFrame,
@@ -165,7 +176,7 @@ def _limited_curve(action: np.ndarray, treated: np.ndarray, chosen_net: np.ndarr
 
 def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndarray, uplift: np.ndarray, *,
              rules: Sequence[PlaybookRule], budget: BudgetConfig, eligible: np.ndarray, control: np.ndarray,
-             default_rule: np.ndarray) -> BudgetPlan:
+             default_rule: np.ndarray, held: Optional[np.ndarray] = None) -> BudgetPlan:
     """Choose customers and actions under ``budget`` (greedy by net value, module docstring).
 
     Parameters
@@ -186,10 +197,15 @@ def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndar
     default_rule : ndarray of int, shape (n,)
         Each customer's default action (:func:`~churnlens.actions.playbook.effective_rules`),
         for the score-ranked baseline.
+    held : ndarray of bool, shape (n,), optional
+        Customers held out after the greedy: those it chose are flagged control (they keep their
+        action and free their capacity and cost, which stay unused); the choice itself is the
+        greedy's with ``control``.
     """
     score = np.asarray(score, dtype=np.float64)
     n, R = candidates.shape
-    for name, arr in (("uplift", uplift), ("eligible", eligible), ("control", control), ("default_rule", default_rule)):
+    for name, arr in (("uplift", uplift), ("eligible", eligible), ("control", control), ("default_rule", default_rule),
+                      *((("held", held),) if held is not None else ())):
         if len(arr) != n:
             raise DataError(f"allocate: {name} has {len(arr)} rows, expected {n} (one per customer).")
     v = np.zeros(n) if value is None else np.nan_to_num(np.asarray(value, dtype=np.float64), nan=0.0)
@@ -205,6 +221,8 @@ def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndar
     order = np.lexsort((ri, ci, -net[ci, ri]))
     ctrl = np.asarray(control, dtype=bool)
     action = _run(ci[order], ri[order], cost, chan, capacity, total, ctrl, n)
+    if held is not None:
+        ctrl = ctrl | np.asarray(held, dtype=bool)
     treated = (action >= 0) & ~ctrl
     chosen_net = np.where(action >= 0, net[np.arange(n), np.maximum(action, 0)], np.nan)
     base = _baseline(score, net, cost, chan, capacity, total, ctrl, eligible, default_rule)
@@ -226,6 +244,35 @@ def allocate(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndar
         n_eligible=n_elig, curve_share=share, curve_net=curve,
         chosen_share=float(treated.sum() / n_elig) if n_elig else 0.0, binding=binding,
         limited_share=lim_share, limited_net=lim_net)
+
+
+def allocate_with_controls(score: np.ndarray, value: Optional[np.ndarray], candidates: np.ndarray,
+                           uplift: np.ndarray, *, controls: Callable, control: np.ndarray,
+                           passes: int = CONTROL_PASSES, **kw) -> tuple[BudgetPlan, Any]:
+    """:func:`allocate` with every action's control group raised to the count its arm calls for
+    (module docstring, "Control group") at least, for the arms of the list it returns.
+
+    ``controls(listed, control, action)`` -> ``(mask, allocation)``: the control group of the list
+    ``listed`` with rule index ``action`` (-1 none), ``control`` topped up where an action is short
+    (:func:`churnlens.actions.control.allocate_controls`; it never removes a control customer).
+    ``kw`` are :func:`allocate`'s other arguments. Returns the plan and the allocation counted on
+    it: a fixed point, where ``controls`` adds nobody to the plan's control group (every raised
+    action holds at least its count)."""
+    if passes < 1:
+        raise ValueError(f"passes must be at least 1, not {passes}")
+    drawn = np.asarray(control, dtype=bool)
+    plan = allocate(score, value, candidates, uplift, control=drawn, **kw)
+    for k in range(1, passes + 1):
+        mask, allocation = controls(plan.treated | plan.control, plan.control, plan.action)
+        short = np.asarray(mask, dtype=bool) & ~plan.control
+        if not short.any():
+            break
+        if k < passes:  # choose again with the raised group: its capacity goes to other customers
+            drawn = drawn | mask
+            plan = allocate(score, value, candidates, uplift, control=drawn, **kw)
+        else:  # the same list, the shortfall held out of it: its arms (and so the counts) stay
+            plan = allocate(score, value, candidates, uplift, control=drawn, held=short, **kw)
+    return plan, allocation
 
 
 def _baseline(score, net, cost, chan, capacity, total, ctrl, eligible, default_rule) -> tuple[float, int]:

@@ -24,7 +24,10 @@ group is first drawn with ``report.control_share`` (:func:`churnlens.actions.pla
 an action whose share is raised gets more control customers, its listed customers with the
 smallest keys not yet held out (:func:`raise_controls`), so that it holds ``round(share_a x arm_a)``.
 An action at the base share keeps the base draw unchanged. ``report.control_share: 0`` (no control
-group) holds nobody out, whatever the evidence.
+group) holds nobody out, whatever the evidence. With a budget the arms are the greedy's, which
+the raised control customers change (they use no capacity):
+:func:`churnlens.actions.budget.allocate_with_controls` repeats the raise and the greedy until
+every raised action holds at least ``round(share_a x arm_a)`` of the list as sent.
 
 The draw (:func:`control_by_action`) is the seeded per-customer key of
 :func:`churnlens.actions.playbook.control_group` (``SHA-256("churnlens-control:<seed>:<id>")``):

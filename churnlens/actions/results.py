@@ -197,7 +197,6 @@ class FinalPlan:
     """
 
     targeting: Targeting
-    customer_rule: np.ndarray
     plans: tuple  # SegmentPlan
     rule_index: np.ndarray  # (m,) each customer's action: the rule whose condition holds for them, -1 none
     budget: Optional[BudgetPlan] = None

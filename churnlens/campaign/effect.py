@@ -262,8 +262,8 @@ def campaign_effect(
         Last month's published value by customer id: the value of customers no longer in the
         data (``value`` wins for customers in both).
     segments : Series, optional
-        Segment key indexed by customer id (e.g. last month's segments); customers without a
-        key are only counted overall.
+        Segment key indexed by customer id (the run gives last month's segments under this month's
+        keys, along the segments' lineage); customers without a key are only counted overall.
 
     Raises
     ------

@@ -41,7 +41,7 @@ from churnlens.results import AlignedFeatures, Book, Omitted, SourceFeatures
 from churnlens.attribution import LoadedModel
 from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
-from churnlens.segmentation.history import lineage_key_map
+from churnlens.segmentation.history import current_keys, lineage_key_map
 from churnlens.segmentation.results import Migration, Segments
 
 
@@ -149,7 +149,7 @@ def measured_campaign(env: Env, req: ReportRequest, config: Config, book: Book, 
     assumed = {r.action.en: float(r.uplift) for r in book_rules.rules}
     key_map = {} if migration is None else lineage_key_map(migration)
     earlier = remap_segments(read_evidence(req.previous), key_map)
-    segment = np.array([key_map.get(k, (k,))[0] for k in pub.segment[rows]], dtype=object).astype(str)
+    segment = current_keys(pub.segment[rows], key_map)
     measured = measure_campaign(y, pub.control[rows], segment, pub.action[rows], pub.value[rows],
                                 assumed=assumed, prior_strength=loop.uplift_prior_strength,
                                 min_treated=loop.min_treated, min_control=loop.min_control, level=loop.level,
@@ -189,15 +189,11 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         default = playbook.effective_rules(planned.customer_rule, keys, planned.plans, conditions=conditions)
         cand = budgeting.candidate_rules(rules, attr.values, X.frame, attr.features, segment_keys=keys,
                                          plans=planned.plans)
-        kw = dict(rules=rules, budget=budget, eligible=planned.targeting.listed, default_rule=default)
-        plan = budgeting.allocate(attr.score, aligned.value, cand, uplift, control=planned.targeting.control, **kw)
-        # every action measured: the arms the greedy chose, control raised where short, chosen again
-        ctl, allocation = controls(plan.treated | plan.control, planned.targeting.control, plan.action)
-        if (ctl & ~planned.targeting.control).any():
-            plan = budgeting.allocate(attr.score, aligned.value, cand, uplift,
-                                      control=planned.targeting.control | ctl, **kw)
-            allocation = control_mod.held_out(allocation, names[np.where(plan.action >= 0, plan.action, -1)],
-                                              plan.treated | plan.control, plan.control, decay=loop.uplift_decay)
+        # every action measured: control raised where the chosen arms are short, chosen again until
+        # every action holds its count (budget.allocate_with_controls)
+        plan, allocation = budgeting.allocate_with_controls(
+            attr.score, aligned.value, cand, uplift, controls=controls, control=planned.targeting.control,
+            rules=rules, budget=budget, eligible=planned.targeting.listed, default_rule=default)
         chosen = plan.treated | plan.control
         targeting = Targeting(listed=chosen, control=plan.control, excluded=planned.targeting.excluded)
         customer_rule = np.where(chosen, plan.action, -1)
@@ -216,7 +212,7 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         else:
             plans = planned.plans
         if not overrides:
-            return FinalPlan(targeting, customer_rule, tuple(plans), index), None, None, allocation
+            return FinalPlan(targeting, tuple(plans), index), None, None, allocation
     extra = budgeting.action_costs(rules, budget) - np.array([r.cost for r in rules]) if budget else None
     index = playbook.effective_rules(customer_rule, keys, plans, conditions=conditions)
     money = None
@@ -224,7 +220,7 @@ def expected_values(env: Env, config: Config, book_rules: Playbook, attr: Attrib
         money = budgeting.plan_money(attr.score, aligned.value, index, targeting.target & (index >= 0), keys,
                                      rules=rules, pooled=measured.pooled, budget=budget, uplift=uplift,
                                      level=config.loop.level, seed=config.seed, draw=posterior_draws)
-    return FinalPlan(targeting, customer_rule, tuple(plans), index, plan, uplift, extra), plan, money, allocation
+    return FinalPlan(targeting, tuple(plans), index, plan, uplift, extra), plan, money, allocation
 
 
 @step("month summary", needs=(ReportRequest, Config, Book, Segments, GlobalDrivers, BackTest, MeasuredCampaign,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from churnlens.actions.results import BudgetPlan, FinalPlan, Playbook
+from churnlens.actions.results import BudgetPlan, ControlAllocation, FinalPlan, Playbook
 from churnlens.campaign.pooled import evidence_frame
 from churnlens.campaign.results import MeasuredCampaign, UpliftEvidence
 from churnlens.evaluation import backtest as bt
@@ -53,8 +53,31 @@ def _est(prefix: str, e) -> dict:
     return {prefix: e.value, f"{prefix}_low": e.low, f"{prefix}_high": e.high}
 
 
+CONTROL_PLAN_COLUMNS = ("action", "listed", "control", "share", "target_share", "control_evidence", "measurable_in")
+
+
+def control_plan_frame(allocation: ControlAllocation) -> pd.DataFrame:
+    """``tables/control_plan.csv``: this month's control group per action, the rows of the
+    campaign page's control table (machine words, by action key): ``listed`` (contacted +
+    control), ``control``, ``share`` (control / listed, 0 without listed customers),
+    ``target_share`` (the allocation's share: ``report.control_share`` or the raised one),
+    ``control_evidence`` (control customers already in the pooled evidence, weighted
+    ``decay ** age``) and ``measurable_in`` (months, this one included, until the action holds
+    ``loop.min_control``; 0: already; empty: not within 36 months, or no listed customer)."""
+    frame = pd.DataFrame([{"action": p.action, "listed": p.arm, "control": p.control,
+                           "share": p.control / p.arm if p.arm else 0.0, "target_share": p.share,
+                           "control_evidence": p.have, "measurable_in": p.measurable_in}
+                          for p in allocation.plans], columns=list(CONTROL_PLAN_COLUMNS))
+    frame["measurable_in"] = frame["measurable_in"].astype("Int64")
+    for c in ("listed", "control"):
+        frame[c] = frame[c].astype("int64")
+    for c in ("share", "target_share", "control_evidence"):
+        frame[c] = frame[c].astype("float64")
+    return frame
+
+
 def loop_tables(results: Results) -> dict[str, pd.DataFrame]:
-    """Back-test, uplift, budget and trend tables for BI tools."""
+    """Back-test, uplift, budget, control plan and trend tables for BI tools."""
     out: dict[str, pd.DataFrame] = {}
     backtest, insample = results.get(BackTest), results.get(InSample)
     for name, b in (("backtest", backtest), ("in_sample", None if insample is None else insample.figures)):
@@ -76,6 +99,9 @@ def loop_tables(results: Results) -> dict[str, pd.DataFrame]:
     evidence = results.get(UpliftEvidence)
     if evidence is not None:
         out["uplift_evidence"] = evidence_frame(evidence.counts)
+    allocation = results.get(ControlAllocation)
+    if allocation is not None:
+        out["control_plan"] = control_plan_frame(allocation)
     p = results.get(BudgetPlan)
     if p is not None:
         out["budget_channels"] = pd.DataFrame([{k: getattr(c, k) for k in c.__dataclass_fields__} for c in p.channels])

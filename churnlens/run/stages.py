@@ -52,6 +52,7 @@ from churnlens.run.request import Env, ReportRequest
 from churnlens.run.step import step
 from churnlens.sampling import BottomK, hash_keys
 from churnlens.segmentation import claims as seg_claims, families as seg_families
+from churnlens.segmentation.history import current_keys, lineage_key_map
 from churnlens.segmentation.results import (
     ChurnerSet, Claims, Examples, Families, Migration, SegmentationBasis, SegmentEvidences, SegmentProfiles,
     SegmentRules, Segmentation, Segments,
@@ -533,9 +534,11 @@ def refusals(env: Env, book: Book, plan: ActionPlan, checked: Checked):
     return playbook.count_refusals(book.ids, plan.targeting, checked.no_personalisation)
 
 
-@step("campaign effect", needs=(ReportRequest, Checked, Book), gives=CampaignEffect)
-def campaign(env: Env, req: ReportRequest, checked: Checked, book: Book):
-    """Uplift of last month's campaign, when its outcomes are given."""
+@step("campaign effect", needs=(ReportRequest, Checked, Book, Migration), gives=CampaignEffect)
+def campaign(env: Env, req: ReportRequest, checked: Checked, book: Book, migration: Optional[Migration]):
+    """Uplift of last month's campaign, when its outcomes are given. The campaign ran on last
+    month's list: each customer's segment is last month's, moved to this month's key along the
+    segments' lineage (merges and splits), as the list's own evidence is (``measured campaign``)."""
     if checked.campaign is None:
         return Omitted("campaign", "no_campaign")
     previous, published = checked.previous, None
@@ -546,8 +549,9 @@ def campaign(env: Env, req: ReportRequest, checked: Checked, book: Book):
         published_ids=None if published is None else published.customer_ids,
         published_value=None if published is None else pd.Series(published.value, index=published.customer_ids),
         value=pd.Series(book.value, index=book.ids) if book.value is not None else None,
-        # the campaign targeted last month's list: its segments are last month's
-        segments=None if previous is None else pd.Series(previous.keys, index=previous.customer_ids))
+        segments=None if previous is None else pd.Series(
+            current_keys(previous.keys, {} if migration is None else lineage_key_map(migration)),
+            index=previous.customer_ids))
 
 
 @step("score distribution", needs=(Book, Selection, AlignedFeatures, FinalPlan), gives=ScoreDistribution)

@@ -22,7 +22,8 @@ from churnlens.segmentation.results import Claims, SegmentProfiles
 def tables(results: Results, *, machine: Optional[RetentionList] = None) -> dict[str, pd.DataFrame]:
     """Every table of ``tables/`` this run computed, by file name without ``.csv``
     (``machine``: the retention list in machine words, when already made). The segment rules'
-    three files are written by :func:`churnlens.segmentation.write_segment_rules`."""
+    three files are written by :func:`churnlens.segmentation.write_segment_rules`; the loop's
+    tables (back-test, uplift, budget, ``control_plan``) by :func:`churnlens.run.loop_files.loop_tables`."""
     machine = machine if machine is not None else retention_list(results)
     out = {
         "retention_plan": playbook.retention_plan(machine.frame),

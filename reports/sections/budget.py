@@ -23,12 +23,11 @@ class ChannelRow:
 
 @dataclass(frozen=True)
 class BudgetView:
-    plan: object  # BudgetPlan or None
+    plan: object  # BudgetPlan
     channels: tuple[ChannelRow, ...]
     binding: str
     baseline: str
     chart: object
-    reason: str
 
 
 def build(ctx: ReportContext, kit: Kit) -> BudgetView:
@@ -42,7 +41,7 @@ def build(ctx: ReportContext, kit: Kit) -> BudgetView:
     baseline = kit.text("budget.baseline_note", value=formatting.money(p.baseline_net_value, kit.lang),
                         n=formatting.num(p.baseline_contacts))
     chart = kit.chart("profit curve", lambda ax: charts.plot_profit_curve(p, ax=ax, lang=kit.lang), (4.6, 2.8))
-    return BudgetView(p, rows, binding, baseline, chart, "")
+    return BudgetView(p, rows, binding, baseline, chart)
 
 
 SECTION = Section("budget", "budget.title", build, "budget.html", needs=(BudgetPlan,),

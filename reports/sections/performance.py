@@ -96,8 +96,7 @@ class PerformanceBody:
 
 @dataclass(frozen=True)
 class PerformanceView:
-    perf: Optional[PerformanceBody]  # None without a label column, see ``reason``
-    reason: str
+    perf: PerformanceBody
 
 
 def build(ctx: ReportContext, kit: Kit) -> PerformanceView:
@@ -112,7 +111,7 @@ def build(ctx: ReportContext, kit: Kit) -> PerformanceView:
         ks_uri=kit.chart("ks", lambda ax: charts.plot_ks(q, ax=ax, lang=lang), (3.2, 2.7)),
         gains=kit.chart("gains", lambda ax: charts.plot_gains(q, ax=ax, lang=lang), (3.2, 2.7)),
         calib=kit.chart("calibration", lambda ax: charts.plot_calibration(q, ax=ax, lang=lang), (3.2, 2.7)),
-    ), "")
+    ))
 
 
 NEEDS = dict(needs=(ModelQuality,), absent=("performance", "omitted.no_label"))

@@ -36,7 +36,6 @@ class TrendView:
     verdict_code: str
     notes: tuple[str, ...]
     chart: object
-    reason: str
     events: tuple[str, ...] = ()  # merges and splits of segments, in words
 
 
@@ -63,7 +62,7 @@ def build(ctx: ReportContext, kit: Kit) -> TrendView:
         segments=tuple(SeriesView(label(r.key), r.values) for r in t.segments),
         drivers=tuple(SeriesView(kit.label(r.key), r.values) for r in t.drivers),
         thresholds=thresholds, verdict=kit.text("trend.verdict", verdict=word(t.verdict)), verdict_code=t.verdict,
-        notes=tuple(notes), chart=chart, reason="")
+        notes=tuple(notes), chart=chart)
 
 
 SECTION = Section("trend", "trend.title", build, "trend.html", needs=(Trend,), absent=("trend", "omitted.no_history"))

@@ -80,8 +80,8 @@ def _effects(ctx: ReportContext, kit: Kit, act, seg) -> list[EffectRow]:
     if c is not None:
         src = kit.text("uplift.source.file")
         rows.append(EffectRow(src, kit.text("uplift.level_all"), "", c.overall))
-        # the campaign file's customers were on last month's list: its segments are last month's keys
-        rows += [EffectRow(src, kit.text("uplift.level_segment_previous"), e.population, e) for e in c.by_segment]
+        # the file's customers were on last month's list: their segments follow the lineage to this month's keys
+        rows += [EffectRow(src, kit.text("uplift.level_segment"), seg(e.population), e) for e in c.by_segment]
     return rows
 
 
