@@ -241,6 +241,27 @@ class _Undefined:
         return text(self._lang, "note.na")
 
 
+class _Worded:
+    """A number already worded (an amount with its scale): printed as is whatever the format."""
+
+    def __init__(self, text: str):
+        self._text = text
+
+    def __format__(self, spec: str) -> str:
+        return self._text
+
+
+def comparison_verdict(comparison, lang: str, *, unit: str = "") -> str:
+    """The model comparison's verdict in words; an expected net value is an amount ("5.5 M EUR",
+    "549.1 万"), not "5,491,172.706"."""
+    note = comparison.verdict
+    if comparison.rank_by == "expected_net_value":
+        value = note.get("value")
+        note = Note.of(note.code, **{**dict(note.params),
+                                     "value": _Worded(formatting.money(value, lang, unit=unit))})
+    return note_text(note, lang)
+
+
 def notes_text(notes, lang: str) -> str:
     """Several notes as one paragraph ("" for none)."""
     return text(lang, "note.sep").join(note_text(n, lang) for n in notes)
