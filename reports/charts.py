@@ -278,9 +278,14 @@ def plot_beeswarm(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray,
 
 
 def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray, driver: Driver, *,
-                    ax=None, lang: str = "en", labels: Optional[Mapping[str, str]] = None):
+                    ax=None, lang: str = "en", labels: Optional[Mapping[str, str]] = None,
+                    levels: Optional[Mapping[str, str]] = None):
     """Attribution of ``driver`` against its value; exactly its reported risk zones
-    (``driver.zones``) shaded or coloured -- the chart computes nothing."""
+    (``driver.zones``) shaded or coloured -- the chart computes nothing.
+
+    ``levels`` maps a value (as text: "Germany", "0", "1") to the dictionary's words for it: the
+    category ticks, and the ticks of a 0/1 flag, read in the report's language."""
+    levels = dict(levels or {})
     with chart_style(lang):
         ax = _ax(ax, (3.2, 2.4))
         f = driver.feature
@@ -306,6 +311,10 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
                            label=text(lang, "chart.risk_rises") if i == 0 else None)
             if zones:
                 ax.legend(loc="best")
+            values = np.unique(finite)
+            keys = [f"{v:g}" for v in values]
+            if 0 < len(values) <= 2 and all(k in levels for k in keys):  # a flag: its two words
+                ax.set_xticks(values, [wrap(levels[k], lang, 14) for k in keys])
         else:
             cats = [str(c) for c in (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
                                      else sorted(col.astype("str").unique()))]
@@ -316,7 +325,7 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
             colours = [RISK_UP if cats[int(i)] in hot else OKABE_ITO["blue"] if i >= 0 else OKABE_ITO["grey"]
                        for i in xs]
             ax.scatter(xs + jitter, s, s=3, c=colours, alpha=0.5, linewidths=0, rasterized=True)
-            ax.set_xticks(range(len(cats)), [wrap(c, lang, 14) for c in cats], rotation=30, ha="right",
+            ax.set_xticks(range(len(cats)), [wrap(levels.get(c, c), lang, 14) for c in cats], rotation=30, ha="right",
                           rotation_mode="anchor")
         ax.axhline(0, color=INK, lw=0.6)
         ax.set_title(wrap(_label(labels, f), lang, 60), loc="left")

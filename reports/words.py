@@ -31,6 +31,8 @@ def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en"
     own = spec.value_label(value, lang) if spec is not None else None
     if own is not None:
         return own
+    if isinstance(value, str) and lang != "en" and value.strip().lower() in ("yes", "no"):
+        return yes_no(value.strip().lower() == "yes", lang)  # a yes/no level without dictionary words: 是/否
     if isinstance(value, (bool, np.bool_)):
         shown = str(bool(value)).lower()
     elif isinstance(value, (int, float, np.integer, np.floating)):
@@ -133,7 +135,7 @@ def _is_number(key) -> bool:
     return True
 
 
-def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
     """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
     attribution, values in the dictionary's words and unit: "risk is highest with Number of
     products held at 3 or more (+3.9 log-odds), and raised at 1 or less (+0.4 log-odds)"."""
@@ -164,6 +166,9 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
             zone = text(lang, "drivers.zone_single", low=g(z.low))
         else:
             zone = text(lang, "drivers.zone_between", low=g(z.low), high=g(z.high))
+        if not sized:  # plain words (the executive summary: no log-odds for a business reader)
+            parts.append(zone)
+            continue
         size = f"{z.mean_attribution:+.2g}" if output_space == "log_odds" else points(100 * z.mean_attribution)
         one = "_one" if size.lstrip("+-") == "1" and output_space != "log_odds" else ""  # "1 probability point"
         parts.append(text(lang, f"drivers.zone_size_{output_space}{one}", zone=zone, size=size))
@@ -171,13 +176,13 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
                 zones=text(lang, "drivers.zone_then").join(parts))
 
 
-def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
     """Where the driver raises risk, in words, thresholds in the feature's unit from the
     dictionary: its reported risk zones (the numbers of the chart's shading and of
     ``tables/drivers.csv``); without one, its direction only (a one-sided range only for a
     driver whose zones were never examined, e.g. beyond the top ten)."""
     if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
-        return zones_text(config, driver, lang, output_space)
+        return zones_text(config, driver, lang, output_space, sized=sized)
     rr = None if getattr(driver, "dropped_zones", ()) else driver.risk_range
     label = config.label(driver.feature, lang)
     if rr is None:

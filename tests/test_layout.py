@@ -10,6 +10,7 @@ never cut."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -160,3 +161,23 @@ def _kit(ctx):
     from churnlens.reports.sections.base import Timings
 
     return Kit(ctx, Timings())
+
+
+def test_money_axes_have_one_scale_and_no_trailing_zeros(ctx):
+    from churnlens.reports.formatting import money_ticks
+
+    assert money_ticks([0, 1.5e7, 3e7, 4.5e7], "zh") == ["0", "1,500 万", "3,000 万", "4,500 万"]
+    assert money_ticks([0, 2e7, 4e7, 6e7], "en") == ["0", "20 M", "40 M", "60 M"]
+    assert money_ticks([0, 2.5e6, 5e6, 7.5e6], "en") == ["0", "2.5 M", "5.0 M", "7.5 M"]
+    assert money_ticks([0, 5e7, 1e8, 1.5e8], "zh") == ["0", "0.5 亿", "1.0 亿", "1.5 亿"]
+    assert money_ticks([0, 250, 500], "en") == ["0", "250", "500"]
+    segs = ctx.segments
+    for lang in ("en", "zh"):
+        with charts.chart_style(lang):
+            ax = charts.new_axes((3.2, 2))
+            charts.plot_segment_sizes(segs, ax=ax, lang=lang, measure="value_at_risk")
+            ax.figure.canvas.draw() if hasattr(ax.figure.canvas, "draw") else None
+            ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        nonzero = [t for t in ticks if t != "0"]
+        assert nonzero and not all(re.search(r"\d\.0 ", t) for t in nonzero), ticks  # never "1,500.0 万" throughout
+        assert len({t.split(" ")[-1] for t in nonzero}) == 1  # one scale

@@ -413,3 +413,75 @@ def test_readme_method_paragraph_is_the_catalogues_method_text():
     brief = re.sub(r"\s+", " ", catalogue("en")["appendix.method_brief"])
     assert brief[0].lower() + brief[1:] in section
     assert "via each library's own implementation" not in readme
+
+
+# --- item 6 on the rendered documents: shares, amounts, whole-number bands, plurals, plain summary --
+
+def _page_traits(html_text: str, lang: str) -> list[list[str]]:
+    """Rows of every segment page's "distinguishing traits" table (label, segment, others, d)."""
+    head = catalogue(lang)["col.trait"]
+    rows = []
+    for m in re.finditer(r'<section id="segment-[^"]+"', html_text):
+        page = html_text[m.start():html_text.index("</section>", m.start())]
+        for t in re.findall(r"<table[^>]*>.*?</table>", page, flags=re.S):
+            parser = _Tables("x")
+            parser.feed(re.sub(r"<table[^>]*>", '<table id="x">', t, count=1))
+            if parser.rows and parser.rows[0][1][:1] == [head]:
+                rows.extend(c for _, c in parser.rows[1:])
+    return rows
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_trait_means_are_shares_and_amounts_in_words(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    rows = _page_traits(page, lang)
+    assert rows, "no segment page shows its traits"
+    label = {"en": ("Country: ", "Account balance", "Active member: "), "zh": ("所在国家：", "账户余额", "活跃客户：")}[lang]
+    for name, seg, other, d in rows:
+        assert re.fullmatch(r"[+-]\d+\.\d\d", d), d
+        for v in (seg, other):
+            assert not re.fullmatch(r"-?[\d,]+\.\d\d", v) or float(v.replace(",", "")) < 100, (name, v)  # no "71641.68"
+        if name.startswith(label[0]) or name.startswith(label[2]):  # a level's or a flag's share
+            assert seg.endswith("%") and other.endswith("%"), (name, seg, other)
+        if name == label[1]:  # an amount with its unit
+            assert seg.endswith("EUR") and other.endswith("EUR"), (name, seg, other)
+    assert not any(n == {"en": "Active member", "zh": "活跃客户"}[lang] for n, *_ in rows)  # the flag says its level
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_whole_number_bands_and_plurals_on_the_rendered_report(runs, lang):
+    _, out = runs["plain", lang]
+    text_ = _visible_text((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    # a band [2, 3) of a count is 2: no "2–3" where the next band starts at 3
+    prof = pd.read_csv(out / "tables" / "segment_profiles.csv", keep_default_na=False, na_values=[""], dtype={"level": str})
+    bands = prof[(prof["feature"] == "NumOfProducts") & (prof["stat"] == "band") & prof["level"].str.startswith("[")]
+    for level in set(bands["level"]):
+        lo, hi = (float(x) for x in level.strip("[)").split(","))
+        if hi == lo + 1:
+            assert f"{feature_label(lang)}{colon(lang)}{int(lo)}–{int(hi)}" not in text_
+            assert f"{feature_label(lang)}{colon(lang)}{int(lo)}至{int(hi)}" not in text_
+    if lang == "en":
+        assert not re.search(r"(?<![\d.,])1 (probability points|churners|years|groups|segments|pairs)\b", text_)
+        summary = text_[text_.index("Executive summary"):text_.index("Churner segments", text_.index("Executive summary"))]
+        assert "log-odds" not in summary
+
+
+def feature_label(lang: str) -> str:
+    return {"en": "Number of products held", "zh": "持有产品数"}[lang]
+
+
+def colon(lang: str) -> str:
+    return {"en": ": ", "zh": "："}[lang]
+
+
+def test_words_for_levels_and_plural_texts():
+    from churnlens.reports.catalogue import text as t
+
+    assert w.feature_value("No", lang="zh") == "否" and w.feature_value("Yes", lang="zh") == "是"
+    assert w.feature_value("No", lang="en") == "No"
+    assert t("en", "dictionary.reasons_one", k=3, pp=1).count("1 probability point ") == 1
+    assert t("en", "note.segmentation.unstable", count=1, threshold=0.6).startswith("1 segment was ")
+    assert t("en", "note.segmentation.unstable", count=2, threshold=0.6).startswith("2 segments were ")
+    assert t("en", "material.overlap_intro", n="1", share="0.1%").startswith("1 churner (")
+    assert not [k for k, v in catalogue("en").items() if "(s)" in v and f"{k}_one" in catalogue("en")]

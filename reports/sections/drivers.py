@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import pandas as pd
+
 from churnlens.reports import charts, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections.base import Kit, Section
@@ -79,12 +81,29 @@ def build(ctx: ReportContext, kit: Kit) -> DriversView:
         (6.6, 0.38 * len(bee_feats) + 1.0))
     dependence = tuple(Dependence(
         kit.chart(f"dependence {d.feature}", lambda ax, d=d: charts.plot_dependence(
-            attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels), (3.25, 2.4)),
+            attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels, levels=level_words(ctx, d.feature, lang)),
+            (3.25, 2.4)),
         label(d), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
     rows = tuple(DriverRow(label(d), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
                            words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:TABLE_ROWS])
     note = kit.text("claims.protected_driver", features=", ".join(protected_top)) if protected_top else ""
     return DriversView(bar, bee, rows, dependence, note)
+
+
+def level_words(ctx: ReportContext, feature: str, lang: str) -> dict[str, str]:
+    """The dictionary's words for a feature's values (categories, 0/1 flags), keyed as the chart
+    shows a value ("Germany", "0", "1"); a yes/no level reads in ``lang`` without them."""
+    spec = ctx.config.features.get(feature)
+    col = ctx.X[feature] if ctx.X is not None and feature in ctx.X.columns else None
+    if col is None:
+        return {}
+    if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype):
+        values = pd.unique(col.dropna())
+        if len(values) > 2 or spec is None or not spec.values:
+            return {}
+        return {f"{float(v):g}": words.feature_value(float(v), lang=lang, spec=spec) for v in values}
+    cats = col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype) else pd.unique(col.dropna().astype(str))
+    return {str(c): words.feature_value(str(c), lang=lang, spec=spec) for c in cats}
 
 
 SECTION = Section("drivers", "drivers.title", build, "drivers.html")

@@ -18,11 +18,26 @@ MIN_EFFECT = 0.3  # |Cohen's d| below this is not worth a table row
 
 def trait_label(e, kit: Kit) -> str:
     """A trait's label: the feature, and for a categorical the level compared, in the
-    dictionary's words for it ("Country: Germany" -> "Country: 德国")."""
+    dictionary's words for it ("Country: Germany" -> "Country: 德国"); a 0/1 flag is its
+    level 1 ("Active member: active"), its mean being that level's share."""
     level = getattr(e, "level", "")
+    if not level and e.feature in kit.binary:
+        level = "1"
     if not level:
         return kit.label(e.feature)
     return kit.text("reason.line", label=kit.label(e.feature), value=_level_words(e.feature, "share", level, kit))
+
+
+def trait_value(e, v: float, kit: Kit) -> str:
+    """A trait's segment or comparison mean as a reader takes it: a level's or a flag's share as a
+    percentage ("15%", never 0.15), an amount or a measure in the dictionary's unit
+    ("71,900 EUR", "38.5 years"), never a bare number with cents."""
+    if v != v:  # NaN
+        return "–"
+    if getattr(e, "level", "") or e.feature in kit.binary:
+        return f"{100 * v:.0f}%"
+    spec = kit.ctx.config.features.get(e.feature)
+    return words.feature_value(words.round3(v), unit=spec.unit if spec is not None else None, lang=kit.lang)
 
 
 MIN_PP = 5.0  # share rows: |difference from retained customers| below this many points not listed
@@ -53,10 +68,17 @@ def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
         nums = [float(x) for x in level.strip("<>=[)").split(",")]
         unit = spec.unit if spec is not None else None
         shown = [words.feature_value(x, unit=unit, lang=kit.lang) for x in nums]
+        whole = feature in kit.integers and all(x.is_integer() for x in nums)
         if level.startswith("<"):
             return kit.text("traits.band_below", high=shown[0])
         if level.startswith(">="):
             return kit.text("traits.band_above", low=shown[0])
+        if whole:  # [2, 3) of a count is 2; [30, 45) of whole years is 30–44
+            last = nums[1] - 1
+            if last <= nums[0]:
+                return words.feature_value(nums[0], unit=unit, lang=kit.lang, spec=spec)
+            return kit.text("traits.band_between", low=shown[0],
+                            high=words.feature_value(last, unit=unit, lang=kit.lang))
         return kit.text("traits.band_between", low=shown[0], high=shown[1])
     if level == "(other)":
         return kit.text("traits.other_levels")
