@@ -485,3 +485,75 @@ def test_words_for_levels_and_plural_texts():
     assert t("en", "note.segmentation.unstable", count=2, threshold=0.6).startswith("2 segments were ")
     assert t("en", "material.overlap_intro", n="1", share="0.1%").startswith("1 churner (")
     assert not [k for k, v in catalogue("en").items() if "(s)" in v and f"{k}_one" in catalogue("en")]
+
+
+# --- item 1: drivers, model quality and back-test tables are the files' rows ---------------------
+
+def _section_tables(page: str, sid: str) -> list[list[list[str]]]:
+    """Every table of section ``sid``: rows of cell texts (header row first)."""
+    section = _section(page, sid)
+    out = []
+    for t in re.findall(r"<table[^>]*>.*?</table>", section, flags=re.S):
+        parser = _Tables("x")
+        parser.feed(re.sub(r"<table[^>]*>", '<table id="x">', t, count=1))
+        out.append([cells for _, cells in parser.rows])
+    return out
+
+
+def _ci(value: float, low: float, high: float, digits: int) -> str:
+    f = formatting.fixed
+    return f"{f(value, digits)} [{f(low, digits)}, {f(high, digits)}]"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_drivers_table_is_drivers_csv(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    csv = pd.read_csv(out / "tables" / "drivers.csv").drop_duplicates("rank").sort_values("rank")
+    csv = csv[~csv["protected"].astype(bool)]  # the report keeps protected drivers out (the dossier shows them)
+    labels = {f: s["label"][lang] for f, s in config()["features"].items()}
+    sources = {"Geo_France": "Geo", "Geo_Germany": "Geo", "Geo_Spain": "Geo", "Gender_Female": "Gender", "Gender_Male": "Gender"}
+    rows = _section_tables(page, "drivers")[0][1:]
+    assert rows and len(rows) <= len(csv)
+    for cells, r in zip(rows, csv.itertuples()):
+        assert cells[0] == labels.get(r.feature, labels.get(sources.get(r.feature, ""), r.feature)), (cells, r.feature)
+        assert cells[1] == catalogue(lang)[f"group.{r.group}"]
+        assert cells[2] == formatting.pct(r.share)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_quality_and_in_sample_figures_are_their_csvs(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    quality = pd.read_csv(out / "tables" / "segment_quality.csv")
+    head = catalogue(lang)["material.col_pop_auc"]
+    tables = [t for t in _section_tables(page, "segments") if t and t[0] and t[0][-1] == head]
+    assert len(tables) == 1
+    got = {cells[0].split(" · ")[0]: cells[1:] for cells in tables[0][1:]}
+    assert set(got) == set(quality["segment"])
+    for r in quality.itertuples():
+        assert got[r.segment] == [formatting.num(r.churners), formatting.pct(r.rule_precision),
+                                  formatting.pct(r.rule_coverage), formatting.pct(r.member_churn_rate),
+                                  formatting.num(r.population_n), formatting.pct(r.population_churn_rate),
+                                  formatting.fixed(r.population_auc, 3)], r.segment
+    # the performance page's in-sample tiles are tables/in_sample.csv
+    ins = pd.read_csv(out / "tables" / "in_sample.csv").iloc[0]
+    perf = _section(page, "performance")
+    kpis = re.findall(r'<span class="v">([^<]*)</span>', perf)
+    assert kpis[:3] == [formatting.fixed(ins["auc"], 3), formatting.fixed(ins["ks"], 3), formatting.fixed(ins["brier"], 4)]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_backtest_table_is_the_backtest_and_in_sample_csvs(loop_ctx, loop_html, lang):
+    from churnlens.run.loop_files import loop_tables
+
+    files = loop_tables(loop_ctx.results)  # the frames written as tables/backtest.csv and tables/in_sample.csv
+    rows = _section_tables(loop_html[lang]["report"], "backtest")[0][1:]
+    expected = []
+    for name in ("backtest", "in_sample"):
+        r = files[name].iloc[0]
+        expected.append([catalogue(lang)[f"backtest.basis_{r['basis']}"], formatting.num(r["n"]),
+                         _ci(r["auc"], r["auc_low"], r["auc_high"], 3), _ci(r["ks"], r["ks_low"], r["ks_high"], 3),
+                         _ci(r["brier"], r["brier_low"], r["brier_high"], 4),
+                         _ci(r["top_decile_lift"], r["top_decile_lift_low"], r["top_decile_lift_high"], 2)])
+    assert rows == expected
