@@ -135,6 +135,26 @@ def _is_number(key) -> bool:
     return True
 
 
+def _end_level(spec, x: float, lowest: bool) -> bool:
+    """``x`` is the lowest (highest) of the values the dictionary words (a 0/1 flag): an open
+    zone ending there is that one value ("at inactive", never "at inactive or less")."""
+    keys = [k for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k)]
+    return bool(keys) and float(x) == (min if lowest else max)(float(k) for k in keys)
+
+
+def _flag_side(spec, op: str, x: float, lang: str) -> Optional[str]:
+    """A one-sided range of a 0/1 flag the dictionary words ("< 1", "> 0") as that level's word
+    ("inactive"), else None."""
+    keys = sorted(float(k) for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k))
+    if keys != [0.0, 1.0]:
+        return None
+    if op in ("<", "<=") and 0.0 <= x <= 1.0 and not (op == "<=" and x == 1.0):
+        return spec.value_label(0, lang)
+    if op in (">", ">=") and 0.0 <= x <= 1.0 and not (op == ">=" and x == 0.0):
+        return spec.value_label(1, lang)
+    return None
+
+
 def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
     """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
     attribution, values in the dictionary's words and unit: "risk is highest with Number of
@@ -146,10 +166,7 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, siz
         return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
 
     def end_level(x: float, lowest: bool) -> bool:
-        """``x`` is the lowest (highest) of the values the dictionary words (a 0/1 flag): an open
-        zone ending there is that one value ("at inactive", never "at inactive or less")."""
-        keys = [k for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k)]
-        return bool(keys) and float(x) == (min if lowest else max)(float(k) for k in keys)
+        return _end_level(spec, x, lowest)
 
     parts = []
     for z in driver.zones:
@@ -185,10 +202,14 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, size
         return zones_text(config, driver, lang, output_space, sized=sized)
     rr = None if getattr(driver, "dropped_zones", ()) else driver.risk_range
     label = config.label(driver.feature, lang)
+    spec = config.features.get(driver.feature)
     if rr is None:
+        flag = {"up": (">", 0.5), "down": ("<", 0.5)}.get(driver.direction)
+        word = None if flag is None else _flag_side(spec, flag[0], flag[1], lang)
+        if word is not None:  # a 0/1 flag: "risk rises when Active member is inactive"
+            return text(lang, "drivers.range_in", feature=label, values=word)
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)
-    spec = config.features.get(driver.feature)
     unit = spec.unit if spec is not None else None
 
     def g(x: Optional[float]) -> str:
@@ -196,6 +217,12 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, size
 
     if rr.op == "in":
         return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(rr.categories))
+    if rr.op in ("<", ">"):  # a 0/1 flag in the dictionary's words: "is inactive", never "< 1"
+        x = rr.high if rr.op == "<" else rr.low
+        x = x if x is not None else (rr.low if rr.op == "<" else rr.high)
+        word = None if x is None else _flag_side(spec, rr.op, float(x), lang)
+        if word is not None:
+            return text(lang, "drivers.range_in", feature=label, values=word)
     if rr.op == "between":
         return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":
@@ -602,9 +629,11 @@ def claim_text(claim, config, lang: str) -> str:
             zone = text(lang, "drivers.zone_level", level=", ".join(
                 feature_value(c, lang=lang, spec=spec) for c in claim.level.split("|")))
         elif claim.low is None and claim.high is not None:
-            zone = text(lang, "drivers.zone_below", high=g(claim.high))
+            zone = text(lang, "drivers.zone_single" if _end_level(spec, claim.high, True) else "drivers.zone_below",
+                        high=g(claim.high), low=g(claim.high))
         elif claim.high is None and claim.low is not None:
-            zone = text(lang, "drivers.zone_above", low=g(claim.low))
+            zone = text(lang, "drivers.zone_single" if _end_level(spec, claim.low, False) else "drivers.zone_above",
+                        low=g(claim.low))
         elif claim.low is not None and claim.low == claim.high:
             zone = text(lang, "drivers.zone_single", low=g(claim.low))
         else:

@@ -557,3 +557,16 @@ def test_backtest_table_is_the_backtest_and_in_sample_csvs(loop_ctx, loop_html, 
                          _ci(r["brier"], r["brier_low"], r["brier_high"], 4),
                          _ci(r["top_decile_lift"], r["top_decile_lift_low"], r["top_decile_lift_high"], 2)])
     assert rows == expected
+
+
+def test_a_flag_reads_in_the_dictionarys_words_in_every_driver_sentence():
+    import types
+
+    cfg = _cfg()
+    rr = lambda op, low, high: types.SimpleNamespace(op=op, low=low, high=high, categories=())  # noqa: E731
+    driver = lambda **kw: types.SimpleNamespace(feature="IsActiveMember", zones=(), dropped_zones=(), **kw)  # noqa: E731
+    assert w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "en") == \
+        "risk rises when Active member is inactive"
+    assert w.risk_text(cfg, driver(risk_range=None, direction="down"), "en") == "risk rises when Active member is inactive"
+    assert "不活跃" in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "zh")
+    assert "< 1" not in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "en")
