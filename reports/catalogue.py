@@ -2,7 +2,7 @@
 
 ``reports/i18n/en.yaml`` and ``reports/i18n/zh.yaml`` hold the same keys (a test checks
 it); placeholders use :meth:`str.format` names, e.g. ``"{n} customers"``. A key may have a
-singular form ``<key>_one`` (``"{n} customer"``), used when the count ``n`` is 1.
+singular form ``<key>_one`` (``"{n} customer"``), used when the count ``n`` (or ``count``) is 1.
 """
 
 from __future__ import annotations
@@ -43,12 +43,12 @@ def catalogue(lang: str) -> dict[str, str]:
 def text(lang: str, key: str, /, **params: object) -> str:
     """The text of ``key`` in ``lang``, formatted with ``params``.
 
-    When ``params["n"]`` is 1 (a number, or the text "1" from a formatting filter) and
-    ``<key>_one`` exists, the singular form is used. Raises ``KeyError`` for an unknown key:
+    When ``params["n"]`` (else ``params["count"]``) is 1 (a number, or the text "1" from a
+    formatting filter) and ``<key>_one`` exists, the singular form is used. Raises ``KeyError`` for an unknown key:
     a missing text is a bug, not a fallback.
     """
     texts = catalogue(lang)
-    n = params.get("n")
+    n = params.get("n", params.get("count"))
     if f"{key}_one" in texts and (n == 1 or (isinstance(n, str) and n.strip() == "1")) and not isinstance(n, bool):
         key = f"{key}_one"
     s = texts[key]

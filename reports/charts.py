@@ -28,7 +28,7 @@ from churnlens.constants import PSI_MODERATE, PSI_SHIFT, UNSTABLE_JACCARD
 from churnlens.reports.catalogue import text
 from churnlens.reports.fonts import CJK_FAMILY, LATIN_FAMILY, register_matplotlib_cjk
 from churnlens.segmentation.results import Migration, SegmentSummary, Stability
-from churnlens.reports.formatting import money, num
+from churnlens.reports.formatting import money_ticks, num
 
 # Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -131,8 +131,54 @@ def _label(labels: Optional[Mapping[str, str]], feature: str) -> str:
     return labels.get(feature, feature) if labels else feature
 
 
-def _short(s: str, n: int = 34) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+_CLOSING = set("、，。；：！？）》」』】,.;:!?)")
+
+
+def _wide(ch: str) -> bool:
+    return ord(ch) >= 0x2E80
+
+
+def wrap(s: str, lang: str, width: int = 30) -> str:
+    """A tick label wrapped onto lines of about ``width`` columns (a Chinese character takes two),
+    never cut: English breaks at spaces, Chinese also between characters, never before a
+    closing punctuation mark."""
+    import re
+    import textwrap
+
+    if not any(_wide(c) for c in s):
+        return "\n".join(textwrap.wrap(s, width, break_long_words=False, break_on_hyphens=False)) or s
+    lines, cur, used = [], "", 0
+    for tok in re.findall(r"\s+|[\u2e80-\U0002ffff]|[^\s\u2e80-\U0002ffff]+", s):
+        w = sum(2 if _wide(c) else 1 for c in tok)
+        if used + w > width and cur.strip() and not tok.isspace() and tok[0] not in _CLOSING:
+            lines.append(cur.rstrip())
+            cur, used = "", 0
+        if cur or not tok.isspace():
+            cur, used = cur + tok, used + w
+    lines.append(cur.rstrip())
+    return "\n".join(x for x in lines if x) or s
+
+
+def wrapped_lines(labels: Sequence[str], lang: str, width: int = 30) -> int:
+    """The most lines any of ``labels`` takes once wrapped (to size a figure's height)."""
+    return max((wrap(s, lang, width).count("\n") + 1 for s in labels), default=1)
+
+
+def _money_axis(lang: str):
+    """A matplotlib formatter writing money ticks with :func:`~churnlens.reports.formatting.money_ticks`."""
+    from matplotlib.ticker import Formatter
+
+    class MoneyAxis(Formatter):
+        labels: dict = {}
+
+        def set_locs(self, locs):
+            super().set_locs(locs)
+            self.labels = dict(zip(list(locs), money_ticks(list(locs), lang)))
+
+        def __call__(self, x, pos=None):
+            return self.labels.get(x) or money_ticks([x], lang)[0]
+
+    return MoneyAxis()
 
 
 def _space(lang: str, output_space: str) -> str:
@@ -159,7 +205,7 @@ def plot_global_drivers(drivers: GlobalDrivers, *, ax=None, lang: str = "en",
         y = np.arange(len(items))[::-1]
         vals = [d.mean_signed if signed else d.mean_abs for d in items]
         ax.barh(y, vals, color=[GROUP_COLOURS.get(d.group, GROUP_COLOURS["other"]) for d in items], height=0.7)
-        ax.set_yticks(y, [_short(_label(labels, d.feature)) for d in items])
+        ax.set_yticks(y, [wrap(_label(labels, d.feature), lang, 34) for d in items])
         key = "chart.mean_signed_attr" if signed else "chart.mean_abs_attr"
         ax.set_xlabel(text(lang, key, space=_space(lang, output_space)))
         if signed:
@@ -219,7 +265,7 @@ def plot_beeswarm(attributions: Attributions, X: pd.DataFrame, rows: np.ndarray,
                 colours = np.tile(np.array([0.6, 0.6, 0.6, 1.0]), (len(s), 1))
             ax.scatter(s, y0 + _swarm_offsets(s), s=3, c=colours, linewidths=0, rasterized=True)
         ax.axvline(0, color=INK, lw=0.6)
-        ax.set_yticks(np.arange(len(features))[::-1], [_short(_label(labels, f)) for f in features])
+        ax.set_yticks(np.arange(len(features))[::-1], [wrap(_label(labels, f), lang, 34) for f in features])
         ax.set_ylim(-0.6, len(features) - 0.4)
         ax.set_xlabel(text(lang, "chart.attribution_axis", space=_space(lang, attributions.output_space)))
         cb = ax.figure.colorbar(ScalarMappable(norm=Normalize(0, 1), cmap=cmap), ax=ax, ticks=[0, 1],
@@ -268,7 +314,7 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
             coded = sorted({float(v) for v in finite})
             if value_words and coded and all(v in value_words for v in coded):
                 # a 0/1 or coded feature: its values in the dictionary's words, nothing in between
-                ax.set_xticks(coded, [_short(value_words[v], 14) for v in coded])
+                ax.set_xticks(coded, [wrap(value_words[v], lang, 14) for v in coded])
                 ax.set_xlim(coded[0] - 0.5, coded[-1] + 0.5)
         else:
             cats = [str(c) for c in (col.cat.categories if isinstance(col.dtype, pd.CategoricalDtype)
@@ -281,15 +327,21 @@ def plot_dependence(attributions: Attributions, X: pd.DataFrame, rows: np.ndarra
                        for i in xs]
             ax.scatter(xs + jitter, s, s=3, c=colours, alpha=0.5, linewidths=0, rasterized=True)
             words_of = value_words or {}
-            ax.set_xticks(range(len(cats)), [_short(words_of.get(c, c), 12) for c in cats], rotation=30, ha="right")
+            ax.set_xticks(range(len(cats)), [wrap(words_of.get(c, c), lang, 14) for c in cats], rotation=30, ha="right",
+                          rotation_mode="anchor")
         ax.axhline(0, color=INK, lw=0.6)
-        ax.set_title(_short(_label(labels, f), 40), loc="left")
+        ax.set_title(wrap(_label(labels, f), lang, 60), loc="left")
         ax.set_xlabel(text(lang, "chart.feature_value"))
         ax.set_ylabel(text(lang, "chart.attribution_short"))
     return ax
 
 
 # --- segments -----------------------------------------------------------------------------
+
+def segment_label(s: SegmentSummary, names: Optional[Mapping[str, str]]) -> str:
+    """A segment's tick label: its key and name (the key alone without names)."""
+    return f"{s.key} · {names[s.key]}" if names else s.key
+
 
 def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str = "en",
                        labels: Optional[Mapping[str, str]] = None, measure: str = "size",
@@ -308,27 +360,29 @@ def plot_segment_sizes(segments: Sequence[SegmentSummary], *, ax=None, lang: str
         vals = [getattr(s, measure) for s in segments]
         colour = OKABE_ITO["blue"] if measure == "size" else OKABE_ITO["vermillion"]
         ax.barh(y, vals, color=[OKABE_ITO["grey"] if s.segment_id < 0 else colour for s in segments], height=0.7)
-        ax.set_yticks(y, [_short(f"{s.key} · {names[s.key]}" if names else s.key, 30) for s in segments] if ticklabels
+        ax.set_yticks(y, [wrap(segment_label(s, names), lang) for s in segments] if ticklabels
                       else [""] * len(segments))
         ax.set_xlabel(text(lang, "chart.customers" if measure == "size" else "chart.value_at_risk"))
         ax.set_ylim(-0.6, len(segments) - 0.4)
         ax.xaxis.set_major_locator(MaxNLocator(4))
-        ax.xaxis.set_major_formatter(FuncFormatter(
-            (lambda v, _: num(v)) if measure == "size" else (lambda v, _: money(v, lang))))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: num(v)) if measure == "size" else _money_axis(lang))
     return ax
 
 
 def plot_segment_heatmap(segments: Sequence[SegmentSummary], features: Sequence[str], *, ax=None,
                          lang: str = "en", labels: Optional[Mapping[str, str]] = None):
-    """Segment x driver: each segment's mean signed attribution (its signature); blank if not in it."""
+    """Driver x segment: each segment's mean signed attribution (its signature); blank if not in it.
+
+    Drivers are the rows (their labels read across, wrapped, never cut), segments the columns."""
     with chart_style(lang):
-        ax = _ax(ax, (6.4, 0.32 * max(len(segments), 1) + 1.9))
-        m = np.full((len(segments), len(features)), np.nan)
-        for i, seg in enumerate(segments):
+        ax = _ax(ax, (5.6, 0.3 * max(len(features), 1) + 1.0))
+        m = np.full((len(features), len(segments)), np.nan)
+        for j, seg in enumerate(segments):
             for item in seg.signature:
                 if item.feature in features:
-                    m[i, list(features).index(item.feature)] = item.mean_attribution
-        _heat(ax, m, [s.key for s in segments], [_short(_label(labels, f), 22) for f in features], "{:+.2f}")
+                    m[list(features).index(item.feature), j] = item.mean_attribution
+        _heat(ax, m, [wrap(_label(labels, f), lang, 34) for f in features], [s.key for s in segments], "{:+.2f}")
+        ax.xaxis.tick_top()
         ax.set_title(text(lang, "chart.heatmap_title"), loc="left")
     return ax
 
@@ -370,7 +424,7 @@ def _heat(ax, m: np.ndarray, rows: Sequence[str], cols: Sequence[str], fmt: str)
     vmax = vmax if vmax > 0 else 1.0
     ax.imshow(np.ma.masked_invalid(m), cmap=_cmap_diverging(), vmin=-vmax, vmax=vmax, aspect="auto")
     ax.set_facecolor("white")
-    ax.set_xticks(range(len(cols)), cols, rotation=35, ha="right")
+    ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
     for (i, j), v in np.ndenumerate(m):
         if np.isfinite(v):
@@ -391,7 +445,7 @@ def plot_segment_signature(segment: SegmentSummary, *, ax=None, lang: str = "en"
         y = np.arange(len(items))[::-1]
         vals = [it.mean_attribution for it in items]
         ax.barh(y, vals, color=[RISK_UP if v > 0 else RISK_DOWN for v in vals], height=0.65)
-        ax.set_yticks(y, [_short(_label(labels, it.feature), 36) for it in items])
+        ax.set_yticks(y, [wrap(_label(labels, it.feature), lang, 36) for it in items])
         ax.axvline(0, color=INK, lw=0.6)
         ax.set_xlabel(text(lang, "chart.mean_signed_attr", space=_space(lang, output_space)))
         ax.set_ylim(-0.6, max(len(items), 1) - 0.4)
@@ -488,7 +542,7 @@ def plot_psi(monitoring: Monitoring, *, ax=None, lang: str = "en", labels: Optio
         items = (monitoring.score_psi,) + tuple(monitoring.feature_psi[:top])
         ax = _ax(ax, (6.4, 0.24 * len(items) + 1.0))
         y = np.arange(len(items))[::-1]
-        names = [text(lang, "chart.score") if i == 0 else _short(_label(labels, r.name)) for i, r in enumerate(items)]
+        names = [text(lang, "chart.score") if i == 0 else wrap(_label(labels, r.name), lang, 34) for i, r in enumerate(items)]
         ax.barh(y, [r.psi for r in items], color=[BAND_COLOURS.get(r.band, OKABE_ITO["grey"]) for r in items],
                 height=0.7)
         ax.set_yticks(y, names)
@@ -515,7 +569,7 @@ def plot_driver_drift(monitoring: Monitoring, *, ax=None, lang: str = "en",
         if len(items):
             ax.errorbar(ch, y, xerr=np.clip(err, 0, None), fmt="none", ecolor=INK, elinewidth=0.8, capsize=2)
         ax.axvline(0, color=INK, lw=0.6)
-        ax.set_yticks(y, [_short(_label(labels, d.feature)) for d in items])
+        ax.set_yticks(y, [wrap(_label(labels, d.feature), lang, 34) for d in items])
         ax.set_xlabel(text(lang, "chart.share_change"))
         ax.set_ylim(-0.6, max(len(items), 1) - 0.4)
     return ax
@@ -617,8 +671,8 @@ def plot_uplift(measured, *, ax=None, lang: str = "en", names: Optional[Sequence
                             color=colour, mfc=face, ms=4, lw=1.0, capsize=2, label=text(lang, key))
         ax.scatter([u.assumed_uplift for u in rows], y, marker="x", color=OKABE_ITO["vermillion"], s=22, zorder=3,
                    label=text(lang, "loop_chart.assumed"))
-        labels = names if names is not None else [f"{u.segment} · {_short(u.action, 28)}" for u in rows]
-        ax.set_yticks(y, [_short(s, 40) for s in labels])
+        labels = names if names is not None else [f"{u.segment} · {u.action}" for u in rows]
+        ax.set_yticks(y, [wrap(s, lang, 40) for s in labels])
         ax.set_xlim(min(0.0, float(lo.min()) - 0.05) if len(rows) else 0.0, 1)
         ax.axvline(0.0, color=INK, lw=0.5)
         ax.set_xlabel(text(lang, "loop_chart.uplift"))
@@ -644,6 +698,7 @@ def plot_profit_curve(plan, *, ax=None, lang: str = "en"):
                     xytext=(6, -12), textcoords="offset points", fontsize=7, color=OKABE_ITO["vermillion"])
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(lambda x, _: f"{100 * x:.0f}%")
+        ax.yaxis.set_major_formatter(_money_axis(lang))
         ax.set_xlabel(text(lang, "loop_chart.share_contacted"))
         ax.set_ylabel(text(lang, "loop_chart.net_value"))
         ax.legend(loc="lower right", fontsize=7, frameon=False)

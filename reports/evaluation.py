@@ -116,7 +116,7 @@ def write_evaluation(out_dir: Path, comparison: EvidenceComparison, qualities: S
     view = EvaluationView(
         lang=lang, kind="evaluation", title=text(lang, "evaluate.title"), accent="#0072B2", institution="",
         period=generated_at[:10], generated_at=generated_at, keep=False, comparison=comparison,
-        verdict=words.note_text(comparison.verdict, lang),
+        verdict=words.comparison_verdict(comparison, lang),
         rank_rule=text(lang, "evaluate.rank_rule", metric=metric, level=comparison.level),
         models=tuple((n, _body(q, n, lang, timings)) for n, q in zip(names, qualities)))
     env = make_environment(lang)

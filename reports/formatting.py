@@ -51,6 +51,31 @@ def _money(v: float, lang: str) -> str:
     return f"{v:,.0f}"
 
 
+# (from this magnitude on, divide by, suffix): the scales of :func:`money`
+_SCALES = {"zh": ((1e8, 1e8, "亿"), (1e4, 1e4, "万")), "en": ((1e9, 1e9, "bn"), (1e6, 1e6, "M"), (1e4, 1e3, "k"))}
+
+
+def money_ticks(values, lang: str = "en") -> list[str]:
+    """Labels of a money axis's ticks: one scale for all of them and the fewest decimals that
+    show every tick exactly, the same for all (``0, 20 M, 40 M``; ``0, 1,500 万, 3,000 万``;
+    ``0, 0.5 亿, 1.0 亿``): no ``1,500.0 万``."""
+    vals = [float(v) for v in values]
+    top = max((abs(v) for v in vals if math.isfinite(v)), default=0.0)
+    div, suffix = next(((d, s) for t, d, s in _SCALES.get(lang, _SCALES["en"]) if top >= t), (1.0, ""))
+    scaled = [v / div for v in vals]
+    digits = next((d for d in range(4) if all(abs(round(x, d) - x) <= 1e-9 * max(1.0, abs(x)) for x in scaled
+                                               if math.isfinite(x))), 3)
+    out = []
+    for x in scaled:
+        if not math.isfinite(x):
+            out.append("")
+        elif round(x, digits) == 0:
+            out.append("0")
+        else:
+            out.append(f"{x:,.{digits}f} {suffix}".strip())
+    return out
+
+
 def pct(x: Optional[float], digits: int = 1) -> str:
     """A share as a percentage: ``0.123 -> 12.3%``."""
     if _missing(x):

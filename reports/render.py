@@ -8,6 +8,7 @@ CJK font file."""
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -173,6 +174,23 @@ def _font_face() -> tuple[str, tuple[Path, ...]]:
     return path.as_uri(), (path,)
 
 
+_HEADER = re.compile(r"(<th\b[^>]*>)([^<]+)(</th>)")
+
+
+def _unbroken_words(m: re.Match) -> str:
+    words = m.group(2).split(" ")
+    return m.group(1) + " ".join(f'<span class="nw">{w}</span>' if w else w for w in words) + m.group(3)
+
+
+def keep_header_words(html: str) -> str:
+    """Chinese table headers break only at their spaces: each space-separated part of a plain
+    header is put in a ``nw`` (no-wrap) span. A line may otherwise break between any two Han
+    characters ("需联/系"), and WeasyPrint has no ``word-break: keep-all``; without any break a
+    table of many columns runs off the page. The header text is already escaped: only spans
+    are added."""
+    return _HEADER.sub(_unbroken_words, html)
+
+
 def render_html(view: DocumentView, env, *, for_pdf: bool) -> str:
     return render_page(view, env, f"{view.kind}.html", for_pdf=for_pdf)
 
@@ -186,7 +204,8 @@ def render_page(view, env, template: str, *, for_pdf: bool) -> str:
     font_url = Markup(font_url.replace('"', "%22"))  # a file:// URI of the bundled font, quoted in CSS
     css = env.get_template("base.css").render(v=view, font_url=font_url if for_pdf else "", for_pdf=for_pdf,
                                               doc_title=view.title)
-    return env.get_template(template).render(v=view, css=css, for_pdf=for_pdf)
+    html = env.get_template(template).render(v=view, css=css, for_pdf=for_pdf)
+    return keep_header_words(html) if view.lang == "zh" else html
 
 
 def write_pdf(html: str, path: Path, *, created: str = "", identifier: Optional[bytes] = None) -> AssetFetcher:

@@ -31,6 +31,8 @@ def feature_value(value: object, *, unit: Optional[str] = None, lang: str = "en"
     own = spec.value_label(value, lang) if spec is not None else None
     if own is not None:
         return own
+    if isinstance(value, str) and lang != "en" and value.strip().lower() in ("yes", "no"):
+        return yes_no(value.strip().lower() == "yes", lang)  # a yes/no level without dictionary words: 是/否
     if isinstance(value, (bool, np.bool_)):
         shown = str(bool(value)).lower()
     elif isinstance(value, (int, float, np.integer, np.floating)):
@@ -133,7 +135,27 @@ def _is_number(key) -> bool:
     return True
 
 
-def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+def _end_level(spec, x: float, lowest: bool) -> bool:
+    """``x`` is the lowest (highest) of the values the dictionary words (a 0/1 flag): an open
+    zone ending there is that one value ("at inactive", never "at inactive or less")."""
+    keys = [k for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k)]
+    return bool(keys) and float(x) == (min if lowest else max)(float(k) for k in keys)
+
+
+def _flag_side(spec, op: str, x: float, lang: str) -> Optional[str]:
+    """A one-sided range of a 0/1 flag the dictionary words ("< 1", "> 0") as that level's word
+    ("inactive"), else None."""
+    keys = sorted(float(k) for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k))
+    if keys != [0.0, 1.0]:
+        return None
+    if op in ("<", "<=") and 0.0 <= x <= 1.0 and not (op == "<=" and x == 1.0):
+        return spec.value_label(0, lang)
+    if op in (">", ">=") and 0.0 <= x <= 1.0 and not (op == ">=" and x == 0.0):
+        return spec.value_label(1, lang)
+    return None
+
+
+def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
     """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
     attribution, values in the dictionary's words and unit: "risk is highest with Number of
     products held at 3 or more (+3.9 log-odds), and raised at 1 or less (+0.4 log-odds)"."""
@@ -144,10 +166,7 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
         return feature_value(round3(float(x)), unit=unit, lang=lang, spec=spec)
 
     def end_level(x: float, lowest: bool) -> bool:
-        """``x`` is the lowest (highest) of the values the dictionary words (a 0/1 flag): an open
-        zone ending there is that one value ("at inactive", never "at inactive or less")."""
-        keys = [k for k in (spec.values if spec is not None and spec.values else {}) if _is_number(k)]
-        return bool(keys) and float(x) == (min if lowest else max)(float(k) for k in keys)
+        return _end_level(spec, x, lowest)
 
     parts = []
     for z in driver.zones:
@@ -164,6 +183,9 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
             zone = text(lang, "drivers.zone_single", low=g(z.low))
         else:
             zone = text(lang, "drivers.zone_between", low=g(z.low), high=g(z.high))
+        if not sized:  # plain words (the executive summary: no log-odds for a business reader)
+            parts.append(zone)
+            continue
         size = f"{z.mean_attribution:+.2g}" if output_space == "log_odds" else points(100 * z.mean_attribution)
         one = "_one" if size.lstrip("+-") == "1" and output_space != "log_odds" else ""  # "1 probability point"
         parts.append(text(lang, f"drivers.zone_size_{output_space}{one}", zone=zone, size=size))
@@ -171,22 +193,26 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds") -> str
                 zones=text(lang, "drivers.zone_then").join(parts))
 
 
-def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
+def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
     """Where the driver raises risk, in words, thresholds in the feature's unit from the
     dictionary: its reported risk zones (the numbers of the chart's shading and of
     ``tables/drivers.csv``); when zones were found but none held its evidence, that no range
     raises risk materially and measurably; otherwise its direction only (a one-sided range only
     for a driver whose zones were never examined, e.g. beyond the top ten)."""
     if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
-        return zones_text(config, driver, lang, output_space)
+        return zones_text(config, driver, lang, output_space, sized=sized)
     label = config.label(driver.feature, lang)
     if getattr(driver, "dropped_zones", ()):  # examined, and no zone's evidence held: no direction claimed either
         return text(lang, "drivers.no_zone", feature=label)
     rr = driver.risk_range
+    spec = config.features.get(driver.feature)
     if rr is None:
+        flag = {"up": (">", 0.5), "down": ("<", 0.5)}.get(driver.direction)
+        word = None if flag is None else _flag_side(spec, flag[0], flag[1], lang)
+        if word is not None:  # a 0/1 flag: "risk rises when Active member is inactive"
+            return text(lang, "drivers.range_in", feature=label, values=word)
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)
-    spec = config.features.get(driver.feature)
     unit = spec.unit if spec is not None else None
 
     def g(x: Optional[float]) -> str:
@@ -194,6 +220,12 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds") -> str:
 
     if rr.op == "in":
         return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(rr.categories))
+    if rr.op in ("<", ">"):  # a 0/1 flag in the dictionary's words: "is inactive", never "< 1"
+        x = rr.high if rr.op == "<" else rr.low
+        x = x if x is not None else (rr.low if rr.op == "<" else rr.high)
+        word = None if x is None else _flag_side(spec, rr.op, float(x), lang)
+        if word is not None:
+            return text(lang, "drivers.range_in", feature=label, values=word)
     if rr.op == "between":
         return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":
@@ -242,6 +274,27 @@ class _Undefined:
 
     def __format__(self, spec: str) -> str:
         return text(self._lang, "note.na")
+
+
+class _Worded:
+    """A number already worded (an amount with its scale): printed as is whatever the format."""
+
+    def __init__(self, text: str):
+        self._text = text
+
+    def __format__(self, spec: str) -> str:
+        return self._text
+
+
+def comparison_verdict(comparison, lang: str, *, unit: str = "") -> str:
+    """The model comparison's verdict in words; an expected net value is an amount ("5.5 M EUR",
+    "549.1 万"), not "5,491,172.706"."""
+    note = comparison.verdict
+    if comparison.rank_by == "expected_net_value":
+        value = note.get("value")
+        note = Note.of(note.code, **{**dict(note.params),
+                                     "value": _Worded(formatting.money(value, lang, unit=unit))})
+    return note_text(note, lang)
 
 
 def notes_text(notes, lang: str) -> str:
@@ -552,9 +605,10 @@ def lineage_sentence(event, lang: str) -> str:
     return text(lang, "monitoring.lineage.split", key=event.previous[0], parts=joined(event.current))
 
 
-def trait_level(config, feature: str, stat: str, level: str, lang: str) -> str:
+def trait_level(config, feature: str, stat: str, level: str, lang: str, *, integer: bool = False) -> str:
     """A profile row's level in words (``tables/segment_profiles.csv``): value labels, readable
-    bands, "median", "missing"."""
+    bands, "median", "missing". ``integer``: the feature takes whole values, so a band
+    ``[2, 3)`` is 2 and ``[30, 45)`` is 30–44."""
     spec = config.features.get(feature)
     if stat == "median":
         return text(lang, "traits.median")
@@ -568,6 +622,11 @@ def trait_level(config, feature: str, stat: str, level: str, lang: str) -> str:
             return text(lang, "traits.band_below", high=shown[0])
         if level.startswith(">="):
             return text(lang, "traits.band_above", low=shown[0])
+        if integer and all(x.is_integer() for x in nums):
+            last = nums[1] - 1
+            if last <= nums[0]:
+                return feature_value(nums[0], unit=unit, lang=lang, spec=spec)
+            return text(lang, "traits.band_between", low=shown[0], high=feature_value(last, unit=unit, lang=lang))
         return text(lang, "traits.band_between", low=shown[0], high=shown[1])
     if level == "(other)":
         return text(lang, "traits.other_levels")
@@ -608,9 +667,11 @@ def claim_text(claim, config, lang: str) -> str:
             zone = text(lang, "drivers.zone_level", level=", ".join(
                 feature_value(c, lang=lang, spec=spec) for c in claim.level.split("|")))
         elif claim.low is None and claim.high is not None:
-            zone = text(lang, "drivers.zone_below", high=g(claim.high))
+            zone = text(lang, "drivers.zone_single" if _end_level(spec, claim.high, True) else "drivers.zone_below",
+                        high=g(claim.high), low=g(claim.high))
         elif claim.high is None and claim.low is not None:
-            zone = text(lang, "drivers.zone_above", low=g(claim.low))
+            zone = text(lang, "drivers.zone_single" if _end_level(spec, claim.low, False) else "drivers.zone_above",
+                        low=g(claim.low))
         elif claim.low is not None and claim.low == claim.high:
             zone = text(lang, "drivers.zone_single", low=g(claim.low))
         else:

@@ -453,3 +453,160 @@ def test_readme_method_paragraph_is_the_catalogues_method_text():
     brief = re.sub(r"\s+", " ", catalogue("en")["appendix.method_brief"])
     assert brief[0].lower() + brief[1:] in section
     assert "via each library's own implementation" not in readme
+
+
+# --- item 6 on the rendered documents: shares, amounts, whole-number bands, plurals, plain summary --
+
+def _page_traits(html_text: str, lang: str) -> list[list[str]]:
+    """Rows of every segment page's "distinguishing traits" table (label, segment, others, d)."""
+    head = catalogue(lang)["col.trait"]
+    rows = []
+    for m in re.finditer(r'<section id="segment-[^"]+"', html_text):
+        page = html_text[m.start():html_text.index("</section>", m.start())]
+        for t in re.findall(r"<table[^>]*>.*?</table>", page, flags=re.S):
+            parser = _Tables("x")
+            parser.feed(re.sub(r"<table[^>]*>", '<table id="x">', t, count=1))
+            if parser.rows and parser.rows[0][1][:1] == [head]:
+                rows.extend(c for _, c in parser.rows[1:])
+    return rows
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_trait_means_are_shares_and_amounts_in_words(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    rows = _page_traits(page, lang)
+    assert rows, "no segment page shows its traits"
+    label = {"en": ("Country: ", "Account balance", "Active member: "), "zh": ("所在国家：", "账户余额", "活跃客户：")}[lang]
+    for name, seg, other, d in rows:
+        assert re.fullmatch(r"[+-]\d+\.\d\d", d), d
+        for v in (seg, other):
+            assert not re.fullmatch(r"-?[\d,]+\.\d\d", v) or float(v.replace(",", "")) < 100, (name, v)  # no "71641.68"
+        if name.startswith(label[0]) or name.startswith(label[2]):  # a level's or a flag's share
+            assert seg.endswith("%") and other.endswith("%"), (name, seg, other)
+        if name == label[1]:  # an amount with its unit
+            assert seg.endswith("EUR") and other.endswith("EUR"), (name, seg, other)
+    assert not any(n == {"en": "Active member", "zh": "活跃客户"}[lang] for n, *_ in rows)  # the flag says its level
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_whole_number_bands_and_plurals_on_the_rendered_report(runs, lang):
+    _, out = runs["plain", lang]
+    text_ = _visible_text((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    # a band [2, 3) of a count is 2: no "2–3" where the next band starts at 3
+    prof = pd.read_csv(out / "tables" / "segment_profiles.csv", keep_default_na=False, na_values=[""], dtype={"level": str})
+    bands = prof[(prof["feature"] == "NumOfProducts") & (prof["stat"] == "band") & prof["level"].str.startswith("[")]
+    for level in set(bands["level"]):
+        lo, hi = (float(x) for x in level.strip("[)").split(","))
+        if hi == lo + 1:
+            assert f"{feature_label(lang)}{colon(lang)}{int(lo)}–{int(hi)}" not in text_
+            assert f"{feature_label(lang)}{colon(lang)}{int(lo)}至{int(hi)}" not in text_
+    if lang == "en":
+        assert not re.search(r"(?<![\d.,])1 (probability points|churners|years|groups|segments|pairs)\b", text_)
+        summary = text_[text_.index("Executive summary"):text_.index("Churner segments", text_.index("Executive summary"))]
+        assert "log-odds" not in summary
+
+
+def feature_label(lang: str) -> str:
+    return {"en": "Number of products held", "zh": "持有产品数"}[lang]
+
+
+def colon(lang: str) -> str:
+    return {"en": ": ", "zh": "："}[lang]
+
+
+def test_words_for_levels_and_plural_texts():
+    from churnlens.reports.catalogue import text as t
+
+    assert w.feature_value("No", lang="zh") == "否" and w.feature_value("Yes", lang="zh") == "是"
+    assert w.feature_value("No", lang="en") == "No"
+    assert t("en", "dictionary.reasons_one", k=3, pp=1).count("1 probability point ") == 1
+    assert t("en", "note.segmentation.unstable", count=1, threshold=0.6).startswith("1 segment was ")
+    assert t("en", "note.segmentation.unstable", count=2, threshold=0.6).startswith("2 segments were ")
+    assert t("en", "material.overlap_intro", n="1", share="0.1%").startswith("1 churner (")
+    assert not [k for k, v in catalogue("en").items() if "(s)" in v and f"{k}_one" in catalogue("en")]
+
+
+# --- item 1: drivers, model quality and back-test tables are the files' rows ---------------------
+
+def _section_tables(page: str, sid: str) -> list[list[list[str]]]:
+    """Every table of section ``sid``: rows of cell texts (header row first)."""
+    section = _section(page, sid)
+    out = []
+    for t in re.findall(r"<table[^>]*>.*?</table>", section, flags=re.S):
+        parser = _Tables("x")
+        parser.feed(re.sub(r"<table[^>]*>", '<table id="x">', t, count=1))
+        out.append([cells for _, cells in parser.rows])
+    return out
+
+
+def _ci(value: float, low: float, high: float, digits: int) -> str:
+    f = formatting.fixed
+    return f"{f(value, digits)} [{f(low, digits)}, {f(high, digits)}]"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_drivers_table_is_drivers_csv(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    csv = pd.read_csv(out / "tables" / "drivers.csv").drop_duplicates("rank").sort_values("rank")
+    csv = csv[~csv["protected"].astype(bool)]  # the report keeps protected drivers out (the dossier shows them)
+    labels = {f: s["label"][lang] for f, s in config()["features"].items()}
+    sources = {"Geo_France": "Geo", "Geo_Germany": "Geo", "Geo_Spain": "Geo", "Gender_Female": "Gender", "Gender_Male": "Gender"}
+    rows = _section_tables(page, "drivers")[0][1:]
+    assert rows and len(rows) <= len(csv)
+    for cells, r in zip(rows, csv.itertuples()):
+        assert cells[0] == labels.get(r.feature, labels.get(sources.get(r.feature, ""), r.feature)), (cells, r.feature)
+        assert cells[1] == catalogue(lang)[f"group.{r.group}"]
+        assert cells[2] == formatting.pct(r.share)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_segment_quality_and_in_sample_figures_are_their_csvs(runs, lang):
+    _, out = runs["plain", lang]
+    page = html.unescape((out / "report.html").read_text(encoding="utf-8")).replace("\u00a0", " ")
+    quality = pd.read_csv(out / "tables" / "segment_quality.csv")
+    head = catalogue(lang)["material.col_pop_auc"]
+    tables = [t for t in _section_tables(page, "segments") if t and t[0] and t[0][-1] == head]
+    assert len(tables) == 1
+    got = {cells[0].split(" · ")[0]: cells[1:] for cells in tables[0][1:]}
+    assert set(got) == set(quality["segment"])
+    for r in quality.itertuples():
+        assert got[r.segment] == [formatting.num(r.churners), formatting.pct(r.rule_precision),
+                                  formatting.pct(r.rule_coverage), formatting.pct(r.member_churn_rate),
+                                  formatting.num(r.population_n), formatting.pct(r.population_churn_rate),
+                                  formatting.fixed(r.population_auc, 3)], r.segment
+    # the performance page's in-sample tiles are tables/in_sample.csv
+    ins = pd.read_csv(out / "tables" / "in_sample.csv").iloc[0]
+    perf = _section(page, "performance")
+    kpis = re.findall(r'<span class="v">([^<]*)</span>', perf)
+    assert kpis[:3] == [formatting.fixed(ins["auc"], 3), formatting.fixed(ins["ks"], 3), formatting.fixed(ins["brier"], 4)]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_backtest_table_is_the_backtest_and_in_sample_csvs(loop_ctx, loop_html, lang):
+    from churnlens.run.loop_files import loop_tables
+
+    files = loop_tables(loop_ctx.results)  # the frames written as tables/backtest.csv and tables/in_sample.csv
+    rows = _section_tables(loop_html[lang]["report"], "backtest")[0][1:]
+    expected = []
+    for name in ("backtest", "in_sample"):
+        r = files[name].iloc[0]
+        expected.append([catalogue(lang)[f"backtest.basis_{r['basis']}"], formatting.num(r["n"]),
+                         _ci(r["auc"], r["auc_low"], r["auc_high"], 3), _ci(r["ks"], r["ks_low"], r["ks_high"], 3),
+                         _ci(r["brier"], r["brier_low"], r["brier_high"], 4),
+                         _ci(r["top_decile_lift"], r["top_decile_lift_low"], r["top_decile_lift_high"], 2)])
+    assert rows == expected
+
+
+def test_a_flag_reads_in_the_dictionarys_words_in_every_driver_sentence():
+    import types
+
+    cfg = _cfg()
+    rr = lambda op, low, high: types.SimpleNamespace(op=op, low=low, high=high, categories=())  # noqa: E731
+    driver = lambda **kw: types.SimpleNamespace(feature="IsActiveMember", zones=(), dropped_zones=(), **kw)  # noqa: E731
+    assert w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "en") == \
+        "risk rises when Active member is inactive"
+    assert w.risk_text(cfg, driver(risk_range=None, direction="down"), "en") == "risk rises when Active member is inactive"
+    assert "不活跃" in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "zh")
+    assert "< 1" not in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "en")

@@ -310,4 +310,4 @@ def evaluate_models(model_paths: Sequence, data_path, config_path: Optional[Path
                                    else {}),
             **{f"model_{i + 1}": p for i, p in enumerate(model_paths) if not is_model_uri(p)},
             **{f"data_for_{i + 1}": p for i, p in enumerate(data_for.values())})})
-    return words.note_text(comparison.verdict, lang)
+    return words.comparison_verdict(comparison, lang)

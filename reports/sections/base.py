@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from churnlens.reports import charts
+import pandas as pd
+
+from churnlens.reports import charts, words
 from churnlens.reports.catalogue import catalogue, text
 from churnlens.reports.context import ReportContext
 
@@ -128,6 +131,21 @@ class Kit:
 
     def label(self, feature: str) -> str:
         return self.labels.get(feature, feature)
+
+    @functools.cached_property
+    def integers(self) -> frozenset:
+        """Features holding whole numbers only (counts, years, 0/1 flags): thresholds and bands
+        read as whole numbers."""
+        X = self.ctx.X
+        return frozenset() if X is None else words.integer_features(X)
+
+    @functools.cached_property
+    def binary(self) -> frozenset:
+        """Whole-number features holding only 0 and 1 (flags): their means are shares."""
+        X = self.ctx.X
+        if X is None:
+            return frozenset()
+        return frozenset(f for f in self.integers if set(pd.unique(X[f].dropna().astype(float))) <= {0.0, 1.0})
 
     def chart(self, name: str, draw: Callable, figsize, ncols: int = 1) -> ChartImage:
         if name not in self._charts:

@@ -60,13 +60,14 @@ def business_drivers(drivers) -> tuple[tuple, tuple]:
 
 
 def value_words(config, values, lang: str) -> dict:
-    """The dictionary's words for the shown values of a feature (``values:``), keyed as the
-    dependence chart draws them (numbers as floats, levels as text); empty when the feature has
-    no words or a value is without them (the chart then keeps its numeric axis)."""
+    """The words for the shown values of a feature, keyed as the dependence chart draws them
+    (numbers as floats, levels as text). A number has words only from the dictionary
+    (``values:``), and only when every shown value has them (else the chart keeps its numeric
+    axis); a category level reads as the dictionary words it, a yes/no level in ``lang``."""
     spec = config.features.get(values.name) if values.name is not None else None
-    if spec is None or not spec.values:
-        return {}
     if pd.api.types.is_numeric_dtype(values) and not isinstance(values.dtype, pd.CategoricalDtype):
+        if spec is None or not spec.values:
+            return {}
         uniq = np.unique(values.to_numpy(dtype=np.float64, na_value=np.nan))
         uniq = uniq[np.isfinite(uniq)]
         if len(uniq) > MAX_WORDED_VALUES:
@@ -74,7 +75,7 @@ def value_words(config, values, lang: str) -> dict:
         out = {float(v): spec.value_label(float(v), lang) for v in uniq}
         return out if all(w is not None for w in out.values()) else {}
     levels = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values.dropna().astype(str).unique()
-    return {str(c): w for c in levels if (w := spec.value_label(str(c), lang)) is not None}
+    return {str(c): words.feature_value(str(c), lang=lang, spec=spec) for c in levels}
 
 
 def build(ctx: ReportContext, kit: Kit) -> DriversView:

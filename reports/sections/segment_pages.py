@@ -13,7 +13,7 @@ from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import plan as plan_section
 from churnlens.reports.sections import segments as segments_section
 from churnlens.reports.sections.base import Kit, Section, TocEntry
-from churnlens.reports.sections.traits import trait_label
+from churnlens.reports.sections.traits import trait_label, trait_value
 from churnlens.segmentation.results import MIXED
 
 TRAITS = 5
@@ -23,8 +23,8 @@ EXAMPLES = 3
 @dataclass(frozen=True)
 class PageTrait:
     label: str
-    seg: float
-    other: float
+    seg: str  # worded: a share as a percentage, an amount with its unit
+    other: str
     d: float
 
 
@@ -127,7 +127,8 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentP
         mean_score=s.mean_score, value_at_risk=s.value_at_risk if ctx.value is not None else None,
         mixed=s.segment_id == MIXED, unstable=unstable, stability=s.stability, signature_uri=sig_uri,
         drivers=tuple(kit.label(f) for f in s.top_drivers),
-        traits=tuple(PageTrait(trait_label(e, kit), e.segment_mean, e.other_mean, e.effect_size)
+        traits=tuple(PageTrait(trait_label(e, kit), trait_value(e, e.segment_mean, kit), trait_value(e, e.other_mean, kit),
+                               e.effect_size)
                      for e in s.traits_vs_churners[:TRAITS]),
         actions=tuple(PageAction(words.action_text(a, lang), kit.text(f"channel.{a.channel}"), kit.label(a.driver),
                                  a.customers, a.control)

@@ -126,13 +126,19 @@ def build(ctx: ReportContext, kit: Kit) -> SegmentsView:
     sizes = heatmap = None
     if segs:
         names = words.segment_names(segs, ctx.config, lang)
+        # names are wrapped, never cut: a bar's row is as tall as its longest name
+        lines = charts.wrapped_lines([charts.segment_label(s, names) for s in segs], lang)
         sizes = kit.chart("segment sizes", lambda axes: (  # one figure, two panels
             charts.plot_segment_sizes(segs, ax=axes[0], lang=lang, measure="size", names=names),
             charts.plot_segment_sizes(segs, ax=axes[1], lang=lang, measure="value_at_risk", ticklabels=False)
-            if ctx.value is not None else axes[1].set_axis_off()), (6.6, 0.3 * len(segs) + 1.1), ncols=2)
-        feats = [d.feature for d in ctx.drivers.drivers[:HEATMAP_FEATURES]]
+            if ctx.value is not None else axes[1].set_axis_off()),
+            (6.6, (0.16 + 0.11 * lines) * len(segs) + 1.0), ncols=2)
+        # a column per top driver that some segment's signature holds (no column left blank)
+        shown = {it.feature for s in segs for it in s.signature}
+        feats = [d.feature for d in ctx.drivers.drivers if d.feature in shown][:HEATMAP_FEATURES]
+        rows = charts.wrapped_lines([kit.label(f) for f in feats], lang, 34)
         heatmap = kit.chart("segment heatmap", lambda ax: charts.plot_segment_heatmap(
-            segs, feats, ax=ax, lang=lang, labels=kit.labels), (6.6, 0.3 * len(segs) + 2.1))
+            segs, feats, ax=ax, lang=lang, labels=kit.labels), (5.6, (0.18 + 0.06 * rows) * len(feats) + 0.7))
     names = words.segment_names(segs, ctx.config, lang)
     rules, quality = rules_view(ctx, kit, names)
     return SegmentsView(has_segments=bool(segs), note=words.segmentation_note(ctx.segmentation, lang),

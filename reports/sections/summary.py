@@ -93,8 +93,11 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
         value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
         rule=words.churner_rule(ctx.churners, lang), observed=ctx.config.churners.by == "label",
-        drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)
-                      for d in business_drivers(ctx.drivers.drivers)[0][:3]),  # protected and family duplicates out
+        # protected and family duplicates out; sizes in probability points when the model's output
+        # is a probability, no log-odds here
+        drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space,
+                                      sized=ctx.attributions.output_space == "probability")
+                      for d in business_drivers(ctx.drivers.drivers)[0][:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         n_segments=ctx.segmentation.n_segments,
         fairness=business_sentence(ctx.fairness, ctx.config, lang),

@@ -20,11 +20,26 @@ from churnlens.segmentation.results import TRAIT_STATEMENTS
 
 def trait_label(e, kit: Kit) -> str:
     """A trait's label: the feature, and for a categorical the level compared, in the
-    dictionary's words for it ("Country: Germany" -> "Country: 德国")."""
+    dictionary's words for it ("Country: Germany" -> "Country: 德国"); a 0/1 flag is its
+    level 1 ("Active member: active"), its mean being that level's share."""
     level = getattr(e, "level", "")
+    if not level and e.feature in kit.binary:
+        level = "1"
     if not level:
         return kit.label(e.feature)
     return kit.text("reason.line", label=kit.label(e.feature), value=_level_words(e.feature, "share", level, kit))
+
+
+def trait_value(e, v: float, kit: Kit) -> str:
+    """A trait's segment or comparison mean as a reader takes it: a level's or a flag's share as a
+    percentage ("15%", never 0.15), an amount or a measure in the dictionary's unit
+    ("71,900 EUR", "38.5 years"), never a bare number with cents."""
+    if v != v:  # NaN
+        return "–"
+    if getattr(e, "level", "") or e.feature in kit.binary:
+        return f"{100 * v:.0f}%"
+    spec = kit.ctx.config.features.get(e.feature)
+    return words.feature_value(words.round3(v), unit=spec.unit if spec is not None else None, lang=kit.lang)
 
 
 ROWS_PER_SEGMENT = 6
@@ -44,7 +59,7 @@ class ProfileRow:
 
 def _level_words(feature: str, stat: str, level: str, kit: Kit) -> str:
     """A profile row's level in words: value labels, readable bands, "median", "missing"."""
-    return words.trait_level(kit.ctx.config, feature, stat, level, kit.lang)
+    return words.trait_level(kit.ctx.config, feature, stat, level, kit.lang, integer=feature in kit.integers)
 
 
 def _value(v: float, stat: str, feature: str, kit: Kit) -> str:
