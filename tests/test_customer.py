@@ -128,10 +128,11 @@ def test_a_customer_not_on_the_list(folder, files, tmp_path):
 
 
 def test_refused_and_control_customers(folder, files, tmp_path):
-    refused = folder.refused[0]
+    f = files["list"]
+    contacted = set(f.loc[~f["control_group"].astype(bool), "customer_id"])
+    refused = next(i for i in folder.refused if i in contacted)  # a control customer gets no action at all
     page = _visible(churnlens.customer(refused, report=folder.path, out=tmp_path / "r.html"))
     assert "General savings newsletter" in page and "Not computed: the customer refused personalised marketing" in page
-    f = files["list"]
     control = f.loc[f["control_group"].astype(bool), "customer_id"].iloc[0]
     page = _visible(churnlens.customer(control, report=folder.path, out=tmp_path / "k.html"))
     assert "in the control group" in page and "None this month (control group)." in page
