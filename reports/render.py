@@ -8,6 +8,7 @@ CJK font file."""
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -36,36 +37,46 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # --- URL fetcher --------------------------------------------------------------------------
 
-def _fetcher_base():
+@functools.lru_cache(maxsize=1)
+def _asset_fetcher():
+    """:class:`AssetFetcher`, made on first use: WeasyPrint is imported when a PDF is printed,
+    not when churnlens starts."""
     from weasyprint.urls import URLFetcher
 
-    return URLFetcher
+    class AssetFetcher(URLFetcher):
+        """WeasyPrint URL fetcher serving only the report's own assets.
 
+        Allowed: ``data:`` URIs and ``file://`` URLs of exactly the given files (the bundled
+        font). Everything else -- other local files, ``http(s)://``, ``ftp://`` -- is refused,
+        so neither a crafted label nor a logo SVG can read the disk or reach the network.
+        """
 
-class AssetFetcher(_fetcher_base()):
-    """WeasyPrint URL fetcher serving only the report's own assets.
+        def __init__(self, allowed_files: tuple[Path, ...] = ()):
+            super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
+            self._allowed = frozenset(str(Path(p).resolve()) for p in allowed_files)
+            self.refused: list[str] = []
 
-    Allowed: ``data:`` URIs and ``file://`` URLs of exactly the given files (the bundled
-    font). Everything else -- other local files, ``http(s)://``, ``ftp://`` -- is refused,
-    so neither a crafted label nor a logo SVG can read the disk or reach the network.
-    """
-
-    def __init__(self, allowed_files: tuple[Path, ...] = ()):
-        super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
-        self._allowed = frozenset(str(Path(p).resolve()) for p in allowed_files)
-        self.refused: list[str] = []
-
-    def fetch(self, url, headers=None):
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file":
-            parts = urlsplit(url)
-            path = Path(unquote(parts.path))
-            if parts.netloc in ("", "localhost") and str(path.resolve()) in self._allowed and path.is_file():
+        def fetch(self, url, headers=None):
+            scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == "data":
                 return super().fetch(url, headers)
-        self.refused.append(url)
-        raise ValueError(f"churnlens documents may only use their own embedded assets; refused {url!r}")
+            if scheme == "file":
+                parts = urlsplit(url)
+                path = Path(unquote(parts.path))
+                if parts.netloc in ("", "localhost") and str(path.resolve()) in self._allowed and path.is_file():
+                    return super().fetch(url, headers)
+            self.refused.append(url)
+            raise ValueError(f"churnlens documents may only use their own embedded assets; refused {url!r}")
+
+    AssetFetcher.__module__ = __name__
+    AssetFetcher.__qualname__ = "AssetFetcher"
+    return AssetFetcher
+
+
+def __getattr__(name: str):
+    if name == "AssetFetcher":  # PEP 562: the class exists once WeasyPrint is imported
+        return _asset_fetcher()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- logo ---------------------------------------------------------------------------------
@@ -183,7 +194,7 @@ def render_html(view: DocumentView, env, *, for_pdf: bool) -> str:
     return env.get_template(f"{view.kind}.html").render(v=view, css=css, for_pdf=for_pdf)
 
 
-def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
+def write_pdf(html: str, path: Path, *, created: str = ""):
     """Print ``html`` to ``path`` with WeasyPrint; returns the fetcher (its ``refused`` URLs).
 
     ``created`` (ISO 8601, the run's ``generated_at``) becomes the PDF's creation and
@@ -191,7 +202,7 @@ def write_pdf(html: str, path: Path, *, created: str = "") -> AssetFetcher:
     from weasyprint import HTML
 
     _, fonts = _font_face()
-    fetcher = AssetFetcher(fonts)
+    fetcher = _asset_fetcher()(fonts)
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
     if created:
         document.metadata.created = document.metadata.modified = created
@@ -244,6 +255,8 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
 
     # The report's PDF is printed in a second process while this one writes the rest.
     first = next(iter(views))
+    if "pdf" in formats:  # WeasyPrint imported once, before the fork, not in both processes
+        _asset_fetcher()
     t0 = time.perf_counter()
     with beside(lambda: pdf(first), parallel=parallel) if "pdf" in formats else nullcontext():
         for doc in views:
