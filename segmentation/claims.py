@@ -28,6 +28,7 @@ All claims, made and dropped, go to ``tables/claims.csv`` (:func:`claims_frame`)
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -36,6 +37,7 @@ import pandas as pd
 from churnlens.attribution.results import Attributions, GlobalDrivers
 from churnlens.config import Config
 from churnlens.constants import NEAR_PERFECT_AUC
+from churnlens.io import parallel
 from churnlens.proportions import newcombe, wilson
 from churnlens.segmentation.phrases import Phrase, holds
 from churnlens.segmentation.results import (
@@ -140,13 +142,22 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
     lab = None if label is None else np.asarray(label, dtype=np.float64).reshape(-1)
     quality = {q.key: q for q in rules.quality}
     out = []
-    numeric = None  # the raw columns as numbers, converted once for every segment's trees
+    ids = [s.segment_id for s in summaries if s.segment_id != MIXED]
+    numeric = _numeric(X) if ids else None  # the raw columns as numbers, once for every segment's trees
+
+    def select(segment_id: int) -> np.ndarray:
+        return book_selection(segmentation, segment_id, X, pop, seed=config.seed, numeric=numeric)
+
+    # each segment's trees are independent and scikit-learn fits them without the GIL: two at a time
+    if len(ids) > 1 and not parallel.serial():
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            selections = dict(zip(ids, pool.map(select, ids)))
+    else:
+        selections = {i: select(i) for i in ids}
     for s in summaries:
         if s.segment_id == MIXED:
             continue
-        if numeric is None:
-            numeric = _numeric(X)
-        sel = book_selection(segmentation, s.segment_id, X, pop, seed=config.seed, numeric=numeric)
+        sel = selections[s.segment_id]
         ev = churn_compare(sel, lab, pop, level=config.claims.level)
         known = pop if lab is None else pop & np.isfinite(lab)
         book = None if lab is None or not known.any() else float(lab[known].mean())
