@@ -137,6 +137,33 @@ def _unit(spec, lang: str) -> str:
     return "" if unit is None else unit if isinstance(unit, str) else unit.get(lang)
 
 
+def _bytecode_cache():
+    """One in-memory Jinja bytecode cache for the process: the templates are compiled once, not
+    once per environment (per document set and language). Every environment of
+    :func:`make_environment` has the same options, so the compiled code is the same."""
+    global _BYTECODE
+    if _BYTECODE is None:
+        from jinja2 import BytecodeCache
+
+        class _Memory(BytecodeCache):
+            def __init__(self):
+                self._code: dict[tuple[str, str], bytes] = {}
+
+            def load_bytecode(self, bucket):
+                code = self._code.get((bucket.key, bucket.checksum))
+                if code is not None:
+                    bucket.bytecode_from_string(code)
+
+            def dump_bytecode(self, bucket):
+                self._code[(bucket.key, bucket.checksum)] = bucket.bytecode_to_string()
+
+        _BYTECODE = _Memory()
+    return _BYTECODE
+
+
+_BYTECODE = None
+
+
 def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", value_label: str = ""):
     """The Jinja environment: autoescaping, StrictUndefined, the catalogue and the filters.
 
@@ -156,6 +183,7 @@ def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", 
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.globals["t"] = lambda key, /, **kw: text(lang, key, **kw)
     env.globals["limits"] = constants  # thresholds quoted in texts, from their one place
@@ -255,8 +283,11 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
 
     # The report's PDF is printed in a second process while this one writes the rest.
     first = next(iter(views))
-    if "pdf" in formats:  # WeasyPrint imported once, before the fork, not in both processes
+    if "pdf" in formats:  # WeasyPrint imported and the templates compiled once, before the fork
         _asset_fetcher()
+        for name in ("base.css", *(f"{doc}.html" for doc in views),
+                     *env.list_templates(filter_func=lambda n: n.startswith("sections/"))):
+            env.get_template(name)
     t0 = time.perf_counter()
     with beside(lambda: pdf(first), parallel=parallel) if "pdf" in formats else nullcontext():
         for doc in views:
