@@ -14,6 +14,8 @@ runs it. For each run the script prints:
   the same process writing English only;
 - **CPU seconds** of each child process and the report writers it forks (``RUSAGE_CHILDREN``):
   on a shared machine the wall times stretch with the load, the CPU seconds much less;
+- the **serial CPU breakdown**: one process, ``CHURNLENS_SERIAL=1``, ``time.process_time`` of
+  ``import churnlens``, ``churnlens.run`` (compute) and ``write`` (English), and of each step;
 - **cold**: the first run after install, with empty numba, matplotlib and fontconfig caches
   (``NUMBA_CACHE_DIR``, ``MPLCONFIGDIR``, ``XDG_CACHE_HOME`` pointed at new folders), as a ratio
   to a warm run.
@@ -28,7 +30,7 @@ medians and ratios are printed. On a shared machine compare the ratios, not the 
 Usage::
 
     .venv/bin/python benchmarks/bench_small_book.py [--reference REF] [--repeats 3] [--workdir DIR]
-        [--no-cold] [--no-reference] [--current-only-tree]
+        [--no-cold] [--no-reference] [--cpu-only]
 
 Targets (quiet 2-core machine, warm caches): end to end <= 6 s, reports <= 2.5 s, start-up
 <= 1 s, both languages <= 1.5x one, cold <= 2x warm.
@@ -57,6 +59,7 @@ GENERATED_AT = "2026-01-01T00:00:00Z"
 # Runs inside the child: records when the run's first step starts, then runs the CLI or the API.
 CHILD = r"""
 import json, os, sys, time
+GEN = %r
 spawn = float(os.environ["BENCH_SPAWN"])
 first = []
 mode, out = sys.argv[1], sys.argv[2]
@@ -89,6 +92,30 @@ if mode == "cli":
 
     cli._dispatch = dispatched
     code = cli.main(args)
+elif mode == "api-cpu":  # one process, one step at a time: CPU seconds per phase and per step
+    os.environ["CHURNLENS_SERIAL"] = "1"
+    t0 = time.process_time()
+    import churnlens
+    from churnlens.run import step as st
+    steps = {}
+    inner = st._run_one
+
+    def timed(s, *a, **k):
+        c0 = time.process_time()
+        res = inner(s, *a, **k)
+        steps[s.name] = time.process_time() - c0
+        return res
+
+    st._run_one = timed
+    model, data, config = args[:3]
+    t1 = time.process_time()
+    r = churnlens.run(model, data, config)
+    t2 = time.process_time()
+    r.write(os.path.join(out, "en"), lang="en", generated_at=GEN)
+    t3 = time.process_time()
+    print(json.dumps({"code": 0, "startup": None, "cpu": {"import churnlens": t1 - t0, "compute": t2 - t1,
+                                                          "write": t3 - t2, "steps": steps}}))
+    sys.exit(0)
 else:
     import churnlens
     hook()
@@ -96,7 +123,7 @@ else:
     r = churnlens.run(model, data, config)
     langs = ("en", "zh") if mode == "api-both" else ("en",)
     for lang in langs:
-        r.write(os.path.join(out, lang), lang=lang, generated_at=%r)
+        r.write(os.path.join(out, lang), lang=lang, generated_at=GEN)
     code = 0
 print(json.dumps({"code": code, "startup": (first[0] - spawn) if first else None}))
 """ % GENERATED_AT
@@ -171,7 +198,7 @@ def run_child(version: Version, mode: str, out: Path, args: list[str], *, cold_d
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     stages = {m.group(1): float(m.group(2))
               for m in re.finditer(r"^churnlens: ([\w ,./-]+): (\d+\.\d+) s$", proc.stderr, re.M)}
-    return {"wall": wall, "cpu": cpu, "startup": res["startup"], "stages": stages}
+    return {"wall": wall, "cpu": cpu, "startup": res["startup"], "stages": stages, "phases": res.get("cpu")}
 
 
 def median(xs):
@@ -188,6 +215,8 @@ def main() -> None:
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-cache runs")
     ap.add_argument("--no-reference", action="store_true", help="measure the working tree only")
     ap.add_argument("--lang", default="en", choices=("en", "zh"), help="language of the one-language runs")
+    ap.add_argument("--cpu-only", action="store_true", help="only the serial CPU breakdown (one process, "
+                    "CHURNLENS_SERIAL=1, time.process_time per phase and step), the figure least moved by load")
     args = ap.parse_args()
 
     wd = args.workdir
@@ -217,6 +246,21 @@ def main() -> None:
 
     for v in versions:  # warm-up: fills each version's numba / matplotlib / font caches
         run_child(v, "cli", wd / "out" / v.name, cli + ["--out", str(wd / "out" / v.name)])
+    cpu_rounds: dict[str, list] = {v.name: [] for v in versions}
+    for i in range(args.repeats):
+        for v in versions:
+            cpu_rounds[v.name].append(run_child(v, "api-cpu", wd / "out" / v.name, api)["phases"])
+    print(f"\nserial CPU seconds in one process (CHURNLENS_SERIAL=1), medians of {args.repeats}:")
+    print(f"{'':<40}" + "".join(f" {v.name:>10}" for v in versions))
+    first = cpu_rounds[versions[0].name][0]
+    rows = ["import churnlens", "compute", "write"] + [f"  {n}" for n in sorted(
+        first["steps"], key=lambda n: -first["steps"][n])[:10]]
+    for row in rows:
+        vals = [median([(x["steps"].get(row.strip()) if row.startswith("  ") else x[row]) for x in cpu_rounds[v.name]])
+                for v in versions]
+        print(f"{row:<40}" + "".join(f" {x:10.2f}" for x in vals))
+    if args.cpu_only:
+        return
     for i in range(args.repeats):
         for v in versions:
             out = wd / "out" / v.name
