@@ -248,7 +248,7 @@ def main() -> None:
         run_child(v, "cli", wd / "out" / v.name, cli + ["--out", str(wd / "out" / v.name)])
     cpu_rounds: dict[str, list] = {v.name: [] for v in versions}
     for i in range(args.repeats):
-        for v in versions:
+        for v in (versions if i % 2 == 0 else versions[::-1]):
             cpu_rounds[v.name].append(run_child(v, "api-cpu", wd / "out" / v.name, api)["phases"])
     print(f"\nserial CPU seconds in one process (CHURNLENS_SERIAL=1), medians of {args.repeats}:")
     print(f"{'':<40}" + "".join(f" {v.name:>10}" for v in versions))
@@ -262,7 +262,7 @@ def main() -> None:
     if args.cpu_only:
         return
     for i in range(args.repeats):
-        for v in versions:
+        for v in (versions if i % 2 == 0 else versions[::-1]):  # ABBA: neither version always runs first
             out = wd / "out" / v.name
             results[v.name]["warm"].append(run_child(v, "cli", out, cli + ["--out", str(out)]))
             results[v.name]["one"].append(run_child(v, "api-one", out, api))
