@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from churnlens.attribution.align import ensure_aligned
 from churnlens.attribution.explain import _source_sum
@@ -12,6 +11,9 @@ from churnlens.attribution.model import LoadedModel, encode, raw_output
 from churnlens.attribution.results import CrossCheck
 from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.notes import Note
+from churnlens.lazy import lazy
+
+expit = lazy("scipy.special", "expit")
 
 
 def cross_check(model: LoadedModel, X_sample: pd.DataFrame, values: np.ndarray, *,

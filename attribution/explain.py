@@ -6,13 +6,15 @@ from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from churnlens.constants import ADDITIVITY_TOLERANCE
 from churnlens.attribution.align import ensure_aligned
 from churnlens.attribution.model import LoadedModel, encode, raw_output, to_probability
 from churnlens.attribution.results import Attributions
 from churnlens.errors import AdditivityError, DataError
+from churnlens.lazy import lazy
+
+expit = lazy("scipy.special", "expit")
 
 OUTPUT_SPACES = ("log_odds", "probability")
 

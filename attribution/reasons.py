@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from churnlens.attribution.results import Attributions, ReasonCodes
 from churnlens.config import Config
+from churnlens.lazy import lazy
+
+expit = lazy("scipy.special", "expit")
 
 _BLOCK = 100_000  # rows ranked at once: bounds the (rows x features) temporaries
 

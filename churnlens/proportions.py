@@ -11,7 +11,10 @@ Both take counts (scalars or arrays) and a two-sided ``level`` (default 0.95); a
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import norm
+
+from churnlens.lazy import lazy
+
+norm = lazy("scipy.stats", "norm")
 
 
 def _z(level: float) -> float:

@@ -4,6 +4,13 @@ The pipeline calls :func:`render_documents` with a :class:`~reports.context.Repo
 ``churnlens.reports.charts`` holds one drawing function per chart.
 """
 
-from churnlens.reports.render import AssetFetcher, Timings, render_documents
+from churnlens.reports import render as _render
+from churnlens.reports.render import Timings, render_documents
 
 __all__ = ["render_documents", "AssetFetcher", "Timings"]
+
+
+def __getattr__(name: str):
+    if name == "AssetFetcher":  # made when first asked for: WeasyPrint is imported then (start-up)
+        return _render.AssetFetcher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

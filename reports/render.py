@@ -8,6 +8,7 @@ CJK font file."""
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from contextlib import nullcontext
@@ -37,36 +38,46 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 # --- URL fetcher --------------------------------------------------------------------------
 
-def _fetcher_base():
+@functools.lru_cache(maxsize=1)
+def _asset_fetcher():
+    """:class:`AssetFetcher`, made on first use: WeasyPrint is imported when a PDF is printed,
+    not when churnlens starts."""
     from weasyprint.urls import URLFetcher
 
-    return URLFetcher
+    class AssetFetcher(URLFetcher):
+        """WeasyPrint URL fetcher serving only the report's own assets.
 
+        Allowed: ``data:`` URIs and ``file://`` URLs of exactly the given files (the bundled
+        font). Everything else -- other local files, ``http(s)://``, ``ftp://`` -- is refused,
+        so neither a crafted label nor a logo SVG can read the disk or reach the network.
+        """
 
-class AssetFetcher(_fetcher_base()):
-    """WeasyPrint URL fetcher serving only the report's own assets.
+        def __init__(self, allowed_files: tuple[Path, ...] = ()):
+            super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
+            self._allowed = frozenset(str(Path(p).resolve()) for p in allowed_files)
+            self.refused: list[str] = []
 
-    Allowed: ``data:`` URIs and ``file://`` URLs of exactly the given files (the bundled
-    font). Everything else -- other local files, ``http(s)://``, ``ftp://`` -- is refused,
-    so neither a crafted label nor a logo SVG can read the disk or reach the network.
-    """
-
-    def __init__(self, allowed_files: tuple[Path, ...] = ()):
-        super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
-        self._allowed = frozenset(str(Path(p).resolve()) for p in allowed_files)
-        self.refused: list[str] = []
-
-    def fetch(self, url, headers=None):
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file":
-            parts = urlsplit(url)
-            path = Path(unquote(parts.path))
-            if parts.netloc in ("", "localhost") and str(path.resolve()) in self._allowed and path.is_file():
+        def fetch(self, url, headers=None):
+            scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+            if scheme == "data":
                 return super().fetch(url, headers)
-        self.refused.append(url)
-        raise ValueError(f"churnlens documents may only use their own embedded assets; refused {url!r}")
+            if scheme == "file":
+                parts = urlsplit(url)
+                path = Path(unquote(parts.path))
+                if parts.netloc in ("", "localhost") and str(path.resolve()) in self._allowed and path.is_file():
+                    return super().fetch(url, headers)
+            self.refused.append(url)
+            raise ValueError(f"churnlens documents may only use their own embedded assets; refused {url!r}")
+
+    AssetFetcher.__module__ = __name__
+    AssetFetcher.__qualname__ = "AssetFetcher"
+    return AssetFetcher
+
+
+def __getattr__(name: str):
+    if name == "AssetFetcher":  # PEP 562: the class exists once WeasyPrint is imported
+        return _asset_fetcher()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # --- logo ---------------------------------------------------------------------------------
@@ -127,6 +138,33 @@ def _unit(spec, lang: str) -> str:
     return "" if unit is None else unit if isinstance(unit, str) else unit.get(lang)
 
 
+def _bytecode_cache():
+    """One in-memory Jinja bytecode cache for the process: the templates are compiled once, not
+    once per environment (per document set and language). Every environment of
+    :func:`make_environment` has the same options, so the compiled code is the same."""
+    global _BYTECODE
+    if _BYTECODE is None:
+        from jinja2 import BytecodeCache
+
+        class _Memory(BytecodeCache):
+            def __init__(self):
+                self._code: dict[tuple[str, str], bytes] = {}
+
+            def load_bytecode(self, bucket):
+                code = self._code.get((bucket.key, bucket.checksum))
+                if code is not None:
+                    bucket.bytecode_from_string(code)
+
+            def dump_bytecode(self, bucket):
+                self._code[(bucket.key, bucket.checksum)] = bucket.bytecode_to_string()
+
+        _BYTECODE = _Memory()
+    return _BYTECODE
+
+
+_BYTECODE = None
+
+
 def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", value_label: str = ""):
     """The Jinja environment: autoescaping, StrictUndefined, the catalogue and the filters.
 
@@ -146,6 +184,7 @@ def make_environment(lang: str, *, mask_ids: bool = True, money_unit: str = "", 
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        bytecode_cache=_bytecode_cache(),
     )
     env.globals["t"] = lambda key, /, **kw: text(lang, key, **kw)
     env.globals["limits"] = constants  # thresholds quoted in texts, from their one place
@@ -217,7 +256,7 @@ def write_pdf(html: str, path: Path, *, created: str = "", identifier: Optional[
     from weasyprint import HTML
 
     _, fonts = _font_face()
-    fetcher = AssetFetcher(fonts)
+    fetcher = _asset_fetcher()(fonts)
     document = HTML(string=html, url_fetcher=fetcher, base_url=None).render()
     if created:
         document.metadata.created = document.metadata.modified = created
@@ -270,6 +309,11 @@ def render_documents(context: ReportContext, out_dir: Path, *, formats: tuple[st
 
     # The report's PDF is printed in a second process while this one writes the rest.
     first = next(iter(views))
+    if "pdf" in formats:  # WeasyPrint imported and the templates compiled once, before the fork
+        _asset_fetcher()
+        for name in ("base.css", *(f"{doc}.html" for doc in views),
+                     *env.list_templates(filter_func=lambda n: n.startswith("sections/"))):
+            env.get_template(name)
     t0 = time.perf_counter()
     with beside(lambda: pdf(first), parallel=parallel) if "pdf" in formats else nullcontext():
         for doc in views:

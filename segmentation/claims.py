@@ -44,15 +44,16 @@ All claims, made and dropped, go to ``tables/claims.csv`` (:func:`claims_frame`)
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
 import pandas as pd
-from sklearn.tree import DecisionTreeClassifier
 
 from churnlens.attribution.results import Attributions, GlobalDrivers
 from churnlens.config import Config
 from churnlens.constants import NEAR_PERFECT_AUC
+from churnlens.io import parallel
 from churnlens.proportions import newcombe, wilson
 from churnlens.segmentation.phrases import Phrase, holds
 from churnlens.segmentation.results import (
@@ -67,6 +68,9 @@ from churnlens.segmentation.results import (
     TRAIT_STATEMENTS,
 )
 from churnlens.notes import Note
+from churnlens.lazy import lazy
+
+DecisionTreeClassifier = lazy("sklearn.tree", "DecisionTreeClassifier")
 
 CLAIM_COLUMNS = ("claim", "kind", "segment", "feature", "statement", "level", "low", "high", "support", "effect_pp",
                  "churn_in", "churn_in_low", "churn_in_high", "churn_out", "churn_out_low", "churn_out_high",
@@ -99,8 +103,16 @@ def churn_compare(inside: np.ndarray, label: Optional[np.ndarray], population: n
                     diff_low=_f(dl), diff_high=_f(dh), n=n1, n_out=n2, in_sample=in_sample)
 
 
+def _numeric(X: pd.DataFrame) -> np.ndarray:
+    """The raw columns as numbers for the trees (categories as their codes, missing as NaN)."""
+    M = X.apply(lambda c: pd.to_numeric(c, errors="coerce") if not isinstance(c.dtype, pd.CategoricalDtype)
+                else c.cat.codes.astype(float)).to_numpy(dtype=np.float64)
+    M = np.where(np.isfinite(M), M, np.nan)  # scikit-learn trees send missing values down their own branch
+    return M.astype(np.float32)  # what the trees fit and predict on anyway (one conversion, not two per tree)
+
+
 def book_selection(segmentation: Segmentation, segment_id: int, X: pd.DataFrame, population: np.ndarray, *,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, numeric: Optional[np.ndarray] = None) -> np.ndarray:
     """The customers of the book a shallow tree on the raw columns picks out as the segment's
     (its members against every other customer of the population, churner or not), shape (n,).
 
@@ -110,15 +122,14 @@ def book_selection(segmentation: Segmentation, segment_id: int, X: pd.DataFrame,
     so this tree is fitted one segment against everyone. It is cross-fitted (two seeded halves,
     each customer picked or not by the tree fitted on the other half), so the churn of the
     customers it picks is an honest estimate: members are the model's riskiest customers, and on
-    its own training rows a model's riskiest customers churn whatever the mechanism."""
+    its own training rows a model's riskiest customers churn whatever the mechanism.
+    ``numeric``: ``X`` already converted by :func:`_numeric` (shared by all segments)."""
     members = np.zeros(len(X), dtype=bool)
     members[segmentation.rows[segmentation.labels == segment_id]] = True
     train = members | population
     if members.sum() < 2 or (~members & train).sum() < 2:
         return members.copy()
-    M = X.apply(lambda c: pd.to_numeric(c, errors="coerce") if not isinstance(c.dtype, pd.CategoricalDtype)
-                else c.cat.codes.astype(float)).to_numpy(dtype=np.float64)
-    M = np.where(np.isfinite(M), M, np.nan)  # scikit-learn trees send missing values down their own branch
+    M = _numeric(X) if numeric is None else numeric
     fold = np.random.default_rng(seed).integers(0, 2, len(X))
     picked = np.zeros(len(X), dtype=bool)
     for k in (0, 1):
@@ -151,12 +162,23 @@ def segment_evidence(summaries: tuple[SegmentSummary, ...], segmentation: Segmen
     out = []
     # every candidate is tested: the interval is Bonferroni-adjusted for their number, so a book
     # without mechanisms names none however many candidate groups the clustering offers
-    k = sum(1 for s in summaries if s.segment_id != MIXED)
-    level = 1.0 - (1.0 - config.claims.level) / max(k, 1)
+    ids = [s.segment_id for s in summaries if s.segment_id != MIXED]
+    level = 1.0 - (1.0 - config.claims.level) / max(len(ids), 1)
+    numeric = _numeric(X) if ids else None  # the raw columns as numbers, once for every segment's trees
+
+    def select(segment_id: int) -> np.ndarray:
+        return book_selection(segmentation, segment_id, X, pop, seed=config.seed, numeric=numeric)
+
+    # each segment's trees are independent and scikit-learn fits them without the GIL: two at a time
+    if len(ids) > 1 and not parallel.serial():
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            selections = dict(zip(ids, pool.map(select, ids)))
+    else:
+        selections = {i: select(i) for i in ids}
     for s in summaries:
         if s.segment_id == MIXED:
             continue
-        sel = book_selection(segmentation, s.segment_id, X, pop, seed=config.seed)
+        sel = selections[s.segment_id]
         ev = churn_compare(sel, lab, pop, level=level)
         known = pop if lab is None else pop & np.isfinite(lab)
         book = None if lab is None or not known.any() else float(lab[known].mean())

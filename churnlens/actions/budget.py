@@ -63,6 +63,8 @@ Two curves of cumulative expected net value against the share of eligible custom
 
 from __future__ import annotations
 
+import functools
+
 import math
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -141,16 +143,18 @@ def _greedy_py(cust, rule, cost, chan, capacity, total, control, n):
     return action
 
 
-try:  # numba is installed with shap; the pure-Python loop is the same algorithm
-    from numba import njit
-
-    _greedy = njit(cache=True)(_greedy_py)  # compiled once per installation, not once per run
-except ImportError:  # pragma: no cover
-    _greedy = _greedy_py
+@functools.lru_cache(maxsize=1)
+def _greedy():
+    """The loop compiled by numba (imported on first use: start-up stays short)."""
+    try:  # numba is installed with shap; the pure-Python loop is the same algorithm
+        from numba import njit
+    except ImportError:  # pragma: no cover
+        return _greedy_py
+    return njit(cache=True)(_greedy_py)  # compiled once per installation, not once per run
 
 
 def _run(order_cust, order_rule, cost, chan, capacity, total, control, n) -> np.ndarray:
-    return _greedy(order_cust.astype(np.int64), order_rule.astype(np.int64), cost.astype(np.float64),
+    return _greedy()(order_cust.astype(np.int64), order_rule.astype(np.int64), cost.astype(np.float64),
                    chan.astype(np.int64), capacity.astype(np.float64), float(total), control.astype(np.bool_), n)
 
 

@@ -33,7 +33,6 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest, chi2_contingency, fisher_exact
 
 from churnlens.notes import Note
 from churnlens.errors import DataError, InputFileError
@@ -41,6 +40,11 @@ from churnlens.campaign.results import ArmEffect, CampaignEffect
 from churnlens.io.tables import read_table
 from churnlens.io.files import check_regular_file
 from churnlens.io.tables import did_you_mean
+from churnlens.lazy import lazy
+
+binomtest = lazy("scipy.stats", "binomtest")
+chi2_contingency = lazy("scipy.stats", "chi2_contingency")
+fisher_exact = lazy("scipy.stats", "fisher_exact")
 
 __all__ = ["read_campaign", "campaign_effect", "arm_effect", "stratified_effect", "METHOD"]
 

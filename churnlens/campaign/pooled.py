@@ -64,10 +64,12 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaincinv
 
 from churnlens.campaign.results import ActionPosterior, ArmCounts, PooledUplift, UpliftEstimate
 from churnlens.errors import DataError
+from churnlens.lazy import lazy
+
+betaincinv = lazy("scipy.special", "betaincinv")
 
 __all__ = ["GRID", "TAUS", "P0_NODES", "EVIDENCE_COLUMNS", "EVIDENCE_FILE", "arm_counts", "evidence_frame",
            "read_evidence", "remap_segments", "pooled_uplift", "posterior_draws", "plan_uplift"]

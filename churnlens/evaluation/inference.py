@@ -43,11 +43,14 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
-from scipy.stats import norm, rankdata
 
 from churnlens.constants import BOOTSTRAP_BLOCKS
 from churnlens.errors import DataError
 from churnlens.evaluation.results import DeLongTest, Estimate
+from churnlens.lazy import lazy
+
+norm = lazy("scipy.stats", "norm")
+rankdata = lazy("scipy.stats", "rankdata")
 
 __all__ = ["BootstrapDraws", "bootstrap", "estimate", "delong", "delong_test", "weighted_auc_ks"]
 

@@ -44,18 +44,18 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    brier_score_loss,
-    confusion_matrix,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-    roc_curve,
-)
 
 from churnlens.notes import Note
 from churnlens.errors import DataError
 from churnlens.evaluation.results import CalibrationRow, Confusion, Curve, DecileRow, ModelComparison, ModelComparisonRow, ModelQuality
+from churnlens.lazy import lazy
+
+brier_score_loss = lazy("sklearn.metrics", "brier_score_loss")
+confusion_matrix = lazy("sklearn.metrics", "confusion_matrix")
+precision_score = lazy("sklearn.metrics", "precision_score")
+recall_score = lazy("sklearn.metrics", "recall_score")
+roc_auc_score = lazy("sklearn.metrics", "roc_auc_score")
+roc_curve = lazy("sklearn.metrics", "roc_curve")
 
 __all__ = ["evaluate", "compare_models", "validate_labels_scores"]
 

@@ -53,12 +53,15 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from scipy.stats import chi2, norm
 
 from churnlens.constants import MIN_SIMILARITY, PSI_EPSILON
 from churnlens.errors import InputFileError
 from churnlens.monitoring.results import MonthSummary, SegmentSize, SeriesRow, Trend, TrendEvent, TrendPoint
+from churnlens.lazy import lazy
+
+linear_sum_assignment = lazy("scipy.optimize", "linear_sum_assignment")
+chi2 = lazy("scipy.stats", "chi2")
+norm = lazy("scipy.stats", "norm")
 
 __all__ = ["SUMMARY_FILE", "summary_to_json", "read_summary", "load_history", "trend", "verdict", "interval_se",
            "pooled_baseline", "auc_drop_verdict", "psi_chance", "psi_verdict", "PSI_BINS"]
