@@ -316,3 +316,27 @@ def test_a_driver_whose_zones_all_failed_their_evidence_claims_no_direction(lang
     assert words.risk_text(cfg, d, lang) == text(lang, "drivers.no_zone", feature=cfg.label("salary", lang))
     never = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None)  # beyond the top ten: never examined
     assert words.risk_text(cfg, never, lang) == text(lang, "drivers.direction_down", feature=cfg.label("salary", lang))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_report_summary_says_how_much_of_the_churn_its_named_segments_explain(lang, tmp_path):
+    """The demo run names segments: the executive summary's first sentence gives the share of
+    churners in named segments, recounted from the churners' segment keys."""
+    from churnlens import reports
+    from churnlens.reports import formatting
+    from churnlens.reports.catalogue import text
+    from churnlens.segmentation.results import MIXED
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    churners = np.asarray(ctx.churners.mask, dtype=bool)
+    named = {s.key for s in ctx.segments if s.segment_id != MIXED}
+    assert named
+    k, n = int(np.isin(ctx.segment_keys[churners], list(named)).sum()), int(churners.sum())
+    line = text(lang, "summary.lead_named", share=formatting.pct(k / n), k=formatting.num(k), n=formatting.num(n),
+                rest=formatting.num(n - k), segments=len(named))
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    from markupsafe import escape
+    at = page.index('id="summary-lead"')
+    assert str(escape(line)) in page[at:at + 2000] and at < page.index(text(lang, "summary.customers_scored"))
