@@ -340,3 +340,63 @@ def test_the_report_summary_says_how_much_of_the_churn_its_named_segments_explai
     from markupsafe import escape
     at = page.index('id="summary-lead"')
     assert str(escape(line)) in page[at:at + 2000] and at < page.index(text(lang, "summary.customers_scored"))
+
+
+def _step_book(seed: int, n: int = 10_000):
+    """Risk for any positive balance (a step at 0; 35% hold nothing) and for ages 45-65; a bank's
+    LightGBM model whose balance attribution wiggles over the positive values."""
+    import lightgbm as lgb
+
+    from tests.books import booster_attributions
+
+    rng = np.random.default_rng(seed)
+    zero = rng.random(n) < 0.35
+    X = pd.DataFrame({"Balance": np.where(zero, 0.0, np.round(rng.gamma(3.0, 30_000.0, n) + 1000, 2)),
+                      "Age": rng.integers(18, 80, n).astype(float), "salary": rng.uniform(1e4, 2e5, n)})
+    age = X["Age"].to_numpy()
+    logit = -1.9 + np.where(zero, 0.0, 0.7) + np.where((age >= 45) & (age <= 65), 1.2, 0.0)
+    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    booster = lgb.train(dict(objective="binary", learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=0.8,
+                             subsample_freq=1, colsample_bytree=0.8, seed=seed, verbose=-1, num_threads=2,
+                             deterministic=True, force_col_wise=True), lgb.Dataset(X, label=churned),
+                        num_boost_round=300)
+    return X, churned, booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_step_at_zero_is_one_zone_whatever_the_model_splits(seed, monkeypatch):
+    """Risk rises for any positive balance. The model's attribution wiggles over the positive
+    values (three zones with gaps between them, each 'above the rest' only because the rest is
+    the zero balances); the gaps churn above the zero balances, so the data support one zone:
+    every positive balance, its churn against the zero balances recomputed from the raw labels."""
+    from churnlens.attribution import drivers as drv
+    from churnlens.attribution.drivers import global_drivers, in_zone
+
+    X, churned, attr = _step_book(seed)
+    cfg = parse_config({})
+    y = churned.astype(float)
+    bal = lambda: next(d for d in global_drivers(attr, X, cfg, label=y).drivers if d.feature == "Balance")  # noqa: E731
+    with monkeypatch.context() as m:  # the model's own split: several zones
+        m.setattr(drv, "_merge_zones", lambda zones, *a, **k: zones)
+        assert len(bal().zones) >= 2
+    d = bal()
+    (z,) = d.zones
+    assert z.low == X.Balance[X.Balance > 0].min() and z.high is None
+    inside = in_zone(z, X["Balance"])
+    np.testing.assert_array_equal(inside, X.Balance.to_numpy() > 0)
+    assert z.churn_in == pytest.approx(churned[inside].mean()) and z.churn_out == pytest.approx(churned[~inside].mean())
+    assert z.diff_low > 0
+
+
+def test_a_real_dip_between_two_risk_levels_keeps_them_apart():
+    """Two risk levels with the lowest churn between them (products: 1 and 3+, 2 far below):
+    the zones are not joined, whatever the merge rule allows."""
+    from churnlens.attribution.drivers import numeric_zones
+
+    rng = np.random.default_rng(0)
+    n = 9000
+    x = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0], n, p=[0.05, 0.45, 0.4, 0.07, 0.03])  # 0: a low-risk rest
+    phi = np.where(x <= 0, -0.6, np.where(x == 2, -0.6, np.where(x == 1, 0.3, 1.5))) + rng.normal(0, 0.05, n)
+    y = (rng.random(n) < np.where(x == 2, 0.07, np.where(x == 1, 0.27, np.where(x == 0, 0.07, 0.8)))).astype(float)
+    assert {(z.low, z.high) for z in numeric_zones(x, phi, y)} == {(1.0, 1.0), (3.0, None)}
+    assert {(z.low, z.high) for z in numeric_zones(x, phi)} == {(1.0, 1.0), (3.0, None)}  # without labels too
