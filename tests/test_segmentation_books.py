@@ -379,7 +379,7 @@ def test_the_summary_leads_with_why_no_segment_is_named_or_how_much_the_named_ex
                              text(lang, "summary.lead_auc_memorised" if memorised else "summary.lead_auc_in",
                                   auc=f"{auc:.3f}", n=formatting.num(len(book.X))),
                              text(lang, "summary.lead_need_outcomes"))
-            assert f"{auc:.3f}" in lines[1] and ("in sample" in lines[1] if lang == "en" else "样本内" in lines[1])
+            assert f"{auc:.3f}" in lines[1] and ("in-sample" in lines[1] if lang == "en" else "样本内" in lines[1])
             assert ("memorised" in lines[1]) == (memorised and lang == "en")
         else:
             assert facts.named == 1
