@@ -212,7 +212,8 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray, label: Optional[np.ndarray] = 
         inside = (x >= a) & (x <= b)
         c = float(inside.sum())
         zones.append(RiskZone(low=None if a <= xmin else a, high=None if b >= xmax else b,
-                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x)))
+                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x),
+                              value=a if a == b else None))
         i = j + 1
     lab = None if label is None else np.asarray(label, dtype=np.float64)[ok]
     zones = _merge_zones(zones, x, phi, lab, level)

@@ -400,3 +400,37 @@ def test_a_real_dip_between_two_risk_levels_keeps_them_apart():
     y = (rng.random(n) < np.where(x == 2, 0.07, np.where(x == 1, 0.27, np.where(x == 0, 0.07, 0.8)))).astype(float)
     assert {(z.low, z.high) for z in numeric_zones(x, phi, y)} == {(1.0, 1.0), (3.0, None)}
     assert {(z.low, z.high) for z in numeric_zones(x, phi)} == {(1.0, 1.0), (3.0, None)}  # without labels too
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_zone_of_one_value_at_the_smallest_value_says_the_value_never_or_less(lang):
+    """Products held 1..4, risk at 1 and at 3+: the zone at the smallest value holds 1 alone and
+    reads "at 1" (zh "为1"), not "at 1 or less"; the zone of 3 and 4 still reads "3 or more";
+    the claim words agree; drivers.csv keeps the open end (low empty, high 1)."""
+    from churnlens.attribution.drivers import global_drivers, drivers_table
+    from churnlens.reports.catalogue import text
+    from churnlens.segmentation.claims import build_claims
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    n = 9000
+    x = rng.choice([1.0, 2.0, 3.0, 4.0], n, p=[0.5, 0.42, 0.06, 0.02])
+    phi = np.where(x == 2, -0.6, np.where(x == 1, 0.3, 1.5)) + rng.normal(0, 0.05, n)
+    from churnlens.attribution.results import Attributions
+    attr = Attributions(np.arange(n).astype(str), ("products",), phi[:, None].astype(np.float32), -1.0,
+                        phi - 1.0, np.full(n, 0.5), "log_odds", 0.0, "test")
+    cfg = parse_config({"features": {"products": {"label": {"en": "Products", "zh": "产品数"}}}})
+    X = pd.DataFrame({"products": x})
+    d = global_drivers(attr, X, cfg).drivers[0]
+    one = next(z for z in d.zones if z.high == 1.0)
+    assert one.low is None and one.value == 1.0
+    sentence = words.risk_text(cfg, d, lang, "log_odds")
+    assert text(lang, "drivers.zone_single", low="1") in sentence
+    assert text(lang, "drivers.zone_below", high="1") not in sentence
+    assert text(lang, "drivers.zone_above", low="3") in sentence
+    row = drivers_table(SimpleNamespace(drivers=(d,), groups=(), n_customers=n)).set_index("high").loc[1.0]
+    assert np.isnan(row["low"])
+    seg = SimpleNamespace(rows=np.zeros(0, dtype=np.int64), labels=np.zeros(0, dtype=np.int64))
+    claims = build_claims((), seg, attr, X, cfg, drivers=SimpleNamespace(drivers=(d,), groups=(), n_customers=n))
+    zc = next(c for c in claims if c.kind == "risk_zone" and c.high == 1.0)
+    assert text(lang, "drivers.zone_single", low="1") in words.claim_text(zc, cfg, lang)
