@@ -172,13 +172,16 @@ def _one_sided(risk: Optional[RiskRange], zones: tuple[RiskZone, ...]) -> bool:
     return z.high is None if risk.op == ">" else z.low is None
 
 
-def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
+def numeric_zones(x: np.ndarray, phi: np.ndarray, label: Optional[np.ndarray] = None, *,
+                  level: float = 0.95) -> tuple[RiskZone, ...]:
     """Value ranges where risk rises, read off the binned dependence (bins: :func:`_bins`).
 
     Consecutive bins with a clearly positive mean attribution (:func:`_clearly_positive`)
     form one zone; a non-monotone driver gets several zones (products: 1 and 3-4) instead of
-    one threshold. Zones are ordered by mean attribution, strongest first, at most
-    ``MAX_ZONES``; bounds are observed values.
+    one threshold. Neighbouring zones that the data do not tell apart from the values between
+    them are one zone (:func:`_merge_zones`; ``label``: observed churn of the same rows, NaN
+    unknown). Zones are ordered by mean attribution, strongest first, at most ``MAX_ZONES``;
+    bounds are observed values.
     """
     ok = ~np.isnan(x)
     x, phi = x[ok], phi[ok]
@@ -209,9 +212,74 @@ def numeric_zones(x: np.ndarray, phi: np.ndarray) -> tuple[RiskZone, ...]:
         inside = (x >= a) & (x <= b)
         c = float(inside.sum())
         zones.append(RiskZone(low=None if a <= xmin else a, high=None if b >= xmax else b,
-                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x)))
+                              mean_attribution=float(phi[inside].sum() / c), n=int(c), share=c / len(x),
+                              value=a if a == b else None))
         i = j + 1
+    lab = None if label is None else np.asarray(label, dtype=np.float64)[ok]
+    zones = _merge_zones(zones, x, phi, lab, level)
     return tuple(sorted(zones, key=lambda z: -z.mean_attribution)[:MAX_ZONES])
+
+
+def _span(x: np.ndarray, a: Optional[float], b: Optional[float]) -> np.ndarray:
+    return (x >= (-np.inf if a is None else a)) & (x <= (np.inf if b is None else b))
+
+
+def _merge_zones(zones: list, x: np.ndarray, phi: np.ndarray, label: Optional[np.ndarray],
+                 level: float = 0.95) -> list:
+    """Neighbouring zones (in value order) joined, with the values between them, into one zone
+    when the data do not set the gap apart from the zones. With labels: the gap's observed churn
+    is not measurably different from the two zones' (the Newcombe ``level`` interval of zones
+    minus gap includes 0), or it is nearer the zones' churn than the churn of the customers
+    outside every zone's span (the gap's difference from the zones is small against the spread
+    between the zones and the rest), or the gap itself churns measurably above that rest (it is
+    on the risk side of the step: the zones passed "above the rest" only because of what lies
+    outside them all); and the joined span still churns measurably above the values outside it. Without labels: the same nearness on mean attribution. A dependence whose
+    model splits wiggle inside one step (balance above 0) is one zone, not three; a real dip
+    between two risk levels (1 product and 3+, 2 products far below) keeps them apart. Joining
+    never spans every value (there would be no rest to be above)."""
+    if len(zones) < 2:
+        return zones
+    zones = sorted(zones, key=lambda z: -np.inf if z.low is None else z.low)
+    has = np.isfinite(label) if label is not None else None
+    rest = ~_span(x, zones[0].low, max((z.high for z in zones), key=lambda h: np.inf if h is None else h))
+
+    def churn(m):
+        m = m & has
+        return int(m.sum()), float(label[m].sum())
+
+    def attr(m):
+        return float(phi[m].mean()) if m.any() else None
+
+    out = [zones[0]]
+    for z in zones[1:]:
+        prev = out[-1]
+        hull = _span(x, prev.low, z.high)
+        if hull.all():  # joining never spans every value: there would be no rest to be above
+            out.append(z)
+            continue
+        zin = _span(x, prev.low, prev.high) | _span(x, z.low, z.high)
+        gap = hull & ~zin
+        join = not gap.any()
+        if not join and label is not None:
+            (nz, kz), (ng, kg), (nr, kr) = churn(zin), churn(gap), churn(rest)
+            if nz and ng:
+                lo, hi = newcombe(kz, nz, kg, ng, level)
+                cz, cg = kz / nz, kg / ng
+                join = bool(lo <= 0 <= hi) or (nr > 0 and cz > kr / nr and (
+                    cg - kr / nr >= (cz - kr / nr) / 2 or newcombe(kg, ng, kr, nr, level)[0] > 0))
+        elif not join:
+            az, ag, ar = attr(zin), attr(gap), attr(rest)
+            join = ar is not None and az > ar and ag - ar >= (az - ar) / 2
+        if join and label is not None:  # the joined span must still churn above the values outside it
+            (nh, kh), (no, ko) = churn(hull), churn(~hull)
+            join = no > 0 and nh > 0 and newcombe(kh, nh, ko, no, level)[0] > 0
+        if not join:
+            out.append(z)
+            continue
+        c = float(hull.sum())
+        out[-1] = RiskZone(low=prev.low, high=z.high, mean_attribution=float(phi[hull].sum() / c), n=int(c),
+                           share=c / len(x))
+    return out
 
 
 def _trim_edges(x: np.ndarray, phi: np.ndarray, a: float, b: float, n_bins: int) -> tuple[float, float]:
@@ -445,7 +513,8 @@ def global_drivers(attributions: Attributions, X: pd.DataFrame, config: Config, 
         dropped = ()
         if rank < TOP_WITH_RANGE and mean_abs[j] > 0:
             risk = _numeric_range(x_num, phi, direction) if numeric else _categorical_range(s.iloc[rows], phi)
-            found = numeric_zones(x_num, phi) if numeric else categorical_zones(s.iloc[rows], phi)
+            found = (numeric_zones(x_num, phi, lab_rows, level=config.claims.level) if numeric
+                     else categorical_zones(s.iloc[rows], phi))
             pp = feature_pp(attributions, rows, j)
             judged = [zone_evidence(z, s.iloc[rows], pp, lab_rows, min_pp=config.claims.min_zone_pp,
                                     level=config.claims.level, in_sample=in_sample if label is not None else None)

@@ -205,6 +205,9 @@ class RiskZone:
     # the labels are the model's own training outcomes (the label column of the scored table):
     # the zone's churn shows what the data say where the model points, not out-of-sample proof
     in_sample: Optional[bool] = None
+    # the zone holds one observed value (numeric zones): "exactly 1 product", never "1 or less"
+    # when the zone is open at the smallest value (``low`` None) but holds that value alone
+    value: Optional[float] = None
 
 
 @dataclass(frozen=True)

@@ -173,6 +173,8 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, siz
         if z.categories:
             zone = text(lang, "drivers.zone_level", level=text(lang, "meta.sep_list").join(
                 feature_value(c, lang=lang, spec=spec) for c in z.categories))
+        elif z.value is not None:  # one observed value, at an open end too: "at 1", never "at 1 or less"
+            zone = text(lang, "drivers.zone_single", low=g(z.value))
         elif z.low is None and z.high is not None:
             zone = text(lang, "drivers.zone_single" if end_level(z.high, True) else "drivers.zone_below",
                         high=g(z.high), low=g(z.high))
@@ -666,6 +668,8 @@ def claim_text(claim, config, lang: str) -> str:
         if claim.level:
             zone = text(lang, "drivers.zone_level", level=", ".join(
                 feature_value(c, lang=lang, spec=spec) for c in claim.level.split("|")))
+        elif params.get("value") is not None:  # the zone holds one value
+            zone = text(lang, "drivers.zone_single", low=g(params["value"]))
         elif claim.low is None and claim.high is not None:
             zone = text(lang, "drivers.zone_single" if _end_level(spec, claim.high, True) else "drivers.zone_below",
                         high=g(claim.high), low=g(claim.high))

@@ -368,7 +368,8 @@ def build_claims(summaries: tuple[SegmentSummary, ...], segmentation: Segmentati
                 claims.append(Claim(f"drivers.{d.feature}.zone.{i}", "risk_zone", "", d.feature,
                                     "risk_zone.level" if z.categories else "risk_zone.range", ev, verdict,
                                     reason, level="|".join(z.categories),
-                                    low=z.low, high=z.high))
+                                    low=z.low, high=z.high,
+                                    params=(("value", z.value),) if z.value is not None else ()))
     if profiles is not None and X is not None and len(profiles):
         real = [s.key for s in summaries if s.segment_id != MIXED]
         claims.extend(trait_claims(profiles[profiles["segment"].isin(real)], X, config, population=pop))

@@ -316,3 +316,121 @@ def test_a_driver_whose_zones_all_failed_their_evidence_claims_no_direction(lang
     assert words.risk_text(cfg, d, lang) == text(lang, "drivers.no_zone", feature=cfg.label("salary", lang))
     never = Driver("salary", "customer", 0.2, 0.0, 0.05, "down", None)  # beyond the top ten: never examined
     assert words.risk_text(cfg, never, lang) == text(lang, "drivers.direction_down", feature=cfg.label("salary", lang))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_report_summary_says_how_much_of_the_churn_its_named_segments_explain(lang, tmp_path):
+    """The demo run names segments: the executive summary's first sentence gives the share of
+    churners in named segments, recounted from the churners' segment keys."""
+    from churnlens import reports
+    from churnlens.reports import formatting
+    from churnlens.reports.catalogue import text
+    from churnlens.segmentation.results import MIXED
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    churners = np.asarray(ctx.churners.mask, dtype=bool)
+    named = {s.key for s in ctx.segments if s.segment_id != MIXED}
+    assert named
+    k, n = int(np.isin(ctx.segment_keys[churners], list(named)).sum()), int(churners.sum())
+    line = text(lang, "summary.lead_named", share=formatting.pct(k / n), k=formatting.num(k), n=formatting.num(n),
+                rest=formatting.num(n - k), segments=len(named))
+    reports.render_documents(ctx, tmp_path, formats=("html",))
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    from markupsafe import escape
+    at = page.index('id="summary-lead"')
+    assert str(escape(line)) in page[at:at + 2000] and at < page.index(text(lang, "summary.customers_scored"))
+
+
+def _step_book(seed: int, n: int = 10_000):
+    """Risk for any positive balance (a step at 0; 35% hold nothing) and for ages 45-65; a bank's
+    LightGBM model whose balance attribution wiggles over the positive values."""
+    import lightgbm as lgb
+
+    from tests.books import booster_attributions
+
+    rng = np.random.default_rng(seed)
+    zero = rng.random(n) < 0.35
+    X = pd.DataFrame({"Balance": np.where(zero, 0.0, np.round(rng.gamma(3.0, 30_000.0, n) + 1000, 2)),
+                      "Age": rng.integers(18, 80, n).astype(float), "salary": rng.uniform(1e4, 2e5, n)})
+    age = X["Age"].to_numpy()
+    logit = -1.9 + np.where(zero, 0.0, 0.7) + np.where((age >= 45) & (age <= 65), 1.2, 0.0)
+    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    booster = lgb.train(dict(objective="binary", learning_rate=0.05, num_leaves=31, min_child_samples=20, subsample=0.8,
+                             subsample_freq=1, colsample_bytree=0.8, seed=seed, verbose=-1, num_threads=2,
+                             deterministic=True, force_col_wise=True), lgb.Dataset(X, label=churned),
+                        num_boost_round=300)
+    return X, churned, booster_attributions(booster, X, np.array([f"{i:06d}" for i in range(n)], dtype=object))
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_step_at_zero_is_one_zone_whatever_the_model_splits(seed, monkeypatch):
+    """Risk rises for any positive balance. The model's attribution wiggles over the positive
+    values (three zones with gaps between them, each 'above the rest' only because the rest is
+    the zero balances); the gaps churn above the zero balances, so the data support one zone:
+    every positive balance, its churn against the zero balances recomputed from the raw labels."""
+    from churnlens.attribution import drivers as drv
+    from churnlens.attribution.drivers import global_drivers, in_zone
+
+    X, churned, attr = _step_book(seed)
+    cfg = parse_config({})
+    y = churned.astype(float)
+    bal = lambda: next(d for d in global_drivers(attr, X, cfg, label=y).drivers if d.feature == "Balance")  # noqa: E731
+    with monkeypatch.context() as m:  # the model's own split: several zones
+        m.setattr(drv, "_merge_zones", lambda zones, *a, **k: zones)
+        assert len(bal().zones) >= 2
+    d = bal()
+    (z,) = d.zones
+    assert z.low == X.Balance[X.Balance > 0].min() and z.high is None
+    inside = in_zone(z, X["Balance"])
+    np.testing.assert_array_equal(inside, X.Balance.to_numpy() > 0)
+    assert z.churn_in == pytest.approx(churned[inside].mean()) and z.churn_out == pytest.approx(churned[~inside].mean())
+    assert z.diff_low > 0
+
+
+def test_a_real_dip_between_two_risk_levels_keeps_them_apart():
+    """Two risk levels with the lowest churn between them (products: 1 and 3+, 2 far below):
+    the zones are not joined, whatever the merge rule allows."""
+    from churnlens.attribution.drivers import numeric_zones
+
+    rng = np.random.default_rng(0)
+    n = 9000
+    x = rng.choice([0.0, 1.0, 2.0, 3.0, 4.0], n, p=[0.05, 0.45, 0.4, 0.07, 0.03])  # 0: a low-risk rest
+    phi = np.where(x <= 0, -0.6, np.where(x == 2, -0.6, np.where(x == 1, 0.3, 1.5))) + rng.normal(0, 0.05, n)
+    y = (rng.random(n) < np.where(x == 2, 0.07, np.where(x == 1, 0.27, np.where(x == 0, 0.07, 0.8)))).astype(float)
+    assert {(z.low, z.high) for z in numeric_zones(x, phi, y)} == {(1.0, 1.0), (3.0, None)}
+    assert {(z.low, z.high) for z in numeric_zones(x, phi)} == {(1.0, 1.0), (3.0, None)}  # without labels too
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_zone_of_one_value_at_the_smallest_value_says_the_value_never_or_less(lang):
+    """Products held 1..4, risk at 1 and at 3+: the zone at the smallest value holds 1 alone and
+    reads "at 1" (zh "为1"), not "at 1 or less"; the zone of 3 and 4 still reads "3 or more";
+    the claim words agree; drivers.csv keeps the open end (low empty, high 1)."""
+    from churnlens.attribution.drivers import global_drivers, drivers_table
+    from churnlens.reports.catalogue import text
+    from churnlens.segmentation.claims import build_claims
+    from types import SimpleNamespace
+
+    rng = np.random.default_rng(1)
+    n = 9000
+    x = rng.choice([1.0, 2.0, 3.0, 4.0], n, p=[0.5, 0.42, 0.06, 0.02])
+    phi = np.where(x == 2, -0.6, np.where(x == 1, 0.3, 1.5)) + rng.normal(0, 0.05, n)
+    from churnlens.attribution.results import Attributions
+    attr = Attributions(np.arange(n).astype(str), ("products",), phi[:, None].astype(np.float32), -1.0,
+                        phi - 1.0, np.full(n, 0.5), "log_odds", 0.0, "test")
+    cfg = parse_config({"features": {"products": {"label": {"en": "Products", "zh": "产品数"}}}})
+    X = pd.DataFrame({"products": x})
+    d = global_drivers(attr, X, cfg).drivers[0]
+    one = next(z for z in d.zones if z.high == 1.0)
+    assert one.low is None and one.value == 1.0
+    sentence = words.risk_text(cfg, d, lang, "log_odds")
+    assert text(lang, "drivers.zone_single", low="1") in sentence
+    assert text(lang, "drivers.zone_below", high="1") not in sentence
+    assert text(lang, "drivers.zone_above", low="3") in sentence
+    row = drivers_table(SimpleNamespace(drivers=(d,), groups=(), n_customers=n)).set_index("high").loc[1.0]
+    assert np.isnan(row["low"])
+    seg = SimpleNamespace(rows=np.zeros(0, dtype=np.int64), labels=np.zeros(0, dtype=np.int64))
+    claims = build_claims((), seg, attr, X, cfg, drivers=SimpleNamespace(drivers=(d,), groups=(), n_customers=n))
+    zc = next(c for c in claims if c.kind == "risk_zone" and c.high == 1.0)
+    assert text(lang, "drivers.zone_single", low="1") in words.claim_text(zc, cfg, lang)

@@ -320,3 +320,102 @@ def test_a_model_that_memorised_a_noise_book_names_no_segment():
     assert set(frame.loc[frame["kind"] == "set_apart", "verdict"]) <= {"dropped"}
     assert frame["in_sample"].dropna().all()
     assert "segmentation.none_named" in demoted.codes
+
+
+# --- the executive summary leads with why nothing (or how little) is named -----------------
+
+
+def _summary_html(lang: str, lead: tuple) -> str:
+    """The summary section's template rendered with ``lead`` (the demo run's other figures)."""
+    import dataclasses
+
+    from churnlens.reports.render import make_environment
+    from churnlens.reports.sections import summary
+    from churnlens.reports.sections.base import Kit
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    view = dataclasses.replace(summary.build(ctx, Kit(ctx, None)), lead=lead)
+    return make_environment(lang).get_template("sections/summary.html").render(sec=view)
+
+
+@pytest.mark.parametrize("kind,seed", [("noise", 0), ("noise", 1), ("shaped", 0), ("shaped", 2), ("single", 0)])
+def test_the_summary_leads_with_why_no_segment_is_named_or_how_much_the_named_explain(kind, seed):
+    """On the noise and shaped books no segment is named: the summary's first sentence says no
+    group of churners shares a reason the data confirm (the number of candidates examined), the
+    next gives the model's AUC measured in sample (recomputed from the raw labels) and then what
+    would be needed to say more (last month's outcomes). On the one-mechanism book it says how
+    much of the churn the named segment explains, recounted from the segment labels. Both
+    languages, rendered first in the summary."""
+    from types import SimpleNamespace
+
+    from sklearn.metrics import roc_auc_score
+
+    from churnlens.constants import NEAR_PERFECT_AUC
+    from churnlens.reports import formatting
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections.performance import Basis
+    from churnlens.reports.sections.summary import lead_facts, lead_lines
+    from churnlens.segmentation.claims import demote
+
+    book, seg, summaries, rules, evidence = named_count(kind, seed)
+    _, attributions, churners, _ = run(kind, seed)
+    demoted = demote(seg, tuple(e.segment_id for e in evidence if not e.named))
+    final = describe(demoted, attributions, book.X, Config())
+    auc = roc_auc_score(book.churned, attributions.score)
+    basis = Basis(auc, len(book.X), None, 0, None, ())
+    facts = lead_facts(basis, churners.count, final, evidence)
+    n_churners = int(book.churned.sum())
+    named_ids = [e for e in evidence if e.named]
+    in_named = int((demoted.labels != MIXED).sum())
+    assert (facts.named, facts.n_churners, facts.named_churners) == (len(named_ids), n_churners, in_named)
+    memorised = auc >= NEAR_PERFECT_AUC  # a 100-tree model fits a noise book's labels near-perfectly on some seeds
+    assert facts.auc == pytest.approx(auc) and facts.auc_basis == "in_sample" and facts.memorised == memorised
+    for lang in ("en", "zh"):
+        lines = lead_lines(facts, SimpleNamespace(text=lambda key, **p: text(lang, key, **p)))
+        if PLANTED[kind] == 0:
+            assert facts.named == 0 and len(evidence) > 0
+            assert lines == (text(lang, "summary.lead_none_candidates", n=len(evidence)),
+                             text(lang, "summary.lead_auc_memorised" if memorised else "summary.lead_auc_in",
+                                  auc=f"{auc:.3f}", n=formatting.num(len(book.X))),
+                             text(lang, "summary.lead_need_outcomes"))
+            assert f"{auc:.3f}" in lines[1] and ("in-sample" in lines[1] if lang == "en" else "样本内" in lines[1])
+            assert ("memorised" in lines[1]) == (memorised and lang == "en")
+        else:
+            assert facts.named == 1
+            share = in_named / n_churners
+            assert lines == (text(lang, "summary.lead_named", share=formatting.pct(share), k=formatting.num(in_named),
+                                  n=formatting.num(n_churners), rest=formatting.num(n_churners - in_named),
+                                  segments=1),)
+            assert formatting.pct(share) in lines[0] and 0.3 < share < 1.0
+        html = _summary_html(lang, lines)
+        title = text(lang, "summary.title")
+        body = html[html.index(title) + len(title):]
+        first = body[body.index("<p>") + 3:body.index("</p>")]
+        from markupsafe import escape
+        assert first == str(escape(lines[0])), "the lead comes first in the summary"
+
+
+def test_a_memorised_model_and_an_out_of_sample_check_lead_differently():
+    """In-sample AUC at the near-perfect bar: the lead says the model likely memorised its
+    training outcomes; with last month's outcomes the AUC is the out-of-sample one and what is
+    needed is more months or a stronger model, not the outcomes already given."""
+    from types import SimpleNamespace
+
+    from churnlens.reports.catalogue import text
+    from churnlens.reports.sections.performance import Basis
+    from churnlens.reports.sections.summary import lead_facts, lead_lines
+
+    mixed = [SimpleNamespace(segment_id=MIXED, size=300)]
+    for lang in ("en", "zh"):
+        kit = SimpleNamespace(text=lambda key, **p: text(lang, key, **p))
+        f = lead_facts(Basis(0.996, 3000, None, 0, None, ()), 300, mixed, ())
+        assert f.memorised and lead_lines(f, kit) == (
+            text(lang, "summary.lead_none"), text(lang, "summary.lead_auc_memorised", auc="0.996", n="3,000"),
+            text(lang, "summary.lead_need_outcomes"))
+        f = lead_facts(Basis(0.996, 3000, 0.58, 2500, 0.416, ()), 300, mixed, ())
+        assert not f.memorised and f.auc_basis == "out_of_sample" and lead_lines(f, kit) == (
+            text(lang, "summary.lead_none"), text(lang, "summary.lead_auc_out", auc="0.580", n="2,500"),
+            text(lang, "summary.lead_need_more"))
+        f = lead_facts(None, 300, mixed, ())
+        assert lead_lines(f, kit)[1] == text(lang, "summary.lead_auc_none")

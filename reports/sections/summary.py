@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from churnlens.constants import NEAR_PERFECT_AUC
 from churnlens.reports import formatting, words
 from churnlens.reports.context import ReportContext
 from churnlens.reports.sections import monitoring, performance, plan
 from churnlens.reports.sections.drivers import business_drivers
 from churnlens.reports.sections.fairness import business_sentence
 from churnlens.reports.sections.base import Kit, Section
+from churnlens.segmentation.results import MIXED, SegmentEvidences
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class ActionLine:
 
 @dataclass(frozen=True)
 class SummaryView:
+    lead: tuple[str, ...]  # first: why no segment is named (discrimination, what is needed), or the named share
     n_customers: int
     n_churners: int
     churner_share: float
@@ -80,6 +83,56 @@ def _verdict(ctx: ReportContext, kit: Kit) -> str:
                     auc=word(p.auc_verdict) if p.auc_drop is None else f"{p.auc_drop:+.3f} ({word(p.auc_verdict)})")
 
 
+@dataclass(frozen=True)
+class LeadFacts:
+    """The numbers the summary's lead sentences state (tests recompute them from raw data)."""
+
+    named: int  # named segments
+    n_churners: int
+    named_churners: int  # churners in named segments
+    candidates: int  # candidate groups examined by the segment evidence (0 when unknown)
+    auc: Optional[float]  # the model's measured discrimination: out-of-sample when measured, else in-sample
+    auc_basis: str  # "out_of_sample" | "in_sample" | "" (not measured)
+    n_auc: int  # customers it was measured on
+    memorised: bool  # in-sample AUC at or above NEAR_PERFECT_AUC (no out-of-sample figure)
+
+
+def lead_facts(basis: Optional[performance.Basis], n_churners: int, segments, evidence=()) -> LeadFacts:
+    named = [s for s in segments if s.segment_id != MIXED]
+    auc, where, n = None, "", 0
+    if basis is not None and basis.out_of_sample_auc is not None:
+        auc, where, n = basis.out_of_sample_auc, "out_of_sample", basis.n_out_of_sample
+    elif basis is not None and basis.in_sample_auc is not None:
+        auc, where, n = basis.in_sample_auc, "in_sample", basis.n_in_sample
+    return LeadFacts(len(named), n_churners, int(sum(s.size for s in named)), len(tuple(evidence)), auc, where, n,
+                     where == "in_sample" and auc >= NEAR_PERFECT_AUC)
+
+
+def lead_lines(f: LeadFacts, kit) -> tuple[str, ...]:
+    """The summary's first sentences. No named segment: why (no group of churners shares a reason
+    the data confirm), the model's measured discrimination (in-sample or out-of-sample) and what
+    would be needed to say more. Named segments: how much of the churn they explain."""
+    if f.n_churners == 0:
+        return ()
+    if f.named:
+        rest = f.n_churners - f.named_churners
+        return (kit.text("summary.lead_named", share=formatting.pct(f.named_churners / f.n_churners),
+                         k=formatting.num(f.named_churners), n=formatting.num(f.n_churners),
+                         rest=formatting.num(rest), segments=f.named),)
+    out = [kit.text("summary.lead_none_candidates", n=f.candidates) if f.candidates else kit.text("summary.lead_none")]
+    auc = f"{f.auc:.3f}" if f.auc is not None else ""
+    if f.auc_basis == "out_of_sample":
+        out.append(kit.text("summary.lead_auc_out", auc=auc, n=formatting.num(f.n_auc)))
+    elif f.memorised:
+        out.append(kit.text("summary.lead_auc_memorised", auc=auc, n=formatting.num(f.n_auc)))
+    elif f.auc_basis == "in_sample":
+        out.append(kit.text("summary.lead_auc_in", auc=auc, n=formatting.num(f.n_auc)))
+    else:
+        out.append(kit.text("summary.lead_auc_none"))
+    out.append(kit.text("summary.lead_need_more" if f.auc_basis == "out_of_sample" else "summary.lead_need_outcomes"))
+    return tuple(out)
+
+
 def build(ctx: ReportContext, kit: Kit) -> SummaryView:
     lang = kit.lang
     measured = performance.basis(ctx)
@@ -88,7 +141,10 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
     headline = tuple(ActionLine(p.segment_key, words.action_text(a, lang), kit.text(f"channel.{a.channel}"),
                                 a.customers, p.target_count)
                      for p in ctx.plans for a in plan.listed_actions(p) if a.customers)
+    ev = ctx.get(SegmentEvidences)
+    facts = lead_facts(measured, ctx.churners.count, ctx.segments, ev.items if ev is not None else ())
     return SummaryView(
+        lead=lead_lines(facts, kit),
         n_customers=ctx.facts.n_customers, n_churners=ctx.churners.count,
         churner_share=ctx.churners.count / max(ctx.facts.n_customers, 1),
         value_at_risk=float(sum(s.value_at_risk for s in ctx.segments)) if ctx.value is not None else None,
