@@ -247,8 +247,8 @@ def is_aligned(model: LoadedModel, X: pd.DataFrame) -> bool:
     """True when ``X`` already has the model's columns, order, dtypes and categories."""
     if list(X.columns) != list(model.feature_names):
         return False
-    for col in model._backend.columns:
-        dt = X[col.name].dtype
+    dtypes = X.dtypes.to_numpy()  # one lookup for all columns, not a Series per column (names are unique here)
+    for col, dt in zip(model._backend.columns, dtypes):
         if col.categorical:
             if not isinstance(dt, pd.CategoricalDtype):
                 return False

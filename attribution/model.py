@@ -125,9 +125,12 @@ class LoadedModel:
 def encode(model: LoadedModel, X: pd.DataFrame) -> np.ndarray:
     """Aligned source frame -> float64 matrix in the estimator's input column order."""
     b = model._backend
-    if b.preprocess is None and not any(c.categorical for c in b.columns) and \
-            all(_is_f64(X[c.name].dtype) for c in b.columns):
-        return np.ascontiguousarray(X[[c.name for c in b.columns]].to_numpy(dtype=np.float64))
+    names = [c.name for c in b.columns]
+    if b.preprocess is None and not any(c.categorical for c in b.columns):
+        if list(X.columns) == names and all(_is_f64(dt) for dt in X.dtypes.to_numpy()):
+            return np.ascontiguousarray(X.to_numpy(dtype=np.float64))  # aligned already: no column selection
+        if all(_is_f64(X[n].dtype) for n in names):
+            return np.ascontiguousarray(X[names].to_numpy(dtype=np.float64))
     if b.preprocess is None:
         M = np.empty((len(X), len(b.columns)), dtype=np.float64)
         for j, col in enumerate(b.columns):

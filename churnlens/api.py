@@ -123,7 +123,8 @@ def _frame(data: DataLike, config: Config, config_path: Optional[Path] = None, *
     if not isinstance(data, pd.DataFrame):
         raise UserInputError(f"data: expected a path to a CSV/Parquet file or a pandas DataFrame; found a "
                              f"{type(data).__name__}.", argument="data")
-    frame = pd.concat(list(table_chunks(data, id_column=config.id_column, chunk_rows=max(len(data), 1))))
+    chunks = list(table_chunks(data, id_column=config.id_column, chunk_rows=max(len(data), 1)))
+    frame = chunks[0] if len(chunks) == 1 else pd.concat(chunks)  # one chunk: a copy already
     return tasks.check_frame(frame, config, source="data (DataFrame)")
 
 
@@ -207,12 +208,15 @@ def _explanation(attr: attribution.Attributions, X: pd.DataFrame):
     in ``display_data``."""
     import shap  # noqa: PLC0415 -- listed lazy import: shap is slow to import
 
-    text = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])
-            or isinstance(X[c].dtype, pd.CategoricalDtype)]
-    data = X.assign(**{c: pd.Categorical(X[c]).codes.astype(np.float64) for c in text})
-    data = data.assign(**{c: data[c].where(X[c].notna(), np.nan) for c in text})
+    text = [c for c, dt in zip(X.columns, X.dtypes) if not pd.api.types.is_numeric_dtype(dt)
+            or isinstance(dt, pd.CategoricalDtype)]
+    if text:
+        data = X.assign(**{c: pd.Categorical(X[c]).codes.astype(np.float64) for c in text})
+        data = data.assign(**{c: data[c].where(X[c].notna(), np.nan) for c in text})
+    else:  # every column a number already (the usual book): one float64 copy, no per-column frames
+        data = X
     return shap.Explanation(values=attr.values, base_values=np.full(attr.n, attr.base_value),
-                            data=data.to_numpy(dtype=np.float64),
+                            data=np.array(data.to_numpy(dtype=np.float64), dtype=np.float64, copy=True),
                             display_data=X.to_numpy(dtype=object) if text else None,
                             feature_names=list(attr.features), instance_names=list(attr.customer_ids))
 
