@@ -109,14 +109,28 @@ def _worded(config, lang: str, features: np.ndarray, values: np.ndarray, pp: Opt
         if pp is None:
             out[hit] = worded[ids]  # id -1 (missing) picks the last entry
             continue
-        # word each distinct (value, size in tenths of a point) pair once
-        tenths, t_ids = np.unique(np.round(pp[hit] * 10).astype(np.int64), return_inverse=True)
-        pair = (ids % len(worded)) * len(tenths) + t_ids.reshape(-1)
+        # word each distinct (value, size as shown) pair once; the size is rounded once, as
+        # ``points`` shows it (whole points from 0.95, tenths below), so a list row and
+        # ``reason_text`` of the same customer agree ("+27", never "+26" from 26.5 of tenths)
+        sizes, t_ids = np.unique(_shown_sizes(np.asarray(pp[hit], dtype=np.float64)), return_inverse=True)
+        pair = (ids % len(worded)) * len(sizes) + t_ids.reshape(-1)
         codes_, uniq_pairs = pd.factorize(pair)
-        sized = np.array([text(lang, "reason.sized", line=worded[q // len(tenths)], pp=points(tenths[q % len(tenths)] / 10))
+        sized = np.array([text(lang, "reason.sized", line=worded[q // len(sizes)], pp=points(sizes[q % len(sizes)]))
                           for q in uniq_pairs], dtype=object)
         out[hit] = sized[codes_]
     return out
+
+
+def _shown_sizes(p: np.ndarray) -> np.ndarray:
+    """Sizes in probability points as ``points`` shows them (whole from 0.95, tenths below),
+    vectorised; shape of ``p``. At a half in the last shown digit numpy's rounding and the
+    correctly rounded format can differ, so those few are rounded as ``points`` rounds them."""
+    whole = np.abs(p) >= 0.95
+    shown = np.where(whole, np.rint(p), np.round(p * 10) / 10)
+    scaled = np.where(whole, p, p * 10)
+    for i in np.flatnonzero(np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6):
+        shown[i] = float(points(float(p[i])))
+    return shown
 
 
 def round3(x: float) -> float:

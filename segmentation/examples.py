@@ -12,7 +12,8 @@ def pick_examples(seg: Segmentation, summaries, attr, codes, *, mask: bool = Tru
     """The riskiest ``per_segment`` churners of each segment (ties by row), ids masked when ``mask``.
 
     ``attr`` are the attributions (customer ids, scores) and ``codes`` the reason codes of the
-    segmented rows; each example keeps its reasons as (feature, the customer's value).
+    segmented rows; each example keeps its reasons as (feature, the customer's value, size in probability
+    points, None when the codes carry no sizes).
     """
     out = []
     for s in summaries:
@@ -26,6 +27,8 @@ def pick_examples(seg: Segmentation, summaries, attr, codes, *, mask: bool = Tru
                 segment_key=s.key,
                 customer=mask_id(cid) if mask else cid,
                 score=float(attr.score[r]),
-                reasons=tuple((f, v) for f, v in zip(codes.features[r], codes.values[r]) if f),
+                # sized as on the retention list, so a page and the list say the same "(+52 pp)"
+                reasons=tuple((f, v, None if codes.pp is None else float(codes.pp[r, j]))
+                              for j, (f, v) in enumerate(zip(codes.features[r], codes.values[r])) if f),
             ))
     return Examples(tuple(out))

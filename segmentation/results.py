@@ -413,12 +413,12 @@ class Segments:
 
 @dataclass(frozen=True)
 class CustomerExample:
-    """An example churner for a segment page: masked id and reason codes (feature, value)."""
+    """An example churner for a segment page: masked id and reason codes (feature, value, size)."""
 
     segment_key: str
     customer: str  # masked unless report.mask_ids is false
     score: float
-    reasons: tuple  # (feature, the customer's value), strongest first
+    reasons: tuple  # (feature, the customer's value, size in probability points or None), strongest first
 
 
 @dataclass(frozen=True)

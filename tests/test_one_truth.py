@@ -610,3 +610,35 @@ def test_a_flag_reads_in_the_dictionarys_words_in_every_driver_sentence():
     assert w.risk_text(cfg, driver(risk_range=None, direction="down"), "en") == "risk rises when Active member is inactive"
     assert "不活跃" in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "zh")
     assert "< 1" not in w.risk_text(cfg, driver(risk_range=rr("<", None, 1.0), direction="down"), "en")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_example_customers_reasons_are_the_lists_words_with_their_sizes(runs, lang):
+    """A segment page's example customers carry the retention list's reasons, sized ("(+52 pp)")
+    exactly as the list words them (issue 29: the PDF's examples had no sizes)."""
+    _, out = runs["plain", lang]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    lst = pd.read_csv(out / "retention_list.csv", dtype={"customer_id": str}, keep_default_na=False)
+    from churnlens.io.tables import mask_id
+
+    by_mask = lst.assign(m=lst["customer_id"].map(mask_id)).groupby("m")
+    reason_cols = [c for c in lst.columns if re.fullmatch(r"reason_\d+", c)]
+    sep = "; " if lang == "en" else "；"
+    rows = re.findall(r'<table class="keep examples">(.*?)</table>', page, flags=re.S)
+    assert rows
+    checked = 0
+    for table in rows:
+        for masked, score, reasons in re.findall(
+                r"<tr><td><code>(.*?)</code></td><td[^>]*>(.*?)</td><td>(.*?)</td></tr>", table):
+            shown = [r for r in html.unescape(reasons).split(sep) if r]
+            assert shown and all(re.search(r"\(([+-][\d.]+) pp\)$" if lang == "en" else r"（[+-][\d.]+个百分点）$", r)
+                                 for r in shown), shown
+            masked = html.unescape(masked)
+            same = by_mask.get_group(masked) if masked in by_mask.groups else lst.iloc[:0]
+            same = same[[formatting.pct(float(x)) == html.unescape(score).strip() for x in same["score"]]]
+            if len(same) == 1:  # the example is this listed customer (masked id and score agree)
+                row = same.iloc[0]
+                if lang == "en":  # the list is worded in English
+                    assert shown == [row[c] for c in reason_cols if row[c]][: len(shown)]
+                checked += 1
+    assert checked

@@ -130,3 +130,20 @@ def test_the_summary_counts_one_segment_in_the_singular():
     assert text("en", "summary.segments", n=1) == "churner segment"
     assert text("en", "summary.segments", n=2) == "churner segments"
     assert text("zh", "summary.segments", n=1) == text("zh", "summary.segments", n=2) == "流失客群"
+
+
+def test_list_sizes_are_rounded_once_as_reason_text_rounds_them():
+    """The list's vectorised wording and ``reason_text`` give the same size for the same value:
+    26.54 pp is "+27" in both (rounding to tenths first made the list say "+26")."""
+    import numpy as np
+
+    from churnlens.config import Config
+    from churnlens.reports import words as w
+
+    config = Config.model_validate({"id_column": "customer_id"})
+    pp = np.array([[26.54], [0.949], [0.96], [-3.5], [2.5], [0.05]])
+    feats = np.array([["x"]] * len(pp), dtype=object)
+    vals = np.array([[3.0]] * len(pp), dtype=object)
+    listed = w._worded(config, "en", feats, vals, pp)
+    assert [listed[i, 0] for i in range(len(pp))] == [w.reason_text("x", 3.0, config, "en", float(p)) for p in pp[:, 0]]
+    assert listed[0, 0].endswith("(+27 pp)") and listed[1, 0].endswith("(+0.9 pp)") and listed[2, 0].endswith("(+1 pp)")

@@ -136,7 +136,7 @@ def _page(ctx: ReportContext, kit: Kit, s, plan, examples, rules=()) -> SegmentP
         no_rule=bool(plan.no_rule) if plan else False, has_plan=plan is not None,
         targets=plan.target_count if plan else None, control=plan.control_count if plan else None,
         examples=tuple(Example(formatting.masked(e.customer, kit.mask), e.score,
-                               tuple(words.reason_text(f, v, ctx.config, lang) for f, v in e.reasons))
+                               tuple(words.reason_text(f, v, ctx.config, lang, pp) for f, v, pp in e.reasons))
                        for e in examples[:EXAMPLES]),
         rules=tuple(r for r in rules if r.key == s.key),
         on_book=rules_on_book(ctx, s),
