@@ -147,3 +147,48 @@ def test_list_sizes_are_rounded_once_as_reason_text_rounds_them():
     listed = w._worded(config, "en", feats, vals, pp)
     assert [listed[i, 0] for i in range(len(pp))] == [w.reason_text("x", 3.0, config, "en", float(p)) for p in pp[:, 0]]
     assert listed[0, 0].endswith("(+27 pp)") and listed[1, 0].endswith("(+0.9 pp)") and listed[2, 0].endswith("(+1 pp)")
+
+
+def test_no_catalogue_text_hedges_a_plural_with_parenthesised_s():
+    """Counted texts say "1 group" / "2 groups" through their ``_one`` form, never "group(s)"."""
+    hedged = [f"{lang}:{k}: {v[:60]}" for lang in ("en", "zh") for k, v in catalogue(lang).items()
+              if re.search(r"\w\((s|es)\)", v)]
+    assert not hedged, "\n".join(hedged)
+
+
+@pytest.mark.parametrize("code, params, one, many", [
+    ("backtest.outcomes_unmatched", {}, "1 outcome row matches no published customer and is left out.",
+     "3 outcome rows match no published customer and are left out."),
+    ("backtest.scores_without_outcome", {}, "1 published customer without an outcome is left out.",
+     "3 published customers without an outcome are left out."),
+    ("segmentation.diffuse_dropped", {"coherence": 0.7}, "1 group found by HDBSCAN did not share reasons (mean "
+     "cosine similarity of its members'", "3 groups found by HDBSCAN did not share reasons (mean cosine "
+     "similarity of their members'"),
+    ("segmentation.joint", {}, "1 churner without a single material driver joined a segment: its largest",
+     "3 churners without a single material driver joined a segment: their largest"),
+])
+def test_counted_notes_read_singular_for_one_and_plural_otherwise(code, params, one, many):
+    name = "n" if code.startswith("backtest") else "count"
+    assert words.note_text(Note.of(code, **{name: 1}, **params), "en").startswith(one)
+    assert words.note_text(Note.of(code, **{name: 3}, **params), "en").startswith(many)
+    zh_one, zh_many = (words.note_text(Note.of(code, **{name: k}, **params), "zh") for k in (1, 3))
+    assert zh_one.replace("1", "3", 1) == zh_many and CJK.search(zh_one) and "(s)" not in zh_one
+
+
+def test_counted_report_texts_are_singular_for_one_in_both_languages():
+    from churnlens.reports.catalogue import text
+
+    assert text("en", "uplift.when.months", n=1) == "in 1 month (this one)"
+    assert text("en", "uplift.when.months", n=4) == "in 4 months, this one included"
+    assert text("zh", "uplift.when.months", n=4) == "4 个月内（含本月）"
+    intro = {n: text("en", "uplift.controls_intro", min_control=50, n=n, share="10%") for n in (1, 6)}
+    assert "reach 50 within 1 month gets" in intro[1] and "reach 50 within 6 months gets" in intro[6]
+    assert "在 6 个月内达不到 50 位" in text("zh", "uplift.controls_intro", min_control=50, n=6, share="10%")
+    assert text("en", "trend.skipped", n=1).startswith("1 folder of the history folder has no month summary and is")
+    assert text("en", "trend.skipped", n=2).startswith("2 folders of the history folder have no month summary and are")
+    counts = dict(customers="600", attributed="600", churners="90")
+    assert text("en", "notebook.counts", n=1, **counts).endswith("90 churners in 1 segment.")
+    assert text("en", "notebook.counts", n=3, **counts).endswith("90 churners in 3 segments.")
+    assert text("zh", "notebook.counts", n=1, **counts).endswith("分为 1 个客群。")
+    assert text("en", "appendix.repr_zero", n="1").startswith(" 1 churner had no risk-raising attribution and gets")
+    assert text("en", "appendix.repr_zero", n="12").startswith(" 12 churners had no risk-raising attribution and get")

@@ -98,7 +98,7 @@ def _controls(ctx: ReportContext, kit: Kit, act) -> tuple[tuple[ControlRow, ...]
         else:
             when = kit.text("uplift.when.months", n=p.measurable_in)
         rows.append(ControlRow(act(p.action), p, p.control / p.arm if p.arm else 0.0, when))
-    intro = kit.text("uplift.controls_intro", min_control=cp.min_control, months=cp.months,
+    intro = kit.text("uplift.controls_intro", min_control=cp.min_control, n=cp.months,
                      share=f"{cp.base_share:.0%}")
     return tuple(rows), intro
 
