@@ -169,7 +169,24 @@ def _flag_side(spec, op: str, x: float, lang: str) -> Optional[str]:
     return None
 
 
-def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
+def _bare_flag(config, feature: str, flags: frozenset, lang: str) -> bool:
+    """``feature`` holds only 0 and 1 (``flags``, from the data) and the dictionary has no words
+    for its values: its sides read "with" / "without" it, never "lower X" or "at 0"."""
+    return feature in flags and _flag_side(config.features.get(feature), "<", 0.5, lang) is None
+
+
+def _flag_zone_side(z) -> Optional[str]:
+    """"off" for a zone of a 0/1 flag holding only 0, "on" for only 1, else None."""
+    if z.categories:
+        return None
+    lo, hi = (z.value, z.value) if z.value is not None else (0.0 if z.low is None else z.low, 1.0 if z.high is None else z.high)
+    if lo == hi and float(lo) in (0.0, 1.0):
+        return "on" if float(lo) == 1.0 else "off"
+    return None
+
+
+def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True,
+               flags: frozenset = frozenset()) -> str:
     """Where the driver's risk rises, zone by zone (strongest first) with each zone's mean
     attribution, values in the dictionary's words and unit: "risk is highest with Number of
     products held at 3 or more (+3.9 log-odds), and raised at 1 or less (+0.4 log-odds)"."""
@@ -182,9 +199,12 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, siz
     def end_level(x: float, lowest: bool) -> bool:
         return _end_level(spec, x, lowest)
 
+    bare = _bare_flag(config, driver.feature, flags, lang)
     parts = []
     for z in driver.zones:
-        if z.categories:
+        if bare and (side := _flag_zone_side(z)) is not None:  # a 0/1 flag without value words: "without it"
+            zone = text(lang, f"drivers.zone_flag_{side}")
+        elif z.categories:
             zone = text(lang, "drivers.zone_level", level=text(lang, "meta.sep_list").join(
                 feature_value(c, lang=lang, spec=spec) for c in z.categories))
         elif z.value is not None:  # one observed value, at an open end too: "at 1", never "at 1 or less"
@@ -209,14 +229,17 @@ def zones_text(config, driver, lang: str, output_space: str = "log_odds", *, siz
                 zones=text(lang, "drivers.zone_then").join(parts))
 
 
-def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True) -> str:
+def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, sized: bool = True,
+              flags: frozenset = frozenset()) -> str:
     """Where the driver raises risk, in words, thresholds in the feature's unit from the
     dictionary: its reported risk zones (the numbers of the chart's shading and of
     ``tables/drivers.csv``); when zones were found but none held its evidence, that no range
     raises risk materially and measurably; otherwise its direction only (a one-sided range only
-    for a driver whose zones were never examined, e.g. beyond the top ten)."""
+    for a driver whose zones were never examined, e.g. beyond the top ten). ``flags``: the
+    features holding only 0 and 1 in the data; one without value words in the dictionary reads
+    "risk is higher without Holds a credit card", never "lower Holds a credit card raises risk"."""
     if driver.zones:  # the reported zones: the same numbers as the chart and tables/drivers.csv
-        return zones_text(config, driver, lang, output_space, sized=sized)
+        return zones_text(config, driver, lang, output_space, sized=sized, flags=flags)
     label = config.label(driver.feature, lang)
     if getattr(driver, "dropped_zones", ()):  # examined, and no zone's evidence held: no direction claimed either
         return text(lang, "drivers.no_zone", feature=label)
@@ -227,6 +250,8 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, size
         word = None if flag is None else _flag_side(spec, flag[0], flag[1], lang)
         if word is not None:  # a 0/1 flag: "risk rises when Active member is inactive"
             return text(lang, "drivers.range_in", feature=label, values=word)
+        if flag is not None and _bare_flag(config, driver.feature, flags, lang):
+            return text(lang, "drivers.flag_on" if flag[0] == ">" else "drivers.flag_off", feature=label)
         key = {"up": "drivers.direction_up", "down": "drivers.direction_down"}.get(driver.direction, "drivers.direction_mixed")
         return text(lang, key, feature=label)
     unit = spec.unit if spec is not None else None
@@ -242,6 +267,8 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, size
         word = None if x is None else _flag_side(spec, rr.op, float(x), lang)
         if word is not None:
             return text(lang, "drivers.range_in", feature=label, values=word)
+        if x is not None and 0.0 <= float(x) <= 1.0 and _bare_flag(config, driver.feature, flags, lang):
+            return text(lang, "drivers.flag_on" if rr.op == ">" else "drivers.flag_off", feature=label)
     if rr.op == "between":
         return text(lang, "drivers.range_between", feature=label, low=g(rr.low), high=g(rr.high))
     if rr.op == "<":

@@ -192,3 +192,44 @@ def test_counted_report_texts_are_singular_for_one_in_both_languages():
     assert text("zh", "notebook.counts", n=1, **counts).endswith("分为 1 个客群。")
     assert text("en", "appendix.repr_zero", n="1").startswith(" 1 churner had no risk-raising attribution and gets")
     assert text("en", "appendix.repr_zero", n="12").startswith(" 12 churners had no risk-raising attribution and get")
+
+
+def _flag_config():
+    from churnlens.config import Config
+
+    t = lambda en, zh: {"en": en, "zh": zh}  # noqa: E731
+    return Config.model_validate({"features": {  # HasCrCard is 0/1 with no ``values:`` words
+        "HasCrCard": {"label": t("Holds a credit card", "持有信用卡")},
+        "IsActiveMember": {"label": t("Active member", "活跃客户"), "values": {0: t("inactive", "不活跃"), 1: t("active", "活跃")}},
+        "NumOfProducts": {"label": t("Number of products held", "持有产品数")},
+    }})
+
+
+def test_a_flag_without_value_words_reads_with_or_without_it():
+    import types
+
+    from churnlens.attribution.results import RiskRange, RiskZone
+
+    cfg, flags = _flag_config(), frozenset({"HasCrCard", "IsActiveMember"})
+    d = lambda feature, **kw: types.SimpleNamespace(feature=feature, zones=(), dropped_zones=(), **kw)  # noqa: E731
+    down, up = d("HasCrCard", risk_range=None, direction="down"), d("HasCrCard", risk_range=None, direction="up")
+    cut = d("HasCrCard", risk_range=RiskRange("<", None, 1.0), direction="down")
+    assert words.risk_text(cfg, down, "en", flags=flags) == "risk is higher without Holds a credit card"
+    assert words.risk_text(cfg, cut, "en", flags=flags) == "risk is higher without Holds a credit card"
+    assert words.risk_text(cfg, up, "en", flags=flags) == "risk is higher with Holds a credit card"
+    assert words.risk_text(cfg, down, "zh", flags=flags) == "持有信用卡为“否”时风险更高"
+    assert words.risk_text(cfg, d("HasCrCard", risk_range=RiskRange(">", 0.0, None), direction="up"), "zh",
+                           flags=flags) == "持有信用卡为“是”时风险更高"
+    zone = RiskZone(low=None, high=0.0, mean_attribution=0.12, n=300, share=0.3, value=0.0)
+    zoned = d("HasCrCard", risk_range=None, direction="down")
+    zoned.zones = (zone,)
+    assert words.risk_text(cfg, zoned, "en", flags=flags) == "Holds a credit card: risk is highest without it (+0.12 log-odds)"
+    assert words.risk_text(cfg, zoned, "zh", flags=flags) == "持有信用卡：风险最高的取值为“否”（+0.12对数几率）"
+    # the dictionary's own words win; a count (not a flag) keeps its direction words
+    assert words.risk_text(cfg, d("IsActiveMember", risk_range=None, direction="down"), "en", flags=flags) == \
+        "risk rises when Active member is inactive"
+    assert words.risk_text(cfg, d("NumOfProducts", risk_range=None, direction="down"), "en", flags=flags) == \
+        "lower Number of products held raises risk"
+    for lang in ("en", "zh"):
+        for s in (words.risk_text(cfg, x, lang, flags=flags) for x in (down, up, cut, zoned)):
+            assert not re.search(r"\b(lower|higher) Holds|越低|越高|< 1|> 0|at 0\b", s), s

@@ -104,9 +104,9 @@ def build(ctx: ReportContext, kit: Kit) -> DriversView:
         kit.chart(f"dependence {d.feature}", lambda ax, d=d: charts.plot_dependence(
             attr, ctx.X, ctx.display_rows, d, ax=ax, lang=lang, labels=labels,
             value_words=value_words(ctx.config, ctx.X[d.feature].iloc[ctx.display_rows], lang)), (3.25, 2.4)),
-        label(d), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:DEPENDENCE_PLOTS])
+        label(d), words.risk_text(ctx.config, d, lang, ctx.attributions.output_space, flags=kit.binary)) for d in drivers[:DEPENDENCE_PLOTS])
     rows = tuple(DriverRow(label(d), kit.text(f"group.{d.group}"), d.share, d.mean_abs,
-                           words.risk_text(ctx.config, d, lang, ctx.attributions.output_space)) for d in drivers[:TABLE_ROWS])
+                           words.risk_text(ctx.config, d, lang, ctx.attributions.output_space, flags=kit.binary)) for d in drivers[:TABLE_ROWS])
     note = kit.text("claims.protected_driver", features=", ".join(protected_top)) if protected_top else ""
     return DriversView(bar, bee, rows, dependence, note)
 

@@ -152,7 +152,7 @@ def build(ctx: ReportContext, kit: Kit) -> SummaryView:
         # protected and family duplicates out; sizes in probability points when the model's output
         # is a probability, no log-odds here
         drivers=tuple(words.risk_text(ctx.config, d, lang, ctx.attributions.output_space,
-                                      sized=ctx.attributions.output_space == "probability")
+                                      sized=ctx.attributions.output_space == "probability", flags=kit.binary)
                       for d in business_drivers(ctx.drivers.drivers)[0][:3]),
         segments=tuple(SegmentLine(s.key, words.segment_name(s, ctx.config, lang), s.size, s.share) for s in ctx.segments),
         n_segments=ctx.segmentation.n_segments,
