@@ -233,3 +233,26 @@ def test_a_flag_without_value_words_reads_with_or_without_it():
     for lang in ("en", "zh"):
         for s in (words.risk_text(cfg, x, lang, flags=flags) for x in (down, up, cut, zoned)):
             assert not re.search(r"\b(lower|higher) Holds|越低|越高|< 1|> 0|at 0\b", s), s
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_drivers_page_words_a_data_flag_without_value_words_as_with_or_without(lang):
+    """The demo dictionary gives ``has_insurance`` (0/1 in the data) no ``values:``: the drivers
+    table and the executive summary read its side as with / without it, found from the data."""
+    import dataclasses
+
+    from churnlens.reports.sections import base, drivers as drivers_section, summary
+    from tests.flow_fixture import build_context, relabel
+
+    ctx = relabel(build_context(1500), lang)
+    kit = base.Kit(ctx, base.Timings())
+    assert {"has_insurance", "has_credit_card"} <= kit.binary and not ctx.config.features["has_insurance"].values
+    ins = next(d for d in ctx.drivers.drivers if d.feature == "has_insurance")
+    ins = dataclasses.replace(ins, direction="down", risk_range=None, zones=(), dropped_zones=())
+    rest = tuple(d for d in ctx.drivers.drivers if d.feature != "has_insurance")
+    ctx = ctx.replace(drivers=dataclasses.replace(ctx.drivers, drivers=(ins,) + rest))
+    kit = base.Kit(ctx, base.Timings())
+    label = ctx.config.label("has_insurance", lang)
+    want = {"en": f"risk is higher without {label}", "zh": f"{label}为“否”时风险更高"}[lang]
+    assert drivers_section.build(ctx, kit).rows[0].range_text == want
+    assert summary.build(ctx, kit).drivers[0] == want
