@@ -260,7 +260,8 @@ def risk_text(config, driver, lang: str, output_space: str = "log_odds", *, size
         return formatting.DASH if x is None else feature_value(round3(float(x)), unit=unit, lang=lang)
 
     if rr.op == "in":
-        return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(rr.categories))
+        return text(lang, "drivers.range_in", feature=label, values=text(lang, "meta.sep_list").join(
+            feature_value(c, lang=lang, spec=spec) for c in rr.categories))  # the dictionary's words, 是/否
     if rr.op in ("<", ">"):  # a 0/1 flag in the dictionary's words: "is inactive", never "< 1"
         x = rr.high if rr.op == "<" else rr.low
         x = x if x is not None else (rr.low if rr.op == "<" else rr.high)

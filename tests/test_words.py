@@ -256,3 +256,31 @@ def test_the_drivers_page_words_a_data_flag_without_value_words_as_with_or_witho
     want = {"en": f"risk is higher without {label}", "zh": f"{label}为“否”时风险更高"}[lang]
     assert drivers_section.build(ctx, kit).rows[0].range_text == want
     assert summary.build(ctx, kit).drivers[0] == want
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_category_levels_in_driver_sentences_use_the_dictionary_and_yes_no_words(lang):
+    """Telco levels: ``values:`` words a level; without them Yes/No read 是/否 in Chinese and any
+    other level (``No internet service``) prints as the data spell it (docs/config.md says so)."""
+    import types
+
+    from churnlens.attribution.results import RiskRange
+    from churnlens.config import Config
+
+    t = lambda en, zh: {"en": en, "zh": zh}  # noqa: E731
+    cfg = Config.model_validate({"features": {
+        "OnlineSecurity": {"label": t("Online security", "网络安全服务"),
+                           "values": {"No internet service": t("No internet service", "无互联网服务")}},
+        "TechSupport": {"label": t("Tech support", "技术支持")}}})
+    d = lambda f, cats: types.SimpleNamespace(feature=f, zones=(), dropped_zones=(), direction="mixed",  # noqa: E731
+                                              risk_range=RiskRange("in", None, None, cats))
+    worded = words.risk_text(cfg, d("OnlineSecurity", ("No internet service",)), lang)
+    bare = words.risk_text(cfg, d("TechSupport", ("No", "No internet service")), lang)
+    if lang == "zh":
+        assert worded == "当网络安全服务为 无互联网服务 时风险上升"
+        assert bare == "当技术支持为 否、No internet service 时风险上升"
+    else:
+        assert worded == "risk rises when Online security is No internet service"
+        assert bare == "risk rises when Tech support is No, No internet service"
+    doc = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
+    assert "`No internet service`" in doc and "是 / 否" in doc
