@@ -55,7 +55,7 @@ def test_every_note_code_a_stage_writes_is_worded_in_every_language():
     en = words.representation(SimpleNamespace(representation=Note.of("profile.pca", f=30, d=20, explained=0.931,
                                                                             n_zero=1234)), "en")
     assert "30 shares are reduced to 20 principal components (exact, 93.1% of their variance kept)" in en
-    assert "1,234 churner(s) had no risk-raising attribution" in en
+    assert "1,234 churners had no risk-raising attribution and get a profile of zeros." in en
 
 
 def test_note_wording_nests_and_prints_undefined_numbers():
