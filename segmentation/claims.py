@@ -130,7 +130,10 @@ def book_selection(segmentation: Segmentation, segment_id: int, X: pd.DataFrame,
     if members.sum() < 2 or (~members & train).sum() < 2:
         return members.copy()
     M = _numeric(X) if numeric is None else numeric
-    fold = np.random.default_rng(seed).integers(0, 2, len(X))
+    # the halves follow the customers (their book rows, X's index), not their positions in X: the
+    # same customer falls in the same half whichever rows were attributed (mode all or targeted)
+    rows = np.asarray(X.index, dtype=np.int64)
+    fold = (pd.util.hash_array(rows ^ np.int64(seed * 0x9E3779B1 & 0x7FFFFFFFFFFFFFFF)) & np.uint64(1)).astype(np.int64)
     picked = np.zeros(len(X), dtype=bool)
     for k in (0, 1):
         fit = train & (fold != k)

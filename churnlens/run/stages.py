@@ -348,11 +348,11 @@ def global_drivers(env: Env, config: Config, sample: PopulationSample, sums, ali
                                       in_sample=aligned.label is not None)
 
 
-@step("segmentation", needs=(Config, FeatureSources, Selection, AlignedFeatures, Attributions, SourceFeatures,
+@step("segmentation", needs=(Config, FeatureSources, Book, Selection, AlignedFeatures, Attributions, SourceFeatures,
                              Families, ModelQuality), gives=(ChurnerSet, Segmentation, SegmentationBasis, SegmentEvidences),
       beside=True)
-def segment(env: Env, config: Config, sources, selection: Selection, aligned: AlignedFeatures, attr: Attributions,
-            X: SourceFeatures, fams: Families, quality: Optional[ModelQuality]):
+def segment(env: Env, config: Config, sources, book: Book, selection: Selection, aligned: AlignedFeatures,
+            attr: Attributions, X: SourceFeatures, fams: Families, quality: Optional[ModelQuality]):
     """Segments from the churners' material drivers (HDBSCAN finds them), on the attributions
     without protected features and with each family joined; a candidate whose rules do not
     select customers who churn measurably more than the book (with labels), or that is not
@@ -366,8 +366,11 @@ def segment(env: Env, config: Config, sources, selection: Selection, aligned: Al
     candidates = segmentation.describe(seg, basis, X.frame, config, value=aligned.value)
     rules = _fit_rules(config, aligned, attr, seg, candidates, sources)
     evidence = seg_claims.segment_evidence(
-        tuple(candidates), seg, rules, aligned.frame, config, label=_labels(aligned), population=aligned.in_population,
-        in_sample=aligned.label is not None, auc=None if quality is None else quality.auc)
+        # measured on the population sample in either attribution mode (with mode all as well, where
+        # every customer is attributed), so a segment's name does not depend on the mode
+        tuple(candidates), seg, rules, aligned.frame, config, label=_labels(aligned),
+        population=book.sample[aligned.rows], in_sample=aligned.label is not None,
+        auc=None if quality is None else quality.auc)
     unnamed = tuple(e.segment_id for e in evidence if not e.named)
     if unnamed:
         seg = seg_claims.demote(seg, unnamed)
