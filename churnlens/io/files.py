@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -123,10 +124,11 @@ def check_regular_file(path: str | os.PathLike, kind: str, limit: "Optional[int]
     return st
 
 
-def read_bytes(path: str | os.PathLike, kind: str, limit: "Optional[int] | str" = "default", **kw) -> bytes:
-    """The bytes of a file checked by :func:`check_regular_file` (same keywords). The file is
-    opened without blocking and checked again once open (it may have been replaced by a FIFO
-    or grown since), and never more than the limit is read."""
+@contextmanager
+def _opened(path: str | os.PathLike, kind: str, limit: "Optional[int] | str", kw: dict):
+    """A file checked by :func:`check_regular_file`, opened without blocking and checked again
+    once open (it may have been replaced by a FIFO since): yields (binary file, byte limit,
+    error type)."""
     check_regular_file(path, kind, limit, **kw)
     if limit == "default":
         limit = limit_bytes(kind)
@@ -141,6 +143,14 @@ def read_bytes(path: str | os.PathLike, kind: str, limit: "Optional[int] | str" 
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{NAMES.get(kind, kind)} {path} is {file_kind(st.st_mode)}, not a regular file.",
                         argument=kw.get("argument"), key=kw.get("key"))
+        yield fh, limit, error
+
+
+def read_bytes(path: str | os.PathLike, kind: str, limit: "Optional[int] | str" = "default", **kw) -> bytes:
+    """The bytes of a file checked by :func:`check_regular_file` (same keywords). The file is
+    opened without blocking and checked again once open (it may have been replaced by a FIFO
+    or grown since), and never more than the limit is read."""
+    with _opened(path, kind, limit, kw) as (fh, limit, error):
         data = fh.read(-1 if limit is None else limit + 1)
     if limit is not None and len(data) > limit:
         raise error(f"{NAMES.get(kind, kind)} {path} grew beyond {_size(limit)} while being read.",
@@ -159,21 +169,8 @@ def iter_text_lines(path: str | os.PathLike, kind: str, encoding: str, limit: "O
     (:data:`TEXT_BLOCK` bytes) and never more than the limit is read. Memory holds one block and
     the line being read, never the file. Lines are split as :meth:`str.splitlines` splits them
     (``\\r\\n``, ``\\r``, ``\\n`` and Unicode line boundaries), without their line ends."""
-    check_regular_file(path, kind, limit, **kw)
-    if limit == "default":
-        limit = limit_bytes(kind)
-    error = kw.get("error", InputFileError)
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as err:
-        raise error(f"{NAMES.get(kind, kind)} {path} cannot be read: {err.strerror}.",
-                    argument=kw.get("argument"), key=kw.get("key")) from None
     decoder = codecs.getincrementaldecoder(encoding)()
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{NAMES.get(kind, kind)} {path} is {file_kind(st.st_mode)}, not a regular file.",
-                        argument=kw.get("argument"), key=kw.get("key"))
+    with _opened(path, kind, limit, kw) as (fh, limit, error):
         done, rest, carry = 0, [], ""
         while True:
             block = fh.read(TEXT_BLOCK)
